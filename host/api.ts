@@ -1,0 +1,590 @@
+/**
+ * The Subhosting v1 HTTP API of the local host, as a Hono app: organizations, projects,
+ * deployments and build logs, with the same paths, JSON, `{code, message}` errors and
+ * `Link` pagination as Deno Deploy. Every response carries an `x-deno-ray` trace id.
+ *
+ * The API records deployments and their files; building and running them is the
+ * {@link ApiEngine}'s job.
+ *
+ * @module
+ */
+import { type Context, Hono } from "hono";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { BuildLogEntry, Deployment, Organization, Project } from "../lib/types.ts";
+import type { BlobStore } from "./blobs.ts";
+import { isDeploymentId, isUuid, newDeploymentId, randomProjectName } from "./ids.ts";
+import {
+  type AssetRecord,
+  type DeploymentRecord,
+  ProjectNameTakenError,
+  type ProjectRecord,
+  type Store,
+  UnknownBlobError,
+} from "./store.ts";
+import {
+  assertProjectName,
+  checkDeployment,
+  type CheckedAsset,
+  createDeploymentBody,
+  createProjectBody,
+  parseBody,
+  parseListQuery,
+  RequestError,
+  resolveDomains,
+  updateProjectBody,
+} from "./validate.ts";
+
+/** What the API needs from the build and runtime side of the host. */
+export interface ApiEngine {
+  /** The domain deployments are served under, e.g. `localhost`. */
+  baseDomain: string;
+  /** A pending deployment was recorded: start its build (the API answers at once). */
+  deploymentCreated(id: string): void;
+  /** A deployment is being deleted: stop its process and remove its files. */
+  deploymentDeleted(id: string): Promise<void>;
+}
+
+/** Tunables of {@link createApi}. */
+export interface ApiOptions {
+  /** Largest accepted create-deployment body, in bytes. Default {@link DEFAULT_MAX_BODY_BYTES}. */
+  maxBodyBytes?: number;
+}
+
+/**
+ * 1.5 GiB: Deploy allows 1 GB of assets per deployment, and base64 inflates binary files
+ * by a third. (The body is parsed in one piece for now, so in practice V8's largest string,
+ * about 512 MiB, is the real limit until a streaming parser lands.)
+ */
+export const DEFAULT_MAX_BODY_BYTES = 1.5 * 1024 ** 3;
+
+/** Bodies of the small JSON requests (projects). */
+const SMALL_BODY_BYTES = 1024 * 1024;
+
+/** Blob writes in flight per create-deployment request. */
+const PUT_CONCURRENCY = 8;
+
+type Env = { Variables: { organizationId: string; rayId: string } };
+
+/**
+ * The API app: `GET /health` and the v1 routes under `/v1`, bearer-token authenticated.
+ * Serve it with `Deno.serve(app.fetch)` or mount it in another Hono app.
+ */
+export function createApi(
+  store: Store,
+  blobs: BlobStore,
+  engine: ApiEngine,
+  options: ApiOptions = {},
+): Hono<Env> {
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  // Creating deployments (which reuse blobs) shares this lock; freeing blobs takes it
+  // alone, so a blob is never deleted between a create's check and its insert.
+  const blobLock = new SharedExclusiveLock();
+  const app = new Hono<Env>();
+
+  app.use("*", async (c, next) => {
+    const rayId = newRayId();
+    c.set("rayId", rayId);
+    await next();
+    c.res.headers.set("x-deno-ray", rayId);
+  });
+
+  app.get("/health", (c) => c.json({ ok: true }));
+
+  app.use("/v1/*", async (c, next) => {
+    const token = c.req.header("authorization")?.match(/^Bearer[ \t]+(\S+)[ \t]*$/i)?.[1];
+    if (!token) {
+      throw new RequestError(
+        401,
+        "unauthorized",
+        "Missing access token: send the header 'Authorization: Bearer <token>'",
+      );
+    }
+    const organizationId = store.organizationForToken(token);
+    if (!organizationId) {
+      throw new RequestError(401, "unauthorized", "The access token is invalid or was revoked");
+    }
+    c.set("organizationId", organizationId);
+    await next();
+  });
+
+  // ---- organizations ----
+
+  app.get("/v1/organizations/:organizationId", (c) => {
+    return c.json(organizationJson(ownOrganization(c, c.req.param("organizationId"))));
+  });
+
+  // ---- projects ----
+
+  app.get("/v1/organizations/:organizationId/projects", (c) => {
+    const organization = ownOrganization(c, c.req.param("organizationId"));
+    const query = parseListQuery(new URL(c.req.url).searchParams, {
+      sorts: ["name", "updated_at"],
+      defaultSort: "updated_at",
+    });
+    const page = store.listProjects(organization.id, query);
+    setLinkHeader(c, query.page, query.limit, page.total);
+    return c.json(page.items.map(projectJson));
+  });
+
+  app.post("/v1/organizations/:organizationId/projects", async (c) => {
+    const organization = ownOrganization(c, c.req.param("organizationId"));
+    const body = parseBody(createProjectBody, await readJson(c, SMALL_BODY_BYTES));
+    const description = body.description ?? "";
+    if (body.name != null) {
+      assertProjectName(body.name);
+      return c.json(projectJson(createProject(organization.id, body.name, description)));
+    }
+    // A random name may clash with an existing one: draw again.
+    for (let attempt = 0; attempt < 20; attempt++) {
+      try {
+        return c.json(projectJson(
+          store.createProject(organization.id, { name: randomProjectName(), description }),
+        ));
+      } catch (error) {
+        if (!(error instanceof ProjectNameTakenError)) throw error;
+      }
+    }
+    throw new Error("Could not find a free random project name");
+  });
+
+  app.get("/v1/projects/:projectId", (c) => {
+    return c.json(projectJson(ownProject(c, c.req.param("projectId"))));
+  });
+
+  app.patch("/v1/projects/:projectId", async (c) => {
+    const project = ownProject(c, c.req.param("projectId"));
+    const body = parseBody(updateProjectBody, await readJson(c, SMALL_BODY_BYTES));
+    if (body.name != null) assertProjectName(body.name);
+    try {
+      const updated = store.updateProject(
+        project.id,
+        { name: body.name ?? undefined, description: body.description ?? undefined },
+        engine.baseDomain,
+      );
+      if (!updated) throw projectNotFound(project.id);
+      return c.json(projectJson(updated));
+    } catch (error) {
+      if (error instanceof ProjectNameTakenError) throw nameTaken(error.projectName);
+      throw error;
+    }
+  });
+
+  app.delete("/v1/projects/:projectId", async (c) => {
+    const project = ownProject(c, c.req.param("projectId"));
+    // Loop until none is left: a deployment may be created while we delete.
+    for (let ids = store.listDeploymentIds(project.id); ids.length > 0;) {
+      for (const id of ids) await deleteDeployment(id);
+      ids = store.listDeploymentIds(project.id);
+    }
+    store.deleteProject(project.id);
+    return c.body(null, 200);
+  });
+
+  // ---- deployments ----
+
+  app.get("/v1/projects/:projectId/deployments", (c) => {
+    const project = ownProject(c, c.req.param("projectId"));
+    const query = parseListQuery(new URL(c.req.url).searchParams, {
+      sorts: ["id", "created_at"],
+      defaultSort: "created_at",
+    });
+    const page = store.listDeployments(project.id, query);
+    setLinkHeader(c, query.page, query.limit, page.total);
+    return c.json(page.items.map(deploymentJson));
+  });
+
+  app.post("/v1/projects/:projectId/deployments", async (c) => {
+    const project = ownProject(c, c.req.param("projectId"));
+    const organizationId = c.get("organizationId");
+    const body = parseBody(createDeploymentBody, await readJson(c, maxBodyBytes));
+    const checked = checkDeployment(body);
+    const id = newDeploymentId();
+    const domains = body.domains == null ? null : resolveDomains(body.domains, {
+      projectName: project.name,
+      deploymentId: id,
+      baseDomain: engine.baseDomain,
+    });
+    for (const domain of domains ?? []) {
+      const holder = store.domainOrganization(domain);
+      if (holder !== undefined && holder !== organizationId) {
+        throw new RequestError(
+          409,
+          "domainTaken",
+          `Domain "${domain}" is attached to a deployment of another organization`,
+        );
+      }
+    }
+
+    const record = await blobLock.shared(async () => {
+      await assertBlobsKnown(organizationId, checked.assets);
+      // Blobs first, then the rows that point at them.
+      const assets = await mapConcurrent(
+        checked.assets,
+        PUT_CONCURRENCY,
+        async (asset): Promise<AssetRecord> => {
+          if (!("bytes" in asset)) return asset;
+          const gitSha1 = await blobs.put(asset.bytes);
+          store.recordOrgBlob(organizationId, gitSha1);
+          return { path: asset.path, kind: "file", gitSha1 };
+        },
+      );
+      try {
+        return store.createDeployment({
+          id,
+          projectId: project.id,
+          description: checked.description,
+          entryPointUrl: checked.entryPointUrl,
+          envVars: checked.envVars,
+          databases: checked.databases,
+          domains,
+          importMapUrl: checked.importMapUrl,
+          lockFileUrl: checked.lockFileUrl,
+          compilerOptions: checked.compilerOptions,
+          requestTimeout: checked.requestTimeout,
+          permissions: checked.permissions,
+          assets,
+        });
+      } catch (error) {
+        if (error instanceof UnknownBlobError) {
+          const asset = assets.find((a) => a.gitSha1 === error.gitSha1);
+          throw unknownGitSha1([asset?.path ?? error.gitSha1]);
+        }
+        throw error;
+      }
+    });
+    if (!record) throw projectNotFound(project.id);
+
+    try {
+      engine.deploymentCreated(record.id);
+    } catch (error) {
+      console.error(`Could not start the build of deployment ${record.id}:`, error);
+      store.appendBuildLog(record.id, "error", "The build could not be started");
+      store.setDeploymentStatus(record.id, "failed");
+    }
+    return c.json(deploymentJson(store.getDeploymentRecord(record.id) ?? record));
+  });
+
+  app.get("/v1/deployments/:deploymentId", (c) => {
+    return c.json(deploymentJson(ownDeployment(c, c.req.param("deploymentId"))));
+  });
+
+  app.delete("/v1/deployments/:deploymentId", async (c) => {
+    await deleteDeployment(ownDeployment(c, c.req.param("deploymentId")).id);
+    return c.body(null, 200);
+  });
+
+  app.get("/v1/deployments/:deploymentId/build_logs", (c) => {
+    const deployment = ownDeployment(c, c.req.param("deploymentId"));
+    if (!(c.req.header("accept") ?? "").includes("application/x-ndjson")) {
+      return c.json(store.buildLogs(deployment.id));
+    }
+    return c.body(buildLogStream(deployment), 200, {
+      "content-type": "application/x-ndjson",
+      "cache-control": "no-store",
+    });
+  });
+
+  // ---- errors ----
+
+  app.notFound((c) => {
+    return errorJson(c, 404, "notFound", `No such endpoint: ${c.req.method} ${c.req.path}`);
+  });
+
+  app.onError((error, c) => {
+    if (error instanceof RequestError) {
+      return errorJson(c, error.status, error.code, error.message);
+    }
+    const rayId = c.get("rayId");
+    console.error(`[x-deno-ray ${rayId}] ${c.req.method} ${c.req.path} failed:`, error);
+    return errorJson(
+      c,
+      500,
+      "internalServerError",
+      `An internal error occurred; quote x-deno-ray ${rayId} when reporting it`,
+    );
+  });
+
+  return app;
+
+  // ---- helpers that need the store ----
+
+  function ownOrganization(c: Context<Env>, id: string): Organization {
+    const organization = id === c.get("organizationId") ? store.getOrganization(id) : undefined;
+    if (!organization) {
+      throw new RequestError(404, "organizationNotFound", `Organization ${id} was not found`);
+    }
+    return organization;
+  }
+
+  // Another organization's project or deployment is "not found": existence does not leak.
+  function ownProject(c: Context<Env>, id: string): ProjectRecord {
+    const project = isUuid(id) ? store.getProject(id.toLowerCase()) : undefined;
+    if (!project || project.organizationId !== c.get("organizationId")) {
+      throw projectNotFound(id);
+    }
+    return project;
+  }
+
+  function ownDeployment(c: Context<Env>, id: string): DeploymentRecord {
+    const deployment = isDeploymentId(id) ? store.getDeploymentRecord(id) : undefined;
+    if (!deployment || deployment.organizationId !== c.get("organizationId")) {
+      throw new RequestError(404, "deploymentNotFound", `Deployment ${id} was not found`);
+    }
+    return deployment;
+  }
+
+  function createProject(organizationId: string, name: string, description: string) {
+    try {
+      return store.createProject(organizationId, { name, description });
+    } catch (error) {
+      if (error instanceof ProjectNameTakenError) throw nameTaken(name);
+      throw error;
+    }
+  }
+
+  /** Hash-only assets must be blobs this organization uploaded and the store still holds. */
+  async function assertBlobsKnown(organizationId: string, assets: CheckedAsset[]) {
+    const unknown: string[] = [];
+    for (const asset of assets) {
+      if (!("gitSha1" in asset)) continue;
+      const known = store.orgHasBlob(organizationId, asset.gitSha1) &&
+        await blobs.has(asset.gitSha1);
+      if (!known) unknown.push(asset.path);
+    }
+    if (unknown.length > 0) throw unknownGitSha1(unknown);
+  }
+
+  async function deleteDeployment(id: string): Promise<void> {
+    await engine.deploymentDeleted(id);
+    await blobLock.exclusive(async () => {
+      for (const gitSha1 of store.deleteDeployment(id)) await blobs.delete(gitSha1);
+    });
+  }
+
+  /** Existing lines, then live ones until the build ends; closed at once if not pending. */
+  function buildLogStream(deployment: DeploymentRecord): ReadableStream<Uint8Array> {
+    const encoder = new TextEncoder();
+    const line = (entry: BuildLogEntry) => encoder.encode(`${JSON.stringify(entry)}\n`);
+    let unsubscribe = () => {};
+    return new ReadableStream<Uint8Array>({
+      start(controller) {
+        // Read and subscribe in one synchronous step: no line can slip in between.
+        for (const entry of store.buildLogs(deployment.id)) controller.enqueue(line(entry));
+        if (store.getDeploymentRecord(deployment.id)?.status !== "pending") {
+          controller.close();
+          return;
+        }
+        let open = true;
+        unsubscribe = store.subscribeBuildLogs(deployment.id, (entry) => {
+          if (!open) return;
+          if (entry) return controller.enqueue(line(entry));
+          open = false;
+          unsubscribe();
+          controller.close();
+        });
+      },
+      cancel() {
+        unsubscribe();
+      },
+    });
+  }
+}
+
+// ---- JSON shapes (exactly the OpenAPI fields) ----
+
+function organizationJson(organization: Organization): Organization {
+  const { id, name, createdAt, updatedAt } = organization;
+  return { id, name, createdAt, updatedAt };
+}
+
+function projectJson(project: ProjectRecord): Project {
+  const { id, name, description, createdAt, updatedAt } = project;
+  return { id, name, description, createdAt, updatedAt };
+}
+
+function deploymentJson(deployment: DeploymentRecord): Deployment {
+  return {
+    id: deployment.id,
+    projectId: deployment.projectId,
+    description: deployment.description,
+    status: deployment.status,
+    domains: deployment.domains,
+    databases: deployment.databases,
+    requestTimeout: deployment.requestTimeout,
+    permissions: deployment.permissions,
+    createdAt: deployment.createdAt,
+    updatedAt: deployment.updatedAt,
+  };
+}
+
+// ---- errors ----
+
+function errorJson(c: Context<Env>, status: number, code: string, message: string): Response {
+  return c.json({ code, message }, status as ContentfulStatusCode);
+}
+
+function projectNotFound(id: string): RequestError {
+  return new RequestError(404, "projectNotFound", `Project ${id} was not found`);
+}
+
+function nameTaken(name: string): RequestError {
+  return new RequestError(
+    409,
+    "projectNameTaken",
+    `The project name "${name}" is already taken; choose another`,
+  );
+}
+
+function unknownGitSha1(paths: string[]): RequestError {
+  const named = paths.slice(0, 10).map((p) => `"${p}"`).join(", ");
+  const more = paths.length > 10 ? ` and ${paths.length - 10} more` : "";
+  return new RequestError(
+    400,
+    "unknownGitSha1",
+    `Unknown gitSha1 for asset ${named}${more}: this organization has not uploaded that ` +
+      `content; send the asset with its content instead`,
+  );
+}
+
+// ---- HTTP helpers ----
+
+function newRayId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(8));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** RFC 8288 `Link` with next/prev (when they exist), first and last, as absolute URLs. */
+function setLinkHeader(c: Context<Env>, page: number, limit: number, total: number): void {
+  const last = Math.max(1, Math.ceil(total / limit));
+  const link = (target: number, rel: string) => {
+    const url = new URL(c.req.url);
+    url.searchParams.set("page", String(target));
+    return `<${url.href}>; rel="${rel}"`;
+  };
+  const links: string[] = [];
+  if (page < last) links.push(link(page + 1, "next"));
+  if (page > 1) links.push(link(Math.min(page - 1, last), "prev"));
+  links.push(link(1, "first"), link(last, "last"));
+  c.header("Link", links.join(", "));
+}
+
+/**
+ * Reads a JSON body of at most `maxBytes`, counting as it arrives so an oversized body
+ * is refused without being buffered. The whole body is still parsed in one piece: a
+ * streaming parser (assets written as they arrive) is future work.
+ */
+async function readJson(c: Context<Env>, maxBytes: number): Promise<unknown> {
+  const tooLarge = () =>
+    new RequestError(
+      413,
+      "payloadTooLarge",
+      `The request body is larger than the limit of ${maxBytes} bytes`,
+    );
+  const declared = Number(c.req.header("content-length") ?? NaN);
+  if (declared > maxBytes) throw tooLarge();
+
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for await (const chunk of c.req.raw.body ?? []) {
+    size += chunk.byteLength;
+    if (size > maxBytes) throw tooLarge();
+    chunks.push(chunk);
+  }
+  if (size === 0) throw new RequestError(400, "invalidJson", "The request body is empty");
+
+  const bytes = new Uint8Array(size);
+  let offset = 0;
+  for (const chunk of chunks) {
+    bytes.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  chunks.length = 0;
+
+  let text: string;
+  try {
+    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (error) {
+    // A RangeError means the text would exceed V8's largest string.
+    if (error instanceof RangeError) {
+      throw new RequestError(
+        413,
+        "payloadTooLarge",
+        `The request body (${size} bytes) is too large to parse in one piece`,
+      );
+    }
+    throw new RequestError(400, "invalidJson", "The request body is not valid UTF-8");
+  }
+  try {
+    return JSON.parse(text);
+  } catch (error) {
+    if (!(error instanceof SyntaxError)) {
+      throw new RequestError(413, "payloadTooLarge", "The request body is too large to parse");
+    }
+    throw new RequestError(
+      400,
+      "invalidJson",
+      `The request body is not valid JSON: ${error.message}`,
+    );
+  }
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; results keep their order. */
+async function mapConcurrent<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Many shared holders or one exclusive holder; a waiting exclusive holder blocks new shared ones. */
+class SharedExclusiveLock {
+  #shared = 0;
+  #exclusive = false;
+  #exclusiveWaiting = 0;
+  #waiters: (() => void)[] = [];
+
+  async shared<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#exclusive || this.#exclusiveWaiting > 0) await this.#wait();
+    this.#shared++;
+    try {
+      return await fn();
+    } finally {
+      this.#shared--;
+      this.#wake();
+    }
+  }
+
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.#exclusiveWaiting++;
+    try {
+      while (this.#exclusive || this.#shared > 0) await this.#wait();
+    } finally {
+      this.#exclusiveWaiting--;
+    }
+    this.#exclusive = true;
+    try {
+      return await fn();
+    } finally {
+      this.#exclusive = false;
+      this.#wake();
+    }
+  }
+
+  #wait(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #wake(): void {
+    for (const resolve of this.#waiters.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * A content-addressed store for asset bytes, keyed by git blob SHA-1 (the hash the
+ * Deploy API uses for asset reuse).
+ *
+ * A blob lives at `<dir>/<first two hex digits>/<other 38>`. Writes go to a temp file in
+ * `<dir>/.tmp`, are fsynced, then renamed into place, so a crash never leaves a
+ * half-written blob at its final path.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { GitSha1, gitSha1, isGitSha1 } from "../lib/git_sha1.ts";
+
+const TEMP_DIR = ".tmp";
+const READ_CHUNK = 256 * 1024;
+
+/** Asset bytes on disk, addressed by their git blob SHA-1. */
+export class BlobStore {
+  /** The root directory of the store. */
+  readonly dir: string;
+
+  /** Opens (lazily creates) a store rooted at `dir`. */
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  /** Where the blob `gitSha1` lives. Throws on anything but 40 lowercase hex digits. */
+  path(gitSha1: string): string {
+    // The hash becomes a file path: never let anything else through.
+    if (!isGitSha1(gitSha1)) throw new TypeError(`Not a git SHA-1: ${JSON.stringify(gitSha1)}`);
+    return join(this.dir, gitSha1.slice(0, 2), gitSha1.slice(2));
+  }
+
+  /** Whether the blob is stored. */
+  async has(gitSha1: string): Promise<boolean> {
+    try {
+      return (await Deno.stat(this.path(gitSha1))).isFile;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+  }
+
+  /** Stores `bytes` and returns their git blob SHA-1. Storing the same bytes again is a no-op. */
+  async put(bytes: Uint8Array): Promise<string> {
+    const hash = gitSha1(bytes);
+    if (await this.has(hash)) return hash;
+
+    const tempDir = join(this.dir, TEMP_DIR);
+    await Deno.mkdir(tempDir, { recursive: true, mode: 0o700 });
+    const tempPath = join(tempDir, `${hash}.${crypto.randomUUID()}`);
+    try {
+      using file = await Deno.open(tempPath, { write: true, createNew: true, mode: 0o600 });
+      await writeAll(file, bytes);
+      await file.sync();
+    } catch (error) {
+      await removeIfExists(tempPath);
+      throw error;
+    }
+
+    const finalPath = this.path(hash);
+    const shardDir = join(this.dir, hash.slice(0, 2));
+    try {
+      await Deno.mkdir(shardDir, { recursive: true, mode: 0o700 });
+      // Atomic on POSIX: a concurrent put of the same bytes just replaces an identical file.
+      await Deno.rename(tempPath, finalPath);
+    } catch (error) {
+      await removeIfExists(tempPath);
+      throw error;
+    }
+    await syncDirectory(shardDir);
+    return hash;
+  }
+
+  /** Re-hashes the stored file and compares: false when it is missing or corrupt. */
+  async verify(gitSha1: string): Promise<boolean> {
+    let file: Deno.FsFile;
+    try {
+      file = await Deno.open(this.path(gitSha1), { read: true });
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return false;
+      throw error;
+    }
+    try {
+      const { size } = await file.stat();
+      const hasher = new GitSha1(size);
+      const buffer = new Uint8Array(READ_CHUNK);
+      let total = 0;
+      while (true) {
+        const read = await file.read(buffer);
+        if (read === null) break;
+        hasher.update(buffer.subarray(0, read));
+        total += read;
+      }
+      return total === size && hasher.digest() === gitSha1;
+    } finally {
+      file.close();
+    }
+  }
+
+  /** Removes the blob; a missing blob is not an error. */
+  async delete(gitSha1: string): Promise<void> {
+    await removeIfExists(this.path(gitSha1));
+  }
+}
+
+async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.byteLength) {
+    written += await file.write(bytes.subarray(written));
+  }
+}
+
+async function removeIfExists(path: string): Promise<void> {
+  try {
+    await Deno.remove(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+  }
+}
+
+/** Makes a rename durable: the new directory entry reaches the disk, not only the file data. */
+async function syncDirectory(path: string): Promise<void> {
+  try {
+    using dir = await Deno.open(path, { read: true });
+    await dir.sync();
+  } catch {
+    // Not every platform lets a directory be opened or fsynced; the rename already happened.
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * The build: materialise a deployment's files from the blob store, resolve its entry point,
+ * config, lock file and compiler options, and boot it once to prove the module graph loads.
+ * Status goes `pending → success | failed`, with each step in the build log.
+ *
+ * @module
+ */
+import { dirname, join, posix } from "node:path";
+import type { BlobStore } from "./blobs.ts";
+import {
+  deploymentDirs,
+  type RunnableDeployment,
+  type Runtime,
+  TenantStartError,
+} from "./runtime.ts";
+import type { DeploymentRecord, Store } from "./store.ts";
+
+/** What the builder works with. */
+export interface BuilderOptions {
+  store: Store;
+  blobs: BlobStore;
+  runtime: Runtime;
+  deploymentsDir: string;
+  baseDomain: string;
+  /** Origin tenants are reached at, for the "Deployed to" line, e.g. `http://{domain}:8000`. */
+  urlFor: (domain: string) => string;
+  concurrency?: number;
+}
+
+/** Runs builds in the background, a few at a time. */
+export class Builder {
+  #options: BuilderOptions;
+  #queue: string[] = [];
+  #active = 0;
+  #idle: (() => void)[] = [];
+
+  /** Creates a builder. */
+  constructor(options: BuilderOptions) {
+    this.#options = options;
+  }
+
+  /** Queues the build of deployment `id`. */
+  enqueue(id: string): void {
+    this.#queue.push(id);
+    this.#pump();
+  }
+
+  /** Resolves once no build is queued or running. */
+  idle(): Promise<void> {
+    if (this.#active === 0 && this.#queue.length === 0) return Promise.resolve();
+    return new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  #pump(): void {
+    const limit = this.#options.concurrency ?? 2;
+    while (this.#active < limit && this.#queue.length > 0) {
+      const id = this.#queue.shift()!;
+      this.#active++;
+      this.build(id).finally(() => {
+        this.#active--;
+        this.#pump();
+        if (this.#active === 0 && this.#queue.length === 0) {
+          for (const resolve of this.#idle.splice(0)) resolve();
+        }
+      });
+    }
+  }
+
+  /** Builds deployment `id` now. Never throws: a failure is recorded on the deployment. */
+  async build(id: string): Promise<void> {
+    const { store, runtime } = this.#options;
+    const record = store.getDeploymentRecord(id);
+    if (!record || record.status !== "pending") return;
+    const log = (message: string, level = "info") => store.appendBuildLog(id, level, message);
+    try {
+      const dirs = deploymentDirs(this.#options.deploymentsDir, id);
+      const count = await this.#materialise(id, dirs.app);
+      log(`Materialised ${count} assets`);
+      const runnable = runnableDeployment(record, dirs.app);
+      log(`Entry point: ${runnable.entrypoint}`);
+      log(`Starting the deployment (isolation: ${runtime.isolation.kind})`);
+      await runtime.ensure(runnable);
+      if (store.getDeploymentRecord(id)?.status !== "pending") return; // deleted meanwhile
+      const domains = resolveDomains(record, this.#options.baseDomain);
+      log(domains.length ? `Deployed to ${this.#options.urlFor(domains[0])}` : "Deployed");
+      store.setDeploymentStatus(id, "success", domains);
+    } catch (error) {
+      await runtime.stop(id);
+      if (error instanceof TenantStartError) {
+        log("The deployment failed to start:", "error");
+        for (const line of error.output.split("\n").filter(Boolean)) log(line, "error");
+        log(error.message.split("\n")[0], "error");
+      } else {
+        log((error as Error).message, "error");
+      }
+      if (store.getDeploymentRecord(id)) store.setDeploymentStatus(id, "failed");
+    }
+  }
+
+  /** Writes the deployment's files: hard links into the blob store where possible. */
+  async #materialise(id: string, appDir: string): Promise<number> {
+    await Deno.remove(appDir, { recursive: true }).catch(() => {});
+    await Deno.mkdir(appDir, { recursive: true, mode: 0o755 });
+    const assets = this.#options.store.listDeploymentAssets(id);
+    for (const asset of assets) {
+      const target = join(appDir, ...asset.path.split("/"));
+      await Deno.mkdir(dirname(target), { recursive: true });
+      if (asset.kind === "symlink") {
+        const relative = posix.relative(posix.dirname(asset.path), asset.target!);
+        await Deno.symlink(relative || ".", target);
+        continue;
+      }
+      const source = this.#options.blobs.path(asset.gitSha1!);
+      try {
+        await Deno.link(source, target);
+      } catch {
+        await Deno.copyFile(source, target);
+      }
+    }
+    return assets.length;
+  }
+}
+
+/** An expected build failure, logged as is. */
+class BuildError extends Error {}
+
+/** The entry point as an asset path: `./main.ts`, `/main.ts` and `file:///src/main.ts` → `main.ts`. */
+export function entrypointPath(entryPointUrl: string): string {
+  let path = entryPointUrl;
+  if (path.startsWith("file://")) path = new URL(path).pathname.replace(/^\/src\//, "/");
+  return posix.normalize(path.replace(/^\.?\/+/, ""));
+}
+
+/** What the runtime needs to start `record`, deriving `deno run` flags from its files and options. */
+export function runnableDeployment(record: DeploymentRecord, appDir: string): RunnableDeployment {
+  const entrypoint = entrypointPath(record.entryPointUrl);
+  if (!isFile(join(appDir, entrypoint))) {
+    throw new BuildError(`The entry point ${entrypoint} is not a file in the deployment's assets`);
+  }
+  const flags: string[] = [];
+  if (record.importMapUrl) flags.push(`--import-map={app}/${entrypointPath(record.importMapUrl)}`);
+  if (record.lockFileUrl) {
+    flags.push(`--lock={app}/${entrypointPath(record.lockFileUrl)}`, "--frozen");
+  } else if (record.lockFileUrl === "" || !isFile(join(appDir, "deno.lock"))) {
+    flags.push("--no-lock");
+  } else flags.push("--frozen");
+  const options = record.compilerOptions;
+  if (options && Object.keys(options).length > 0) {
+    flags.push(`--config={app}/${writeCompilerConfig(appDir, options)}`);
+  }
+  return {
+    id: record.id,
+    entrypoint,
+    envVars: record.envVars,
+    net: record.permissions?.net,
+    denoFlags: flags,
+  };
+}
+
+/** Merges explicit compiler options over the app's own `deno.json` into a config beside it. */
+function writeCompilerConfig(appDir: string, compilerOptions: object): string {
+  const name = ".deploy-tenant.json";
+  let base: Record<string, unknown> = {};
+  try {
+    base = JSON.parse(Deno.readTextFileSync(join(appDir, "deno.json")));
+  } catch { /* no deno.json, or JSONC: explicit options only */ }
+  const merged = {
+    ...base,
+    compilerOptions: { ...(base.compilerOptions as object ?? {}), ...compilerOptions },
+  };
+  const path = join(appDir, name);
+  try {
+    Deno.writeTextFileSync(path, JSON.stringify(merged));
+  } catch { /* already written by an earlier start: the app dir is immutable after the build */ }
+  return name;
+}
+
+/** The domains a successful deployment gets: the requested ones with placeholders filled, or the default. */
+export function resolveDomains(record: DeploymentRecord, baseDomain: string): string[] {
+  const requested = record.domains ?? ["{project.name}-{deployment.id}." + baseDomain];
+  return requested.map((domain) =>
+    domain.replaceAll("{project.name}", record.projectName)
+      .replaceAll("{deployment.id}", record.id)
+      .toLowerCase()
+  );
+}
+
+function isFile(path: string): boolean {
+  try {
+    return Deno.statSync(path).isFile;
+  } catch {
+    return false;
+  }
+}

@@ -1,0 +1,101 @@
+/**
+ * The router: one listener where the `Host` header picks the deployment
+ * (`{project}-{deployment}.<base-domain>`, or any domain attached to a deployment); every
+ * other host name reaches the API.
+ *
+ * @module
+ */
+import { runnableDeployment } from "./builder.ts";
+import { deploymentDirs, type Runtime } from "./runtime.ts";
+import type { Store } from "./store.ts";
+
+/** What the router needs. */
+export interface RouterOptions {
+  store: Store;
+  runtime: Runtime;
+  deploymentsDir: string;
+  baseDomain: string;
+  /** Serves requests that are not for a deployment. */
+  api: (request: Request) => Response | Promise<Response>;
+  /** Wall-clock limit per request when the deployment sets none. */
+  defaultRequestTimeoutMs?: number;
+}
+
+/** Builds the host's request handler. */
+export function createRouter(
+  options: RouterOptions,
+): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
+  const { store, runtime, baseDomain } = options;
+  const suffix = "." + baseDomain;
+  return async (request, info) => {
+    const host = hostName(request);
+    const deploymentId = store.findDeploymentByDomain(host);
+    if (!deploymentId) {
+      if (host.endsWith(suffix)) {
+        return errorResponse(404, "deploymentNotFound", `No deployment is served at ${host}`);
+      }
+      return await options.api(request);
+    }
+    const record = store.getDeploymentRecord(deploymentId);
+    if (!record || record.status !== "success") {
+      return errorResponse(404, "deploymentNotFound", `No deployment is served at ${host}`);
+    }
+    let instance;
+    try {
+      const dirs = deploymentDirs(options.deploymentsDir, deploymentId);
+      instance = await runtime.ensure(runnableDeployment(record, dirs.app));
+    } catch (error) {
+      return errorResponse(
+        502,
+        "deploymentUnavailable",
+        `The deployment failed to start: ${(error as Error).message.split("\n")[0]}`,
+      );
+    }
+    instance.lastUsed = Date.now();
+    const timeoutMs = record.requestTimeout ?? options.defaultRequestTimeoutMs ?? 60_000;
+    const url = new URL(request.url);
+    const headers = new Headers(request.headers);
+    if ("hostname" in info.remoteAddr) headers.set("x-forwarded-for", info.remoteAddr.hostname);
+    headers.set("x-forwarded-proto", url.protocol.slice(0, -1));
+    // The limit covers the wait for the response head; a streamed body may take longer.
+    const timeout = new AbortController();
+    const timer = setTimeout(() => timeout.abort(), timeoutMs);
+    try {
+      const response = await fetch(`http://${host}${url.pathname}${url.search}`, {
+        method: request.method,
+        headers,
+        body: request.body,
+        redirect: "manual",
+        client: instance.client,
+        signal: timeout.signal,
+      });
+      instance.lastUsed = Date.now();
+      return response;
+    } catch (error) {
+      if (timeout.signal.aborted) {
+        return errorResponse(
+          504,
+          "TIME_LIMIT",
+          `The deployment did not answer within ${timeoutMs} ms`,
+        );
+      }
+      return errorResponse(
+        502,
+        "deploymentUnavailable",
+        `The deployment failed to answer: ${(error as Error).message}`,
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  };
+}
+
+/** The request's host name, lower-case, without port. Absolute-form requests (via a proxy) carry it in the URL. */
+function hostName(request: Request): string {
+  const raw = request.headers.get("host") ?? new URL(request.url).host;
+  return raw.replace(/:\d+$/, "").replace(/\.$/, "").toLowerCase();
+}
+
+function errorResponse(status: number, code: string, message: string): Response {
+  return Response.json({ code, message }, { status });
+}

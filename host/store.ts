@@ -1,0 +1,949 @@
+/**
+ * The local host's metadata: organizations, tokens, projects, deployments, their assets and
+ * build logs, in one embedded SQLite database (`node:sqlite`).
+ *
+ * The database runs in WAL mode with foreign keys on; the schema is upgraded on open by
+ * the {@link MIGRATIONS} list, tracked in `PRAGMA user_version`. Asset bytes are not
+ * here: they live in the {@link BlobStore} and are referenced by git blob SHA-1.
+ *
+ * `DatabaseSync` is synchronous, so a {@link Store.transaction} never interleaves with other
+ * JavaScript on the host: what it reads stays true until it commits.
+ *
+ * @module
+ */
+import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { Buffer } from "node:buffer";
+import { createHash, timingSafeEqual } from "node:crypto";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import type {
+  BuildLogEntry,
+  CompilerOptions,
+  DeploymentPermissions,
+  DeploymentStatus,
+  Organization,
+} from "../lib/types.ts";
+import { newUuid } from "./ids.ts";
+
+export type { BuildLogEntry, DeploymentStatus, Organization };
+
+/** A project as stored: the API's Project plus the organization that owns it. */
+export interface ProjectRecord {
+  id: string;
+  organizationId: string;
+  name: string;
+  description: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** Everything needed to build, run and describe a deployment. */
+export interface DeploymentRecord {
+  id: string;
+  projectId: string;
+  projectName: string;
+  organizationId: string;
+  status: DeploymentStatus;
+  description: string;
+  /** The entry point as an asset path relative to the deployment root, e.g. `src/main.ts`. */
+  entryPointUrl: string;
+  envVars: Record<string, string>;
+  databases: Record<string, string>;
+  /** Resolved host names (no placeholders); `null` means "the default domain". */
+  domains: string[] | null;
+  importMapUrl: string | null;
+  lockFileUrl: string | null;
+  compilerOptions: CompilerOptions | null;
+  requestTimeout: number | null;
+  permissions: DeploymentPermissions | null;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * One entry of a deployment's file tree. `path` is relative to the deployment root.
+ * A symlink's `target` is the asset path it points at, also relative to the root
+ * (already resolved against the link's directory).
+ */
+export interface AssetRecord {
+  path: string;
+  kind: "file" | "symlink";
+  gitSha1?: string;
+  target?: string;
+}
+
+/** A deployment to insert: the record's own fields plus its file tree. */
+export interface NewDeployment {
+  id: string;
+  projectId: string;
+  description: string;
+  entryPointUrl: string;
+  envVars: Record<string, string>;
+  databases: Record<string, string>;
+  domains: string[] | null;
+  importMapUrl: string | null;
+  lockFileUrl: string | null;
+  compilerOptions: CompilerOptions | null;
+  requestTimeout: number | null;
+  permissions: DeploymentPermissions | null;
+  assets: AssetRecord[];
+}
+
+/** Paging, filtering and ordering of a list. `sort` is a column name the list allows. */
+export interface ListQuery {
+  page: number;
+  limit: number;
+  q?: string;
+  sort: string;
+  order: "asc" | "desc";
+}
+
+/** One page of a list and the number of items across all pages. */
+export interface Page<T> {
+  items: T[];
+  total: number;
+}
+
+/** The project name is already used (names are unique across organizations). */
+export class ProjectNameTakenError extends Error {
+  /** The name that clashed. */
+  readonly projectName: string;
+
+  /** Creates the error for `name`. */
+  constructor(name: string) {
+    super(`The project name "${name}" is already taken`);
+    this.name = "ProjectNameTakenError";
+    this.projectName = name;
+  }
+}
+
+/** A deployment refers to a blob its organization has not uploaded (or that was freed). */
+export class UnknownBlobError extends Error {
+  /** The hash that is not available to the organization. */
+  readonly gitSha1: string;
+
+  /** Creates the error for `gitSha1`. */
+  constructor(gitSha1: string) {
+    super(`Blob ${gitSha1} is not available to this organization`);
+    this.name = "UnknownBlobError";
+    this.gitSha1 = gitSha1;
+  }
+}
+
+/**
+ * Schema migrations, applied in order; `PRAGMA user_version` counts the applied ones.
+ * Append only: never edit a migration that has shipped.
+ */
+export const MIGRATIONS: readonly string[] = [
+  `
+  CREATE TABLE organizations (
+    id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+
+  -- Only a SHA-256 of each token is kept, never the token.
+  CREATE TABLE tokens (
+    token_hash TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    created_at TEXT NOT NULL
+  );
+
+  CREATE TABLE projects (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    name TEXT NOT NULL UNIQUE,
+    description TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX projects_by_organization ON projects(organization_id);
+
+  CREATE TABLE deployments (
+    id TEXT PRIMARY KEY,
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    status TEXT NOT NULL CHECK (status IN ('pending', 'success', 'failed')),
+    description TEXT NOT NULL DEFAULT '',
+    entry_point_url TEXT NOT NULL,
+    env_vars TEXT NOT NULL DEFAULT '{}',
+    databases TEXT NOT NULL DEFAULT '{}',
+    domains TEXT,
+    import_map_url TEXT,
+    lock_file_url TEXT,
+    compiler_options TEXT,
+    request_timeout INTEGER,
+    permissions TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX deployments_by_project ON deployments(project_id, created_at);
+  CREATE INDEX deployments_by_status ON deployments(status);
+
+  CREATE TABLE deployment_assets (
+    deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+    path TEXT NOT NULL,
+    kind TEXT NOT NULL CHECK (kind IN ('file', 'symlink')),
+    git_sha1 TEXT,
+    target TEXT,
+    PRIMARY KEY (deployment_id, path),
+    CHECK ((kind = 'file') = (git_sha1 IS NOT NULL AND target IS NULL)),
+    CHECK ((kind = 'symlink') = (target IS NOT NULL AND git_sha1 IS NULL))
+  );
+  CREATE INDEX deployment_assets_by_blob ON deployment_assets(git_sha1, deployment_id);
+
+  CREATE TABLE build_logs (
+    deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+    seq INTEGER NOT NULL,
+    level TEXT NOT NULL,
+    message TEXT NOT NULL,
+    PRIMARY KEY (deployment_id, seq)
+  );
+
+  -- The blobs each organization has uploaded: reuse by hash is scoped to the uploader.
+  CREATE TABLE org_blobs (
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    git_sha1 TEXT NOT NULL,
+    PRIMARY KEY (organization_id, git_sha1)
+  );
+  CREATE INDEX org_blobs_by_blob ON org_blobs(git_sha1);
+
+  -- Which deployment serves a host name: one row per name, so routing is one index lookup.
+  CREATE TABLE domain_bindings (
+    domain TEXT PRIMARY KEY,
+    deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE
+  );
+  CREATE INDEX domain_bindings_by_deployment ON domain_bindings(deployment_id);
+  `,
+];
+
+type SqlValue = string | number | null;
+type Row = Record<string, SqlValue>;
+
+const PROJECT_SORT_COLUMNS: Record<string, string> = { name: "name", updated_at: "updated_at" };
+const DEPLOYMENT_SORT_COLUMNS: Record<string, string> = { id: "id", created_at: "created_at" };
+
+/** The host's metadata store. Open one per data directory; it is not shared between processes. */
+export class Store {
+  #db: DatabaseSync;
+  #statements = new Map<string, StatementSync>();
+  #transactionDepth = 0;
+  #logSubscribers = new Map<string, Set<(entry: BuildLogEntry | null) => void>>();
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /** Opens (creating if needed) the database at `path` and brings its schema up to date. */
+  static open(path: string): Store {
+    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    const db = new DatabaseSync(path);
+    db.exec("PRAGMA journal_mode = WAL");
+    // NORMAL in WAL mode: a process crash loses nothing, a power cut may lose the last
+    // commits but never corrupts the database.
+    db.exec("PRAGMA synchronous = NORMAL");
+    db.exec("PRAGMA foreign_keys = ON");
+    db.exec("PRAGMA busy_timeout = 5000");
+    const store = new Store(db);
+    try {
+      store.#migrate();
+    } catch (error) {
+      db.close();
+      throw error;
+    }
+    return store;
+  }
+
+  /** The schema version: how many {@link MIGRATIONS} have been applied. */
+  get schemaVersion(): number {
+    return Number(this.#get("PRAGMA user_version")?.user_version ?? 0);
+  }
+
+  /** Closes the database. Live build-log subscribers are told the stream ended. */
+  close(): void {
+    for (const id of [...this.#logSubscribers.keys()]) this.#endBuildLogs(id);
+    this.#statements.clear();
+    this.#db.close();
+  }
+
+  /**
+   * Runs `fn` in a transaction: committed if it returns, rolled back if it throws.
+   * Nested calls become savepoints. `fn` must be synchronous.
+   */
+  transaction<T>(fn: () => T): T {
+    const depth = this.#transactionDepth;
+    const savepoint = `sp${depth}`;
+    this.#db.exec(depth === 0 ? "BEGIN IMMEDIATE" : `SAVEPOINT ${savepoint}`);
+    this.#transactionDepth++;
+    try {
+      const result = fn();
+      if (result instanceof Promise) {
+        throw new TypeError("Store.transaction() takes a synchronous function");
+      }
+      this.#db.exec(depth === 0 ? "COMMIT" : `RELEASE ${savepoint}`);
+      return result;
+    } catch (error) {
+      if (depth === 0) {
+        this.#db.exec("ROLLBACK");
+      } else {
+        this.#db.exec(`ROLLBACK TO ${savepoint}`);
+        this.#db.exec(`RELEASE ${savepoint}`);
+      }
+      throw error;
+    } finally {
+      this.#transactionDepth--;
+    }
+  }
+
+  // ---- organizations and tokens ----
+
+  /** The first organization, created with `name` if there is none yet. */
+  ensureOrganization(name: string): Organization {
+    return this.transaction(() => {
+      const row = this.#get(
+        "SELECT * FROM organizations ORDER BY created_at, rowid LIMIT 1",
+      );
+      return row ? toOrganization(row) : this.createOrganization(name);
+    });
+  }
+
+  /** Creates another organization. */
+  createOrganization(name: string): Organization {
+    const now = timestamp();
+    const id = newUuid();
+    this.#run(
+      "INSERT INTO organizations (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
+      id,
+      name,
+      now,
+      now,
+    );
+    return { id, name, createdAt: now, updatedAt: now };
+  }
+
+  /** The organization `id`, if it exists. */
+  getOrganization(id: string): Organization | undefined {
+    const row = this.#get("SELECT * FROM organizations WHERE id = ?", id);
+    return row ? toOrganization(row) : undefined;
+  }
+
+  /** Grants `token` access to the organization. Only the token's SHA-256 is stored. */
+  setToken(organizationId: string, token: string): void {
+    this.#run(
+      "INSERT OR REPLACE INTO tokens (token_hash, organization_id, created_at) VALUES (?, ?, ?)",
+      hashToken(token),
+      organizationId,
+      timestamp(),
+    );
+  }
+
+  /** The organization a token belongs to, or `undefined` for an unknown token. */
+  organizationForToken(token: string): string | undefined {
+    const hash = hashToken(token);
+    // Looking the row up by SHA-256 leaks no useful timing: nobody can steer the hash of a
+    // guess towards a stored one. The final comparison is constant-time all the same.
+    const row = this.#get(
+      "SELECT token_hash, organization_id FROM tokens WHERE token_hash = ?",
+      hash,
+    );
+    if (!row) return undefined;
+    const stored = Buffer.from(String(row.token_hash), "hex");
+    const given = Buffer.from(hash, "hex");
+    return stored.length === given.length && timingSafeEqual(stored, given)
+      ? String(row.organization_id)
+      : undefined;
+  }
+
+  // ---- projects ----
+
+  /** Creates a project. Throws {@link ProjectNameTakenError} when the name is used. */
+  createProject(
+    organizationId: string,
+    project: { name: string; description: string },
+  ): ProjectRecord {
+    const now = timestamp();
+    const id = newUuid();
+    try {
+      this.#run(
+        `INSERT INTO projects (id, organization_id, name, description, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?)`,
+        id,
+        organizationId,
+        project.name,
+        project.description,
+        now,
+        now,
+      );
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new ProjectNameTakenError(project.name);
+      throw error;
+    }
+    return { id, organizationId, ...project, createdAt: now, updatedAt: now };
+  }
+
+  /** Whether a project (of any organization) has this name. */
+  isProjectNameTaken(name: string): boolean {
+    return this.#get("SELECT 1 AS taken FROM projects WHERE name = ?", name) !== undefined;
+  }
+
+  /** The project `id`, if it exists. */
+  getProject(id: string): ProjectRecord | undefined {
+    const row = this.#get("SELECT * FROM projects WHERE id = ?", id);
+    return row ? toProject(row) : undefined;
+  }
+
+  /**
+   * The organization's projects, one page of them. `q` matches part of the name or the
+   * whole id; `sort` is `name` or `updated_at`.
+   */
+  listProjects(organizationId: string, query: ListQuery): Page<ProjectRecord> {
+    const column = sortColumn(PROJECT_SORT_COLUMNS, query.sort);
+    const where = ["organization_id = ?"];
+    const params: SqlValue[] = [organizationId];
+    if (query.q) {
+      where.push("(name LIKE ? ESCAPE '\\' OR id = ?)");
+      params.push(`%${escapeLike(query.q.toLowerCase())}%`, query.q.toLowerCase());
+    }
+    return this.#page("projects", where, params, column, query, toProject);
+  }
+
+  /**
+   * Renames and/or re-describes a project (`undefined` leaves a field as is). Throws
+   * {@link ProjectNameTakenError}. On rename, the project's host names under `baseDomain`
+   * (`{old}.<base>` and `{old}-{deployment}.<base>`) follow the new name.
+   */
+  updateProject(
+    id: string,
+    patch: { name?: string; description?: string },
+    baseDomain?: string,
+  ): ProjectRecord | undefined {
+    return this.transaction(() => {
+      const current = this.getProject(id);
+      if (!current) return undefined;
+      const name = patch.name ?? current.name;
+      const description = patch.description ?? current.description;
+      const now = timestamp();
+      try {
+        this.#run(
+          "UPDATE projects SET name = ?, description = ?, updated_at = ? WHERE id = ?",
+          name,
+          description,
+          now,
+          id,
+        );
+      } catch (error) {
+        if (isUniqueViolation(error)) throw new ProjectNameTakenError(name);
+        throw error;
+      }
+      if (name !== current.name && baseDomain) {
+        this.#renameProjectDomains(id, current.name, name, baseDomain);
+      }
+      return { ...current, name, description, updatedAt: now };
+    });
+  }
+
+  /** Deletes a project and, by cascade, its deployments. Free their blobs first. */
+  deleteProject(id: string): void {
+    this.transaction(() => {
+      for (const deploymentId of this.listDeploymentIds(id)) this.#endBuildLogs(deploymentId);
+      this.#run("DELETE FROM projects WHERE id = ?", id);
+    });
+  }
+
+  // ---- blobs an organization may reuse ----
+
+  /** Records that the organization uploaded the blob, so it may refer to it by hash later. */
+  recordOrgBlob(organizationId: string, gitSha1: string): void {
+    this.#run(
+      "INSERT OR IGNORE INTO org_blobs (organization_id, git_sha1) VALUES (?, ?)",
+      organizationId,
+      gitSha1,
+    );
+  }
+
+  /** Whether the organization has uploaded the blob. */
+  orgHasBlob(organizationId: string, gitSha1: string): boolean {
+    return this.#get(
+      "SELECT 1 AS present FROM org_blobs WHERE organization_id = ? AND git_sha1 = ?",
+      organizationId,
+      gitSha1,
+    ) !== undefined;
+  }
+
+  // ---- deployments ----
+
+  /**
+   * Inserts a pending deployment and its assets in one transaction. Every file must be a
+   * blob its organization has uploaded (checked again here, inside the transaction);
+   * otherwise throws {@link UnknownBlobError} and inserts nothing. Returns `undefined`
+   * when the project no longer exists.
+   */
+  createDeployment(deployment: NewDeployment): DeploymentRecord | undefined {
+    return this.transaction(() => {
+      const project = this.getProject(deployment.projectId);
+      if (!project) return undefined;
+      for (const asset of deployment.assets) {
+        if (asset.gitSha1 && !this.orgHasBlob(project.organizationId, asset.gitSha1)) {
+          throw new UnknownBlobError(asset.gitSha1);
+        }
+      }
+      const now = timestamp();
+      this.#run(
+        `INSERT INTO deployments (id, project_id, status, description, entry_point_url, env_vars,
+           databases, domains, import_map_url, lock_file_url, compiler_options, request_timeout,
+           permissions, created_at, updated_at)
+         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        deployment.id,
+        deployment.projectId,
+        deployment.description,
+        deployment.entryPointUrl,
+        JSON.stringify(deployment.envVars),
+        JSON.stringify(deployment.databases),
+        jsonOrNull(deployment.domains),
+        deployment.importMapUrl,
+        deployment.lockFileUrl,
+        jsonOrNull(deployment.compilerOptions),
+        deployment.requestTimeout,
+        jsonOrNull(deployment.permissions),
+        now,
+        now,
+      );
+      for (const asset of deployment.assets) {
+        this.#run(
+          `INSERT INTO deployment_assets (deployment_id, path, kind, git_sha1, target)
+           VALUES (?, ?, ?, ?, ?)`,
+          deployment.id,
+          asset.path,
+          asset.kind,
+          asset.gitSha1 ?? null,
+          asset.target ?? null,
+        );
+      }
+      return this.getDeploymentRecord(deployment.id)!;
+    });
+  }
+
+  /** Everything needed to build and run the deployment, if it exists. */
+  getDeploymentRecord(id: string): DeploymentRecord | undefined {
+    const row = this.#get(
+      `SELECT d.*, p.name AS project_name, p.organization_id
+       FROM deployments d JOIN projects p ON p.id = d.project_id
+       WHERE d.id = ?`,
+      id,
+    );
+    return row ? toDeployment(row) : undefined;
+  }
+
+  /** The project's deployments, one page of them. `q` matches part of the id. */
+  listDeployments(projectId: string, query: ListQuery): Page<DeploymentRecord> {
+    const column = sortColumn(DEPLOYMENT_SORT_COLUMNS, query.sort);
+    const where = ["d.project_id = ?"];
+    const params: SqlValue[] = [projectId];
+    if (query.q) {
+      where.push("d.id LIKE ? ESCAPE '\\'");
+      params.push(`%${escapeLike(query.q.toLowerCase())}%`);
+    }
+    return this.#page(
+      "deployments d JOIN projects p ON p.id = d.project_id",
+      where,
+      params,
+      `d.${column}`,
+      query,
+      toDeployment,
+      "d.*, p.name AS project_name, p.organization_id",
+      "d.rowid",
+    );
+  }
+
+  /** The ids of all the project's deployments, oldest first. */
+  listDeploymentIds(projectId: string): string[] {
+    return this.#all(
+      "SELECT id FROM deployments WHERE project_id = ? ORDER BY created_at, rowid",
+      projectId,
+    ).map((row) => String(row.id));
+  }
+
+  /** The deployment's file tree, sorted by path. */
+  listDeploymentAssets(id: string): AssetRecord[] {
+    return this.#all(
+      "SELECT path, kind, git_sha1, target FROM deployment_assets WHERE deployment_id = ? ORDER BY path",
+      id,
+    ).map((row) => {
+      const asset: AssetRecord = { path: String(row.path), kind: row.kind as AssetRecord["kind"] };
+      if (row.git_sha1 !== null) asset.gitSha1 = String(row.git_sha1);
+      if (row.target !== null) asset.target = String(row.target);
+      return asset;
+    });
+  }
+
+  /**
+   * Moves a deployment to `status`. On `success`, `domains` (resolved host names; default:
+   * the stored ones) are bound to it: a name another deployment of the same organization
+   * held moves here; a name held by another organization's deployment is not taken (a
+   * build log warning says so). Leaving `pending` ends the live build-log streams.
+   * A deployment that no longer exists is ignored (it was deleted mid-build).
+   */
+  setDeploymentStatus(id: string, status: DeploymentStatus, domains?: string[]): void {
+    const skipped: string[] = [];
+    const found = this.transaction(() => {
+      const record = this.getDeploymentRecord(id);
+      if (!record) return false;
+      let stored = record.domains;
+      if (status === "success") {
+        stored = [];
+        for (const domain of new Set((domains ?? record.domains ?? []).map(normalizeDomain))) {
+          if (this.#bindDomain(domain, record)) stored.push(domain);
+          else skipped.push(domain);
+        }
+      }
+      this.#run(
+        "UPDATE deployments SET status = ?, domains = ?, updated_at = ? WHERE id = ?",
+        status,
+        jsonOrNull(stored),
+        timestamp(),
+        id,
+      );
+      return true;
+    });
+    if (!found) return;
+    for (const domain of skipped) {
+      this.appendBuildLog(
+        id,
+        "warning",
+        `Domain ${domain} is attached to another organization's deployment; not attached here`,
+      );
+    }
+    if (status !== "pending") this.#endBuildLogs(id);
+  }
+
+  /** Ids of deployments still `pending`, oldest first: builds to resume after a restart. */
+  pendingDeployments(): string[] {
+    return this.#all(
+      "SELECT id FROM deployments WHERE status = 'pending' ORDER BY created_at, rowid",
+    ).map((row) => String(row.id));
+  }
+
+  /** The deployment serving exactly this host name (case-insensitive), if any. */
+  findDeploymentByDomain(domain: string): string | undefined {
+    const row = this.#get(
+      "SELECT deployment_id FROM domain_bindings WHERE domain = ?",
+      normalizeDomain(domain),
+    );
+    return row ? String(row.deployment_id) : undefined;
+  }
+
+  /** The organization whose deployment serves this host name, if any. */
+  domainOrganization(domain: string): string | undefined {
+    const row = this.#get(
+      `SELECT p.organization_id FROM domain_bindings b
+       JOIN deployments d ON d.id = b.deployment_id
+       JOIN projects p ON p.id = d.project_id
+       WHERE b.domain = ?`,
+      normalizeDomain(domain),
+    );
+    return row ? String(row.organization_id) : undefined;
+  }
+
+  /** Hashes of the blobs this deployment uses and no other deployment does. */
+  blobsOnlyUsedBy(deploymentId: string): string[] {
+    return this.#all(
+      `SELECT DISTINCT a.git_sha1 FROM deployment_assets a
+       WHERE a.deployment_id = ? AND a.git_sha1 IS NOT NULL
+         AND NOT EXISTS (
+           SELECT 1 FROM deployment_assets b
+           WHERE b.git_sha1 = a.git_sha1 AND b.deployment_id <> a.deployment_id
+         )
+       ORDER BY a.git_sha1`,
+      deploymentId,
+    ).map((row) => String(row.git_sha1));
+  }
+
+  /**
+   * Deletes the deployment with its assets, logs and domains, and forgets (in `org_blobs`)
+   * the blobs nothing else uses. Returns those hashes: the caller removes the files.
+   */
+  deleteDeployment(id: string): string[] {
+    const freed = this.transaction(() => {
+      const hashes = this.blobsOnlyUsedBy(id);
+      this.#run("DELETE FROM deployments WHERE id = ?", id);
+      for (const hash of hashes) this.#run("DELETE FROM org_blobs WHERE git_sha1 = ?", hash);
+      return hashes;
+    });
+    this.#endBuildLogs(id);
+    return freed;
+  }
+
+  // ---- build logs ----
+
+  /** Appends a build log line and hands it to live subscribers. Ignored for a deleted deployment. */
+  appendBuildLog(id: string, level: string, message: string): void {
+    const { changes } = this.#statement(
+      `INSERT INTO build_logs (deployment_id, seq, level, message)
+       SELECT ?1, COALESCE((SELECT MAX(seq) FROM build_logs WHERE deployment_id = ?1), 0) + 1, ?2, ?3
+       WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?1)`,
+    ).run(id, level, message);
+    if (Number(changes) === 0) return;
+    for (const subscriber of this.#logSubscribers.get(id) ?? []) {
+      notify(subscriber, { level, message });
+    }
+  }
+
+  /** The deployment's build log so far, in order. */
+  buildLogs(id: string): BuildLogEntry[] {
+    return this.#all(
+      "SELECT level, message FROM build_logs WHERE deployment_id = ? ORDER BY seq",
+      id,
+    ).map((row) => ({ level: String(row.level), message: String(row.message) }));
+  }
+
+  /**
+   * Calls `fn` with each build log line appended from now on, then with `null` once the
+   * build ends (or at once, asynchronously, if the deployment is not pending). Read
+   * {@link buildLogs} in the same synchronous step to miss nothing. Returns the unsubscriber.
+   */
+  subscribeBuildLogs(id: string, fn: (entry: BuildLogEntry | null) => void): () => void {
+    if (this.getDeploymentRecord(id)?.status !== "pending") {
+      let active = true;
+      queueMicrotask(() => active && notify(fn, null));
+      return () => {
+        active = false;
+      };
+    }
+    const subscribers = this.#logSubscribers.get(id) ?? new Set();
+    this.#logSubscribers.set(id, subscribers);
+    subscribers.add(fn);
+    return () => {
+      subscribers.delete(fn);
+      if (subscribers.size === 0 && this.#logSubscribers.get(id) === subscribers) {
+        this.#logSubscribers.delete(id);
+      }
+    };
+  }
+
+  // ---- internals ----
+
+  #migrate(): void {
+    const version = this.schemaVersion;
+    if (version > MIGRATIONS.length) {
+      throw new Error(
+        `The database schema is version ${version}, newer than this program knows ` +
+          `(${MIGRATIONS.length}); upgrade deploy-tenant`,
+      );
+    }
+    for (let next = version; next < MIGRATIONS.length; next++) {
+      this.transaction(() => {
+        this.#db.exec(MIGRATIONS[next]);
+        this.#db.exec(`PRAGMA user_version = ${next + 1}`);
+      });
+    }
+  }
+
+  /** Binds a host name to the deployment unless another organization holds it. */
+  #bindDomain(domain: string, record: DeploymentRecord): boolean {
+    const holder = this.#get(
+      `SELECT b.deployment_id, d.domains, p.organization_id FROM domain_bindings b
+       JOIN deployments d ON d.id = b.deployment_id
+       JOIN projects p ON p.id = d.project_id
+       WHERE b.domain = ?`,
+      domain,
+    );
+    if (holder && holder.deployment_id !== record.id) {
+      if (holder.organization_id !== record.organizationId) return false;
+      // The name moves: the previous holder no longer lists it.
+      const remaining = parseJson<string[]>(holder.domains)?.filter((d) => d !== domain) ?? null;
+      this.#run(
+        "UPDATE deployments SET domains = ? WHERE id = ?",
+        jsonOrNull(remaining),
+        holder.deployment_id,
+      );
+    }
+    this.#run(
+      `INSERT INTO domain_bindings (domain, deployment_id) VALUES (?, ?)
+       ON CONFLICT (domain) DO UPDATE SET deployment_id = excluded.deployment_id`,
+      domain,
+      record.id,
+    );
+    return true;
+  }
+
+  #renameProjectDomains(projectId: string, from: string, to: string, baseDomain: string): void {
+    const base = normalizeDomain(baseDomain);
+    const rename = (domain: string, deploymentId: string): string => {
+      if (domain === `${from}.${base}`) return `${to}.${base}`;
+      if (domain === `${from}-${deploymentId}.${base}`) return `${to}-${deploymentId}.${base}`;
+      return domain;
+    };
+    for (
+      const row of this.#all("SELECT id, domains FROM deployments WHERE project_id = ?", projectId)
+    ) {
+      const id = String(row.id);
+      const domains = parseJson<string[]>(row.domains);
+      if (domains) {
+        this.#run(
+          "UPDATE deployments SET domains = ? WHERE id = ?",
+          JSON.stringify(domains.map((d) => rename(d, id))),
+          id,
+        );
+      }
+      for (
+        const binding of this.#all("SELECT domain FROM domain_bindings WHERE deployment_id = ?", id)
+      ) {
+        const renamed = rename(String(binding.domain), id);
+        if (renamed !== binding.domain) {
+          this.#run(
+            "UPDATE domain_bindings SET domain = ? WHERE domain = ?",
+            renamed,
+            binding.domain,
+          );
+        }
+      }
+    }
+  }
+
+  #page<T>(
+    from: string,
+    where: string[],
+    params: SqlValue[],
+    column: string,
+    query: ListQuery,
+    map: (row: Row) => T,
+    select = "*",
+    rowid = "rowid",
+  ): Page<T> {
+    const whereSql = where.join(" AND ");
+    const total = Number(
+      this.#get(`SELECT COUNT(*) AS n FROM ${from} WHERE ${whereSql}`, ...params)?.n,
+    );
+    const direction = query.order === "desc" ? "DESC" : "ASC";
+    const items = this.#all(
+      `SELECT ${select} FROM ${from} WHERE ${whereSql}
+       ORDER BY ${column} ${direction}, ${rowid} ${direction} LIMIT ? OFFSET ?`,
+      ...params,
+      query.limit,
+      (query.page - 1) * query.limit,
+    ).map(map);
+    return { items, total };
+  }
+
+  #endBuildLogs(id: string): void {
+    const subscribers = this.#logSubscribers.get(id);
+    if (!subscribers) return;
+    this.#logSubscribers.delete(id);
+    for (const subscriber of subscribers) notify(subscriber, null);
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) this.#statements.set(sql, statement = this.#db.prepare(sql));
+    return statement;
+  }
+
+  #get(sql: string, ...params: SqlValue[]): Row | undefined {
+    return this.#statement(sql).get(...params) as Row | undefined;
+  }
+
+  #all(sql: string, ...params: SqlValue[]): Row[] {
+    return this.#statement(sql).all(...params) as Row[];
+  }
+
+  #run(sql: string, ...params: SqlValue[]): void {
+    this.#statement(sql).run(...params);
+  }
+}
+
+let lastMicros = 0;
+
+/**
+ * Now as RFC 3339 with microseconds, e.g. `2023-09-22T05:38:34.550090Z`. Strictly
+ * increasing within the process, so creation order is also timestamp order.
+ */
+export function timestamp(): string {
+  const micros = Math.max(Date.now() * 1000, lastMicros + 1);
+  lastMicros = micros;
+  const iso = new Date(Math.floor(micros / 1000)).toISOString();
+  return `${iso.slice(0, -1)}${String(micros % 1000).padStart(3, "0")}Z`;
+}
+
+function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+function normalizeDomain(domain: string): string {
+  return domain.toLowerCase().replace(/\.$/, "");
+}
+
+function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function sortColumn(columns: Record<string, string>, sort: string): string {
+  const column = Object.hasOwn(columns, sort) ? columns[sort] : undefined;
+  if (!column) throw new RangeError(`Cannot sort by ${JSON.stringify(sort)}`);
+  return column;
+}
+
+function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Error && /UNIQUE constraint failed/.test(error.message);
+}
+
+function notify(
+  fn: (entry: BuildLogEntry | null) => void,
+  entry: BuildLogEntry | null,
+): void {
+  try {
+    fn(entry);
+  } catch (error) {
+    // One broken subscriber must not break the build that is logging.
+    console.error("build log subscriber failed:", error);
+  }
+}
+
+function jsonOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
+function parseJson<T>(value: SqlValue | undefined): T | null {
+  return typeof value === "string" ? JSON.parse(value) as T : null;
+}
+
+function toOrganization(row: Row): Organization {
+  return {
+    id: String(row.id),
+    name: String(row.name),
+    createdAt: String(row.created_at),
+    updatedAt: String(row.updated_at),
+  };
+}
+
+function toProject(row: Row): ProjectRecord {
+  return {
+    id: String(row.id),
+    organizationId: String(row.organization_id),
+    name: String(row.name),
+    description: String(row.description),
+    createdAt: String(row.created_at),
+    updatedAt: String(row.updated_at),
+  };
+}
+
+function toDeployment(row: Row): DeploymentRecord {
+  return {
+    id: String(row.id),
+    projectId: String(row.project_id),
+    projectName: String(row.project_name),
+    organizationId: String(row.organization_id),
+    status: row.status as DeploymentStatus,
+    description: String(row.description),
+    entryPointUrl: String(row.entry_point_url),
+    envVars: parseJson<Record<string, string>>(row.env_vars) ?? {},
+    databases: parseJson<Record<string, string>>(row.databases) ?? {},
+    domains: parseJson<string[]>(row.domains),
+    importMapUrl: row.import_map_url === null ? null : String(row.import_map_url),
+    lockFileUrl: row.lock_file_url === null ? null : String(row.lock_file_url),
+    compilerOptions: parseJson<CompilerOptions>(row.compiler_options),
+    requestTimeout: row.request_timeout === null ? null : Number(row.request_timeout),
+    permissions: parseJson<DeploymentPermissions>(row.permissions),
+    createdAt: String(row.created_at),
+    updatedAt: String(row.updated_at),
+  };
+}

@@ -1,0 +1,501 @@
+/**
+ * Validation of API requests: body schemas (zod, strict: unknown fields are errors), project
+ * names, list queries, and the deployment rules zod cannot express — asset paths, base64,
+ * symlink targets, the entry point, env var names and domains.
+ *
+ * Every failure is a {@link RequestError} whose message names what was wrong.
+ *
+ * @module
+ */
+import { posix } from "node:path";
+import { z } from "zod";
+import type { CompilerOptions, DeploymentPermissions } from "../lib/types.ts";
+import type { ListQuery } from "./store.ts";
+import { isUuid } from "./ids.ts";
+
+/** A request the API refuses: HTTP status and the `{code, message}` error body. */
+export class RequestError extends Error {
+  /** HTTP status of the answer. */
+  readonly status: number;
+  /** Machine-readable error code, e.g. `invalidProjectName`. */
+  readonly code: string;
+
+  /** Creates a refusal. */
+  constructor(status: number, code: string, message: string) {
+    super(message);
+    this.name = "RequestError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+function badRequest(code: string, message: string): RequestError {
+  return new RequestError(400, code, message);
+}
+
+// ---- project names ----
+
+/** The project-name rule, as told to users. */
+export const PROJECT_NAME_RULE = "A project name has 3 to 26 characters from a-z, 0-9 and -, " +
+  "does not start or end with a hyphen, and no part after a hyphen is 8 or 12 characters long " +
+  "(those would clash with {name}-{deploymentId} host names)";
+
+/** What is wrong with a project name, or `undefined` when it is valid. */
+export function projectNameProblem(name: string): string | undefined {
+  if (name.length < 3 || name.length > 26) return "it must be 3 to 26 characters long";
+  if (!/^[a-z0-9-]+$/.test(name)) return "it may only contain a-z, 0-9 and -";
+  if (name.startsWith("-") || name.endsWith("-")) {
+    return "it may not start or end with a hyphen";
+  }
+  const part = name.split("-").slice(1).find((p) => p.length === 8 || p.length === 12);
+  if (part !== undefined) return `the part "${part}" after a hyphen is ${part.length} characters`;
+  return undefined;
+}
+
+/** Throws `invalidProjectName` unless `name` follows {@link PROJECT_NAME_RULE}. */
+export function assertProjectName(name: string): void {
+  const problem = projectNameProblem(name);
+  if (problem) {
+    throw badRequest(
+      "invalidProjectName",
+      `Invalid project name "${name}": ${problem}. ${PROJECT_NAME_RULE}.`,
+    );
+  }
+}
+
+// ---- request bodies ----
+
+const description = z.string().max(1000, "must be at most 1000 characters").nullish();
+
+/** `POST /organizations/{id}/projects`. */
+export const createProjectBody = z.strictObject({ name: z.string().nullish(), description });
+
+/** `PATCH /projects/{id}`: `null` or absent leaves a field unchanged. */
+export const updateProjectBody = z.strictObject({ name: z.string().nullish(), description });
+
+const fileAsset = z.strictObject({
+  kind: z.literal("file"),
+  content: z.string().optional(),
+  encoding: z.enum(["utf-8", "base64"]).nullish(),
+  gitSha1: z.string().optional(),
+});
+
+const symlinkAsset = z.strictObject({ kind: z.literal("symlink"), target: z.string() });
+
+// Values go to `--allow-net`, a comma-separated list: a comma would smuggle in more hosts.
+const netEntry = z.string().min(1).max(300).regex(
+  /^[^\s,]+$/,
+  "must be one host, IP or * without spaces or commas",
+);
+
+const compilerOptions = z.strictObject({
+  jsx: z.string().nullish(),
+  jsxFactory: z.string().nullish(),
+  jsxFragmentFactory: z.string().nullish(),
+  jsxImportSource: z.string().nullish(),
+  jsxPrecompileSkipElements: z.array(z.string()).nullish(),
+  experimentalDecorators: z.boolean().nullish(),
+  emitDecoratorMetadata: z.boolean().nullish(),
+});
+
+/** `POST /projects/{id}/deployments` (shape only; {@link checkDeployment} does the rest). */
+export const createDeploymentBody = z.strictObject({
+  entryPointUrl: z.string().min(1),
+  assets: z.record(z.string(), z.discriminatedUnion("kind", [fileAsset, symlinkAsset])),
+  envVars: z.record(z.string(), z.string()),
+  importMapUrl: z.string().nullish(),
+  lockFileUrl: z.string().nullish(),
+  compilerOptions: compilerOptions.nullish(),
+  databases: z.record(z.string(), z.string()).nullish(),
+  domains: z.array(z.string()).max(100).nullish(),
+  requestTimeout: z.number().int().min(1).max(2 ** 31 - 1).nullish(),
+  permissions: z.strictObject({ net: z.array(netEntry).max(1000).nullish() }).nullish(),
+  description,
+});
+
+/** The parsed body of `POST /projects/{id}/deployments`. */
+export type CreateDeploymentBody = z.infer<typeof createDeploymentBody>;
+
+/** Parses `body` with `schema`, or throws a 400 `invalidRequest` naming the bad fields. */
+export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
+  const result = schema.safeParse(body);
+  if (result.success) return result.data;
+  throw badRequest("invalidRequest", formatIssues(result.error.issues));
+}
+
+function formatIssues(issues: readonly z.core.$ZodIssue[]): string {
+  const shown = issues.slice(0, 5).map((issue) => {
+    const where = formatPath(issue.path);
+    if (issue.code === "unrecognized_keys") {
+      const fields = issue.keys.map((key) => `"${key}"`).join(", ");
+      const noun = issue.keys.length === 1 ? "field" : "fields";
+      return where ? `${where}: unknown ${noun} ${fields}` : `Unknown ${noun} ${fields}`;
+    }
+    return where ? `${where}: ${issue.message}` : issue.message;
+  });
+  const more = issues.length > shown.length ? ` (and ${issues.length - shown.length} more)` : "";
+  return `Invalid request body: ${shown.join("; ")}${more}`;
+}
+
+function formatPath(path: readonly PropertyKey[]): string {
+  let out = "";
+  for (const key of path) {
+    if (typeof key === "number") out += `[${key}]`;
+    else if (typeof key === "string" && /^[A-Za-z_$][\w$]*$/.test(key)) {
+      out += out ? `.${key}` : key;
+    } else out += `[${JSON.stringify(String(key))}]`;
+  }
+  return out;
+}
+
+// ---- list queries ----
+
+/** Reads `page`, `limit`, `q`, `sort` and `order`; throws `invalidQuery` on bad values. */
+export function parseListQuery(
+  params: URLSearchParams,
+  options: { sorts: readonly string[]; defaultSort: string },
+): ListQuery {
+  const value = (name: string) => params.get(name) || undefined;
+  const integer = (name: string, fallback: number, min: number, max: number) => {
+    const raw = value(name);
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!/^\d+$/.test(raw) || n < min || n > max) {
+      throw badRequest("invalidQuery", `"${name}" must be an integer from ${min} to ${max}`);
+    }
+    return n;
+  };
+  const sort = value("sort") ?? options.defaultSort;
+  if (!options.sorts.includes(sort)) {
+    throw badRequest("invalidQuery", `"sort" must be one of: ${options.sorts.join(", ")}`);
+  }
+  const order = value("order") ?? "asc";
+  if (order !== "asc" && order !== "desc") {
+    throw badRequest("invalidQuery", `"order" must be "asc" or "desc"`);
+  }
+  return {
+    page: integer("page", 1, 1, Number.MAX_SAFE_INTEGER),
+    limit: integer("limit", 20, 1, 100),
+    q: value("q"),
+    sort,
+    order,
+  };
+}
+
+// ---- deployments ----
+
+/** A validated asset: a file with its bytes, a file named by hash, or a resolved symlink. */
+export type CheckedAsset =
+  | { path: string; kind: "file"; bytes: Uint8Array }
+  | { path: string; kind: "file"; gitSha1: string }
+  | { path: string; kind: "symlink"; target: string };
+
+/** A create-deployment request that passed every check that needs no store. */
+export interface CheckedDeployment {
+  /** Asset path of the entry point, e.g. `main.ts`. */
+  entryPointUrl: string;
+  assets: CheckedAsset[];
+  envVars: Record<string, string>;
+  databases: Record<string, string>;
+  importMapUrl: string | null;
+  lockFileUrl: string | null;
+  compilerOptions: CompilerOptions | null;
+  requestTimeout: number | null;
+  permissions: DeploymentPermissions | null;
+  description: string;
+}
+
+const MAX_PATH_BYTES = 4096;
+const MAX_SEGMENT_BYTES = 255;
+const MAX_SYMLINK_HOPS = 40;
+const encoder = new TextEncoder();
+
+/**
+ * Checks a parsed create-deployment body: asset paths, contents (base64 strictly),
+ * symlink targets, the entry point, import map / lock file paths, env vars and databases.
+ * Whether a `gitSha1` is available and which domains are allowed need the store: not here.
+ */
+export function checkDeployment(body: CreateDeploymentBody): CheckedDeployment {
+  const entries = Object.entries(body.assets);
+  if (entries.length === 0) {
+    throw badRequest("invalidAsset", "A deployment needs at least one asset");
+  }
+  const tree = new AssetTree(entries.map(([path, asset]) => [path, asset.kind]));
+  const assets = entries.map(([path, asset]): CheckedAsset => {
+    if (asset.kind === "symlink") {
+      return { path, kind: "symlink", target: tree.checkSymlink(path, asset.target) };
+    }
+    return checkFile(path, asset);
+  });
+  tree.checkChains();
+
+  const entryPointUrl = assetPathOf(body.entryPointUrl);
+  if (entryPointUrl === undefined || tree.resolve(entryPointUrl) !== "file") {
+    throw badRequest(
+      "invalidEntryPoint",
+      `The entry point "${body.entryPointUrl}" is not a file among the assets; ` +
+        `give an asset path such as "main.ts"`,
+    );
+  }
+
+  return {
+    entryPointUrl,
+    assets,
+    envVars: checkEnvVars(body.envVars),
+    databases: checkDatabases(body.databases ?? {}),
+    importMapUrl: checkOptionalFile("importMapUrl", body.importMapUrl, tree),
+    lockFileUrl: checkOptionalFile("lockFileUrl", body.lockFileUrl, tree),
+    compilerOptions: body.compilerOptions ?? null,
+    requestTimeout: body.requestTimeout ?? null,
+    permissions: body.permissions ?? null,
+    description: body.description ?? "",
+  };
+}
+
+/** What is wrong with an asset path, or `undefined` when it is a clean relative POSIX path. */
+export function assetPathProblem(path: string): string | undefined {
+  if (path === "") return "it is empty";
+  if (path.includes("\0")) return "it contains a NUL character";
+  if (path.includes("\\")) return "it contains a backslash (use / between directories)";
+  if (path.startsWith("/")) return "it is absolute (paths are relative to the deployment root)";
+  if (encoder.encode(path).byteLength > MAX_PATH_BYTES) {
+    return `it is longer than ${MAX_PATH_BYTES} bytes`;
+  }
+  for (const segment of path.split("/")) {
+    if (segment === "") return "it has an empty segment (// or a trailing /)";
+    if (segment === "." || segment === "..") return `it has a "${segment}" segment`;
+    if (encoder.encode(segment).byteLength > MAX_SEGMENT_BYTES) {
+      return `a segment is longer than ${MAX_SEGMENT_BYTES} bytes`;
+    }
+  }
+  return undefined;
+}
+
+function invalidAsset(path: string, problem: string): RequestError {
+  return badRequest("invalidAsset", `Invalid asset "${path}": ${problem}`);
+}
+
+function checkFile(path: string, asset: z.infer<typeof fileAsset>): CheckedAsset {
+  if (asset.gitSha1 !== undefined) {
+    if (asset.content !== undefined || asset.encoding != null) {
+      throw invalidAsset(path, "give either content (with encoding) or gitSha1, not both");
+    }
+    if (!/^[0-9a-fA-F]{40}$/.test(asset.gitSha1)) {
+      throw invalidAsset(path, "gitSha1 must be 40 hexadecimal digits");
+    }
+    return { path, kind: "file", gitSha1: asset.gitSha1.toLowerCase() };
+  }
+  if (asset.content === undefined) throw invalidAsset(path, "a file needs content or gitSha1");
+  if (asset.encoding === "base64") {
+    const bytes = decodeBase64(asset.content);
+    if (!bytes) throw invalidAsset(path, "content is not valid (padded, standard) base64");
+    return { path, kind: "file", bytes };
+  }
+  return { path, kind: "file", bytes: encoder.encode(asset.content) };
+}
+
+/** Strict standard base64 (RFC 4648 §4, padded, no whitespace), or `undefined`. */
+export function decodeBase64(text: string): Uint8Array | undefined {
+  // fromBase64 skips ASCII whitespace; we do not accept it.
+  if (!/^[A-Za-z0-9+/]*={0,2}$/.test(text)) return undefined;
+  try {
+    return Uint8Array.fromBase64(text, { lastChunkHandling: "strict" });
+  } catch {
+    return undefined;
+  }
+}
+
+/** The paths of an assets map, with the directories they imply and what kind each is. */
+class AssetTree {
+  #kinds = new Map<string, "file" | "symlink">();
+  #directories = new Set<string>();
+  #targets = new Map<string, string>();
+
+  constructor(entries: [string, "file" | "symlink"][]) {
+    for (const [path, kind] of entries) {
+      const problem = assetPathProblem(path);
+      if (problem) throw invalidAsset(path, problem);
+      this.#kinds.set(path, kind);
+      for (let dir = posix.dirname(path); dir !== "."; dir = posix.dirname(dir)) {
+        this.#directories.add(dir);
+      }
+    }
+    for (const path of this.#kinds.keys()) {
+      if (this.#directories.has(path)) {
+        throw invalidAsset(path, "it is also a directory of other assets");
+      }
+    }
+  }
+
+  /** Resolves a symlink's target against the link's directory; it must name an asset. */
+  checkSymlink(path: string, target: string): string {
+    if (target === "" || target.includes("\0") || target.includes("\\")) {
+      throw invalidAsset(path, "the symlink target is empty or has a NUL or backslash");
+    }
+    if (target.startsWith("/")) {
+      throw invalidAsset(path, `the symlink target "${target}" must be relative`);
+    }
+    const resolved = posix.normalize(posix.join(posix.dirname(path), target));
+    if (resolved === "." || resolved.startsWith("../") || resolved === "..") {
+      throw invalidAsset(path, `the symlink target "${target}" points outside the deployment`);
+    }
+    this.#targets.set(path, resolved);
+    if (!this.#kinds.has(resolved) && !this.#directories.has(resolved)) {
+      throw invalidAsset(path, `the symlink target "${target}" is not an asset`);
+    }
+    return resolved;
+  }
+
+  /** What `path` ends up as after following symlinks. Call after every checkSymlink. */
+  resolve(path: string): "file" | "directory" | undefined {
+    let current = path;
+    for (let hop = 0; hop <= MAX_SYMLINK_HOPS; hop++) {
+      if (this.#directories.has(current)) return "directory";
+      const kind = this.#kinds.get(current);
+      if (kind !== "symlink") return kind;
+      current = this.#targets.get(current)!;
+    }
+    throw invalidAsset(path, "the symlink chain loops or is too long");
+  }
+
+  /** Checks every symlink chain ends at a file or directory. */
+  checkChains(): void {
+    for (const path of this.#targets.keys()) this.resolve(path);
+  }
+}
+
+/**
+ * The asset path an entry point / import map / lock file URL names: `main.ts`, `./main.ts`
+ * and `file:///src/main.ts` (Deploy mounts assets at `/src`) all give `main.ts`.
+ * `undefined` when it is not a local path.
+ */
+export function assetPathOf(url: string): string | undefined {
+  let path = url;
+  if (/^[a-z][a-z0-9+.-]*:/i.test(url)) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      return undefined;
+    }
+    if (parsed.protocol !== "file:" || parsed.host !== "") return undefined;
+    try {
+      path = decodeURIComponent(parsed.pathname);
+    } catch {
+      return undefined;
+    }
+    path = path.startsWith("/src/") ? path.slice("/src/".length) : path.replace(/^\/+/, "");
+  }
+  while (path.startsWith("./")) path = path.slice(2);
+  if (path.startsWith("/") || path.includes("\\") || path.includes("\0")) return undefined;
+  const normalized = posix.normalize(path);
+  if (normalized === "." || normalized === ".." || normalized.startsWith("../")) return undefined;
+  return normalized;
+}
+
+function checkOptionalFile(
+  field: string,
+  value: string | null | undefined,
+  tree: AssetTree,
+): string | null {
+  // null asks for auto-discovery, "" for none, a remote URL is fetched by the build.
+  if (value === null || value === undefined || value === "") return value ?? null;
+  if (/^https?:\/\//i.test(value)) return value;
+  const path = assetPathOf(value);
+  if (path === undefined || tree.resolve(path) !== "file") {
+    throw badRequest("invalidRequest", `${field}: "${value}" is not a file among the assets`);
+  }
+  return path;
+}
+
+const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
+const RESERVED_ENV_PREFIXES = ["DENO_", "LD_"];
+
+function checkEnvVars(envVars: Record<string, string>): Record<string, string> {
+  for (const [name, value] of Object.entries(envVars)) {
+    if (!ENV_NAME.test(name) || name.length > 256) {
+      throw badRequest(
+        "invalidEnvVar",
+        `Invalid environment variable name "${name}": use letters, digits and _, not starting with a digit`,
+      );
+    }
+    const reserved = RESERVED_ENV_PREFIXES.find((prefix) => name.startsWith(prefix));
+    if (reserved) {
+      throw badRequest(
+        "invalidEnvVar",
+        `Environment variable "${name}" is reserved: names starting with ${reserved} are set by the platform`,
+      );
+    }
+    if (value.includes("\0")) {
+      throw badRequest("invalidEnvVar", `Environment variable "${name}" contains a NUL character`);
+    }
+  }
+  return envVars;
+}
+
+function checkDatabases(databases: Record<string, string>): Record<string, string> {
+  for (const [name, id] of Object.entries(databases)) {
+    if (name !== "default") {
+      throw badRequest(
+        "invalidRequest",
+        `databases: "${name}" is not supported; only the "default" database is`,
+      );
+    }
+    if (!isUuid(id)) throw badRequest("invalidRequest", `databases.default: "${id}" is not a UUID`);
+  }
+  return databases;
+}
+
+/** Where a deployment's requested domains are checked: its project, id and the base domain. */
+export interface DomainContext {
+  projectName: string;
+  deploymentId: string;
+  baseDomain: string;
+}
+
+/**
+ * Resolves the `{project.name}` and `{deployment.id}` placeholders and checks each host
+ * name. Under the base domain only the project's own names are allowed
+ * (`{project.name}.<base>`, `{project.name}-{deployment.id}.<base>`), so no tenant can
+ * claim another's. Returns lowercase names without duplicates.
+ */
+export function resolveDomains(domains: readonly string[], context: DomainContext): string[] {
+  const base = context.baseDomain.toLowerCase();
+  const own = new Set([
+    `${context.projectName}.${base}`,
+    `${context.projectName}-${context.deploymentId}.${base}`,
+  ]);
+  const resolved = new Set<string>();
+  for (const requested of domains) {
+    const placeholder = requested.match(/\{(?!project\.name\}|deployment\.id\})[^}]*\}/);
+    if (placeholder) {
+      throw badRequest(
+        "invalidDomain",
+        `Domain "${requested}": unknown placeholder ${placeholder[0]} ` +
+          `(use {project.name} or {deployment.id})`,
+      );
+    }
+    const domain = requested
+      .replaceAll("{project.name}", context.projectName)
+      .replaceAll("{deployment.id}", context.deploymentId)
+      .toLowerCase()
+      .replace(/\.$/, "");
+    if (!isHostName(domain)) {
+      throw badRequest("invalidDomain", `Domain "${requested}" is not a valid host name`);
+    }
+    if ((domain === base || domain.endsWith(`.${base}`)) && !own.has(domain)) {
+      throw badRequest(
+        "invalidDomain",
+        `Domain "${requested}": under ${base} a deployment may only use ` +
+          `{project.name}.${base} or {project.name}-{deployment.id}.${base}`,
+      );
+    }
+    resolved.add(domain);
+  }
+  return [...resolved];
+}
+
+function isHostName(name: string): boolean {
+  if (name.length === 0 || name.length > 253) return false;
+  return name.split(".").every((label) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(label));
+}

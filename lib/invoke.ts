@@ -1,0 +1,116 @@
+/**
+ * `invoke()`: what a platform's backend calls when an event happens, e.g. a lead was captured
+ * and the customer's hook must run.
+ *
+ * The local host routes by the `Host` header (`http://{project}-{deploymentId}.localhost:8000/`),
+ * but glibc does not resolve `*.localhost` and `fetch` ignores a custom `Host` header. So a
+ * `*.localhost` URL is sent through the router as an HTTP proxy: the request line carries the
+ * absolute URL and the `Host` header names the deployment. Only `http:` URLs can go through a
+ * proxy this way; `https:` would need a `CONNECT` tunnel, which the router does not offer.
+ *
+ * @example
+ * ```ts
+ * const response = await invoke("http://acme-crm-abcde12vwxyz.localhost:8000/lead", {
+ *   method: "POST",
+ *   body: JSON.stringify({ email: "ada@example.com" }),
+ * });
+ * ```
+ *
+ * @module
+ */
+import { DeployTenantError, ExitCode, NetworkError } from "./errors.ts";
+import { networkErrorReason } from "./http.ts";
+
+/** Options of {@link invoke}. */
+export interface InvokeOptions {
+  /** Time limit in milliseconds for the whole exchange, body included; default 30 000, `0` none. */
+  timeoutMs?: number;
+  /** Origin of a router to send the request through as an HTTP proxy, e.g. `http://127.0.0.1:8000`. */
+  via?: string;
+}
+
+const DEFAULT_TIMEOUT_MS = 30_000;
+
+/** One client per proxy origin, so connections to the router are reused. */
+const proxyClients = new Map<string, Deno.HttpClient>();
+
+/**
+ * Calls a deployment like `fetch`, reaching `*.localhost` hosts through the local router.
+ *
+ * @throws {DeployTenantError} code `invokeTimeout` when no answer came within the limit.
+ * @throws {NetworkError} when the deployment (or the router) could not be reached.
+ */
+export async function invoke(
+  url: string | URL,
+  init: RequestInit = {},
+  options: InvokeOptions = {},
+): Promise<Response> {
+  const target = new URL(url);
+  const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const proxy = proxyFor(target, options.via);
+  const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
+  const signals = [init.signal, timeout].filter((signal) => signal instanceof AbortSignal);
+  try {
+    return await fetch(target, {
+      ...init,
+      signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
+      client: proxy ? clientFor(proxy) : undefined,
+    });
+  } catch (error) {
+    if (init.signal?.aborted) throw init.signal.reason;
+    if (timeout?.aborted) {
+      throw new DeployTenantError(
+        "invokeTimeout",
+        `No answer from ${target.href} within ${timeoutMs} ms.`,
+        {
+          hint:
+            "The deployment may be stuck or slow to start; raise the time limit or check its logs.",
+          exitCode: ExitCode.unavailable,
+          cause: error,
+        },
+      );
+    }
+    const through = proxy ? ` through ${proxy}` : "";
+    throw new NetworkError(
+      `Could not reach ${target.href}${through}: ${networkErrorReason(error)}`,
+      {
+        hint: proxy
+          ? `Check that the host is running at ${proxy} (\`deploy-tenant host\`).`
+          : "Check the URL and that the deployment exists.",
+        cause: error,
+      },
+    );
+  }
+}
+
+/** Closes the cached proxy clients (tests call it so no connection outlives them). */
+export function closeInvokeClients(): void {
+  for (const client of proxyClients.values()) client.close();
+  proxyClients.clear();
+}
+
+/** The proxy origin for `target`, or `undefined` to connect directly. */
+function proxyFor(target: URL, via: string | undefined): string | undefined {
+  const local = target.hostname === "localhost" || target.hostname.endsWith(".localhost");
+  if (via === undefined && !local) return undefined;
+  const proxy = via === undefined
+    ? new URL(`http://127.0.0.1:${target.port || (target.protocol === "https:" ? 443 : 80)}`)
+    : new URL(via);
+  if (target.protocol !== "http:" || proxy.protocol !== "http:") {
+    throw new DeployTenantError(
+      "unsupportedProxy",
+      `Cannot invoke ${target.href} through ${proxy.origin}: only http URLs through an http router are supported.`,
+      { hint: "Use the http:// URL the local host prints.", exitCode: ExitCode.usage },
+    );
+  }
+  return proxy.origin;
+}
+
+function clientFor(proxy: string): Deno.HttpClient {
+  let client = proxyClients.get(proxy);
+  if (!client) {
+    client = Deno.createHttpClient({ proxy: { url: proxy } });
+    proxyClients.set(proxy, client);
+  }
+  return client;
+}

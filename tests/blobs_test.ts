@@ -1,0 +1,78 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { BlobStore } from "../host/blobs.ts";
+import { gitSha1 } from "../lib/git_sha1.ts";
+
+async function tempStore(): Promise<BlobStore & AsyncDisposable> {
+  const dir = await Deno.makeTempDir({ prefix: "blobs_test_" });
+  return Object.assign(new BlobStore(dir), {
+    [Symbol.asyncDispose]: () => Deno.remove(dir, { recursive: true }),
+  });
+}
+
+async function listFiles(dir: string): Promise<string[]> {
+  const files: string[] = [];
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) files.push(...await listFiles(path));
+    else files.push(path);
+  }
+  return files.sort();
+}
+
+Deno.test("put stores bytes under their git blob SHA-1 and has/verify see them", async () => {
+  await using blobs = await tempStore();
+  const hash = await blobs.put(new TextEncoder().encode("a\n"));
+  assert.equal(hash, "78981922613b2afb6025042ff6bd878ac1994e85"); // `git hash-object` of "a\n"
+  assert.equal(blobs.path(hash), join(blobs.dir, "78", "981922613b2afb6025042ff6bd878ac1994e85"));
+  assert.equal(await Deno.readTextFile(blobs.path(hash)), "a\n");
+  assert.equal(await blobs.has(hash), true);
+  assert.equal(await blobs.verify(hash), true);
+});
+
+Deno.test("put round-trips binary bytes, including an empty blob", async () => {
+  await using blobs = await tempStore();
+  const bytes = Uint8Array.from({ length: 256 }, (_, i) => i);
+  const hash = await blobs.put(bytes);
+  assert.equal(hash, gitSha1(bytes));
+  assert.deepEqual(await Deno.readFile(blobs.path(hash)), bytes);
+
+  const empty = await blobs.put(new Uint8Array());
+  assert.equal(empty, "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391"); // git's empty blob
+  assert.equal(await blobs.verify(empty), true);
+});
+
+Deno.test("put is idempotent, also concurrently, and leaves no temp files", async () => {
+  await using blobs = await tempStore();
+  const bytes = new TextEncoder().encode("same content");
+  const hashes = await Promise.all(Array.from({ length: 5 }, () => blobs.put(bytes)));
+  assert.equal(new Set(hashes).size, 1);
+  assert.equal(await blobs.put(bytes), hashes[0]);
+  assert.deepEqual(await listFiles(blobs.dir), [blobs.path(hashes[0])]);
+});
+
+Deno.test("has and verify are false for a missing blob; delete is idempotent", async () => {
+  await using blobs = await tempStore();
+  const hash = await blobs.put(new TextEncoder().encode("to delete"));
+  await blobs.delete(hash);
+  assert.equal(await blobs.has(hash), false);
+  assert.equal(await blobs.verify(hash), false);
+  await blobs.delete(hash);
+});
+
+Deno.test("verify fails for a corrupt or truncated blob", async () => {
+  await using blobs = await tempStore();
+  const hash = await blobs.put(new TextEncoder().encode("original content"));
+  await Deno.writeTextFile(blobs.path(hash), "tampered content");
+  assert.equal(await blobs.verify(hash), false);
+  await Deno.writeTextFile(blobs.path(hash), "");
+  assert.equal(await blobs.verify(hash), false);
+});
+
+Deno.test("path refuses anything but a lowercase git SHA-1", async () => {
+  await using blobs = await tempStore();
+  for (const bad of ["../../etc/passwd", "", "78981922613B2AFB6025042FF6BD878AC1994E85", "abc"]) {
+    assert.throws(() => blobs.path(bad), TypeError, bad);
+    await assert.rejects(blobs.has(bad), TypeError);
+  }
+});

@@ -1,0 +1,102 @@
+import assert from "node:assert/strict";
+import { DeployTenantError, ExitCode, NetworkError } from "../lib/errors.ts";
+import { closeInvokeClients, invoke } from "../lib/invoke.ts";
+
+/** A real loopback router stand-in that answers with what it saw. */
+function serveEcho() {
+  const server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    async (request) =>
+      Response.json({
+        url: request.url,
+        host: request.headers.get("host"),
+        method: request.method,
+        body: await request.text(),
+      }),
+  );
+  return Object.assign(server, { port: server.addr.port });
+}
+
+/** The error `promise` rejects with; fails when it resolves. */
+async function rejection(promise: Promise<unknown>): Promise<unknown> {
+  try {
+    await promise;
+  } catch (error) {
+    return error;
+  }
+  assert.fail("expected a rejection");
+}
+
+Deno.test("a *.localhost URL goes through 127.0.0.1 on its port with the deployment's Host", async () => {
+  await using server = serveEcho();
+  try {
+    const url = `http://acme-crm-abcde12vwxyz.localhost:${server.port}/lead?source=form`;
+    const response = await invoke(url, { method: "POST", body: '{"email":"ada@example.com"}' });
+
+    assert.equal(response.status, 200);
+    assert.deepEqual(await response.json(), {
+      url,
+      host: `acme-crm-abcde12vwxyz.localhost:${server.port}`,
+      method: "POST",
+      body: '{"email":"ada@example.com"}',
+    });
+  } finally {
+    closeInvokeClients();
+  }
+});
+
+Deno.test("via sends any http URL through the given router", async () => {
+  await using server = serveEcho();
+  try {
+    const response = await invoke("http://acme.tenants.example/hook", undefined, {
+      via: `http://127.0.0.1:${server.port}`,
+    });
+    const seen = await response.json();
+    assert.equal(seen.host, "acme.tenants.example");
+    assert.equal(seen.url, "http://acme.tenants.example/hook");
+  } finally {
+    closeInvokeClients();
+  }
+});
+
+Deno.test("a deployment that does not answer in time is an invokeTimeout error", async () => {
+  const release = Promise.withResolvers<void>();
+  await using server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async () => {
+    await release.promise;
+    return new Response("late");
+  });
+  const url = `http://slow-abc.localhost:${server.addr.port}/`;
+  try {
+    const error = await rejection(invoke(url, undefined, { timeoutMs: 50 }));
+    assert.ok(error instanceof DeployTenantError);
+    assert.equal(error.code, "invokeTimeout");
+    assert.ok(error.message.includes(url), error.message);
+    assert.match(error.message, /50 ms/);
+    assert.equal(error.exitCode, ExitCode.unavailable);
+  } finally {
+    release.resolve();
+    closeInvokeClients();
+  }
+});
+
+Deno.test("a router that is not running is a NetworkError naming the URL", async () => {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const { port } = listener.addr;
+  listener.close();
+  const url = `http://acme-abc.localhost:${port}/`;
+  try {
+    const error = await rejection(invoke(url));
+    assert.ok(error instanceof NetworkError);
+    assert.ok(error.message.includes(url), error.message);
+    assert.match(error.message, /refused/i);
+  } finally {
+    closeInvokeClients();
+  }
+});
+
+Deno.test("https through a proxy is refused with a usage error", async () => {
+  const error = await rejection(invoke("https://acme-abc.localhost:8443/"));
+  assert.ok(error instanceof DeployTenantError);
+  assert.equal(error.code, "unsupportedProxy");
+  assert.equal(error.exitCode, ExitCode.usage);
+});

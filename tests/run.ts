@@ -1,0 +1,32 @@
+/**
+ * The test command (`deno task test`): runs every test, then prints the closing line CI reads,
+ * `N passed, N failed`. Exits non-zero when any test failed or the run itself broke.
+ *
+ * Extra arguments go to `deno test` (e.g. a file or `--filter`).
+ *
+ * @module
+ */
+
+const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
+const child = new Deno.Command(Deno.execPath(), {
+  args: ["test", "-A", "--no-prompt", ...args],
+  stdout: "piped",
+  stderr: "inherit",
+  env: { NO_COLOR: "1" },
+}).spawn();
+
+// Echo the output while keeping the tail, where Deno prints its summary.
+let tail = "";
+const decoder = new TextDecoder();
+for await (const chunk of child.stdout) {
+  await Deno.stdout.write(chunk);
+  tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
+}
+const status = await child.status;
+
+const summary = tail.match(/(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/);
+const passed = summary ? Number(summary[1]) : 0;
+// A run that broke before its summary (type error, crash) counts as a failure.
+const failed = summary ? Number(summary[2]) : Math.max(1, Number(!status.success));
+console.log(`\n${passed} passed, ${failed} failed`);
+Deno.exit(status.success && failed === 0 ? 0 : 1);
