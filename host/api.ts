@@ -13,6 +13,14 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { BuildLogEntry, Deployment, Organization, Project } from "../lib/types.ts";
 import type { BlobStore } from "./blobs.ts";
 import { isDeploymentId, isUuid, newDeploymentId, randomProjectName } from "./ids.ts";
+import { assertDatabasesOwned, registerDatabaseRoutes } from "./routes_databases.ts";
+import { registerRedeployRoutes } from "./routes_redeploy.ts";
+import {
+  defaultDomainServices,
+  type DomainServices,
+  registerDomainRoutes,
+} from "./routes_domains.ts";
+import { assertAttachable } from "./domains.ts";
 import {
   type AssetRecord,
   type DeploymentRecord,
@@ -48,6 +56,8 @@ export interface ApiEngine {
 export interface ApiOptions {
   /** Largest accepted create-deployment body, in bytes. Default {@link DEFAULT_MAX_BODY_BYTES}. */
   maxBodyBytes?: number;
+  /** Custom domains: DNS verification and the local CA. Default {@link defaultDomainServices}. */
+  domains?: DomainServices;
 }
 
 /**
@@ -57,13 +67,15 @@ export interface ApiOptions {
  */
 export const DEFAULT_MAX_BODY_BYTES = 1.5 * 1024 ** 3;
 
-/** Bodies of the small JSON requests (projects). */
-const SMALL_BODY_BYTES = 1024 * 1024;
+/** Bodies of the small JSON requests (projects, databases, redeploys). */
+export const SMALL_BODY_BYTES = 1024 * 1024;
 
 /** Blob writes in flight per create-deployment request. */
 const PUT_CONCURRENCY = 8;
 
-type Env = { Variables: { organizationId: string; rayId: string } };
+/** Hono variables of an API request: the authenticated organization and the trace id. */
+export type ApiEnv = { Variables: { organizationId: string; rayId: string } };
+type Env = ApiEnv;
 
 /**
  * The API app: `GET /health` and the v1 routes under `/v1`, bearer-token authenticated.
@@ -198,6 +210,7 @@ export function createApi(
     const organizationId = c.get("organizationId");
     const body = parseBody(createDeploymentBody, await readJson(c, maxBodyBytes));
     const checked = checkDeployment(body);
+    assertDatabasesOwned(store, organizationId, checked.databases);
     const id = newDeploymentId();
     const domains = body.domains == null ? null : resolveDomains(body.domains, {
       projectName: project.name,
@@ -205,14 +218,7 @@ export function createApi(
       baseDomain: engine.baseDomain,
     });
     for (const domain of domains ?? []) {
-      const holder = store.domainOrganization(domain);
-      if (holder !== undefined && holder !== organizationId) {
-        throw new RequestError(
-          409,
-          "domainTaken",
-          `Domain "${domain}" is attached to a deployment of another organization`,
-        );
-      }
+      assertAttachable(store, organizationId, domain, engine.baseDomain);
     }
 
     const record = await blobLock.shared(async () => {
@@ -237,6 +243,7 @@ export function createApi(
           envVars: checked.envVars,
           databases: checked.databases,
           domains,
+          requestedDomains: body.domains ?? null,
           importMapUrl: checked.importMapUrl,
           lockFileUrl: checked.lockFileUrl,
           compilerOptions: checked.compilerOptions,
@@ -283,6 +290,10 @@ export function createApi(
       "cache-control": "no-store",
     });
   });
+
+  registerRedeployRoutes(app, store, engine);
+  registerDatabaseRoutes(app, store);
+  registerDomainRoutes(app, store, options.domains ?? defaultDomainServices(engine.baseDomain));
 
   // ---- errors ----
 
@@ -402,7 +413,8 @@ function projectJson(project: ProjectRecord): Project {
   return { id, name, description, createdAt, updatedAt };
 }
 
-function deploymentJson(deployment: DeploymentRecord): Deployment {
+/** A deployment as the API shows it: exactly the OpenAPI fields. */
+export function deploymentJson(deployment: DeploymentRecord): Deployment {
   return {
     id: deployment.id,
     projectId: deployment.projectId,
@@ -454,7 +466,7 @@ function newRayId(): string {
 }
 
 /** RFC 8288 `Link` with next/prev (when they exist), first and last, as absolute URLs. */
-function setLinkHeader(c: Context<Env>, page: number, limit: number, total: number): void {
+export function setLinkHeader(c: Context<Env>, page: number, limit: number, total: number): void {
   const last = Math.max(1, Math.ceil(total / limit));
   const link = (target: number, rel: string) => {
     const url = new URL(c.req.url);
@@ -473,7 +485,7 @@ function setLinkHeader(c: Context<Env>, page: number, limit: number, total: numb
  * is refused without being buffered. The whole body is still parsed in one piece: a
  * streaming parser (assets written as they arrive) is future work.
  */
-async function readJson(c: Context<Env>, maxBytes: number): Promise<unknown> {
+export async function readJson(c: Context<Env>, maxBytes: number): Promise<unknown> {
   const tooLarge = () =>
     new RequestError(
       413,

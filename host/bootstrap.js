@@ -5,12 +5,167 @@
 // `export default { fetch }` is served once it has finished loading. Plain JS so it needs no
 // transpiling on a cold start.
 
+// ---- app logs: every console call becomes one tagged line (read by host/tenant_output.ts) ----
+
+const LOG_TAG = "\x1e";
+const MAX_MESSAGE_LENGTH = 32 * 1024;
+const encoder = new TextEncoder();
+// Bound now, so tenant code that patches them later cannot see or break the channel.
+const writeStdout = Deno.stdout.writeSync.bind(Deno.stdout);
+const stringify = JSON.stringify;
+const inspect = Deno.inspect;
+
+function writeTagged(record) {
+  const bytes = encoder.encode(LOG_TAG + stringify(record) + "\n");
+  for (let written = 0; written < bytes.length;) {
+    written += writeStdout(bytes.subarray(written));
+  }
+}
+
+function writeLog(level, message) {
+  if (message.length > MAX_MESSAGE_LENGTH) {
+    const cut = message.length - MAX_MESSAGE_LENGTH;
+    message = `${message.slice(0, MAX_MESSAGE_LENGTH)}… [${cut} more characters not kept]`;
+  }
+  writeTagged({ level, message });
+}
+
+// Deno's own Console formats exactly as `deno run` does (%s, tables, groups, traces) and
+// tells its print function the level: 0 debug, 1 log/info, 2 warn, 3 error, 4 trace.
+const PRINT_LEVELS = ["debug", "info", "warning", "error", "info"];
+const InternalConsole = Deno[Deno.internal]?.Console;
+if (typeof InternalConsole === "function") {
+  const partial = PRINT_LEVELS.map(() => "");
+  const tagged = new InternalConsole((text, level) => {
+    // console.trace prints its stack and the final newline in two calls.
+    partial[level] = (partial[level] ?? "") + text;
+    if (!partial[level].endsWith("\n")) return;
+    const message = partial[level].slice(0, -1);
+    partial[level] = "";
+    writeLog(PRINT_LEVELS[level] ?? "info", message);
+  });
+  for (const key of Object.keys(tagged)) {
+    if (typeof tagged[key] === "function") console[key] = tagged[key];
+  }
+} else {
+  const format = (args) => args.map((a) => typeof a === "string" ? a : inspect(a)).join(" ");
+  const methods = { debug: "debug", log: "info", info: "info", warn: "warning", error: "error" };
+  for (const [method, level] of Object.entries(methods)) {
+    console[method] = (...args) => writeLog(level, format(args));
+  }
+}
+
+// An uncaught error is logged whole, then the process exits as Deno would, unless the
+// tenant's own listener handles it (preventDefault) and keeps the process alive.
+for (const type of ["error", "unhandledrejection"]) {
+  globalThis.addEventListener(type, (event) => {
+    let handled = false;
+    const preventDefault = event.preventDefault.bind(event);
+    event.preventDefault = () => {
+      handled = true;
+      preventDefault();
+    };
+    preventDefault();
+    const error = type === "error" ? event.error ?? event.message : event.reason;
+    queueMicrotask(() => {
+      if (handled) return;
+      const prefix = type === "error" ? "Uncaught" : "Uncaught (in promise)";
+      writeLog("error", `${prefix} ${typeof error === "string" ? error : inspect(error)}`);
+      Deno.exit(1);
+    });
+  });
+}
+
 const socketPath = Deno.env.get("DENO_DEPLOYMENT_SOCKET");
 Deno.env.delete("DENO_DEPLOYMENT_SOCKET");
 if (!socketPath) throw new Error("bootstrap: DENO_DEPLOYMENT_SOCKET is not set");
 
+// Deno.openKv() opens the deployment's bound database, and only that one, as on Deploy.
+const kvPath = Deno.env.get("DENO_DEPLOYMENT_KV_PATH");
+Deno.env.delete("DENO_DEPLOYMENT_KV_PATH");
+const realOpenKv = Deno.openKv;
+if (typeof realOpenKv === "function") {
+  Object.defineProperty(Deno, "openKv", {
+    configurable: true,
+    writable: true,
+    value: function openKv(path) {
+      // Deploy's own messages (deploy_feedback #785).
+      if (path !== undefined) {
+        return Promise.reject(new Error("Non-default databases are not supported"));
+      }
+      if (!kvPath) return Promise.reject(new Error("Default database is not available"));
+      return realOpenKv(kvPath);
+    },
+  });
+}
+
+// ---- usage: KV operations counted for analytics, reported on the log channel ----
+
+let kvReads = 0;
+let kvWrites = 0;
+
+function reportKvUsage() {
+  if (kvReads === 0 && kvWrites === 0) return;
+  writeTagged({ kv: [kvReads, kvWrites] });
+  kvReads = 0;
+  kvWrites = 0;
+}
+
+function countCalls(target, name, count) {
+  const original = target[name];
+  if (typeof original !== "function") return;
+  target[name] = function (...args) {
+    const result = original.apply(this, args);
+    count(args, result);
+    return result;
+  };
+}
+
+if (typeof Deno.Kv === "function") {
+  const kv = Deno.Kv.prototype;
+  countCalls(kv, "get", () => kvReads++);
+  countCalls(kv, "getMany", (args) => kvReads += Array.isArray(args[0]) ? args[0].length : 0);
+  // One read per entry listed.
+  countCalls(kv, "list", (_args, iterator) => {
+    const next = iterator.next.bind(iterator);
+    iterator.next = async (...args) => {
+      const step = await next(...args);
+      if (!step.done) kvReads++;
+      return step;
+    };
+  });
+  countCalls(kv, "set", () => kvWrites++);
+  countCalls(kv, "delete", () => kvWrites++);
+  countCalls(kv, "enqueue", () => kvWrites++);
+  // An atomic operation counts one write per mutation, once it commits.
+  countCalls(kv, "atomic", (_args, operation) => {
+    let mutations = 0;
+    for (const name of ["set", "delete", "sum", "min", "max", "enqueue"]) {
+      countCalls(operation, name, () => mutations++);
+    }
+    countCalls(operation, "mutate", (args) => mutations += args.length);
+    const commit = operation.commit.bind(operation);
+    operation.commit = async () => {
+      const result = await commit();
+      if (result.ok) kvWrites += mutations;
+      return result;
+    };
+  });
+  Deno.unrefTimer(setInterval(reportKvUsage, 1000));
+  globalThis.addEventListener("unload", reportKvUsage);
+}
+
 const realServe = Deno.serve;
 let server = null;
+
+/** Sent by the host's router only (it strips it from incoming requests). */
+const PROBE_HEADER = "x-deploy-tenant-probe";
+
+// Deno's default, but through the tagged console so it is logged as an error.
+function logHandlerError(error) {
+  console.error(error);
+  return new Response("Internal Server Error", { status: 500 });
+}
 
 function listen(handler, options = {}) {
   if (server) {
@@ -19,7 +174,13 @@ function listen(handler, options = {}) {
   if (typeof handler !== "function") {
     throw new TypeError("Deno.serve() needs a handler function");
   }
-  server = realServe({ path: socketPath, onListen() {}, onError: options.onError }, handler);
+  const onError = options.onError ?? logHandlerError;
+  // The host asks whether the event loop still runs with a probe that never reaches the tenant.
+  const serveOrProbe = (request, info) =>
+    request.headers.has(PROBE_HEADER)
+      ? new Response(null, { status: 204 })
+      : handler(request, info);
+  server = realServe({ path: socketPath, onListen() {}, onError }, serveOrProbe);
   return server;
 }
 

@@ -152,6 +152,7 @@ export function runnableDeployment(record: DeploymentRecord, appDir: string): Ru
     id: record.id,
     entrypoint,
     envVars: record.envVars,
+    kvDatabaseId: record.databases.default ?? null,
     net: record.permissions?.net,
     denoFlags: flags,
   };

@@ -87,6 +87,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const runtime = new Runtime({
     isolation,
     deploymentsDir,
+    kvDir: join(dataDir, "kv"),
     bootstrap: fileURLToPath(new URL("./bootstrap.js", import.meta.url)),
     deno: tenantDenoBinary(),
     memoryMb: options.memoryMb,

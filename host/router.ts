@@ -37,7 +37,10 @@ export function createRouter(
       return await options.api(request);
     }
     const record = store.getDeploymentRecord(deploymentId);
-    if (!record || record.status !== "success") {
+    // A custom domain serves only the organization that verified it.
+    const ownsHost = host.endsWith(suffix) ||
+      store.customDomainCovering(host)?.organizationId === record?.organizationId;
+    if (!record || record.status !== "success" || !ownsHost) {
       return errorResponse(404, "deploymentNotFound", `No deployment is served at ${host}`);
     }
     let instance;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { type Isolation, SOCKET_NAME, tenantCommand, type TenantSpec } from "./sandbox.ts";
 
 /** A running tenant process and the HTTP client that reaches its socket. */
@@ -34,6 +34,11 @@ export interface RuntimeOptions {
   isolation: Isolation;
   /** Per-deployment directories live at `<deploymentsDir>/<id>/{app,run,cache}`. */
   deploymentsDir: string;
+  /**
+   * KV databases live at `<kvDir>/<databaseId>/`, created when a deployment bound to one
+   * starts. Default: `kv` beside `deploymentsDir`.
+   */
+  kvDir?: string;
   bootstrap: string;
   deno: string;
   memoryMb?: number;
@@ -47,8 +52,15 @@ export interface RunnableDeployment {
   id: string;
   entrypoint: string;
   envVars: Record<string, string>;
+  /** The KV database `Deno.openKv()` opens (`databases.default`), if any. */
+  kvDatabaseId?: string | null;
   net?: string[] | null;
   denoFlags: string[];
+}
+
+/** The directory of KV database `id` under the runtime's `kvDir`. */
+export function kvDatabaseDir(kvDir: string, id: string): string {
+  return join(kvDir, id.toLowerCase());
 }
 
 /** Paths of one deployment's directories. */
@@ -68,6 +80,7 @@ export class Runtime {
   constructor(options: RuntimeOptions) {
     this.#options = {
       ...options,
+      kvDir: options.kvDir ?? join(dirname(options.deploymentsDir), "kv"),
       memoryMb: options.memoryMb ?? 512,
       idleTimeoutMs: options.idleTimeoutMs ?? 5 * 60_000,
       startTimeoutMs: options.startTimeoutMs ?? 30_000,
@@ -136,6 +149,11 @@ export class Runtime {
     await Deno.mkdir(dirs.cache, { recursive: true, mode: 0o700 });
     const socketPath = join(dirs.run, SOCKET_NAME);
     await Deno.remove(socketPath).catch(() => {});
+    let kvDir: string | undefined;
+    if (deployment.kvDatabaseId) {
+      kvDir = kvDatabaseDir(this.#options.kvDir, deployment.kvDatabaseId);
+      await Deno.mkdir(kvDir, { recursive: true, mode: 0o700 });
+    }
     const spec: TenantSpec = {
       deploymentId: deployment.id,
       appDir: dirs.app,
@@ -144,6 +162,7 @@ export class Runtime {
       cacheDir: dirs.cache,
       bootstrap: this.#options.bootstrap,
       envVars: deployment.envVars,
+      kvDir,
       net: deployment.net,
       memoryMb: this.#options.memoryMb,
       denoFlags: deployment.denoFlags,

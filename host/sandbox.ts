@@ -94,6 +94,11 @@ export interface TenantSpec {
   bootstrap: string;
   /** The deployment's env vars: the only ones the tenant sees. */
   envVars: Record<string, string>;
+  /**
+   * The directory of the KV database the deployment is bound to (`Deno.openKv()` opens
+   * `kv.sqlite3` in it), read-write; omitted when it has none.
+   */
+  kvDir?: string;
   /** `permissions.net` of the deployment: undefined/null = all public hosts, `[]` = none. */
   net?: string[] | null;
   /** V8 old-space cap in MiB. */
@@ -110,7 +115,11 @@ const IN_SANDBOX = {
   cache: "/deno/cache",
   bootstrap: "/deno/bootstrap.js",
   deno: "/deno/bin/deno",
+  kv: "/kv",
 } as const;
+
+/** The KV database file inside {@link TenantSpec.kvDir}; SQLite keeps `-wal`/`-shm` beside it. */
+export const KV_FILE_NAME = "kv.sqlite3";
 
 /** The socket file name inside `runDir`. */
 export const SOCKET_NAME = "http.sock";
@@ -127,16 +136,19 @@ export function tenantCommand(
     cache: spec.cacheDir,
     bootstrap: spec.bootstrap,
     deno: spec.deno,
+    kv: spec.kvDir,
   };
   const socket = `${where.run}/${SOCKET_NAME}`;
+  // The database's whole directory: SQLite writes its -wal and -shm files beside the file.
+  const kvDir = spec.kvDir === undefined ? undefined : where.kv;
   const denoArgs = [
     "run",
     "--no-prompt",
     "--quiet",
     "--unstable-kv",
     `--preload=${where.bootstrap}`,
-    `--allow-read=${where.app},${where.run}`,
-    `--allow-write=${socket}`,
+    `--allow-read=${[where.app, where.run, kvDir].filter(Boolean).join(",")}`,
+    `--allow-write=${[socket, kvDir].filter(Boolean).join(",")}`,
     "--allow-env",
     ...netFlags(spec.net),
     `--v8-flags=--max-old-space-size=${spec.memoryMb}`,
@@ -152,6 +164,8 @@ export function tenantCommand(
     DENO_DEPLOYMENT_SOCKET: socket,
     HOME: "/tmp",
   };
+  // Read and deleted by the bootstrap, which binds Deno.openKv() to it.
+  if (kvDir !== undefined) env.DENO_DEPLOYMENT_KV_PATH = `${kvDir}/${KV_FILE_NAME}`;
   if (!sandboxed) {
     return { command: spec.deno, args: denoArgs, env, cwd: spec.appDir };
   }
@@ -178,6 +192,7 @@ export function tenantCommand(
     "--bind",
     spec.cacheDir,
     IN_SANDBOX.cache,
+    ...(spec.kvDir === undefined ? [] : ["--bind", spec.kvDir, IN_SANDBOX.kv]),
     "--proc",
     "/proc",
     "--dev",

@@ -1,6 +1,6 @@
 /**
  * The local host's metadata: organizations, tokens, projects, deployments, their assets and
- * build logs, in one embedded SQLite database (`node:sqlite`).
+ * build logs, KV databases, in one embedded SQLite database (`node:sqlite`).
  *
  * The database runs in WAL mode with foreign keys on; the schema is upgraded on open by
  * the {@link MIGRATIONS} list, tracked in `PRAGMA user_version`. Asset bytes are not
@@ -21,7 +21,9 @@ import type {
   CompilerOptions,
   DeploymentPermissions,
   DeploymentStatus,
+  KvDatabase,
   Organization,
+  ProvisioningStatus,
 } from "../lib/types.ts";
 import { newUuid } from "./ids.ts";
 
@@ -51,6 +53,8 @@ export interface DeploymentRecord {
   databases: Record<string, string>;
   /** Resolved host names (no placeholders); `null` means "the default domain". */
   domains: string[] | null;
+  /** The `domains` of the request, placeholders kept (`null`: the default domain). */
+  requestedDomains?: string[] | null;
   importMapUrl: string | null;
   lockFileUrl: string | null;
   compilerOptions: CompilerOptions | null;
@@ -81,6 +85,8 @@ export interface NewDeployment {
   envVars: Record<string, string>;
   databases: Record<string, string>;
   domains: string[] | null;
+  /** The `domains` of the request, placeholders kept; default `null`. */
+  requestedDomains?: string[] | null;
   importMapUrl: string | null;
   lockFileUrl: string | null;
   compilerOptions: CompilerOptions | null;
@@ -215,6 +221,78 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX domain_bindings_by_deployment ON domain_bindings(deployment_id);
   `,
+  // KV databases, and the domains a deployment asked for (placeholders kept), which a
+  // redeploy asks for again.
+  `
+  CREATE TABLE kv_databases (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    description TEXT NOT NULL DEFAULT '',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+  );
+  CREATE INDEX kv_databases_by_organization ON kv_databases(organization_id, created_at);
+
+  ALTER TABLE deployments ADD COLUMN requested_domains TEXT;
+  `,
+  // App logs (host/app_logs.ts) and usage in 15-minute buckets (host/usage.ts).
+  `
+  CREATE TABLE app_logs (
+    id INTEGER PRIMARY KEY,
+    deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+    time INTEGER NOT NULL, -- microseconds since the Unix epoch
+    level TEXT NOT NULL CHECK (level IN ('debug', 'info', 'warning', 'error')),
+    message TEXT NOT NULL
+  );
+  CREATE INDEX app_logs_by_deployment ON app_logs(deployment_id, time, id);
+  CREATE INDEX app_logs_by_time ON app_logs(time);
+
+  -- No foreign key to projects: usage outlives a deleted project, for billing.
+  CREATE TABLE usage_buckets (
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    project_id TEXT NOT NULL,
+    bucket_start INTEGER NOT NULL, -- Unix seconds, a multiple of 900
+    request_count INTEGER NOT NULL DEFAULT 0,
+    cpu_seconds REAL NOT NULL DEFAULT 0,
+    uptime_seconds REAL NOT NULL DEFAULT 0,
+    max_rss_memory_bytes INTEGER NOT NULL DEFAULT 0,
+    network_ingress_bytes INTEGER NOT NULL DEFAULT 0,
+    network_egress_bytes INTEGER NOT NULL DEFAULT 0,
+    kv_read_count INTEGER NOT NULL DEFAULT 0,
+    kv_write_count INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (project_id, bucket_start)
+  );
+  CREATE INDEX usage_buckets_by_organization ON usage_buckets(organization_id, bucket_start);
+  `,
+  // Custom domains and their TLS certificates (host/routes_domains.ts).
+  `
+  -- Several organizations may register one name; only one may have it verified at a time.
+  CREATE TABLE custom_domains (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    domain TEXT NOT NULL,
+    token TEXT NOT NULL,
+    verified_at TEXT,
+    provisioning_status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (organization_id, domain)
+  );
+  CREATE UNIQUE INDEX custom_domains_verified ON custom_domains(domain)
+    WHERE verified_at IS NOT NULL;
+
+  -- At most one certificate per key type; the private key is only ever read to serve TLS.
+  CREATE TABLE domain_certificates (
+    domain_id TEXT NOT NULL REFERENCES custom_domains(id) ON DELETE CASCADE,
+    cipher TEXT NOT NULL CHECK (cipher IN ('rsa', 'ec')),
+    certificate_chain TEXT NOT NULL,
+    private_key TEXT NOT NULL,
+    expires_at TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    PRIMARY KEY (domain_id, cipher)
+  );
+  `,
 ];
 
 type SqlValue = string | number | null;
@@ -222,6 +300,7 @@ type Row = Record<string, SqlValue>;
 
 const PROJECT_SORT_COLUMNS: Record<string, string> = { name: "name", updated_at: "updated_at" };
 const DEPLOYMENT_SORT_COLUMNS: Record<string, string> = { id: "id", created_at: "created_at" };
+const KV_DATABASE_SORT_COLUMNS: Record<string, string> = { created_at: "created_at" };
 
 /** The host's metadata store. Open one per data directory; it is not shared between processes. */
 export class Store {
@@ -252,6 +331,14 @@ export class Store {
       throw error;
     }
     return store;
+  }
+
+  /**
+   * The database handle, for modules that keep their own tables (app logs, usage). Wrap
+   * multi-statement writes in {@link transaction} so they nest with the store's own.
+   */
+  get database(): DatabaseSync {
+    return this.#db;
   }
 
   /** The schema version: how many {@link MIGRATIONS} have been applied. */
@@ -491,8 +578,8 @@ export class Store {
       this.#run(
         `INSERT INTO deployments (id, project_id, status, description, entry_point_url, env_vars,
            databases, domains, import_map_url, lock_file_url, compiler_options, request_timeout,
-           permissions, created_at, updated_at)
-         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           permissions, requested_domains, created_at, updated_at)
+         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         deployment.id,
         deployment.projectId,
         deployment.description,
@@ -505,6 +592,7 @@ export class Store {
         jsonOrNull(deployment.compilerOptions),
         deployment.requestTimeout,
         jsonOrNull(deployment.permissions),
+        jsonOrNull(deployment.requestedDomains),
         now,
         now,
       );
@@ -623,13 +711,18 @@ export class Store {
     ).map((row) => String(row.id));
   }
 
-  /** The deployment serving exactly this host name (case-insensitive), if any. */
+  /**
+   * The deployment serving this host name (case-insensitive), if any: the one bound to the
+   * name itself, else the one bound to the wildcard a level up (`*.example.net`).
+   */
   findDeploymentByDomain(domain: string): string | undefined {
-    const row = this.#get(
-      "SELECT deployment_id FROM domain_bindings WHERE domain = ?",
-      normalizeDomain(domain),
-    );
-    return row ? String(row.deployment_id) : undefined;
+    const name = normalizeDomain(domain);
+    for (const candidate of [name, wildcardParent(name)]) {
+      if (candidate === undefined) continue;
+      const row = this.#get("SELECT deployment_id FROM domain_bindings WHERE domain = ?", candidate);
+      if (row) return String(row.deployment_id);
+    }
+    return undefined;
   }
 
   /** The organization whose deployment serves this host name, if any. */
@@ -718,6 +811,317 @@ export class Store {
         this.#logSubscribers.delete(id);
       }
     };
+  }
+
+  // ---- KV databases ----
+
+  /** Creates a KV database of the organization. */
+  createKvDatabase(organizationId: string, description: string): KvDatabase {
+    const now = timestamp();
+    const id = newUuid();
+    this.#run(
+      `INSERT INTO kv_databases (id, organization_id, description, created_at, updated_at)
+       VALUES (?, ?, ?, ?, ?)`,
+      id,
+      organizationId,
+      description,
+      now,
+      now,
+    );
+    return { id, organizationId, description, createdAt: now, updatedAt: now };
+  }
+
+  /** The KV database `id`, if it exists. */
+  getKvDatabase(id: string): KvDatabase | undefined {
+    const row = this.#get("SELECT * FROM kv_databases WHERE id = ?", id);
+    return row ? toKvDatabase(row) : undefined;
+  }
+
+  /** The organization's KV databases, one page of them. `q` matches part of the id. */
+  listKvDatabases(organizationId: string, query: ListQuery): Page<KvDatabase> {
+    const column = sortColumn(KV_DATABASE_SORT_COLUMNS, query.sort);
+    const where = ["organization_id = ?"];
+    const params: SqlValue[] = [organizationId];
+    if (query.q) {
+      where.push("id LIKE ? ESCAPE '\\'");
+      params.push(`%${escapeLike(query.q.toLowerCase())}%`);
+    }
+    return this.#page("kv_databases", where, params, column, query, toKvDatabase);
+  }
+
+  /** Re-describes a KV database (`undefined` leaves it as is). */
+  updateKvDatabase(id: string, patch: { description?: string }): KvDatabase | undefined {
+    return this.transaction(() => {
+      const current = this.getKvDatabase(id);
+      if (!current) return undefined;
+      const description = patch.description ?? current.description;
+      const now = timestamp();
+      this.#run(
+        "UPDATE kv_databases SET description = ?, updated_at = ? WHERE id = ?",
+        description,
+        now,
+        id,
+      );
+      return { ...current, description, updatedAt: now };
+    });
+  }
+
+  // ---- custom domains (host/routes_domains.ts) ----
+
+  /** Registers a custom domain. Throws {@link DomainExistsError} when the organization has it. */
+  createCustomDomain(organizationId: string, domain: string, token: string): CustomDomainRecord {
+    const now = timestamp();
+    const record: CustomDomainRecord = {
+      id: newUuid(),
+      organizationId,
+      domain,
+      token,
+      verifiedAt: null,
+      provisioningStatus: { code: "pending" },
+      createdAt: now,
+      updatedAt: now,
+    };
+    try {
+      this.#run(
+        `INSERT INTO custom_domains (id, organization_id, domain, token, verified_at,
+           provisioning_status, created_at, updated_at)
+         VALUES (?, ?, ?, ?, NULL, ?, ?, ?)`,
+        record.id,
+        organizationId,
+        domain,
+        token,
+        JSON.stringify(record.provisioningStatus),
+        now,
+        now,
+      );
+    } catch (error) {
+      if (isUniqueViolation(error)) throw new DomainExistsError(domain);
+      throw error;
+    }
+    return record;
+  }
+
+  /** The custom domain `id`, if it exists. */
+  getCustomDomain(id: string): CustomDomainRecord | undefined {
+    const row = this.#get("SELECT * FROM custom_domains WHERE id = ?", id);
+    return row ? toCustomDomain(row) : undefined;
+  }
+
+  /** The organization's custom domain with exactly this name, if registered. */
+  findCustomDomain(organizationId: string, domain: string): CustomDomainRecord | undefined {
+    const row = this.#get(
+      "SELECT * FROM custom_domains WHERE organization_id = ? AND domain = ?",
+      organizationId,
+      normalizeDomain(domain),
+    );
+    return row ? toCustomDomain(row) : undefined;
+  }
+
+  /**
+   * The organization's custom domains, one page of them. `q` matches part of the name;
+   * `sort` is `domain`, `created_at` or `updated_at`.
+   */
+  listCustomDomains(organizationId: string, query: ListQuery): Page<CustomDomainRecord> {
+    const column = sortColumn(CUSTOM_DOMAIN_SORT_COLUMNS, query.sort);
+    const where = ["organization_id = ?"];
+    const params: SqlValue[] = [organizationId];
+    if (query.q) {
+      where.push("domain LIKE ? ESCAPE '\\'");
+      params.push(`%${escapeLike(query.q.toLowerCase())}%`);
+    }
+    return this.#page("custom_domains", where, params, column, query, toCustomDomain);
+  }
+
+  /**
+   * The registered domain that covers host name `name`: the name itself, else the wildcard a
+   * level up (`*.example.net` covers `shop.example.net`, not `example.net` nor `a.b.example.net`).
+   * With `organizationId`, that organization's registration (verified or not); without it,
+   * the verified one, whoever verified it.
+   */
+  customDomainCovering(name: string, organizationId?: string): CustomDomainRecord | undefined {
+    const host = normalizeDomain(name);
+    for (const candidate of [host, wildcardParent(host)]) {
+      if (candidate === undefined) continue;
+      const row = organizationId === undefined
+        ? this.#get(
+          "SELECT * FROM custom_domains WHERE domain = ? AND verified_at IS NOT NULL",
+          candidate,
+        )
+        : this.#get(
+          "SELECT * FROM custom_domains WHERE domain = ? AND organization_id = ?",
+          candidate,
+          organizationId,
+        );
+      if (row) return toCustomDomain(row);
+    }
+    return undefined;
+  }
+
+  /**
+   * Marks a custom domain verified (a no-op when it is). Throws {@link DomainTakenError} when
+   * another organization has the same name verified.
+   */
+  markCustomDomainVerified(id: string): CustomDomainRecord | undefined {
+    try {
+      this.#run(
+        `UPDATE custom_domains SET verified_at = ?1, updated_at = ?1
+         WHERE id = ?2 AND verified_at IS NULL`,
+        timestamp(),
+        id,
+      );
+    } catch (error) {
+      if (!isUniqueViolation(error)) throw error;
+      throw new DomainTakenError(this.getCustomDomain(id)?.domain ?? id);
+    }
+    return this.getCustomDomain(id);
+  }
+
+  /** Records where the domain's certificate provisioning stands. */
+  setCustomDomainStatus(id: string, status: ProvisioningStatus): void {
+    this.#run(
+      "UPDATE custom_domains SET provisioning_status = ?, updated_at = ? WHERE id = ?",
+      JSON.stringify(status),
+      timestamp(),
+      id,
+    );
+  }
+
+  /**
+   * Stores certificates of a domain, one per cipher, and the provisioning status they give.
+   * `replaceAll` drops the other ciphers' certificates too (a provisioned pair replaces
+   * uploaded ones and the other way round); otherwise only the same cipher is replaced.
+   */
+  setCustomDomainCertificates(
+    id: string,
+    certificates: NewCertificate[],
+    status: ProvisioningStatus,
+    replaceAll: boolean,
+  ): void {
+    this.transaction(() => {
+      const now = timestamp();
+      if (replaceAll) this.#run("DELETE FROM domain_certificates WHERE domain_id = ?", id);
+      for (const certificate of certificates) {
+        this.#run(
+          "DELETE FROM domain_certificates WHERE domain_id = ? AND cipher = ?",
+          id,
+          certificate.cipher,
+        );
+        this.#run(
+          `INSERT INTO domain_certificates (domain_id, cipher, certificate_chain, private_key,
+             expires_at, created_at, updated_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?)`,
+          id,
+          certificate.cipher,
+          certificate.certificateChain,
+          certificate.privateKey,
+          certificate.expiresAt,
+          now,
+          now,
+        );
+      }
+      this.setCustomDomainStatus(id, status);
+    });
+  }
+
+  /** The domain's certificates with their PEM, EC first (preferred when serving). */
+  customDomainCertificates(id: string): CertificateRecord[] {
+    return this.#all(
+      "SELECT * FROM domain_certificates WHERE domain_id = ? ORDER BY cipher = 'ec' DESC",
+      id,
+    ).map((row) => ({
+      cipher: row.cipher as CertificateRecord["cipher"],
+      certificateChain: String(row.certificate_chain),
+      privateKey: String(row.private_key),
+      expiresAt: String(row.expires_at),
+      createdAt: String(row.created_at),
+      updatedAt: String(row.updated_at),
+    }));
+  }
+
+  /** The deployment (and its project) bound to exactly this host name, if any. */
+  domainBinding(domain: string): { deploymentId: string; projectId: string } | undefined {
+    const row = this.#get(
+      `SELECT b.deployment_id, d.project_id FROM domain_bindings b
+       JOIN deployments d ON d.id = b.deployment_id WHERE b.domain = ?`,
+      normalizeDomain(domain),
+    );
+    return row
+      ? { deploymentId: String(row.deployment_id), projectId: String(row.project_id) }
+      : undefined;
+  }
+
+  /**
+   * Deletes a custom domain and detaches the names it covered from the organization's
+   * deployments, unless another of its verified domains still covers them.
+   */
+  deleteCustomDomain(id: string): void {
+    this.transaction(() => {
+      const record = this.getCustomDomain(id);
+      if (!record) return;
+      this.#run("DELETE FROM custom_domains WHERE id = ?", id);
+      const bindings = this.#all(
+        `SELECT b.domain, b.deployment_id FROM domain_bindings b
+         JOIN deployments d ON d.id = b.deployment_id
+         JOIN projects p ON p.id = d.project_id
+         WHERE p.organization_id = ? AND (b.domain = ? OR b.domain LIKE ? ESCAPE '\\')`,
+        record.organizationId,
+        record.domain,
+        record.domain.startsWith("*.") ? `%${escapeLike(record.domain.slice(1))}` : record.domain,
+      );
+      for (const binding of bindings) {
+        const name = String(binding.domain);
+        if (!coveredBy(record.domain, name)) continue;
+        const still = this.customDomainCovering(name, record.organizationId);
+        if (still?.verifiedAt) continue;
+        this.detachDomain(String(binding.deployment_id), name);
+      }
+    });
+  }
+
+  /**
+   * Binds a host name to a deployment and lists it in the deployment's `domains`; a name
+   * another deployment of the organization held moves here. Returns `false` (and changes
+   * nothing) when another organization's deployment holds it.
+   */
+  attachDomain(deploymentId: string, domain: string): boolean {
+    return this.transaction(() => {
+      const record = this.getDeploymentRecord(deploymentId);
+      if (!record) return false;
+      const name = normalizeDomain(domain);
+      if (!this.#bindDomain(name, record)) return false;
+      const domains = record.domains ?? [];
+      if (!domains.includes(name)) {
+        this.#run(
+          "UPDATE deployments SET domains = ?, updated_at = ? WHERE id = ?",
+          JSON.stringify([...domains, name]),
+          timestamp(),
+          deploymentId,
+        );
+      }
+      return true;
+    });
+  }
+
+  /** Unbinds a host name from a deployment. Returns `false` when it was not attached there. */
+  detachDomain(deploymentId: string, domain: string): boolean {
+    return this.transaction(() => {
+      const record = this.getDeploymentRecord(deploymentId);
+      if (!record) return false;
+      const name = normalizeDomain(domain);
+      const { changes } = this.#statement(
+        "DELETE FROM domain_bindings WHERE domain = ? AND deployment_id = ?",
+      ).run(name, deploymentId);
+      const listed = record.domains?.includes(name) ?? false;
+      if (listed) {
+        this.#run(
+          "UPDATE deployments SET domains = ?, updated_at = ? WHERE id = ?",
+          JSON.stringify(record.domains!.filter((d) => d !== name)),
+          timestamp(),
+          deploymentId,
+        );
+      }
+      return Number(changes) > 0 || listed;
+    });
   }
 
   // ---- internals ----
@@ -926,6 +1330,16 @@ function toProject(row: Row): ProjectRecord {
   };
 }
 
+function toKvDatabase(row: Row): KvDatabase {
+  return {
+    id: String(row.id),
+    organizationId: String(row.organization_id),
+    description: String(row.description),
+    createdAt: String(row.created_at),
+    updatedAt: String(row.updated_at),
+  };
+}
+
 function toDeployment(row: Row): DeploymentRecord {
   return {
     id: String(row.id),
@@ -938,11 +1352,100 @@ function toDeployment(row: Row): DeploymentRecord {
     envVars: parseJson<Record<string, string>>(row.env_vars) ?? {},
     databases: parseJson<Record<string, string>>(row.databases) ?? {},
     domains: parseJson<string[]>(row.domains),
+    requestedDomains: parseJson<string[]>(row.requested_domains),
     importMapUrl: row.import_map_url === null ? null : String(row.import_map_url),
     lockFileUrl: row.lock_file_url === null ? null : String(row.lock_file_url),
     compilerOptions: parseJson<CompilerOptions>(row.compiler_options),
     requestTimeout: row.request_timeout === null ? null : Number(row.request_timeout),
     permissions: parseJson<DeploymentPermissions>(row.permissions),
+    createdAt: String(row.created_at),
+    updatedAt: String(row.updated_at),
+  };
+}
+
+// ---- custom domains ----
+
+/** A custom domain as stored (the API's Domain is built from it, its certificates and bindings). */
+export interface CustomDomainRecord {
+  id: string;
+  organizationId: string;
+  /** Lower-case, no trailing dot; a wildcard starts with `*.`. */
+  domain: string;
+  token: string;
+  /** When the organization proved it controls the name; `null` until then. */
+  verifiedAt: string | null;
+  provisioningStatus: ProvisioningStatus;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** A certificate to store for a custom domain. */
+export interface NewCertificate {
+  cipher: "rsa" | "ec";
+  /** PEM, the leaf first. */
+  certificateChain: string;
+  /** PEM (PKCS#8). */
+  privateKey: string;
+  expiresAt: string;
+}
+
+/** A stored certificate of a custom domain. */
+export interface CertificateRecord extends NewCertificate {
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** The organization has already registered this domain. */
+export class DomainExistsError extends Error {
+  /** The name registered twice. */
+  readonly domain: string;
+
+  /** Creates the error for `domain`. */
+  constructor(domain: string) {
+    super(`The domain ${domain} is already registered`);
+    this.name = "DomainExistsError";
+    this.domain = domain;
+  }
+}
+
+/** Another organization has this domain verified. */
+export class DomainTakenError extends Error {
+  /** The name another organization holds. */
+  readonly domain: string;
+
+  /** Creates the error for `domain`. */
+  constructor(domain: string) {
+    super(`The domain ${domain} is verified by another organization`);
+    this.name = "DomainTakenError";
+    this.domain = domain;
+  }
+}
+
+const CUSTOM_DOMAIN_SORT_COLUMNS: Record<string, string> = {
+  domain: "domain",
+  created_at: "created_at",
+  updated_at: "updated_at",
+};
+
+/** `shop.example.net` → `*.example.net`; `undefined` for a name with fewer than 3 labels. */
+function wildcardParent(name: string): string | undefined {
+  const labels = name.split(".");
+  return labels.length >= 3 ? `*.${labels.slice(1).join(".")}` : undefined;
+}
+
+/** Whether a registered domain (maybe a wildcard) covers host name `name`. */
+function coveredBy(registered: string, name: string): boolean {
+  return registered === name || wildcardParent(name) === registered;
+}
+
+function toCustomDomain(row: Row): CustomDomainRecord {
+  return {
+    id: String(row.id),
+    organizationId: String(row.organization_id),
+    domain: String(row.domain),
+    token: String(row.token),
+    verifiedAt: row.verified_at === null ? null : String(row.verified_at),
+    provisioningStatus: JSON.parse(String(row.provisioning_status)) as ProvisioningStatus,
     createdAt: String(row.created_at),
     updatedAt: String(row.updated_at),
   };

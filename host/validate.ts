@@ -116,6 +116,28 @@ export const createDeploymentBody = z.strictObject({
 /** The parsed body of `POST /projects/{id}/deployments`. */
 export type CreateDeploymentBody = z.infer<typeof createDeploymentBody>;
 
+/**
+ * `POST /deployments/{id}/redeploy`: every field optional. Maps merge into the original's
+ * (`null` deletes a key); `env_vars` is the deprecated spelling of `envVars`.
+ */
+export const redeployBody = z.strictObject({
+  envVars: z.record(z.string(), z.string().nullable()).nullish(),
+  env_vars: z.record(z.string(), z.string().nullable()).nullish(),
+  databases: z.record(z.string(), z.string().nullable()).nullish(),
+  requestTimeout: z.number().int().min(1).max(2 ** 31 - 1).nullish(),
+  permissions: z.strictObject({ net: z.array(netEntry).max(1000).nullish() }).nullish(),
+  description,
+});
+
+/** The parsed body of `POST /deployments/{id}/redeploy`. */
+export type RedeployBody = z.infer<typeof redeployBody>;
+
+/** `POST /organizations/{id}/databases`: a `null` description becomes `""`. */
+export const createKvDatabaseBody = z.strictObject({ description });
+
+/** `PATCH /databases/{id}`: a `null` description leaves it unchanged. */
+export const updateKvDatabaseBody = z.strictObject({ description });
+
 /** Parses `body` with `schema`, or throws a 400 `invalidRequest` naming the bad fields. */
 export function parseBody<T extends z.ZodType>(schema: T, body: unknown): z.infer<T> {
   const result = schema.safeParse(body);
@@ -411,7 +433,11 @@ function checkOptionalFile(
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED_ENV_PREFIXES = ["DENO_", "LD_"];
 
-function checkEnvVars(envVars: Record<string, string>): Record<string, string> {
+/**
+ * Checks env var names (letters, digits, `_`; not reserved by the platform) and values (no
+ * NUL). Returns `envVars` unchanged; throws `invalidEnvVar` naming the first bad one.
+ */
+export function checkEnvVars(envVars: Record<string, string>): Record<string, string> {
   for (const [name, value] of Object.entries(envVars)) {
     if (!ENV_NAME.test(name) || name.length > 256) {
       throw badRequest(
@@ -433,7 +459,8 @@ function checkEnvVars(envVars: Record<string, string>): Record<string, string> {
   return envVars;
 }
 
-function checkDatabases(databases: Record<string, string>): Record<string, string> {
+/** Checks KV bindings: only the `default` name, bound to a UUID. Returns `databases` unchanged. */
+export function checkDatabases(databases: Record<string, string>): Record<string, string> {
   for (const [name, id] of Object.entries(databases)) {
     if (name !== "default") {
       throw badRequest(
@@ -480,7 +507,8 @@ export function resolveDomains(domains: readonly string[], context: DomainContex
       .replaceAll("{deployment.id}", context.deploymentId)
       .toLowerCase()
       .replace(/\.$/, "");
-    if (!isHostName(domain)) {
+    // A wildcard (`*.example.net`) is attachable when that wildcard is registered.
+    if (!isHostName(domain.startsWith("*.") ? domain.slice(2) : domain)) {
       throw badRequest("invalidDomain", `Domain "${requested}" is not a valid host name`);
     }
     if ((domain === base || domain.endsWith(`.${base}`)) && !own.has(domain)) {
@@ -495,7 +523,8 @@ export function resolveDomains(domains: readonly string[], context: DomainContex
   return [...resolved];
 }
 
-function isHostName(name: string): boolean {
+/** Whether `name` is a lower-case DNS host name (LDH labels, at most 253 characters). */
+export function isHostName(name: string): boolean {
   if (name.length === 0 || name.length > 253) return false;
   return name.split(".").every((label) => /^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$/.test(label));
 }

@@ -17,12 +17,15 @@ import { HttpClient, type HttpClientOptions, ndjson, type Query } from "./http.t
 import type {
   BuildLogEntry,
   CreateDeploymentRequest,
+  CreateKvDatabaseRequest,
   CreateProjectRequest,
   Deployment,
+  KvDatabase,
   ListOptions,
   Organization,
   Project,
   RedeployRequest,
+  UpdateKvDatabaseRequest,
   UpdateProjectRequest,
 } from "./types.ts";
 
@@ -64,6 +67,36 @@ export interface DeploymentsApi {
   streamBuildLogs(id: string, signal?: AbortSignal): AsyncGenerator<BuildLogEntry>;
 }
 
+/** KV databases of the organization the client is bound to. */
+export interface DatabasesApi {
+  /** All databases, oldest first, fetching page after page. */
+  list(options?: ListOptions): AsyncGenerator<KvDatabase>;
+  /** Creates a database. Bind it with `databases: {default: id}` when deploying. */
+  create(request?: CreateKvDatabaseRequest): Promise<KvDatabase>;
+  /** Re-describes a database. */
+  update(id: string, request: UpdateKvDatabaseRequest): Promise<KvDatabase>;
+}
+
+/**
+ * A deployment's environment variables. Deployments are immutable, so `set` and `unset`
+ * redeploy: they return the new deployment (`pending`), which has the merged variables,
+ * while the old one keeps its own.
+ */
+export interface EnvApi {
+  /**
+   * The deployment's variables, values included.
+   *
+   * This reads `GET /deployments/{id}/env_vars`, an extension of the deploy-tenant local
+   * host: Deno Deploy's API has no way to read them back. Against an API without it, this
+   * throws a {@link DeployTenantError} with code `envVarsUnreadable`.
+   */
+  list(deploymentId: string): Promise<Record<string, string>>;
+  /** Redeploys with these variables added or changed. */
+  set(deploymentId: string, vars: Record<string, string>): Promise<Deployment>;
+  /** Redeploys without these variables. */
+  unset(deploymentId: string, keys: string[]): Promise<Deployment>;
+}
+
 /** A Deploy API, whichever version is behind it. */
 export interface DeployApi {
   /** The organization the client is bound to. */
@@ -72,6 +105,10 @@ export interface DeployApi {
   readonly projects: ProjectsApi;
   /** Deployments of its projects. */
   readonly deployments: DeploymentsApi;
+  /** KV databases of that organization. */
+  readonly databases: DatabasesApi;
+  /** Environment variables of deployments. */
+  readonly env: EnvApi;
 }
 
 /** Options of {@link V1Api}: the transport's plus the organization. */
@@ -92,6 +129,10 @@ export class V1Api implements DeployApi {
   readonly projects: ProjectsApi;
   /** Deployments of its projects. */
   readonly deployments: DeploymentsApi;
+  /** KV databases of the organization. */
+  readonly databases: DatabasesApi;
+  /** Environment variables of deployments (set and unset redeploy). */
+  readonly env: EnvApi;
 
   /** Creates the adapter; nothing is sent until the first call. */
   constructor(options: V1ApiOptions) {
@@ -100,6 +141,8 @@ export class V1Api implements DeployApi {
     this.organizationId = organizationId;
     this.projects = new V1Projects(this.http, () => this.#organizationPath());
     this.deployments = new V1Deployments(this.http);
+    this.databases = new V1Databases(this.http, () => this.#organizationPath());
+    this.env = new V1Env(this.http, this.deployments);
   }
 
   /** `GET /organizations/{org}`. */
@@ -216,6 +259,74 @@ class V1Deployments implements DeploymentsApi {
       return;
     }
     yield* ndjson<BuildLogEntry>(response.body);
+  }
+}
+
+class V1Databases implements DatabasesApi {
+  #http: HttpClient;
+  #organizationPath: () => string;
+
+  constructor(http: HttpClient, organizationPath: () => string) {
+    this.#http = http;
+    this.#organizationPath = organizationPath;
+  }
+
+  async *list(options?: ListOptions): AsyncGenerator<KvDatabase> {
+    const path = `${this.#organizationPath()}/databases`;
+    yield* this.#http.paginate<KvDatabase>(path, listQuery(options));
+  }
+
+  async create(request: CreateKvDatabaseRequest = {}): Promise<KvDatabase> {
+    return await this.#http.json("POST", `${this.#organizationPath()}/databases`, {
+      json: request,
+    });
+  }
+
+  async update(id: string, request: UpdateKvDatabaseRequest): Promise<KvDatabase> {
+    return await this.#http.json("PATCH", `/databases/${segment(id)}`, { json: request });
+  }
+}
+
+class V1Env implements EnvApi {
+  #http: HttpClient;
+  #deployments: DeploymentsApi;
+
+  constructor(http: HttpClient, deployments: DeploymentsApi) {
+    this.#http = http;
+    this.#deployments = deployments;
+  }
+
+  async list(deploymentId: string): Promise<Record<string, string>> {
+    try {
+      const body = await this.#http.json<{ envVars: Record<string, string> }>(
+        "GET",
+        `/deployments/${segment(deploymentId)}/env_vars`,
+      );
+      return body.envVars;
+    } catch (error) {
+      if (!(error instanceof ApiError && error.status === 404)) throw error;
+      // A missing deployment is reported as such; otherwise the endpoint itself is missing.
+      await this.#deployments.get(deploymentId);
+      throw new DeployTenantError(
+        "envVarsUnreadable",
+        "This API cannot show a deployment's environment variables: " +
+          "GET /deployments/{id}/env_vars is an extension of the deploy-tenant local host.",
+        {
+          hint: "Deno Deploy never returns env var values; keep them in your own .env " +
+            "files and apply them with `env set` or `env load`.",
+          exitCode: ExitCode.failed,
+        },
+      );
+    }
+  }
+
+  async set(deploymentId: string, vars: Record<string, string>): Promise<Deployment> {
+    return await this.#deployments.redeploy(deploymentId, { envVars: vars });
+  }
+
+  async unset(deploymentId: string, keys: string[]): Promise<Deployment> {
+    const envVars = Object.fromEntries(keys.map((key) => [key, null]));
+    return await this.#deployments.redeploy(deploymentId, { envVars });
   }
 }
 

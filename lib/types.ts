@@ -145,6 +145,16 @@ export interface KvDatabase {
   updatedAt: DateTime;
 }
 
+/** Body of `POST /organizations/{id}/databases`: a `null` description becomes `""`. */
+export interface CreateKvDatabaseRequest {
+  description?: string | null;
+}
+
+/** Body of `PATCH /databases/{id}`: a `null` or omitted description is left unchanged. */
+export interface UpdateKvDatabaseRequest {
+  description?: string | null;
+}
+
 /** The error body of every 4xx/5xx response. */
 export interface ErrorBody {
   code: string;
@@ -164,4 +174,54 @@ export interface ListOptions {
   q?: string;
   sort?: string;
   order?: "asc" | "desc";
+}
+
+/** A DNS record to create at the domain's DNS provider. */
+export interface DnsRecord {
+  /** `A`, `AAAA` or `CNAME`. */
+  type: string;
+  /** The record's name. */
+  name: string;
+  /** What it points at. */
+  content: string;
+}
+
+/** A TLS certificate of a custom domain (the certificate itself is never returned). */
+export interface DomainCertificate {
+  cipher: "rsa" | "ec";
+  expiresAt: DateTime;
+  createdAt: DateTime;
+  updatedAt: DateTime;
+}
+
+/** Where a custom domain's TLS certificate stands. */
+export type ProvisioningStatus =
+  | { code: "success" }
+  | { code: "failed"; message: string }
+  | { code: "pending" }
+  | { code: "manual" };
+
+/** A custom domain registered by an organization. */
+export interface Domain {
+  id: string;
+  organizationId: string;
+  /** e.g. `shop.example.com`, or a wildcard `*.example.net`. */
+  domain: string;
+  /** The verification token in the `_acme-challenge` CNAME. */
+  token: string;
+  isValidated: boolean;
+  certificates: DomainCertificate[];
+  provisioningStatus: ProvisioningStatus;
+  /** Omitted when the domain is not associated with a project. */
+  projectId?: string | null;
+  deploymentId?: string | null;
+  dnsRecords: DnsRecord[];
+  createdAt: DateTime;
+  updatedAt: DateTime;
+}
+
+/** Body of `POST /domains/{id}/certificates`: PEM, the leaf first in the chain. */
+export interface AddDomainCertificateRequest {
+  privateKey: string;
+  certificateChain: string;
 }

@@ -8,11 +8,19 @@
  */
 
 const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
+const env: Record<string, string> = { NO_COLOR: "1" };
+const sandbox = await new Deno.Command("bwrap", { args: ["--version"], stdout: "null" })
+  .output().then((out) => out.success, () => false);
+if (!sandbox) {
+  // End-to-end tests still run, on hosts that accept weaker isolation; the sandbox tests skip.
+  console.log("bubblewrap not found: end-to-end tests run tenants with --unsandboxed");
+  env.DEPLOY_TENANT_TEST_UNSANDBOXED = "1";
+}
 const child = new Deno.Command(Deno.execPath(), {
   args: ["test", "-A", "--no-prompt", ...args],
   stdout: "piped",
   stderr: "inherit",
-  env: { NO_COLOR: "1" },
+  env,
 }).spawn();
 
 // Echo the output while keeping the tail, where Deno prints its summary.

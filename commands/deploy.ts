@@ -1,0 +1,312 @@
+/**
+ * `deploy <dir>`: deploy a directory to a project and wait for the build.
+ *
+ * @module
+ */
+import { Command } from "commander";
+import { join, resolve } from "node:path";
+import { readDeployConfig, resolveApiConfig } from "../lib/config.ts";
+import {
+  checkRoot,
+  DEFAULT_BUILD_TIMEOUT_MS,
+  deploy,
+  type DeployEvent,
+  type DeploymentSettings,
+  type DeployPlan,
+  planDeploy,
+} from "../lib/deploy.ts";
+import { parseEnvAssignment, parseEnvFile } from "../lib/env_file.ts";
+import { DeployTenantError, ExitCode } from "../lib/errors.ts";
+import { formatBytes, type Output } from "../lib/output.ts";
+import { defaultCacheDir } from "../lib/paths.ts";
+import type { CompilerOptions } from "../lib/types.ts";
+import { UploadCache } from "../lib/upload_cache.ts";
+import { collect, connect, globalOptions, outputFor, usageError } from "./context.ts";
+import { formatLogLine, withUrl } from "./deployments.ts";
+
+interface DeployFlags {
+  project?: string;
+  entrypoint?: string;
+  env?: string[];
+  envFile?: string;
+  importMap?: string;
+  lock?: string;
+  compilerOptions?: string;
+  db?: string;
+  description?: string;
+  include?: string[];
+  exclude?: string[];
+  gitignore: boolean;
+  wait: boolean;
+  timeout?: string;
+  dryRun?: boolean;
+}
+
+const COMPILER_OPTIONS = ["jsx", "jsxFactory", "jsxFragmentFactory", "jsxImportSource"] as const;
+
+/** The `deploy` command. */
+export function deployCommand(): Command {
+  return new Command("deploy")
+    .description("Deploy a directory to a project, wait for the build and print the URL")
+    .argument("<dir>", "the directory holding the code")
+    .option("-p, --project <name|id>", "the project to deploy to (or deploy.project in deno.json)")
+    .option("--entrypoint <file>", "entry module, relative to <dir> (default: main.ts, main.js, …)")
+    .option("--env <KEY=VALUE>", "an environment variable; repeatable", collect)
+    .option("--env-file <path>", "read environment variables from a .env file")
+    .option("--import-map <path>", "the import map, a path among the deployed files")
+    .option("--lock <path>", "the lock file, a path among the deployed files")
+    .option("--compiler-options <list>", "e.g. jsx=react-jsx,jsxImportSource=preact")
+    .option("--db <id>", "bind this KV database as the default one")
+    .option("--description <text>", "a note shown with the deployment")
+    .option("--include <glob>", "deploy only files matching; repeatable", collect)
+    .option("--exclude <glob>", "leave out files matching; repeatable", collect)
+    .option("--no-gitignore", "do not honour .gitignore files")
+    .option("--no-wait", "return once the deployment is created, without waiting for the build")
+    .option(
+      "--timeout <seconds>",
+      "longest wait for the build",
+      String(DEFAULT_BUILD_TIMEOUT_MS / 1000),
+    )
+    .option("--dry-run", "print what would be sent and send nothing")
+    .addHelpText(
+      "after",
+      `
+A "deploy" key in <dir>/deno.json(c) may set project, entrypoint, include, exclude and
+envFile; flags win. Files already uploaded to this API and organization are sent by hash.
+--env overrides --env-file. Under --json stdout gets the deployment plus "url" and
+"upload": {files, reusedFiles, bytesSent}. A failed build exits with code 1.
+
+Examples:
+  $ deploy-tenant deploy ./hooks --project acme-crm
+  $ deploy-tenant deploy ./hooks -p acme-crm --env MIN_SCORE=70 --env-file .env.production
+  $ deploy-tenant deploy ./site -p shop --compiler-options jsx=react-jsx,jsxImportSource=preact
+  $ deploy-tenant deploy ./hooks -p acme-crm --dry-run
+  $ deploy-tenant deploy ./hooks -p acme-crm --json | jq -r .url`,
+    )
+    .action(async function (this: Command, dir: string, flags: DeployFlags) {
+      const out = outputFor(this);
+      const root = resolve(dir);
+      const settings = deploymentSettings(this, flags);
+      await checkRoot(root);
+      const config = await readDeployConfig(root);
+      const envFile = flags.envFile ?? (config.envFile && join(root, config.envFile));
+      settings.envVars = {
+        ...(envFile ? await readEnvFile(envFile) : {}),
+        ...settings.envVars,
+      };
+      const selection = {
+        root,
+        entrypoint: flags.entrypoint ?? config.entrypoint,
+        include: flags.include ?? config.include,
+        exclude: flags.exclude ?? config.exclude,
+        gitignore: flags.gitignore,
+      };
+      const timeoutMs = parseTimeout(this, flags.timeout);
+
+      if (flags.dryRun) {
+        const plan = await planDeploy({
+          ...selection,
+          cache: await existingCache(this),
+          onProgress: (event) => reportProgress(out, event),
+        });
+        printPlan(out, plan, settings);
+        return;
+      }
+
+      const project = flags.project ?? config.project;
+      if (!project) {
+        throw usageError(
+          this,
+          "No project to deploy to",
+          'Pass --project <name>, or set "deploy": {"project": "<name>"} in deno.json.',
+        );
+      }
+      const { api, config: apiConfig } = await connect(this, out);
+      const cache = await UploadCache.open(
+        defaultCacheDir(),
+        apiConfig.apiUrl,
+        apiConfig.organizationId,
+      );
+      const result = await deploy({
+        ...selection,
+        ...settings,
+        api,
+        project,
+        cache,
+        wait: flags.wait,
+        timeoutMs,
+        onProgress: (event) => reportProgress(out, event),
+      });
+
+      const deployment = withUrl(result.deployment, apiConfig.apiUrl);
+      const document = { ...deployment, upload: result.upload };
+      if (deployment.status === "failed") {
+        if (out.json) out.result(document, () => "");
+        const why = result.buildError?.includes("\n")
+          ? `:\n${indent(result.buildError)}`
+          : `: ${result.buildError}`;
+        throw new DeployTenantError("buildFailed", `The build failed${why}`, {
+          hint: `See the whole build log with \`deploy-tenant logs ${deployment.id} --build\`.`,
+          exitCode: ExitCode.failed,
+        });
+      }
+      out.result(document, () => {
+        if (deployment.status === "pending") {
+          return `Deployment ${out.bold(deployment.id)} is building ` +
+            `(\`deploy-tenant deployments show ${deployment.id}\`).`;
+        }
+        const url = deployment.url ? `\n${out.bold(deployment.url)}` : "";
+        return `Deployed ${out.bold(deployment.id)} to project ${result.project.name}${url}`;
+      });
+    });
+}
+
+function indent(text: string): string {
+  return text.split("\n").map((line) => `  ${line}`).join("\n");
+}
+
+/** The deployment settings given by flags (the env file is read later). */
+function deploymentSettings(command: Command, flags: DeployFlags): DeploymentSettings {
+  const envVars: Record<string, string> = {};
+  for (const assignment of flags.env ?? []) {
+    const [key, value] = parseEnvAssignment(assignment);
+    envVars[key] = value;
+  }
+  const settings: DeploymentSettings = { envVars };
+  if (flags.importMap !== undefined) settings.importMapUrl = flags.importMap;
+  if (flags.lock !== undefined) settings.lockFileUrl = flags.lock;
+  if (flags.compilerOptions !== undefined) {
+    settings.compilerOptions = parseCompilerOptions(command, flags.compilerOptions);
+  }
+  if (flags.db !== undefined) settings.databases = { default: flags.db };
+  if (flags.description !== undefined) settings.description = flags.description;
+  return settings;
+}
+
+/** `jsx=react-jsx,jsxImportSource=preact` → `{jsx: "react-jsx", jsxImportSource: "preact"}`. */
+function parseCompilerOptions(command: Command, list: string): CompilerOptions {
+  const options: CompilerOptions = {};
+  for (const item of list.split(",").map((part) => part.trim()).filter(Boolean)) {
+    const equals = item.indexOf("=");
+    const key = item.slice(0, equals) as typeof COMPILER_OPTIONS[number];
+    if (equals < 0 || !COMPILER_OPTIONS.includes(key)) {
+      throw usageError(
+        command,
+        `Invalid compiler option "${item}"`,
+        `Use key=value pairs separated by commas; keys: ${COMPILER_OPTIONS.join(", ")}.`,
+      );
+    }
+    options[key] = item.slice(equals + 1);
+  }
+  return options;
+}
+
+function parseTimeout(command: Command, value: string | undefined): number {
+  const seconds = Number(value ?? DEFAULT_BUILD_TIMEOUT_MS / 1000);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw usageError(command, `Invalid --timeout "${value}": expected a number of seconds`);
+  }
+  return seconds * 1000;
+}
+
+async function readEnvFile(path: string): Promise<Record<string, string>> {
+  let text: string;
+  try {
+    text = await Deno.readTextFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw new DeployTenantError("envFileNotFound", `Env file ${path} does not exist`, {
+      hint: "Pass --env-file with a path relative to the current directory.",
+      exitCode: ExitCode.usage,
+    });
+  }
+  return parseEnvFile(text, path);
+}
+
+/**
+ * The upload cache for a dry run, without starting a host or failing: with no API known,
+ * nothing counts as uploaded.
+ */
+async function existingCache(command: Command): Promise<UploadCache | undefined> {
+  const { api, token, org } = globalOptions(command);
+  try {
+    const config = await resolveApiConfig({ api, token, org }, { startHost: false });
+    return await UploadCache.open(defaultCacheDir(), config.apiUrl, config.organizationId);
+  } catch {
+    return undefined;
+  }
+}
+
+function reportProgress(out: Output, event: DeployEvent): void {
+  switch (event.type) {
+    case "packing":
+      out.progress(`Hashing files: ${event.files} (${formatBytes(event.bytes)})`);
+      break;
+    case "packed": {
+      const files = event.pack.entries.filter((entry) => entry.kind === "file").length;
+      const reused = event.reusable > 0 ? `, ${event.reusable} already uploaded` : "";
+      out.info(
+        `Packed ${files} files (${formatBytes(event.pack.totalBytes)}${reused}); ` +
+          `entry point ${event.pack.entrypoint}`,
+      );
+      for (const warning of event.pack.warnings) out.warn(warning);
+      break;
+    }
+    case "uploading":
+      out.progress(`Uploading: ${formatBytes(event.bytesSent)}`);
+      break;
+    case "retryingWithContent":
+      out.info(`The server lacks some files sent by hash; sending them again with content`);
+      break;
+    case "created":
+      out.info(`Created deployment ${event.deployment.id}; building…`);
+      break;
+    case "buildLog":
+      out.info(`  ${formatLogLine(out, event.entry.level, event.entry.message)}`);
+      break;
+    case "polling":
+      out.info(`Waiting for the build (${event.reason})`);
+      break;
+  }
+}
+
+function printPlan(out: Output, plan: DeployPlan, settings: DeploymentSettings): void {
+  const reusedFiles = plan.files.filter((file) => file.reused).length;
+  const document = {
+    dryRun: true,
+    entryPointUrl: plan.entrypoint,
+    envVars: Object.keys(settings.envVars ?? {}),
+    files: plan.files,
+    symlinks: plan.symlinks,
+    totalBytes: plan.totalBytes,
+    contentBytes: plan.contentBytes,
+    reusedFiles,
+    warnings: plan.pack.warnings,
+  };
+  out.result(document, () => {
+    const rows = [
+      ...plan.files.map((file) => ({
+        path: file.path,
+        size: formatBytes(file.size),
+        how: file.reused ? "hash only (uploaded before)" : file.encoding,
+      })),
+      ...plan.symlinks.map((link) => ({ path: link.path, size: "", how: `→ ${link.target}` })),
+    ];
+    const table = out.table(rows, [
+      { header: "PATH", value: (row) => row.path },
+      { header: "SIZE", value: (row) => row.size },
+      { header: "SENT AS", value: (row) => row.how },
+    ]);
+    const names = Object.keys(settings.envVars ?? {});
+    const lines = ["Dry run: nothing was sent.", `entry point: ${plan.entrypoint}`];
+    if (names.length > 0) lines.push(`env vars: ${names.join(", ")} (values not shown)`);
+    lines.push(
+      "",
+      table,
+      "",
+      `${plan.files.length} files, ${formatBytes(plan.totalBytes)}; ` +
+        `${reusedFiles} by hash, ${formatBytes(plan.contentBytes)} of content to send`,
+    );
+    return lines.join("\n");
+  });
+}

@@ -1,0 +1,165 @@
+/**
+ * `invoke <deployment-id|url> [path]`: call a deployment, like curl.
+ *
+ * @module
+ */
+import { Command } from "commander";
+import { DeployTenantError, ExitCode } from "../lib/errors.ts";
+import { invoke } from "../lib/invoke.ts";
+import { deploymentUrl } from "../lib/urls.ts";
+import { collect, connect, outputFor, usageError } from "./context.ts";
+
+interface InvokeFlags {
+  request?: string;
+  data?: string;
+  header?: string[];
+  include?: boolean;
+  fail?: boolean;
+  timeout: string;
+}
+
+/** The `invoke` command. */
+export function invokeCommand(): Command {
+  return new Command("invoke")
+    .description("Call a deployment over HTTP and print the response body")
+    .argument("<target>", "a deployment id, or a URL")
+    .argument("[path]", "path (and query) to request, e.g. /lead?dry=1", "/")
+    .option("-X, --request <method>", "HTTP method (default GET, or POST with --data)")
+    .option("-d, --data <data>", "request body; @file reads a file, @- reads stdin")
+    .option("-H, --header <name:value>", "a request header; repeatable", collect)
+    .option("-i, --include", "print the status line and headers (on stderr)")
+    .option("--fail", "exit with code 1 on any 4xx or 5xx status, not just 5xx")
+    .option("--timeout <seconds>", "time limit for the whole exchange", "30")
+    .addHelpText(
+      "after",
+      `
+The body goes to stdout as is. The status line goes to stderr on a terminal or with -i
+(with the headers). Under --json stdout gets {status, headers, body} instead (body parsed
+when it is JSON). A body given with --data that parses as JSON is sent with
+Content-Type: application/json unless -H sets one.
+
+Exit codes: 0 for a 1xx-4xx answer (a hook may answer 400 on purpose), 1 for a 5xx
+answer (or any 4xx/5xx with --fail), 6 when the deployment cannot be reached.
+
+Examples:
+  $ deploy-tenant invoke abcde12vwxyz /lead -d '{"name":"Ada","email":"ada@example.com"}'
+  $ deploy-tenant invoke http://acme-crm-abcde12vwxyz.localhost:8000/ -i
+  $ deploy-tenant invoke abcde12vwxyz /lead -d @lead.json -H 'x-event: lead.created'`,
+    )
+    .action(async function (this: Command, target: string, path: string, flags: InvokeFlags) {
+      const out = outputFor(this);
+      const timeoutSeconds = Number(flags.timeout);
+      if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0) {
+        throw usageError(this, `Invalid --timeout "${flags.timeout}": expected seconds`);
+      }
+      const headers = new Headers();
+      for (const header of flags.header ?? []) {
+        const colon = header.indexOf(":");
+        if (colon <= 0) {
+          throw usageError(this, `Invalid header "${header}"`, 'Use -H "name: value".');
+        }
+        headers.append(header.slice(0, colon).trim(), header.slice(colon + 1).trim());
+      }
+      const body = flags.data === undefined ? undefined : await readData(this, flags.data);
+      if (body !== undefined && !headers.has("content-type") && isJson(body)) {
+        headers.set("content-type", "application/json");
+      }
+      const method = (flags.request ?? (body === undefined ? "GET" : "POST")).toUpperCase();
+      const base = /^https?:\/\//i.test(target) ? target : await urlOfDeployment(this, target);
+
+      const url = new URL(path, base);
+      const response = await invoke(url, { method, headers, body }, {
+        timeoutMs: timeoutSeconds * 1000,
+      });
+      const failed = response.status >= 500 || (flags.fail === true && response.status >= 400);
+
+      if (out.json) {
+        const text = await response.text();
+        out.result({
+          status: response.status,
+          headers: Object.fromEntries(response.headers),
+          body: parseJsonOr(text),
+        }, () => "");
+      } else {
+        if (flags.include || out.stdoutIsTerminal) {
+          const statusLine = `HTTP ${response.status} ${response.statusText}`.trim();
+          const headerLines = flags.include
+            ? [...response.headers].map(([name, value]) => `${name}: ${value}`)
+            : [];
+          await writeAll(Deno.stderr, [statusLine, ...headerLines, ""].join("\n"));
+        }
+        if (response.body) {
+          for await (const chunk of response.body) await writeAll(Deno.stdout, chunk);
+        }
+      }
+      if (failed) {
+        throw new DeployTenantError(
+          "invokeFailed",
+          `${url.href} answered ${response.status} ${response.statusText}`.trim(),
+          { hint: "Check the deployment's code and its logs.", exitCode: ExitCode.failed },
+        );
+      }
+    });
+}
+
+/** The URL of a deployment by id; it must have finished building. */
+async function urlOfDeployment(command: Command, id: string): Promise<string> {
+  const { api, config } = await connect(command);
+  const deployment = await api.deployments.get(id);
+  const domain = deployment.domains?.[0];
+  if (deployment.status !== "success" || !domain) {
+    throw new DeployTenantError(
+      "deploymentNotReady",
+      deployment.status === "success"
+        ? `Deployment ${id} has no domain to call`
+        : `Deployment ${id} is not serving: its build is ${deployment.status}`,
+      {
+        hint: deployment.status === "failed"
+          ? `See why with \`deploy-tenant logs ${id} --build\`.`
+          : "Wait for the build to finish, or call it by URL.",
+        exitCode: ExitCode.failed,
+      },
+    );
+  }
+  return deploymentUrl(domain, config.apiUrl);
+}
+
+async function readData(
+  command: Command,
+  data: string,
+): Promise<string | Uint8Array<ArrayBuffer>> {
+  if (!data.startsWith("@")) return data;
+  const path = data.slice(1);
+  if (path === "-") return new Uint8Array(await new Response(Deno.stdin.readable).arrayBuffer());
+  try {
+    return await Deno.readFile(path);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw usageError(command, `Cannot read ${path}: no such file`, "Pass -d @<existing file>.");
+  }
+}
+
+function isJson(body: string | Uint8Array): boolean {
+  try {
+    JSON.parse(typeof body === "string" ? body : new TextDecoder().decode(body));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+function parseJsonOr(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return text;
+  }
+}
+
+async function writeAll(
+  file: { write(p: Uint8Array): Promise<number> },
+  data: string | Uint8Array,
+) {
+  let bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  while (bytes.length > 0) bytes = bytes.subarray(await file.write(bytes));
+}

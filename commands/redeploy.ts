@@ -1,0 +1,150 @@
+/**
+ * `deployments redeploy <id>`, and the redeploy-and-wait step that the `env` commands share:
+ * a new deployment from an existing one with changed settings, its build followed like
+ * `deploy` does, then its id and URL printed.
+ *
+ * @module
+ */
+import { Command } from "commander";
+import { DEFAULT_BUILD_TIMEOUT_MS, waitForBuild } from "../lib/deploy.ts";
+import { parseEnvAssignment } from "../lib/env_file.ts";
+import { DeployTenantError, ExitCode } from "../lib/errors.ts";
+import type { RedeployRequest } from "../lib/types.ts";
+import { collect, connect, usageError } from "./context.ts";
+import { formatLogLine, withUrl } from "./deployments.ts";
+
+/** The flags every redeploying command takes. */
+export interface WaitFlags {
+  wait: boolean;
+  timeout?: string;
+}
+
+/** Adds `--no-wait` and `--timeout` to a redeploying command. */
+export function addWaitOptions(command: Command): Command {
+  return command
+    .option("--no-wait", "return once the new deployment is created, without waiting for the build")
+    .option(
+      "--timeout <seconds>",
+      "longest wait for the build",
+      String(DEFAULT_BUILD_TIMEOUT_MS / 1000),
+    );
+}
+
+/**
+ * Redeploys `sourceId` with `request`, follows the build (unless `--no-wait`) and prints the
+ * new deployment with its URL; `change` says what changed, for people (never values).
+ *
+ * @throws {DeployTenantError} `buildFailed` (exit code 1) when the new build fails.
+ */
+export async function redeployAndReport(
+  command: Command,
+  sourceId: string,
+  request: RedeployRequest,
+  change: string,
+  flags: WaitFlags,
+): Promise<void> {
+  const timeoutMs = parseTimeout(command, flags.timeout);
+  const { api, config, out } = await connect(command);
+  const created = await api.deployments.redeploy(sourceId, request);
+  out.info(`Created deployment ${created.id} from ${sourceId} (${change}); building…`);
+
+  let deployment = created;
+  let buildError: string | undefined;
+  if (flags.wait) {
+    const built = await waitForBuild(api, created.id, {
+      timeoutMs,
+      onProgress: (event) => {
+        if (event.type === "buildLog") {
+          out.info(`  ${formatLogLine(out, event.entry.level, event.entry.message)}`);
+        } else if (event.type === "polling") {
+          out.info(`Waiting for the build (${event.reason})`);
+        }
+      },
+    });
+    deployment = built.deployment;
+    buildError = built.buildError;
+  }
+
+  const document = { ...withUrl(deployment, config.apiUrl), redeployedFrom: sourceId };
+  if (deployment.status === "failed") {
+    if (out.json) out.result(document, () => "");
+    throw new DeployTenantError("buildFailed", `The build failed: ${buildError}`, {
+      hint: `See the whole build log with \`deploy-tenant logs ${deployment.id} --build\`; ` +
+        `deployment ${sourceId} is unchanged.`,
+      exitCode: ExitCode.failed,
+    });
+  }
+  out.result(document, () => {
+    if (deployment.status === "pending") {
+      return `Deployment ${out.bold(deployment.id)} is building ` +
+        `(\`deploy-tenant deployments show ${deployment.id}\`).`;
+    }
+    const url = document.url ? `\n${out.bold(document.url)}` : "";
+    return `Redeployed ${sourceId} as ${out.bold(deployment.id)} (${change})${url}`;
+  });
+}
+
+interface RedeployFlags extends WaitFlags {
+  env?: string[];
+  unset?: string[];
+  db?: string | false;
+  description?: string;
+}
+
+/** `deployments redeploy <id>`: added to the `deployments` group. */
+export function redeployCommand(): Command {
+  return addWaitOptions(
+    new Command("redeploy")
+      .description("Create a new deployment from an existing one with changed settings")
+      .argument("<id>", "the deployment to start from (it is left unchanged)")
+      .option("--env <KEY=VALUE>", "set an environment variable; repeatable", collect)
+      .option("--unset <KEY>", "remove an environment variable; repeatable", collect)
+      .option("--db <id>", "bind this KV database as the default one")
+      .option("--no-db", "unbind the KV database")
+      .option("--description <text>", "a note shown with the new deployment"),
+  )
+    .addHelpText(
+      "after",
+      `
+The new deployment has the same files, entry point and options; environment variables
+and the database binding are merged into the original's. Values are never printed.
+
+Examples:
+  $ deploy-tenant deployments redeploy abcde12vwxyz --env MIN_SCORE=80 --unset DEBUG
+  $ deploy-tenant deployments redeploy abcde12vwxyz --db 5b484959-cba2-482d-95ab-ba592784af80`,
+    )
+    .action(async function (this: Command, id: string, flags: RedeployFlags) {
+      const request: RedeployRequest = {};
+      const envVars: Record<string, string | null> = {};
+      for (const assignment of flags.env ?? []) {
+        const [key, value] = parseEnvAssignment(assignment);
+        envVars[key] = value;
+      }
+      for (const key of flags.unset ?? []) {
+        if (key in envVars) {
+          throw usageError(this, `--env and --unset both name ${key}`);
+        }
+        envVars[key] = null;
+      }
+      if (Object.keys(envVars).length > 0) request.envVars = envVars;
+      if (flags.db !== undefined) request.databases = { default: flags.db || null };
+      if (flags.description !== undefined) request.description = flags.description;
+
+      const changes = [
+        ...Object.entries(envVars).map(([key, value]) => value === null ? `-${key}` : key),
+        ...(flags.db === undefined ? [] : [flags.db ? `database ${flags.db}` : "no database"]),
+        ...(flags.description === undefined ? [] : ["description"]),
+      ];
+      const change = changes.length > 0 ? `changed: ${changes.join(", ")}` : "same settings";
+      await redeployAndReport(this, id, request, change, flags);
+    });
+}
+
+/** `--timeout` in milliseconds. */
+function parseTimeout(command: Command, value: string | undefined): number {
+  const seconds = Number(value ?? DEFAULT_BUILD_TIMEOUT_MS / 1000);
+  if (!Number.isFinite(seconds) || seconds <= 0) {
+    throw usageError(command, `Invalid --timeout "${value}": expected a number of seconds`);
+  }
+  return seconds * 1000;
+}

@@ -1,0 +1,386 @@
+/**
+ * App logs: what each deployment's code writes (`console.*`, uncaught errors) and the host's
+ * events about it (started, crashed, timed out), kept in SQLite for the past-logs API and
+ * handed at once to live subscribers.
+ *
+ * Lines are buffered and written in one transaction per batch, so a chatty tenant costs one
+ * commit per flush, not one per line. Retention is bounded twice, so logs cannot fill the
+ * disk: lines older than the retention period are swept periodically, and each deployment
+ * keeps at most a fixed number of lines (checked after every batch).
+ *
+ * @module
+ */
+import type { StatementSync } from "node:sqlite";
+import type { AppLogEntry, LogLevel } from "../lib/types.ts";
+import type { Store } from "./store.ts";
+
+/** The levels of app logs, least severe first. */
+export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warning", "error"];
+
+/** The region every local line comes from. */
+export const LOCAL_REGION = "local";
+
+/** How long lines are kept by default: two weeks, as on Deno Deploy. */
+export const DEFAULT_RETENTION_MS = 14 * 24 * 60 * 60 * 1000;
+
+/** Lines kept per deployment by default; older ones are dropped first. */
+export const DEFAULT_MAX_LINES_PER_DEPLOYMENT = 100_000;
+
+/** Longest message kept, in UTF-16 code units; longer ones are cut. */
+export const MAX_MESSAGE_LENGTH = 32 * 1024;
+
+/** Tunables of {@link AppLogs}. */
+export interface AppLogOptions {
+  /** Lines older than this are deleted by {@link AppLogs.sweep}. Default two weeks. */
+  retentionMs?: number;
+  /** Lines kept per deployment. Default {@link DEFAULT_MAX_LINES_PER_DEPLOYMENT}. */
+  maxLinesPerDeployment?: number;
+  /** How long a line may wait in memory before its batch is written. Default 200 ms. */
+  flushIntervalMs?: number;
+  /** Interval of the retention sweep; `0` disables the timer. Default 10 minutes. */
+  sweepIntervalMs?: number;
+  /** The clock, in milliseconds since the epoch (tests move it). Default `Date.now`. */
+  now?: () => number;
+}
+
+/** A past-logs query of one deployment. Times are milliseconds since the epoch. */
+export interface AppLogQuery {
+  /** Lines at or after this time; default: all retained. */
+  since?: number;
+  /** Lines before this time; default: now. */
+  until?: number;
+  /** Only lines whose message contains this text (case-insensitive for ASCII). */
+  q?: string;
+  /** Only lines of these levels; default all. */
+  levels?: readonly LogLevel[];
+  /** Lines per page, 1 to 10 000. */
+  limit: number;
+  /** Oldest first (`asc`) or newest first (`desc`). */
+  order: "asc" | "desc";
+  /** Where the previous page ended, from {@link AppLogPage.cursor}. */
+  cursor?: string;
+}
+
+/** One page of past logs. */
+export interface AppLogPage {
+  entries: AppLogEntry[];
+  /** Opaque position after the last entry, when more lines match. */
+  cursor?: string;
+}
+
+/** The filter of a live subscription. */
+export interface LiveFilter {
+  q?: string;
+  levels?: readonly LogLevel[];
+}
+
+/** A cursor that is not one this host handed out. */
+export class InvalidCursorError extends Error {
+  /** Creates the error. */
+  constructor() {
+    super("The cursor is not valid: pass the one from the previous page's Link header");
+    this.name = "InvalidCursorError";
+  }
+}
+
+/** Receives each new line, then `null` when the stream ends (host shutdown, deletion). */
+export type LiveListener = (entry: AppLogEntry | null) => void;
+
+interface PendingLine {
+  deploymentId: string;
+  time: number; // microseconds
+  level: LogLevel;
+  message: string;
+}
+
+interface Subscription {
+  filter: LiveFilter;
+  listener: LiveListener;
+}
+
+/** Flush at once when this many lines wait, whatever the timer says. */
+const MAX_BUFFERED_LINES = 2_000;
+
+/** Rows deleted per statement by the sweep, so one sweep never holds the database long. */
+const DELETE_CHUNK = 5_000;
+
+/** The app logs of every deployment on the host. */
+export class AppLogs {
+  #store: Store;
+  #retentionMs: number;
+  #maxLines: number;
+  #flushIntervalMs: number;
+  #now: () => number;
+  #buffer: PendingLine[] = [];
+  #flushTimer?: ReturnType<typeof setTimeout>;
+  #sweepTimer?: ReturnType<typeof setInterval>;
+  #sweeping?: Promise<number>;
+  #lastMicros = 0;
+  #writtenSinceTrim = new Map<string, number>();
+  #subscriptions = new Map<string, Set<Subscription>>();
+  #statements = new Map<string, StatementSync>();
+  #closed = false;
+
+  /** Starts keeping logs in `store`'s database, with a periodic retention sweep. */
+  constructor(store: Store, options: AppLogOptions = {}) {
+    this.#store = store;
+    this.#retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
+    this.#maxLines = options.maxLinesPerDeployment ?? DEFAULT_MAX_LINES_PER_DEPLOYMENT;
+    this.#flushIntervalMs = options.flushIntervalMs ?? 200;
+    this.#now = options.now ?? Date.now;
+    const sweepIntervalMs = options.sweepIntervalMs ?? 10 * 60 * 1000;
+    if (sweepIntervalMs > 0) {
+      this.#sweepTimer = setInterval(() => {
+        this.sweep().catch((error) => console.error("app log sweep failed:", error));
+      }, sweepIntervalMs);
+      Deno.unrefTimer(this.#sweepTimer as unknown as number);
+    }
+  }
+
+  /**
+   * Records a line of `deploymentId`, timed now. Live subscribers get it at once; it reaches
+   * the database with the next batch. Lines of a deleted deployment are dropped.
+   */
+  append(deploymentId: string, level: LogLevel, message: string): void {
+    if (this.#closed) return;
+    const line: PendingLine = {
+      deploymentId,
+      time: this.#nextMicros(),
+      level,
+      message: truncate(message),
+    };
+    this.#buffer.push(line);
+    const subscriptions = this.#subscriptions.get(deploymentId);
+    if (subscriptions) {
+      const entry = toEntry(line.time, line.level, line.message);
+      for (const subscription of subscriptions) {
+        if (matches(subscription.filter, line.level, line.message)) {
+          deliver(subscription.listener, entry);
+        }
+      }
+    }
+    if (this.#buffer.length >= MAX_BUFFERED_LINES) {
+      this.flush();
+    } else if (this.#flushTimer === undefined) {
+      this.#flushTimer = setTimeout(() => this.flush(), this.#flushIntervalMs);
+      Deno.unrefTimer(this.#flushTimer as unknown as number);
+    }
+  }
+
+  /** Writes the buffered lines in one transaction, then trims deployments over their cap. */
+  flush(): void {
+    clearTimeout(this.#flushTimer);
+    this.#flushTimer = undefined;
+    if (this.#buffer.length === 0) return;
+    const lines = this.#buffer;
+    this.#buffer = [];
+    const insert = this.#statement(
+      `INSERT INTO app_logs (deployment_id, time, level, message)
+       SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?1)`,
+    );
+    this.#store.transaction(() => {
+      for (const line of lines) {
+        const { changes } = insert.run(line.deploymentId, line.time, line.level, line.message);
+        if (Number(changes) === 0) continue;
+        const written = (this.#writtenSinceTrim.get(line.deploymentId) ?? 0) + 1;
+        this.#writtenSinceTrim.set(line.deploymentId, written);
+      }
+    });
+    // Trimming after every line would cost a query per line: a quarter of the cap is slack.
+    for (const [deploymentId, written] of this.#writtenSinceTrim) {
+      if (written >= Math.max(1, this.#maxLines / 4)) {
+        this.#trim(deploymentId);
+        this.#writtenSinceTrim.delete(deploymentId);
+      }
+    }
+  }
+
+  /** One page of a deployment's past lines. Buffered lines are written first. */
+  query(deploymentId: string, query: AppLogQuery): AppLogPage {
+    this.flush();
+    const where = ["deployment_id = ?"];
+    const params: (string | number)[] = [deploymentId];
+    if (query.since !== undefined) {
+      where.push("time >= ?");
+      params.push(query.since * 1000);
+    }
+    where.push("time < ?");
+    params.push((query.until ?? this.#now() + 1) * 1000);
+    if (query.levels && query.levels.length < LOG_LEVELS.length) {
+      where.push(`level IN (${query.levels.map(() => "?").join(", ")})`);
+      params.push(...query.levels);
+    }
+    if (query.q) {
+      where.push("message LIKE ? ESCAPE '\\'");
+      params.push(`%${query.q.replace(/[\\%_]/g, (c) => `\\${c}`)}%`);
+    }
+    const descending = query.order === "desc";
+    if (query.cursor !== undefined) {
+      const after = parseCursor(query.cursor);
+      where.push(descending ? "(time, id) < (?, ?)" : "(time, id) > (?, ?)");
+      params.push(after.time, after.id);
+    }
+    const direction = descending ? "DESC" : "ASC";
+    const rows = this.#statement(
+      `SELECT id, time, level, message FROM app_logs WHERE ${where.join(" AND ")}
+       ORDER BY time ${direction}, id ${direction} LIMIT ?`,
+    ).all(...params, query.limit + 1) as {
+      id: number;
+      time: number;
+      level: LogLevel;
+      message: string;
+    }[];
+    const page = rows.slice(0, query.limit);
+    const last = page.at(-1);
+    return {
+      entries: page.map((row) => toEntry(row.time, row.level, row.message)),
+      cursor: rows.length > query.limit && last ? formatCursor(last.time, last.id) : undefined,
+    };
+  }
+
+  /**
+   * Calls `listener` with each line of `deploymentId` that matches `filter`, from now on,
+   * and with `null` when the stream ends. Returns the unsubscriber.
+   */
+  subscribe(deploymentId: string, filter: LiveFilter, listener: LiveListener): () => void {
+    const subscription: Subscription = { filter, listener };
+    if (this.#closed) {
+      queueMicrotask(() => deliver(listener, null));
+      return () => {};
+    }
+    const subscriptions = this.#subscriptions.get(deploymentId) ?? new Set();
+    this.#subscriptions.set(deploymentId, subscriptions);
+    subscriptions.add(subscription);
+    return () => {
+      subscriptions.delete(subscription);
+      if (subscriptions.size === 0 && this.#subscriptions.get(deploymentId) === subscriptions) {
+        this.#subscriptions.delete(deploymentId);
+      }
+    };
+  }
+
+  /** Ends the live streams of `deploymentId` (it was deleted). */
+  end(deploymentId: string): void {
+    const subscriptions = this.#subscriptions.get(deploymentId);
+    this.#subscriptions.delete(deploymentId);
+    for (const subscription of subscriptions ?? []) deliver(subscription.listener, null);
+  }
+
+  /**
+   * Deletes lines older than the retention period and the oldest lines of deployments over
+   * their cap, a chunk at a time so other work runs in between. Returns how many were deleted.
+   */
+  sweep(): Promise<number> {
+    return this.#sweeping ??= this.#sweep().finally(() => this.#sweeping = undefined);
+  }
+
+  /** Writes what is buffered, stops the timers and ends every live stream. */
+  close(): void {
+    if (this.#closed) return;
+    this.flush();
+    this.#closed = true;
+    clearInterval(this.#sweepTimer);
+    for (const deploymentId of [...this.#subscriptions.keys()]) this.end(deploymentId);
+  }
+
+  async #sweep(): Promise<number> {
+    this.flush();
+    let deleted = 0;
+    const cutoff = (this.#now() - this.#retentionMs) * 1000;
+    const expire = this.#statement(
+      `DELETE FROM app_logs WHERE id IN (SELECT id FROM app_logs WHERE time < ? LIMIT ?)`,
+    );
+    while (!this.#closed) {
+      const changes = Number(expire.run(cutoff, DELETE_CHUNK).changes);
+      deleted += changes;
+      if (changes < DELETE_CHUNK) break;
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    const crowded = this.#statement(
+      `SELECT deployment_id FROM app_logs GROUP BY deployment_id HAVING COUNT(*) > ?`,
+    ).all(this.#maxLines) as { deployment_id: string }[];
+    for (const { deployment_id } of crowded) {
+      if (this.#closed) break;
+      deleted += this.#trim(deployment_id);
+      this.#writtenSinceTrim.delete(deployment_id);
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    return deleted;
+  }
+
+  /** Keeps the newest `maxLines` lines of the deployment. */
+  #trim(deploymentId: string): number {
+    const oldestKept = this.#statement(
+      `SELECT time, id FROM app_logs WHERE deployment_id = ?
+       ORDER BY time DESC, id DESC LIMIT 1 OFFSET ?`,
+    ).get(deploymentId, this.#maxLines - 1) as { time: number; id: number } | undefined;
+    if (!oldestKept) return 0;
+    const { changes } = this.#statement(
+      `DELETE FROM app_logs WHERE deployment_id = ? AND (time, id) < (?, ?)`,
+    ).run(deploymentId, oldestKept.time, oldestKept.id);
+    return Number(changes);
+  }
+
+  /** Now in microseconds, strictly increasing: log order is time order. */
+  #nextMicros(): number {
+    this.#lastMicros = Math.max(Math.floor(this.#now() * 1000), this.#lastMicros + 1);
+    return this.#lastMicros;
+  }
+
+  #statement(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) this.#statements.set(sql, statement = this.#store.database.prepare(sql));
+    return statement;
+  }
+}
+
+/** Whether `text` names a log level. */
+export function isLogLevel(text: string): text is LogLevel {
+  return (LOG_LEVELS as readonly string[]).includes(text);
+}
+
+/** `2023-09-22T05:38:34.550090Z` for a time in microseconds since the epoch. */
+export function formatMicros(micros: number): string {
+  const iso = new Date(Math.floor(micros / 1000)).toISOString();
+  return `${iso.slice(0, -1)}${String(micros % 1000).padStart(3, "0")}Z`;
+}
+
+function toEntry(micros: number, level: LogLevel, message: string): AppLogEntry {
+  return { time: formatMicros(micros), level, message, region: LOCAL_REGION };
+}
+
+function matches(filter: LiveFilter, level: LogLevel, message: string): boolean {
+  if (filter.levels && !filter.levels.includes(level)) return false;
+  return !filter.q || message.toLowerCase().includes(filter.q.toLowerCase());
+}
+
+function deliver(listener: LiveListener, entry: AppLogEntry | null): void {
+  try {
+    listener(entry);
+  } catch (error) {
+    // One broken stream must not stop the tenant's logging.
+    console.error("app log subscriber failed:", error);
+  }
+}
+
+function truncate(message: string): string {
+  if (message.length <= MAX_MESSAGE_LENGTH) return message;
+  const cut = message.length - MAX_MESSAGE_LENGTH;
+  return `${message.slice(0, MAX_MESSAGE_LENGTH)}… [${cut} more characters not kept]`;
+}
+
+function formatCursor(time: number, id: number): string {
+  return btoa(`${time}.${id}`).replace(/=+$/, "").replaceAll("+", "-").replaceAll("/", "_");
+}
+
+function parseCursor(cursor: string): { time: number; id: number } {
+  let text: string;
+  try {
+    text = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+  } catch {
+    throw new InvalidCursorError();
+  }
+  const match = /^(\d{1,17})\.(\d{1,17})$/.exec(text);
+  if (!match) throw new InvalidCursorError();
+  return { time: Number(match[1]), id: Number(match[2]) };
+}

@@ -1,0 +1,160 @@
+/**
+ * CPU time, uptime and memory of tenant processes, sampled from `/proc` (Linux) and added to
+ * the {@link UsageMeter}.
+ *
+ * A tenant runs as a small process tree (bubblewrap, its init, then Deno), so each sample
+ * sums the tree. CPU time includes children already reaped (`cutime`, `cstime`), so the sum
+ * only grows. A sample is taken every few seconds, on demand before an analytics query, and
+ * just before the host stops a process; a process that dies on its own loses the CPU time
+ * since its last sample (at most one interval), while its uptime is counted to its exit.
+ *
+ * @module
+ */
+import type { UsageMeter, UsageOwner } from "./usage.ts";
+
+/** What one reading of a process tree found. */
+export interface ProcessTreeUsage {
+  /** User + system CPU time of the tree, including reaped children. */
+  cpuSeconds: number;
+  /** Resident memory of the tree now. */
+  rssBytes: number;
+}
+
+/** Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on Linux). */
+const CLOCK_TICKS = 100;
+
+/** Reads the usage of `pid` and its descendants, or `undefined` if it is gone (or not Linux). */
+export function readProcessTreeUsage(pid: number): ProcessTreeUsage | undefined {
+  const root = readProcess(pid);
+  if (!root) return undefined;
+  const total = { cpuSeconds: root.cpuSeconds, rssBytes: root.rssBytes };
+  const queue = childrenOf(pid);
+  const seen = new Set([pid]);
+  while (queue.length > 0) {
+    const child = queue.shift()!;
+    if (seen.has(child)) continue;
+    seen.add(child);
+    const usage = readProcess(child);
+    if (!usage) continue;
+    total.cpuSeconds += usage.cpuSeconds;
+    total.rssBytes += usage.rssBytes;
+    queue.push(...childrenOf(child));
+  }
+  return total;
+}
+
+function readProcess(pid: number): ProcessTreeUsage | undefined {
+  let stat: string;
+  let status: string;
+  try {
+    stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
+    status = Deno.readTextFileSync(`/proc/${pid}/status`);
+  } catch {
+    return undefined;
+  }
+  // The command name (field 2) may hold spaces and parentheses: split after its last ")".
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  // Fields 14-17 of stat(5) (utime, stime, cutime, cstime), counted here from field 3.
+  const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + (Number(fields[i]) || 0), 0);
+  const rssKib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
+  return { cpuSeconds: ticks / CLOCK_TICKS, rssBytes: rssKib * 1024 };
+}
+
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
+      for (const id of text.split(" ")) if (id.trim()) children.push(Number(id));
+    }
+  } catch { /* gone meanwhile, or no CONFIG_PROC_CHILDREN */ }
+  return children;
+}
+
+interface Tracked {
+  owner: UsageOwner;
+  pid: number;
+  cpuSeconds: number;
+  sampledAt: number;
+}
+
+/** Tunables of {@link ProcessSampler}. */
+export interface ProcessSamplerOptions {
+  /** Interval between samples; `0` disables the timer. Default 5 s. */
+  intervalMs?: number;
+  /** Reads a process tree; tests replace it. */
+  read?: (pid: number) => ProcessTreeUsage | undefined;
+  /** The clock in milliseconds. Default `Date.now`. */
+  now?: () => number;
+}
+
+/** Samples the tenant processes it is told about and adds the deltas to a meter. */
+export class ProcessSampler {
+  #meter: UsageMeter;
+  #read: (pid: number) => ProcessTreeUsage | undefined;
+  #now: () => number;
+  #tracked = new Map<number, Tracked>();
+  #timer?: ReturnType<typeof setInterval>;
+
+  /** Starts sampling every `intervalMs`. */
+  constructor(meter: UsageMeter, options: ProcessSamplerOptions = {}) {
+    this.#meter = meter;
+    this.#read = options.read ?? readProcessTreeUsage;
+    this.#now = options.now ?? Date.now;
+    const intervalMs = options.intervalMs ?? 5_000;
+    if (intervalMs > 0) {
+      this.#timer = setInterval(() => this.sample(), intervalMs);
+      Deno.unrefTimer(this.#timer as unknown as number);
+    }
+  }
+
+  /** A tenant process was spawned: its usage from now on is the owner's. */
+  started(owner: UsageOwner, pid: number): void {
+    this.#tracked.set(pid, { owner, pid, cpuSeconds: 0, sampledAt: this.#now() });
+  }
+
+  /** Samples every tracked process. */
+  sample(): void {
+    for (const tracked of this.#tracked.values()) this.#sampleOne(tracked);
+  }
+
+  /** The host is about to stop `pid`: a last sample, then it is forgotten. */
+  stopping(pid: number): void {
+    const tracked = this.#tracked.get(pid);
+    if (!tracked) return;
+    this.#sampleOne(tracked);
+    this.#tracked.delete(pid);
+  }
+
+  /** `pid` exited: its uptime is counted to now, then it is forgotten. */
+  exited(pid: number): void {
+    const tracked = this.#tracked.get(pid);
+    if (!tracked) return;
+    this.#tracked.delete(pid);
+    const now = this.#now();
+    this.#meter.add(tracked.owner, { uptimeSeconds: (now - tracked.sampledAt) / 1000 });
+  }
+
+  /** Stops the timer. */
+  close(): void {
+    clearInterval(this.#timer);
+  }
+
+  #sampleOne(tracked: Tracked): void {
+    const now = this.#now();
+    const usage = this.#read(tracked.pid);
+    const uptimeSeconds = (now - tracked.sampledAt) / 1000;
+    tracked.sampledAt = now;
+    if (!usage) {
+      this.#meter.add(tracked.owner, { uptimeSeconds });
+      return;
+    }
+    const cpuSeconds = Math.max(0, usage.cpuSeconds - tracked.cpuSeconds);
+    tracked.cpuSeconds = Math.max(tracked.cpuSeconds, usage.cpuSeconds);
+    this.#meter.add(tracked.owner, {
+      cpuSeconds,
+      uptimeSeconds,
+      maxRssMemoryBytes: usage.rssBytes,
+    });
+  }
+}

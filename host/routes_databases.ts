@@ -1,0 +1,98 @@
+/**
+ * KV database routes: `GET/POST /organizations/{id}/databases` and `PATCH /databases/{id}`,
+ * with exactly the OpenAPI's `KvDatabase` objects. A database's data lives in the host's data
+ * dir (`<dataDir>/kv/<id>/`), created by the runtime when a deployment bound to it starts.
+ *
+ * @module
+ */
+import type { Context, Hono } from "hono";
+import type { KvDatabase } from "../lib/types.ts";
+import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "./api.ts";
+import { isUuid } from "./ids.ts";
+import type { Store } from "./store.ts";
+import {
+  createKvDatabaseBody,
+  parseBody,
+  parseListQuery,
+  RequestError,
+  updateKvDatabaseBody,
+} from "./validate.ts";
+
+/** Adds the KV database routes to the API app. */
+export function registerDatabaseRoutes(app: Hono<ApiEnv>, store: Store): void {
+  app.get("/v1/organizations/:organizationId/databases", (c) => {
+    const organizationId = ownOrganizationId(c, store, c.req.param("organizationId"));
+    const query = parseListQuery(new URL(c.req.url).searchParams, {
+      sorts: ["created_at"],
+      defaultSort: "created_at",
+    });
+    const page = store.listKvDatabases(organizationId, query);
+    setLinkHeader(c, query.page, query.limit, page.total);
+    return c.json(page.items.map(kvDatabaseJson));
+  });
+
+  app.post("/v1/organizations/:organizationId/databases", async (c) => {
+    const organizationId = ownOrganizationId(c, store, c.req.param("organizationId"));
+    const body = parseBody(createKvDatabaseBody, await readJson(c, SMALL_BODY_BYTES));
+    return c.json(kvDatabaseJson(store.createKvDatabase(organizationId, body.description ?? "")));
+  });
+
+  app.patch("/v1/databases/:databaseId", async (c) => {
+    const database = ownDatabase(c, store, c.req.param("databaseId"));
+    const body = parseBody(updateKvDatabaseBody, await readJson(c, SMALL_BODY_BYTES));
+    const updated = store.updateKvDatabase(database.id, {
+      description: body.description ?? undefined,
+    });
+    if (!updated) throw databaseNotFound(database.id);
+    return c.json(kvDatabaseJson(updated));
+  });
+}
+
+/**
+ * Checks that every bound database (`{"default": id}`) is one of the organization's.
+ *
+ * @throws {RequestError} 400 `databaseNotFound` naming the first one that is not.
+ */
+export function assertDatabasesOwned(
+  store: Store,
+  organizationId: string,
+  databases: Record<string, string>,
+): void {
+  for (const [name, id] of Object.entries(databases)) {
+    const database = isUuid(id) ? store.getKvDatabase(id.toLowerCase()) : undefined;
+    if (!database || database.organizationId !== organizationId) {
+      throw new RequestError(
+        400,
+        "databaseNotFound",
+        `databases.${name}: KV database ${id} was not found in this organization; ` +
+          `create one with POST /organizations/${organizationId}/databases`,
+      );
+    }
+  }
+}
+
+function ownOrganizationId(c: Context<ApiEnv>, store: Store, id: string): string {
+  if (id !== c.get("organizationId") || !store.getOrganization(id)) {
+    throw new RequestError(404, "organizationNotFound", `Organization ${id} was not found`);
+  }
+  return id;
+}
+
+// Another organization's database is "not found": existence does not leak.
+function ownDatabase(c: Context<ApiEnv>, store: Store, id: string): KvDatabase {
+  const database = isUuid(id) ? store.getKvDatabase(id.toLowerCase()) : undefined;
+  if (!database || database.organizationId !== c.get("organizationId")) {
+    throw databaseNotFound(id);
+  }
+  return database;
+}
+
+function databaseNotFound(id: string): RequestError {
+  return new RequestError(404, "databaseNotFound", `KV database ${id} was not found`);
+}
+
+/** Exactly the OpenAPI `KvDatabase` fields. */
+function kvDatabaseJson(database: KvDatabase): KvDatabase {
+  const { id, organizationId, description, createdAt, updatedAt } = database;
+  return { id, organizationId, description, createdAt, updatedAt };
+}

@@ -1,0 +1,242 @@
+/**
+ * Custom-domain routes (notes A3 #23–#32, A7): register, list, show, verify and delete an
+ * organization's domains, give them TLS certificates (uploaded, or provisioned by the host's
+ * local CA where Deploy uses Let's Encrypt), and attach host names to deployments with
+ * `PUT/DELETE /deployments/{id}/domains/{domain}` (or the deprecated `PATCH /domains/{id}`).
+ *
+ * Unlike Deploy, the local host does not require a certificate before a custom domain is
+ * attached: it serves plain HTTP on its main port for every attached name, and HTTPS (on the
+ * HTTPS port) once the domain has a certificate.
+ *
+ * @module
+ */
+import type { Context, Hono } from "hono";
+import { z } from "zod";
+import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "./api.ts";
+import { CertificateError, checkCertificate, type LocalCa } from "./certs.ts";
+import {
+  assertAttachable,
+  domainJson,
+  ensureVerified,
+  newVerificationToken,
+  normalizeDomainName,
+} from "./domains.ts";
+import { DomainVerifier, hostAddresses } from "./domain_verify.ts";
+import { isDeploymentId, isUuid } from "./ids.ts";
+import {
+  type CustomDomainRecord,
+  type DeploymentRecord,
+  DomainExistsError,
+  type Store,
+} from "./store.ts";
+import { parseBody, parseListQuery, RequestError, resolveDomains } from "./validate.ts";
+
+/** What the domain routes need besides the store. */
+export interface DomainServices {
+  /** The host's base domain, e.g. `localhost`. */
+  baseDomain: string;
+  /** Computes DNS records and verifies them. */
+  verifier: DomainVerifier;
+  /** The local CA, created on first use. */
+  ca(): Promise<LocalCa>;
+}
+
+/**
+ * Services for an API without a configured host: DNS verification through the system
+ * resolver with loopback addresses, and no CA (provisioning fails with a clear message).
+ */
+export function defaultDomainServices(baseDomain: string): DomainServices {
+  return {
+    baseDomain,
+    verifier: new DomainVerifier({ baseDomain, addresses: hostAddresses("127.0.0.1") }),
+    ca: () => Promise.reject(new CertificateError("this API has no local certificate authority")),
+  };
+}
+
+const createDomainBody = z.strictObject({ domain: z.string().min(1).max(300) });
+const updateDomainBody = z.strictObject({ deploymentId: z.string().nullish() });
+const certificateBody = z.strictObject({
+  privateKey: z.string().min(1),
+  certificateChain: z.string().min(1),
+});
+
+/** Adds the domain routes to the API app. */
+export function registerDomainRoutes(
+  app: Hono<ApiEnv>,
+  store: Store,
+  services: DomainServices,
+): void {
+  const { baseDomain, verifier } = services;
+  const json = (record: CustomDomainRecord) => domainJson(store, verifier, record);
+
+  app.get("/v1/organizations/:organizationId/domains", (c) => {
+    const organizationId = ownOrganizationId(c, store, c.req.param("organizationId"));
+    const query = parseListQuery(new URL(c.req.url).searchParams, {
+      sorts: ["domain", "created_at", "updated_at"],
+      defaultSort: "updated_at",
+    });
+    const page = store.listCustomDomains(organizationId, query);
+    setLinkHeader(c, query.page, query.limit, page.total);
+    return c.json(page.items.map(json));
+  });
+
+  app.post("/v1/organizations/:organizationId/domains", async (c) => {
+    const organizationId = ownOrganizationId(c, store, c.req.param("organizationId"));
+    const body = parseBody(createDomainBody, await readJson(c, SMALL_BODY_BYTES));
+    const domain = normalizeDomainName(body.domain, baseDomain);
+    try {
+      return c.json(json(store.createCustomDomain(organizationId, domain, newVerificationToken())));
+    } catch (error) {
+      if (!(error instanceof DomainExistsError)) throw error;
+      throw new RequestError(
+        409,
+        "domainAlreadyExists",
+        `Domain ${domain} is already registered in this organization`,
+      );
+    }
+  });
+
+  app.get("/v1/domains/:domainId", (c) => {
+    return c.json(json(ownDomain(c, store, c.req.param("domainId"))));
+  });
+
+  app.delete("/v1/domains/:domainId", (c) => {
+    store.deleteCustomDomain(ownDomain(c, store, c.req.param("domainId")).id);
+    return c.body(null, 200);
+  });
+
+  // Deprecated in favour of PUT /deployments/{id}/domains/{domain}; attaches the name itself.
+  app.patch("/v1/domains/:domainId", async (c) => {
+    let record = ownDomain(c, store, c.req.param("domainId"));
+    const body = parseBody(updateDomainBody, await readJson(c, SMALL_BODY_BYTES));
+    if (body.deploymentId === undefined) return c.body(null, 200);
+    if (body.deploymentId === null) {
+      const binding = store.domainBinding(record.domain);
+      if (binding && store.domainOrganization(record.domain) === record.organizationId) {
+        store.detachDomain(binding.deploymentId, record.domain);
+      }
+      return c.body(null, 200);
+    }
+    const deployment = ownDeployment(c, store, body.deploymentId);
+    record = await ensureVerified(store, verifier, record);
+    attach(deployment, record.domain);
+    return c.body(null, 200);
+  });
+
+  app.post("/v1/domains/:domainId/verify", async (c) => {
+    await ensureVerified(store, verifier, ownDomain(c, store, c.req.param("domainId")));
+    return c.body(null, 200);
+  });
+
+  app.post("/v1/domains/:domainId/certificates", async (c) => {
+    let record = ownDomain(c, store, c.req.param("domainId"));
+    const body = parseBody(certificateBody, await readJson(c, SMALL_BODY_BYTES));
+    record = await ensureVerified(store, verifier, record);
+    let checked;
+    try {
+      checked = checkCertificate({ ...body, domain: record.domain });
+    } catch (error) {
+      if (!(error instanceof CertificateError)) throw error;
+      throw new RequestError(400, "invalidCertificate", error.message);
+    }
+    // A first upload replaces provisioned certificates; later ones replace their own cipher.
+    const replaceAll = record.provisioningStatus.code !== "manual";
+    store.setCustomDomainCertificates(record.id, [checked], { code: "manual" }, replaceAll);
+    return c.body(null, 200);
+  });
+
+  app.post("/v1/domains/:domainId/certificates/provision", async (c) => {
+    let record = ownDomain(c, store, c.req.param("domainId"));
+    record = await ensureVerified(store, verifier, record);
+    try {
+      const ca = await services.ca();
+      // Like Deploy's Let's Encrypt provisioning: one EC and one RSA certificate.
+      const certificates = [await ca.issue(record.domain, "ec"), await ca.issue(record.domain, "rsa")];
+      store.setCustomDomainCertificates(record.id, certificates, { code: "success" }, true);
+    } catch (error) {
+      const message = error instanceof CertificateError ? error.message : String(error);
+      store.setCustomDomainStatus(record.id, { code: "failed", message });
+      throw new RequestError(
+        500,
+        "certificateProvisioningFailed",
+        `The certificates of ${record.domain} could not be issued: ${message}`,
+      );
+    }
+    return c.body(null, 200);
+  });
+
+  // ---- attaching host names to deployments ----
+
+  app.put("/v1/deployments/:deploymentId/domains/:domain", (c) => {
+    const deployment = ownDeployment(c, store, c.req.param("deploymentId"));
+    const name = resolveOne(deployment, c.req.param("domain"));
+    attach(deployment, name);
+    return c.json({ domain: name });
+  });
+
+  app.delete("/v1/deployments/:deploymentId/domains/:domain", (c) => {
+    const deployment = ownDeployment(c, store, c.req.param("deploymentId"));
+    const name = resolveOne(deployment, c.req.param("domain"));
+    if (!store.detachDomain(deployment.id, name)) {
+      throw new RequestError(
+        404,
+        "domainNotAttached",
+        `Domain ${name} is not attached to deployment ${deployment.id}`,
+      );
+    }
+    return c.body(null, 200);
+  });
+
+  function resolveOne(deployment: DeploymentRecord, domain: string): string {
+    const [name] = resolveDomains([domain], {
+      projectName: deployment.projectName,
+      deploymentId: deployment.id,
+      baseDomain,
+    });
+    return name;
+  }
+
+  /** Attaches `name` to a deployment that can serve it; the name moves from its holder. */
+  function attach(deployment: DeploymentRecord, name: string): void {
+    assertAttachable(store, deployment.organizationId, name, baseDomain);
+    if (deployment.status !== "success") {
+      throw new RequestError(
+        409,
+        "deploymentNotReady",
+        `Deployment ${deployment.id} is ${deployment.status}: only a deployment whose build ` +
+          "succeeded can serve a domain",
+      );
+    }
+    if (!store.attachDomain(deployment.id, name)) {
+      throw new RequestError(
+        409,
+        "domainTaken",
+        `Domain ${name} is attached to a deployment of another organization`,
+      );
+    }
+  }
+}
+
+function ownOrganizationId(c: Context<ApiEnv>, store: Store, id: string): string {
+  if (id !== c.get("organizationId") || !store.getOrganization(id)) {
+    throw new RequestError(404, "organizationNotFound", `Organization ${id} was not found`);
+  }
+  return id;
+}
+
+// Another organization's domain or deployment is "not found": existence does not leak.
+function ownDomain(c: Context<ApiEnv>, store: Store, id: string): CustomDomainRecord {
+  const record = isUuid(id) ? store.getCustomDomain(id.toLowerCase()) : undefined;
+  if (!record || record.organizationId !== c.get("organizationId")) {
+    throw new RequestError(404, "domainNotFound", `Domain ${id} was not found`);
+  }
+  return record;
+}
+
+function ownDeployment(c: Context<ApiEnv>, store: Store, id: string): DeploymentRecord {
+  const deployment = isDeploymentId(id) ? store.getDeploymentRecord(id) : undefined;
+  if (!deployment || deployment.organizationId !== c.get("organizationId")) {
+    throw new RequestError(404, "deploymentNotFound", `Deployment ${id} was not found`);
+  }
+  return deployment;
+}

@@ -1,0 +1,99 @@
+/**
+ * Redeploy routes: `POST /deployments/{id}/redeploy` (notes A5) makes a new deployment from an
+ * existing one — same files, entry point and build options, settings merged by
+ * {@link mergeRedeploy} — and builds it. Deployments stay immutable.
+ *
+ * Also a local-host extension that Deno Deploy does not have: `GET /deployments/{id}/env_vars`
+ * answers `{envVars}`, so `env list` can show what a redeploy would merge into.
+ *
+ * @module
+ */
+import type { Context, Hono } from "hono";
+import {
+  type ApiEngine,
+  type ApiEnv,
+  deploymentJson,
+  readJson,
+  SMALL_BODY_BYTES,
+} from "./api.ts";
+import { isDeploymentId, newDeploymentId } from "./ids.ts";
+import { mergeRedeploy } from "./redeploy.ts";
+import { assertDatabasesOwned } from "./routes_databases.ts";
+import type { DeploymentRecord, Store } from "./store.ts";
+import { parseBody, redeployBody, RequestError, resolveDomains } from "./validate.ts";
+
+/** Adds the redeploy and env var routes to the API app. */
+export function registerRedeployRoutes(app: Hono<ApiEnv>, store: Store, engine: ApiEngine): void {
+  app.post("/v1/deployments/:deploymentId/redeploy", async (c) => {
+    const source = ownDeployment(c, store, c.req.param("deploymentId"));
+    const organizationId = c.get("organizationId");
+    const body = parseBody(redeployBody, await readJson(c, SMALL_BODY_BYTES));
+    const settings = mergeRedeploy(source, body);
+    assertDatabasesOwned(store, organizationId, settings.databases);
+
+    // The new deployment asks for the domains the original asked for (null: the default).
+    const id = newDeploymentId();
+    const requestedDomains = source.requestedDomains ?? null;
+    const domains = requestedDomains === null ? null : resolveDomains(requestedDomains, {
+      projectName: source.projectName,
+      deploymentId: id,
+      baseDomain: engine.baseDomain,
+    });
+    for (const domain of domains ?? []) {
+      const holder = store.domainOrganization(domain);
+      if (holder !== undefined && holder !== organizationId) {
+        throw new RequestError(
+          409,
+          "domainTaken",
+          `Domain "${domain}" is attached to a deployment of another organization`,
+        );
+      }
+    }
+
+    // One transaction: the original cannot be deleted between reading its files and
+    // recording the copy, so the blobs they share are never freed under us.
+    const record = store.transaction(() => {
+      if (!store.getDeploymentRecord(source.id)) return undefined;
+      return store.createDeployment({
+        id,
+        projectId: source.projectId,
+        entryPointUrl: source.entryPointUrl,
+        importMapUrl: source.importMapUrl,
+        lockFileUrl: source.lockFileUrl,
+        compilerOptions: source.compilerOptions,
+        ...settings,
+        domains,
+        requestedDomains,
+        assets: store.listDeploymentAssets(source.id),
+      });
+    });
+    if (!record) throw deploymentNotFound(source.id);
+
+    try {
+      engine.deploymentCreated(record.id);
+    } catch (error) {
+      console.error(`Could not start the build of deployment ${record.id}:`, error);
+      store.appendBuildLog(record.id, "error", "The build could not be started");
+      store.setDeploymentStatus(record.id, "failed");
+    }
+    return c.json(deploymentJson(store.getDeploymentRecord(record.id) ?? record));
+  });
+
+  app.get("/v1/deployments/:deploymentId/env_vars", (c) => {
+    const deployment = ownDeployment(c, store, c.req.param("deploymentId"));
+    return c.json({ envVars: deployment.envVars });
+  });
+}
+
+// Another organization's deployment is "not found": existence does not leak.
+function ownDeployment(c: Context<ApiEnv>, store: Store, id: string): DeploymentRecord {
+  const deployment = isDeploymentId(id) ? store.getDeploymentRecord(id) : undefined;
+  if (!deployment || deployment.organizationId !== c.get("organizationId")) {
+    throw deploymentNotFound(id);
+  }
+  return deployment;
+}
+
+function deploymentNotFound(id: string): RequestError {
+  return new RequestError(404, "deploymentNotFound", `Deployment ${id} was not found`);
+}

@@ -1,0 +1,118 @@
+/**
+ * Reads what a tenant process writes. The bootstrap (host/bootstrap.js) turns every
+ * `console.*` call into one tagged line on stdout: {@link TAG} followed by JSON, either
+ * `{"level", "message"}` (a log line, multi-line messages kept whole) or `{"kv": [reads,
+ * writes]}` (KV operations since the last report). Anything else is the process writing
+ * directly: an untagged stdout line is an `info` line, untagged stderr is `error`, and an
+ * indented stderr line continues the previous one, so Deno's report of an uncaught error
+ * (`error: Uncaught …` and its stack) stays one entry.
+ *
+ * A tenant can write tagged lines itself; that only lets it log at a level it could pick
+ * anyway, or count KV operations it did not do.
+ *
+ * @module
+ */
+import type { LogLevel } from "../lib/types.ts";
+import { isLogLevel, MAX_MESSAGE_LENGTH } from "./app_logs.ts";
+
+/** Starts a tagged line (ASCII record separator). */
+export const TAG = "\x1e";
+
+/** What the reader reports. */
+export interface TenantOutputHandlers {
+  /** A log line. */
+  log(level: LogLevel, message: string): void;
+  /** KV operations since the previous report. */
+  kv?(reads: number, writes: number): void;
+}
+
+/** Longest line kept whole; a longer run without a newline is cut into pieces. */
+const MAX_LINE = MAX_MESSAGE_LENGTH * 4;
+
+/** Deno suggests `deno serve` for `export default { fetch }` modules; the bootstrap serves them. */
+const IGNORED_PREFIXES = ["warning: Detected export default { fetch }"];
+
+/**
+ * Reads one output stream of a tenant until it ends, reporting lines to `handlers`.
+ * `stream` says which one it is: untagged stdout lines are `info`, untagged stderr `error`.
+ */
+export async function readTenantOutput(
+  stream: ReadableStream<Uint8Array>,
+  kind: "stdout" | "stderr",
+  handlers: TenantOutputHandlers,
+): Promise<void> {
+  const untaggedLevel: LogLevel = kind === "stdout" ? "info" : "error";
+  // Untagged stderr lines wait here for continuation lines until the chunk is done.
+  let held: string | undefined;
+  const release = () => {
+    if (held !== undefined) handlers.log(untaggedLevel, held);
+    held = undefined;
+  };
+  const onLine = (line: string) => {
+    if (line.startsWith(TAG) && handleTagged(line.slice(TAG.length), handlers)) {
+      release();
+      return;
+    }
+    const text = stripAnsi(line);
+    if (IGNORED_PREFIXES.some((prefix) => text.startsWith(prefix))) return;
+    if (kind === "stdout") return handlers.log(untaggedLevel, text);
+    if (held !== undefined && /^\s/.test(text)) {
+      held += `\n${text}`;
+      return;
+    }
+    release();
+    held = text;
+  };
+
+  let buffer = "";
+  try {
+    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
+      buffer += chunk;
+      let newline;
+      while ((newline = buffer.indexOf("\n")) >= 0) {
+        onLine(buffer.slice(0, newline).replace(/\r$/, ""));
+        buffer = buffer.slice(newline + 1);
+      }
+      while (buffer.length > MAX_LINE) {
+        onLine(buffer.slice(0, MAX_LINE));
+        buffer = buffer.slice(MAX_LINE);
+      }
+      if (buffer === "") release();
+    }
+  } catch { /* the process went away */ }
+  if (buffer) onLine(buffer);
+  release();
+}
+
+/** Handles a tagged record; `false` if it is not one (then the line counts as untagged). */
+function handleTagged(json: string, handlers: TenantOutputHandlers): boolean {
+  let record: unknown;
+  try {
+    record = JSON.parse(json);
+  } catch {
+    return false;
+  }
+  if (typeof record !== "object" || record === null) return false;
+  const { level, message, kv } = record as Record<string, unknown>;
+  if (typeof level === "string" && isLogLevel(level) && typeof message === "string") {
+    handlers.log(level, stripAnsi(message));
+    return true;
+  }
+  if (Array.isArray(kv) && kv.length === 2 && kv.every(isCount)) {
+    handlers.kv?.(kv[0], kv[1]);
+    return true;
+  }
+  return false;
+}
+
+function isCount(value: unknown): value is number {
+  return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
+}
+
+// deno-lint-ignore no-control-regex
+const ANSI = /\x1b\[[0-9;]*m/g;
+
+/** The text without terminal colour codes. */
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI, "");
+}

@@ -1,0 +1,230 @@
+/**
+ * Where the CLI finds its API and the per-directory `deploy` settings.
+ *
+ * The API, token and organization come from flags, then the environment
+ * (`DEPLOY_API_URL`, `DEPLOY_ACCESS_TOKEN` or `DENO_DEPLOY_TOKEN`, `DEPLOY_ORG_ID`), and when no
+ * API is configured, from the local host: the one running on the data directory, or one
+ * started in the background (unless `DEPLOY_TENANT_AUTOSTART=0`, e.g. in CI). Each of the
+ * token and organization is taken from flag, then environment, then the host's `host.json`.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { DeployTenantError, ExitCode } from "./errors.ts";
+import { findRunningHost, type HostInfo, hostLogPath, startBackgroundHost } from "./local_host.ts";
+import { defaultDataDir } from "./paths.ts";
+
+/** Values given on the command line; `undefined` when not given. */
+export interface ConfigFlags {
+  /** `--api`: the API root, e.g. `https://api.deno.com/v1`. */
+  api?: string;
+  /** `--token`. */
+  token?: string;
+  /** `--org`: the organization id. */
+  org?: string;
+}
+
+/** Where and as whom to talk to the API. */
+export interface ApiConfig {
+  /** The API root, e.g. `http://127.0.0.1:8000/v1`. */
+  apiUrl: string;
+  /** The bearer token. */
+  token: string;
+  /** The organization id. */
+  organizationId: string;
+  /** Where the API came from: flags or environment, or the local host. */
+  source: "configured" | "localHost";
+  /** The local host used, when `source` is `localHost`. */
+  localHost?: { dataDir: string; info: HostInfo; started: boolean; logPath: string };
+}
+
+/** Options of {@link resolveApiConfig}. */
+export interface ResolveOptions {
+  /** The environment; default `Deno.env.toObject()`. */
+  env?: Record<string, string | undefined>;
+  /**
+   * Whether to start a local host when none is running; default `true` unless the
+   * environment says `DEPLOY_TENANT_AUTOSTART=0`.
+   */
+  startHost?: boolean;
+  /** Called after a local host was started in the background. */
+  onHostStarted?: (info: HostInfo, logPath: string) => void;
+}
+
+/** The `deploy` key of a directory's `deno.json(c)`. */
+export interface DeployConfig {
+  /** The project name or id to deploy to. */
+  project?: string;
+  /** The entry point, relative to the directory. */
+  entrypoint?: string;
+  /** Globs of files to include. */
+  include?: string[];
+  /** Globs of files to exclude. */
+  exclude?: string[];
+  /** A `.env` file, relative to the directory. */
+  envFile?: string;
+}
+
+/** The local host's data directory: `DEPLOY_TENANT_DATA_DIR`, else {@link defaultDataDir}. */
+export function hostDataDir(env: Record<string, string | undefined> = Deno.env.toObject()): string {
+  return env.DEPLOY_TENANT_DATA_DIR || defaultDataDir();
+}
+
+/**
+ * Resolves the API to talk to: flag, then environment, then the local host (started in the
+ * background when it is not running).
+ *
+ * @throws {DeployTenantError} `missingToken` (exit 3) when an API is set without a token;
+ *   `missingOrganization` (exit 2) without an organization; `invalidApiUrl` (exit 2);
+ *   `hostNotRunning`/`hostStartFailed` (exit 6) when the local host is unavailable.
+ */
+export async function resolveApiConfig(
+  flags: ConfigFlags,
+  options: ResolveOptions = {},
+): Promise<ApiConfig> {
+  const env = options.env ?? Deno.env.toObject();
+  const apiUrl = flags.api || env.DEPLOY_API_URL;
+  const token = flags.token || env.DEPLOY_ACCESS_TOKEN || env.DENO_DEPLOY_TOKEN;
+  const organizationId = flags.org || env.DEPLOY_ORG_ID;
+
+  if (apiUrl) {
+    checkApiUrl(apiUrl);
+    if (!token) {
+      throw new DeployTenantError("missingToken", `No access token for ${apiUrl}`, {
+        hint: "Pass --token or set DEPLOY_ACCESS_TOKEN (or DENO_DEPLOY_TOKEN).",
+        exitCode: ExitCode.auth,
+      });
+    }
+    if (!organizationId) {
+      throw new DeployTenantError("missingOrganization", `No organization id for ${apiUrl}`, {
+        hint: "Pass --org or set DEPLOY_ORG_ID (the organization's id from its dashboard).",
+        exitCode: ExitCode.usage,
+      });
+    }
+    return { apiUrl, token, organizationId, source: "configured" };
+  }
+
+  const dataDir = hostDataDir(env);
+  let info = await findRunningHost(dataDir);
+  let started = false;
+  if (!info) {
+    if (!(options.startHost ?? env.DEPLOY_TENANT_AUTOSTART !== "0")) {
+      throw new DeployTenantError("hostNotRunning", `No local host is running on ${dataDir}`, {
+        hint: "Start one with `deploy-tenant host start`, or point the CLI at an API with --api.",
+        exitCode: ExitCode.unavailable,
+      });
+    }
+    info = await startBackgroundHost({ dataDir });
+    started = true;
+    options.onHostStarted?.(info, hostLogPath(dataDir));
+  }
+  return {
+    apiUrl: info.apiUrl,
+    token: token ?? info.token,
+    organizationId: organizationId ?? info.organizationId,
+    source: "localHost",
+    localHost: { dataDir, info, started, logPath: hostLogPath(dataDir) },
+  };
+}
+
+/**
+ * Reads the `deploy` key of `<dir>/deno.json` or `<dir>/deno.jsonc`; `{}` when there is
+ * none. Relative paths stay relative to `dir`.
+ *
+ * @throws {DeployTenantError} `invalidDeployConfig` (exit 2) when the file or key is malformed.
+ */
+export async function readDeployConfig(dir: string): Promise<DeployConfig> {
+  for (const name of ["deno.json", "deno.jsonc"]) {
+    const path = join(dir, name);
+    let text: string;
+    try {
+      text = await Deno.readTextFile(path);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) continue;
+      throw error;
+    }
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(stripJsonComments(text));
+    } catch (error) {
+      throw invalidConfig(path, `not valid JSON: ${(error as Error).message}`);
+    }
+    const deploy = (parsed as { deploy?: unknown })?.deploy;
+    return deploy === undefined ? {} : validateDeployConfig(deploy, path);
+  }
+  return {};
+}
+
+/** Removes `//` and `/* *\/` comments and trailing commas from JSONC, leaving strings alone. */
+export function stripJsonComments(text: string): string {
+  let out = "";
+  for (let i = 0; i < text.length; i++) {
+    const char = text[i];
+    if (char === '"') {
+      const start = i;
+      for (i++; i < text.length && text[i] !== '"'; i++) {
+        if (text[i] === "\\") i++;
+      }
+      out += text.slice(start, i + 1);
+    } else if (char === "/" && text[i + 1] === "/") {
+      while (i < text.length && text[i] !== "\n") i++;
+      out += "\n";
+    } else if (char === "/" && text[i + 1] === "*") {
+      const end = text.indexOf("*/", i + 2);
+      i = end < 0 ? text.length : end + 1;
+      out += " ";
+    } else if (char === "}" || char === "]") {
+      // Drop a trailing comma before the closing bracket.
+      let end = out.length;
+      while (end > 0 && /\s/.test(out[end - 1])) end--;
+      if (out[end - 1] === ",") out = out.slice(0, end - 1) + out.slice(end);
+      out += char;
+    } else {
+      out += char;
+    }
+  }
+  return out;
+}
+
+function validateDeployConfig(value: unknown, path: string): DeployConfig {
+  if (typeof value !== "object" || value === null || Array.isArray(value)) {
+    throw invalidConfig(path, `"deploy" must be an object`);
+  }
+  const raw = value as Record<string, unknown>;
+  const config: DeployConfig = {};
+  for (const key of ["project", "entrypoint", "envFile"] as const) {
+    if (raw[key] === undefined) continue;
+    if (typeof raw[key] !== "string") throw invalidConfig(path, `"deploy.${key}" must be a string`);
+    config[key] = raw[key];
+  }
+  for (const key of ["include", "exclude"] as const) {
+    const globs = raw[key];
+    if (globs === undefined) continue;
+    const list = typeof globs === "string" ? [globs] : globs;
+    if (!Array.isArray(list) || !list.every((glob) => typeof glob === "string")) {
+      throw invalidConfig(path, `"deploy.${key}" must be a string or a list of strings`);
+    }
+    config[key] = list;
+  }
+  return config;
+}
+
+function invalidConfig(path: string, problem: string): DeployTenantError {
+  return new DeployTenantError("invalidDeployConfig", `${path}: ${problem}`, {
+    hint: `Fix the "deploy" key: {"project", "entrypoint", "include", "exclude", "envFile"}.`,
+    exitCode: ExitCode.usage,
+  });
+}
+
+function checkApiUrl(apiUrl: string): void {
+  let url: URL | undefined;
+  try {
+    url = new URL(apiUrl);
+  } catch { /* reported below */ }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new DeployTenantError("invalidApiUrl", `Invalid API URL "${apiUrl}"`, {
+      hint: "Use the API root with its version, e.g. https://api.deno.com/v1.",
+      exitCode: ExitCode.usage,
+    });
+  }
+}

@@ -1,0 +1,385 @@
+/**
+ * The deploy pipeline: directory → assets → deployment → finished build.
+ *
+ * pack (hash every file) → send files this API and organization already hold as hashes only
+ * (the {@link UploadCache}) → stream the request body → if the server does not know a hash,
+ * send everything once more with content → record the uploaded hashes → follow the build
+ * log until the build ends, falling back to polling when the stream drops, bounded by a
+ * timeout.
+ *
+ * @example
+ * ```ts
+ * const api = new V1Api({ baseUrl, token, organizationId });
+ * const cache = await UploadCache.open(defaultCacheDir(), baseUrl, organizationId);
+ * const result = await deploy({ api, project: "acme-crm", root: "./hooks", cache });
+ * if (result.deployment.status === "failed") console.error(result.buildError);
+ * ```
+ *
+ * @module
+ */
+import type { DeployApi, DeploymentsApi } from "./api.ts";
+import { ApiError, DeployTenantError, ExitCode } from "./errors.ts";
+import { deploymentBody, type Pack, pack, type PackOptions, type UploadStats } from "./packer.ts";
+import type {
+  BuildLogEntry,
+  CompilerOptions,
+  CreateDeploymentRequest,
+  Deployment,
+  Encoding,
+  Project,
+} from "./types.ts";
+import type { UploadCache } from "./upload_cache.ts";
+
+export type { UploadStats } from "./packer.ts";
+
+/** The deployment's settings besides its files. */
+export interface DeploymentSettings {
+  /** Runtime environment variables. */
+  envVars?: Record<string, string>;
+  /** Path of the import map among the assets. */
+  importMapUrl?: string | null;
+  /** Path of the lock file among the assets. */
+  lockFileUrl?: string | null;
+  /** JSX settings; omitted means "from the deno.json among the assets". */
+  compilerOptions?: CompilerOptions | null;
+  /** KV bindings, e.g. `{default: "<database uuid>"}`. */
+  databases?: Record<string, string> | null;
+  /** A note shown with the deployment. */
+  description?: string | null;
+}
+
+/** What to deploy and where. */
+export interface DeployOptions extends DeploymentSettings {
+  /** The API to deploy through. */
+  api: DeployApi;
+  /** The project, by name or id. */
+  project: string;
+  /** The directory to deploy. */
+  root: string;
+  /** Entry point relative to `root`; detected when omitted. */
+  entrypoint?: string;
+  /** Gitignore-style globs of files to include. */
+  include?: string[];
+  /** Gitignore-style globs of files to leave out. */
+  exclude?: string[];
+  /** Honour `.gitignore` files (default `true`). */
+  gitignore?: boolean;
+  /** Hashes uploaded before to this API and organization; updated and saved on success. */
+  cache?: UploadCache;
+  /** Wait for the build to end (default `true`); otherwise return the pending deployment. */
+  wait?: boolean;
+  /** Longest wait for the build, in milliseconds (default 10 minutes). */
+  timeoutMs?: number;
+  /** Interval of status polls when the log stream is unavailable (default 1 s). */
+  pollIntervalMs?: number;
+  /** Aborts waiting (the deployment itself goes on on the server). */
+  signal?: AbortSignal;
+  /** Reports progress. */
+  onProgress?: (event: DeployEvent) => void;
+}
+
+/** Progress of {@link deploy}, in the order it happens. */
+export type DeployEvent =
+  | { type: "packing"; files: number; bytes: number }
+  | { type: "packed"; pack: Pack; reusable: number }
+  | { type: "uploading"; bytesSent: number }
+  | { type: "retryingWithContent"; reason: string }
+  | { type: "created"; deployment: Deployment }
+  | { type: "buildLog"; entry: BuildLogEntry }
+  | { type: "polling"; reason: string };
+
+/** The outcome of {@link deploy}. */
+export interface DeployResult {
+  /** The project deployed to. */
+  project: Project;
+  /** The deployment: final, or `pending` when not waiting. */
+  deployment: Deployment;
+  /** What was packed. */
+  pack: Pack;
+  /** How the upload went. */
+  upload: UploadStats;
+  /** The build log lines seen while waiting. */
+  buildLogs: BuildLogEntry[];
+  /** The build's error message when the build failed. */
+  buildError?: string;
+}
+
+/** One file of a {@link DeployPlan}. */
+export interface PlannedFile {
+  /** Path relative to the root. */
+  path: string;
+  /** Size in bytes. */
+  size: number;
+  /** How the content would go. */
+  encoding: Encoding;
+  /** Whether only the hash would be sent. */
+  reused: boolean;
+}
+
+/** What a deployment would send: {@link planDeploy}'s answer. */
+export interface DeployPlan {
+  /** What was packed. */
+  pack: Pack;
+  /** The entry point. */
+  entrypoint: string;
+  /** The files, sorted by path. */
+  files: PlannedFile[];
+  /** Symlinks, sorted by path. */
+  symlinks: { path: string; target: string }[];
+  /** Sum of the file sizes. */
+  totalBytes: number;
+  /** Bytes of file content that would be sent (files not reused). */
+  contentBytes: number;
+}
+
+/** Options of {@link waitForBuild}. */
+export interface WaitOptions {
+  /** Longest wait in milliseconds (default 10 minutes). */
+  timeoutMs?: number;
+  /** Interval of status polls when the log stream is unavailable (default 1 s). */
+  pollIntervalMs?: number;
+  /** Aborts waiting. */
+  signal?: AbortSignal;
+  /** Reports build log lines and the fallback to polling. */
+  onProgress?: (event: DeployEvent) => void;
+}
+
+/** The part of a {@link DeployApi} that {@link waitForBuild} needs. */
+export interface BuildStatusApi {
+  /** Deployment status and build logs. */
+  readonly deployments: Pick<DeploymentsApi, "get" | "buildLogs" | "streamBuildLogs">;
+}
+
+/** The default of {@link DeployOptions.timeoutMs}. */
+export const DEFAULT_BUILD_TIMEOUT_MS = 10 * 60_000;
+const DEFAULT_POLL_INTERVAL_MS = 1_000;
+
+/**
+ * Deploys a directory to a project and, unless `wait` is `false`, waits for the build.
+ * A failed build is not thrown: check `deployment.status` and `buildError`.
+ *
+ * @throws {DeployTenantError} for a bad directory (see `pack`), an unknown project, API
+ *   errors, and `buildTimeout` when the build outlasts `timeoutMs`.
+ */
+export async function deploy(options: DeployOptions): Promise<DeployResult> {
+  const { api, cache } = options;
+  const project = await api.projects.get(options.project);
+  const packed = await pack(packOptions(options));
+  const request = deploymentRequest(packed, options);
+  const fileHashes = packed.entries.flatMap((entry) =>
+    entry.kind === "file" ? [entry.gitSha1] : []
+  );
+  options.onProgress?.({
+    type: "packed",
+    pack: packed,
+    reusable: cache ? fileHashes.filter((sha) => cache.has(sha)).length : 0,
+  });
+
+  let upload: UploadStats = { files: 0, reusedFiles: 0, bytesSent: 0 };
+  const send = (reuse: (sha: string) => boolean) =>
+    api.deployments.create(project.id, () => {
+      // Called again on a retry: count the attempt that gets through.
+      upload = { files: 0, reusedFiles: 0, bytesSent: 0 };
+      return deploymentBody(request, packed, {
+        reuse,
+        stats: upload,
+        onBytes: (bytesSent) => options.onProgress?.({ type: "uploading", bytesSent }),
+      });
+    });
+
+  let deployment: Deployment;
+  try {
+    deployment = await send((sha) => cache?.has(sha) ?? false);
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 400 && error.code === "unknownGitSha1")) {
+      throw error;
+    }
+    // The cache was wrong (the server was reset, or another one answers at this URL).
+    cache?.clear();
+    options.onProgress?.({ type: "retryingWithContent", reason: error.message });
+    deployment = await send(() => false);
+  }
+  if (cache) {
+    cache.add(fileHashes);
+    await cache.save();
+  }
+  options.onProgress?.({ type: "created", deployment });
+
+  const result: DeployResult = { project, deployment, pack: packed, upload, buildLogs: [] };
+  if (options.wait === false) return result;
+  const built = await waitForBuild(api, deployment.id, options);
+  return { ...result, ...built };
+}
+
+/**
+ * Waits for a deployment's build to end: follows the build log, and polls the status every
+ * `pollIntervalMs` when the stream is unavailable or ends early.
+ *
+ * @throws {DeployTenantError} `buildTimeout` after `timeoutMs`.
+ */
+export async function waitForBuild(
+  api: BuildStatusApi,
+  deploymentId: string,
+  options: WaitOptions = {},
+): Promise<{ deployment: Deployment; buildLogs: BuildLogEntry[]; buildError?: string }> {
+  const timeoutMs = options.timeoutMs ?? DEFAULT_BUILD_TIMEOUT_MS;
+  const pollIntervalMs = options.pollIntervalMs ?? DEFAULT_POLL_INTERVAL_MS;
+  const timeout = AbortSignal.timeout(timeoutMs);
+  const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
+  const buildLogs: BuildLogEntry[] = [];
+  const timedOut = () =>
+    new DeployTenantError(
+      "buildTimeout",
+      `The build of deployment ${deploymentId} did not end within ${formatDuration(timeoutMs)}.`,
+      {
+        hint: `It may still end: check \`deploy-tenant deployments show ${deploymentId}\`, ` +
+          "or wait longer with --timeout.",
+        exitCode: ExitCode.failed,
+      },
+    );
+
+  let streamed = false;
+  try {
+    for await (const entry of api.deployments.streamBuildLogs(deploymentId, signal)) {
+      buildLogs.push(entry);
+      options.onProgress?.({ type: "buildLog", entry });
+    }
+    streamed = true;
+  } catch (error) {
+    if (options.signal?.aborted) throw options.signal.reason;
+    if (timeout.aborted) throw timedOut();
+    if (error instanceof ApiError && error.status !== 404 && error.status < 500) throw error;
+    const reason = error instanceof Error ? error.message : String(error);
+    options.onProgress?.({ type: "polling", reason: `the build log stream failed: ${reason}` });
+  }
+
+  let deployment = await api.deployments.get(deploymentId);
+  if (streamed && deployment.status === "pending") {
+    options.onProgress?.({ type: "polling", reason: "the build log stream ended early" });
+  }
+  while (deployment.status === "pending") {
+    await sleep(pollIntervalMs, signal).catch(() => {
+      if (options.signal?.aborted) throw options.signal.reason;
+      throw timedOut();
+    });
+    deployment = await api.deployments.get(deploymentId);
+  }
+
+  if (deployment.status !== "failed") return { deployment, buildLogs };
+  // The stream may have dropped before the error line: the full log has it.
+  const logs = buildLogs.some((entry) => entry.level === "error")
+    ? buildLogs
+    : await api.deployments.buildLogs(deploymentId).catch(() => buildLogs);
+  return { deployment, buildLogs: logs, buildError: buildErrorOf(logs) };
+}
+
+/**
+ * Packs a directory and reports what {@link deploy} would send, without sending anything.
+ */
+export async function planDeploy(
+  options: Omit<DeployOptions, "api" | "project"> & { cache?: UploadCache },
+): Promise<DeployPlan> {
+  const packed = await pack(packOptions(options));
+  const files: PlannedFile[] = [];
+  const symlinks: { path: string; target: string }[] = [];
+  let contentBytes = 0;
+  for (const entry of packed.entries) {
+    if (entry.kind === "symlink") {
+      symlinks.push({ path: entry.path, target: entry.target });
+      continue;
+    }
+    const reused = options.cache?.has(entry.gitSha1) ?? false;
+    if (!reused) contentBytes += entry.size;
+    files.push({ path: entry.path, size: entry.size, encoding: entry.encoding, reused });
+  }
+  return {
+    pack: packed,
+    entrypoint: packed.entrypoint,
+    files,
+    symlinks,
+    totalBytes: packed.totalBytes,
+    contentBytes,
+  };
+}
+
+/**
+ * Checks that `root` is a directory before anything else happens (the packer checks again),
+ * so a typo fails fast, before the API is contacted.
+ *
+ * @throws {DeployTenantError} `rootNotFound` or `rootNotDirectory` (exit code 2).
+ */
+export async function checkRoot(root: string): Promise<void> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(root);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw error;
+    throw new DeployTenantError("rootNotFound", `Directory ${root} does not exist.`, {
+      hint: "Pass the path of the directory to deploy.",
+      exitCode: ExitCode.usage,
+    });
+  }
+  if (!info.isDirectory) {
+    throw new DeployTenantError("rootNotDirectory", `${root} is not a directory.`, {
+      hint: "Pass the directory that holds the code, not a single file.",
+      exitCode: ExitCode.usage,
+    });
+  }
+}
+
+/**
+ * The message of a failed build: its error lines (the last 20: a stack trace and the
+ * verdict), else its last line.
+ */
+export function buildErrorOf(logs: BuildLogEntry[]): string {
+  const errors = logs.filter((entry) => entry.level === "error").slice(-20);
+  if (errors.length > 0) return errors.map((entry) => entry.message).join("\n");
+  return logs.at(-1)?.message ?? "The build failed (no build log).";
+}
+
+function packOptions(options: Omit<DeployOptions, "api" | "project">): PackOptions {
+  return {
+    root: options.root,
+    entrypoint: options.entrypoint,
+    include: options.include,
+    exclude: options.exclude,
+    gitignore: options.gitignore,
+    onProgress: ({ files, bytes }) => options.onProgress?.({ type: "packing", files, bytes }),
+  };
+}
+
+function deploymentRequest(
+  packed: Pack,
+  settings: DeploymentSettings,
+): Omit<CreateDeploymentRequest, "assets"> {
+  const request: Omit<CreateDeploymentRequest, "assets"> = {
+    entryPointUrl: packed.entrypoint,
+    envVars: settings.envVars ?? {},
+  };
+  if (settings.importMapUrl != null) request.importMapUrl = settings.importMapUrl;
+  if (settings.lockFileUrl != null) request.lockFileUrl = settings.lockFileUrl;
+  if (settings.compilerOptions != null) request.compilerOptions = settings.compilerOptions;
+  if (settings.databases != null) request.databases = settings.databases;
+  if (settings.description != null) request.description = settings.description;
+  return request;
+}
+
+function formatDuration(ms: number): string {
+  if (ms % 60_000 === 0) return `${ms / 60_000} min`;
+  return `${Math.round(ms / 100) / 10} s`;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -1,0 +1,96 @@
+/**
+ * deploy-tenant as a library: what a SaaS platform's backend imports to deploy its
+ * customers' code and call it.
+ *
+ * - {@link V1Api}: the typed Deploy API client (projects, deployments, build logs);
+ * - {@link deploy}: directory → deployment, with asset reuse and build following;
+ * - {@link pack} / {@link deploymentBody}: the directory packer and streamed request body;
+ * - {@link invoke}: call a deployment when an event happens.
+ *
+ * @example
+ * ```ts
+ * import {
+ *   defaultCacheDir,
+ *   deploy,
+ *   deploymentUrl,
+ *   invoke,
+ *   UploadCache,
+ *   V1Api,
+ * } from "@deploy-tenant/deploy-tenant";
+ *
+ * const api = new V1Api({ baseUrl, token, organizationId });
+ * const cache = await UploadCache.open(defaultCacheDir(), baseUrl, organizationId);
+ * const { deployment } = await deploy({ api, project: "acme-crm", root: "./hooks", cache });
+ * const url = deploymentUrl(deployment.domains![0], baseUrl);
+ * const decision = await (await invoke(new URL("/lead", url), { method: "POST", body })).json();
+ * ```
+ *
+ * @module
+ */
+export {
+  type DatabasesApi,
+  type DeployApi,
+  type DeploymentsApi,
+  type EnvApi,
+  type ProjectsApi,
+  V1Api,
+  type V1ApiOptions,
+} from "./api.ts";
+export {
+  HttpClient,
+  type HttpClientOptions,
+  ndjson,
+  parseLinkHeader,
+  type RequestOptions,
+  type RetryInfo,
+} from "./http.ts";
+export {
+  buildErrorOf,
+  type BuildStatusApi,
+  checkRoot,
+  DEFAULT_BUILD_TIMEOUT_MS,
+  deploy,
+  type DeployEvent,
+  type DeploymentSettings,
+  type DeployOptions,
+  type DeployPlan,
+  type DeployResult,
+  planDeploy,
+  type PlannedFile,
+  waitForBuild,
+  type WaitOptions,
+} from "./deploy.ts";
+export {
+  type BodyOptions,
+  deploymentBody,
+  detectEntrypoint,
+  ENTRYPOINT_CANDIDATES,
+  type Pack,
+  pack,
+  type PackedEntry,
+  type PackedFile,
+  type PackedSymlink,
+  type PackOptions,
+  type UploadStats,
+} from "./packer.ts";
+export { UploadCache, type UploadCacheOptions } from "./upload_cache.ts";
+export { closeInvokeClients, invoke, type InvokeOptions } from "./invoke.ts";
+export { deploymentUrl } from "./urls.ts";
+export { parseEnvAssignment, parseEnvFile } from "./env_file.ts";
+export {
+  type ApiConfig,
+  type ConfigFlags,
+  type DeployConfig,
+  readDeployConfig,
+  resolveApiConfig,
+} from "./config.ts";
+export {
+  ApiError,
+  DeployTenantError,
+  ExitCode,
+  exitCodeForStatus,
+  NetworkError,
+} from "./errors.ts";
+export { gitSha1, isGitSha1 } from "./git_sha1.ts";
+export { defaultCacheDir, defaultDataDir } from "./paths.ts";
+export type * from "./types.ts";

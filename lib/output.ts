@@ -1,0 +1,245 @@
+/**
+ * Terminal output for the CLI: results on stdout (tables for people, one JSON document for
+ * scripts), messages and progress on stderr, colour only on a terminal.
+ *
+ * Under `--json` stderr carries nothing but an error document, so scripts can parse both
+ * streams.
+ *
+ * @module
+ */
+import { ApiError, DeployTenantError, ExitCode } from "./errors.ts";
+
+/** How the CLI was asked to talk. */
+export interface OutputOptions {
+  /** One JSON document on stdout; errors as JSON on stderr. */
+  json?: boolean;
+  /** No messages or progress on stderr (errors still go there). */
+  quiet?: boolean;
+  /** Colour on a terminal; `false` for `--no-color`. `NO_COLOR` always turns it off. */
+  color?: boolean;
+}
+
+/** A column of {@link Output.table}. */
+export interface Column<T> {
+  /** The heading. */
+  header: string;
+  /** The cell text for a row. */
+  value: (row: T) => string;
+}
+
+/** The error document printed on stderr under `--json`. */
+export interface ErrorDocument {
+  error: { code: string; message: string; hint?: string; traceId?: string; status?: number };
+}
+
+const encoder = new TextEncoder();
+
+/** Writes results, messages, progress and errors in the shape the user asked for. */
+export class Output {
+  /** Whether results are JSON. */
+  readonly json: boolean;
+  /** Whether messages and progress are suppressed. */
+  readonly quiet: boolean;
+  /** Whether stderr is a terminal (progress redraws a line only there). */
+  readonly stderrIsTerminal: boolean;
+  /** Whether stdout is a terminal (tables and colour are for people). */
+  readonly stdoutIsTerminal: boolean;
+  #colorOut: boolean;
+  #colorErr: boolean;
+  #progressShown = false;
+  #progressAt = 0;
+
+  /** Creates an output; terminal detection happens here. */
+  constructor(options: OutputOptions = {}) {
+    this.json = options.json ?? false;
+    this.quiet = options.quiet ?? false;
+    this.stdoutIsTerminal = Deno.stdout.isTerminal();
+    this.stderrIsTerminal = Deno.stderr.isTerminal();
+    const noColorEnv = (Deno.env.get("NO_COLOR") ?? "") !== "";
+    const color = (options.color ?? true) && !noColorEnv;
+    this.#colorOut = color && this.stdoutIsTerminal;
+    this.#colorErr = color && this.stderrIsTerminal;
+  }
+
+  /** Prints a result: `value` as JSON under `--json`, otherwise the text `human()` returns. */
+  result(value: unknown, human: () => string): void {
+    this.#clearProgress();
+    const text = this.json ? JSON.stringify(value, null, 2) : human();
+    if (text !== "") writeSync(Deno.stdout, text.endsWith("\n") ? text : `${text}\n`);
+  }
+
+  /** Prints one record of a stream: a compact JSON line (NDJSON) under `--json`. */
+  record(value: unknown, human: () => string): void {
+    this.#clearProgress();
+    const text = this.json ? JSON.stringify(value) : human();
+    writeSync(Deno.stdout, `${text}\n`);
+  }
+
+  /** Prints a message for people on stderr (not under `--quiet` or `--json`). */
+  info(message: string): void {
+    if (this.quiet || this.json) return;
+    this.#clearProgress();
+    writeSync(Deno.stderr, `${message}\n`);
+  }
+
+  /** Prints a warning on stderr (not under `--json`). */
+  warn(message: string): void {
+    if (this.json) return;
+    this.#clearProgress();
+    writeSync(Deno.stderr, `${this.#err(33, "warning:")} ${message}\n`);
+  }
+
+  /**
+   * Shows a progress line on stderr, redrawn in place on a terminal. Elsewhere progress is
+   * dropped: logs should get the final summary from {@link info}, not a line per update.
+   */
+  progress(message: string): void {
+    if (this.quiet || this.json || !this.stderrIsTerminal) return;
+    // Redraw at most ~10 times a second: uploads report every chunk.
+    const now = Date.now();
+    if (this.#progressShown && now - this.#progressAt < 100) return;
+    this.#progressAt = now;
+    writeSync(Deno.stderr, `\r\x1b[2K${this.#err(2, message)}`);
+    this.#progressShown = true;
+  }
+
+  /** Prints an error: `error:`/`hint:` lines for people, an {@link ErrorDocument} for `--json`. */
+  error(error: unknown): void {
+    this.#clearProgress();
+    const document = errorDocument(error);
+    if (this.json) {
+      writeSync(Deno.stderr, `${JSON.stringify(document)}\n`);
+      return;
+    }
+    const { message, hint, status, traceId } = document.error;
+    const lines = [`${this.#err(31, "error:")} ${message}`];
+    if (hint) lines.push(`${this.#err(36, "hint:")} ${hint}`);
+    const details = [status && `status ${status}`, traceId && `trace id ${traceId}`]
+      .filter(Boolean);
+    if (details.length > 0) lines.push(this.#err(2, `(${details.join(", ")})`));
+    if (!(error instanceof DeployTenantError) && error instanceof Error && error.stack) {
+      lines.push(this.#err(2, error.stack)); // an unexpected failure: the stack is the bug report
+    }
+    writeSync(Deno.stderr, `${lines.join("\n")}\n`);
+  }
+
+  /** Renders rows as an aligned table with a heading (or `empty` when there are none). */
+  table<T>(rows: T[], columns: Column<T>[], empty = "(none)"): string {
+    if (rows.length === 0) return this.dim(empty);
+    const cells = rows.map((row) => columns.map((column) => column.value(row)));
+    const widths = columns.map((column, i) =>
+      Math.max(column.header.length, ...cells.map((row) => row[i].length))
+    );
+    const format = (row: string[]) =>
+      row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join("  ")
+        .trimEnd();
+    const header = this.bold(format(columns.map((column) => column.header)));
+    return [header, ...cells.map(format)].join("\n");
+  }
+
+  /** Renders `label: value` lines with aligned values. */
+  fields(entries: [label: string, value: string | undefined | null][]): string {
+    const shown = entries.filter(([, value]) =>
+      value !== undefined && value !== null && value !== ""
+    );
+    const width = Math.max(...shown.map(([label]) => label.length)) + 1;
+    return shown.map(([label, value]) => `${this.dim(`${label}:`.padEnd(width))} ${value}`)
+      .join("\n");
+  }
+
+  /** Bold text when colour is on (for stdout; messages on stderr are plain). */
+  bold(text: string): string {
+    return this.#style(text, 1, 22);
+  }
+  /** Dim text when colour is on. */
+  dim(text: string): string {
+    return this.#style(text, 2, 22);
+  }
+  /** Red text when colour is on. */
+  red(text: string): string {
+    return this.#style(text, 31, 39);
+  }
+  /** Green text when colour is on. */
+  green(text: string): string {
+    return this.#style(text, 32, 39);
+  }
+  /** Yellow text when colour is on. */
+  yellow(text: string): string {
+    return this.#style(text, 33, 39);
+  }
+  /** Cyan text when colour is on. */
+  cyan(text: string): string {
+    return this.#style(text, 36, 39);
+  }
+
+  /** Colours a deployment status: green success, red failure, yellow pending. */
+  status(status: string): string {
+    if (status === "success") return this.green(status);
+    if (status === "failed") return this.red(status);
+    return this.yellow(status);
+  }
+
+  /** Styles text bound for stdout. */
+  #style(text: string, open: number, close: number): string {
+    return this.#colorOut ? `\x1b[${open}m${text}\x1b[${close}m` : text;
+  }
+
+  /** Styles text bound for stderr. */
+  #err(open: number, text: string): string {
+    const close = open === 2 ? 22 : 39;
+    return this.#colorErr ? `\x1b[${open}m${text}\x1b[${close}m` : text;
+  }
+
+  #clearProgress(): void {
+    if (!this.#progressShown) return;
+    writeSync(Deno.stderr, "\r\x1b[2K");
+    this.#progressShown = false;
+  }
+}
+
+/** The `{error: {...}}` document for any thrown value; unexpected errors get code `internal`. */
+export function errorDocument(error: unknown): ErrorDocument {
+  if (error instanceof DeployTenantError) {
+    const document: ErrorDocument = { error: { code: error.code, message: error.message } };
+    if (error.hint) document.error.hint = error.hint;
+    if (error instanceof ApiError) {
+      document.error.status = error.status;
+      if (error.traceId) document.error.traceId = error.traceId;
+    }
+    return document;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return { error: { code: "internal", message } };
+}
+
+/** The exit code for any thrown value: an expected error's own, otherwise 1. */
+export function exitCodeOf(error: unknown): ExitCode {
+  return error instanceof DeployTenantError ? error.exitCode : ExitCode.failed;
+}
+
+/** Formats a byte count for people: `512 B`, `1.5 KiB`, `12.0 MiB`. */
+export function formatBytes(bytes: number): string {
+  if (bytes < 1024) return `${bytes} B`;
+  const units = ["KiB", "MiB", "GiB", "TiB"];
+  let value = bytes;
+  let unit = "B";
+  for (const next of units) {
+    if (value < 1024) break;
+    value /= 1024;
+    unit = next;
+  }
+  return `${value.toFixed(1)} ${unit}`;
+}
+
+function writeSync(file: { writeSync(data: Uint8Array): number }, text: string): void {
+  const bytes = encoder.encode(text);
+  let written = 0;
+  while (written < bytes.length) {
+    try {
+      written += file.writeSync(bytes.subarray(written));
+    } catch (error) {
+      if (error instanceof Deno.errors.BrokenPipe) return; // `| head` closed the pipe: fine
+      throw error;
+    }
+  }
+}

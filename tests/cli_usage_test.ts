@@ -1,0 +1,204 @@
+/**
+ * The CLI's behaviour that needs no host: help, usage errors, configuration errors,
+ * unreachable servers and `--dry-run`.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, jsonOf, runCli } from "./helpers/cli.ts";
+
+const HOOKS = new URL("../examples/hooks", import.meta.url).pathname;
+
+/** A server that counts requests: proof that a command sent nothing. */
+function sentinel() {
+  let requests = 0;
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, () => {
+    requests++;
+    return Response.json({ code: "unexpected", message: "no request was expected" }, {
+      status: 500,
+    });
+  });
+  return {
+    env: {
+      DEPLOY_API_URL: `http://127.0.0.1:${server.addr.port}/v1`,
+      DEPLOY_ACCESS_TOKEN: "token",
+      DEPLOY_ORG_ID: "00000000-0000-4000-8000-000000000000",
+    },
+    requests: () => requests,
+    stop: () => server.shutdown(),
+  };
+}
+
+/** A port nothing listens on. */
+function closedPort(): number {
+  const listener = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const { port } = listener.addr as Deno.NetAddr;
+  listener.close();
+  return port;
+}
+
+Deno.test("--help lists the commands and the exit codes", async () => {
+  const result = await runCli(["--help"]);
+  assert.equal(result.code, 0, describe(result));
+  for (
+    const text of ["project", "deploy", "deployments", "invoke", "host", "Exit codes", "6  network"]
+  ) {
+    assert.ok(result.stdout.includes(text), `help mentions ${text}\n${result.stdout}`);
+  }
+  const deployHelp = await runCli(["deploy", "--help"]);
+  assert.equal(deployHelp.code, 0);
+  assert.match(deployHelp.stdout, /--env-file/);
+  assert.match(deployHelp.stdout, /Examples:/);
+});
+
+Deno.test("usage errors exit 2 and point at the help", async () => {
+  const unknownOption = await runCli(["project", "list", "--bogus"]);
+  assert.equal(unknownOption.code, 2, describe(unknownOption));
+  assert.match(unknownOption.stderr, /^error: unknown option '--bogus'/m);
+  assert.match(unknownOption.stderr, /^hint: See `deploy-tenant project list --help`/m);
+
+  const missingArgument = await runCli(["deploy"]);
+  assert.equal(missingArgument.code, 2, describe(missingArgument));
+  assert.match(missingArgument.stderr, /missing required argument 'dir'/);
+
+  const noSubcommand = await runCli(["project"]);
+  assert.equal(noSubcommand.code, 2, describe(noSubcommand));
+  assert.match(noSubcommand.stderr, /Usage: deploy-tenant project/);
+});
+
+Deno.test("under --json a usage error is a JSON document on stderr", async () => {
+  const result = await runCli(["project", "list", "--bogus", "--json"]);
+  assert.equal(result.code, 2);
+  assert.equal(result.stdout, "");
+  const document = JSON.parse(result.stderr);
+  assert.equal(document.error.code, "usage");
+  assert.match(document.error.message, /unknown option '--bogus'/);
+});
+
+Deno.test("deploy rejects a missing directory or a file before contacting the API", async () => {
+  const api = sentinel();
+  try {
+    const missing = await runCli(["deploy", "/no/such/dir", "-p", "x"], { env: api.env });
+    assert.equal(missing.code, 2, describe(missing));
+    assert.match(missing.stderr, /does not exist/);
+
+    const file = await runCli(["deploy", join(HOOKS, "main.ts"), "-p", "x"], { env: api.env });
+    assert.equal(file.code, 2, describe(file));
+    assert.match(file.stderr, /is not a directory/);
+    assert.equal(api.requests(), 0);
+  } finally {
+    await api.stop();
+  }
+});
+
+Deno.test("deploy names a malformed --env and the line of a malformed .env", async () => {
+  const api = sentinel();
+  const dir = await Deno.makeTempDir();
+  try {
+    const env = await runCli(["deploy", HOOKS, "--env", "MIN_SCORE"], { env: api.env });
+    assert.equal(env.code, 2, describe(env));
+    assert.match(env.stderr, /"MIN_SCORE"/);
+
+    const envFile = join(dir, "bad.env");
+    await Deno.writeTextFile(envFile, "# ok\nA=1\nnot an assignment\n");
+    const file = await runCli(["deploy", HOOKS, "--env-file", envFile], { env: api.env });
+    assert.equal(file.code, 2, describe(file));
+    assert.ok(file.stderr.includes(`${envFile}:3:`), file.stderr);
+
+    const missingFile = await runCli(["deploy", HOOKS, "--env-file", join(dir, "nope")], {
+      env: api.env,
+    });
+    assert.equal(missingFile.code, 2, describe(missingFile));
+
+    const compiler = await runCli(["deploy", HOOKS, "--compiler-options", "jsx"], { env: api.env });
+    assert.equal(compiler.code, 2, describe(compiler));
+    assert.match(compiler.stderr, /Invalid compiler option "jsx"/);
+    assert.equal(api.requests(), 0);
+  } finally {
+    await api.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("an API without a token exits 3 with a hint, and never prints a token", async () => {
+  const result = await runCli(["project", "list", "--api", "http://127.0.0.1:9/v1", "--org", "o"]);
+  assert.equal(result.code, 3, describe(result));
+  assert.match(result.stderr, /^hint: .*DEPLOY_ACCESS_TOKEN/m);
+
+  const json = await runCli(["project", "list", "--json"], {
+    env: { DEPLOY_API_URL: "http://127.0.0.1:9/v1", DEPLOY_ORG_ID: "o" },
+  });
+  assert.equal(json.code, 3);
+  assert.deepEqual(Object.keys(JSON.parse(json.stderr).error).sort(), ["code", "hint", "message"]);
+});
+
+Deno.test("an unreachable API exits 6", async () => {
+  const port = closedPort();
+  const result = await runCli(["project", "list", "--json"], {
+    env: {
+      DEPLOY_API_URL: `http://127.0.0.1:${port}/v1`,
+      DEPLOY_ACCESS_TOKEN: "secret-token-value",
+      DEPLOY_ORG_ID: "o",
+    },
+  });
+  assert.equal(result.code, 6, describe(result));
+  const { error } = JSON.parse(result.stderr);
+  assert.equal(error.code, "networkError");
+  assert.ok(error.hint);
+  assert.ok(!result.stderr.includes("secret-token-value"));
+});
+
+Deno.test("with no API and no local host, commands exit 6 instead of starting one", async () => {
+  const dataDir = await Deno.makeTempDir();
+  try {
+    const result = await runCli(["project", "list"], { env: { DEPLOY_TENANT_DATA_DIR: dataDir } });
+    assert.equal(result.code, 6, describe(result));
+    assert.match(result.stderr, /No local host is running/);
+
+    const status = await runCli(["host", "status", "--data-dir", dataDir]);
+    assert.equal(status.code, 6, describe(status));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("deploy --dry-run lists what would be sent and sends nothing", async () => {
+  const api = sentinel();
+  try {
+    const human = await runCli(["deploy", HOOKS, "--dry-run", "--env", "SECRET=hunter2"], {
+      env: api.env,
+    });
+    assert.equal(human.code, 0, describe(human));
+    assert.match(human.stdout, /Dry run: nothing was sent/);
+    assert.match(human.stdout, /entry point: main\.ts/);
+    assert.match(human.stdout, /main\.ts\s+\S+ \S+\s+utf-8/);
+    assert.ok(!human.stdout.includes("hunter2"), "env values are not shown");
+
+    const json = jsonOf<{
+      dryRun: boolean;
+      entryPointUrl: string;
+      files: { path: string; encoding: string; reused: boolean; size: number }[];
+      totalBytes: number;
+    }>(await runCli(["deploy", HOOKS, "--dry-run", "--json"], { env: api.env }));
+    assert.equal(json.dryRun, true);
+    assert.equal(json.entryPointUrl, "main.ts");
+    const paths = json.files.map((file) => file.path);
+    assert.deepEqual(paths, ["deno.json", "main.ts"]);
+    assert.equal(json.totalBytes, json.files.reduce((sum, file) => sum + file.size, 0));
+    assert.ok(json.files.every((file) => !file.reused), "nothing was uploaded before");
+    assert.equal(api.requests(), 0);
+  } finally {
+    await api.stop();
+  }
+});
+
+Deno.test("project delete refuses without --yes when stdin is not a terminal", async () => {
+  const api = sentinel();
+  try {
+    const result = await runCli(["project", "delete", "acme"], { env: api.env, stdin: "y\n" });
+    assert.equal(result.code, 2, describe(result));
+    assert.match(result.stderr, /--yes/);
+    assert.equal(api.requests(), 0);
+  } finally {
+    await api.stop();
+  }
+});

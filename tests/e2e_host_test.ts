@@ -1,0 +1,59 @@
+/**
+ * `host start|status|stop`, and other commands finding the background host on their own.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { stopBackgroundHost } from "../lib/local_host.ts";
+import { describe, jsonOf, runCli } from "./helpers/host.ts";
+
+Deno.test("host start, status and stop manage a background host", async (t) => {
+  const root = await Deno.makeTempDir({ prefix: "deploy-tenant-test-" });
+  const dataDir = join(root, "data");
+  const env = { DEPLOY_TENANT_DATA_DIR: dataDir, XDG_CACHE_HOME: join(root, "cache") };
+  try {
+    let pid = 0;
+    await t.step("start runs it in the background and writes host.json", async () => {
+      const started = await runCli(["host", "start", "--port", "0", "--json"], { env });
+      assert.equal(started.code, 0, describe(started));
+      const info = jsonOf<{ apiUrl: string; pid: number; healthy: boolean; token?: string }>(
+        started,
+      );
+      assert.match(info.apiUrl, /^http:\/\/127\.0\.0\.1:\d+\/v1$/);
+      assert.equal(info.token, undefined, "the token is never printed");
+      pid = info.pid;
+      const stat = await Deno.stat(join(dataDir, "host.json"));
+      assert.equal(stat.mode! & 0o077, 0, "host.json is private");
+
+      const again = await runCli(["host", "start", "--port", "0"], { env });
+      assert.equal(again.code, 0, describe(again));
+      assert.match(again.stdout, /already running/);
+    });
+
+    await t.step("status says it is healthy", async () => {
+      const status = await runCli(["host", "status"], { env });
+      assert.equal(status.code, 0, describe(status));
+      assert.match(status.stdout, /^healthy:\s+yes$/m);
+      assert.match(status.stdout, new RegExp(`^pid:\\s+${pid}$`, "m"));
+    });
+
+    await t.step("commands without an API use it", async () => {
+      const created = await runCli(["project", "create", "local-one"], { env });
+      assert.equal(created.code, 0, describe(created));
+      const list = jsonOf<{ name: string }[]>(await runCli(["project", "list", "--json"], { env }));
+      assert.deepEqual(list.map((p) => p.name), ["local-one"]);
+    });
+
+    await t.step("stop ends it; status then exits 6", async () => {
+      const stopped = await runCli(["host", "stop"], { env });
+      assert.equal(stopped.code, 0, describe(stopped));
+      assert.match(stopped.stdout, new RegExp(`Stopped the local host \\(pid ${pid}\\)`));
+      const status = await runCli(["host", "status"], { env });
+      assert.equal(status.code, 6, describe(status));
+      const stoppedAgain = await runCli(["host", "stop"], { env });
+      assert.match(stoppedAgain.stdout, /No local host is running/);
+    });
+  } finally {
+    await stopBackgroundHost(dataDir).catch(() => {});
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -1,0 +1,141 @@
+/**
+ * A real local host for end-to-end tests: `deno run -A main.ts host --port 0` in a
+ * temporary directory, with its output kept for failure messages.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { cleanEnv, MAIN_TS } from "./cli.ts";
+
+export { type CliResult, describe, jsonOf, runCli, type RunOptions } from "./cli.ts";
+
+/** A running test host. */
+export interface TestHost {
+  /** The API root, e.g. `http://127.0.0.1:41234/v1`. */
+  apiUrl: string;
+  /** The API token. */
+  token: string;
+  /** The host's organization id. */
+  organizationId: string;
+  /** The port of the API and the deployments. */
+  port: number;
+  /** The host's data directory. */
+  dataDir: string;
+  /** A temporary directory for the test's own files, removed by {@link stop}. */
+  tempDir: string;
+  /** Environment for `runCli` pointing the CLI at this host (and a private upload cache). */
+  env: Record<string, string>;
+  /** Everything the host printed so far. */
+  output(): string;
+  /** Stops the host and removes its directories. */
+  stop(): Promise<void>;
+}
+
+/** Options of {@link startTestHost}. */
+export interface TestHostOptions {
+  /** More arguments for `host`, e.g. `["--unsandboxed"]`. */
+  args?: string[];
+  /** How long to wait for `host.json`; default 60 s. */
+  timeoutMs?: number;
+  /**
+   * An existing data directory to run on, which {@link TestHost.stop} keeps: stop one host
+   * and start another on the same directory to test a restart. Default: a fresh one.
+   */
+  dataDir?: string;
+}
+
+interface HostJson {
+  apiUrl: string;
+  token: string;
+  organizationId: string;
+  port: number;
+  pid: number;
+}
+
+/** Starts a host on a free port in a fresh temporary directory and waits until it is ready. */
+export async function startTestHost(options: TestHostOptions = {}): Promise<TestHost> {
+  const root = await Deno.makeTempDir({ prefix: "deploy-tenant-test-" });
+  const dataDir = options.dataDir ?? join(root, "data");
+  const tempDir = join(root, "work");
+  await Deno.mkdir(tempDir);
+  const args = extraArgs(options.args);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN_TS, "host", "--port", "0", "--data-dir", dataDir, ...args],
+    env: cleanEnv(),
+    clearEnv: true,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const chunks: string[] = [];
+  const collecting = Promise.all([collect(child.stdout, chunks), collect(child.stderr, chunks)]);
+  const output = () => chunks.join("");
+
+  let exited = false;
+  const status = child.status.then((status) => {
+    exited = true;
+    return status;
+  });
+  const stop = async () => {
+    if (!exited) {
+      try {
+        child.kill("SIGTERM");
+      } catch { /* exited meanwhile */ }
+    }
+    await status;
+    await collecting;
+    await Deno.remove(root, { recursive: true }).catch(() => {});
+  };
+
+  const deadline = Date.now() + (options.timeoutMs ?? 60_000);
+  let info: HostJson | undefined;
+  while (!info) {
+    info = await readHostJson(join(dataDir, "host.json"));
+    // On a reused data dir, a file left by an earlier host is not this one's.
+    if (info?.pid !== child.pid) info = undefined;
+    if (info) break;
+    if (exited || Date.now() > deadline) {
+      await stop();
+      throw new Error(
+        `The test host ${exited ? "exited" : "did not become ready"}:\n${output()}`,
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+
+  return {
+    apiUrl: info.apiUrl,
+    token: info.token,
+    organizationId: info.organizationId,
+    port: info.port,
+    dataDir,
+    tempDir,
+    env: {
+      DEPLOY_API_URL: info.apiUrl,
+      DEPLOY_ACCESS_TOKEN: info.token,
+      DEPLOY_ORG_ID: info.organizationId,
+      XDG_CACHE_HOME: join(root, "cache"),
+    },
+    output,
+    stop,
+  };
+}
+
+/** `--unsandboxed` is added when `DEPLOY_TENANT_TEST_UNSANDBOXED=1` (machines without bwrap). */
+function extraArgs(args: string[] = []): string[] {
+  const unsandboxed = Deno.env.get("DEPLOY_TENANT_TEST_UNSANDBOXED") === "1";
+  return unsandboxed && !args.includes("--unsandboxed") ? [...args, "--unsandboxed"] : args;
+}
+
+async function readHostJson(path: string): Promise<HostJson | undefined> {
+  try {
+    return JSON.parse(await Deno.readTextFile(path));
+  } catch {
+    return undefined; // not written yet, or being written
+  }
+}
+
+async function collect(stream: ReadableStream<Uint8Array>, into: string[]): Promise<void> {
+  const decoder = new TextDecoder();
+  for await (const chunk of stream) into.push(decoder.decode(chunk, { stream: true }));
+}
