@@ -12,7 +12,10 @@ import denoJson from "./deno.json" with { type: "json" };
 import { addGlobalOptions, commandPath } from "./commands/context.ts";
 import { dbCommand } from "./commands/db.ts";
 import { deployCommand } from "./commands/deploy.ts";
-import { deploymentsCommand, logsCommand } from "./commands/deployments.ts";
+import { deploymentsCommand } from "./commands/deployments.ts";
+import { logsCommand } from "./commands/logs.ts";
+import { analyticsCommand, usageCommand } from "./commands/analytics.ts";
+import { domainCommand } from "./commands/domain.ts";
 import { envCommand } from "./commands/env.ts";
 import { hostCommand } from "./commands/host.ts";
 import { invokeCommand } from "./commands/invoke.ts";
@@ -57,8 +60,11 @@ export function buildProgram(): Command {
       deployCommand(),
       deploymentsCommand().addCommand(redeployCommand()),
       logsCommand(),
+      analyticsCommand(),
+      usageCommand(),
       envCommand(),
       dbCommand(),
+      domainCommand(),
       invokeCommand(),
       hostCommand(),
     ]

@@ -17,7 +17,9 @@ import {
 } from "../lib/deploy.ts";
 import { parseEnvAssignment, parseEnvFile } from "../lib/env_file.ts";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
+import { baseDomainOf } from "../lib/domains.ts";
 import { formatBytes, type Output } from "../lib/output.ts";
+import { deploymentUrl } from "../lib/urls.ts";
 import { defaultCacheDir } from "../lib/paths.ts";
 import type { CompilerOptions } from "../lib/types.ts";
 import { UploadCache } from "../lib/upload_cache.ts";
@@ -40,6 +42,10 @@ interface DeployFlags {
   wait: boolean;
   timeout?: string;
   dryRun?: boolean;
+  prod?: boolean;
+  domain?: string[];
+  requestTimeout?: string;
+  allowNet?: string;
 }
 
 const COMPILER_OPTIONS = ["jsx", "jsxFactory", "jsxFragmentFactory", "jsxImportSource"] as const;
@@ -68,6 +74,18 @@ export function deployCommand(): Command {
       String(DEFAULT_BUILD_TIMEOUT_MS / 1000),
     )
     .option("--dry-run", "print what would be sent and send nothing")
+    .option("--request-timeout <ms>", "answer 504 TIME_LIMIT when a request takes longer")
+    .option(
+      "--allow-net <hosts>",
+      'outbound network allow-list, e.g. api.example.com,1.2.3.4:443; "" denies all',
+    )
+    .option("--prod", "once built, serve it at {project.name}.<base-domain> (production)")
+    .option(
+      "--domain <pattern>",
+      "once built, also serve it at this host name, e.g. staging-{project.name}.example.com; " +
+        "repeatable",
+      collect,
+    )
     .addHelpText(
       "after",
       `
@@ -76,11 +94,18 @@ envFile; flags win. Files already uploaded to this API and organization are sent
 --env overrides --env-file. Under --json stdout gets the deployment plus "url" and
 "upload": {files, reusedFiles, bytesSent}. A failed build exits with code 1.
 
+--prod moves {project.name}.<base-domain> (deno.dev on Deno Deploy) to the new deployment
+once its build succeeds; the previous production deployment keeps its own URL. --domain
+attaches other names the same way ({project.name} and {deployment.id} are filled in): a
+custom domain must first be registered and verified (see \`deploy-tenant domain --help\`).
+
 Examples:
   $ deploy-tenant deploy ./hooks --project acme-crm
   $ deploy-tenant deploy ./hooks -p acme-crm --env MIN_SCORE=70 --env-file .env.production
   $ deploy-tenant deploy ./site -p shop --compiler-options jsx=react-jsx,jsxImportSource=preact
   $ deploy-tenant deploy ./hooks -p acme-crm --dry-run
+  $ deploy-tenant deploy ./hooks -p acme-crm --prod
+  $ deploy-tenant deploy ./hooks -p acme-crm --domain "staging-{project.name}.example.com"
   $ deploy-tenant deploy ./hooks -p acme-crm --json | jq -r .url`,
     )
     .action(async function (this: Command, dir: string, flags: DeployFlags) {
@@ -102,6 +127,13 @@ Examples:
         gitignore: flags.gitignore,
       };
       const timeoutMs = parseTimeout(this, flags.timeout);
+      if ((flags.prod || flags.domain) && !flags.wait) {
+        throw usageError(
+          this,
+          "--prod and --domain need the build to finish",
+          "Leave out --no-wait: domains are attached once the build succeeds.",
+        );
+      }
 
       if (flags.dryRun) {
         const plan = await planDeploy({
@@ -136,6 +168,8 @@ Examples:
         wait: flags.wait,
         timeoutMs,
         onProgress: (event) => reportProgress(out, event),
+        production: flags.prod,
+        domains: flags.domain,
       });
 
       const deployment = withUrl(result.deployment, apiConfig.apiUrl);
@@ -156,7 +190,14 @@ Examples:
             `(\`deploy-tenant deployments show ${deployment.id}\`).`;
         }
         const url = deployment.url ? `\n${out.bold(deployment.url)}` : "";
-        return `Deployed ${out.bold(deployment.id)} to project ${result.project.name}${url}`;
+        // The names attached besides its own, e.g. production.
+        const production = `${result.project.name}.${baseDomainOf(result.project, deployment)}`;
+        const others = (deployment.domains ?? []).slice(1).map((domain) =>
+          `\n${domain === production ? "production" : "also at"}: ` +
+          deploymentUrl(domain, apiConfig.apiUrl)
+        );
+        return `Deployed ${out.bold(deployment.id)} to project ${result.project.name}${url}` +
+          others.join("");
       });
     });
 }
@@ -180,6 +221,20 @@ function deploymentSettings(command: Command, flags: DeployFlags): DeploymentSet
   }
   if (flags.db !== undefined) settings.databases = { default: flags.db };
   if (flags.description !== undefined) settings.description = flags.description;
+  if (flags.requestTimeout !== undefined) {
+    const ms = Number(flags.requestTimeout);
+    if (!/^\d+$/.test(flags.requestTimeout) || ms < 1 || ms > 2 ** 31 - 1) {
+      throw usageError(
+        command,
+        `Invalid --request-timeout "${flags.requestTimeout}": expected milliseconds, e.g. 10000`,
+      );
+    }
+    settings.requestTimeout = ms;
+  }
+  if (flags.allowNet !== undefined) {
+    const net = flags.allowNet.split(",").map((host) => host.trim()).filter(Boolean);
+    settings.permissions = { net };
+  }
   return settings;
 }
 

@@ -1,13 +1,14 @@
 /**
- * `deployments list|show|delete` and `logs`: a project's deployments and their build logs.
+ * `deployments list|show|promote|delete`: a project's deployments. (`logs` is in logs.ts.)
  *
  * @module
  */
 import { Command } from "commander";
+import { promote } from "../lib/domains.ts";
 import type { Output } from "../lib/output.ts";
 import type { Deployment } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
-import { connect, usageError } from "./context.ts";
+import { connect } from "./context.ts";
 
 /** The `deployments` command group. */
 export function deploymentsCommand(): Command {
@@ -20,6 +21,7 @@ export function deploymentsCommand(): Command {
 Examples:
   $ deploy-tenant deployments list acme-crm
   $ deploy-tenant deployments show abcde12vwxyz --json
+  $ deploy-tenant deployments promote abcde12vwxyz
   $ deploy-tenant deployments delete abcde12vwxyz`,
     );
 
@@ -50,6 +52,26 @@ Examples:
       out.result(deployment, () => describeDeployment(out, deployment));
     });
 
+  deployments.command("promote")
+    .description("Make a deployment production: {project.name}.<base-domain> moves to it")
+    .argument("<id>", "deployment id (its build must have succeeded)")
+    .addHelpText(
+      "after",
+      "\nThe deployment that was production keeps its own URL, so promoting it again rolls back.",
+    )
+    .action(async function (this: Command, id: string) {
+      const { api, config, out } = await connect(this);
+      const result = await promote(api, id);
+      const deployment = withUrl(result.deployment, config.apiUrl);
+      const productionUrl = deploymentUrl(result.domain, config.apiUrl);
+      out.result(
+        { ...deployment, productionUrl },
+        () =>
+          `Promoted ${out.bold(id)} to production of project ${result.project.name}\n` +
+          out.bold(productionUrl),
+      );
+    });
+
   deployments.command("delete")
     .alias("rm")
     .description("Delete a deployment (its URL stops answering)")
@@ -61,32 +83,6 @@ Examples:
     });
 
   return deployments;
-}
-
-/** The `logs` command. */
-export function logsCommand(): Command {
-  return new Command("logs")
-    .description("Print a deployment's build log, following it while the build runs")
-    .argument("<id>", "deployment id")
-    .option("--build", "the build log (the only kind supported so far)")
-    .addHelpText(
-      "after",
-      `
-Under --json each line is printed as it comes as one JSON object (NDJSON).
-
-Examples:
-  $ deploy-tenant logs abcde12vwxyz --build
-  $ deploy-tenant logs abcde12vwxyz --build --json | jq -r .message`,
-    )
-    .action(async function (this: Command, id: string, options: { build?: boolean }) {
-      if (!options.build) {
-        throw usageError(this, "Only build logs are available so far", "Pass --build.");
-      }
-      const { api, out } = await connect(this);
-      for await (const entry of api.deployments.streamBuildLogs(id)) {
-        out.record(entry, () => formatLogLine(out, entry.level, entry.message));
-      }
-    });
 }
 
 /** A deployment with the URL it answers on (when it has a domain). */

@@ -19,12 +19,14 @@ export function envCommand(): Command {
       "after",
       `
 set, unset and load create a new deployment with the merged variables, wait for its
-build and print its id and URL; the old deployment keeps its variables. Values are never
+build and print its id and URL; the old deployment keeps its variables. With --prod the
+production name {project.name}.<base-domain> moves to the new deployment. Values are never
 printed unless you ask for them with \`env list --show-values\`.
 
 Examples:
   $ deploy-tenant env list abcde12vwxyz
   $ deploy-tenant env set abcde12vwxyz MIN_SCORE=80 SALES_EMAIL=sales@acme.example
+  $ deploy-tenant env set abcde12vwxyz MIN_SCORE=80 --prod
   $ deploy-tenant env unset abcde12vwxyz DEBUG
   $ deploy-tenant env load abcde12vwxyz .env.production
   $ deploy-tenant env list abcde12vwxyz --show-values > backup.env`,
@@ -107,8 +109,11 @@ them. Under --json: {"deploymentId", "keys"}, plus "envVars" with --show-values.
  */
 export function formatEnvValue(value: string): string {
   if (/^[^\s"'#\\$]*$/.test(value)) return value;
-  const escaped = value.replace(/[\\"$\n\r\t]/g, (char) =>
-    ({ "\n": "\\n", "\r": "\\r", "\t": "\\t" } as Record<string, string>)[char] ?? `\\${char}`);
+  const escaped = value.replace(
+    /[\\"$\n\r\t]/g,
+    (char) =>
+      ({ "\n": "\\n", "\r": "\\r", "\t": "\\t" } as Record<string, string>)[char] ?? `\\${char}`,
+  );
   return `"${escaped}"`;
 }
 

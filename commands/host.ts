@@ -7,6 +7,7 @@
  * @module
  */
 import { Command } from "commander";
+import { X509Certificate } from "node:crypto";
 import { hostDataDir } from "../lib/config.ts";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
 import {
@@ -20,7 +21,8 @@ import {
   stopBackgroundHost,
 } from "../lib/local_host.ts";
 import type { Output } from "../lib/output.ts";
-import { globalOptions, outputFor, usageError } from "./context.ts";
+import { parseDuration } from "../lib/time.ts";
+import { collect, globalOptions, outputFor, usageError } from "./context.ts";
 
 /** Env var carrying the host's token to a background host (argv is visible to `ps`). */
 const HOST_TOKEN_ENV = "DEPLOY_TENANT_HOST_TOKEN";
@@ -31,6 +33,10 @@ interface HostFlags {
   dataDir?: string;
   baseDomain?: string;
   unsandboxed?: boolean;
+  httpsPort?: string;
+  trustDomain?: string[];
+  dnsResolver?: string;
+  logRetention?: string;
 }
 
 /** The `host` command group; `host` alone runs the host in the foreground. */
@@ -58,16 +64,35 @@ Examples:
     .option("--data-dir <dir>", "where projects, files and deployments are kept")
     .option("--base-domain <domain>", "deployments answer on <project>-<id>.<domain>", "localhost")
     .option("--unsandboxed", "run tenants without an OS sandbox when none is available")
+    .option("--https-port <port>", "also serve HTTPS here (0: a free port), certificates by SNI")
+    .option(
+      "--trust-domain <suffix>",
+      "verify custom domains under this suffix without DNS (development), e.g. test; repeatable",
+      collect,
+    )
+    .option("--dns-resolver <ip[:port]>", "DNS server that verifies custom domains")
+    .option("--log-retention <duration>", "how long app logs are kept, e.g. 3d (default 14d)")
     .addHelpText(
       "after",
       `\nThe global --token (or ${HOST_TOKEN_ENV}) sets the token the API accepts; by\n` +
         "default one is generated and kept in the data directory. Clients find it in\n" +
-        "<data-dir>/host.json (readable by you only).",
+        "<data-dir>/host.json (readable by you only).\n\n" +
+        "With --https-port, custom domains are served with their certificates and names under\n" +
+        "the base domain with certificates from the host's CA (`deploy-tenant host ca`).\n" +
+        "--trust-domain verifies names under a suffix nobody owns on the Internet (test,\n" +
+        "localhost) without DNS: anyone with API access may claim them.",
     )
     .action(async function (this: Command, flags: HostFlags) {
       const out = outputFor(this);
       const dataDir = flags.dataDir ?? hostDataDir();
       const port = parsePort(this, flags.port);
+      const httpsPort = flags.httpsPort === undefined
+        ? undefined
+        : parsePort(this, flags.httpsPort);
+      const dnsResolver = flags.dnsResolver === undefined
+        ? undefined
+        : parseResolver(this, flags.dnsResolver);
+      const logRetentionMs = parseRetention(this, flags.logRetention);
       const token = globalOptions(this).token || Deno.env.get(HOST_TOKEN_ENV) || undefined;
       const { startHost } = await import("../host/mod.ts");
       let running;
@@ -79,9 +104,19 @@ Examples:
           token,
           baseDomain: flags.baseDomain,
           unsandboxed: flags.unsandboxed,
+          httpsPort,
+          trustDomains: flags.trustDomain,
+          dnsResolver,
+          logRetentionMs,
           log: (line) => out.info(`${new Date().toISOString()} ${line}`),
         });
       } catch (error) {
+        if ((error as { code?: string }).code === "EADDRINUSE") {
+          throw new DeployTenantError("portInUse", `HTTPS port ${httpsPort} is already in use`, {
+            hint: "Pass --https-port with another port (0 picks a free one).",
+            exitCode: ExitCode.unavailable,
+          });
+        }
         if (error instanceof Deno.errors.AddrInUse) {
           throw new DeployTenantError("portInUse", `Port ${port} is already in use`, {
             hint: "Pass --port with another port (0 picks a free one), or stop what uses it.",
@@ -96,6 +131,9 @@ Examples:
         `deploy-tenant host: API at ${running.apiUrl}, deployments at ` +
           `http://<project>-<id>.${running.baseDomain}:${running.port}/ (data: ${dataDir})`,
       );
+      if (running.httpsPort !== undefined) {
+        out.info(`deploy-tenant host: HTTPS on port ${running.httpsPort}`);
+      }
 
       const signals: Deno.Signal[] = Deno.build.os === "windows"
         ? ["SIGINT"]
@@ -107,6 +145,9 @@ Examples:
       out.info("deploy-tenant host: shutting down");
       await shutdown();
       for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+      // Everything is stored and every tenant stopped; don't wait for idle keep-alive
+      // connections of clients to time out.
+      Deno.exit(0);
     });
 
   host.command("start")
@@ -115,6 +156,14 @@ Examples:
     .option("--data-dir <dir>", "where projects, files and deployments are kept")
     .option("--base-domain <domain>", "deployments answer on <project>-<id>.<domain>")
     .option("--unsandboxed", "run tenants without an OS sandbox when none is available")
+    .option("--https-port <port>", "also serve HTTPS here (0: a free port), certificates by SNI")
+    .option(
+      "--trust-domain <suffix>",
+      "verify custom domains under this suffix without DNS (development); repeatable",
+      collect,
+    )
+    .option("--dns-resolver <ip[:port]>", "DNS server that verifies custom domains")
+    .option("--log-retention <duration>", "how long app logs are kept, e.g. 3d (default 14d)")
     .action(async function (this: Command, flags: HostFlags) {
       const out = outputFor(this);
       const dataDir = flags.dataDir ?? hostDataDir();
@@ -130,6 +179,18 @@ Examples:
       const args: string[] = [];
       if (flags.baseDomain) args.push("--base-domain", flags.baseDomain);
       if (flags.unsandboxed) args.push("--unsandboxed");
+      if (flags.httpsPort !== undefined) {
+        args.push("--https-port", String(parsePort(this, flags.httpsPort)));
+      }
+      for (const suffix of flags.trustDomain ?? []) args.push("--trust-domain", suffix);
+      if (flags.dnsResolver !== undefined) {
+        parseResolver(this, flags.dnsResolver);
+        args.push("--dns-resolver", flags.dnsResolver);
+      }
+      if (flags.logRetention !== undefined) {
+        parseRetention(this, flags.logRetention);
+        args.push("--log-retention", flags.logRetention);
+      }
       const token = globalOptions(this).token;
       if (token) Deno.env.set(HOST_TOKEN_ENV, token); // inherited by the child only
       const info = await startBackgroundHost({ dataDir, port, args });
@@ -140,6 +201,43 @@ Examples:
             hostLogPath(dataDir)
           })`,
       );
+    });
+
+  host.command("ca")
+    .description("Print the path of the host's CA certificate (created if needed), to trust it")
+    .option("--data-dir <dir>", "the data directory of the host")
+    .addHelpText(
+      "after",
+      `
+The host issues certificates for verified custom domains (\`domain certs provision\`) and for
+names under its base domain from this CA. Trust it to reach the HTTPS port without warnings:
+
+  $ curl --cacert "$(deploy-tenant host ca)" --resolve shop.test:8443:127.0.0.1 \\
+      https://shop.test:8443/
+  $ DENO_CERT="$(deploy-tenant host ca)" deno run -A client.ts
+  $ NODE_EXTRA_CA_CERTS="$(deploy-tenant host ca)" node client.js
+  $ sudo cp "$(deploy-tenant host ca)" /usr/local/share/ca-certificates/deploy-tenant.crt \\
+      && sudo update-ca-certificates       # Debian/Ubuntu, system-wide
+
+Trusting it means trusting whatever it signs: its key stays in <data-dir>/ca/, readable by
+you only.`,
+    )
+    .action(async function (this: Command, flags: Pick<HostFlags, "dataDir">) {
+      const out = outputFor(this);
+      const dataDir = flags.dataDir ?? hostDataDir();
+      await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
+      const { caDir, CertificateError, LocalCa } = await import("../host/certs.ts");
+      const ca = await LocalCa.open(caDir(dataDir)).catch((error) => {
+        if (!(error instanceof CertificateError)) throw error;
+        throw new DeployTenantError("caUnavailable", error.message, { exitCode: ExitCode.failed });
+      });
+      const certificate = new X509Certificate(await ca.certificate());
+      out.result({
+        path: ca.certificatePath,
+        subject: certificate.subject,
+        fingerprint256: certificate.fingerprint256,
+        validTo: new Date(certificate.validTo).toISOString(),
+      }, () => ca.certificatePath);
     });
 
   host.command("stop")
@@ -189,6 +287,22 @@ Examples:
   return host;
 }
 
+/** `1.2.3.4`, `1.2.3.4:5353`, `::1` or `[::1]:5353`. */
+function parseResolver(command: Command, value: string): { ipAddr: string; port: number } {
+  const match = value.match(/^\[([0-9a-f:.]+)\](?::(\d+))?$/i) ??
+    value.match(/^(\d{1,3}(?:\.\d{1,3}){3})(?::(\d+))?$/) ??
+    value.match(/^([0-9a-f:]*:[0-9a-f:.]*)()$/i);
+  const port = Number(match?.[2] || 53);
+  if (!match || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw usageError(
+      command,
+      `Invalid --dns-resolver "${value}"`,
+      "Give an IP address with an optional port: 1.1.1.1, 127.0.0.1:5353 or [::1]:53.",
+    );
+  }
+  return { ipAddr: match[1], port };
+}
+
 function parsePort(command: Command, value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -210,7 +324,18 @@ function describeStatus(out: Output, info: HostInfo, dataDir: string, healthy: b
     ["data dir", dataDir],
     ["healthy", healthy ? out.green("yes") : out.red("no")],
     ["base domain", info.baseDomain],
+    ["https port", info.httpsPort === undefined ? undefined : String(info.httpsPort)],
     ["isolation", info.isolation],
     ["logs", hostLogPath(dataDir)],
   ]);
+}
+
+/** `--log-retention` as milliseconds (`undefined`: the default). */
+function parseRetention(command: Command, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const ms = parseDuration(text);
+  if (ms === undefined || ms <= 0) {
+    throw usageError(command, `Invalid --log-retention "${text}": expected a duration like 3d`);
+  }
+  return ms;
 }

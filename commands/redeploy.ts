@@ -1,27 +1,31 @@
 /**
  * `deployments redeploy <id>`, and the redeploy-and-wait step that the `env` commands share:
  * a new deployment from an existing one with changed settings, its build followed like
- * `deploy` does, then its id and URL printed.
+ * `deploy` does, production moved to it with `--prod`, then its id and URL printed.
  *
  * @module
  */
 import { Command } from "commander";
 import { DEFAULT_BUILD_TIMEOUT_MS, waitForBuild } from "../lib/deploy.ts";
 import { parseEnvAssignment } from "../lib/env_file.ts";
+import { promote } from "../lib/domains.ts";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
 import type { RedeployRequest } from "../lib/types.ts";
+import { deploymentUrl } from "../lib/urls.ts";
 import { collect, connect, usageError } from "./context.ts";
 import { formatLogLine, withUrl } from "./deployments.ts";
 
 /** The flags every redeploying command takes. */
 export interface WaitFlags {
+  prod?: boolean;
   wait: boolean;
   timeout?: string;
 }
 
-/** Adds `--no-wait` and `--timeout` to a redeploying command. */
+/** Adds `--prod`, `--no-wait` and `--timeout` to a redeploying command. */
 export function addWaitOptions(command: Command): Command {
   return command
+    .option("--prod", "once built, move production ({project.name}.<base-domain>) to it")
     .option("--no-wait", "return once the new deployment is created, without waiting for the build")
     .option(
       "--timeout <seconds>",
@@ -44,6 +48,9 @@ export async function redeployAndReport(
   flags: WaitFlags,
 ): Promise<void> {
   const timeoutMs = parseTimeout(command, flags.timeout);
+  if (flags.prod && !flags.wait) {
+    throw usageError(command, "--prod needs the build to finish: drop --no-wait");
+  }
   const { api, config, out } = await connect(command);
   const created = await api.deployments.redeploy(sourceId, request);
   out.info(`Created deployment ${created.id} from ${sourceId} (${change}); building…`);
@@ -65,23 +72,43 @@ export async function redeployAndReport(
     buildError = built.buildError;
   }
 
-  const document = { ...withUrl(deployment, config.apiUrl), redeployedFrom: sourceId };
   if (deployment.status === "failed") {
-    if (out.json) out.result(document, () => "");
-    throw new DeployTenantError("buildFailed", `The build failed: ${buildError}`, {
+    if (out.json) {
+      out.result({ ...withUrl(deployment, config.apiUrl), redeployedFrom: sourceId }, () => "");
+    }
+    const why = buildError?.includes("\n") ? `:\n${indent(buildError)}` : `: ${buildError}`;
+    throw new DeployTenantError("buildFailed", `The build failed${why}`, {
       hint: `See the whole build log with \`deploy-tenant logs ${deployment.id} --build\`; ` +
         `deployment ${sourceId} is unchanged.`,
       exitCode: ExitCode.failed,
     });
   }
+
+  // The previous production deployment keeps its own URL.
+  let productionUrl: string | undefined;
+  if (flags.prod) {
+    const promoted = await promote(api, deployment.id);
+    deployment = promoted.deployment;
+    productionUrl = deploymentUrl(promoted.domain, config.apiUrl);
+  }
+  const document = {
+    ...withUrl(deployment, config.apiUrl),
+    redeployedFrom: sourceId,
+    ...(productionUrl ? { productionUrl } : {}),
+  };
   out.result(document, () => {
     if (deployment.status === "pending") {
       return `Deployment ${out.bold(deployment.id)} is building ` +
         `(\`deploy-tenant deployments show ${deployment.id}\`).`;
     }
     const url = document.url ? `\n${out.bold(document.url)}` : "";
-    return `Redeployed ${sourceId} as ${out.bold(deployment.id)} (${change})${url}`;
+    const production = productionUrl ? `\nproduction: ${productionUrl}` : "";
+    return `Redeployed ${sourceId} as ${out.bold(deployment.id)} (${change})${url}${production}`;
   });
+}
+
+function indent(text: string): string {
+  return text.split("\n").map((line) => `  ${line}`).join("\n");
 }
 
 interface RedeployFlags extends WaitFlags {
@@ -108,9 +135,11 @@ export function redeployCommand(): Command {
       `
 The new deployment has the same files, entry point and options; environment variables
 and the database binding are merged into the original's. Values are never printed.
+--prod moves production ({project.name}.<base-domain>) to it once it is built.
 
 Examples:
   $ deploy-tenant deployments redeploy abcde12vwxyz --env MIN_SCORE=80 --unset DEBUG
+  $ deploy-tenant deployments redeploy abcde12vwxyz --description "same code, new settings" --prod
   $ deploy-tenant deployments redeploy abcde12vwxyz --db 5b484959-cba2-482d-95ab-ba592784af80`,
     )
     .action(async function (this: Command, id: string, flags: RedeployFlags) {

@@ -15,6 +15,10 @@ import type { BlobStore } from "./blobs.ts";
 import { isDeploymentId, isUuid, newDeploymentId, randomProjectName } from "./ids.ts";
 import { assertDatabasesOwned, registerDatabaseRoutes } from "./routes_databases.ts";
 import { registerRedeployRoutes } from "./routes_redeploy.ts";
+import type { AppLogs } from "./app_logs.ts";
+import type { UsageMeter } from "./usage.ts";
+import { registerAppLogRoutes } from "./routes_logs.ts";
+import { registerAnalyticsRoutes } from "./routes_analytics.ts";
 import {
   defaultDomainServices,
   type DomainServices,
@@ -58,6 +62,10 @@ export interface ApiOptions {
   maxBodyBytes?: number;
   /** Custom domains: DNS verification and the local CA. Default {@link defaultDomainServices}. */
   domains?: DomainServices;
+  /** App logs; without them `GET /deployments/{id}/app_logs` is not served. */
+  appLogs?: AppLogs;
+  /** Usage counts; without them the analytics endpoints are not served. */
+  usage?: UsageMeter;
 }
 
 /**
@@ -293,6 +301,8 @@ export function createApi(
 
   registerRedeployRoutes(app, store, engine);
   registerDatabaseRoutes(app, store);
+  if (options.appLogs) registerAppLogRoutes(app, store, options.appLogs);
+  if (options.usage) registerAnalyticsRoutes(app, store, options.usage);
   registerDomainRoutes(app, store, options.domains ?? defaultDomainServices(engine.baseDomain));
 
   // ---- errors ----

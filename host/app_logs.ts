@@ -47,7 +47,7 @@ export interface AppLogOptions {
 export interface AppLogQuery {
   /** Lines at or after this time; default: all retained. */
   since?: number;
-  /** Lines before this time; default: now. */
+  /** Lines before this time; default: all up to now. */
   until?: number;
   /** Only lines whose message contains this text (case-insensitive for ASCII). */
   q?: string;
@@ -204,8 +204,10 @@ export class AppLogs {
       where.push("time >= ?");
       params.push(query.since * 1000);
     }
-    where.push("time < ?");
-    params.push((query.until ?? this.#now() + 1) * 1000);
+    if (query.until !== undefined) {
+      where.push("time < ?");
+      params.push(query.until * 1000);
+    }
     if (query.levels && query.levels.length < LOG_LEVELS.length) {
       where.push(`level IN (${query.levels.map(() => "?").join(", ")})`);
       params.push(...query.levels);
@@ -259,11 +261,17 @@ export class AppLogs {
     };
   }
 
-  /** Ends the live streams of `deploymentId` (it was deleted). */
-  end(deploymentId: string): void {
-    const subscriptions = this.#subscriptions.get(deploymentId);
-    this.#subscriptions.delete(deploymentId);
-    for (const subscription of subscriptions ?? []) deliver(subscription.listener, null);
+  /**
+   * Ends the live streams of `deploymentId` (it was deleted), or all of them (the server is
+   * stopping and waits for open responses). Lines are still recorded.
+   */
+  end(deploymentId?: string): void {
+    const ids = deploymentId === undefined ? [...this.#subscriptions.keys()] : [deploymentId];
+    for (const id of ids) {
+      const subscriptions = this.#subscriptions.get(id);
+      this.#subscriptions.delete(id);
+      for (const subscription of subscriptions ?? []) deliver(subscription.listener, null);
+    }
   }
 
   /**
@@ -280,7 +288,7 @@ export class AppLogs {
     this.flush();
     this.#closed = true;
     clearInterval(this.#sweepTimer);
-    for (const deploymentId of [...this.#subscriptions.keys()]) this.end(deploymentId);
+    this.end();
   }
 
   async #sweep(): Promise<number> {

@@ -94,7 +94,9 @@ export function checkCertificate(input: {
   const cipher = key.asymmetricKeyType;
   if (cipher !== "rsa" && cipher !== "ec") {
     throw new CertificateError(
-      `The private key is ${cipher ?? "of an unknown type"}: use an RSA (2048 bits or more) or EC key`,
+      `The private key is ${
+        cipher ?? "of an unknown type"
+      }: use an RSA (2048 bits or more) or EC key`,
     );
   }
   const bits = key.asymmetricKeyDetails?.modulusLength ?? MIN_RSA_BITS;
@@ -115,7 +117,7 @@ export function checkCertificate(input: {
     cipher,
     certificateChain: blocks.join("\n") + "\n",
     privateKey: String(key.export({ type: "pkcs8", format: "pem" })),
-    expiresAt: new Date(leaf.validTo).toISOString(),
+    expiresAt: rfc3339(leaf.validTo),
   };
 }
 
@@ -157,6 +159,11 @@ function parsePrivateKey(pem: string): KeyObject {
 
 function isoDate(text: string): string {
   return new Date(text).toISOString();
+}
+
+/** A certificate date as the API writes times: RFC 3339 with microseconds. */
+function rfc3339(text: string): string {
+  return new Date(text).toISOString().replace(/Z$/, "000Z");
 }
 
 // ---- the local certificate authority ----
@@ -287,7 +294,9 @@ export class LocalCa {
         "-addext",
         "basicConstraints=critical,CA:FALSE",
         "-addext",
-        `keyUsage=critical,${cipher === "rsa" ? "digitalSignature,keyEncipherment" : "digitalSignature"}`,
+        `keyUsage=critical,${
+          cipher === "rsa" ? "digitalSignature,keyEncipherment" : "digitalSignature"
+        }`,
         "-addext",
         "extendedKeyUsage=serverAuth",
       ]);
@@ -297,7 +306,7 @@ export class LocalCa {
         cipher,
         certificateChain: leaf,
         privateKey: key,
-        expiresAt: new Date(new X509Certificate(leaf).validTo).toISOString(),
+        expiresAt: rfc3339(new X509Certificate(leaf).validTo),
       };
     } finally {
       await Deno.remove(work, { recursive: true }).catch(() => {});

@@ -148,7 +148,9 @@ export function hostAddresses(hostname: string): HostAddresses {
     const ipv4 = interfaces.filter((i) => i.family === "IPv4").map((i) => i.address);
     const ipv6 = interfaces.filter((i) => i.family === "IPv6" && !/^fe80:/i.test(i.address))
       .map((i) => i.address);
-    return ipv4.length + ipv6.length > 0 ? { ipv4: ipv4.slice(0, 1), ipv6: ipv6.slice(0, 1) } : loopback;
+    return ipv4.length + ipv6.length > 0
+      ? { ipv4: ipv4.slice(0, 1), ipv6: ipv6.slice(0, 1) }
+      : loopback;
   }
   if (/^\d{1,3}(\.\d{1,3}){3}$/.test(host)) {
     return isLoopbackIp(host) ? loopback : { ipv4: [host], ipv6: [] };

@@ -16,11 +16,16 @@ import { fileURLToPath } from "node:url";
 import { createApi } from "./api.ts";
 import { BlobStore } from "./blobs.ts";
 import { Builder } from "./builder.ts";
+import { caDir, LocalCa } from "./certs.ts";
+import { DomainVerifier, hostAddresses } from "./domain_verify.ts";
+import { type HttpsServer, serveHttps } from "./https.ts";
+import { servingCertificates } from "./serving_certificates.ts";
 import { newToken } from "./ids.ts";
 import { createRouter } from "./router.ts";
 import { deploymentDirs, Runtime } from "./runtime.ts";
 import { detectIsolation, type Isolation, tenantDenoBinary } from "./sandbox.ts";
 import { Store } from "./store.ts";
+import { createTelemetry } from "./telemetry.ts";
 
 export type { Isolation } from "./sandbox.ts";
 
@@ -44,6 +49,23 @@ export interface HostOptions {
   idleTimeoutMs?: number;
   /** Receives tenant output and host events. Default: nothing. */
   log?: (line: string) => void;
+  /** How long app logs are kept. Default two weeks. */
+  logRetentionMs?: number;
+  /** App log lines kept per deployment (older ones go first). Default 100 000. */
+  maxLogLinesPerDeployment?: number;
+  /**
+   * Serve HTTPS on this port too (`0` picks a free one), choosing the certificate by SNI:
+   * a custom domain's own, or one from the local CA for names under the base domain.
+   * Default: no HTTPS.
+   */
+  httpsPort?: number;
+  /**
+   * Domain suffixes verified without DNS, e.g. `["test", "localhost"]`: for development,
+   * where no DNS can be changed. Anyone with API access may claim names under them.
+   */
+  trustDomains?: string[];
+  /** The DNS server that verifies custom domains; default: the system's resolver. */
+  dnsResolver?: { ipAddr: string; port?: number };
 }
 
 /** What `<dataDir>/host.json` holds: how clients reach a running host. */
@@ -55,6 +77,8 @@ export interface HostInfo {
   baseDomain: string;
   pid: number;
   isolation: string;
+  /** The HTTPS port, when HTTPS is served. */
+  httpsPort?: number;
 }
 
 /** A running host. */
@@ -81,6 +105,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const organization = store.ensureOrganization("local");
   const token = options.token ?? await persistentToken(join(dataDir, "token"));
   store.setToken(organization.id, token);
+  const telemetry = createTelemetry(store, {
+    logRetentionMs: options.logRetentionMs,
+    maxLogLinesPerDeployment: options.maxLogLinesPerDeployment,
+    echo: (id, level, message) => log(`[${id}] ${level}: ${message}`),
+  });
 
   const isolation: Isolation = await detectIsolation(options.unsandboxed ?? false);
   log(`isolation: ${describeIsolation(isolation)}`);
@@ -92,7 +121,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     deno: tenantDenoBinary(),
     memoryMb: options.memoryMb,
     idleTimeoutMs: options.idleTimeoutMs,
-    log: (id, level, message) => log(`[${id}] ${level}: ${message}`),
+    log: telemetry.appLog,
+    processes: telemetry.processes,
   });
 
   let port = options.port ?? 8000;
@@ -104,20 +134,63 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     baseDomain,
     urlFor: (domain) => `http://${domain}:${port}`,
   });
+  // The local CA is created on first use (at start when HTTPS is on), once per data dir.
+  let ca: Promise<LocalCa> | undefined;
+  const openCa = () =>
+    ca ??= LocalCa.open(caDir(dataDir)).catch((error) => {
+      ca = undefined;
+      throw error;
+    });
+  const domains = {
+    baseDomain,
+    verifier: new DomainVerifier({
+      baseDomain,
+      addresses: hostAddresses(options.hostname ?? "127.0.0.1"),
+      trustDomains: options.trustDomains,
+      resolver: options.dnsResolver,
+    }),
+    ca: openCa,
+  };
   const api = createApi(store, blobs, {
     baseDomain,
     deploymentCreated: (id) => builder.enqueue(id),
     deploymentDeleted: async (id) => {
+      telemetry.appLogs.end(id);
       await runtime.stop(id);
       await Deno.remove(deploymentDirs(deploymentsDir, id).root, { recursive: true })
         .catch(() => {});
     },
+  }, { domains, appLogs: telemetry.appLogs, usage: telemetry.usage });
+  const handler = createRouter({
+    store,
+    runtime,
+    deploymentsDir,
+    baseDomain,
+    api: api.fetch,
+    usage: telemetry.usage,
+    appLog: telemetry.appLog,
   });
-  const handler = createRouter({ store, runtime, deploymentsDir, baseDomain, api: api.fetch });
 
   const hostname = options.hostname ?? "127.0.0.1";
   const server = Deno.serve({ port, hostname, onListen() {} }, handler);
   port = server.addr.port;
+  let https: HttpsServer | undefined;
+  if (options.httpsPort !== undefined) {
+    try {
+      https = await serveHttps({
+        port: options.httpsPort,
+        hostname,
+        handler,
+        certificateFor: servingCertificates({ store, baseDomain, ca: openCa }),
+        log,
+      });
+    } catch (error) {
+      await server.shutdown();
+      store.close();
+      throw error;
+    }
+    await openCa().catch((error) => log(`local CA unavailable: ${error.message}`));
+  }
 
   // Builds cut short by a crash or kill resume, so nothing stays pending.
   for (const id of store.pendingDeployments()) builder.enqueue(id);
@@ -131,6 +204,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     baseDomain,
     pid: Deno.pid,
     isolation: describeIsolation(isolation),
+    ...(https ? { httpsPort: https.port } : {}),
   };
   const infoPath = join(dataDir, "host.json");
   await writePrivateFile(infoPath, JSON.stringify(info, null, 2) + "\n");
@@ -139,13 +213,30 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const shutdown = () =>
     stopping ??= (async () => {
       await Deno.remove(infoPath).catch(() => {});
-      await server.shutdown();
+      // Live log streams never end on their own; the server waits for open responses.
+      telemetry.appLogs.end();
+      // Graceful, but bounded: a client that keeps a proxied request open must not hold the
+      // host up; stopping the tenants ends whatever is left.
+      const closing = Promise.all([server.shutdown(), https?.shutdown()]);
+      await within(closing, 3_000);
       await builder.idle();
       await runtime.stopAll();
+      await within(closing, 2_000);
+      telemetry.close();
       store.close();
     })();
   const { pid: _pid, ...rest } = info;
   return { ...rest, dataDir, shutdown, finished: server.finished };
+}
+
+/** Waits for `promise`, but no longer than `ms`. */
+async function within(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  await Promise.race([
+    promise.catch(() => {}),
+    new Promise((resolve) => timer = setTimeout(resolve, ms)),
+  ]);
+  clearTimeout(timer);
 }
 
 /** A one-line description of the isolation in force, for logs and `host status`. */

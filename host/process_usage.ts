@@ -90,14 +90,14 @@ export interface ProcessSamplerOptions {
 
 /** Samples the tenant processes it is told about and adds the deltas to a meter. */
 export class ProcessSampler {
-  #meter: UsageMeter;
+  #meter: Pick<UsageMeter, "add">;
   #read: (pid: number) => ProcessTreeUsage | undefined;
   #now: () => number;
   #tracked = new Map<number, Tracked>();
   #timer?: ReturnType<typeof setInterval>;
 
   /** Starts sampling every `intervalMs`. */
-  constructor(meter: UsageMeter, options: ProcessSamplerOptions = {}) {
+  constructor(meter: Pick<UsageMeter, "add">, options: ProcessSamplerOptions = {}) {
     this.#meter = meter;
     this.#read = options.read ?? readProcessTreeUsage;
     this.#now = options.now ?? Date.now;

@@ -6,8 +6,10 @@
  * @module
  */
 import { runnableDeployment } from "./builder.ts";
+import { type AppLog, forwardFailureResponse, PROBE_HEADER, timeLimitResponse } from "./limits.ts";
 import { deploymentDirs, type Runtime } from "./runtime.ts";
 import type { Store } from "./store.ts";
+import { countBytes, type UsageMeter } from "./usage.ts";
 
 /** What the router needs. */
 export interface RouterOptions {
@@ -19,6 +21,10 @@ export interface RouterOptions {
   api: (request: Request) => Response | Promise<Response>;
   /** Wall-clock limit per request when the deployment sets none. */
   defaultRequestTimeoutMs?: number;
+  /** Counts requests and body bytes per project. */
+  usage?: UsageMeter;
+  /** Writes the host's events about a deployment (e.g. a timed-out request) to its app log. */
+  appLog?: AppLog;
 }
 
 /** Builds the host's request handler. */
@@ -43,6 +49,9 @@ export function createRouter(
     if (!record || record.status !== "success" || !ownsHost) {
       return errorResponse(404, "deploymentNotFound", `No deployment is served at ${host}`);
     }
+    const owner = { organizationId: record.organizationId, projectId: record.projectId };
+    const usage = options.usage;
+    usage?.add(owner, { requestCount: 1 });
     let instance;
     try {
       const dirs = deploymentDirs(options.deploymentsDir, deploymentId);
@@ -60,6 +69,10 @@ export function createRouter(
     const headers = new Headers(request.headers);
     if ("hostname" in info.remoteAddr) headers.set("x-forwarded-for", info.remoteAddr.hostname);
     headers.set("x-forwarded-proto", url.protocol.slice(0, -1));
+    headers.delete(PROBE_HEADER);
+    const body = request.body && usage
+      ? countBytes(request.body, (bytes) => usage.add(owner, { networkIngressBytes: bytes }))
+      : request.body;
     // The limit covers the wait for the response head; a streamed body may take longer.
     const timeout = new AbortController();
     const timer = setTimeout(() => timeout.abort(), timeoutMs);
@@ -67,26 +80,31 @@ export function createRouter(
       const response = await fetch(`http://${host}${url.pathname}${url.search}`, {
         method: request.method,
         headers,
-        body: request.body,
+        body,
         redirect: "manual",
         client: instance.client,
         signal: timeout.signal,
       });
       instance.lastUsed = Date.now();
-      return response;
+      if (!response.body || !usage) return response;
+      const { status, statusText } = response;
+      const counted = countBytes(
+        response.body,
+        (bytes) => usage.add(owner, { networkEgressBytes: bytes }),
+      );
+      return new Response(counted, { status, statusText, headers: response.headers });
     } catch (error) {
       if (timeout.signal.aborted) {
-        return errorResponse(
-          504,
-          "TIME_LIMIT",
-          `The deployment did not answer within ${timeoutMs} ms`,
-        );
+        return await timeLimitResponse({
+          instance,
+          runtime,
+          timeoutMs,
+          method: request.method,
+          path: url.pathname,
+          log: options.appLog ?? (() => {}),
+        });
       }
-      return errorResponse(
-        502,
-        "deploymentUnavailable",
-        `The deployment failed to answer: ${(error as Error).message}`,
-      );
+      return await forwardFailureResponse(instance, error);
     } finally {
       clearTimeout(timer);
     }

@@ -151,7 +151,10 @@ export function registerDomainRoutes(
     try {
       const ca = await services.ca();
       // Like Deploy's Let's Encrypt provisioning: one EC and one RSA certificate.
-      const certificates = [await ca.issue(record.domain, "ec"), await ca.issue(record.domain, "rsa")];
+      const certificates = [
+        await ca.issue(record.domain, "ec"),
+        await ca.issue(record.domain, "rsa"),
+      ];
       store.setCustomDomainCertificates(record.id, certificates, { code: "success" }, true);
     } catch (error) {
       const message = error instanceof CertificateError ? error.message : String(error);

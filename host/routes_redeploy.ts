@@ -9,13 +9,8 @@
  * @module
  */
 import type { Context, Hono } from "hono";
-import {
-  type ApiEngine,
-  type ApiEnv,
-  deploymentJson,
-  readJson,
-  SMALL_BODY_BYTES,
-} from "./api.ts";
+import { type ApiEngine, type ApiEnv, deploymentJson, readJson, SMALL_BODY_BYTES } from "./api.ts";
+import { assertAttachable } from "./domains.ts";
 import { isDeploymentId, newDeploymentId } from "./ids.ts";
 import { mergeRedeploy } from "./redeploy.ts";
 import { assertDatabasesOwned } from "./routes_databases.ts";
@@ -40,14 +35,7 @@ export function registerRedeployRoutes(app: Hono<ApiEnv>, store: Store, engine: 
       baseDomain: engine.baseDomain,
     });
     for (const domain of domains ?? []) {
-      const holder = store.domainOrganization(domain);
-      if (holder !== undefined && holder !== organizationId) {
-        throw new RequestError(
-          409,
-          "domainTaken",
-          `Domain "${domain}" is attached to a deployment of another organization`,
-        );
-      }
+      assertAttachable(store, organizationId, domain, engine.baseDomain);
     }
 
     // One transaction: the original cannot be deleted between reading its files and

@@ -5,7 +5,9 @@
  * @module
  */
 import { dirname, join } from "node:path";
+import type { LogLevel } from "../lib/types.ts";
 import { type Isolation, SOCKET_NAME, tenantCommand, type TenantSpec } from "./sandbox.ts";
+import { readTenantOutput } from "./tenant_output.ts";
 
 /** A running tenant process and the HTTP client that reaches its socket. */
 export interface Instance {
@@ -15,6 +17,10 @@ export interface Instance {
   lastUsed: number;
   /** Settles when the process exits. */
   exited: Promise<Deno.CommandStatus>;
+  /** The process id (of the sandbox, when there is one: the tenant runs under it). */
+  pid: number;
+  /** Whether V8 reported that the process ran out of its memory cap. */
+  readonly memoryLimitExceeded: boolean;
 }
 
 /** Why a tenant did not come up: the tail of its stderr says what the module did wrong. */
@@ -26,8 +32,20 @@ export class TenantStartError extends Error {
   }
 }
 
-/** Receives the lines a tenant writes, and lifecycle events. */
-export type TenantLog = (deploymentId: string, level: "info" | "error", message: string) => void;
+/** Receives the lines a tenant writes, and the host's events about it (started, crashed). */
+export type TenantLog = (deploymentId: string, level: LogLevel, message: string) => void;
+
+/** Hears about tenant processes, for usage accounting. */
+export interface ProcessObserver {
+  /** A process was spawned for the deployment. */
+  started(deploymentId: string, pid: number): void;
+  /** The host is about to kill the process. */
+  stopping(pid: number): void;
+  /** The process exited (its output has been read). */
+  exited(pid: number): void;
+  /** The process reported KV operations. */
+  kvUsage(deploymentId: string, reads: number, writes: number): void;
+}
 
 /** How the supervisor runs tenants. */
 export interface RuntimeOptions {
@@ -45,6 +63,7 @@ export interface RuntimeOptions {
   idleTimeoutMs?: number;
   startTimeoutMs?: number;
   log?: TenantLog;
+  processes?: ProcessObserver;
 }
 
 /** What the supervisor needs to know about a deployment to run it. */
@@ -71,9 +90,14 @@ export function deploymentDirs(deploymentsDir: string, id: string) {
 
 /** Starts, tracks and stops tenant processes. */
 export class Runtime {
-  #options: Required<Omit<RuntimeOptions, "log">> & { log: TenantLog };
+  #options: Required<Omit<RuntimeOptions, "log" | "processes">> & {
+    log: TenantLog;
+    processes?: ProcessObserver;
+  };
   #instances = new Map<string, Promise<Instance>>();
   #processes = new Map<string, Deno.ChildProcess>();
+  /** Processes the host killed on purpose: their exit is not a crash. */
+  #killedByHost = new WeakSet<Deno.ChildProcess>();
   #sweeper: ReturnType<typeof setInterval>;
 
   /** Creates a supervisor; idle processes are swept every few seconds. */
@@ -118,15 +142,24 @@ export class Runtime {
     this.#instances.delete(id);
     const child = this.#processes.get(id);
     if (child) {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
+      this.#kill(child);
       await child.status;
     }
     if (pending) {
       const instance = await pending.catch(() => undefined);
       instance?.client.close();
     }
+  }
+
+  /**
+   * Kills `instance`'s process if it is still the deployment's current one, logging
+   * `reason`; the next request starts a fresh process. For a process stuck in a busy loop.
+   */
+  async recycle(instance: Instance, reason: string): Promise<void> {
+    const current = await this.#instances.get(instance.deploymentId)?.catch(() => undefined);
+    if (current !== instance) return;
+    this.#options.log(instance.deploymentId, "error", reason);
+    await this.stop(instance.deploymentId);
   }
 
   /** Stops every process. */
@@ -178,14 +211,30 @@ export class Runtime {
       stdout: "piped",
       stderr: "piped",
     }).spawn();
+    const startedAt = performance.now();
     this.#processes.set(deployment.id, child);
+    this.#options.processes?.started(deployment.id, child.pid);
     const output = new OutputTail();
     const log = this.#options.log;
-    pipeLines(child.stdout, (line) => log(deployment.id, "info", line));
-    const stderrDone = pipeLines(child.stderr, (line) => {
-      if (line.startsWith(SERVE_HINT)) return;
-      output.push(line);
-      log(deployment.id, "error", line);
+    let ready = false;
+    let outOfMemory = false;
+    const onLog = (level: LogLevel, message: string) => {
+      if (level === "error") output.push(message);
+      log(deployment.id, level, message);
+    };
+    const kv = (reads: number, writes: number) =>
+      this.#options.processes?.kvUsage(deployment.id, reads, writes);
+    const stdoutDone = readTenantOutput(child.stdout, "stdout", { log: onLog, kv });
+    const stderrDone = readTenantOutput(child.stderr, "stderr", {
+      log: (level, message) => {
+        if (outOfMemory) return; // the rest is V8's diagnostic dump
+        if (V8_OUT_OF_MEMORY.test(message)) {
+          outOfMemory = true;
+          return;
+        }
+        onLog(level, message);
+      },
+      kv,
     });
     const exited = child.status.then((status) => {
       if (this.#processes.get(deployment.id) === child) this.#processes.delete(deployment.id);
@@ -198,19 +247,62 @@ export class Runtime {
       }
       return status;
     });
+    // Once its output is read (the uncaught error comes first), say why the process ended.
+    exited.then(async (status) => {
+      await Promise.race([Promise.all([stdoutDone, stderrDone]), delay(1_000)]);
+      this.#options.processes?.exited(child.pid);
+      if (outOfMemory) {
+        log(
+          deployment.id,
+          "error",
+          `Memory limit exceeded, terminated (the limit is ${this.#options.memoryMb} MiB)`,
+        );
+      } else if (!this.#killedByHost.has(child)) {
+        const how = describeExit(status);
+        log(
+          deployment.id,
+          "error",
+          ready
+            ? `The process ${how} unexpectedly; it restarts on the next request`
+            : `The process ${how} before it served`,
+        );
+      }
+    });
 
     try {
       await waitForSocket(socketPath, exited, this.#options.startTimeoutMs);
     } catch (error) {
-      try {
-        child.kill("SIGKILL");
-      } catch { /* already gone */ }
+      this.#kill(child);
       await exited;
-      await Promise.race([stderrDone, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+      // The module's error (logged on stdout by the bootstrap, or Deno's on stderr).
+      await Promise.race([Promise.all([stdoutDone, stderrDone]), delay(1_000)]);
       throw new TenantStartError((error as Error).message, output.text());
     }
+    ready = true;
+    const bootMs = (performance.now() - startedAt).toFixed(2);
+    log(deployment.id, "info", `isolate start time: ${bootMs} ms`);
     const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
-    return { deploymentId: deployment.id, socketPath, client, lastUsed: Date.now(), exited };
+    return {
+      deploymentId: deployment.id,
+      socketPath,
+      client,
+      lastUsed: Date.now(),
+      exited,
+      pid: child.pid,
+      get memoryLimitExceeded() {
+        return outOfMemory;
+      },
+    };
+  }
+
+  /** Kills a process on purpose (idle, deleted, recycled, shutting down): not a crash. */
+  #kill(child: Deno.ChildProcess): void {
+    if (this.#killedByHost.has(child)) return;
+    this.#killedByHost.add(child);
+    this.#options.processes?.stopping(child.pid);
+    try {
+      child.kill("SIGKILL");
+    } catch { /* already gone */ }
   }
 
   #evictIdle(): void {
@@ -258,26 +350,14 @@ class OutputTail {
   }
 }
 
-async function pipeLines(stream: ReadableStream<Uint8Array>, onLine: (line: string) => void) {
-  let buffer = "";
-  try {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
-      let newline;
-      while ((newline = buffer.indexOf("\n")) >= 0) {
-        onLine(stripAnsi(buffer.slice(0, newline)));
-        buffer = buffer.slice(newline + 1);
-      }
-    }
-  } catch { /* the process went away */ }
-  if (buffer) onLine(stripAnsi(buffer));
+/** How V8 starts reporting that the heap hit `--max-old-space-size`. */
+const V8_OUT_OF_MEMORY =
+  /^<--- Last few GCs --->|Fatal JavaScript out of memory|JavaScript heap out of memory/;
+
+function describeExit(status: Deno.CommandStatus): string {
+  return status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
 }
 
-/** Deno suggests `deno serve` for `export default { fetch }` modules; the bootstrap serves them. */
-const SERVE_HINT = "warning: Detected export default { fetch }";
-
-// deno-lint-ignore no-control-regex
-const ANSI = /\x1b\[[0-9;]*m/g;
-function stripAnsi(text: string): string {
-  return text.replace(ANSI, "");
+function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
 }

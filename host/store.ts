@@ -719,7 +719,10 @@ export class Store {
     const name = normalizeDomain(domain);
     for (const candidate of [name, wildcardParent(name)]) {
       if (candidate === undefined) continue;
-      const row = this.#get("SELECT deployment_id FROM domain_bindings WHERE domain = ?", candidate);
+      const row = this.#get(
+        "SELECT deployment_id FROM domain_bindings WHERE domain = ?",
+        candidate,
+      );
       if (row) return String(row.deployment_id);
     }
     return undefined;

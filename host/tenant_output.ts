@@ -54,7 +54,8 @@ export async function readTenantOutput(
       return;
     }
     const text = stripAnsi(line);
-    if (IGNORED_PREFIXES.some((prefix) => text.startsWith(prefix))) return;
+    // A blank line carries nothing; Deno's hint about `deno serve` is not the tenant's.
+    if (text.trim() === "" || IGNORED_PREFIXES.some((prefix) => text.startsWith(prefix))) return;
     if (kind === "stdout") return handlers.log(untaggedLevel, text);
     if (held !== undefined && /^\s/.test(text)) {
       held += `\n${text}`;

@@ -64,6 +64,8 @@ export interface UsageMeterOptions {
   flushIntervalMs?: number;
   /** The clock, in milliseconds since the epoch (tests move it). Default `Date.now`. */
   now?: () => number;
+  /** Called before each query, e.g. to take a fresh sample of the running processes. */
+  beforeQuery?: () => void;
 }
 
 interface PendingBucket {
@@ -76,6 +78,7 @@ interface PendingBucket {
 export class UsageMeter {
   #store: Store;
   #now: () => number;
+  #beforeQuery?: () => void;
   #pending = new Map<string, PendingBucket>();
   #timer?: ReturnType<typeof setInterval>;
   #statements = new Map<string, StatementSync>();
@@ -85,6 +88,7 @@ export class UsageMeter {
   constructor(store: Store, options: UsageMeterOptions = {}) {
     this.#store = store;
     this.#now = options.now ?? Date.now;
+    this.#beforeQuery = options.beforeQuery;
     const flushIntervalMs = options.flushIntervalMs ?? 60_000;
     if (flushIntervalMs > 0) {
       this.#timer = setInterval(() => this.flush(), flushIntervalMs);
@@ -161,6 +165,7 @@ export class UsageMeter {
   }
 
   #series(where: string, id: string, since: number, until: number): Analytics {
+    this.#beforeQuery?.();
     this.flush();
     const first = bucketOf(since);
     const end = Math.ceil(until / 1000);
@@ -221,4 +226,22 @@ function round(field: keyof UsageCounts, value: number): number {
   if (field === "cpuSeconds") return Math.round(value * 1e6) / 1e6;
   if (field === "uptimeSeconds") return Math.round(value * 1e3) / 1e3;
   return Math.round(value);
+}
+
+/**
+ * `body` passed through unchanged, calling `onBytes` with the size of each chunk as it
+ * flows: bytes are counted without buffering the body.
+ */
+export function countBytes(
+  body: ReadableStream<Uint8Array>,
+  onBytes: (bytes: number) => void,
+): ReadableStream<Uint8Array> {
+  return body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        onBytes(chunk.byteLength);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
 }

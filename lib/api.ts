@@ -13,15 +13,20 @@
  * @module
  */
 import { ApiError, DeployTenantError, ExitCode } from "./errors.ts";
-import { HttpClient, type HttpClientOptions, ndjson, type Query } from "./http.ts";
+import { HttpClient, type HttpClientOptions, ndjson, parseLinkHeader, type Query } from "./http.ts";
 import type {
+  AddDomainCertificateRequest,
+  Analytics,
+  AppLogEntry,
   BuildLogEntry,
   CreateDeploymentRequest,
   CreateKvDatabaseRequest,
   CreateProjectRequest,
   Deployment,
+  Domain,
   KvDatabase,
   ListOptions,
+  LogLevel,
   Organization,
   Project,
   RedeployRequest,
@@ -97,6 +102,89 @@ export interface EnvApi {
   unset(deploymentId: string, keys: string[]): Promise<Deployment>;
 }
 
+/**
+ * Custom domains of the organization, and the host names deployments answer on.
+ * A domain is registered, verified (its DNS records point at the platform), given a TLS
+ * certificate, then attached to a deployment.
+ */
+export interface DomainsApi {
+  /** All the organization's domains, fetching page after page. */
+  list(options?: ListOptions): AsyncGenerator<Domain>;
+  /** Registers a domain, e.g. `shop.example.com` or `*.example.net`; see its `dnsRecords`. */
+  create(domain: string): Promise<Domain>;
+  /** A domain by UUID or by exact name; a missing one is an `ApiError` 404 `domainNotFound`. */
+  get(idOrName: string): Promise<Domain>;
+  /** Removes a domain; the names it covered are detached from deployments. */
+  delete(id: string): Promise<void>;
+  /** Checks the domain's DNS records; an `ApiError` says what is missing. */
+  verify(id: string): Promise<void>;
+  /** Uploads a PEM certificate chain (leaf first) and its private key. */
+  uploadCertificate(id: string, request: AddDomainCertificateRequest): Promise<void>;
+  /** Has the platform issue certificates for the domain. */
+  provisionCertificates(id: string): Promise<void>;
+  /**
+   * Attaches a host name to a deployment, moving it from the deployment that had it.
+   * Placeholders `{project.name}` and `{deployment.id}` are filled in; returns the name.
+   */
+  attach(deploymentId: string, domain: string): Promise<string>;
+  /** Detaches a host name (placeholders allowed) from a deployment. */
+  detach(deploymentId: string, domain: string): Promise<void>;
+}
+
+/** Which app log lines to return. Times are `Date`s or RFC 3339 strings. */
+export interface AppLogFilter {
+  /** Only lines containing this text. */
+  q?: string;
+  /** Only lines of these levels. */
+  levels?: LogLevel[];
+}
+
+/** A past-logs query: lines from `since` (default: all retained) until `until` (default now). */
+export interface AppLogQuery extends AppLogFilter {
+  since?: Date | string;
+  until?: Date | string;
+  /** Lines per page, 1 to 10 000; default 100. */
+  limit?: number;
+  /** `desc` (newest first, the default) or `asc`. */
+  order?: "asc" | "desc";
+  /** Where the previous page ended. */
+  cursor?: string;
+}
+
+/** One page of past logs and the cursor of the next, if more lines match. */
+export interface AppLogPage {
+  entries: AppLogEntry[];
+  cursor?: string;
+}
+
+/** What deployments' code logged (`console.*`, uncaught errors) and the platform's events. */
+export interface AppLogsApi {
+  /** One page of past lines. */
+  query(deploymentId: string, query?: AppLogQuery): Promise<AppLogPage>;
+  /** Past lines, page after page (`limit` lines per page) until none is left. */
+  past(deploymentId: string, query?: AppLogQuery): AsyncGenerator<AppLogEntry>;
+  /** Lines as they are logged from now on, until `signal` aborts. */
+  live(
+    deploymentId: string,
+    filter?: AppLogFilter,
+    signal?: AbortSignal,
+  ): AsyncGenerator<AppLogEntry>;
+}
+
+/** A time range of analytics; default: the last 24 hours. */
+export interface AnalyticsRange {
+  since?: Date | string;
+  until?: Date | string;
+}
+
+/** Usage in 15-minute buckets, as `{fields, values}`. */
+export interface AnalyticsApi {
+  /** One project's usage. */
+  project(projectId: string, range?: AnalyticsRange): Promise<Analytics>;
+  /** The organization's totals per bucket; the range is at most 24 hours. */
+  organization(range?: AnalyticsRange): Promise<Analytics>;
+}
+
 /** A Deploy API, whichever version is behind it. */
 export interface DeployApi {
   /** The organization the client is bound to. */
@@ -109,6 +197,12 @@ export interface DeployApi {
   readonly databases: DatabasesApi;
   /** Environment variables of deployments. */
   readonly env: EnvApi;
+  /** Custom domains and the host names of deployments. */
+  readonly domains: DomainsApi;
+  /** App logs of deployments. */
+  readonly appLogs: AppLogsApi;
+  /** Usage of projects and of the organization. */
+  readonly analytics: AnalyticsApi;
 }
 
 /** Options of {@link V1Api}: the transport's plus the organization. */
@@ -133,6 +227,12 @@ export class V1Api implements DeployApi {
   readonly databases: DatabasesApi;
   /** Environment variables of deployments (set and unset redeploy). */
   readonly env: EnvApi;
+  /** Custom domains and the host names of deployments. */
+  readonly domains: DomainsApi;
+  /** App logs of deployments. */
+  readonly appLogs: AppLogsApi;
+  /** Usage of projects and of the organization. */
+  readonly analytics: AnalyticsApi;
 
   /** Creates the adapter; nothing is sent until the first call. */
   constructor(options: V1ApiOptions) {
@@ -143,6 +243,9 @@ export class V1Api implements DeployApi {
     this.deployments = new V1Deployments(this.http);
     this.databases = new V1Databases(this.http, () => this.#organizationPath());
     this.env = new V1Env(this.http, this.deployments);
+    this.domains = new V1Domains(this.http, () => this.#organizationPath());
+    this.appLogs = new V1AppLogs(this.http);
+    this.analytics = new V1Analytics(this.http, () => this.#organizationPath());
   }
 
   /** `GET /organizations/{org}`. */
@@ -328,6 +431,157 @@ class V1Env implements EnvApi {
     const envVars = Object.fromEntries(keys.map((key) => [key, null]));
     return await this.#deployments.redeploy(deploymentId, { envVars });
   }
+}
+
+class V1Domains implements DomainsApi {
+  #http: HttpClient;
+  #organizationPath: () => string;
+
+  constructor(http: HttpClient, organizationPath: () => string) {
+    this.#http = http;
+    this.#organizationPath = organizationPath;
+  }
+
+  async *list(options?: ListOptions): AsyncGenerator<Domain> {
+    yield* this.#http.paginate<Domain>(`${this.#organizationPath()}/domains`, listQuery(options));
+  }
+
+  async create(domain: string): Promise<Domain> {
+    return await this.#http.json("POST", `${this.#organizationPath()}/domains`, {
+      json: { domain },
+    });
+  }
+
+  async get(idOrName: string): Promise<Domain> {
+    if (UUID.test(idOrName)) return await this.#http.json("GET", `/domains/${segment(idOrName)}`);
+    // `q` matches names loosely: pick the exact one.
+    const name = idOrName.toLowerCase().replace(/\.$/, "");
+    for await (const domain of this.list({ q: name, limit: 100 })) {
+      if (domain.domain === name) return domain;
+    }
+    throw new ApiError(404, "domainNotFound", `Domain "${idOrName}" was not found.`, {
+      hint: "Check the organization's domains, or register it first.",
+    });
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.#http.json("DELETE", `/domains/${segment(id)}`);
+  }
+
+  async verify(id: string): Promise<void> {
+    await this.#http.json("POST", `/domains/${segment(id)}/verify`);
+  }
+
+  async uploadCertificate(id: string, request: AddDomainCertificateRequest): Promise<void> {
+    await this.#http.json("POST", `/domains/${segment(id)}/certificates`, { json: request });
+  }
+
+  async provisionCertificates(id: string): Promise<void> {
+    await this.#http.json("POST", `/domains/${segment(id)}/certificates/provision`);
+  }
+
+  async attach(deploymentId: string, domain: string): Promise<string> {
+    const path = `/deployments/${segment(deploymentId)}/domains/${segment(domain)}`;
+    const answer = await this.#http.json<{ domain: string } | undefined>("PUT", path);
+    return answer?.domain ?? domain;
+  }
+
+  async detach(deploymentId: string, domain: string): Promise<void> {
+    await this.#http.json(
+      "DELETE",
+      `/deployments/${segment(deploymentId)}/domains/${segment(domain)}`,
+    );
+  }
+}
+
+class V1AppLogs implements AppLogsApi {
+  #http: HttpClient;
+
+  constructor(http: HttpClient) {
+    this.#http = http;
+  }
+
+  async query(deploymentId: string, query: AppLogQuery = {}): Promise<AppLogPage> {
+    // Past mode needs `since` or `until`: with neither, ask for everything until now.
+    const until = query.until ?? (query.since === undefined ? new Date() : undefined);
+    const response = await this.#http.request(
+      "GET",
+      `/deployments/${segment(deploymentId)}/app_logs`,
+      {
+        query: {
+          ...filterQuery(query),
+          since: timeParam(query.since),
+          until: timeParam(until),
+          limit: query.limit,
+          order: query.order,
+          cursor: query.cursor,
+        },
+      },
+    );
+    const entries = (await response.json()) as AppLogEntry[];
+    const next = parseLinkHeader(response.headers.get("link")).next;
+    const cursor = next ? new URL(next, response.url).searchParams.get("cursor") : null;
+    return { entries, cursor: cursor ?? undefined };
+  }
+
+  async *past(deploymentId: string, query: AppLogQuery = {}): AsyncGenerator<AppLogEntry> {
+    // Pin the end of the range, so lines logged meanwhile do not shift the pages.
+    const pinned = { ...query, until: query.until ?? new Date() };
+    let cursor = query.cursor;
+    do {
+      const page = await this.query(deploymentId, { ...pinned, cursor });
+      yield* page.entries;
+      cursor = page.entries.length > 0 ? page.cursor : undefined;
+    } while (cursor !== undefined);
+  }
+
+  async *live(
+    deploymentId: string,
+    filter: AppLogFilter = {},
+    signal?: AbortSignal,
+  ): AsyncGenerator<AppLogEntry> {
+    const response = await this.#http.request(
+      "GET",
+      `/deployments/${segment(deploymentId)}/app_logs`,
+      { query: filterQuery(filter), accept: "application/x-ndjson", timeoutMs: 0, signal },
+    );
+    if (!response.body) return;
+    yield* ndjson<AppLogEntry>(response.body);
+  }
+}
+
+class V1Analytics implements AnalyticsApi {
+  #http: HttpClient;
+  #organizationPath: () => string;
+
+  constructor(http: HttpClient, organizationPath: () => string) {
+    this.#http = http;
+    this.#organizationPath = organizationPath;
+  }
+
+  async project(projectId: string, range: AnalyticsRange = {}): Promise<Analytics> {
+    return await this.#http.json("GET", `/projects/${segment(projectId)}/analytics`, {
+      query: rangeQuery(range),
+    });
+  }
+
+  async organization(range: AnalyticsRange = {}): Promise<Analytics> {
+    return await this.#http.json("GET", `${this.#organizationPath()}/analytics`, {
+      query: rangeQuery(range),
+    });
+  }
+}
+
+function filterQuery(filter: AppLogFilter): Query {
+  return { q: filter.q || undefined, level: filter.levels?.join(",") || undefined };
+}
+
+function rangeQuery(range: AnalyticsRange): Query {
+  return { since: timeParam(range.since), until: timeParam(range.until) };
+}
+
+function timeParam(time: Date | string | undefined): string | undefined {
+  return time instanceof Date ? time.toISOString() : time;
 }
 
 function isJsonArray(response: Response): boolean {

@@ -18,6 +18,7 @@
  * @module
  */
 import type { DeployApi, DeploymentsApi } from "./api.ts";
+import { attachDomains } from "./domains.ts";
 import { ApiError, DeployTenantError, ExitCode } from "./errors.ts";
 import { deploymentBody, type Pack, pack, type PackOptions, type UploadStats } from "./packer.ts";
 import type {
@@ -25,6 +26,7 @@ import type {
   CompilerOptions,
   CreateDeploymentRequest,
   Deployment,
+  DeploymentPermissions,
   Encoding,
   Project,
 } from "./types.ts";
@@ -46,6 +48,10 @@ export interface DeploymentSettings {
   databases?: Record<string, string> | null;
   /** A note shown with the deployment. */
   description?: string | null;
+  /** Wall-clock limit of one request in milliseconds; omitted: the platform's default. */
+  requestTimeout?: number | null;
+  /** Outbound network allow-list: `{net: ["api.example.com"]}`; `{net: []}` denies all. */
+  permissions?: DeploymentPermissions | null;
 }
 
 /** What to deploy and where. */
@@ -76,6 +82,16 @@ export interface DeployOptions extends DeploymentSettings {
   signal?: AbortSignal;
   /** Reports progress. */
   onProgress?: (event: DeployEvent) => void;
+  /**
+   * Once the build succeeds, move the production name `{project.name}.<base-domain>` to the
+   * new deployment. Needs `wait`.
+   */
+  production?: boolean;
+  /**
+   * Host names to attach once the build succeeds (moved from whichever deployment had them),
+   * e.g. `staging-{project.name}.example.com`. Needs `wait`.
+   */
+  domains?: string[];
 }
 
 /** Progress of {@link deploy}, in the order it happens. */
@@ -163,6 +179,14 @@ const DEFAULT_POLL_INTERVAL_MS = 1_000;
  */
 export async function deploy(options: DeployOptions): Promise<DeployResult> {
   const { api, cache } = options;
+  if ((options.production || options.domains?.length) && options.wait === false) {
+    throw new DeployTenantError(
+      "usage",
+      "Domains can only be attached once the build succeeded, so deploying to production or " +
+        "to a domain needs waiting for the build.",
+      { hint: "Leave out --no-wait.", exitCode: ExitCode.usage },
+    );
+  }
   const project = await api.projects.get(options.project);
   const packed = await pack(packOptions(options));
   const request = deploymentRequest(packed, options);
@@ -208,7 +232,14 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   const result: DeployResult = { project, deployment, pack: packed, upload, buildLogs: [] };
   if (options.wait === false) return result;
   const built = await waitForBuild(api, deployment.id, options);
-  return { ...result, ...built };
+  if (built.deployment.status !== "success" || !(options.production || options.domains?.length)) {
+    return { ...result, ...built };
+  }
+  const attached = await attachDomains(api, project, built.deployment, {
+    production: options.production,
+    patterns: options.domains,
+  });
+  return { ...result, ...built, deployment: attached.deployment };
 }
 
 /**
@@ -361,6 +392,8 @@ function deploymentRequest(
   if (settings.compilerOptions != null) request.compilerOptions = settings.compilerOptions;
   if (settings.databases != null) request.databases = settings.databases;
   if (settings.description != null) request.description = settings.description;
+  if (settings.requestTimeout != null) request.requestTimeout = settings.requestTimeout;
+  if (settings.permissions != null) request.permissions = settings.permissions;
   return request;
 }
 

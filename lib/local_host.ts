@@ -28,6 +28,8 @@ export interface HostInfo {
   baseDomain: string;
   /** The host's process id. */
   pid: number;
+  /** The HTTPS port, when the host serves HTTPS (`--https-port`). */
+  httpsPort?: number;
   /** How tenants are isolated, e.g. `bubblewrap sandbox + Deno permissions`. */
   isolation?: string;
 }

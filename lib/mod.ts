@@ -31,6 +31,7 @@ export {
   type DatabasesApi,
   type DeployApi,
   type DeploymentsApi,
+  type DomainsApi,
   type EnvApi,
   type ProjectsApi,
   V1Api,
@@ -73,6 +74,14 @@ export {
   type PackOptions,
   type UploadStats,
 } from "./packer.ts";
+export {
+  attachDomains,
+  type AttachResult,
+  baseDomainOf,
+  productionDomain,
+  promote,
+  type PromoteResult,
+} from "./domains.ts";
 export { UploadCache, type UploadCacheOptions } from "./upload_cache.ts";
 export { closeInvokeClients, invoke, type InvokeOptions } from "./invoke.ts";
 export { deploymentUrl } from "./urls.ts";

@@ -71,7 +71,10 @@ Deno.test("databases: create answers a KvDatabase; a null description is empty",
     await api.call("POST", path, { description: "CRM state" }),
   );
   assert.deepEqual(Object.keys(described).sort(), KV_KEYS);
-  assert.match(described.id, /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/);
+  assert.match(
+    described.id,
+    /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
+  );
   assert.equal(described.organizationId, api.orgId);
   assert.equal(described.description, "CRM state");
   assert.match(described.createdAt, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
@@ -80,7 +83,11 @@ Deno.test("databases: create answers a KvDatabase; a null description is empty",
   const nulled = await ok<KvDatabase>(await api.call("POST", path, { description: null }));
   assert.equal(nulled.description, "");
 
-  await assertError(await api.call("POST", path, { description: "x".repeat(1001) }), 400, "invalidRequest");
+  await assertError(
+    await api.call("POST", path, { description: "x".repeat(1001) }),
+    400,
+    "invalidRequest",
+  );
   await assertError(await api.call("POST", path, { name: "nope" }), 400, "invalidRequest");
 });
 
@@ -130,8 +137,11 @@ Deno.test("databases: PATCH changes the description; null or absent leaves it", 
     await api.call("PATCH", `/databases/${db.id}`, { description: null }),
   );
   assert.equal(unchanged.description, "after");
-  assert.equal((await ok<KvDatabase>(await api.call("PATCH", `/databases/${db.id}`, {})))
-    .description, "after");
+  assert.equal(
+    (await ok<KvDatabase>(await api.call("PATCH", `/databases/${db.id}`, {})))
+      .description,
+    "after",
+  );
 
   await assertError(
     await api.call("PATCH", `/databases/${crypto.randomUUID()}`, { description: "x" }),

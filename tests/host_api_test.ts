@@ -686,6 +686,9 @@ Deno.test("deployments: invalid requests are refused naming what is wrong", asyn
 Deno.test("deployments: domains resolve placeholders; the project's own names only", async () => {
   await using host = await startHost();
   const project = await createProject(host, "lead-hook");
+  // A custom name must be registered and verified first (tests/host_domains_test.ts).
+  const custom = host.store.createCustomDomain(host.orgId, "hooks.example.com", "token");
+  host.store.markCustomDomainVerified(custom.id);
   const response = await deploy(
     host,
     project.id,

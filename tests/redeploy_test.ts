@@ -255,15 +255,19 @@ Deno.test("redeploy keeps the original's domains request, re-resolved for the ne
   assert.equal(api.store.getDeploymentRecord(String(again.body.id))!.domains, null);
 
   const custom = await createDeployment(api, {
-    domains: ["{project.name}-{deployment.id}.localhost", "staging-{project.name}.example.test"],
+    domains: ["{project.name}-{deployment.id}.localhost", "{project.name}.localhost"],
   });
   const redeployed = await api.call("POST", `/deployments/${custom.id}/redeploy`, {});
   const id = String(redeployed.body.id);
   const project = api.store.getDeploymentRecord(id)!.projectName;
   assert.deepEqual(api.store.getDeploymentRecord(id)!.domains, [
     `${project}-${id}.localhost`,
-    `staging-${project}.example.test`,
+    `${project}.localhost`,
   ]);
+
+  const none = await createDeployment(api, { domains: [] });
+  const stillNone = await api.call("POST", `/deployments/${none.id}/redeploy`, {});
+  assert.deepEqual(api.store.getDeploymentRecord(String(stillNone.body.id))!.domains, []);
 });
 
 Deno.test("redeploy refuses what create refuses, and unknown deployments", async () => {

@@ -225,6 +225,7 @@ Deno.test("a deployment record round-trips with its assets and JSON fields", asy
     compilerOptions: { jsx: "react-jsx" },
     requestTimeout: 5000,
     permissions: { net: ["example.com"] },
+    requestedDomains: ["{project.name}-{deployment.id}.localhost"],
     assets: [
       { path: "main.ts", kind: "file", gitSha1: SHA_A },
       { path: "link.ts", kind: "symlink", target: "main.ts" },
@@ -242,6 +243,7 @@ Deno.test("a deployment record round-trips with its assets and JSON fields", asy
     envVars: { A: "1", B: "two" },
     databases: { default: "5b484959-cba2-482d-95ab-ba592784af80" },
     domains: null,
+    requestedDomains: ["{project.name}-{deployment.id}.localhost"],
     importMapUrl: null,
     lockFileUrl: null,
     compilerOptions: { jsx: "react-jsx" },

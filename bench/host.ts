@@ -1,0 +1,117 @@
+/**
+ * A local host for benchmarks: a `deploy-tenant host` subprocess on a free port, on a data
+ * dir the caller may reuse (to measure a restart), plus a client for its API.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { V1Api } from "../lib/api.ts";
+
+const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
+
+/** A running benchmark host. */
+export interface BenchHost {
+  api: V1Api;
+  apiUrl: string;
+  port: number;
+  pid: number;
+  stop(): Promise<void>;
+}
+
+/** Starts a host on `dataDir` and waits for its host.json. */
+export async function startBenchHost(dataDir: string, args: string[] = []): Promise<BenchHost> {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", MAIN, "host", "--port", "0", "--data-dir", dataDir, ...args],
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
+  const infoPath = join(dataDir, "host.json");
+  for (let i = 0; i < 600; i++) {
+    try {
+      const info = JSON.parse(await Deno.readTextFile(infoPath));
+      if (info.pid === child.pid) {
+        const api = new V1Api({
+          baseUrl: info.apiUrl,
+          token: info.token,
+          organizationId: info.organizationId,
+        });
+        return {
+          api,
+          apiUrl: info.apiUrl,
+          port: info.port,
+          pid: child.pid,
+          async stop() {
+            child.kill("SIGTERM");
+            await child.status;
+          },
+        };
+      }
+    } catch { /* not ready yet */ }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  child.kill("SIGKILL");
+  throw new Error("the benchmark host did not start");
+}
+
+/** A load test with wrk: requests per second and latency percentiles. */
+export async function wrk(
+  url: string,
+  { host, connections = 32, seconds = 5, rate }: {
+    host?: string;
+    connections?: number;
+    seconds?: number;
+    rate?: number;
+  } = {},
+): Promise<{ rps: number; non2xx: number }> {
+  const args = ["-t", "1", "-c", String(connections), "-d", `${seconds}s`];
+  if (host) args.push("-H", `Host: ${host}`);
+  if (rate) throw new Error("fixed-rate load needs wrk2; use a paced client instead");
+  args.push(url);
+  const out = await new Deno.Command("wrk", { args, stdout: "piped", stderr: "piped" }).output();
+  const text = new TextDecoder().decode(out.stdout);
+  if (!out.success) throw new Error(`wrk failed: ${new TextDecoder().decode(out.stderr)}`);
+  const rps = Number(text.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? 0);
+  const non2xx = Number(text.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0);
+  return { rps, non2xx };
+}
+
+/** Starts `deno serve` on a module by hand: the baseline for the router and cold starts. */
+export function denoServe(module: string, port: number, env: Record<string, string> = {}) {
+  return new Deno.Command(Deno.execPath(), {
+    args: [
+      "serve",
+      "--quiet",
+      "--no-prompt",
+      "--allow-env",
+      `--port=${port}`,
+      "--host=127.0.0.1",
+      module,
+    ],
+    env,
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+}
+
+/** Polls `url` until it answers 200; returns the elapsed ms from `start`. */
+export async function firstOk(url: string, start: number, init: RequestInit = {}): Promise<number> {
+  for (;;) {
+    try {
+      const response = await fetch(url, init);
+      await response.body?.cancel();
+      if (response.ok) return performance.now() - start;
+    } catch { /* not listening yet */ }
+    await new Promise((resolve) => setTimeout(resolve, 2));
+  }
+}
+
+/** A free loopback TCP port. */
+export function freePort(): number {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}

@@ -1,0 +1,207 @@
+/**
+ * `logs <deployment>`: what a deployment's code logged (app logs: `console.*`, uncaught
+ * errors and the platform's events about it), past lines or followed live; `--build` prints
+ * the build log instead.
+ *
+ * @module
+ */
+import { Command } from "commander";
+import type { AppLogFilter, DeployApi } from "../lib/api.ts";
+import type { Output } from "../lib/output.ts";
+import { parseTimeArg } from "../lib/time.ts";
+import type { AppLogEntry, LogLevel } from "../lib/types.ts";
+import { connect, usageError } from "./context.ts";
+import { formatLogLine } from "./deployments.ts";
+
+/** Lines per request when paging through past logs (the API's largest page). */
+const PAGE_LIMIT = 10_000;
+
+const LEVELS: Record<string, LogLevel> = {
+  debug: "debug",
+  info: "info",
+  warning: "warning",
+  warn: "warning",
+  error: "error",
+};
+
+interface LogsFlags {
+  build?: boolean;
+  follow?: boolean;
+  since?: string;
+  until?: string;
+  level?: string;
+  grep?: string;
+  limit: string;
+}
+
+/** The `logs` command. */
+export function logsCommand(): Command {
+  return new Command("logs")
+    .description("Print a deployment's app logs (console output, uncaught errors), or follow them")
+    .argument("<deployment>", "deployment id")
+    .option("-f, --follow", "keep printing lines as they are logged, until Ctrl-C")
+    .option("--since <time>", "lines from this time: RFC 3339, or a duration ago (15m, 2h, 1d)")
+    .option("--until <time>", "lines before this time: RFC 3339, or a duration ago")
+    .option("--level <levels>", "only these levels, comma-separated: debug,info,warning,error")
+    .option("--grep <text>", "only lines containing <text>")
+    .option("--limit <n>", "print at most the <n> latest past lines", "100")
+    .option("--build", "print the build log instead, following it while the build runs")
+    .addHelpText(
+      "after",
+      `
+Past lines are printed oldest first. With --follow, lines logged from now on follow (after
+the past ones when --since or --until is given). Under --json each line is one JSON object
+{time, level, message, region} (NDJSON). App logs are kept for two weeks by default.
+
+Examples:
+  $ deploy-tenant logs abcde12vwxyz
+  $ deploy-tenant logs abcde12vwxyz --since 15m --level warning,error
+  $ deploy-tenant logs abcde12vwxyz --follow --grep lead
+  $ deploy-tenant logs abcde12vwxyz --since 2024-08-01T00:00:00Z --limit 5000 --json | jq -r .message
+  $ deploy-tenant logs abcde12vwxyz --build`,
+    )
+    .action(async function (this: Command, id: string, flags: LogsFlags) {
+      const now = Date.now();
+      const since = parseTime(this, "--since", flags.since, now);
+      const until = parseTime(this, "--until", flags.until, now);
+      const limit = parseLimit(this, flags.limit);
+      const filter: AppLogFilter = { q: flags.grep, levels: parseLevels(this, flags.level) };
+      const { api, out } = await connect(this);
+      if (flags.build) {
+        for await (const entry of api.deployments.streamBuildLogs(id)) {
+          out.record(entry, () => formatLogLine(out, entry.level, entry.message));
+        }
+        return;
+      }
+      const print = (entry: AppLogEntry) => out.record(entry, () => formatAppLogLine(out, entry));
+      if (!flags.follow) {
+        for (const entry of await latestLines(api, id, { since, until, limit, filter })) {
+          print(entry);
+        }
+        return;
+      }
+      await follow(api, id, filter, print, since || until ? { since, until, limit } : undefined);
+    });
+}
+
+/** One app log line for people: time, level (coloured on a terminal), message. */
+export function formatAppLogLine(out: Output, entry: AppLogEntry): string {
+  const time = entry.time.replace(/(\.\d{3})\d*Z$/, "$1Z");
+  const level = entry.level.padEnd(7);
+  const styled = entry.level === "error"
+    ? out.red(level)
+    : entry.level === "warning"
+    ? out.yellow(level)
+    : entry.level === "debug"
+    ? out.dim(level)
+    : out.cyan(level);
+  // Continuation lines start under the message, so multi-line messages read as one.
+  const indent = " ".repeat(time.length + 1 + level.length + 1);
+  return `${out.dim(time)} ${styled} ${entry.message.replaceAll("\n", `\n${indent}`)}`;
+}
+
+interface PastOptions {
+  since?: number;
+  until?: number;
+  limit: number;
+  filter?: AppLogFilter;
+}
+
+/** The latest `limit` lines of the range, oldest first. */
+async function latestLines(
+  api: DeployApi,
+  deploymentId: string,
+  options: PastOptions,
+): Promise<AppLogEntry[]> {
+  const lines: AppLogEntry[] = [];
+  const until = new Date(options.until ?? Date.now());
+  let cursor: string | undefined;
+  do {
+    const page = await api.appLogs.query(deploymentId, {
+      ...options.filter,
+      since: options.since === undefined ? undefined : new Date(options.since),
+      until,
+      order: "desc",
+      limit: Math.min(PAGE_LIMIT, options.limit - lines.length),
+      cursor,
+    });
+    lines.push(...page.entries);
+    cursor = page.entries.length > 0 ? page.cursor : undefined;
+  } while (cursor !== undefined && lines.length < options.limit);
+  return lines.reverse();
+}
+
+/** Prints the past lines (if asked), then live ones until Ctrl-C or the stream ends. */
+async function follow(
+  api: DeployApi,
+  deploymentId: string,
+  filter: AppLogFilter,
+  print: (entry: AppLogEntry) => void,
+  past?: PastOptions,
+): Promise<void> {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  Deno.addSignalListener("SIGINT", onSignal);
+  try {
+    // Subscribe first, so no line falls between the past ones and the live ones.
+    const live = api.appLogs.live(deploymentId, filter, stop.signal);
+    const first = live.next();
+    first.catch(() => {}); // awaited below; an early failure must not go unhandled meanwhile
+    let last = "";
+    if (past) {
+      for (const entry of await latestLines(api, deploymentId, { ...past, filter })) {
+        print(entry);
+        last = entry.time;
+      }
+    }
+    for (let step = await first; !step.done; step = await live.next()) {
+      // Times are RFC 3339 in UTC with the same precision: text order is time order.
+      if (step.value.time > last) print(step.value);
+    }
+  } catch (error) {
+    if (!stop.signal.aborted) throw error;
+  } finally {
+    Deno.removeSignalListener("SIGINT", onSignal);
+    stop.abort(); // a failure above must not leave the live request open
+  }
+}
+
+function parseTime(
+  command: Command,
+  flag: string,
+  text: string | undefined,
+  now: number,
+): number | undefined {
+  if (text === undefined) return undefined;
+  const time = parseTimeArg(text, now);
+  if (time === undefined) {
+    throw usageError(
+      command,
+      `${flag} "${text}" is neither an RFC 3339 time nor a duration`,
+      `Use e.g. ${flag} 2024-08-01T00:00:00Z, or ${flag} 15m (also s, h, d, w).`,
+    );
+  }
+  return time;
+}
+
+function parseLimit(command: Command, text: string): number {
+  const limit = Number(text);
+  if (!/^\d+$/.test(text) || limit < 1) {
+    throw usageError(command, `--limit must be a positive integer, not "${text}"`);
+  }
+  return limit;
+}
+
+function parseLevels(command: Command, text: string | undefined): LogLevel[] | undefined {
+  if (text === undefined) return undefined;
+  const levels = text.split(",").map((part) => part.trim().toLowerCase()).filter(Boolean);
+  const unknown = levels.find((level) => !Object.hasOwn(LEVELS, level));
+  if (unknown !== undefined || levels.length === 0) {
+    throw usageError(
+      command,
+      `Unknown log level "${unknown ?? text}"`,
+      "Use debug, info, warning (or warn) and error, comma-separated.",
+    );
+  }
+  return [...new Set(levels.map((level) => LEVELS[level]))];
+}

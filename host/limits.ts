@@ -1,0 +1,103 @@
+/**
+ * What the router does when a request hits a limit: the per-request time limit
+ * (`requestTimeout`) and the memory cap.
+ *
+ * A request that outlives its limit gets `504 {code: "TIME_LIMIT"}` and an app log line.
+ * Whether the deployment can go on serving depends on why it was slow: a handler awaiting
+ * something that never comes leaves the event loop free, but a busy loop
+ * (`while (true) {}`) blocks every later request too. So the router probes the process with
+ * a request the bootstrap answers itself, before the tenant's handler; if the probe gets no
+ * answer, the process is killed and the next request starts a fresh one.
+ *
+ * @module
+ */
+import type { LogLevel } from "../lib/types.ts";
+import type { Instance, Runtime } from "./runtime.ts";
+
+/** The header of the liveness probe; the router strips it from every incoming request. */
+export const PROBE_HEADER = "x-deploy-tenant-probe";
+
+/** How long a healthy event loop may take to answer the probe. */
+export const PROBE_TIMEOUT_MS = 2_000;
+
+/** Writes a line to the deployment's app log. */
+export type AppLog = (deploymentId: string, level: LogLevel, message: string) => void;
+
+/** Whether the process answers the probe within `timeoutMs`: its event loop is running. */
+export async function isResponsive(
+  instance: Instance,
+  timeoutMs: number = PROBE_TIMEOUT_MS,
+): Promise<boolean> {
+  try {
+    const response = await fetch("http://deployment/", {
+      headers: { [PROBE_HEADER]: "1" },
+      client: instance.client,
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    await response.body?.cancel();
+    return response.status === 204;
+  } catch {
+    return false;
+  }
+}
+
+/** What {@link timeLimitResponse} needs to know about the request that timed out. */
+export interface TimedOutRequest {
+  instance: Instance;
+  runtime: Runtime;
+  timeoutMs: number;
+  method: string;
+  path: string;
+  log: AppLog;
+}
+
+/**
+ * Logs a timed-out request, restarts the process if its event loop is stuck, and returns
+ * the 504 for the client.
+ */
+export async function timeLimitResponse(request: TimedOutRequest): Promise<Response> {
+  const { instance, runtime, timeoutMs } = request;
+  request.log(
+    instance.deploymentId,
+    "error",
+    `Request timed out after ${timeoutMs} ms: ${request.method} ${request.path} (TIME_LIMIT)`,
+  );
+  let message = `The deployment did not answer within its time limit of ${timeoutMs} ms`;
+  if (!await isResponsive(instance)) {
+    await runtime.recycle(
+      instance,
+      "The process stopped answering (its event loop is blocked) and was restarted",
+    );
+    message += "; its process was stuck and has been restarted";
+  }
+  return errorResponse(504, "TIME_LIMIT", message);
+}
+
+/**
+ * The answer when forwarding failed for another reason: `MEMORY_LIMIT` if the process was
+ * killed at its memory cap (as Deploy answers), otherwise the deployment is unavailable.
+ */
+export async function forwardFailureResponse(
+  instance: Instance,
+  error: unknown,
+): Promise<Response> {
+  // The process may still be writing V8's report as the connection drops: give it a moment.
+  const exitedSoon = instance.exited.then(() => new Promise((resolve) => setTimeout(resolve, 50)));
+  await Promise.race([exitedSoon, new Promise((resolve) => setTimeout(resolve, 1_000))]);
+  if (instance.memoryLimitExceeded) {
+    return errorResponse(
+      502,
+      "MEMORY_LIMIT",
+      "The deployment exceeded its memory limit and was terminated",
+    );
+  }
+  return errorResponse(
+    502,
+    "deploymentUnavailable",
+    `The deployment failed to answer: ${(error as Error).message}`,
+  );
+}
+
+function errorResponse(status: number, code: string, message: string): Response {
+  return Response.json({ code, message }, { status });
+}

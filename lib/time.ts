@@ -1,0 +1,44 @@
+/**
+ * Times as users and the API write them: RFC 3339 date-times (`2024-08-01T00:00:00Z`) and
+ * relative durations (`15m`, `2h`, `1d`) meaning "that long ago".
+ *
+ * @module
+ */
+
+const RFC3339 = /^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?([Zz]|[+-]\d{2}:\d{2})$/;
+
+const UNIT_MS: Record<string, number> = {
+  ms: 1,
+  s: 1000,
+  m: 60_000,
+  h: 3_600_000,
+  d: 86_400_000,
+  w: 604_800_000,
+};
+
+/** Milliseconds since the epoch of an RFC 3339 date-time, or `undefined` if it is not one. */
+export function parseRfc3339(text: string): number | undefined {
+  if (!RFC3339.test(text)) return undefined;
+  const time = Date.parse(text.replace(" ", "T"));
+  return Number.isNaN(time) ? undefined : time;
+}
+
+/** Milliseconds of a duration such as `90s`, `15m`, `2h`, `1d`, `1w` or `1h30m`, or `undefined`. */
+export function parseDuration(text: string): number | undefined {
+  const parts = [...text.trim().matchAll(/(\d+(?:\.\d+)?)(ms|s|m|h|d|w)/g)];
+  if (parts.length === 0 || parts.map((part) => part[0]).join("") !== text.trim()) {
+    return undefined;
+  }
+  return parts.reduce((sum, [, amount, unit]) => sum + Number(amount) * UNIT_MS[unit], 0);
+}
+
+/**
+ * A point in time given as an RFC 3339 date-time, or as a duration before `now` (`15m` is
+ * fifteen minutes ago). `undefined` if it is neither.
+ */
+export function parseTimeArg(text: string, now: number = Date.now()): number | undefined {
+  const absolute = parseRfc3339(text);
+  if (absolute !== undefined) return absolute;
+  const duration = parseDuration(text);
+  return duration === undefined ? undefined : now - duration;
+}

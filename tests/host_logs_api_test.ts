@@ -1,0 +1,241 @@
+/**
+ * `GET /deployments/{id}/app_logs` and the analytics endpoints over real HTTP, with the app
+ * logs and usage written directly (the runtime that feeds them is tested end to end).
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { AppLogs } from "../host/app_logs.ts";
+import { createApi } from "../host/api.ts";
+import { BlobStore } from "../host/blobs.ts";
+import { newDeploymentId, newToken } from "../host/ids.ts";
+import { Store } from "../host/store.ts";
+import { UsageMeter } from "../host/usage.ts";
+import { ndjson, parseLinkHeader } from "../lib/http.ts";
+import type { Analytics, AppLogEntry } from "../lib/types.ts";
+
+async function startHost() {
+  const dir = await Deno.makeTempDir({ prefix: "host_logs_api_test_" });
+  const store = Store.open(join(dir, "host.sqlite"));
+  const org = store.ensureOrganization("acme");
+  const token = newToken();
+  store.setToken(org.id, token);
+  const project = store.createProject(org.id, { name: "logs-api", description: "" });
+  const deploymentId = newDeploymentId();
+  store.createDeployment({
+    id: deploymentId,
+    projectId: project.id,
+    description: "",
+    entryPointUrl: "main.ts",
+    envVars: {},
+    databases: {},
+    domains: null,
+    importMapUrl: null,
+    lockFileUrl: null,
+    compilerOptions: null,
+    requestTimeout: null,
+    permissions: null,
+    assets: [],
+  });
+  // A deployment of another organization, which this token must not see.
+  const other = store.createOrganization("other");
+  const otherProject = store.createProject(other.id, { name: "not-yours", description: "" });
+  const appLogs = new AppLogs(store, { sweepIntervalMs: 0 });
+  const usage = new UsageMeter(store, { flushIntervalMs: 0 });
+  const app = createApi(store, new BlobStore(join(dir, "blobs")), {
+    baseDomain: "localhost",
+    deploymentCreated() {},
+    deploymentDeleted: () => Promise.resolve(),
+  }, { appLogs, usage });
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
+  const url = `http://127.0.0.1:${server.addr.port}/v1`;
+  return {
+    url,
+    org,
+    project,
+    otherProject,
+    deploymentId,
+    appLogs,
+    usage,
+    get(path: string, accept = "application/json", signal?: AbortSignal): Promise<Response> {
+      const target = path.startsWith("http") ? path : `${url}${path}`;
+      return fetch(target, { headers: { authorization: `Bearer ${token}`, accept }, signal });
+    },
+    async [Symbol.asyncDispose]() {
+      appLogs.end();
+      await server.shutdown();
+      appLogs.close();
+      usage.close();
+      store.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+async function errorCode(response: Response): Promise<[number, string]> {
+  return [response.status, (await response.json()).code];
+}
+
+Deno.test("past app logs: filters, Link cursor pages, NDJSON and region local", async () => {
+  await using host = await startHost();
+  const id = host.deploymentId;
+  for (let i = 0; i < 5; i++) host.appLogs.append(id, i % 2 ? "error" : "info", `line ${i}`);
+  const since = "since=2000-01-01T00:00:00Z";
+
+  const first = await host.get(`/deployments/${id}/app_logs?${since}&limit=2&order=asc`);
+  assert.equal(first.status, 200);
+  assert.match(first.headers.get("content-type") ?? "", /application\/json/);
+  const page1: AppLogEntry[] = await first.json();
+  assert.deepEqual(page1.map((entry) => entry.message), ["line 0", "line 1"]);
+  assert.deepEqual(Object.keys(page1[0]).sort(), ["level", "message", "region", "time"]);
+  assert.equal(page1[0].region, "local");
+  const next = parseLinkHeader(first.headers.get("link")).next;
+  assert.ok(next?.includes("cursor="), "a next page is linked");
+  const page2: AppLogEntry[] = await (await host.get(next)).json();
+  assert.deepEqual(page2.map((entry) => entry.message), ["line 2", "line 3"]);
+
+  const all = await host.get(`/deployments/${id}/app_logs?${since}&limit=10`);
+  assert.equal(all.headers.get("link"), null, "the last page links nothing");
+  assert.deepEqual((await all.json() as AppLogEntry[]).map((entry) => entry.message), [
+    "line 4",
+    "line 3",
+    "line 2",
+    "line 1",
+    "line 0",
+  ]);
+
+  const errors = await host.get(
+    `/deployments/${id}/app_logs?${since}&level=error&q=LINE`,
+    "application/x-ndjson",
+  );
+  assert.match(errors.headers.get("content-type") ?? "", /application\/x-ndjson/);
+  const lines = await Array.fromAsync(ndjson<AppLogEntry>(errors.body!));
+  assert.deepEqual(lines.map((entry) => entry.message), ["line 3", "line 1"]);
+
+  const elsewhere = await host.get(`/deployments/${id}/app_logs?${since}&region=gcp-us-east1`);
+  assert.deepEqual(await elsewhere.json(), []);
+  const local = await host.get(`/deployments/${id}/app_logs?${since}&region=local,gcp-us-east1`);
+  assert.equal((await local.json()).length, 5);
+});
+
+Deno.test("app logs: bad parameters are 400s, other organizations' deployments 404", async () => {
+  await using host = await startHost();
+  const base = `/deployments/${host.deploymentId}/app_logs?since=2000-01-01T00:00:00Z`;
+  assert.deepEqual(await errorCode(await host.get(`${base}&level=fatal`)), [400, "invalidLevel"]);
+  assert.deepEqual(await errorCode(await host.get(`${base}&limit=0`)), [400, "invalidLimit"]);
+  assert.deepEqual(await errorCode(await host.get(`${base}&limit=10001`)), [400, "invalidLimit"]);
+  assert.deepEqual(await errorCode(await host.get(`${base}&order=up`)), [400, "invalidOrder"]);
+  assert.deepEqual(await errorCode(await host.get(`${base}&sort=level`)), [400, "invalidSort"]);
+  assert.deepEqual(await errorCode(await host.get(`${base}&cursor=nope`)), [400, "invalidCursor"]);
+  assert.deepEqual(
+    await errorCode(await host.get(`/deployments/${host.deploymentId}/app_logs?until=yesterday`)),
+    [400, "invalidTime"],
+  );
+  assert.equal((await host.get(`${base}&limit=10000&order=timeAsc`)).status, 200);
+  assert.deepEqual(
+    await errorCode(await host.get(`/deployments/${newDeploymentId()}/app_logs`)),
+    [404, "deploymentNotFound"],
+  );
+});
+
+Deno.test("live app logs stream as NDJSON until the client goes away", async () => {
+  await using host = await startHost();
+  const id = host.deploymentId;
+  host.appLogs.append(id, "info", "before the stream: not sent");
+  const abort = new AbortController();
+  const response = await host.get(
+    `/deployments/${id}/app_logs?level=warning,error`,
+    "application/x-ndjson",
+    abort.signal,
+  );
+  assert.equal(response.status, 200);
+  assert.equal(response.headers.get("link"), null);
+  const lines = ndjson<AppLogEntry>(response.body!);
+  host.appLogs.append(id, "info", "filtered out");
+  host.appLogs.append(id, "warning", "live one");
+  host.appLogs.append(id, "error", "live two");
+  assert.equal((await lines.next()).value?.message, "live one");
+  assert.equal((await lines.next()).value?.message, "live two");
+  abort.abort();
+  await lines.return(undefined).catch(() => {});
+});
+
+Deno.test("live app logs without NDJSON are one JSON array, closed when the stream ends", async () => {
+  await using host = await startHost();
+  const id = host.deploymentId;
+  const response = await host.get(`/deployments/${id}/app_logs`);
+  assert.match(response.headers.get("content-type") ?? "", /application\/json/);
+  const text = response.text();
+  // The subscription is made when the response starts: wait until it is live.
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  host.appLogs.append(id, "info", "one");
+  host.appLogs.append(id, "debug", "two");
+  host.appLogs.end(id); // e.g. the deployment was deleted
+  const entries: AppLogEntry[] = JSON.parse(await text);
+  assert.deepEqual(entries.map((entry) => [entry.level, entry.message]), [
+    ["info", "one"],
+    ["debug", "two"],
+  ]);
+});
+
+Deno.test("analytics: 15-minute rows over [since, until), ranges checked", async () => {
+  await using host = await startHost();
+  const owner = { organizationId: host.org.id, projectId: host.project.id };
+  host.usage.add(owner, { requestCount: 3, networkIngressBytes: 10, networkEgressBytes: 20 });
+
+  const recent = await host.get(`/projects/${host.project.id}/analytics`);
+  assert.equal(recent.status, 200);
+  const analytics: Analytics = await recent.json();
+  assert.equal(analytics.fields.length, 9);
+  assert.ok(analytics.values.length >= 96 && analytics.values.length <= 97);
+  const last = analytics.values.at(-1)!;
+  assert.deepEqual(last.slice(1, 2), [3]);
+  assert.deepEqual(last.slice(5, 7), [10, 20]);
+
+  const window = await host.get(
+    `/projects/${host.project.id}/analytics?since=2024-08-01T00:07:00Z&until=2024-08-01T01:00:00Z`,
+  );
+  const rows = (await window.json() as Analytics).values.map((row) => row[0]);
+  assert.deepEqual(rows, [
+    "2024-08-01T00:00:00Z",
+    "2024-08-01T00:15:00Z",
+    "2024-08-01T00:30:00Z",
+    "2024-08-01T00:45:00Z",
+  ]);
+
+  const org = await host.get(`/organizations/${host.org.id}/analytics`);
+  assert.equal((await org.json() as Analytics).values.at(-1)![1], 3);
+  assert.deepEqual(
+    await errorCode(
+      await host.get(
+        `/organizations/${host.org.id}/analytics?since=2024-08-01T00:00:00Z&until=2024-08-02T00:00:01Z`,
+      ),
+    ),
+    [400, "invalidRange"],
+  );
+  assert.deepEqual(
+    await errorCode(
+      await host.get(
+        `/projects/${host.project.id}/analytics?since=2024-08-02T00:00:00Z&until=2024-08-01T00:00:00Z`,
+      ),
+    ),
+    [400, "invalidRange"],
+  );
+  assert.deepEqual(
+    await errorCode(
+      await host.get(`/projects/${host.project.id}/analytics?since=2020-01-01T00:00:00Z`),
+    ),
+    [400, "invalidRange"],
+  );
+  assert.deepEqual(
+    await errorCode(await host.get(`/projects/${host.project.id}/analytics?since=now`)),
+    [400, "invalidTime"],
+  );
+  assert.deepEqual(
+    await errorCode(await host.get(`/projects/${host.otherProject.id}/analytics`)),
+    [404, "projectNotFound"],
+  );
+  assert.deepEqual(
+    await errorCode(await host.get(`/organizations/${host.otherProject.organizationId}/analytics`)),
+    [404, "organizationNotFound"],
+  );
+});

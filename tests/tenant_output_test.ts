@@ -1,0 +1,69 @@
+import assert from "node:assert/strict";
+import { readTenantOutput, TAG } from "../host/tenant_output.ts";
+import type { LogLevel } from "../lib/types.ts";
+
+/** Feeds `chunks` as one stream and collects what the reader reports. */
+async function read(kind: "stdout" | "stderr", chunks: string[]) {
+  const lines: [LogLevel, string][] = [];
+  const kv: [number, number][] = [];
+  const encoder = new TextEncoder();
+  const stream = ReadableStream.from(chunks.map((chunk) => encoder.encode(chunk)));
+  await readTenantOutput(stream, kind, {
+    log: (level, message) => lines.push([level, message]),
+    kv: (reads, writes) => kv.push([reads, writes]),
+  });
+  return { lines, kv };
+}
+
+const tagged = (record: unknown) => `${TAG}${JSON.stringify(record)}\n`;
+
+Deno.test("tagged lines keep their level and multi-line messages whole", async () => {
+  const { lines } = await read("stdout", [
+    tagged({ level: "debug", message: "detail" }),
+    tagged({ level: "warning", message: "first\nsecond" }) +
+    tagged({ level: "error", message: "x" }),
+  ]);
+  assert.deepEqual(lines, [["debug", "detail"], ["warning", "first\nsecond"], ["error", "x"]]);
+});
+
+Deno.test("a tagged line split across chunks (even inside a character) is read whole", async () => {
+  const line = tagged({ level: "info", message: "héllo wörld" });
+  const bytes = new TextEncoder().encode(line);
+  const stream = ReadableStream.from([bytes.slice(0, 12), bytes.slice(12, 19), bytes.slice(19)]);
+  const lines: string[] = [];
+  await readTenantOutput(stream, "stdout", { log: (_level, message) => lines.push(message) });
+  assert.deepEqual(lines, ["héllo wörld"]);
+});
+
+Deno.test("untagged stdout is info, line by line; blank lines and colours are dropped", async () => {
+  const { lines } = await read("stdout", ["plain one\n\n\x1b[32mgreen\x1b[39m\r\nlast"]);
+  assert.deepEqual(lines, [["info", "plain one"], ["info", "green"], ["info", "last"]]);
+});
+
+Deno.test("untagged stderr is error, and an indented stack stays with its first line", async () => {
+  const { lines } = await read("stderr", [
+    "error: Uncaught Error: boom\n    at handler (file:///app/main.ts:3:9)\n    at run (x:1:1)\n",
+    "another line\n",
+    "warning: Detected export default { fetch }, use deno serve\n",
+  ]);
+  assert.deepEqual(lines, [
+    [
+      "error",
+      "error: Uncaught Error: boom\n    at handler (file:///app/main.ts:3:9)\n    at run (x:1:1)",
+    ],
+    ["error", "another line"],
+  ]);
+});
+
+Deno.test("KV reports are counted, and malformed tags are plain output", async () => {
+  const { lines, kv } = await read("stdout", [
+    tagged({ kv: [3, 2] }),
+    tagged({ kv: [-1, 5] }),
+    `${TAG}{not json\n`,
+    tagged({ level: "fatal", message: "unknown level" }),
+  ]);
+  assert.deepEqual(kv, [[3, 2]]);
+  assert.equal(lines.length, 3);
+  assert.ok(lines.every(([level]) => level === "info"));
+  assert.match(lines[0][1], /"kv":\[-1,5\]/);
+});

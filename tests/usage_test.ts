@@ -1,0 +1,152 @@
+import assert from "node:assert/strict";
+import {
+  ProcessSampler,
+  type ProcessTreeUsage,
+  readProcessTreeUsage,
+} from "../host/process_usage.ts";
+import { Store } from "../host/store.ts";
+import { bucketOf, countBytes, UsageMeter } from "../host/usage.ts";
+import { analyticsRows } from "../lib/analytics.ts";
+
+const T0 = Date.parse("2024-08-01T10:00:00Z");
+const MINUTE = 60_000;
+
+function setup() {
+  const store = Store.open(":memory:");
+  const org = store.ensureOrganization("acme");
+  const a = store.createProject(org.id, { name: "project-a", description: "" });
+  const b = store.createProject(org.id, { name: "project-b", description: "" });
+  const clock = { now: T0 };
+  const meter = new UsageMeter(store, { flushIntervalMs: 0, now: () => clock.now });
+  return {
+    store,
+    clock,
+    meter,
+    a: { organizationId: org.id, projectId: a.id },
+    b: { organizationId: org.id, projectId: b.id },
+    [Symbol.dispose]() {
+      meter.close();
+      store.close();
+    },
+  };
+}
+
+Deno.test("usage lands in the 15-minute bucket it happened in", () => {
+  using t = setup();
+  t.meter.add(t.a, { requestCount: 1, networkIngressBytes: 100, networkEgressBytes: 2000 });
+  t.clock.now += 14 * MINUTE;
+  t.meter.add(t.a, { requestCount: 1, networkEgressBytes: 500 });
+  t.meter.flush(); // flushes add up with what was counted before
+  t.clock.now += 2 * MINUTE; // 10:16, the next bucket
+  t.meter.add(t.a, { requestCount: 1, cpuSeconds: 0.25 });
+
+  const rows = analyticsRows(t.meter.projectAnalytics(t.a.projectId, T0, T0 + 60 * MINUTE));
+  assert.deepEqual(rows.map((row) => row.time), [
+    "2024-08-01T10:00:00Z",
+    "2024-08-01T10:15:00Z",
+    "2024-08-01T10:30:00Z",
+    "2024-08-01T10:45:00Z",
+  ]);
+  assert.equal(rows[0].requestCount, 2);
+  assert.equal(rows[0].networkIngressBytes, 100);
+  assert.equal(rows[0].networkEgressBytes, 2500);
+  assert.equal(rows[1].requestCount, 1);
+  assert.equal(rows[1].cpuSeconds, 0.25);
+  assert.deepEqual(Object.values(rows[2]).slice(1), [0, 0, 0, 0, 0, 0, 0, 0]);
+});
+
+Deno.test("the answer has the API's fields and types", () => {
+  using t = setup();
+  const analytics = t.meter.projectAnalytics(t.a.projectId, T0, T0 + 15 * MINUTE);
+  assert.deepEqual(analytics.fields, [
+    { name: "time", type: "time" },
+    { name: "requestCount", type: "number" },
+    { name: "cpuSeconds", type: "number" },
+    { name: "uptimeSeconds", type: "number" },
+    { name: "maxRssMemoryBytes", type: "number" },
+    { name: "networkIngressBytes", type: "number" },
+    { name: "networkEgressBytes", type: "number" },
+    { name: "kvReadCount", type: "number" },
+    { name: "kvWriteCount", type: "number" },
+  ]);
+  assert.deepEqual(analytics.values, [["2024-08-01T10:00:00Z", 0, 0, 0, 0, 0, 0, 0, 0]]);
+});
+
+Deno.test("memory is a maximum, the rest are sums; organization rows total its projects", () => {
+  using t = setup();
+  t.meter.add(t.a, { requestCount: 2, maxRssMemoryBytes: 50e6, kvReadCount: 3 });
+  t.meter.add(t.a, { maxRssMemoryBytes: 40e6, kvWriteCount: 1 });
+  t.meter.add(t.b, { requestCount: 5, maxRssMemoryBytes: 70e6, kvReadCount: 1 });
+  const [a] = analyticsRows(t.meter.projectAnalytics(t.a.projectId, T0, T0 + MINUTE));
+  assert.equal(a.maxRssMemoryBytes, 50e6);
+  assert.equal(a.requestCount, 2);
+  const [org] = analyticsRows(
+    t.meter.organizationAnalytics(t.a.organizationId, T0, T0 + MINUTE),
+  );
+  assert.equal(org.requestCount, 7);
+  assert.equal(org.kvReadCount, 4);
+  assert.equal(org.kvWriteCount, 1);
+  assert.equal(org.maxRssMemoryBytes, 70e6);
+  // A deleted project's usage still counts for its organization.
+  t.store.deleteProject(t.b.projectId);
+  const [after] = analyticsRows(
+    t.meter.organizationAnalytics(t.a.organizationId, T0, T0 + MINUTE),
+  );
+  assert.equal(after.requestCount, 7);
+});
+
+Deno.test("bucketOf rounds down to the quarter hour", () => {
+  assert.equal(
+    bucketOf(Date.parse("2024-08-01T10:29:59.999Z")) * 1000,
+    Date.parse("2024-08-01T10:15:00Z"),
+  );
+  assert.equal(
+    bucketOf(Date.parse("2024-08-01T10:30:00Z")) * 1000,
+    Date.parse("2024-08-01T10:30:00Z"),
+  );
+});
+
+Deno.test("countBytes passes a body through and counts it as it flows", async () => {
+  const counted: number[] = [];
+  const body = ReadableStream.from([new Uint8Array(3), new Uint8Array(5)]);
+  const bytes = await new Response(countBytes(body, (n) => counted.push(n))).bytes();
+  assert.equal(bytes.length, 8);
+  assert.deepEqual(counted, [3, 5]);
+});
+
+Deno.test("the sampler adds CPU and uptime deltas and the largest memory seen", () => {
+  using t = setup();
+  let reading: ProcessTreeUsage | undefined = { cpuSeconds: 0.5, rssBytes: 30e6 };
+  const sampler = new ProcessSampler(t.meter, {
+    intervalMs: 0,
+    now: () => t.clock.now,
+    read: () => reading,
+  });
+  sampler.started(t.a, 4242);
+  t.clock.now += 5_000;
+  sampler.sample();
+  reading = { cpuSeconds: 0.75, rssBytes: 20e6 };
+  t.clock.now += 5_000;
+  sampler.sample();
+  reading = undefined; // the process is gone before its exit is noticed
+  t.clock.now += 2_000;
+  sampler.exited(4242);
+  sampler.sample(); // forgotten: adds nothing
+  sampler.close();
+  const [row] = analyticsRows(t.meter.projectAnalytics(t.a.projectId, T0, T0 + MINUTE));
+  assert.equal(row.cpuSeconds, 0.75);
+  assert.equal(row.uptimeSeconds, 12);
+  assert.equal(row.maxRssMemoryBytes, 30e6);
+});
+
+Deno.test({
+  name: "readProcessTreeUsage reads this process from /proc",
+  ignore: Deno.build.os !== "linux",
+  fn() {
+    const usage = readProcessTreeUsage(Deno.pid);
+    assert.ok(usage);
+    assert.ok(usage.cpuSeconds > 0, `cpu ${usage.cpuSeconds}`);
+    assert.ok(usage.rssBytes > 1e6, `rss ${usage.rssBytes}`);
+    assert.equal(readProcessTreeUsage(2 ** 22 + 1), undefined);
+  },
+});
