@@ -28,7 +28,9 @@ import { exitCodeOf, Output } from "./lib/output.ts";
 const ROOT_HELP = `
 Configuration: flag, then environment, then the local host. With no API configured the
 CLI uses the local host on DEPLOY_TENANT_DATA_DIR (~/.local/share/deploy-tenant),
-starting it in the background when needed.
+starting it in the background when needed. An API request times out after
+DEPLOY_TENANT_REQUEST_TIMEOUT_MS (default 60000) and is retried up to 3 times on timeouts,
+network errors, 429 and 5xx.
 
 Exit codes:
   0  ok

@@ -7,6 +7,8 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { V1Api } from "../lib/api.ts";
+import { deploy } from "../lib/deploy.ts";
+import type { Deployment } from "../lib/types.ts";
 
 const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 
@@ -14,6 +16,7 @@ const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 export interface BenchHost {
   api: V1Api;
   apiUrl: string;
+  token: string;
   port: number;
   pid: number;
   stop(): Promise<void>;
@@ -40,6 +43,7 @@ export async function startBenchHost(dataDir: string, args: string[] = []): Prom
         return {
           api,
           apiUrl: info.apiUrl,
+          token: info.token,
           port: info.port,
           pid: child.pid,
           async stop() {
@@ -114,4 +118,32 @@ export function freePort(): number {
   const port = (listener.addr as Deno.NetAddr).port;
   listener.close();
   return port;
+}
+
+/** Deploys `root` and returns the live deployment and its domain; throws if the build failed. */
+export async function deployLive(
+  api: V1Api,
+  project: string,
+  root: string,
+): Promise<{ deployment: Deployment; domain: string }> {
+  const result = await deploy({ api, project, root });
+  const domain = result.deployment.domains?.[0];
+  if (result.deployment.status !== "success" || !domain) {
+    throw new Error(`deploying ${root} failed: ${result.buildError ?? result.deployment.status}`);
+  }
+  return { deployment: result.deployment, domain };
+}
+
+/** Times `deno serve <module>` by hand from spawn to first 200, `runs` times: the start-up baseline. */
+export async function bareStartTimes(module: string, runs: number): Promise<number[]> {
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const port = freePort();
+    const start = performance.now();
+    const child = denoServe(module, port);
+    times.push(await firstOk(`http://127.0.0.1:${port}/`, start));
+    child.kill();
+    await child.status;
+  }
+  return times;
 }

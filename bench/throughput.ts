@@ -6,8 +6,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { deploy } from "../lib/deploy.ts";
-import { denoServe, firstOk, freePort, startBenchHost, wrk } from "./host.ts";
+import { denoServe, deployLive, firstOk, freePort, startBenchHost, wrk } from "./host.ts";
 import { report } from "./report.ts";
 
 const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
@@ -24,8 +23,7 @@ try {
   await host.api.projects.create({ name: "bench-throughput" });
   for (const item of cases.filter((c) => !only || c.name === only)) {
     const root = fileURLToPath(new URL(item.dir, import.meta.url));
-    const { deployment } = await deploy({ api: host.api, project: "bench-throughput", root });
-    const domain = deployment.domains![0];
+    const { domain } = await deployLive(host.api, "bench-throughput", root);
     const routed = `http://127.0.0.1:${host.port}/`;
     const hostHeader = `${domain}:${host.port}`;
     await wrk(routed, { host: hostHeader, connections, seconds: 1 }); // warm up

@@ -74,10 +74,31 @@ export async function connect(command: Command, out = outputFor(command)): Promi
     baseUrl: config.apiUrl,
     token: config.token,
     organizationId: config.organizationId,
+    timeoutMs: requestTimeoutMs(),
     onRetry: ({ attempt, delayMs, reason }) =>
       out.info(`${reason}; retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})`),
   });
   return { api: client, config, out };
+}
+
+/** Env var: the time limit of one API request attempt, in milliseconds. */
+export const REQUEST_TIMEOUT_ENV = "DEPLOY_TENANT_REQUEST_TIMEOUT_MS";
+
+/** {@link REQUEST_TIMEOUT_ENV}, or `undefined` for the client's default (60 s). */
+export function requestTimeoutMs(
+  env: Record<string, string | undefined> = Deno.env.toObject(),
+): number | undefined {
+  const value = env[REQUEST_TIMEOUT_ENV];
+  if (value === undefined || value.trim() === "") return undefined;
+  const ms = Number(value);
+  if (!Number.isInteger(ms) || ms <= 0) {
+    throw new DeployTenantError(
+      "usage",
+      `Invalid ${REQUEST_TIMEOUT_ENV} "${value}": expected a positive number of milliseconds`,
+      { hint: `For example ${REQUEST_TIMEOUT_ENV}=30000.`, exitCode: ExitCode.usage },
+    );
+  }
+  return ms;
 }
 
 /** A usage error (exit code 2), pointing at the command's help. */

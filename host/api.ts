@@ -17,8 +17,10 @@ import { assertDatabasesOwned, registerDatabaseRoutes } from "./routes_databases
 import { registerRedeployRoutes } from "./routes_redeploy.ts";
 import type { AppLogs } from "./app_logs.ts";
 import type { UsageMeter } from "./usage.ts";
+import { parseStrictJson } from "./strict_json.ts";
 import { registerAppLogRoutes } from "./routes_logs.ts";
 import { registerAnalyticsRoutes } from "./routes_analytics.ts";
+import { storageFailure } from "./storage_errors.ts";
 import {
   defaultDomainServices,
   type DomainServices,
@@ -308,6 +310,16 @@ export function createApi(
   // ---- errors ----
 
   app.notFound((c) => {
+    const allowed = allowedMethods(app, c.req.path);
+    if (allowed.length > 0 && !allowed.includes(c.req.method)) {
+      c.header("Allow", allowed.join(", "));
+      return errorJson(
+        c,
+        405,
+        "methodNotAllowed",
+        `${c.req.method} is not allowed on ${c.req.path}; use ${allowed.join(" or ")}`,
+      );
+    }
     return errorJson(c, 404, "notFound", `No such endpoint: ${c.req.method} ${c.req.path}`);
   });
 
@@ -316,6 +328,12 @@ export function createApi(
       return errorJson(c, error.status, error.code, error.message);
     }
     const rayId = c.get("rayId");
+    const storage = storageFailure(error);
+    if (storage) {
+      // The operator's problem, not a bug: one line, no stack.
+      console.error(`[x-deno-ray ${rayId}] ${c.req.method} ${c.req.path}: ${error.message}`);
+      return errorJson(c, storage.status, storage.code, storage.message);
+    }
     console.error(`[x-deno-ray ${rayId}] ${c.req.method} ${c.req.path} failed:`, error);
     return errorJson(
       c,
@@ -470,6 +488,20 @@ function unknownGitSha1(paths: string[]): RequestError {
 
 // ---- HTTP helpers ----
 
+/** The methods of the routes (not middleware) whose pattern matches `path`, for `Allow`. */
+function allowedMethods(app: Hono<Env>, path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of app.routes) {
+    if (route.method === "ALL") continue;
+    const pattern = route.path.split("/").map((segment) =>
+      segment.startsWith(":") ? "[^/]+" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+    );
+    if (new RegExp(`^${pattern.join("/")}$`).test(path)) methods.add(route.method);
+  }
+  if (methods.has("GET")) methods.add("HEAD");
+  return [...methods].sort();
+}
+
 function newRayId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(8));
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
@@ -492,7 +524,8 @@ export function setLinkHeader(c: Context<Env>, page: number, limit: number, tota
 
 /**
  * Reads a JSON body of at most `maxBytes`, counting as it arrives so an oversized body
- * is refused without being buffered. The whole body is still parsed in one piece: a
+ * is refused without being buffered, and parses it strictly ({@link parseStrictJson}).
+ * A `Content-Type` other than JSON is 415. The whole body is still parsed in one piece: a
  * streaming parser (assets written as they arrive) is future work.
  */
 export async function readJson(c: Context<Env>, maxBytes: number): Promise<unknown> {
@@ -502,15 +535,30 @@ export async function readJson(c: Context<Env>, maxBytes: number): Promise<unkno
       "payloadTooLarge",
       `The request body is larger than the limit of ${maxBytes} bytes`,
     );
+  const type = c.req.header("content-type");
+  // A body without a type is taken as JSON; a form or text body is a mistake worth naming.
+  if (type && !/^application\/(?:[\w.+-]+\+)?json\s*(?:;|$)/i.test(type)) {
+    throw new RequestError(
+      415,
+      "unsupportedMediaType",
+      `The request body must be JSON sent with 'Content-Type: application/json', not "${type}"`,
+    );
+  }
   const declared = Number(c.req.header("content-length") ?? NaN);
   if (declared > maxBytes) throw tooLarge();
 
   const chunks: Uint8Array[] = [];
   let size = 0;
-  for await (const chunk of c.req.raw.body ?? []) {
-    size += chunk.byteLength;
-    if (size > maxBytes) throw tooLarge();
-    chunks.push(chunk);
+  try {
+    for await (const chunk of c.req.raw.body ?? []) {
+      size += chunk.byteLength;
+      if (size > maxBytes) throw tooLarge();
+      chunks.push(chunk);
+    }
+  } catch (error) {
+    if (error instanceof RequestError) throw error;
+    // The client broke the body off (or framed it wrongly): its fault, not ours.
+    throw new RequestError(400, "invalidBody", "The request body could not be read to its end");
   }
   if (size === 0) throw new RequestError(400, "invalidJson", "The request body is empty");
 
@@ -536,18 +584,7 @@ export async function readJson(c: Context<Env>, maxBytes: number): Promise<unkno
     }
     throw new RequestError(400, "invalidJson", "The request body is not valid UTF-8");
   }
-  try {
-    return JSON.parse(text);
-  } catch (error) {
-    if (!(error instanceof SyntaxError)) {
-      throw new RequestError(413, "payloadTooLarge", "The request body is too large to parse");
-    }
-    throw new RequestError(
-      400,
-      "invalidJson",
-      `The request body is not valid JSON: ${error.message}`,
-    );
-  }
+  return parseStrictJson(text);
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; results keep their order. */

@@ -98,6 +98,24 @@ export class BlobStore {
     }
   }
 
+  /**
+   * Removes the temp files of writes a crash cut short and returns how many there were.
+   * Call it at start, before any {@link put}: it would take a write in flight's temp file.
+   */
+  async removeTempFiles(): Promise<number> {
+    const tempDir = join(this.dir, TEMP_DIR);
+    let removed = 0;
+    try {
+      for await (const entry of Deno.readDir(tempDir)) {
+        await removeIfExists(join(tempDir, entry.name));
+        removed++;
+      }
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    return removed;
+  }
+
   /** Removes the blob; a missing blob is not an error. */
   async delete(gitSha1: string): Promise<void> {
     await removeIfExists(this.path(gitSha1));

@@ -76,6 +76,27 @@ for (const type of ["error", "unhandledrejection"]) {
   });
 }
 
+// ---- lifeline: the host holds the other end of stdin and never writes; EOF means it is gone ----
+
+const exitNow = Deno.exit;
+const readStdin = Deno.stdin.read.bind(Deno.stdin);
+async function followHost() {
+  try {
+    while ((await readStdin(new Uint8Array(1))) !== null) { /* nothing is ever sent */ }
+  } catch { /* closed under us: treated like EOF */ }
+  exitNow(0);
+}
+// Deno runs the event loop dry after a preload before it loads the main module, so a pending
+// read would hold the tenant up: unref it (Deno's own symbol), or else start after the load.
+const UNREF = Object.getOwnPropertySymbols(Object.getPrototypeOf(Deno.stdin))
+  .find((symbol) => symbol.description === "UNREF");
+if (UNREF) {
+  Deno.stdin[UNREF]();
+  followHost();
+} else {
+  globalThis.addEventListener("load", followHost);
+}
+
 const socketPath = Deno.env.get("DENO_DEPLOYMENT_SOCKET");
 Deno.env.delete("DENO_DEPLOYMENT_SOCKET");
 if (!socketPath) throw new Error("bootstrap: DENO_DEPLOYMENT_SOCKET is not set");

@@ -41,13 +41,15 @@ export interface HostOptions {
   token?: string;
   /** Deployments are served at `{project}-{deployment}.<baseDomain>`. Default `localhost`. */
   baseDomain?: string;
+  /** Largest create-deployment body in bytes; default 1.5 GiB (1 GB of assets, base64). */
+  maxBodyBytes?: number;
   /** Run tenants without an OS sandbox when none is available (weaker isolation). */
   unsandboxed?: boolean;
   /** Memory cap per tenant process, MiB. Default 512 (Deploy's). */
   memoryMb?: number;
   /** Stop an idle tenant process after this long. Default 5 minutes. */
   idleTimeoutMs?: number;
-  /** Receives tenant output and host events. Default: nothing. */
+  /** Receives the host's own events (tenant output goes to the app logs). Default: nothing. */
   log?: (line: string) => void;
   /** How long app logs are kept. Default two weeks. */
   logRetentionMs?: number;
@@ -102,13 +104,18 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
 
   const store = Store.open(join(dataDir, "host.db"));
   const blobs = new BlobStore(join(dataDir, "blobs"));
+  // Half-written uploads of a host that was killed; never at a blob's final path.
+  await blobs.removeTempFiles().then(
+    (count) => count > 0 && log(`removed ${count} unfinished blob uploads`),
+    (error) => log(`could not remove unfinished blob uploads: ${error.message}`),
+  );
   const organization = store.ensureOrganization("local");
   const token = options.token ?? await persistentToken(join(dataDir, "token"));
   store.setToken(organization.id, token);
+  // Tenant output goes to the app logs, which are bounded, and not to the host's own log.
   const telemetry = createTelemetry(store, {
     logRetentionMs: options.logRetentionMs,
     maxLogLinesPerDeployment: options.maxLogLinesPerDeployment,
-    echo: (id, level, message) => log(`[${id}] ${level}: ${message}`),
   });
 
   const isolation: Isolation = await detectIsolation(options.unsandboxed ?? false);
@@ -160,7 +167,12 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       await Deno.remove(deploymentDirs(deploymentsDir, id).root, { recursive: true })
         .catch(() => {});
     },
-  }, { domains, appLogs: telemetry.appLogs, usage: telemetry.usage });
+  }, {
+    domains,
+    appLogs: telemetry.appLogs,
+    usage: telemetry.usage,
+    maxBodyBytes: options.maxBodyBytes,
+  });
   const handler = createRouter({
     store,
     runtime,
@@ -250,7 +262,10 @@ export function describeIsolation(isolation: Isolation): string {
 async function persistentToken(path: string): Promise<string> {
   try {
     const saved = (await Deno.readTextFile(path)).trim();
-    if (saved) return saved;
+    if (saved) {
+      await Deno.chmod(path, 0o600); // it may have been written by hand
+      return saved;
+    }
   } catch { /* first start */ }
   const token = newToken();
   await writePrivateFile(path, token + "\n");

@@ -207,7 +207,9 @@ export class Runtime {
       env,
       clearEnv: true,
       cwd,
-      stdin: "null",
+      // A lifeline, never written: when the host dies, even by SIGKILL, the tenant reads EOF
+      // and exits (bubblewrap's --die-with-parent alone races with a host killed mid-spawn).
+      stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
@@ -237,6 +239,7 @@ export class Runtime {
       kv,
     });
     const exited = child.status.then((status) => {
+      child.stdin.close().catch(() => {});
       if (this.#processes.get(deployment.id) === child) this.#processes.delete(deployment.id);
       const current = this.#instances.get(deployment.id);
       // A crashed process is forgotten, so the next request starts a fresh one.

@@ -150,7 +150,7 @@ export function tenantCommand(
     `--allow-read=${[where.app, where.run, kvDir].filter(Boolean).join(",")}`,
     `--allow-write=${[socket, kvDir].filter(Boolean).join(",")}`,
     "--allow-env",
-    ...netFlags(spec.net),
+    ...netFlags(spec.net, socket),
     `--v8-flags=--max-old-space-size=${spec.memoryMb}`,
     ...spec.denoFlags.map((flag) => flag.replaceAll("{app}", where.app)),
     `${where.app}/${spec.entrypoint}`,
@@ -207,11 +207,16 @@ export function tenantCommand(
   return { command: isolation.bwrap, args, env, cwd: "/" };
 }
 
-/** `--allow-net`/`--deny-net` for a deployment's `permissions.net`. */
-export function netFlags(net: string[] | null | undefined): string[] {
-  if (net && net.length === 0) return [];
+/**
+ * `--allow-net`/`--deny-net` for a deployment's `permissions.net`. Listening on a unix
+ * socket needs net permission too, so `socket` (the tenant's own) stays allowed when the
+ * list is restricted; `unix:` entries of the list itself are dropped.
+ */
+export function netFlags(net: string[] | null | undefined, socket?: string): string[] {
   if (!net || net.includes("*")) return ["--allow-net", `--deny-net=${DENIED_NET.join(",")}`];
-  return [`--allow-net=${net.join(",")}`];
+  const allowed = net.filter((entry) => !/^unix:/i.test(entry));
+  if (socket) allowed.push(`unix:${socket}`);
+  return allowed.length === 0 ? [] : [`--allow-net=${allowed.join(",")}`];
 }
 
 let cachedBinds: string[] | undefined;

@@ -18,8 +18,6 @@ export interface TelemetryOptions {
   logRetentionMs?: number;
   /** App log lines kept per deployment; default 100 000. */
   maxLogLinesPerDeployment?: number;
-  /** Also receives every app log line, e.g. for the host's own log. */
-  echo?: (deploymentId: string, level: LogLevel, message: string) => void;
 }
 
 /** The host's app logs and usage, and the hooks that feed them. */
@@ -62,10 +60,7 @@ export function createTelemetry(store: Store, options: TelemetryOptions = {}): T
   return {
     appLogs,
     usage,
-    appLog(deploymentId, level, message) {
-      appLogs.append(deploymentId, level, message);
-      options.echo?.(deploymentId, level, message);
-    },
+    appLog: (deploymentId, level, message) => appLogs.append(deploymentId, level, message),
     processes,
     close() {
       sampler.sample();

@@ -26,8 +26,11 @@ export interface TenantOutputHandlers {
   kv?(reads: number, writes: number): void;
 }
 
-/** Longest line kept whole; a longer run without a newline is cut into pieces. */
-const MAX_LINE = MAX_MESSAGE_LENGTH * 4;
+/**
+ * Longest line kept whole; a longer run without a newline is cut into pieces. Room for a
+ * tagged message of the longest length even if JSON escapes every character (`\u0001`).
+ */
+const MAX_LINE = MAX_MESSAGE_LENGTH * 8;
 
 /** Deno suggests `deno serve` for `export default { fetch }` modules; the bootstrap serves them. */
 const IGNORED_PREFIXES = ["warning: Detected export default { fetch }"];

@@ -86,7 +86,7 @@ const symlinkAsset = z.strictObject({ kind: z.literal("symlink"), target: z.stri
 const netEntry = z.string().min(1).max(300).regex(
   /^[^\s,]+$/,
   "must be one host, IP or * without spaces or commas",
-);
+).refine((entry) => !/^unix:/i.test(entry), "must be a host or IP, not a unix socket");
 
 const compilerOptions = z.strictObject({
   jsx: z.string().nullish(),
@@ -227,6 +227,13 @@ export interface CheckedDeployment {
   description: string;
 }
 
+/**
+ * Most assets in one deployment. Deploy documents no count, only 1 GB in total; without a
+ * cap, a body of tiny assets under the size limit costs the host memory and rows far beyond
+ * its bytes.
+ */
+export const MAX_ASSETS = 100_000;
+
 const MAX_PATH_BYTES = 4096;
 const MAX_SEGMENT_BYTES = 255;
 const MAX_SYMLINK_HOPS = 40;
@@ -241,6 +248,13 @@ export function checkDeployment(body: CreateDeploymentBody): CheckedDeployment {
   const entries = Object.entries(body.assets);
   if (entries.length === 0) {
     throw badRequest("invalidAsset", "A deployment needs at least one asset");
+  }
+  if (entries.length > MAX_ASSETS) {
+    throw badRequest(
+      "tooManyAssets",
+      `A deployment has at most ${MAX_ASSETS} assets, not ${entries.length}; ` +
+        "leave out files the deployment does not need",
+    );
   }
   const tree = new AssetTree(entries.map(([path, asset]) => [path, asset.kind]));
   const assets = entries.map(([path, asset]): CheckedAsset => {
@@ -278,6 +292,8 @@ export function checkDeployment(body: CreateDeploymentBody): CheckedDeployment {
 export function assetPathProblem(path: string): string | undefined {
   if (path === "") return "it is empty";
   if (path.includes("\0")) return "it contains a NUL character";
+  // A lone surrogate has no UTF-8 form: the file name written to disk would differ.
+  if (!path.isWellFormed()) return "it is not valid Unicode (a lone surrogate)";
   if (path.includes("\\")) return "it contains a backslash (use / between directories)";
   if (path.startsWith("/")) return "it is absolute (paths are relative to the deployment root)";
   if (encoder.encode(path).byteLength > MAX_PATH_BYTES) {
@@ -351,8 +367,13 @@ class AssetTree {
 
   /** Resolves a symlink's target against the link's directory; it must name an asset. */
   checkSymlink(path: string, target: string): string {
-    if (target === "" || target.includes("\0") || target.includes("\\")) {
-      throw invalidAsset(path, "the symlink target is empty or has a NUL or backslash");
+    if (
+      target === "" || target.includes("\0") || target.includes("\\") || !target.isWellFormed()
+    ) {
+      throw invalidAsset(
+        path,
+        "the symlink target is empty, not Unicode, or has a NUL or backslash",
+      );
     }
     if (target.startsWith("/")) {
       throw invalidAsset(path, `the symlink target "${target}" must be relative`);
@@ -410,6 +431,7 @@ export function assetPathOf(url: string): string | undefined {
   }
   while (path.startsWith("./")) path = path.slice(2);
   if (path.startsWith("/") || path.includes("\\") || path.includes("\0")) return undefined;
+  if (!path.isWellFormed()) return undefined;
   const normalized = posix.normalize(path);
   if (normalized === "." || normalized === ".." || normalized.startsWith("../")) return undefined;
   return normalized;

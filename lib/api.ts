@@ -348,11 +348,12 @@ class V1Deployments implements DeploymentsApi {
   }
 
   async *streamBuildLogs(id: string, signal?: AbortSignal): AsyncGenerator<BuildLogEntry> {
-    // No time limit: the stream stays open for as long as the build runs. Only the request
-    // itself is retried; once lines flow, a broken stream ends in an error.
+    // The time limit covers the response head only: the stream stays open for as long as the
+    // build runs. Only the request itself is retried; once lines flow, a broken stream ends in
+    // an error.
     const response = await this.#http.request("GET", `/deployments/${segment(id)}/build_logs`, {
       accept: "application/x-ndjson",
-      timeoutMs: 0,
+      stream: true,
       signal,
     });
     if (!response.body) return;
@@ -543,7 +544,7 @@ class V1AppLogs implements AppLogsApi {
     const response = await this.#http.request(
       "GET",
       `/deployments/${segment(deploymentId)}/app_logs`,
-      { query: filterQuery(filter), accept: "application/x-ndjson", timeoutMs: 0, signal },
+      { query: filterQuery(filter), accept: "application/x-ndjson", stream: true, signal },
     );
     if (!response.body) return;
     yield* ndjson<AppLogEntry>(response.body);

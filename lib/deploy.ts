@@ -169,6 +169,8 @@ export interface BuildStatusApi {
 /** The default of {@link DeployOptions.timeoutMs}. */
 export const DEFAULT_BUILD_TIMEOUT_MS = 10 * 60_000;
 const DEFAULT_POLL_INTERVAL_MS = 1_000;
+/** Poll intervals of silence on the build log stream before the status is checked. */
+const STREAM_SILENCE_POLLS = 5;
 
 /**
  * Deploys a directory to a project and, unless `wait` is `false`, waits for the build.
@@ -244,7 +246,8 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
 
 /**
  * Waits for a deployment's build to end: follows the build log, and polls the status every
- * `pollIntervalMs` when the stream is unavailable or ends early.
+ * `pollIntervalMs` when the stream is unavailable or ends early. A stream that stays silent
+ * for five poll intervals is checked against the status, so one held open cannot stall it.
  *
  * @throws {DeployTenantError} `buildTimeout` after `timeoutMs`.
  */
@@ -269,9 +272,23 @@ export async function waitForBuild(
       },
     );
 
+  // A stream held open without a word (by a proxy, say) must not hide the end of the build:
+  // after a silence, ask for the status, and stop following once the build is over.
+  const over = new AbortController();
+  let heard = Date.now();
+  const silenceMs = pollIntervalMs * STREAM_SILENCE_POLLS;
+  const watchdog = setInterval(() => {
+    if (Date.now() - heard < silenceMs) return;
+    heard = Date.now();
+    api.deployments.get(deploymentId).then((deployment) => {
+      if (deployment.status !== "pending") over.abort();
+    }, () => {});
+  }, pollIntervalMs);
   let streamed = false;
   try {
-    for await (const entry of api.deployments.streamBuildLogs(deploymentId, signal)) {
+    const following = AbortSignal.any([signal, over.signal]);
+    for await (const entry of api.deployments.streamBuildLogs(deploymentId, following)) {
+      heard = Date.now();
       buildLogs.push(entry);
       options.onProgress?.({ type: "buildLog", entry });
     }
@@ -279,9 +296,13 @@ export async function waitForBuild(
   } catch (error) {
     if (options.signal?.aborted) throw options.signal.reason;
     if (timeout.aborted) throw timedOut();
-    if (error instanceof ApiError && error.status !== 404 && error.status < 500) throw error;
-    const reason = error instanceof Error ? error.message : String(error);
-    options.onProgress?.({ type: "polling", reason: `the build log stream failed: ${reason}` });
+    if (!over.signal.aborted) {
+      if (error instanceof ApiError && error.status !== 404 && error.status < 500) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      options.onProgress?.({ type: "polling", reason: `the build log stream failed: ${reason}` });
+    }
+  } finally {
+    clearInterval(watchdog);
   }
 
   let deployment = await api.deployments.get(deploymentId);

@@ -3,10 +3,11 @@
  * backoff, per-attempt timeouts, error mapping and `Link` pagination.
  *
  * Retry policy: every method is retried by default (as the official Subhosting SDK does) on
- * network errors, timeouts, 408, 429 and 5xx, because a body factory lets a streamed body be
- * sent again. Pass `retry: false` for a request that must not be repeated: a retried POST
- * whose first attempt reached the server may create a second object (for deployments that is
- * a harmless extra deployment; for a named project it is a 409 on the retry).
+ * network errors, timeouts, 408, 429 and 5xx (but 507, a full disk), because a body factory
+ * lets a streamed body be sent again. Pass `retry: false` for a request that must not be
+ * repeated: a retried POST whose first attempt reached the server may create a second object
+ * (for deployments that is a harmless extra deployment; for a named project it is a 409 on the
+ * retry).
  *
  * @module
  */
@@ -61,8 +62,13 @@ export interface RequestOptions {
   accept?: string;
   /** Aborts the request; an abort is rethrown as is and never retried. */
   signal?: AbortSignal;
-  /** Overrides the per-attempt time limit; `0` means none (for long-lived streams). */
+  /** Overrides the per-attempt time limit; `0` means none. */
   timeoutMs?: number;
+  /**
+   * The answer is a live stream (build or app logs): the time limit covers the wait for the
+   * response head only; the body stays open for as long as the server keeps it open.
+   */
+  stream?: boolean;
   /** Whether failures may be retried; default `true` for every method (see the module doc). */
   retry?: boolean;
 }
@@ -113,13 +119,14 @@ export class HttpClient {
       let failure: string;
       let delayMs: number | undefined;
       const body = options.json !== undefined ? JSON.stringify(options.json) : options.body?.();
+      const limit = attemptLimit(options.signal, timeoutMs, options.stream ?? false);
       try {
         const response = await fetch(url, {
           method,
           headers: this.#headers(options),
           body,
-          signal: attemptSignal(options.signal, timeoutMs),
-        });
+          signal: limit.signal,
+        }).finally(limit.headReceived);
         if (response.ok) return response;
         if (attempt >= attempts || !isRetryableStatus(response.status)) {
           throw await apiErrorFrom(response);
@@ -285,13 +292,34 @@ function backoffMs(attempt: number, baseMs: number): number {
 }
 
 function isRetryableStatus(status: number): boolean {
-  return status === 408 || status === 429 || status >= 500;
+  // 507: a full disk does not empty itself between retries.
+  return status === 408 || status === 429 || (status >= 500 && status !== 507);
 }
 
-function attemptSignal(caller: AbortSignal | undefined, timeoutMs: number) {
-  if (timeoutMs <= 0) return caller;
-  const timeout = AbortSignal.timeout(timeoutMs);
-  return caller ? AbortSignal.any([caller, timeout]) : timeout;
+/**
+ * The signal of one attempt: the caller's, and the time limit. For a stream the limit ends
+ * once the response head is in (`headReceived`); otherwise it covers reading the body too.
+ */
+function attemptLimit(
+  caller: AbortSignal | undefined,
+  timeoutMs: number,
+  stream: boolean,
+): { signal?: AbortSignal; headReceived: () => void } {
+  if (timeoutMs <= 0) return { signal: caller, headReceived: () => {} };
+  let timeout: AbortSignal;
+  let headReceived = () => {};
+  if (stream) {
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(new DOMException("The head did not arrive in time", "TimeoutError")),
+      timeoutMs,
+    );
+    timeout = controller.signal;
+    headReceived = () => clearTimeout(timer);
+  } else {
+    timeout = AbortSignal.timeout(timeoutMs);
+  }
+  return { signal: caller ? AbortSignal.any([caller, timeout]) : timeout, headReceived };
 }
 
 function describeFailure(error: unknown, timeoutMs: number): string {
@@ -382,6 +410,7 @@ function hintForStatus(status: number, traceId?: string): string | undefined {
   }
   if (status === 403) return "The token has no access here: check --org and the token's scope.";
   if (status === 429) return "Too many requests: wait a moment and try again.";
+  if (status === 507) return "The server is out of storage: free space there, then try again.";
   if (status >= 500) {
     const quote = traceId ? ` If it persists, report it quoting trace id ${traceId}.` : "";
     return `The server failed; try again later.${quote}`;

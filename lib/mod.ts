@@ -5,7 +5,8 @@
  * - {@link V1Api}: the typed Deploy API client (projects, deployments, build logs);
  * - {@link deploy}: directory → deployment, with asset reuse and build following;
  * - {@link pack} / {@link deploymentBody}: the directory packer and streamed request body;
- * - {@link invoke}: call a deployment when an event happens.
+ * - {@link invoke}: call a deployment when an event happens;
+ * - {@link usageByProject}: each project's usage over a range, for billing.
  *
  * @example
  * ```ts
@@ -28,6 +29,12 @@
  * @module
  */
 export {
+  type AnalyticsApi,
+  type AnalyticsRange,
+  type AppLogFilter,
+  type AppLogPage,
+  type AppLogQuery,
+  type AppLogsApi,
   type DatabasesApi,
   type DeployApi,
   type DeploymentsApi,
@@ -82,6 +89,18 @@ export {
   promote,
   type PromoteResult,
 } from "./domains.ts";
+export {
+  analyticsRows,
+  type ProjectUsage,
+  sumUsage,
+  toCsv,
+  USAGE_FIELDS,
+  usageByProject,
+  type UsageField,
+  type UsageRow,
+  type UsageTotals,
+} from "./analytics.ts";
+export { parseDuration, parseRfc3339, parseTimeArg } from "./time.ts";
 export { UploadCache, type UploadCacheOptions } from "./upload_cache.ts";
 export { closeInvokeClients, invoke, type InvokeOptions } from "./invoke.ts";
 export { deploymentUrl } from "./urls.ts";

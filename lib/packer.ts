@@ -357,6 +357,7 @@ async function walk(root: string, filter: PathFilter): Promise<WalkResult> {
         result.skipped++;
         continue;
       }
+      if (entry.name.includes("\uFFFD")) await assertUtf8Name(absPath, path);
       if (isDirectory) {
         pending.push({ absPath, path, layers, optedIn });
         continue;
@@ -486,6 +487,24 @@ async function resolveSymlink(
   // A link to the root or to one of its own parents would make the tree infinite.
   if (target === "" || path.startsWith(`${target}/`)) throw symlinkLoop(path);
   return { kind: "symlink", path, target };
+}
+
+/**
+ * Deno reads a file name that is not UTF-8 with U+FFFD in place of the bad bytes, and that
+ * name then names nothing. Asset names are Unicode, so such a file cannot be deployed under
+ * its own name: refuse it by name rather than fail later as if it had vanished.
+ */
+async function assertUtf8Name(absPath: string, path: string): Promise<void> {
+  try {
+    await Deno.lstat(absPath);
+  } catch (error) {
+    if (!(error instanceof Deno.errors.NotFound)) throw fsError(error, path);
+    throw new DeployTenantError(
+      "invalidFileName",
+      `The name of "${path}" is not valid UTF-8 (\uFFFD marks the bytes that are not).`,
+      { hint: "Deployed file names are Unicode: rename it, or leave it out with --exclude." },
+    );
+  }
 }
 
 function symlinkLoop(path: string): DeployTenantError {

@@ -14,6 +14,18 @@ Deno.serve(async (request) => {
 });
 `;
 
+/** Three KV writes (a set, an atomic commit of two mutations) and three reads (get, getMany of 2). */
+const KV_APP = `
+Deno.serve(async () => {
+  const kv = await Deno.openKv();
+  await kv.set(["leads", "ada"], { score: 70 });
+  await kv.atomic().set(["leads", "bob"], { score: 40 }).delete(["leads", "eve"]).commit();
+  await kv.get(["leads", "ada"]);
+  await kv.getMany([["leads", "ada"], ["leads", "bob"]]);
+  return new Response("stored");
+});
+`;
+
 const BUCKET_MS = 15 * 60 * 1000;
 const INVOCATIONS = 3;
 const BODY = JSON.stringify({ lead: "Ada Lovelace", score: 70 });
@@ -123,6 +135,31 @@ Deno.test("analytics counts each invocation; usage has one row per project", asy
       const tooLong = await cli("usage", "--since", "40d");
       assert.equal(tooLong.code, 1, describe(tooLong));
       assert.match(tooLong.stderr, /at most 31 days/);
+    });
+
+    await t.step("KV reads and writes are counted as the code makes them", async () => {
+      const kvDir = join(host.tempDir, "kv-app");
+      await Deno.mkdir(kvDir);
+      await Deno.writeTextFile(join(kvDir, "main.ts"), KV_APP);
+      assert.equal((await cli("project", "create", "billed-kv")).code, 0);
+      const database = jsonOf<{ id: string }>(await cli("db", "create", "--json"));
+      const deployed = await cli("deploy", kvDir, "-p", "billed-kv", "--db", database.id, "--json");
+      assert.equal(deployed.code, 0, describe(deployed));
+      const result = await cli("invoke", jsonOf<Deployment>(deployed).id);
+      assert.equal(result.stdout, "stored", describe(result));
+      // The process reports its KV counts about once a second.
+      const deadline = Date.now() + 15_000;
+      let totals: Record<string, number> = {};
+      while (Date.now() < deadline) {
+        totals = jsonOf<{ totals: Record<string, number> }>(
+          await cli("analytics", "billed-kv", "--json"),
+        ).totals;
+        if (totals.kvWriteCount > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 300));
+      }
+      assert.equal(totals.kvWriteCount, 3, JSON.stringify(totals));
+      assert.equal(totals.kvReadCount, 3, JSON.stringify(totals));
+      assert.equal(totals.requestCount, 1);
     });
   } finally {
     await host.stop();

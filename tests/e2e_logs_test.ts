@@ -122,7 +122,7 @@ Deno.test("logs: levels, filters, past mode, follow, and uncaught errors", async
       const result = await cli("logs", id, "--grep", "two");
       assert.equal(result.code, 0, describe(result));
       assert.match(result.stdout, /^\S+Z warning warn two$/m);
-      assert.match(result.stdout, /^\S+Z error   error two\n {33}second line$/m);
+      assert.match(result.stdout, /^\S+Z error {3}error two\n {33}second line$/m);
     });
 
     await t.step("--follow prints lines logged after it started", async () => {

@@ -173,7 +173,11 @@ Deno.test("unknown routes, bad JSON and bugs answer {code, message}", async () =
   await assertError(await host.api("/v1/nothing-here"), 404, "notFound");
   await assertError(await fetch(`${host.url}/elsewhere`), 404, "notFound");
   await assertError(
-    await host.api(`/v1/organizations/${host.orgId}/projects`, { method: "POST", body: "{nope" }),
+    await host.api(`/v1/organizations/${host.orgId}/projects`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: "{nope",
+    }),
     400,
     "invalidJson",
   );

@@ -55,3 +55,13 @@ Deno.test("net permissions: an allow-list opens what it lists, [] denies all, th
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("net permissions keep the tenant's own socket and never list other unix sockets", () => {
+  const socket = "/run/deployment/http.sock";
+  assert.deepEqual(netFlags([], socket), [`--allow-net=unix:${socket}`]);
+  assert.deepEqual(netFlags(["example.com", "unix:/var/run/docker.sock"], socket), [
+    `--allow-net=example.com,unix:${socket}`,
+  ]);
+  assert.equal(netFlags(undefined, socket)[0], "--allow-net");
+  assert.equal(netFlags(["*"], socket)[0], "--allow-net");
+});

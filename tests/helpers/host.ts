@@ -21,14 +21,19 @@ export interface TestHost {
   port: number;
   /** The host's data directory. */
   dataDir: string;
+  /** The host process's id. */
+  pid: number;
   /** A temporary directory for the test's own files, removed by {@link stop}. */
   tempDir: string;
   /** Environment for `runCli` pointing the CLI at this host (and a private upload cache). */
   env: Record<string, string>;
   /** Everything the host printed so far. */
   output(): string;
-  /** Stops the host and removes its directories. */
-  stop(): Promise<void>;
+  /**
+   * Stops the host (SIGTERM; pass `"SIGKILL"` to simulate a crash) and removes its
+   * directories (a data dir given in the options is kept).
+   */
+  stop(signal?: Deno.Signal): Promise<void>;
 }
 
 /** Options of {@link startTestHost}. */
@@ -42,6 +47,11 @@ export interface TestHostOptions {
    * and start another on the same directory to test a restart. Default: a fresh one.
    */
   dataDir?: string;
+  /**
+   * A command the host runs under, which must `exec` its arguments so the host keeps its
+   * pid, e.g. `["sh", "-c", 'ulimit -f 1024; exec "$@"', "sh"]`. Default: none.
+   */
+  wrapper?: string[];
 }
 
 interface HostJson {
@@ -59,8 +69,13 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
   const tempDir = join(root, "work");
   await Deno.mkdir(tempDir);
   const args = extraArgs(options.args);
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN_TS, "host", "--port", "0", "--data-dir", dataDir, ...args],
+  const hostArgv = [
+    Deno.execPath(),
+    ...["run", "-A", MAIN_TS, "host", "--port", "0", "--data-dir", dataDir, ...args],
+  ];
+  const [command, ...commandArgs] = [...options.wrapper ?? [], ...hostArgv];
+  const child = new Deno.Command(command, {
+    args: commandArgs,
     env: cleanEnv(),
     clearEnv: true,
     stdin: "null",
@@ -76,10 +91,10 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     exited = true;
     return status;
   });
-  const stop = async () => {
+  const stop = async (signal: Deno.Signal = "SIGTERM") => {
     if (!exited) {
       try {
-        child.kill("SIGTERM");
+        child.kill(signal);
       } catch { /* exited meanwhile */ }
     }
     await status;
@@ -109,6 +124,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     organizationId: info.organizationId,
     port: info.port,
     dataDir,
+    pid: child.pid,
     tempDir,
     env: {
       DEPLOY_API_URL: info.apiUrl,

@@ -1,0 +1,53 @@
+/**
+ * Added latency: p99 through the router minus p99 direct to the same handler on a bare
+ * `deno serve`, at a fixed moderate rate (paced client in its own process). Target ≤ 1 ms.
+ *
+ * @module
+ */
+import { fileURLToPath } from "node:url";
+import { denoServe, deployLive, firstOk, freePort, startBenchHost } from "./host.ts";
+import { ms, percentile, report } from "./report.ts";
+
+const rate = Number(Deno.env.get("BENCH_RATE") ?? 200);
+const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
+const hello = fileURLToPath(new URL("../examples/hello", import.meta.url));
+const pace = fileURLToPath(new URL("./pace.ts", import.meta.url));
+
+async function paced(url: string, host?: string): Promise<number[]> {
+  const args = ["run", "-A", pace, url, String(rate), String(seconds)];
+  if (host) args.push(host);
+  const out = await new Deno.Command(Deno.execPath(), { args, stdout: "piped" }).output();
+  const { latencies, errors } = JSON.parse(new TextDecoder().decode(out.stdout));
+  if (errors > 0) throw new Error(`${errors} failed requests`);
+  return latencies;
+}
+
+const root = await Deno.makeTempDir({ prefix: "dt-bench-latency-" });
+const host = await startBenchHost(`${root}/data`);
+const port = freePort();
+const bare = denoServe(`${hello}/main.ts`, port);
+try {
+  await host.api.projects.create({ name: "bench-latency" });
+  const { domain } = await deployLive(host.api, "bench-latency", hello);
+  const direct = `http://127.0.0.1:${port}/`;
+  await firstOk(direct, performance.now());
+  const routedHost = `${domain}:${host.port}`;
+  const routed = `http://127.0.0.1:${host.port}/`;
+  await paced(routed, routedHost); // warm up both paths
+  await paced(direct);
+  const viaRouter = percentile(await paced(routed, routedHost), 99);
+  const baseline = percentile(await paced(direct), 99);
+  report({
+    name: `added latency at ${rate} req/s (p99)`,
+    value: `${ms(viaRouter)} via the router (+${ms(viaRouter - baseline)})`,
+    baseline: `${ms(baseline)} (bare deno serve)`,
+    ratio: viaRouter / baseline,
+    target: "p99 + ≤ 1 ms",
+    met: viaRouter - baseline <= 1,
+  });
+} finally {
+  bare.kill();
+  await bare.status;
+  await host.stop();
+  await Deno.remove(root, { recursive: true });
+}

@@ -1,0 +1,175 @@
+/**
+ * A real host started in this process (`startHost` on port 0 in a temporary data dir), with
+ * what API attack tests need: raw requests with any token, a second organization made
+ * through the store, and one of each resource per organization.
+ *
+ * @module
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { type HostOptions, type RunningHost, startHost } from "../../host/mod.ts";
+import { newToken } from "../../host/ids.ts";
+import { Store } from "../../host/store.ts";
+import { closeInvokeClients } from "../../lib/invoke.ts";
+
+/** A running in-process host. */
+export interface ApiHost extends AsyncDisposable {
+  host: RunningHost;
+  /** `http://127.0.0.1:<port>`: the API is under `/v1`. */
+  origin: string;
+  /** Sends a request to `origin + path`; `token: null` sends no `Authorization` header. */
+  request(method: string, path: string, init?: RequestOptions): Promise<Response>;
+  /** Makes another organization and a token for it directly in the store. */
+  createOrganization(name: string): { id: string; token: string };
+}
+
+/** Options of {@link ApiHost.request}. */
+export interface RequestOptions {
+  /** Bearer token; default the host's own; `null` for none. */
+  token?: string | null;
+  /** Sent with `JSON.stringify` and `Content-Type: application/json`. */
+  json?: unknown;
+  body?: BodyInit;
+  headers?: Record<string, string>;
+}
+
+/** One resource of each kind in an organization. */
+export interface Resources {
+  organizationId: string;
+  token: string;
+  projectId: string;
+  projectName: string;
+  deploymentId: string;
+  databaseId: string;
+  domainId: string;
+  domain: string;
+}
+
+/** A hello-world deployment body. */
+export function helloDeployment(text = "hello"): Record<string, unknown> {
+  return {
+    entryPointUrl: "main.ts",
+    envVars: {},
+    assets: {
+      "main.ts": {
+        kind: "file",
+        content: `export default { fetch: () => new Response(${JSON.stringify(text)}) };\n`,
+        encoding: "utf-8",
+      },
+    },
+  };
+}
+
+/**
+ * Starts a host in a fresh temporary data dir. Domains under `.test` are verified without
+ * DNS, so no test sends traffic beyond loopback.
+ */
+export async function startApiHost(options: Partial<HostOptions> = {}): Promise<ApiHost> {
+  const root = await Deno.makeTempDir({ prefix: "deploy-tenant-api-" });
+  const dataDir = join(root, "data");
+  const host = await startHost({
+    dataDir,
+    port: 0,
+    trustDomains: ["test"],
+    unsandboxed: Deno.env.get("DEPLOY_TENANT_TEST_UNSANDBOXED") === "1",
+    ...options,
+  });
+  const origin = new URL(host.apiUrl).origin;
+  return {
+    host,
+    origin,
+    request(method, path, { token = host.token, json, body, headers = {} } = {}) {
+      const all = new Headers(headers);
+      if (token !== null) all.set("authorization", `Bearer ${token}`);
+      if (json !== undefined) all.set("content-type", "application/json");
+      return fetch(`${origin}${path}`, {
+        method,
+        headers: all,
+        body: json === undefined ? body : JSON.stringify(json),
+      });
+    },
+    createOrganization(name) {
+      const store = Store.open(join(host.dataDir, "host.db"));
+      try {
+        const organization = store.createOrganization(name);
+        const token = newToken();
+        store.setToken(organization.id, token);
+        return { id: organization.id, token };
+      } finally {
+        store.close();
+      }
+    },
+    async [Symbol.asyncDispose]() {
+      closeInvokeClients();
+      await host.shutdown();
+      await Deno.remove(root, { recursive: true });
+    },
+  };
+}
+
+/** Sends a request that must succeed and returns its JSON (or `null` for an empty body). */
+export async function ok<T = Record<string, unknown>>(
+  api: ApiHost,
+  method: string,
+  path: string,
+  init: RequestOptions = {},
+): Promise<T> {
+  const response = await api.request(method, path, init);
+  const text = await response.text();
+  assert.equal(response.status, 200, `${method} ${path}: ${text}`);
+  return (text ? JSON.parse(text) : null) as T;
+}
+
+/** Creates a project, a deployment (built), a KV database and a domain through the API. */
+export async function createResources(
+  api: ApiHost,
+  organization: { id: string; token: string },
+  prefix: string,
+): Promise<Resources> {
+  const { id: organizationId, token } = organization;
+  const project = await ok(api, "POST", `/v1/organizations/${organizationId}/projects`, {
+    token,
+    json: { name: `${prefix}-hooks` },
+  });
+  const projectId = String(project.id);
+  const deployment = await ok(api, "POST", `/v1/projects/${projectId}/deployments`, {
+    token,
+    json: helloDeployment(prefix),
+  });
+  const deploymentId = String(deployment.id);
+  await waitForBuild(api, deploymentId, token);
+  const database = await ok(api, "POST", `/v1/organizations/${organizationId}/databases`, {
+    token,
+    json: { description: prefix },
+  });
+  const domain = `${prefix}.corpus.test`;
+  const created = await ok(api, "POST", `/v1/organizations/${organizationId}/domains`, {
+    token,
+    json: { domain },
+  });
+  return {
+    organizationId,
+    token,
+    projectId,
+    projectName: String(project.name),
+    deploymentId,
+    databaseId: String(database.id),
+    domainId: String(created.id),
+    domain,
+  };
+}
+
+/** Polls a deployment until its build ended; returns the final status. */
+export async function waitForBuild(
+  api: ApiHost,
+  deploymentId: string,
+  token = api.host.token,
+): Promise<string> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const deployment = await ok(api, "GET", `/v1/deployments/${deploymentId}`, { token });
+    if (deployment.status !== "pending") return String(deployment.status);
+    assert.ok(Date.now() < deadline, `deployment ${deploymentId} still pending after 60 s`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
