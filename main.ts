@@ -15,6 +15,7 @@ import { deployCommand } from "./commands/deploy.ts";
 import { deploymentsCommand } from "./commands/deployments.ts";
 import { logsCommand } from "./commands/logs.ts";
 import { analyticsCommand, usageCommand } from "./commands/analytics.ts";
+import { completionsCommand } from "./commands/completions.ts";
 import { domainCommand } from "./commands/domain.ts";
 import { envCommand } from "./commands/env.ts";
 import { hostCommand } from "./commands/host.ts";
@@ -69,6 +70,7 @@ export function buildProgram(): Command {
       domainCommand(),
       invokeCommand(),
       hostCommand(),
+      completionsCommand(),
     ]
   ) {
     program.addCommand(command);

@@ -1,0 +1,101 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, runCli } from "./helpers/cli.ts";
+
+/** Whether `shell` is installed here. */
+async function has(shell: string): Promise<boolean> {
+  return await new Deno.Command(shell, { args: ["-c", "true"], stdout: "null", stderr: "null" })
+    .output().then((out) => out.success, () => false);
+}
+
+/** Writes the script for `shell` to a temp file and returns its path. */
+async function script(shell: string, dir: string): Promise<string> {
+  const result = await runCli(["completions", shell]);
+  assert.equal(result.code, 0, describe(result));
+  const path = join(dir, `completion.${shell}`);
+  await Deno.writeTextFile(path, result.stdout);
+  return path;
+}
+
+async function run(shell: string, code: string): Promise<string> {
+  const out = await new Deno.Command(shell, {
+    args: ["-c", code],
+    stdout: "piped",
+    stderr: "piped",
+  })
+    .output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  return new TextDecoder().decode(out.stdout).trim();
+}
+
+Deno.test({
+  name: "completions bash completes commands, subcommands and options from the typed words",
+  ignore: !(await has("bash")),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const file = await script("bash", dir);
+      const complete = (words: string[]) =>
+        run(
+          "bash",
+          `source ${file}; COMP_WORDS=(${words.map((w) => `'${w}'`).join(" ")}); ` +
+            `COMP_CWORD=${words.length - 1}; _deploy_tenant; echo "\${COMPREPLY[*]}"`,
+        );
+      assert.equal(await complete(["deploy-tenant", "pro"]), "project");
+      assert.equal(await complete(["deploy-tenant", "--json", "project", "cr"]), "create");
+      assert.equal(await complete(["deploy-tenant", "domain", "certs", "pro"]), "provision");
+      // A flag's value is not mistaken for a subcommand.
+      assert.equal(
+        await complete(["deploy-tenant", "deploy", "./hooks", "--project", "acme", "--env-"]),
+        "--env-file",
+      );
+      assert.equal(await complete(["deploy-tenant", "nothing", "x"]), "");
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "completions fish completes by the command typed so far",
+  ignore: !(await has("fish")),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const file = await script("fish", dir);
+      const complete = (line: string) =>
+        run("fish", `source ${file}; complete -C "${line}"`).then((out) => out.split("\n"));
+      assert.deepEqual(await complete("deploy-tenant pro"), ["project"]);
+      assert.ok((await complete("deploy-tenant project ")).includes("rename"));
+      assert.deepEqual(await complete("deploy-tenant deploy ./x --project a --pro"), [
+        "--prod",
+        "--project",
+      ]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "completions zsh loads and registers the completion",
+  ignore: !(await has("zsh")),
+  async fn() {
+    const dir = await Deno.makeTempDir();
+    try {
+      const file = await script("zsh", dir);
+      assert.equal(
+        await run("zsh", `source ${file}; print -r -- $_comps[deploy-tenant]`),
+        "_bash_complete -o default -F _deploy_tenant",
+      );
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test("completions refuses an unknown shell with a usage error", async () => {
+  const result = await runCli(["completions", "powershell"]);
+  assert.equal(result.code, 2, describe(result));
+  assert.match(result.stderr, /Unknown shell "powershell"/);
+});
