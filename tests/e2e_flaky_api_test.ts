@@ -7,6 +7,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, jsonOf, runCli, startTestHost, type TestHost } from "./helpers/host.ts";
+import { NetworkError } from "../lib/errors.ts";
+import { HttpClient, ndjson } from "../lib/http.ts";
 import type { Deployment } from "../lib/types.ts";
 
 /** A module that takes a while to load, so its build lasts long enough to be cut mid-way. */
@@ -253,3 +255,39 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
     }, { once: true });
   });
 }
+
+Deno.test("a stream's time limit covers its head, not its body", async () => {
+  // Heads for /slow-head come after 2 s; /slow-body answers at once, then trickles for 600 ms.
+  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, async (request) => {
+    if (new URL(request.url).pathname === "/slow-head") {
+      await sleep(2_000, request.signal);
+      return new Response("late");
+    }
+    let sent = 0;
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        await sleep(200, request.signal);
+        if (sent++ === 3) return controller.close();
+        controller.enqueue(new TextEncoder().encode(`{"line":${sent}}\n`));
+      },
+    });
+    return new Response(body, { headers: { "content-type": "application/x-ndjson" } });
+  });
+  const http = new HttpClient({
+    baseUrl: `http://127.0.0.1:${server.addr.port}`,
+    timeoutMs: 300,
+    maxRetries: 0,
+  });
+  try {
+    await assert.rejects(
+      http.request("GET", "/slow-head", { stream: true }),
+      (error: unknown) =>
+        error instanceof NetworkError && /timed out after 300 ms/.test(error.message),
+    );
+    const response = await http.request("GET", "/slow-body", { stream: true });
+    const lines = await Array.fromAsync(ndjson<{ line: number }>(response.body!));
+    assert.deepEqual(lines.map((l) => l.line), [1, 2, 3]);
+  } finally {
+    await server.shutdown();
+  }
+});

@@ -41,13 +41,13 @@ Deno.test("a full disk is 507 insufficientStorage and damages nothing stored", a
       assert.match(body.message, /storage is full/);
       assert.equal(await new BlobStore(join(host.dataDir, "blobs")).has(gitSha1(big)), false);
 
-      // The CLI says so once, without retrying a full disk.
+      // The CLI says so once (exit 6, the server cannot serve), without retrying a full disk.
       const dir = join(host.tempDir, "big");
       await Deno.mkdir(dir);
       await Deno.writeTextFile(join(dir, "main.ts"), MAIN_TS);
       await Deno.writeTextFile(join(dir, "data.txt"), big + "y");
       const cli = await runCli(["deploy", dir, "--project", "storage"], { env: host.env });
-      assert.notEqual(cli.code, 0, describe(cli));
+      assert.equal(cli.code, 6, describe(cli));
       assert.match(cli.stderr, /storage is full/, describe(cli));
       assert.doesNotMatch(cli.stderr, /retrying/, describe(cli));
 
