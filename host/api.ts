@@ -271,14 +271,7 @@ export function createApi(
     });
     if (!record) throw projectNotFound(project.id);
 
-    try {
-      engine.deploymentCreated(record.id);
-    } catch (error) {
-      console.error(`Could not start the build of deployment ${record.id}:`, error);
-      store.appendBuildLog(record.id, "error", "The build could not be started");
-      store.setDeploymentStatus(record.id, "failed");
-    }
-    return c.json(deploymentJson(store.getDeploymentRecord(record.id) ?? record));
+    return c.json(deploymentJson(startBuild(store, engine, record)));
   });
 
   app.get("/v1/deployments/:deploymentId", (c) => {
@@ -646,4 +639,23 @@ class SharedExclusiveLock {
   #wake(): void {
     for (const resolve of this.#waiters.splice(0)) resolve();
   }
+}
+
+/**
+ * Hands a newly recorded deployment to the engine's build and returns it as it now stands; a
+ * build that cannot even start is recorded as failed rather than left pending.
+ */
+export function startBuild(
+  store: Store,
+  engine: ApiEngine,
+  record: DeploymentRecord,
+): DeploymentRecord {
+  try {
+    engine.deploymentCreated(record.id);
+  } catch (error) {
+    console.error(`Could not start the build of deployment ${record.id}:`, error);
+    store.appendBuildLog(record.id, "error", "The build could not be started");
+    store.setDeploymentStatus(record.id, "failed");
+  }
+  return store.getDeploymentRecord(record.id) ?? record;
 }

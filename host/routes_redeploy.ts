@@ -9,7 +9,14 @@
  * @module
  */
 import type { Context, Hono } from "hono";
-import { type ApiEngine, type ApiEnv, deploymentJson, readJson, SMALL_BODY_BYTES } from "./api.ts";
+import {
+  type ApiEngine,
+  type ApiEnv,
+  deploymentJson,
+  readJson,
+  SMALL_BODY_BYTES,
+  startBuild,
+} from "./api.ts";
 import { assertAttachable } from "./domains.ts";
 import { isDeploymentId, newDeploymentId } from "./ids.ts";
 import { mergeRedeploy } from "./redeploy.ts";
@@ -57,14 +64,7 @@ export function registerRedeployRoutes(app: Hono<ApiEnv>, store: Store, engine: 
     });
     if (!record) throw deploymentNotFound(source.id);
 
-    try {
-      engine.deploymentCreated(record.id);
-    } catch (error) {
-      console.error(`Could not start the build of deployment ${record.id}:`, error);
-      store.appendBuildLog(record.id, "error", "The build could not be started");
-      store.setDeploymentStatus(record.id, "failed");
-    }
-    return c.json(deploymentJson(store.getDeploymentRecord(record.id) ?? record));
+    return c.json(deploymentJson(startBuild(store, engine, record)));
   });
 
   app.get("/v1/deployments/:deploymentId/env_vars", (c) => {
