@@ -12,7 +12,6 @@
  * @module
  */
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
 import { createApi } from "./api.ts";
 import { BlobStore } from "./blobs.ts";
 import { Builder } from "./builder.ts";
@@ -124,7 +123,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     isolation,
     deploymentsDir,
     kvDir: join(dataDir, "kv"),
-    bootstrap: fileURLToPath(new URL("./bootstrap.js", import.meta.url)),
+    bootstrap: await installBootstrap(dataDir),
     deno: tenantDenoBinary(),
     memoryMb: options.memoryMb,
     idleTimeoutMs: options.idleTimeoutMs,
@@ -239,6 +238,18 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     })();
   const { pid: _pid, ...rest } = info;
   return { ...rest, dataDir, shutdown, finished: server.finished };
+}
+
+/**
+ * Copies the tenant bootstrap into the data dir: bubblewrap binds a real file, and in a
+ * compiled binary the module's own copy lives only in its embedded file system.
+ */
+async function installBootstrap(dataDir: string): Promise<string> {
+  const path = join(dataDir, "bootstrap.js");
+  const source = await Deno.readTextFile(new URL("./bootstrap.js", import.meta.url));
+  const current = await Deno.readTextFile(path).catch(() => undefined);
+  if (current !== source) await writePrivateFile(path, source);
+  return path;
 }
 
 /** Waits for `promise`, but no longer than `ms`. */

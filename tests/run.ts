@@ -36,5 +36,9 @@ const summary = tail.match(/(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \|
 const passed = summary ? Number(summary[1]) : 0;
 // A run that broke before its summary (type error, crash) counts as a failure.
 const failed = summary ? Number(summary[2]) : Math.max(1, Number(!status.success));
+const ignored = Number(tail.match(/\| (\d+) ignored/)?.[1] ?? 0);
+if (ignored > 0) {
+  console.log(`\n${ignored} ignored (each says why above: a missing tool or opt-in)`);
+}
 console.log(`\n${passed} passed, ${failed} failed`);
 Deno.exit(status.success && failed === 0 ? 0 : 1);
