@@ -37,6 +37,8 @@ interface HostFlags {
   trustDomain?: string[];
   dnsResolver?: string;
   logRetention?: string;
+  frontProxy?: boolean;
+  maxWarm?: string;
 }
 
 /** The `host` command group; `host` alone runs the host in the foreground. */
@@ -72,6 +74,11 @@ Examples:
     )
     .option("--dns-resolver <ip[:port]>", "DNS server that verifies custom domains")
     .option("--log-retention <duration>", "how long app logs are kept, e.g. 3d (default 14d)")
+    .option("--max-warm <n>", "deployment processes kept running at once (default 256)")
+    .option(
+      "--no-front-proxy",
+      "route requests through the host itself even if HAProxy is installed",
+    )
     .addHelpText(
       "after",
       `\nThe global --token (or ${HOST_TOKEN_ENV}) sets the token the API accepts; by\n` +
@@ -80,7 +87,9 @@ Examples:
         "With --https-port, custom domains are served with their certificates and names under\n" +
         "the base domain with certificates from the host's CA (`deploy-tenant host ca`).\n" +
         "--trust-domain verifies names under a suffix nobody owns on the Internet (test,\n" +
-        "localhost) without DNS: anyone with API access may claim them.",
+        "localhost) without DNS: anyone with API access may claim them.\n\n" +
+        "When HAProxy is installed it takes the port and forwards requests to running\n" +
+        "deployments itself (much faster); `host status` shows the data path in use.",
     )
     .action(async function (this: Command, flags: HostFlags) {
       const out = outputFor(this);
@@ -93,6 +102,7 @@ Examples:
         ? undefined
         : parseResolver(this, flags.dnsResolver);
       const logRetentionMs = parseRetention(this, flags.logRetention);
+      const maxWarm = parseMaxWarm(this, flags.maxWarm);
       const token = globalOptions(this).token || Deno.env.get(HOST_TOKEN_ENV) || undefined;
       const { startHost } = await import("../host/mod.ts");
       let running;
@@ -108,6 +118,8 @@ Examples:
           trustDomains: flags.trustDomain,
           dnsResolver,
           logRetentionMs,
+          maxWarm,
+          frontProxy: flags.frontProxy,
           log: (line) => out.info(`${new Date().toISOString()} ${line}`),
         });
       } catch (error) {
@@ -164,6 +176,11 @@ Examples:
     )
     .option("--dns-resolver <ip[:port]>", "DNS server that verifies custom domains")
     .option("--log-retention <duration>", "how long app logs are kept, e.g. 3d (default 14d)")
+    .option("--max-warm <n>", "deployment processes kept running at once (default 256)")
+    .option(
+      "--no-front-proxy",
+      "route requests through the host itself even if HAProxy is installed",
+    )
     .action(async function (this: Command, flags: HostFlags) {
       const out = outputFor(this);
       const dataDir = flags.dataDir ?? hostDataDir();
@@ -191,6 +208,11 @@ Examples:
         parseRetention(this, flags.logRetention);
         args.push("--log-retention", flags.logRetention);
       }
+      if (flags.maxWarm !== undefined) {
+        parseMaxWarm(this, flags.maxWarm);
+        args.push("--max-warm", flags.maxWarm);
+      }
+      if (flags.frontProxy === false) args.push("--no-front-proxy");
       const token = globalOptions(this).token;
       if (token) Deno.env.set(HOST_TOKEN_ENV, token); // inherited by the child only
       const info = await startBackgroundHost({ dataDir, port, args });
@@ -303,6 +325,16 @@ function parseResolver(command: Command, value: string): { ipAddr: string; port:
   return { ipAddr: match[1], port };
 }
 
+/** `--max-warm` as a count (`undefined`: the default). */
+function parseMaxWarm(command: Command, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 1 || count > 10_000) {
+    throw usageError(command, `Invalid --max-warm "${value}": expected 1-10000`);
+  }
+  return count;
+}
+
 function parsePort(command: Command, value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -326,6 +358,7 @@ function describeStatus(out: Output, info: HostInfo, dataDir: string, healthy: b
     ["base domain", info.baseDomain],
     ["https port", info.httpsPort === undefined ? undefined : String(info.httpsPort)],
     ["isolation", info.isolation],
+    ["front proxy", info.frontProxy],
     ["logs", hostLogPath(dataDir)],
   ]);
 }

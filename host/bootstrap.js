@@ -101,6 +101,11 @@ const socketPath = Deno.env.get("DENO_DEPLOYMENT_SOCKET");
 Deno.env.delete("DENO_DEPLOYMENT_SOCKET");
 if (!socketPath) throw new Error("bootstrap: DENO_DEPLOYMENT_SOCKET is not set");
 
+// The deployment's time limit per request (host/limits.ts): answered here while the event
+// loop runs; the host's router or front proxy restarts the process if even this cannot run.
+const timeLimitMs = Number(Deno.env.get("DENO_DEPLOYMENT_TIME_LIMIT_MS")) || 0;
+Deno.env.delete("DENO_DEPLOYMENT_TIME_LIMIT_MS");
+
 // Deno.openKv() opens the deployment's bound database, and only that one, as on Deploy.
 const kvPath = Deno.env.get("DENO_DEPLOYMENT_KV_PATH");
 Deno.env.delete("DENO_DEPLOYMENT_KV_PATH");
@@ -188,6 +193,41 @@ function logHandlerError(error) {
   return new Response("Internal Server Error", { status: 500 });
 }
 
+// Bound now: tenant code that replaces these later cannot disarm the time limit.
+const setTimer = setTimeout;
+const clearTimer = clearTimeout;
+const RealResponse = Response;
+const jsonBody = (value) => stringify(value);
+
+/** `handler`'s answer, or a 504 TIME_LIMIT when it has not come within the time limit. */
+function withTimeLimit(handler) {
+  if (!(timeLimitMs > 0)) return handler;
+  return (request, info) => {
+    const answer = handler(request, info);
+    if (typeof answer?.then !== "function") return answer; // a synchronous handler cannot be late
+    let timer;
+    const expired = new Promise((resolve) => {
+      timer = setTimer(() => {
+        const path = new URL(request.url).pathname;
+        writeLog(
+          "error",
+          `Request timed out after ${timeLimitMs} ms: ${request.method} ${path} (TIME_LIMIT)`,
+        );
+        resolve(
+          new RealResponse(
+            jsonBody({
+              code: "TIME_LIMIT",
+              message: `The deployment did not answer within its time limit of ${timeLimitMs} ms`,
+            }),
+            { status: 504, headers: { "content-type": "application/json" } },
+          ),
+        );
+      }, timeLimitMs);
+    });
+    return Promise.race([answer, expired]).finally(() => clearTimer(timer));
+  };
+}
+
 function listen(handler, options = {}) {
   if (server) {
     throw new Error("Deno.serve() was called twice: a deployment serves one handler");
@@ -197,10 +237,11 @@ function listen(handler, options = {}) {
   }
   const onError = options.onError ?? logHandlerError;
   // The host asks whether the event loop still runs with a probe that never reaches the tenant.
+  const limited = withTimeLimit(handler);
   const serveOrProbe = (request, info) =>
     request.headers.has(PROBE_HEADER)
       ? new Response(null, { status: 204 })
-      : handler(request, info);
+      : limited(request, info);
   server = realServe({ path: socketPath, onListen() {}, onError }, serveOrProbe);
   return server;
 }

@@ -13,6 +13,7 @@ import {
   type Runtime,
   TenantStartError,
 } from "./runtime.ts";
+import { DEFAULT_REQUEST_TIMEOUT_MS } from "./limits.ts";
 import type { DeploymentRecord, Store } from "./store.ts";
 
 /** What the builder works with. */
@@ -25,6 +26,13 @@ export interface BuilderOptions {
   /** Origin tenants are reached at, for the "Deployed to" line, e.g. `http://{domain}:8000`. */
   urlFor: (domain: string) => string;
   concurrency?: number;
+  /**
+   * Called before a deployment goes live with `domains` (some may move to it from another
+   * deployment): whatever routes those names elsewhere must stop first.
+   */
+  beforeLive?: (id: string, domains: string[]) => Promise<void>;
+  /** Called once the deployment is live. */
+  afterLive?: (id: string) => void;
 }
 
 /** Runs builds in the background, a few at a time. */
@@ -83,7 +91,9 @@ export class Builder {
       if (store.getDeploymentRecord(id)?.status !== "pending") return; // deleted meanwhile
       const domains = resolveDomains(record, this.#options.baseDomain);
       log(domains.length ? `Deployed to ${this.#options.urlFor(domains[0])}` : "Deployed");
+      await this.#options.beforeLive?.(id, domains);
       store.setDeploymentStatus(id, "success", domains);
+      this.#options.afterLive?.(id);
     } catch (error) {
       await runtime.stop(id);
       if (error instanceof TenantStartError) {
@@ -155,6 +165,7 @@ export function runnableDeployment(record: DeploymentRecord, appDir: string): Ru
     kvDatabaseId: record.databases.default ?? null,
     net: record.permissions?.net,
     denoFlags: flags,
+    requestTimeoutMs: record.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS,
   };
 }
 

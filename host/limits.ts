@@ -1,13 +1,15 @@
 /**
- * What the router does when a request hits a limit: the per-request time limit
- * (`requestTimeout`) and the memory cap.
+ * What happens when a request hits a limit: the per-request time limit (`requestTimeout`)
+ * and the memory cap.
  *
  * A request that outlives its limit gets `504 {code: "TIME_LIMIT"}` and an app log line.
  * Whether the deployment can go on serving depends on why it was slow: a handler awaiting
  * something that never comes leaves the event loop free, but a busy loop
- * (`while (true) {}`) blocks every later request too. So the router probes the process with
- * a request the bootstrap answers itself, before the tenant's handler; if the probe gets no
- * answer, the process is killed and the next request starts a fresh one.
+ * (`while (true) {}`) blocks every later request too. So the limit is kept in two places:
+ * the bootstrap inside the tenant answers the 504 itself at the limit, which it can only do
+ * while its event loop runs; whoever forwards the request (the router, or the front proxy)
+ * waits {@link TIME_LIMIT_GRACE_MS} longer, and if even that passes, the event loop is
+ * stuck: the process is killed and the next request starts a fresh one.
  *
  * @module
  */
@@ -19,6 +21,27 @@ export const PROBE_HEADER = "x-deploy-tenant-probe";
 
 /** How long a healthy event loop may take to answer the probe. */
 export const PROBE_TIMEOUT_MS = 2_000;
+
+/** The time limit of a deployment that sets none. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+/**
+ * How long past its limit a tenant has to send its own 504 before its event loop counts as
+ * stuck. The env var the bootstrap reads its limit from is {@link TIME_LIMIT_ENV}.
+ */
+export const TIME_LIMIT_GRACE_MS = PROBE_TIMEOUT_MS;
+
+/** The env var that gives the bootstrap its deployment's time limit in ms. */
+export const TIME_LIMIT_ENV = "DENO_DEPLOYMENT_TIME_LIMIT_MS";
+
+/** The app log line of a timed-out request (the bootstrap writes the same). */
+export function timedOutMessage(timeoutMs: number, method: string, path: string): string {
+  return `Request timed out after ${timeoutMs} ms: ${method} ${path} (TIME_LIMIT)`;
+}
+
+/** Why a stuck process was restarted, for its app log. */
+export const STUCK_PROCESS_REASON =
+  "The process stopped answering (its event loop is blocked) and was restarted";
 
 /** Writes a line to the deployment's app log. */
 export type AppLog = (deploymentId: string, level: LogLevel, message: string) => void;
@@ -52,25 +75,23 @@ export interface TimedOutRequest {
 }
 
 /**
- * Logs a timed-out request, restarts the process if its event loop is stuck, and returns
- * the 504 for the client.
+ * For a request whose tenant did not answer even {@link TIME_LIMIT_GRACE_MS} past its limit
+ * (`timeoutMs`): logs it, restarts the stuck process, and returns the 504 for the client.
  */
 export async function timeLimitResponse(request: TimedOutRequest): Promise<Response> {
   const { instance, runtime, timeoutMs } = request;
   request.log(
     instance.deploymentId,
     "error",
-    `Request timed out after ${timeoutMs} ms: ${request.method} ${request.path} (TIME_LIMIT)`,
+    timedOutMessage(timeoutMs, request.method, request.path),
   );
-  let message = `The deployment did not answer within its time limit of ${timeoutMs} ms`;
-  if (!await isResponsive(instance)) {
-    await runtime.recycle(
-      instance,
-      "The process stopped answering (its event loop is blocked) and was restarted",
-    );
-    message += "; its process was stuck and has been restarted";
-  }
-  return errorResponse(504, "TIME_LIMIT", message);
+  await runtime.recycle(instance, STUCK_PROCESS_REASON);
+  return errorResponse(
+    504,
+    "TIME_LIMIT",
+    `The deployment did not answer within its time limit of ${timeoutMs} ms; ` +
+      "its process was stuck and has been restarted",
+  );
 }
 
 /**

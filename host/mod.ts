@@ -20,7 +20,10 @@ import { DomainVerifier, hostAddresses } from "./domain_verify.ts";
 import { type HttpsServer, serveHttps } from "./https.ts";
 import { servingCertificates } from "./serving_certificates.ts";
 import { newToken } from "./ids.ts";
+import { behindProxy, FrontProxy, frontProxyApiSocket, frontProxyDir } from "./front_proxy.ts";
+import { findHaproxy } from "./haproxy.ts";
 import { createRouter } from "./router.ts";
+import type { GuardOptions } from "./process_guard.ts";
 import { deploymentDirs, Runtime } from "./runtime.ts";
 import { detectIsolation, type Isolation, tenantDenoBinary } from "./sandbox.ts";
 import { Store } from "./store.ts";
@@ -48,6 +51,18 @@ export interface HostOptions {
   memoryMb?: number;
   /** Stop an idle tenant process after this long. Default 5 minutes. */
   idleTimeoutMs?: number;
+  /** Resident memory and CPU limits of tenant processes (`host/process_guard.ts`). */
+  guard?: GuardOptions;
+  /**
+   * At most this many tenant processes run at once; starting another stops the least
+   * recently used. Default 256.
+   */
+  maxWarm?: number;
+  /**
+   * Put HAProxy in front (when it is installed): requests to a running deployment go
+   * straight to its process instead of through the host's JavaScript router. Default true.
+   */
+  frontProxy?: boolean;
   /** Receives the host's own events (tenant output goes to the app logs). Default: nothing. */
   log?: (line: string) => void;
   /** How long app logs are kept. Default two weeks. */
@@ -80,6 +95,8 @@ export interface HostInfo {
   isolation: string;
   /** The HTTPS port, when HTTPS is served. */
   httpsPort?: number;
+  /** What forwards requests to deployments: `haproxy` in front, or `none` (the host's router). */
+  frontProxy: "haproxy" | "none";
 }
 
 /** A running host. */
@@ -117,6 +134,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     maxLogLinesPerDeployment: options.maxLogLinesPerDeployment,
   });
 
+  const maxWarm = options.maxWarm ?? 256;
+  const haproxy = options.frontProxy === false ? undefined : await findHaproxy();
+  let front: FrontProxy | undefined;
   const isolation: Isolation = await detectIsolation(options.unsandboxed ?? false);
   log(`isolation: ${describeIsolation(isolation)}`);
   const runtime = new Runtime({
@@ -127,8 +147,16 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     deno: tenantDenoBinary(),
     memoryMb: options.memoryMb,
     idleTimeoutMs: options.idleTimeoutMs,
+    guard: options.guard,
     log: telemetry.appLog,
     processes: telemetry.processes,
+    maxWarm,
+    // The front proxy routes to a process from the moment it is up until it is stopped.
+    instances: {
+      ready: (instance) => front?.ready(instance),
+      retiring: async (instance) => await front?.retiring(instance),
+      outOfMemory: async (deploymentId) => await front?.outOfMemory(deploymentId),
+    },
   });
 
   let port = options.port ?? 8000;
@@ -139,6 +167,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     deploymentsDir,
     baseDomain,
     urlFor: (domain) => `http://${domain}:${port}`,
+    beforeLive: async (id, domains) => await front?.beforeLive(id, domains),
+    afterLive: () => front?.resync(),
   });
   // The local CA is created on first use (at start when HTTPS is on), once per data dir.
   let ca: Promise<LocalCa> | undefined;
@@ -177,14 +207,45 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     runtime,
     deploymentsDir,
     baseDomain,
-    api: api.fetch,
+    api: haproxy ? (request) => withFrontProxy(request, api.fetch, () => front) : api.fetch,
     usage: telemetry.usage,
     appLog: telemetry.appLog,
+    onServed: (instance) => front?.served(instance),
   });
 
   const hostname = options.hostname ?? "127.0.0.1";
-  const server = Deno.serve({ port, hostname, onListen() {} }, handler);
-  port = server.addr.port;
+  let server: Deno.HttpServer;
+  if (haproxy) {
+    // HAProxy takes the public port; the host's server listens behind it on a unix socket.
+    const apiSocket = frontProxyApiSocket(dataDir);
+    await Deno.mkdir(frontProxyDir(dataDir), { recursive: true, mode: 0o700 });
+    await Deno.remove(apiSocket).catch(() => {});
+    server = Deno.serve({ path: apiSocket, onListen() {} }, behindProxy(handler));
+    try {
+      front = await FrontProxy.start({
+        haproxy,
+        dataDir,
+        hostname,
+        port,
+        slots: maxWarm,
+        store,
+        runtime,
+        baseDomain,
+        usage: telemetry.usage,
+        appLog: telemetry.appLog,
+        log,
+      });
+    } catch (error) {
+      await server.shutdown();
+      store.close();
+      throw error;
+    }
+    port = front.port;
+  } else {
+    const tcp = Deno.serve({ port, hostname, onListen() {} }, handler);
+    port = tcp.addr.port;
+    server = tcp;
+  }
   let https: HttpsServer | undefined;
   if (options.httpsPort !== undefined) {
     try {
@@ -196,6 +257,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         log,
       });
     } catch (error) {
+      await front?.stop();
       await server.shutdown();
       store.close();
       throw error;
@@ -216,6 +278,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     pid: Deno.pid,
     isolation: describeIsolation(isolation),
     ...(https ? { httpsPort: https.port } : {}),
+    frontProxy: front ? "haproxy" : "none",
   };
   const infoPath = join(dataDir, "host.json");
   await writePrivateFile(infoPath, JSON.stringify(info, null, 2) + "\n");
@@ -228,6 +291,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       telemetry.appLogs.end();
       // Graceful, but bounded: a client that keeps a proxied request open must not hold the
       // host up; stopping the tenants ends whatever is left.
+      await front?.stop();
       const closing = Promise.all([server.shutdown(), https?.shutdown()]);
       await within(closing, 3_000);
       await builder.idle();
@@ -237,7 +301,31 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       store.close();
     })();
   const { pid: _pid, ...rest } = info;
-  return { ...rest, dataDir, shutdown, finished: server.finished };
+  // Without HAProxy nothing listens on the public port: the host is done.
+  const finished = front
+    ? Promise.race([server.finished, front.exited.then(() => {})])
+    : server.finished;
+  return { ...rest, dataDir, shutdown, finished };
+}
+
+/**
+ * The API behind the front proxy: analytics first collect what HAProxy counted, and a change
+ * (which may move a domain) is answered once the proxy routes accordingly.
+ */
+async function withFrontProxy(
+  request: Request,
+  api: (request: Request) => Response | Promise<Response>,
+  front: () => FrontProxy | undefined,
+): Promise<Response> {
+  const proxy = front();
+  if (!proxy) return await api(request);
+  if (request.method === "GET" || request.method === "HEAD") {
+    if (new URL(request.url).pathname.endsWith("/analytics")) await proxy.collect().catch(() => {});
+    return await api(request);
+  }
+  const response = await api(request);
+  await proxy.resync().catch(() => {});
+  return response;
 }
 
 /**
@@ -264,7 +352,11 @@ async function within(promise: Promise<unknown>, ms: number): Promise<void> {
 
 /** A one-line description of the isolation in force, for logs and `host status`. */
 export function describeIsolation(isolation: Isolation): string {
-  if (isolation.kind === "bwrap") return "bubblewrap sandbox + Deno permissions";
+  if (isolation.kind === "bwrap") {
+    return isolation.seccomp
+      ? "bubblewrap sandbox + network filter + Deno permissions"
+      : "bubblewrap sandbox + Deno permissions (no network filter: seccomp unavailable)";
+  }
   return isolation.accepted
     ? `NONE (--unsandboxed; ${isolation.reason}): Deno permissions only`
     : `none available (${isolation.reason}): tenants will not run`;

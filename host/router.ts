@@ -6,9 +6,16 @@
  * @module
  */
 import { runnableDeployment } from "./builder.ts";
-import { type AppLog, forwardFailureResponse, PROBE_HEADER, timeLimitResponse } from "./limits.ts";
-import { deploymentDirs, type Runtime } from "./runtime.ts";
-import type { Store } from "./store.ts";
+import {
+  type AppLog,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  forwardFailureResponse,
+  PROBE_HEADER,
+  TIME_LIMIT_GRACE_MS,
+  timeLimitResponse,
+} from "./limits.ts";
+import { deploymentDirs, type Instance, type Runtime } from "./runtime.ts";
+import type { DeploymentRecord, Store } from "./store.ts";
 import { countBytes, type UsageMeter } from "./usage.ts";
 
 /** What the router needs. */
@@ -25,6 +32,27 @@ export interface RouterOptions {
   usage?: UsageMeter;
   /** Writes the host's events about a deployment (e.g. a timed-out request) to its app log. */
   appLog?: AppLog;
+  /** Told when a running instance served a request here (the front proxy maps it then). */
+  onServed?: (instance: Instance) => void;
+}
+
+/**
+ * The deployment `host` (lower-case, no port) is served from, if it is live: the one bound
+ * to the name, whose organization owns the name when it is a custom domain. Pass
+ * `deploymentId` when the binding was looked up already.
+ */
+export function servedDeployment(
+  store: Store,
+  baseDomain: string,
+  host: string,
+  deploymentId: string | undefined = store.findDeploymentByDomain(host),
+): DeploymentRecord | undefined {
+  if (!deploymentId) return undefined;
+  const record = store.getDeploymentRecord(deploymentId);
+  // A custom domain serves only the organization that verified it.
+  const ownsHost = host.endsWith("." + baseDomain) ||
+    store.customDomainCovering(host)?.organizationId === record?.organizationId;
+  return record && record.status === "success" && ownsHost ? record : undefined;
 }
 
 /** Builds the host's request handler. */
@@ -42,11 +70,8 @@ export function createRouter(
       }
       return await options.api(request);
     }
-    const record = store.getDeploymentRecord(deploymentId);
-    // A custom domain serves only the organization that verified it.
-    const ownsHost = host.endsWith(suffix) ||
-      store.customDomainCovering(host)?.organizationId === record?.organizationId;
-    if (!record || record.status !== "success" || !ownsHost) {
+    const record = servedDeployment(store, baseDomain, host, deploymentId);
+    if (!record) {
       return errorResponse(404, "deploymentNotFound", `No deployment is served at ${host}`);
     }
     const owner = { organizationId: record.organizationId, projectId: record.projectId };
@@ -64,7 +89,8 @@ export function createRouter(
       );
     }
     instance.lastUsed = Date.now();
-    const timeoutMs = record.requestTimeout ?? options.defaultRequestTimeoutMs ?? 60_000;
+    const timeoutMs = record.requestTimeout ?? options.defaultRequestTimeoutMs ??
+      DEFAULT_REQUEST_TIMEOUT_MS;
     const url = new URL(request.url);
     const headers = new Headers(request.headers);
     if ("hostname" in info.remoteAddr) headers.set("x-forwarded-for", info.remoteAddr.hostname);
@@ -74,8 +100,10 @@ export function createRouter(
       ? countBytes(request.body, (bytes) => usage.add(owner, { networkIngressBytes: bytes }))
       : request.body;
     // The limit covers the wait for the response head; a streamed body may take longer.
+    // The tenant answers 504 itself at its limit; this fires only if its event loop is stuck.
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), timeoutMs);
+    const timer = setTimeout(() => timeout.abort(), timeoutMs + TIME_LIMIT_GRACE_MS);
+    instance.inFlight++; // until the response head: the CPU guard spares a process that serves
     try {
       const response = await fetch(`http://${host}${url.pathname}${url.search}`, {
         method: request.method,
@@ -86,6 +114,7 @@ export function createRouter(
         signal: timeout.signal,
       });
       instance.lastUsed = Date.now();
+      options.onServed?.(instance);
       if (!response.body || !usage) return response;
       const { status, statusText } = response;
       const counted = countBytes(
@@ -107,6 +136,7 @@ export function createRouter(
       return await forwardFailureResponse(instance, error);
     } finally {
       clearTimeout(timer);
+      instance.inFlight--;
     }
   };
 }

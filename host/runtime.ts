@@ -6,7 +6,14 @@
  */
 import { dirname, join } from "node:path";
 import type { LogLevel } from "../lib/types.ts";
-import { type Isolation, SOCKET_NAME, tenantCommand, type TenantSpec } from "./sandbox.ts";
+import { type GuardOptions, ProcessGuard } from "./process_guard.ts";
+import {
+  type Isolation,
+  SOCKET_NAME,
+  tenantCommand,
+  type TenantSpec,
+  writeNetFilter,
+} from "./sandbox.ts";
 import { readTenantOutput } from "./tenant_output.ts";
 
 /** A running tenant process and the HTTP client that reaches its socket. */
@@ -19,8 +26,10 @@ export interface Instance {
   exited: Promise<Deno.CommandStatus>;
   /** The process id (of the sandbox, when there is one: the tenant runs under it). */
   pid: number;
-  /** Whether V8 reported that the process ran out of its memory cap. */
+  /** Whether the process ran out of its memory cap (V8 said so, or the guard killed it). */
   readonly memoryLimitExceeded: boolean;
+  /** Requests forwarded to the process and not answered yet (the router counts them). */
+  inFlight: number;
 }
 
 /** Why a tenant did not come up: the tail of its stderr says what the module did wrong. */
@@ -47,6 +56,22 @@ export interface ProcessObserver {
   kvUsage(deploymentId: string, reads: number, writes: number): void;
 }
 
+/**
+ * Hears when a process is ready to serve and when the host is about to stop it: the front
+ * proxy routes to a process between the two.
+ */
+export interface InstanceObserver {
+  /** The process listens on its socket. */
+  ready(instance: Instance): void;
+  /** The host is about to kill the process; it is killed once this settles. */
+  retiring(instance: Instance): Promise<void>;
+  /**
+   * The process is dying over its memory limit (V8 said so, or the guard kills it once this
+   * settles): requests in flight are answered `MEMORY_LIMIT`.
+   */
+  outOfMemory?(deploymentId: string): Promise<void>;
+}
+
 /** How the supervisor runs tenants. */
 export interface RuntimeOptions {
   isolation: Isolation;
@@ -64,6 +89,11 @@ export interface RuntimeOptions {
   startTimeoutMs?: number;
   log?: TenantLog;
   processes?: ProcessObserver;
+  /** Limits on resident memory and CPU burnt outside requests (see process_guard.ts). */
+  guard?: GuardOptions;
+  /** At most this many processes run; starting one more stops the least recently used. Default 256. */
+  maxWarm?: number;
+  instances?: InstanceObserver;
 }
 
 /** What the supervisor needs to know about a deployment to run it. */
@@ -75,6 +105,8 @@ export interface RunnableDeployment {
   kvDatabaseId?: string | null;
   net?: string[] | null;
   denoFlags: string[];
+  /** The request time limit the tenant answers 504 at itself (see limits.ts), in ms. */
+  requestTimeoutMs?: number;
 }
 
 /** The directory of KV database `id` under the runtime's `kvDir`. */
@@ -90,15 +122,19 @@ export function deploymentDirs(deploymentsDir: string, id: string) {
 
 /** Starts, tracks and stops tenant processes. */
 export class Runtime {
-  #options: Required<Omit<RuntimeOptions, "log" | "processes">> & {
+  #options: Required<Omit<RuntimeOptions, "log" | "processes" | "guard" | "instances">> & {
     log: TenantLog;
     processes?: ProcessObserver;
+    instances?: InstanceObserver;
   };
   #instances = new Map<string, Promise<Instance>>();
+  /** The instances that came up, by deployment, until they are stopped or exit. */
+  #ready = new Map<string, Instance>();
   #processes = new Map<string, Deno.ChildProcess>();
   /** Processes the host killed on purpose: their exit is not a crash. */
   #killedByHost = new WeakSet<Deno.ChildProcess>();
   #sweeper: ReturnType<typeof setInterval>;
+  #guard: ProcessGuard;
 
   /** Creates a supervisor; idle processes are swept every few seconds. */
   constructor(options: RuntimeOptions) {
@@ -108,8 +144,10 @@ export class Runtime {
       memoryMb: options.memoryMb ?? 512,
       idleTimeoutMs: options.idleTimeoutMs ?? 5 * 60_000,
       startTimeoutMs: options.startTimeoutMs ?? 30_000,
+      maxWarm: options.maxWarm ?? 256,
       log: options.log ?? (() => {}),
     };
+    this.#guard = new ProcessGuard(this.#options.memoryMb, options.guard);
     this.#sweeper = setInterval(() => this.#evictIdle(), 5_000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
   }
@@ -123,7 +161,7 @@ export class Runtime {
   ensure(deployment: RunnableDeployment): Promise<Instance> {
     const existing = this.#instances.get(deployment.id);
     if (existing) return existing;
-    const starting = this.#start(deployment);
+    const starting = this.#makeRoom().then(() => this.#start(deployment));
     this.#instances.set(deployment.id, starting);
     starting.catch(() => {
       if (this.#instances.get(deployment.id) === starting) this.#instances.delete(deployment.id);
@@ -141,6 +179,12 @@ export class Runtime {
     const pending = this.#instances.get(id);
     this.#instances.delete(id);
     const child = this.#processes.get(id);
+    const ready = this.#ready.get(id);
+    if (ready) {
+      this.#ready.delete(id);
+      // Nothing routes to the process any more before it dies.
+      await this.#options.instances?.retiring(ready).catch(() => {});
+    }
     if (child) {
       this.#kill(child);
       await child.status;
@@ -165,6 +209,7 @@ export class Runtime {
   /** Stops every process. */
   async stopAll(): Promise<void> {
     clearInterval(this.#sweeper);
+    this.#guard.close();
     await Promise.all([...this.#instances.keys()].map((id) => this.stop(id)));
   }
 
@@ -197,9 +242,11 @@ export class Runtime {
       envVars: deployment.envVars,
       kvDir,
       net: deployment.net,
+      seccompFilter: await writeNetFilter(isolation, deployment.net, dirs.root),
       memoryMb: this.#options.memoryMb,
       denoFlags: deployment.denoFlags,
       deno: this.#options.deno,
+      timeLimitMs: deployment.requestTimeoutMs,
     };
     const { command, args, env, cwd } = tenantCommand(spec, this.#options.isolation);
     const child = new Deno.Command(command, {
@@ -220,6 +267,8 @@ export class Runtime {
     const log = this.#options.log;
     let ready = false;
     let outOfMemory = false;
+    let memoryReport =
+      `Memory limit exceeded, terminated (the limit is ${this.#options.memoryMb} MiB)`;
     const onLog = (level: LogLevel, message: string) => {
       if (level === "error") output.push(message);
       log(deployment.id, level, message);
@@ -232,6 +281,8 @@ export class Runtime {
         if (outOfMemory) return; // the rest is V8's diagnostic dump
         if (V8_OUT_OF_MEMORY.test(message)) {
           outOfMemory = true;
+          // V8 takes a few ms more to die: time enough to tell the front proxy.
+          this.#options.instances?.outOfMemory?.(deployment.id).catch(() => {});
           return;
         }
         onLog(level, message);
@@ -255,11 +306,7 @@ export class Runtime {
       await Promise.race([Promise.all([stdoutDone, stderrDone]), delay(1_000)]);
       this.#options.processes?.exited(child.pid);
       if (outOfMemory) {
-        log(
-          deployment.id,
-          "error",
-          `Memory limit exceeded, terminated (the limit is ${this.#options.memoryMb} MiB)`,
-        );
+        log(deployment.id, "error", memoryReport);
       } else if (!this.#killedByHost.has(child)) {
         const how = describeExit(status);
         log(
@@ -285,7 +332,7 @@ export class Runtime {
     const bootMs = (performance.now() - startedAt).toFixed(2);
     log(deployment.id, "info", `isolate start time: ${bootMs} ms`);
     const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
-    return {
+    const instance: Instance = {
       deploymentId: deployment.id,
       socketPath,
       client,
@@ -295,7 +342,56 @@ export class Runtime {
       get memoryLimitExceeded() {
         return outOfMemory;
       },
+      inFlight: 0,
     };
+    const unwatch = this.#guard.watch({
+      pid: child.pid,
+      lastActive: () => instance.inFlight > 0 ? Date.now() : instance.lastUsed,
+      exceeded: (limit, message) => {
+        if (limit === "memory") {
+          // Logged when it has exited; requests in flight get MEMORY_LIMIT.
+          outOfMemory = true;
+          memoryReport = `${message}, terminated`;
+        } else {
+          log(deployment.id, "error", `${message}; it restarts on the next request`);
+        }
+        if (limit !== "memory" || !this.#options.instances?.outOfMemory) return this.#kill(child);
+        this.#options.instances.outOfMemory(deployment.id).finally(() => this.#kill(child));
+      },
+    });
+    exited.then(unwatch);
+    this.#ready.set(deployment.id, instance);
+    exited.then(() => {
+      if (this.#ready.get(deployment.id) === instance) this.#ready.delete(deployment.id);
+    });
+    this.#options.instances?.ready(instance);
+    // Another start may have raced this one past the cap.
+    if (this.#ready.size > this.#options.maxWarm) this.#makeRoom(deployment.id);
+    return instance;
+  }
+
+  /**
+   * Stops the least recently used processes (other than `keep`'s) until there are fewer
+   * than `maxWarm`, or `maxWarm` when `keep` is one of them. Processes still starting are
+   * not stopped, so starts racing each other may pass the cap until the next start.
+   */
+  async #makeRoom(keep?: string): Promise<void> {
+    const limit = this.#options.maxWarm - (keep === undefined ? 1 : 0);
+    while (this.#instances.size > limit) {
+      let oldest: Instance | undefined;
+      for (const instance of this.#ready.values()) {
+        if (instance.deploymentId === keep) continue;
+        if (!oldest || instance.lastUsed < oldest.lastUsed) oldest = instance;
+      }
+      if (!oldest) return; // every other process is still starting
+      this.#options.log(
+        oldest.deploymentId,
+        "info",
+        `Stopped to make room for another deployment (at most ${this.#options.maxWarm} ` +
+          "run at once); it restarts on the next request",
+      );
+      await this.stop(oldest.deploymentId);
+    }
   }
 
   /** Kills a process on purpose (idle, deleted, recycled, shutting down): not a crash. */

@@ -7,11 +7,15 @@
  *
  * @module
  */
-import { basename } from "node:path";
+import { basename, join } from "node:path";
+import { ipv4OnlyFilter } from "./net_filter.ts";
 
-/** Which isolation the host runs tenants under. */
+/**
+ * Which isolation the host runs tenants under. `seccomp`: whether bubblewrap can load the
+ * network filter of {@link ipv4OnlyFilter} here (unknown, hence not used, when absent).
+ */
 export type Isolation =
-  | { kind: "bwrap"; bwrap: string }
+  | { kind: "bwrap"; bwrap: string; seccomp?: boolean }
   | { kind: "none"; reason: string; accepted: boolean };
 
 /**
@@ -32,11 +36,39 @@ export async function detectIsolation(acceptUnsandboxed = false): Promise<Isolat
       stdout: "null",
       stderr: "piped",
     }).output();
-    if (probe.success) return { kind: "bwrap", bwrap };
+    if (probe.success) return { kind: "bwrap", bwrap, seccomp: await canLoadFilter(bwrap) };
     const why = new TextDecoder().decode(probe.stderr).trim();
     return none(`bubblewrap cannot create namespaces here: ${why}`);
   } catch (error) {
     return none(`bubblewrap failed to start: ${(error as Error).message}`);
+  }
+}
+
+/** Whether bubblewrap starts a process under the network filter (the kernel may lack seccomp). */
+async function canLoadFilter(bwrap: string): Promise<boolean> {
+  const filter = ipv4OnlyFilter();
+  if (!filter) return false;
+  const path = await Deno.makeTempFile({ prefix: "deploy-tenant-filter-" });
+  try {
+    await Deno.writeFile(path, filter);
+    const probe = await new Deno.Command(SHELL, {
+      args: [
+        "-c",
+        WITH_FILTER,
+        "sh",
+        path,
+        bwrap,
+        ...["--ro-bind", "/", "/", "--unshare-all", "--share-net", "--die-with-parent"],
+        ...["--seccomp", "3", "true"],
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return probe.success;
+  } catch {
+    return false;
+  } finally {
+    await Deno.remove(path).catch(() => {});
   }
 }
 
@@ -77,7 +109,56 @@ export const DENIED_NET: readonly string[] = [
   "[::1]",
 ];
 // Deno 2.9's --deny-net takes IPv4 CIDRs but only exact IPv6 addresses, so private IPv6 ranges
-// (fc00::/7, fe80::/10) cannot be listed here; IPv4-mapped IPv6 addresses are checked as IPv4.
+// (fc00::/7, fe80::/10) cannot be listed here: the sandbox keeps such tenants to IPv4 instead
+// (see networkMode). IPv4-mapped IPv6 addresses are checked as IPv4.
+
+/**
+ * How a tenant's network is contained under bubblewrap, from its `permissions.net`:
+ * - `none` (`[]`): its own empty network namespace, so not even abstract unix sockets of the
+ *   host are there;
+ * - `ipv4` (all public hosts, or a list without IPv6 addresses): the host's network, under the
+ *   seccomp filter of {@link ipv4OnlyFilter};
+ * - `shared` (a list naming an IPv6 address): the host's network, with Deno's allow-list alone.
+ */
+export type NetworkMode = "none" | "ipv4" | "shared";
+
+/** The {@link NetworkMode} of a deployment's `permissions.net`. */
+export function networkMode(net: string[] | null | undefined): NetworkMode {
+  if (!net || net.includes("*")) return "ipv4";
+  const hosts = net.filter((entry) => !/^unix:/i.test(entry));
+  if (hosts.length === 0) return "none";
+  return hosts.some((entry) => entry.startsWith("[")) ? "shared" : "ipv4";
+}
+
+/** The file {@link writeNetFilter} writes in a deployment's private directory. */
+export const NET_FILTER_NAME = "net-filter.bpf";
+
+/**
+ * Writes the network filter a tenant with `net` needs into `dir` (the deployment's own
+ * directory, never mounted into the sandbox) and returns its path, or `undefined` when it
+ * needs none or it cannot be used here.
+ */
+export async function writeNetFilter(
+  isolation: Isolation,
+  net: string[] | null | undefined,
+  dir: string,
+): Promise<string | undefined> {
+  if (isolation.kind !== "bwrap" || !isolation.seccomp || networkMode(net) !== "ipv4") {
+    return undefined;
+  }
+  const filter = ipv4OnlyFilter();
+  if (!filter) return undefined;
+  const path = join(dir, NET_FILTER_NAME);
+  await Deno.writeFile(path, filter, { mode: 0o600 });
+  return path;
+}
+
+/**
+ * Starts bubblewrap with the filter file open on fd 3, for its `--seccomp 3` (Deno cannot pass
+ * a child more than stdio). `exec` keeps the pid. Arguments: the filter's path, the command.
+ */
+const WITH_FILTER = 'f=$1; shift; exec "$@" 3<"$f"';
+const SHELL = "/bin/sh";
 
 /** What one tenant process needs. Paths are on the host. */
 export interface TenantSpec {
@@ -101,8 +182,12 @@ export interface TenantSpec {
   kvDir?: string;
   /** `permissions.net` of the deployment: undefined/null = all public hosts, `[]` = none. */
   net?: string[] | null;
+  /** The network filter bubblewrap loads (from {@link writeNetFilter}); none when omitted. */
+  seccompFilter?: string;
   /** V8 old-space cap in MiB. */
   memoryMb: number;
+  /** The request time limit the bootstrap answers 504 at, in ms; none when omitted. */
+  timeLimitMs?: number;
   /** Extra `deno run` flags from the build (config, import map, lock). Paths relative to the app dir. */
   denoFlags: string[];
   deno: string;
@@ -139,16 +224,18 @@ export function tenantCommand(
     kv: spec.kvDir,
   };
   const socket = `${where.run}/${SOCKET_NAME}`;
-  // The database's whole directory: SQLite writes its -wal and -shm files beside the file.
+  // The sandbox mounts the database's whole directory (SQLite writes its -wal and -shm files
+  // beside the file, which Deno does not check), but Deno lets the tenant open the file only.
   const kvDir = spec.kvDir === undefined ? undefined : where.kv;
+  const kvFile = kvDir === undefined ? undefined : `${kvDir}/${KV_FILE_NAME}`;
   const denoArgs = [
     "run",
     "--no-prompt",
     "--quiet",
     "--unstable-kv",
     `--preload=${where.bootstrap}`,
-    `--allow-read=${[where.app, where.run, kvDir].filter(Boolean).join(",")}`,
-    `--allow-write=${[socket, kvDir].filter(Boolean).join(",")}`,
+    `--allow-read=${[where.app, where.run, kvFile].filter(Boolean).join(",")}`,
+    `--allow-write=${[socket, kvFile].filter(Boolean).join(",")}`,
     "--allow-env",
     ...netFlags(spec.net, socket),
     `--v8-flags=--max-old-space-size=${spec.memoryMb}`,
@@ -165,17 +252,27 @@ export function tenantCommand(
     HOME: "/tmp",
   };
   // Read and deleted by the bootstrap, which binds Deno.openKv() to it.
-  if (kvDir !== undefined) env.DENO_DEPLOYMENT_KV_PATH = `${kvDir}/${KV_FILE_NAME}`;
+  if (kvFile !== undefined) env.DENO_DEPLOYMENT_KV_PATH = kvFile;
+  // Read and deleted by the bootstrap, which answers a late request itself (limits.ts).
+  if (spec.timeLimitMs) env.DENO_DEPLOYMENT_TIME_LIMIT_MS = String(spec.timeLimitMs);
   if (!sandboxed) {
     return { command: spec.deno, args: denoArgs, env, cwd: spec.appDir };
   }
+  const network = networkMode(spec.net);
+  const filter = network === "ipv4" ? spec.seccompFilter : undefined;
   const args = [
     "--die-with-parent",
     "--new-session",
     "--unshare-all",
-    "--share-net",
+    ...(network === "none" ? [] : ["--share-net"]),
+    ...(filter ? ["--seccomp", "3"] : []),
+    // Deno itself is pid 1: /proc/1 is its own, which Deno guards (not bubblewrap's, whose
+    // command line names host paths and which a module import could read).
+    "--as-pid-1",
     "--hostname",
     "deployment",
+    // Set by the shell that may start bubblewrap, not by the host.
+    ...["--unsetenv", "PWD", "--unsetenv", "OLDPWD", "--unsetenv", "SHLVL"],
     ...systemBinds(),
     "--ro-bind",
     spec.deno,
@@ -204,7 +301,13 @@ export function tenantCommand(
     IN_SANDBOX.deno,
     ...denoArgs,
   ];
-  return { command: isolation.bwrap, args, env, cwd: "/" };
+  if (!filter) return { command: isolation.bwrap, args, env, cwd: "/" };
+  return {
+    command: SHELL,
+    args: ["-c", WITH_FILTER, "sh", filter, isolation.bwrap, ...args],
+    env,
+    cwd: "/",
+  };
 }
 
 /**
@@ -213,10 +316,31 @@ export function tenantCommand(
  * list is restricted; `unix:` entries of the list itself are dropped.
  */
 export function netFlags(net: string[] | null | undefined, socket?: string): string[] {
-  if (!net || net.includes("*")) return ["--allow-net", `--deny-net=${DENIED_NET.join(",")}`];
+  if (!net || net.includes("*")) {
+    return ["--allow-net", `--deny-net=${[...DENIED_NET, ...localAddresses()].join(",")}`];
+  }
   const allowed = net.filter((entry) => !/^unix:/i.test(entry));
   if (socket) allowed.push(`unix:${socket}`);
   return allowed.length === 0 ? [] : [`--allow-net=${allowed.join(",")}`];
+}
+
+let cachedAddresses: string[] | undefined;
+
+/**
+ * This machine's own addresses (as `--deny-net` entries): a tenant must neither reach the host's
+ * services through them (a host listening on 0.0.0.0 answers there too) nor listen on them.
+ */
+export function localAddresses(): string[] {
+  if (cachedAddresses) return cachedAddresses;
+  let interfaces: Deno.NetworkInterfaceInfo[] = [];
+  try {
+    interfaces = Deno.networkInterfaces();
+  } catch { /* no --allow-sys: the loopback and private ranges are denied all the same */ }
+  const addresses = interfaces.map(({ family, address }) =>
+    family === "IPv6" ? `[${address.replace(/%.*$/, "")}]` : address
+  );
+  cachedAddresses = [...new Set(addresses)];
+  return cachedAddresses;
 }
 
 let cachedBinds: string[] | undefined;

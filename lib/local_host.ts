@@ -32,6 +32,8 @@ export interface HostInfo {
   httpsPort?: number;
   /** How tenants are isolated, e.g. `bubblewrap sandbox + Deno permissions`. */
   isolation?: string;
+  /** What forwards requests to deployments: `haproxy` in front, or `none` (the host's router). */
+  frontProxy?: string;
 }
 
 /** Options of {@link startBackgroundHost}. */

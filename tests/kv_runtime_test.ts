@@ -42,8 +42,9 @@ Deno.test("tenantCommand binds the database directory read-write at /kv, and onl
   const { args, env } = tenantCommand({ ...SPEC, kvDir: `/data/kv/${DB}` }, bwrap);
   const bind = args.indexOf(`/data/kv/${DB}`);
   assert.deepEqual(args.slice(bind - 1, bind + 2), ["--bind", `/data/kv/${DB}`, "/kv"]);
-  assert.equal(flag(args, "--allow-read"), "/app,/run/deployment,/kv");
-  assert.equal(flag(args, "--allow-write"), "/run/deployment/http.sock,/kv");
+  // The directory is mounted (SQLite keeps -wal and -shm beside the file); Deno opens the file.
+  assert.equal(flag(args, "--allow-read"), `/app,/run/deployment,/kv/${KV_FILE_NAME}`);
+  assert.equal(flag(args, "--allow-write"), `/run/deployment/http.sock,/kv/${KV_FILE_NAME}`);
   assert.equal(env.DENO_DEPLOYMENT_KV_PATH, `/kv/${KV_FILE_NAME}`);
 
   const unbound = tenantCommand(SPEC, bwrap);
@@ -56,8 +57,9 @@ Deno.test("tenantCommand binds the database directory read-write at /kv, and onl
 Deno.test("tenantCommand without a sandbox grants the database's real directory", () => {
   const none: Isolation = { kind: "none", reason: "test", accepted: true };
   const { args, env } = tenantCommand({ ...SPEC, kvDir: `/data/kv/${DB}` }, none);
-  assert.equal(flag(args, "--allow-read"), `${SPEC.appDir},${SPEC.runDir},/data/kv/${DB}`);
-  assert.equal(flag(args, "--allow-write"), `${SPEC.runDir}/http.sock,/data/kv/${DB}`);
+  const file = `/data/kv/${DB}/${KV_FILE_NAME}`;
+  assert.equal(flag(args, "--allow-read"), `${SPEC.appDir},${SPEC.runDir},${file}`);
+  assert.equal(flag(args, "--allow-write"), `${SPEC.runDir}/http.sock,${file}`);
   assert.equal(env.DENO_DEPLOYMENT_KV_PATH, `/data/kv/${DB}/${KV_FILE_NAME}`);
 });
 

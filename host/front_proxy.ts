@@ -1,0 +1,547 @@
+/**
+ * The front proxy: HAProxy on the host's public port, forwarding each request for a warm
+ * deployment straight to its tenant's unix socket, so the data path has one hop and no
+ * JavaScript. Everything else — the API, unknown names, a deployment with no process yet —
+ * goes to the host's own server (the Deno router), which is what serves when HAProxy is not
+ * installed.
+ *
+ * How a request finds its tenant: HAProxy has `slots` backends declared up front, slot `k`
+ * connecting to `<dir>/slots/<k>.sock`. When a process comes up it takes a free slot: the
+ * symlink is pointed at its socket, the slot's server put in service, and every name the
+ * router would serve from that deployment is added to the routes map (HAProxy's runtime
+ * API). Before the host stops a process its names leave the map and its slot goes out of
+ * service (idle connections to it are closed); the slot is reused only once the process has
+ * exited, so a reused slot can never deliver a request to the previous tenant. Names move
+ * (promote, attach, detach, rename) through the API or a build: after any API change and
+ * before a build goes live the map is recomputed from the store.
+ *
+ * What the router does per request still happens: usage per project (counted inside HAProxy,
+ * see `haproxy_config.ts`, collected every second and before analytics are read), the
+ * per-request time limit (the tenant answers its own 504; HAProxy's server timeout catches a
+ * stuck event loop, and its log line makes the host restart the process), the
+ * `x-forwarded-*` headers, and the probe header stripped.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import {
+  byteCounter,
+  haproxyConfig,
+  messagesMapFile,
+  type Route,
+  routeValue,
+  slotBackend,
+} from "./haproxy_config.ts";
+import { Haproxy } from "./haproxy.ts";
+import {
+  type AppLog,
+  DEFAULT_REQUEST_TIMEOUT_MS,
+  STUCK_PROCESS_REASON,
+  TIME_LIMIT_GRACE_MS,
+  timedOutMessage,
+} from "./limits.ts";
+import { parseBackendStats, parseProxyLogLine, parseVariables } from "./proxy_usage.ts";
+import { servedDeployment } from "./router.ts";
+import type { Instance, InstanceObserver, Runtime } from "./runtime.ts";
+import type { Store } from "./store.ts";
+import type { UsageMeter, UsageOwner } from "./usage.ts";
+
+/** HAProxy's server timeout is the tenant's own limit plus the grace plus this margin. */
+const BACKSTOP_MARGIN_MS = 250;
+
+/** How often counters and activity are read from HAProxy. */
+const POLL_INTERVAL_MS = 1_000;
+
+/** Where the front proxy keeps its files: `<dataDir>/front`. */
+export function frontProxyDir(dataDir: string): string {
+  return join(dataDir, "front");
+}
+
+/** The unix socket the host's own server listens on behind the proxy. */
+export function frontProxyApiSocket(dataDir: string): string {
+  return join(frontProxyDir(dataDir), "api.sock");
+}
+
+/** What the front proxy needs. */
+export interface FrontProxyOptions {
+  /** The HAProxy binary (see `findHaproxy()`). */
+  haproxy: string;
+  dataDir: string;
+  /** The public listener; port `0` picks a free one. */
+  hostname: string;
+  port: number;
+  /** How many processes can be routed to at once: the runtime's `maxWarm`. */
+  slots: number;
+  /** HAProxy threads. Default 1. */
+  threads?: number;
+  store: Store;
+  runtime: Runtime;
+  baseDomain: string;
+  usage?: UsageMeter;
+  appLog: AppLog;
+  /** The host's own log. */
+  log: (line: string) => void;
+}
+
+/** A slot and the process it routes to. */
+interface Slot {
+  index: number;
+  instance?: Instance;
+  owner?: UsageOwner;
+  /** `true` from `retiring` on: no route is added any more. */
+  retiring: boolean;
+  /** A sync after a request through the router is queued. */
+  syncing?: boolean;
+  /** Counter values already attributed to the occupant. */
+  counted: { requests: number; bytesIn: number; bytesOut: number };
+}
+
+/** HAProxy in front of the host, routing warm deployments to their tenants. */
+export class FrontProxy implements InstanceObserver {
+  #options: FrontProxyOptions;
+  #haproxy: Haproxy;
+  #dir: string;
+  #routesMap: string;
+  #verdictsMap: string;
+  /** Deployments whose process is dying over its memory: the verdict being set, or set. */
+  #verdicts = new Map<string, Promise<void>>();
+  #slots: Slot[];
+  #byDeployment = new Map<string, Slot>();
+  /** Processes that have exited (their slot is released next). */
+  #exited = new WeakSet<Instance>();
+  /** Processes that came up while every slot was taken, served by the router meanwhile. */
+  #waiting: Instance[] = [];
+  /** The routes map as HAProxy has it: host name → slot. */
+  #routes = new Map<string, { slot: Slot; value: string }>();
+  /** Map and slot changes run one at a time, in order. */
+  #queue: Promise<unknown> = Promise.resolve();
+  #poller: ReturnType<typeof setInterval>;
+  #closed = false;
+  /** The public port. */
+  readonly port: number;
+
+  private constructor(
+    options: FrontProxyOptions,
+    haproxy: Haproxy,
+    port: number,
+    paths: { dir: string; routesMap: string; verdictsMap: string },
+  ) {
+    this.#options = options;
+    this.#haproxy = haproxy;
+    this.port = port;
+    this.#dir = paths.dir;
+    this.#routesMap = paths.routesMap;
+    this.#verdictsMap = paths.verdictsMap;
+    this.#slots = Array.from({ length: options.slots }, (_, index) => ({
+      index,
+      retiring: false,
+      counted: { requests: 0, bytesIn: 0, bytesOut: 0 },
+    }));
+    this.#poller = setInterval(() => {
+      if (this.#byDeployment.size > 0) this.collect().catch(() => {});
+    }, POLL_INTERVAL_MS);
+    Deno.unrefTimer(this.#poller as unknown as number);
+  }
+
+  /**
+   * Writes the configuration into `<dataDir>/front` and starts HAProxy on the public port.
+   * The host's own server must listen on {@link frontProxyApiSocket} already.
+   */
+  static async start(options: FrontProxyOptions): Promise<FrontProxy> {
+    const dir = frontProxyDir(options.dataDir);
+    const slotsDir = join(dir, "slots");
+    await Deno.mkdir(slotsDir, { recursive: true, mode: 0o700 });
+    await Deno.chmod(dir, 0o700);
+    // Left by a host that was killed: no slot points anywhere yet.
+    for await (const entry of Deno.readDir(slotsDir)) {
+      await Deno.remove(join(slotsDir, entry.name)).catch(() => {});
+    }
+    const routesMap = join(dir, "routes.map");
+    const verdictsMap = join(dir, "verdicts.map");
+    const messagesMap = join(dir, "messages.map");
+    const adminSocket = join(dir, "admin.sock");
+    await writePrivate(routesMap, "");
+    await writePrivate(verdictsMap, "");
+    await writePrivate(messagesMap, messagesMapFile());
+    await Deno.remove(adminSocket).catch(() => {});
+    let proxy: FrontProxy | undefined;
+    // A free port picked here may be taken before HAProxy binds it: then try another.
+    for (let attempt = 0;; attempt++) {
+      const port = options.port === 0 ? freePort(options.hostname) : options.port;
+      const configPath = join(dir, "haproxy.cfg");
+      await writePrivate(
+        configPath,
+        haproxyConfig({
+          hostname: options.hostname,
+          port,
+          apiSocket: frontProxyApiSocket(options.dataDir),
+          adminSocket,
+          routesMap,
+          verdictsMap,
+          messagesMap,
+          slotSocket: (slot) => join(slotsDir, `${slot}.sock`),
+          slots: options.slots,
+          threads: options.threads ?? 1,
+        }),
+      );
+      try {
+        const haproxy = await Haproxy.start({
+          binary: options.haproxy,
+          configPath,
+          adminSocket,
+          onLogLine: (line) => {
+            if (proxy) proxy.#onLogLine(line);
+          },
+          onMessage: (line) => options.log(`haproxy: ${line}`),
+        });
+        proxy = new FrontProxy(options, haproxy, port, { dir, routesMap, verdictsMap });
+        return proxy;
+      } catch (error) {
+        if (options.port !== 0 || attempt >= 4 || !(error instanceof Deno.errors.AddrInUse)) {
+          throw error;
+        }
+      }
+    }
+  }
+
+  /** Settles when HAProxy exits (on its own, it should not). */
+  get exited(): Promise<Deno.CommandStatus> {
+    return this.#haproxy.exited;
+  }
+
+  /** A process came up: give it a slot and map its names (the runtime's hook). */
+  ready(instance: Instance): void {
+    this.#enqueue(async () => {
+      instance.exited.then(() => {
+        this.#exited.add(instance);
+        this.#enqueue(() => this.#release(instance));
+      });
+      const slot = this.#slots.find((candidate) => !candidate.instance);
+      if (slot) await this.#assign(slot, instance);
+      else this.#waiting.push(instance);
+    });
+  }
+
+  /** The host is about to stop a process: its names leave the map first (the runtime's hook). */
+  retiring(instance: Instance): Promise<void> {
+    return this.#enqueue(async () => {
+      this.#waiting = this.#waiting.filter((waiting) => waiting !== instance);
+      const slot = this.#byDeployment.get(instance.deploymentId);
+      if (!slot || slot.instance !== instance || slot.retiring) return;
+      slot.retiring = true;
+      await this.#unroute(slot);
+    });
+  }
+
+  /**
+   * The deployment's process is dying over its memory limit: the requests it had in flight
+   * get `MEMORY_LIMIT` (the runtime's hook). Not queued: the process dies within milliseconds.
+   */
+  outOfMemory(deploymentId: string): Promise<void> {
+    let setting = this.#verdicts.get(deploymentId);
+    if (!setting) {
+      setting = this.#admin([`add map ${this.#verdictsMap} ${deploymentId} MEMORY_LIMIT`])
+        .catch(() => {});
+      this.#verdicts.set(deploymentId, setting);
+    }
+    return setting;
+  }
+
+  /** Names a deployment is about to take over leave the map (the builder's hook). */
+  beforeLive(_id: string, domains: string[]): Promise<void> {
+    return this.#enqueue(async () => {
+      const commands: string[] = [];
+      for (const name of domains) this.#dropRoute(name, commands);
+      await this.#admin(commands);
+    });
+  }
+
+  /** A deployment that served a request through the router: map its names if it has a slot. */
+  served(instance: Instance): void {
+    const slot = this.#byDeployment.get(instance.deploymentId);
+    if (slot?.instance !== instance || slot.retiring || slot.syncing) return;
+    slot.syncing = true;
+    this.#enqueue(() => {
+      slot.syncing = false;
+      return this.#syncSlot(slot);
+    });
+  }
+
+  /** Recomputes every mapped deployment's names from the store (after an API change). */
+  resync(): Promise<void> {
+    return this.#enqueue(async () => {
+      for (const slot of this.#byDeployment.values()) await this.#syncSlot(slot);
+    });
+  }
+
+  /**
+   * Reads HAProxy's counters and adds what they counted since the last read to each
+   * deployment's usage; marks processes with requests as recently used.
+   */
+  collect(): Promise<void> {
+    return this.#enqueue(() => this.#collect([...this.#byDeployment.values()]));
+  }
+
+  /** Stops HAProxy (after counting what it served). Later hooks do nothing. */
+  async stop(): Promise<void> {
+    clearInterval(this.#poller);
+    await this.collect().catch(() => {});
+    this.#closed = true;
+    await this.#queue.catch(() => {});
+    await this.#haproxy.stop("public");
+    await Deno.remove(join(this.#dir, "slots"), { recursive: true }).catch(() => {});
+  }
+
+  // ---- slots ----
+
+  async #assign(slot: Slot, instance: Instance): Promise<void> {
+    const record = this.#options.store.getDeploymentRecord(instance.deploymentId);
+    slot.instance = instance;
+    slot.retiring = false;
+    slot.owner = record && { organizationId: record.organizationId, projectId: record.projectId };
+    this.#byDeployment.set(instance.deploymentId, slot);
+    const link = this.#slotSocket(slot);
+    const temp = `${link}.${crypto.randomUUID().slice(0, 8)}`;
+    await Deno.symlink(instance.socketPath, temp);
+    await Deno.rename(temp, link);
+    // What the counters say now belongs to earlier occupants.
+    const counters = await this.#readCounters([slot]);
+    slot.counted = counters.get(slot.index) ?? slot.counted;
+    const server = `${slotBackend(slot.index)}/s`;
+    await this.#admin([`set server ${server} state ready`, `set server ${server} health up`]);
+    await this.#syncSlot(slot);
+  }
+
+  /** The process exited: count its last requests and free its slot. */
+  async #release(instance: Instance): Promise<void> {
+    this.#waiting = this.#waiting.filter((waiting) => waiting !== instance);
+    const slot = this.#byDeployment.get(instance.deploymentId);
+    if (!slot || slot.instance !== instance) return;
+    if (!slot.retiring) {
+      slot.retiring = true; // it crashed
+      await this.#unroute(slot);
+    }
+    await this.#collect([slot]);
+    const verdict = this.#verdicts.get(instance.deploymentId);
+    if (verdict) {
+      await verdict;
+      this.#verdicts.delete(instance.deploymentId);
+      await this.#admin([`del map ${this.#verdictsMap} ${instance.deploymentId}`]);
+    }
+    await Deno.remove(this.#slotSocket(slot)).catch(() => {});
+    this.#byDeployment.delete(instance.deploymentId);
+    slot.instance = undefined;
+    slot.owner = undefined;
+    const next = this.#waiting.shift();
+    if (next) await this.#assign(slot, next);
+  }
+
+  /** Takes the slot's names out of the map and the slot out of service. */
+  async #unroute(slot: Slot): Promise<void> {
+    const commands: string[] = [];
+    for (const [name, route] of this.#routes) {
+      if (route.slot === slot) this.#dropRoute(name, commands);
+    }
+    // In maintenance, HAProxy closes the idle connections to the old process.
+    commands.push(`set server ${slotBackend(slot.index)}/s state maint`);
+    await this.#admin(commands);
+  }
+
+  // ---- routes ----
+
+  /** Makes the map route exactly the names the router would serve from the slot's deployment. */
+  async #syncSlot(slot: Slot): Promise<void> {
+    const instance = slot.instance;
+    if (!instance || slot.retiring) return;
+    const { store, baseDomain } = this.#options;
+    const record = store.getDeploymentRecord(instance.deploymentId);
+    const wanted = new Set<string>();
+    let value = "";
+    if (record?.status === "success") {
+      for (const name of record.domains ?? []) {
+        // Names under a wildcard are served by the router (the map matches whole names).
+        if (name.includes("*")) continue;
+        if (servedDeployment(store, baseDomain, name)?.id === record.id) wanted.add(name);
+      }
+      const limitMs = record.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
+      const route: Route = {
+        slot: slot.index,
+        backstopMs: limitMs + TIME_LIMIT_GRACE_MS + BACKSTOP_MARGIN_MS,
+        deploymentId: record.id,
+        limitMs,
+      };
+      value = routeValue(route);
+    }
+    const commands: string[] = [];
+    for (const [name, route] of this.#routes) {
+      if (route.slot === slot && !wanted.has(name)) this.#dropRoute(name, commands);
+    }
+    for (const name of wanted) {
+      const current = this.#routes.get(name);
+      if (current?.value === value && current.slot === slot) continue;
+      commands.push(`${current ? "set" : "add"} map ${this.#routesMap} ${name} ${value}`);
+      this.#routes.set(name, { slot, value });
+    }
+    await this.#admin(commands);
+  }
+
+  #dropRoute(name: string, commands: string[]): void {
+    if (!this.#routes.delete(name)) return;
+    commands.push(`del map ${this.#routesMap} ${name}`);
+  }
+
+  // ---- usage ----
+
+  async #collect(slots: Slot[]): Promise<void> {
+    const occupied = slots.filter((slot) => slot.instance);
+    if (occupied.length === 0 || this.#closed) return;
+    const counters = await this.#readCounters(occupied);
+    const now = Date.now();
+    for (const slot of occupied) {
+      const read = counters.get(slot.index);
+      if (!read) continue;
+      const requests = read.requests - slot.counted.requests;
+      const bytesIn = read.bytesIn - slot.counted.bytesIn;
+      const bytesOut = read.bytesOut - slot.counted.bytesOut;
+      slot.counted = { requests: read.requests, bytesIn: read.bytesIn, bytesOut: read.bytesOut };
+      if (slot.owner) {
+        this.#options.usage?.add(slot.owner, {
+          requestCount: requests,
+          networkIngressBytes: bytesIn,
+          networkEgressBytes: bytesOut,
+        });
+      }
+      if (slot.instance && (requests > 0 || read.current > 0)) slot.instance.lastUsed = now;
+      // A connection failed (the router serves meanwhile); if the process lives, route to it.
+      if (read.serverDown && !slot.retiring && slot.instance && !this.#exited.has(slot.instance)) {
+        await this.#admin([`set server ${slotBackend(slot.index)}/s health up`]);
+      }
+    }
+  }
+
+  /** The slots' request totals, requests in flight and byte counters, from one admin call. */
+  async #readCounters(
+    slots: Slot[],
+  ): Promise<Map<number, Slot["counted"] & { current: number; serverDown: boolean }>> {
+    const threads = this.#options.threads ?? 1;
+    const commands = ["show stat -1 6 -1"]; // backends and servers
+    for (const slot of slots) {
+      for (let thread = 0; thread < threads; thread++) {
+        commands.push(`get var ${byteCounter("i", slot.index, thread)}`);
+        commands.push(`get var ${byteCounter("o", slot.index, thread)}`);
+      }
+    }
+    const answer = await this.#haproxy.command(...commands);
+    const stats = parseBackendStats(answer);
+    const variables = parseVariables(answer);
+    const result = new Map<number, Slot["counted"] & { current: number; serverDown: boolean }>();
+    for (const slot of slots) {
+      const backend = stats.get(slotBackend(slot.index));
+      if (!backend) continue;
+      let bytesIn = 0;
+      let bytesOut = 0;
+      for (let thread = 0; thread < threads; thread++) {
+        bytesIn += variables.get(byteCounter("i", slot.index, thread)) ?? 0;
+        bytesOut += variables.get(byteCounter("o", slot.index, thread)) ?? 0;
+      }
+      result.set(slot.index, {
+        requests: backend.requests,
+        current: backend.current,
+        serverDown: backend.serverDown,
+        bytesIn,
+        bytesOut,
+      });
+    }
+    return result;
+  }
+
+  /** A request the counters could not measure, or an answer HAProxy gave itself. */
+  #onLogLine(line: string): void {
+    const entry = parseProxyLogLine(line);
+    if (!entry) return;
+    const slot = this.#byDeployment.get(entry.deploymentId);
+    const owner = slot?.owner ?? this.#ownerOf(entry.deploymentId);
+    if (owner) {
+      this.#options.usage?.add(owner, {
+        networkIngressBytes: entry.bodyIn,
+        networkEgressBytes: entry.bodyOut,
+      });
+    }
+    const instance = slot?.instance;
+    if (instance) instance.lastUsed = Date.now();
+    // HAProxy's server timeout fired: the tenant did not even answer its own time limit.
+    if (entry.status === 504 && entry.termination.startsWith("sH") && instance) {
+      const record = this.#options.store.getDeploymentRecord(entry.deploymentId);
+      const limitMs = record?.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
+      this.#options.appLog(
+        entry.deploymentId,
+        "error",
+        timedOutMessage(limitMs, entry.method, entry.path),
+      );
+      this.#options.runtime.recycle(instance, STUCK_PROCESS_REASON).catch(() => {});
+    }
+  }
+
+  #ownerOf(deploymentId: string): UsageOwner | undefined {
+    const record = this.#options.store.getDeploymentRecord(deploymentId);
+    return record && { organizationId: record.organizationId, projectId: record.projectId };
+  }
+
+  // ---- plumbing ----
+
+  #slotSocket(slot: Slot): string {
+    return join(this.#dir, "slots", `${slot.index}.sock`);
+  }
+
+  async #admin(commands: string[]): Promise<void> {
+    if (commands.length === 0 || this.#closed) return;
+    const answer = await this.#haproxy.command(...commands);
+    const problems = answer.split("\n").filter((line) => line.trim() !== "");
+    if (problems.length > 0) this.#options.log(`haproxy admin: ${problems.join("; ")}`);
+  }
+
+  #enqueue<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(() => this.#closed ? undefined as T : task());
+    this.#queue = run.catch((error) => {
+      this.#options.log(`front proxy: ${(error as Error).message}`);
+    });
+    return run;
+  }
+}
+
+/**
+ * The host's own server behind the proxy sees requests from a unix socket: give its handler
+ * the client's address and an `http:` URL, as if it listened on the public port.
+ */
+export function behindProxy(
+  handler: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>,
+): (request: Request, info: Deno.ServeHandlerInfo<Deno.Addr>) => Response | Promise<Response> {
+  return (request, info) => {
+    const url = request.url.replace(/^http\+unix:/, "http:");
+    // Not `new Request(url, request)`: copying `request.signal` makes Deno warn about its
+    // legacy abort behaviour, and nothing here listens to it.
+    const forwarded = url === request.url ? request : new Request(url, {
+      method: request.method,
+      headers: request.headers,
+      body: request.body,
+    });
+    const client = request.headers.get("x-forwarded-for") ?? "";
+    return handler(forwarded, {
+      ...info,
+      remoteAddr: { transport: "tcp", hostname: client, port: 0 },
+    } as Deno.ServeHandlerInfo);
+  };
+}
+
+/** A free TCP port on `hostname` (HAProxy cannot bind port 0 and say which it got). */
+function freePort(hostname: string): number {
+  const listener = Deno.listen({ hostname, port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  listener.close();
+  return port;
+}
+
+async function writePrivate(path: string, content: string): Promise<void> {
+  await Deno.writeTextFile(path, content, { mode: 0o600 });
+  await Deno.chmod(path, 0o600);
+}

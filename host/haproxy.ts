@@ -1,0 +1,178 @@
+/**
+ * HAProxy as a child process of the host: found on `PATH`, started in the foreground
+ * (`-db`) under a lifeline so it never outlives the host, and driven over its admin socket
+ * (the runtime API: maps, server states, counters).
+ *
+ * @module
+ */
+
+/**
+ * `haproxy` from `DEPLOY_TENANT_HAPROXY`, `PATH` or the sbin directories (where Debian puts
+ * it), or `undefined` when it is not installed.
+ */
+export async function findHaproxy(): Promise<string | undefined> {
+  const override = Deno.env.get("DEPLOY_TENANT_HAPROXY");
+  if (override) return override;
+  const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
+  for (const dir of [...path.split(":"), "/usr/sbin", "/usr/local/sbin", "/sbin"]) {
+    if (!dir) continue;
+    try {
+      const info = await Deno.stat(`${dir}/haproxy`);
+      if (info.isFile && (info.mode ?? 0o111) & 0o111) return `${dir}/haproxy`;
+    } catch { /* not here */ }
+  }
+  return undefined;
+}
+
+/**
+ * Runs HAProxy (`$0`, with `$@`) and kills it when this script's stdin reaches EOF: the host
+ * holds the other end of the pipe and never writes, so when the host dies, even by SIGKILL,
+ * HAProxy goes too. (`PR_SET_PDEATHSIG` would follow the thread that spawned it, not the host.)
+ */
+const LIFELINE = [
+  "exec 3<&0",
+  '"$0" "$@" </dev/null &',
+  "pid=$!",
+  '(cat <&3 >/dev/null; kill "$pid" 2>/dev/null) &',
+  "exec 3<&-",
+  'wait "$pid"',
+].join("\n");
+
+/** How to start HAProxy. */
+export interface HaproxyStartOptions {
+  binary: string;
+  configPath: string;
+  adminSocket: string;
+  /** Receives each log line HAProxy writes to stdout. */
+  onLogLine: (line: string) => void;
+  /** Receives HAProxy's warnings and alerts. */
+  onMessage?: (line: string) => void;
+  /** How long HAProxy may take to answer on its admin socket. Default 10 s. */
+  startTimeoutMs?: number;
+}
+
+/** A running HAProxy. */
+export class Haproxy {
+  #child: Deno.ChildProcess;
+  #adminSocket: string;
+  #output: Promise<void>;
+  /** Settles when HAProxy has exited. */
+  readonly exited: Promise<Deno.CommandStatus>;
+
+  private constructor(
+    child: Deno.ChildProcess,
+    options: HaproxyStartOptions,
+    output: Promise<void>,
+  ) {
+    this.#child = child;
+    this.#adminSocket = options.adminSocket;
+    this.#output = output;
+    this.exited = child.status;
+  }
+
+  /**
+   * Starts HAProxy and waits until it answers on its admin socket (its listeners are bound by
+   * then). Throws `Deno.errors.AddrInUse` when the public port is taken.
+   */
+  static async start(options: HaproxyStartOptions): Promise<Haproxy> {
+    const child = new Deno.Command("sh", {
+      args: ["-c", LIFELINE, options.binary, "-db", "-f", options.configPath],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const messages: string[] = [];
+    const output = Promise.all([
+      readLines(child.stdout, options.onLogLine),
+      readLines(child.stderr, (line) => {
+        // Version banners, slots going in and out of service, the soft stop.
+        if (
+          /^\[NOTICE\]|Server slot\d+\/s is |Paused frontend |Proxy \S+ stopped|Stopping |^Terminated$/
+            .test(line)
+        ) {
+          return;
+        }
+        messages.push(line);
+        options.onMessage?.(line);
+      }),
+    ]).then(() => {});
+    const haproxy = new Haproxy(child, options, output);
+    let exited = false;
+    child.status.then(() => exited = true);
+    const deadline = Date.now() + (options.startTimeoutMs ?? 10_000);
+    while (!exited && Date.now() < deadline) {
+      try {
+        await haproxy.command("show info");
+        return haproxy;
+      } catch { /* not listening yet */ }
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    await haproxy.#kill();
+    await output.catch(() => {});
+    const text = messages.join("\n");
+    if (/Address already in use/.test(text)) throw new Deno.errors.AddrInUse(text);
+    throw new Error(`HAProxy did not start${text ? `:\n${text}` : ""}`);
+  }
+
+  /**
+   * Runs admin commands (joined with `;`, answered in order) and returns HAProxy's answer.
+   * Each call uses its own connection.
+   */
+  async command(...commands: string[]): Promise<string> {
+    const conn = await Deno.connect({ transport: "unix", path: this.#adminSocket });
+    try {
+      await writeAll(conn, new TextEncoder().encode(commands.join(";") + "\n"));
+      return await new Response(conn.readable).text();
+    } catch (error) {
+      try {
+        conn.close();
+      } catch { /* closed by the readable */ }
+      throw error;
+    }
+  }
+
+  /**
+   * Stops HAProxy: `frontend` stops accepting connections, the requests in flight get up to
+   * `timeoutMs` to finish (idle keep-alive connections do not count), then HAProxy exits.
+   */
+  async stop(frontend: string, timeoutMs = 3_000): Promise<void> {
+    try {
+      await this.command(`disable frontend ${frontend}`);
+      const deadline = Date.now() + timeoutMs;
+      while (Date.now() < deadline) {
+        // Streams of requests in flight; the admin connection asking is one of GLOBAL's.
+        const sessions = await this.command("show sess");
+        if (!/ fe=(?!GLOBAL )/.test(sessions)) break;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+    } catch { /* not answering: stop it anyway */ }
+    await this.#kill();
+    await this.#output.catch(() => {});
+  }
+
+  /** Ends HAProxy now: closing the lifeline makes the wrapper kill it. */
+  async #kill(): Promise<void> {
+    await this.#child.stdin.close().catch(() => {});
+    await this.exited;
+  }
+}
+
+async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  for (let written = 0; written < bytes.length;) {
+    written += await conn.write(bytes.subarray(written));
+  }
+}
+
+/** Calls `onLine` with each line of `stream` as it arrives. */
+async function readLines(
+  stream: ReadableStream<Uint8Array>,
+  onLine: (line: string) => void,
+): Promise<void> {
+  let partial = "";
+  for await (const text of stream.pipeThrough(new TextDecoderStream())) {
+    const lines = (partial + text).split("\n");
+    partial = lines.pop()!;
+    for (const line of lines) if (line) onLine(line);
+  }
+  if (partial) onLine(partial);
+}

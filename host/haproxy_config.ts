@@ -1,0 +1,236 @@
+/**
+ * The HAProxy configuration of the front proxy (see `front_proxy.ts`): one public listener
+ * that routes by `Host` through a map to pre-declared slot backends, each a tenant's unix
+ * socket, and sends everything else to the host's own server (the API and the Deno router).
+ *
+ * The map value of a routed host name is `slot<k>|<backstop ms>|<deployment id>|<limit ms>`:
+ * one lookup per request picks the backend, its server timeout and what the log names.
+ *
+ * Usage is counted inside HAProxy without a log line per request: the backends' request
+ * totals (`show stat`), and body bytes summed from `Content-Length` into process-wide
+ * variables, one per slot, direction and thread (`proc.i<k>_<t>`, `proc.o<k>_<t>`), read
+ * over the admin socket. Only what those cannot count is logged: chunked requests, responses
+ * without a length, and HAProxy's own answers (a stuck tenant's 504, a dead tenant's 502).
+ *
+ * @module
+ */
+
+/** Paths and numbers the configuration is made of. */
+export interface HaproxyConfigOptions {
+  /** Public listener address (`127.0.0.1`, `0.0.0.0`, `::`) and port. */
+  hostname: string;
+  port: number;
+  /** The host's own server (API and Deno router): a unix socket. */
+  apiSocket: string;
+  /** The admin (runtime API) socket, mode 0600. */
+  adminSocket: string;
+  /** The Host → route map file. */
+  routesMap: string;
+  /**
+   * Deployment id → error code of a process dying now (`MEMORY_LIMIT`), for the 502 of the
+   * requests it had in flight; the host fills it in. Absent: `deploymentUnavailable`.
+   */
+  verdictsMap: string;
+  /** Error code → message (static, see {@link ERROR_MESSAGES}). */
+  messagesMap: string;
+  /** Slot `k` connects to `slotSocket(k)`, a symlink the host points at a tenant's socket. */
+  slotSocket: (slot: number) => string;
+  slots: number;
+  /** HAProxy threads; counters are kept per thread so none is lost. */
+  threads: number;
+}
+
+/** The route a host name maps to. */
+export interface Route {
+  slot: number;
+  /** The HAProxy server timeout: the deployment's limit plus the grace the tenant has to answer. */
+  backstopMs: number;
+  deploymentId: string;
+  /** The deployment's request time limit, for the 504 message. */
+  limitMs: number;
+}
+
+/** A route as a map value. */
+export function routeValue(route: Route): string {
+  return `${slotBackend(route.slot)}|${route.backstopMs}|${route.deploymentId}|${route.limitMs}`;
+}
+
+/** The backend name of slot `k`. */
+export function slotBackend(slot: number): string {
+  return `slot${slot}`;
+}
+
+/** The process-wide variable counting slot `k`'s body bytes in one direction on one thread. */
+export function byteCounter(direction: "i" | "o", slot: number, thread: number): string {
+  return `proc.${direction}${slot}_${thread}`;
+}
+
+/**
+ * Fields of a log line, space-separated, `-` when unset: deployment id, status, termination
+ * state, bytes from the client and to the client (HAProxy's internal message sizes: headers
+ * and body), the Content-Lengths counted already, what the body-size arithmetic needs
+ * (header block length and count, URI length, chunked flags), then method and path last.
+ */
+export const LOG_FIELDS = [
+  "deploymentId",
+  "status",
+  "termination",
+  "bytesIn",
+  "bytesOut",
+  "countedIn",
+  "countedOut",
+  "requestHeaderBytes",
+  "requestHeaderCount",
+  "uriLength",
+  "requestChunked",
+  "responseHeaderBytes",
+  "responseHeaderCount",
+  "responseChunked",
+  "method",
+  "path",
+] as const;
+
+const LOG_FORMAT = [
+  "%[var(txn.route),word(3,|)]",
+  "%ST",
+  "%ts",
+  "%U",
+  "%B",
+  "%[var(txn.in)]",
+  "%[var(txn.out)]",
+  "%[var(txn.rh)]",
+  "%[var(txn.rn)]",
+  "%[var(txn.ul)]",
+  "%[var(txn.rc)]",
+  "%[var(txn.sh)]",
+  "%[var(txn.sn)]",
+  "%[var(txn.sc)]",
+  "%HM",
+  "%HPO",
+].join(" ");
+
+/**
+ * Health checks only so that a connection error marks the server down at once (`observe`
+ * needs `check`); the periodic check itself is rare and cheap (a connect).
+ */
+const SLOT_SERVER_OPTIONS = "check inter 1h observe layer4 error-limit 1 on-error mark-down";
+
+/** Messages of the errors HAProxy answers for a tenant, by code: the router's wording. */
+export const ERROR_MESSAGES: Record<string, string> = {
+  MEMORY_LIMIT: "The deployment exceeded its memory limit and was terminated",
+  deploymentUnavailable: "The deployment failed to answer: its process ended (see its app logs)",
+};
+
+/** The contents of the messages map file. */
+export function messagesMapFile(): string {
+  return Object.entries(ERROR_MESSAGES).map(([code, message]) => `${code} ${message}\n`).join("");
+}
+
+/** A JSON error body for `http-error`: `code` and `message` are log-format expressions. */
+function errorBody(code: string, message: string): string {
+  return JSON.stringify(`{"code":"${code}","message":"${message}"}`);
+}
+
+/** Renders the configuration. */
+export function haproxyConfig(options: HaproxyConfigOptions): string {
+  const { threads } = options;
+  const bind = options.hostname.includes(":")
+    ? `ipv6@${options.hostname}:${options.port}`
+    : `${options.hostname}:${options.port}`;
+  const lines = [
+    "global",
+    `  nbthread ${threads}`,
+    `  stats socket ${options.adminSocket} mode 600 level admin`,
+    "  log stdout format raw local0",
+  ];
+  for (let slot = 0; slot < options.slots; slot++) {
+    for (let thread = 0; thread < threads; thread++) {
+      lines.push(`  set-var ${byteCounter("i", slot, thread)} int(0)`);
+      lines.push(`  set-var ${byteCounter("o", slot, thread)} int(0)`);
+    }
+  }
+  lines.push(
+    "",
+    "defaults",
+    "  mode http",
+    "  log global",
+    `  log-format "${LOG_FORMAT}"`,
+    "  option dontlognull",
+    "  timeout connect 5s",
+    // Like the host's own server: no limit on a quiet stream (live logs), only on reading
+    // a request head and on idle keep-alive connections.
+    "  timeout client 24h",
+    "  timeout server 24h",
+    "  timeout tunnel 24h",
+    "  timeout http-request 60s",
+    "  timeout http-keep-alive 75s",
+    "  http-reuse always",
+    "",
+    "frontend public",
+    `  bind ${bind}`,
+    // What the body-size arithmetic of a chunked request needs, before headers change.
+    "  http-request set-var(txn.rc) int(1) if { req.hdr(transfer-encoding) -m found }",
+    "  http-request set-var(txn.rh) req.hdrs,length if { var(txn.rc) -m found }",
+    "  http-request set-var(txn.rn) req.fhdr_cnt if { var(txn.rc) -m found }",
+    "  http-request set-var(txn.ul) url,length if { var(txn.rc) -m found }",
+    "  http-request del-header x-deploy-tenant-probe",
+    "  http-request set-header x-forwarded-for %[src]",
+    "  http-request set-header x-forwarded-proto http",
+    // The name as the router sees it (no port, lower case), which is also the Host it sends on.
+    "  http-request set-var(txn.host) req.hdr(host),lower,word(1,:)",
+    `  http-request set-var(txn.route) var(txn.host),map(${options.routesMap})`,
+    "  http-request set-log-level silent unless { var(txn.route) -m found }",
+    "  use_backend %[var(txn.route),word(1,|)] if { var(txn.route) -m found }",
+    "  default_backend api",
+    "",
+    "backend api",
+    `  server api unix@${options.apiSocket}`,
+  );
+  const timeLimit = errorBody(
+    "TIME_LIMIT",
+    "The deployment did not answer within its time limit of %[var(txn.route),word(4,|)] ms; " +
+      "its process was stuck and has been restarted",
+  );
+  const verdict = `var(txn.route),word(3,|),map(${options.verdictsMap},deploymentUnavailable)`;
+  const unavailable = errorBody(`%[${verdict}]`, `%[${verdict},map(${options.messagesMap})]`);
+  for (let slot = 0; slot < options.slots; slot++) {
+    lines.push(
+      "",
+      `backend ${slotBackend(slot)}`,
+      // Never resend a request: the process may have died of it. A failed connection marks
+      // the server down at once, so later requests go to the backup, the router, which
+      // restarts the process (the host puts the slot back in service for the new one).
+      "  retry-on none",
+      "  http-request set-timeout server var(txn.route),word(2,|)",
+      "  http-request set-header host %[var(txn.host)]",
+      "  http-request set-var(txn.in) req.hdr(content-length)",
+      "  http-response set-var(txn.out) res.hdr(content-length) unless { method HEAD }",
+      "  http-response set-var(txn.out) int(0) if { method HEAD }",
+    );
+    for (let thread = 0; thread < threads; thread++) {
+      const onThread = threads > 1 ? ` { thread ${thread} }` : "";
+      const inCounter = byteCounter("i", slot, thread);
+      const outCounter = byteCounter("o", slot, thread);
+      lines.push(
+        `  http-request set-var(${inCounter}) var(${inCounter}),add(txn.in) if { var(txn.in) -m found }${onThread}`,
+        `  http-response set-var(${outCounter}) var(${outCounter}),add(txn.out) if { var(txn.out) -m found }${onThread}`,
+      );
+    }
+    lines.push(
+      // Counted already: no log line.
+      "  http-response set-log-level silent if { var(txn.out) -m found } !{ var(txn.rc) -m found }",
+      "  http-response set-var(txn.sc) int(1) if { res.hdr(transfer-encoding) -m found }",
+      "  http-response set-var(txn.sh) res.hdrs,length unless { var(txn.out) -m found }",
+      "  http-response set-var(txn.sn) res.fhdr_cnt unless { var(txn.out) -m found }",
+      `  http-error status 504 content-type application/json lf-string ${timeLimit}`,
+      `  http-error status 502 content-type application/json lf-string ${unavailable}`,
+      `  http-error status 503 content-type application/json lf-string ${unavailable}`,
+      // HAProxy says 503 when a reused connection dies under a request; the router says 502.
+      "  http-after-response set-status 502 if { status 503 }",
+      `  server s unix@${options.slotSocket(slot)} disabled ${SLOT_SERVER_OPTIONS}`,
+      // While the slot is not in service (a tenant starting or gone), the Deno router answers.
+      `  server api unix@${options.apiSocket} backup`,
+    );
+  }
+  return lines.join("\n") + "\n";
+}

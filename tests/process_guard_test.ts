@@ -1,0 +1,106 @@
+/**
+ * The process guard's rules, on a made-up clock and made-up process readings: resident
+ * memory over the limit, CPU burnt with no request in flight, and CPU burnt for too long.
+ */
+import assert from "node:assert/strict";
+import { type GuardLimit, ProcessGuard, residentLimitMb } from "../host/process_guard.ts";
+import type { ProcessTreeUsage } from "../host/process_usage.ts";
+
+const MiB = 2 ** 20;
+
+/** A guard over one made-up process, sampled by hand each simulated second. */
+function setup(cpuPerSecond: number, options = {}) {
+  let now = 0;
+  let usage: ProcessTreeUsage | undefined = { cpuSeconds: 0, rssBytes: 50 * MiB };
+  let lastActive = -Infinity;
+  const exceeded: [GuardLimit, string][] = [];
+  const guard = new ProcessGuard(
+    64,
+    { intervalMs: 0, cpuIdleWindowMs: 10_000, cpuBusyWindowMs: 60_000, ...options },
+    () => usage,
+    () => now,
+  );
+  guard.watch({
+    pid: 1234,
+    lastActive: () => lastActive,
+    exceeded: (limit, message) => exceeded.push([limit, message]),
+  });
+  return {
+    exceeded,
+    guard,
+    /** Advances the clock by `seconds`, one sample a second. */
+    run(seconds: number) {
+      for (let i = 0; i < seconds; i++) {
+        now += 1_000;
+        if (usage) usage = { ...usage, cpuSeconds: usage.cpuSeconds + cpuPerSecond };
+        guard.sample();
+      }
+    },
+    setRss: (mib: number) => usage = usage && { ...usage, rssBytes: mib * MiB },
+    setActive: (at: number) => lastActive = at,
+    now: () => now,
+    gone: () => usage = undefined,
+  };
+}
+
+Deno.test("the guard kills a process over its resident memory limit, once", () => {
+  assert.equal(residentLimitMb(64), 144);
+  assert.equal(residentLimitMb(512), 704);
+  const process = setup(0);
+  process.run(3);
+  assert.deepEqual(process.exceeded, []);
+  process.setRss(150);
+  process.run(2);
+  assert.equal(process.exceeded.length, 1, "reported once");
+  assert.deepEqual(process.exceeded[0], [
+    "memory",
+    "Memory limit exceeded: the process used 150 MiB (the limit is 144 MiB)",
+  ]);
+});
+
+Deno.test("the guard kills a process burning CPU with no request in flight", () => {
+  const process = setup(0.8);
+  process.run(9);
+  assert.deepEqual(process.exceeded, [], "not before the window is full");
+  process.run(2);
+  assert.equal(process.exceeded.length, 1);
+  assert.equal(process.exceeded[0][0], "cpu");
+  assert.match(
+    process.exceeded[0][1],
+    /^CPU time limit exceeded: the process used 80% of a CPU for 10 s with no request in flight/,
+  );
+});
+
+Deno.test("the guard spares a process that serves, until the longer window", () => {
+  const process = setup(0.8);
+  for (let i = 0; i < 59; i++) {
+    process.setActive(process.now()); // a request in flight each second
+    process.run(1);
+  }
+  assert.deepEqual(process.exceeded, []);
+  process.setActive(process.now());
+  process.run(2);
+  assert.equal(process.exceeded.length, 1);
+  assert.match(process.exceeded[0][1], /used 80% of a CPU for 60 s, and was terminated$/);
+});
+
+Deno.test("the guard leaves alone a process under the CPU share, and one unwatched or gone", () => {
+  const light = setup(0.3);
+  light.run(120);
+  assert.deepEqual(light.exceeded, []);
+
+  const gone = setup(1);
+  gone.run(5);
+  gone.gone();
+  gone.run(20);
+  assert.deepEqual(gone.exceeded, [], "an exiting process is not judged on missing samples");
+
+  let calls = 0;
+  const guard = new ProcessGuard(64, { intervalMs: 0 }, () => ({ cpuSeconds: 0, rssBytes: 1e12 }));
+  const unwatch = guard.watch({ pid: 1, lastActive: () => 0, exceeded: () => calls++ });
+  assert.equal(calls, 1, "checked as soon as it is watched");
+  unwatch();
+  guard.sample();
+  assert.equal(calls, 1);
+  guard.close();
+});
