@@ -12,7 +12,7 @@ import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import type { Deployment } from "../lib/types.ts";
 import { findHaproxy } from "../host/haproxy.ts";
 import { parseProxyLogLine } from "../host/proxy_usage.ts";
-import { startTestHost, type TestHost } from "./helpers/host.ts";
+import { startTestHost } from "./helpers/host.ts";
 
 const haproxy = await findHaproxy();
 
