@@ -13,6 +13,7 @@
 import type { StatementSync } from "node:sqlite";
 import type { Analytics } from "../lib/types.ts";
 import type { Store } from "./store.ts";
+import { USAGE_FIELDS as CLIENT_USAGE_FIELDS } from "../lib/analytics.ts";
 
 /** Length of one bucket: 15 minutes, as on Deno Deploy. */
 export const BUCKET_SECONDS = 15 * 60;
@@ -35,17 +36,8 @@ export interface UsageOwner {
   projectId: string;
 }
 
-/** The analytics fields in API order, after `time`. */
-export const USAGE_FIELDS: readonly (keyof UsageCounts)[] = [
-  "requestCount",
-  "cpuSeconds",
-  "uptimeSeconds",
-  "maxRssMemoryBytes",
-  "networkIngressBytes",
-  "networkEgressBytes",
-  "kvReadCount",
-  "kvWriteCount",
-];
+/** The analytics fields in API order, after `time` (the client's list: one source of truth). */
+export const USAGE_FIELDS: readonly (keyof UsageCounts)[] = CLIENT_USAGE_FIELDS;
 
 const COLUMNS: Record<keyof UsageCounts, string> = {
   requestCount: "request_count",
