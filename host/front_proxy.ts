@@ -11,15 +11,20 @@
  * router would serve from that deployment is added to the routes map (HAProxy's runtime
  * API). Before the host stops a process its names leave the map and its slot goes out of
  * service (idle connections to it are closed); the slot is reused only once the process has
- * exited, so a reused slot can never deliver a request to the previous tenant. Names move
- * (promote, attach, detach, rename) through the API or a build: after any API change and
- * before a build goes live the map is recomputed from the store.
+ * exited, so a reused slot can never deliver a request to the previous tenant. A process that
+ * dies on its own fails one connection, which marks its server down: later requests go to the
+ * slot's backup server, the router, until the host has freed the slot. HAProxy never resends
+ * a request (the process may have died of it). Names move (promote, attach, detach, rename)
+ * through the API or a build: after any API change and before a build goes live the map is
+ * recomputed from the store.
  *
  * What the router does per request still happens: usage per project (counted inside HAProxy,
  * see `haproxy_config.ts`, collected every second and before analytics are read), the
  * per-request time limit (the tenant answers its own 504; HAProxy's server timeout catches a
- * stuck event loop, and its log line makes the host restart the process), the
- * `x-forwarded-*` headers, and the probe header stripped.
+ * stuck event loop, and its log line makes the host restart the process), `MEMORY_LIMIT` for
+ * the requests of a process killed over its memory (a verdict map the host fills in while the
+ * process dies), the `x-forwarded-*` headers, the `Host` without its port, and the probe header
+ * stripped.
  *
  * @module
  */
@@ -305,8 +310,10 @@ export class FrontProxy implements InstanceObserver {
     await Deno.symlink(instance.socketPath, temp);
     await Deno.rename(temp, link);
     // What the counters say now belongs to earlier occupants.
-    const counters = await this.#readCounters([slot]);
-    slot.counted = counters.get(slot.index) ?? slot.counted;
+    const read = (await this.#readCounters([slot])).get(slot.index);
+    if (read) {
+      slot.counted = { requests: read.requests, bytesIn: read.bytesIn, bytesOut: read.bytesOut };
+    }
     const server = `${slotBackend(slot.index)}/s`;
     await this.#admin([`set server ${server} state ready`, `set server ${server} health up`]);
     await this.#syncSlot(slot);
@@ -316,24 +323,27 @@ export class FrontProxy implements InstanceObserver {
   async #release(instance: Instance): Promise<void> {
     this.#waiting = this.#waiting.filter((waiting) => waiting !== instance);
     const slot = this.#byDeployment.get(instance.deploymentId);
-    if (!slot || slot.instance !== instance) return;
-    if (!slot.retiring) {
-      slot.retiring = true; // it crashed
-      await this.#unroute(slot);
+    const occupant = slot?.instance === instance ? slot : undefined;
+    if (occupant && !occupant.retiring) {
+      occupant.retiring = true; // it crashed
+      await this.#unroute(occupant);
     }
-    await this.#collect([slot]);
+    if (occupant) await this.#collect([occupant]);
+    // Its requests in flight have had their 502s: the deployment's next process starts clean.
     const verdict = this.#verdicts.get(instance.deploymentId);
     if (verdict) {
       await verdict;
       this.#verdicts.delete(instance.deploymentId);
       await this.#admin([`del map ${this.#verdictsMap} ${instance.deploymentId}`]);
     }
-    await Deno.remove(this.#slotSocket(slot)).catch(() => {});
+    if (!occupant) return;
+    await Deno.remove(this.#slotSocket(occupant)).catch(() => {});
     this.#byDeployment.delete(instance.deploymentId);
-    slot.instance = undefined;
-    slot.owner = undefined;
-    const next = this.#waiting.shift();
-    if (next) await this.#assign(slot, next);
+    occupant.instance = undefined;
+    occupant.owner = undefined;
+    const next = this.#waiting.find((waiting) => !this.#exited.has(waiting));
+    this.#waiting = this.#waiting.filter((waiting) => waiting !== next);
+    if (next) await this.#assign(occupant, next);
   }
 
   /** Takes the slot's names out of the map and the slot out of service. */
@@ -424,8 +434,10 @@ export class FrontProxy implements InstanceObserver {
     slots: Slot[],
   ): Promise<Map<number, Slot["counted"] & { current: number; serverDown: boolean }>> {
     const threads = this.#options.threads ?? 1;
-    const commands = ["show stat -1 6 -1"]; // backends and servers
+    const commands: string[] = [];
     for (const slot of slots) {
+      // The slot's backend and server rows only: the whole table stalls HAProxy a moment.
+      commands.push(`show stat ${slotBackend(slot.index)} 6 -1`);
       for (let thread = 0; thread < threads; thread++) {
         commands.push(`get var ${byteCounter("i", slot.index, thread)}`);
         commands.push(`get var ${byteCounter("o", slot.index, thread)}`);

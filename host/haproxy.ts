@@ -8,11 +8,11 @@
 
 /**
  * `haproxy` from `DEPLOY_TENANT_HAPROXY`, `PATH` or the sbin directories (where Debian puts
- * it), or `undefined` when it is not installed.
+ * it), or `undefined` when it is not installed — or `DEPLOY_TENANT_HAPROXY` is set empty.
  */
 export async function findHaproxy(): Promise<string | undefined> {
   const override = Deno.env.get("DEPLOY_TENANT_HAPROXY");
-  if (override) return override;
+  if (override !== undefined) return override || undefined;
   const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
   for (const dir of [...path.split(":"), "/usr/sbin", "/usr/local/sbin", "/sbin"]) {
     if (!dir) continue;

@@ -26,13 +26,10 @@ export const PROBE_TIMEOUT_MS = 2_000;
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
 /**
- * How long past its limit a tenant has to send its own 504 before its event loop counts as
- * stuck. The env var the bootstrap reads its limit from is {@link TIME_LIMIT_ENV}.
+ * How long past its limit a tenant has to send its own 504 (the bootstrap reads the limit
+ * from `DENO_DEPLOYMENT_TIME_LIMIT_MS`) before its event loop counts as stuck.
  */
 export const TIME_LIMIT_GRACE_MS = PROBE_TIMEOUT_MS;
-
-/** The env var that gives the bootstrap its deployment's time limit in ms. */
-export const TIME_LIMIT_ENV = "DENO_DEPLOYMENT_TIME_LIMIT_MS";
 
 /** The app log line of a timed-out request (the bootstrap writes the same). */
 export function timedOutMessage(timeoutMs: number, method: string, path: string): string {

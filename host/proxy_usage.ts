@@ -141,18 +141,22 @@ export interface BackendStats {
   serverDown: boolean;
 }
 
-/** Parses the CSV of `show stat` (backends and servers) into figures by backend name. */
+/**
+ * Parses the CSV of one or more `show stat` answers (backend and server rows, each answer
+ * with its header line) into figures by backend name.
+ */
 export function parseBackendStats(csv: string): Map<string, BackendStats> {
-  const lines = csv.split("\n");
-  const header = lines.findIndex((line) => line.startsWith("# "));
   const stats = new Map<string, BackendStats>();
-  if (header < 0) return stats;
-  const names = lines[header].slice(2).split(",");
-  const column = (name: string) => names.indexOf(name);
-  const [px, sv, requests, current, status] = ["pxname", "svname", "req_tot", "scur", "status"]
-    .map(column);
   const down = new Set<string>();
-  for (const line of lines.slice(header + 1)) {
+  let [px, sv, requests, current, status] = [-1, -1, -1, -1, -1];
+  for (const line of csv.split("\n")) {
+    if (line.startsWith("# ")) {
+      const names = line.slice(2).split(",");
+      [px, sv, requests, current, status] = ["pxname", "svname", "req_tot", "scur", "status"]
+        .map((name) => names.indexOf(name));
+      continue;
+    }
+    if (px < 0 || !line) continue;
     const cells = line.split(",");
     if (cells[sv] === "s" && cells[status]?.startsWith("DOWN")) down.add(cells[px]);
     if (cells[sv] !== "BACKEND") continue;
