@@ -59,26 +59,18 @@ Examples:
   $ deploy-tenant host stop`,
     );
 
-  host.command("run", { isDefault: true })
-    .description("Run the host in the foreground until SIGINT or SIGTERM (the default)")
-    .option("--port <port>", "port to listen on; 0 picks a free one", "8000")
-    .option("--hostname <address>", "interface to listen on (default 127.0.0.1)")
-    .option("--data-dir <dir>", "where projects, files and deployments are kept")
-    .option("--base-domain <domain>", "deployments answer on <project>-<id>.<domain>", "localhost")
-    .option("--unsandboxed", "run tenants without an OS sandbox when none is available")
-    .option("--https-port <port>", "also serve HTTPS here (0: a free port), certificates by SNI")
-    .option(
-      "--trust-domain <suffix>",
-      "verify custom domains under this suffix without DNS (development), e.g. test; repeatable",
-      collect,
-    )
-    .option("--dns-resolver <ip[:port]>", "DNS server that verifies custom domains")
-    .option("--log-retention <duration>", "how long app logs are kept, e.g. 3d (default 14d)")
-    .option("--max-warm <n>", "deployment processes kept running at once (default 256)")
-    .option(
-      "--no-front-proxy",
-      "route requests through the host itself even if HAProxy is installed",
-    )
+  addHostSettings(
+    host.command("run", { isDefault: true })
+      .description("Run the host in the foreground until SIGINT or SIGTERM (the default)")
+      .option("--port <port>", "port to listen on; 0 picks a free one", "8000")
+      .option("--hostname <address>", "interface to listen on (default 127.0.0.1)")
+      .option("--data-dir <dir>", "where projects, files and deployments are kept")
+      .option(
+        "--base-domain <domain>",
+        "deployments answer on <project>-<id>.<domain>",
+        "localhost",
+      ),
+  )
     .addHelpText(
       "after",
       `\nThe global --token (or ${HOST_TOKEN_ENV}) sets the token the API accepts; by\n` +
@@ -162,25 +154,13 @@ Examples:
       Deno.exit(0);
     });
 
-  host.command("start")
-    .description("Start the host in the background (a no-op when it is running)")
-    .option("--port <port>", "port to listen on; 0 picks a free one", "8000")
-    .option("--data-dir <dir>", "where projects, files and deployments are kept")
-    .option("--base-domain <domain>", "deployments answer on <project>-<id>.<domain>")
-    .option("--unsandboxed", "run tenants without an OS sandbox when none is available")
-    .option("--https-port <port>", "also serve HTTPS here (0: a free port), certificates by SNI")
-    .option(
-      "--trust-domain <suffix>",
-      "verify custom domains under this suffix without DNS (development); repeatable",
-      collect,
-    )
-    .option("--dns-resolver <ip[:port]>", "DNS server that verifies custom domains")
-    .option("--log-retention <duration>", "how long app logs are kept, e.g. 3d (default 14d)")
-    .option("--max-warm <n>", "deployment processes kept running at once (default 256)")
-    .option(
-      "--no-front-proxy",
-      "route requests through the host itself even if HAProxy is installed",
-    )
+  addHostSettings(
+    host.command("start")
+      .description("Start the host in the background (a no-op when it is running)")
+      .option("--port <port>", "port to listen on; 0 picks a free one", "8000")
+      .option("--data-dir <dir>", "where projects, files and deployments are kept")
+      .option("--base-domain <domain>", "deployments answer on <project>-<id>.<domain>"),
+  )
     .action(async function (this: Command, flags: HostFlags) {
       const out = outputFor(this);
       const dataDir = flags.dataDir ?? hostDataDir();
@@ -371,4 +351,23 @@ function parseRetention(command: Command, text: string | undefined): number | un
     throw usageError(command, `Invalid --log-retention "${text}": expected a duration like 3d`);
   }
   return ms;
+}
+
+/** The host settings `host run` and `host start` share (start passes them on to run). */
+function addHostSettings(command: Command): Command {
+  return command
+    .option("--unsandboxed", "run tenants without an OS sandbox when none is available")
+    .option("--https-port <port>", "also serve HTTPS here (0: a free port), certificates by SNI")
+    .option(
+      "--trust-domain <suffix>",
+      "verify custom domains under this suffix without DNS (development), e.g. test; repeatable",
+      collect,
+    )
+    .option("--dns-resolver <ip[:port]>", "DNS server that verifies custom domains")
+    .option("--log-retention <duration>", "how long app logs are kept, e.g. 3d (default 14d)")
+    .option("--max-warm <n>", "deployment processes kept running at once (default 256)")
+    .option(
+      "--no-front-proxy",
+      "route requests through the host itself even if HAProxy is installed",
+    );
 }

@@ -14,7 +14,9 @@
  * exited, so a reused slot can never deliver a request to the previous tenant. A process that
  * dies on its own fails one connection, which marks its server down: later requests go to the
  * slot's backup server, the router, until the host has freed the slot. HAProxy never resends
- * a request (the process may have died of it). Names move (promote, attach, detach, rename)
+ * a request (the process may have died of it); the request itself gets a 502, except on a
+ * kept-alive client connection, where HAProxy closes the connection without an answer so that
+ * the client may retry (Deno's fetch does, whatever the method). Names move (promote, attach, detach, rename)
  * through the API or a build: after any API change and before a build goes live the map is
  * recomputed from the store.
  *

@@ -11,7 +11,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { detectIsolation } from "../host/sandbox.ts";
-import { invoke } from "../lib/invoke.ts";
+import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import { gitSha1 } from "../lib/git_sha1.ts";
 import type { AppLogEntry, Deployment } from "../lib/types.ts";
 import { type ApiHost, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
@@ -824,6 +824,9 @@ Deno.test({
         } };`,
     }, { databaseId: database });
     assert.equal((await call(crasher)).text, "boot 1");
+    // On its own connection: on a kept-alive one HAProxy closes the connection instead of
+    // answering, for the client to retry, and Deno's fetch does retry (the retry restarts it).
+    closeInvokeClients();
     assert.ok((await call(crasher, "/exit")).status >= 500, "the request dies with the process");
     await waitForLog(api, crasher.id, /exited with code 7 unexpectedly; it restarts/);
     const importCrash = await call(crasher);
