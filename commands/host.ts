@@ -39,6 +39,7 @@ interface HostFlags {
   logRetention?: string;
   frontProxy?: boolean;
   maxWarm?: string;
+  warmPool?: string;
 }
 
 /** The `host` command group; `host` alone runs the host in the foreground. */
@@ -95,6 +96,7 @@ Examples:
         : parseResolver(this, flags.dnsResolver);
       const logRetentionMs = parseRetention(this, flags.logRetention);
       const maxWarm = parseMaxWarm(this, flags.maxWarm);
+      const warmPool = parseWarmPool(this, flags.warmPool);
       const token = globalOptions(this).token || Deno.env.get(HOST_TOKEN_ENV) || undefined;
       const { startHost } = await import("../host/mod.ts");
       let running;
@@ -111,6 +113,7 @@ Examples:
           dnsResolver,
           logRetentionMs,
           maxWarm,
+          warmPool,
           frontProxy: flags.frontProxy,
           log: (line) => out.info(`${new Date().toISOString()} ${line}`),
         });
@@ -191,6 +194,10 @@ Examples:
       if (flags.maxWarm !== undefined) {
         parseMaxWarm(this, flags.maxWarm);
         args.push("--max-warm", flags.maxWarm);
+      }
+      if (flags.warmPool !== undefined) {
+        parseWarmPool(this, flags.warmPool);
+        args.push("--warm-pool", flags.warmPool);
       }
       if (flags.frontProxy === false) args.push("--no-front-proxy");
       const token = globalOptions(this).token;
@@ -315,6 +322,16 @@ function parseMaxWarm(command: Command, value: string | undefined): number | und
   return count;
 }
 
+/** `--warm-pool` as a count (`undefined`: the default). */
+function parseWarmPool(command: Command, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const count = Number(value);
+  if (!Number.isInteger(count) || count < 0 || count > 64) {
+    throw usageError(command, `Invalid --warm-pool "${value}": expected 0-64`);
+  }
+  return count;
+}
+
 function parsePort(command: Command, value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {
@@ -366,6 +383,10 @@ function addHostSettings(command: Command): Command {
     .option("--dns-resolver <ip[:port]>", "DNS server that verifies custom domains")
     .option("--log-retention <duration>", "how long app logs are kept, e.g. 3d (default 14d)")
     .option("--max-warm <n>", "deployment processes kept running at once (default 256)")
+    .option(
+      "--warm-pool <n>",
+      "sandboxed runtimes started ahead of cold starts (default 1, 0: none)",
+    )
     .option(
       "--no-front-proxy",
       "route requests through the host itself even if HAProxy is installed",

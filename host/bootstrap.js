@@ -76,13 +76,30 @@ for (const type of ["error", "unhandledrejection"]) {
   });
 }
 
-// ---- lifeline: the host holds the other end of stdin and never writes; EOF means it is gone ----
+// ---- lifeline: the host holds the other end of stdin; EOF means it is gone ----
+
+// A pooled runtime (host/warm_pool.ts) is started before its deployment is known: the host
+// hands it one as a single JSON line on the lifeline, and never writes again.
+const pooled = Deno.env.get("DENO_DEPLOYMENT_POOL") === "1";
+Deno.env.delete("DENO_DEPLOYMENT_POOL");
+let receiveHandoff = () => {};
+const handoff = new Promise((resolve) => receiveHandoff = resolve);
 
 const exitNow = Deno.exit;
 const readStdin = Deno.stdin.read.bind(Deno.stdin);
 async function followHost() {
+  const buffer = new Uint8Array(pooled ? 16 * 1024 : 1);
+  const decoder = new TextDecoder();
+  let line = pooled ? "" : undefined;
   try {
-    while ((await readStdin(new Uint8Array(1))) !== null) { /* nothing is ever sent */ }
+    for (let read; (read = await readStdin(buffer)) !== null;) {
+      if (line === undefined) continue; // nothing else is ever sent
+      line += decoder.decode(buffer.subarray(0, read), { stream: true });
+      const end = line.indexOf("\n");
+      if (end < 0) continue;
+      receiveHandoff(JSON.parse(line.slice(0, end)));
+      line = undefined;
+    }
   } catch { /* closed under us: treated like EOF */ }
   exitNow(0);
 }
@@ -103,7 +120,7 @@ if (!socketPath) throw new Error("bootstrap: DENO_DEPLOYMENT_SOCKET is not set")
 
 // The deployment's time limit per request (host/limits.ts): answered here while the event
 // loop runs; the host's router or front proxy restarts the process if even this cannot run.
-const timeLimitMs = Number(Deno.env.get("DENO_DEPLOYMENT_TIME_LIMIT_MS")) || 0;
+let timeLimitMs = Number(Deno.env.get("DENO_DEPLOYMENT_TIME_LIMIT_MS")) || 0;
 Deno.env.delete("DENO_DEPLOYMENT_TIME_LIMIT_MS");
 
 // Deno.openKv() opens the deployment's bound database, and only that one, as on Deploy.
@@ -243,6 +260,8 @@ function listen(handler, options = {}) {
       ? new Response(null, { status: 204 })
       : limited(request, info);
   server = realServe({ path: socketPath, onListen() {}, onError }, serveOrProbe);
+  // Bound already (onListen comes a turn later): the host need not wait for its next look.
+  writeTagged({ listening: true });
   return server;
 }
 
@@ -259,7 +278,7 @@ Object.defineProperty(Deno, "serve", {
 
 globalThis.addEventListener("load", async () => {
   if (server) return;
-  const mod = await import(Deno.mainModule);
+  const mod = await import(handedEntry ?? Deno.mainModule);
   const entry = mod.default;
   if (entry && typeof entry.fetch === "function") {
     listen((request, info) => entry.fetch(request, info));
@@ -270,3 +289,37 @@ globalThis.addEventListener("load", async () => {
   );
   Deno.exit(70);
 });
+
+// ---- pool: a runtime started before its deployment is known (host/warm_pool.ts) ----
+
+// The entry point a pooled runtime was handed (its main module is the pool's, see pool.js).
+let handedEntry;
+if (pooled) {
+  globalThis[Symbol.for("deploy-tenant.handoff")] = warmUp().then(() => handoff).then(
+    (deployment) => {
+      for (const [name, value] of Object.entries(deployment.env)) Deno.env.set(name, value);
+      timeLimitMs = Number(deployment.timeLimitMs) || 0;
+      handedEntry = deployment.entry;
+      return handedEntry;
+    },
+  );
+}
+
+/**
+ * Serves one request on a scratch socket beside its own, which the host sends once it sees
+ * the socket (the sandbox lets the tenant accept connections, not make them): the
+ * deployment's first request then does not pay for Deno's HTTP server warming up.
+ */
+async function warmUp() {
+  let served = () => {};
+  const warmed = new Promise((resolve) => served = resolve);
+  try {
+    const path = socketPath.replace(/[^/]*$/, "warm.sock");
+    const scratch = realServe({ path, onListen() {} }, () => {
+      served();
+      return new Response("warm");
+    });
+    await Promise.race([warmed, handoff]);
+    await scratch.shutdown();
+  } catch { /* only slower */ }
+}

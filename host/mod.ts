@@ -59,6 +59,12 @@ export interface HostOptions {
    */
   maxWarm?: number;
   /**
+   * Tenant runtimes kept started and sandboxed ahead of need, so that the cold start of a
+   * deployment with default settings only hands one its files (`host/warm_pool.ts`).
+   * Default 1; 0 turns the pool off.
+   */
+  warmPool?: number;
+  /**
    * Put HAProxy in front (when it is installed): requests to a running deployment go
    * straight to its process instead of through the host's JavaScript router. Default true.
    */
@@ -143,7 +149,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     isolation,
     deploymentsDir,
     kvDir: join(dataDir, "kv"),
-    bootstrap: await installBootstrap(dataDir),
+    bootstrap: await installTenantFile(dataDir, "bootstrap.js"),
+    poolMain: await installTenantFile(dataDir, "pool.js"),
+    warmPool: options.warmPool ?? 1,
+    hostLog: log,
     deno: tenantDenoBinary(),
     memoryMb: options.memoryMb,
     idleTimeoutMs: options.idleTimeoutMs,
@@ -267,6 +276,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
 
   // Builds cut short by a crash or kill resume, so nothing stays pending.
   for (const id of store.pendingDeployments()) builder.enqueue(id);
+  runtime.warmUp();
 
   const apiHost = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
   const info: HostInfo = {
@@ -329,12 +339,13 @@ async function withFrontProxy(
 }
 
 /**
- * Copies the tenant bootstrap into the data dir: bubblewrap binds a real file, and in a
- * compiled binary the module's own copy lives only in its embedded file system.
+ * Copies a module tenants run (`bootstrap.js`, `pool.js`) into the data dir: bubblewrap binds
+ * a real file, and in a compiled binary the module's own copy lives only in its embedded file
+ * system.
  */
-async function installBootstrap(dataDir: string): Promise<string> {
-  const path = join(dataDir, "bootstrap.js");
-  const source = await Deno.readTextFile(new URL("./bootstrap.js", import.meta.url));
+async function installTenantFile(dataDir: string, name: string): Promise<string> {
+  const path = join(dataDir, name);
+  const source = await Deno.readTextFile(new URL(`./${name}`, import.meta.url));
   const current = await Deno.readTextFile(path).catch(() => undefined);
   if (current !== source) await writePrivateFile(path, source);
   return path;

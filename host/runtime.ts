@@ -15,6 +15,7 @@ import {
   writeNetFilter,
 } from "./sandbox.ts";
 import { readTenantOutput } from "./tenant_output.ts";
+import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable, warmUp } from "./warm_pool.ts";
 
 /** A running tenant process and the HTTP client that reaches its socket. */
 export interface Instance {
@@ -94,6 +95,14 @@ export interface RuntimeOptions {
   /** At most this many processes run; starting one more stops the least recently used. Default 256. */
   maxWarm?: number;
   instances?: InstanceObserver;
+  /** Receives the host's own events (a pooled runtime that failed to start). */
+  hostLog?: (line: string) => void;
+  /** Pooled runtimes kept started for cold starts (see `warm_pool.ts`). Default 0: none. */
+  warmPool?: number;
+  /** The pooled runtimes' main module (`pool.js`, a real file). Needed when `warmPool` > 0. */
+  poolMain?: string;
+  /** Where pooled runtimes keep their directories. Default: `pool` beside `deploymentsDir`. */
+  poolDir?: string;
 }
 
 /** What the supervisor needs to know about a deployment to run it. */
@@ -135,6 +144,12 @@ export class Runtime {
   #killedByHost = new WeakSet<Deno.ChildProcess>();
   #sweeper: ReturnType<typeof setInterval>;
   #guard: ProcessGuard;
+  #pool: PoolMember[] = [];
+  /** Whether a deployment can take a pooled runtime, by id (see {@link poolable}). */
+  #poolable = new Map<string, boolean>();
+  #filling: Promise<void> | undefined;
+  #poolFailures = 0;
+  #closed = false;
 
   /** Creates a supervisor; idle processes are swept every few seconds. */
   constructor(options: RuntimeOptions) {
@@ -145,7 +160,11 @@ export class Runtime {
       idleTimeoutMs: options.idleTimeoutMs ?? 5 * 60_000,
       startTimeoutMs: options.startTimeoutMs ?? 30_000,
       maxWarm: options.maxWarm ?? 256,
+      warmPool: options.warmPool ?? 0,
+      poolMain: options.poolMain ?? "",
+      poolDir: options.poolDir ?? join(dirname(options.deploymentsDir), "pool"),
       log: options.log ?? (() => {}),
+      hostLog: options.hostLog ?? (() => {}),
     };
     this.#guard = new ProcessGuard(this.#options.memoryMb, options.guard);
     this.#sweeper = setInterval(() => this.#evictIdle(), 5_000);
@@ -206,11 +225,30 @@ export class Runtime {
     await this.stop(instance.deploymentId);
   }
 
-  /** Stops every process. */
+  /** Stops every process, the warm pool's too. */
   async stopAll(): Promise<void> {
+    this.#closed = true;
     clearInterval(this.#sweeper);
     this.#guard.close();
-    await Promise.all([...this.#instances.keys()].map((id) => this.stop(id)));
+    await this.#filling;
+    const pool = this.#pool;
+    this.#pool = [];
+    for (const member of pool) this.#kill(member.process.child);
+    await Promise.all([
+      ...[...this.#instances.keys()].map((id) => this.stop(id)),
+      ...pool.map((member) => member.process.exited),
+    ]);
+    if (this.#options.warmPool > 0) {
+      await Deno.remove(this.#options.poolDir, { recursive: true }).catch(() => {});
+    }
+  }
+
+  /**
+   * Fills the warm pool (see `warm_pool.ts`) in the background: cold starts of eligible
+   * deployments then take a runtime from it. The host calls it once it is up.
+   */
+  warmUp(): void {
+    this.#fillPool();
   }
 
   async #start(deployment: RunnableDeployment): Promise<Instance> {
@@ -223,16 +261,22 @@ export class Runtime {
       );
     }
     const dirs = deploymentDirs(this.#options.deploymentsDir, deployment.id);
+    const pooled = await this.#fromPool(deployment, dirs.app);
+    if (pooled) {
+      // The next pooled runtime boots once this one has served its first request, not
+      // beside it on the same CPUs.
+      return await this.#serve(pooled, deployment).finally(() => {
+        setTimeout(() => this.#fillPool(), POOL_REFILL_DELAY_MS);
+      });
+    }
     await Deno.mkdir(dirs.run, { recursive: true, mode: 0o700 });
     await Deno.mkdir(dirs.cache, { recursive: true, mode: 0o700 });
-    const socketPath = join(dirs.run, SOCKET_NAME);
-    await Deno.remove(socketPath).catch(() => {});
     let kvDir: string | undefined;
     if (deployment.kvDatabaseId) {
       kvDir = kvDatabaseDir(this.#options.kvDir, deployment.kvDatabaseId);
       await Deno.mkdir(kvDir, { recursive: true, mode: 0o700 });
     }
-    const spec: TenantSpec = {
+    const process = await this.#launch({
       deploymentId: deployment.id,
       appDir: dirs.app,
       entrypoint: deployment.entrypoint,
@@ -247,89 +291,132 @@ export class Runtime {
       denoFlags: deployment.denoFlags,
       deno: this.#options.deno,
       timeLimitMs: deployment.requestTimeoutMs,
-    };
+    });
+    this.#claim(process, deployment.id);
+    return await this.#serve(process, deployment);
+  }
+
+  /** Spawns a tenant process and starts reading its output; it belongs to no deployment yet. */
+  async #launch(spec: TenantSpec): Promise<Launched> {
+    await Deno.remove(join(spec.runDir, SOCKET_NAME)).catch(() => {});
     const { command, args, env, cwd } = tenantCommand(spec, this.#options.isolation);
     const child = new Deno.Command(command, {
       args,
       env,
       clearEnv: true,
       cwd,
-      // A lifeline, never written: when the host dies, even by SIGKILL, the tenant reads EOF
-      // and exits (bubblewrap's --die-with-parent alone races with a host killed mid-spawn).
+      // A lifeline: when the host dies, even by SIGKILL, the tenant reads EOF and exits
+      // (bubblewrap's --die-with-parent alone races with a host killed mid-spawn). Only a
+      // pooled runtime is ever written to, once, when it is handed its deployment.
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
     }).spawn();
-    const startedAt = performance.now();
-    this.#processes.set(deployment.id, child);
-    this.#options.processes?.started(deployment.id, child.pid);
-    const output = new OutputTail();
-    const log = this.#options.log;
-    let ready = false;
-    let outOfMemory = false;
-    let memoryReport =
-      `Memory limit exceeded, terminated (the limit is ${this.#options.memoryMb} MiB)`;
-    const onLog = (level: LogLevel, message: string) => {
-      if (level === "error") output.push(message);
-      log(deployment.id, level, message);
+    const process: Launched = {
+      child,
+      socketPath: join(spec.runDir, SOCKET_NAME),
+      claimedAt: 0,
+      deploymentId: undefined,
+      ready: false,
+      outOfMemory: false,
+      memoryReport:
+        `Memory limit exceeded, terminated (the limit is ${this.#options.memoryMb} MiB)`,
+      output: new OutputTail(),
+      outputDone: Promise.resolve(),
+      exited: child.status,
+      listening: Promise.withResolvers<void>(),
     };
-    const kv = (reads: number, writes: number) =>
-      this.#options.processes?.kvUsage(deployment.id, reads, writes);
-    const stdoutDone = readTenantOutput(child.stdout, "stdout", { log: onLog, kv });
+    const log = (level: LogLevel, message: string) => {
+      if (level === "error") process.output.push(message);
+      if (process.deploymentId) this.#options.log(process.deploymentId, level, message);
+    };
+    const kv = (reads: number, writes: number) => {
+      if (process.deploymentId) {
+        this.#options.processes?.kvUsage(process.deploymentId, reads, writes);
+      }
+    };
+    const listening = () => process.listening.resolve();
+    const stdoutDone = readTenantOutput(child.stdout, "stdout", { log, kv, listening });
     const stderrDone = readTenantOutput(child.stderr, "stderr", {
       log: (level, message) => {
-        if (outOfMemory) return; // the rest is V8's diagnostic dump
+        if (process.outOfMemory) return; // the rest is V8's diagnostic dump
         if (V8_OUT_OF_MEMORY.test(message)) {
-          outOfMemory = true;
+          process.outOfMemory = true;
           // V8 takes a few ms more to die: time enough to tell the front proxy.
-          this.#options.instances?.outOfMemory?.(deployment.id).catch(() => {});
+          if (process.deploymentId) {
+            this.#options.instances?.outOfMemory?.(process.deploymentId).catch(() => {});
+          }
           return;
         }
-        onLog(level, message);
+        log(level, message);
       },
       kv,
     });
-    const exited = child.status.then((status) => {
+    process.outputDone = Promise.all([stdoutDone, stderrDone]).then(() => {});
+    process.exited = child.status.then((status) => {
       child.stdin.close().catch(() => {});
-      if (this.#processes.get(deployment.id) === child) this.#processes.delete(deployment.id);
-      const current = this.#instances.get(deployment.id);
+      const id = process.deploymentId;
+      if (id === undefined) return status;
+      if (this.#processes.get(id) === child) this.#processes.delete(id);
+      const current = this.#instances.get(id);
       // A crashed process is forgotten, so the next request starts a fresh one.
       if (current) {
         current.then((instance) => {
-          if (instance.exited === exited) this.#instances.delete(deployment.id);
+          if (instance.exited === process.exited) this.#instances.delete(id);
         }, () => {});
       }
       return status;
     });
     // Once its output is read (the uncaught error comes first), say why the process ended.
-    exited.then(async (status) => {
-      await Promise.race([Promise.all([stdoutDone, stderrDone]), delay(1_000)]);
+    process.exited.then(async (status) => {
+      await Promise.race([process.outputDone, delay(1_000)]);
+      const id = process.deploymentId;
+      if (id === undefined) return;
       this.#options.processes?.exited(child.pid);
-      if (outOfMemory) {
-        log(deployment.id, "error", memoryReport);
+      if (process.outOfMemory) {
+        this.#options.log(id, "error", process.memoryReport);
       } else if (!this.#killedByHost.has(child)) {
         const how = describeExit(status);
-        log(
-          deployment.id,
+        this.#options.log(
+          id,
           "error",
-          ready
+          process.ready
             ? `The process ${how} unexpectedly; it restarts on the next request`
             : `The process ${how} before it served`,
         );
       }
     });
+    return process;
+  }
 
+  /** Makes a launched process the deployment's. */
+  #claim(process: Launched, deploymentId: string): void {
+    process.deploymentId = deploymentId;
+    process.claimedAt = performance.now();
+    this.#processes.set(deploymentId, process.child);
+    this.#options.processes?.started(deploymentId, process.child.pid);
+  }
+
+  /** Waits for the deployment's process to listen, then watches over it as an instance. */
+  async #serve(process: Launched, deployment: RunnableDeployment): Promise<Instance> {
+    const { child, socketPath, exited } = process;
     try {
-      await waitForSocket(socketPath, exited, this.#options.startTimeoutMs);
+      await waitForSocket(
+        socketPath,
+        exited,
+        process.listening.promise,
+        this.#options.startTimeoutMs,
+      );
     } catch (error) {
       this.#kill(child);
       await exited;
       // The module's error (logged on stdout by the bootstrap, or Deno's on stderr).
-      await Promise.race([Promise.all([stdoutDone, stderrDone]), delay(1_000)]);
-      throw new TenantStartError((error as Error).message, output.text());
+      await Promise.race([process.outputDone, delay(1_000)]);
+      throw new TenantStartError((error as Error).message, process.output.text());
     }
-    ready = true;
-    const bootMs = (performance.now() - startedAt).toFixed(2);
+    process.ready = true;
+    const log = this.#options.log;
+    const bootMs = (performance.now() - process.claimedAt).toFixed(2);
     log(deployment.id, "info", `isolate start time: ${bootMs} ms`);
     const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
     const instance: Instance = {
@@ -340,7 +427,7 @@ export class Runtime {
       exited,
       pid: child.pid,
       get memoryLimitExceeded() {
-        return outOfMemory;
+        return process.outOfMemory;
       },
       inFlight: 0,
     };
@@ -350,8 +437,8 @@ export class Runtime {
       exceeded: (limit, message) => {
         if (limit === "memory") {
           // Logged when it has exited; requests in flight get MEMORY_LIMIT.
-          outOfMemory = true;
-          memoryReport = `${message}, terminated`;
+          process.outOfMemory = true;
+          process.memoryReport = `${message}, terminated`;
         } else {
           log(deployment.id, "error", `${message}; it restarts on the next request`);
         }
@@ -368,6 +455,82 @@ export class Runtime {
     // Another start may have raced this one past the cap.
     if (this.#ready.size > this.#options.maxWarm) this.#makeRoom(deployment.id);
     return instance;
+  }
+
+  // ---- the warm pool (warm_pool.ts) ----
+
+  /** A pooled runtime handed `deployment`, or `undefined` when it must start on its own. */
+  async #fromPool(deployment: RunnableDeployment, appDir: string): Promise<Launched | undefined> {
+    if (this.#options.warmPool === 0 || this.#closed) return undefined;
+    let eligible = this.#poolable.get(deployment.id);
+    if (eligible === undefined) {
+      eligible = await poolable(deployment, appDir);
+      this.#poolable.set(deployment.id, eligible); // its files and settings never change
+    }
+    if (!eligible) return undefined;
+    const member = this.#pool.shift();
+    if (!member) {
+      this.#fillPool();
+      return undefined;
+    }
+    try {
+      await linkTree(appDir, member.appDir);
+      this.#claim(member.process, deployment.id);
+      const writer = member.process.child.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(handoffLine(deployment, member.appInSandbox)));
+      writer.releaseLock();
+    } catch {
+      this.#kill(member.process.child);
+      return undefined;
+    }
+    return member.process;
+  }
+
+  /** Starts pooled runtimes until the pool is full (in the background; one at a time). */
+  #fillPool(): void {
+    if (this.#filling || this.#closed || this.#pool.length >= this.#options.warmPool) return;
+    // Unsandboxed, a runtime's `/app` would be a path of the pool's, not `/app`.
+    if (this.#options.isolation.kind !== "bwrap") return;
+    this.#filling = this.#addToPool()
+      .catch((error) => {
+        this.#poolFailures++;
+        this.#options.hostLog(`warm pool: ${(error as Error).message}`);
+      })
+      .finally(() => {
+        this.#filling = undefined;
+        // A runtime that cannot start here would fail again: stop trying after a few.
+        if (this.#poolFailures < 3) this.#fillPool();
+      });
+  }
+
+  async #addToPool(): Promise<void> {
+    const isolation = this.#options.isolation;
+    const root = join(this.#options.poolDir, crypto.randomUUID().slice(0, 8));
+    const dirs = { app: join(root, "app"), run: join(root, "run"), cache: join(root, "cache") };
+    for (const dir of Object.values(dirs)) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    const process = await this.#launch({
+      deploymentId: "",
+      appDir: dirs.app,
+      entrypoint: "",
+      runDir: dirs.run,
+      cacheDir: dirs.cache,
+      bootstrap: this.#options.bootstrap,
+      poolMain: this.#options.poolMain,
+      envVars: {},
+      seccompFilter: await writeNetFilter(isolation, undefined, root),
+      memoryMb: this.#options.memoryMb,
+      denoFlags: [...POOL_DENO_FLAGS],
+      deno: this.#options.deno,
+    });
+    process.exited.then(() => {
+      this.#pool = this.#pool.filter((member) => member.process !== process);
+      Deno.remove(root, { recursive: true }).catch(() => {});
+    });
+    if (this.#closed) return this.#kill(process.child);
+    // It can be handed a deployment at once: the bootstrap reads the handoff once it runs.
+    this.#pool.push({ process, appDir: dirs.app, appInSandbox: "/app" });
+    // One runtime booting at a time keeps a burst of cold starts from starving the others.
+    await warmUp(dirs.run, process.exited);
   }
 
   /**
@@ -414,16 +577,52 @@ export class Runtime {
   }
 }
 
-/** Waits until the tenant listens on its socket, or fails if it exits or takes too long. */
+/** A spawned tenant process, its output being read; a deployment's once claimed. */
+interface Launched {
+  child: Deno.ChildProcess;
+  socketPath: string;
+  /** When it became a deployment's (its start time counts from there). */
+  claimedAt: number;
+  deploymentId: string | undefined;
+  /** Whether it listened: an exit after that is a crash. */
+  ready: boolean;
+  outOfMemory: boolean;
+  memoryReport: string;
+  /** The last lines it logged as errors, for a start failure. */
+  output: OutputTail;
+  outputDone: Promise<void>;
+  exited: Promise<Deno.CommandStatus>;
+  /** Resolved when the bootstrap says the server listens. */
+  listening: PromiseWithResolvers<void>;
+}
+
+/** A pooled runtime waiting for a deployment. */
+interface PoolMember {
+  process: Launched;
+  /** Its `/app`, on the host. */
+  appDir: string;
+  appInSandbox: string;
+}
+
+/** How long after a pooled runtime was handed out the pool starts another. */
+const POOL_REFILL_DELAY_MS = 50;
+
+/**
+ * Waits until the tenant listens on its socket, or fails if it exits or takes too long. The
+ * bootstrap's word that it listens wakes the wait early; the socket itself is the proof.
+ */
 async function waitForSocket(
   path: string,
   exited: Promise<Deno.CommandStatus>,
+  listening: Promise<void>,
   timeoutMs: number,
 ): Promise<void> {
   let exitStatus: Deno.CommandStatus | undefined;
   exited.then((status) => exitStatus = status);
+  let said = false; // once it said so, the wait goes back to polling
+  listening.then(() => said = true);
   const deadline = Date.now() + timeoutMs;
-  for (let delay = 2; Date.now() < deadline; delay = Math.min(delay * 2, 25)) {
+  for (let delay = 1; Date.now() < deadline; delay = Math.min(delay * 2, 25)) {
     if (exitStatus) {
       throw new Error(`The deployment exited with code ${exitStatus.code} before it served`);
     }
@@ -432,7 +631,10 @@ async function waitForSocket(
       conn.close();
       return;
     } catch { /* not listening yet */ }
-    await new Promise((resolve) => setTimeout(resolve, delay));
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const sleep = new Promise((resolve) => timer = setTimeout(resolve, delay));
+    await (said ? sleep : Promise.race([listening, sleep]));
+    clearTimeout(timer);
   }
   throw new Error(`The deployment did not start serving within ${timeoutMs / 1000} s`);
 }

@@ -191,6 +191,11 @@ export interface TenantSpec {
   /** Extra `deno run` flags from the build (config, import map, lock). Paths relative to the app dir. */
   denoFlags: string[];
   deno: string;
+  /**
+   * Starts a pooled runtime (see `warm_pool.ts`): this main module (a host path) waits to be
+   * handed a deployment; `entrypoint`, `envVars`, `deploymentId` and `timeLimitMs` come then.
+   */
+  poolMain?: string;
 }
 
 /** Where the tenant sees things inside the sandbox. */
@@ -199,6 +204,7 @@ const IN_SANDBOX = {
   run: "/run/deployment",
   cache: "/deno/cache",
   bootstrap: "/deno/bootstrap.js",
+  pool: "/deno/pool.js",
   deno: "/deno/bin/deno",
   kv: "/kv",
 } as const;
@@ -208,6 +214,9 @@ export const KV_FILE_NAME = "kv.sqlite3";
 
 /** The socket file name inside `runDir`. */
 export const SOCKET_NAME = "http.sock";
+
+/** The scratch socket a pooled runtime warms up on, inside `runDir` (see bootstrap.js). */
+export const WARM_SOCKET_NAME = "warm.sock";
 
 /** Builds the argv (command + args) and env that start the tenant under `isolation`. */
 export function tenantCommand(
@@ -220,10 +229,13 @@ export function tenantCommand(
     run: spec.runDir,
     cache: spec.cacheDir,
     bootstrap: spec.bootstrap,
+    pool: spec.poolMain,
     deno: spec.deno,
     kv: spec.kvDir,
   };
   const socket = `${where.run}/${SOCKET_NAME}`;
+  // A pooled runtime warms its HTTP server up on a scratch socket beside its own.
+  const scratch = spec.poolMain ? `${where.run}/${WARM_SOCKET_NAME}` : undefined;
   // The sandbox mounts the database's whole directory (SQLite writes its -wal and -shm files
   // beside the file, which Deno does not check), but Deno lets the tenant open the file only.
   const kvDir = spec.kvDir === undefined ? undefined : where.kv;
@@ -235,18 +247,17 @@ export function tenantCommand(
     "--unstable-kv",
     `--preload=${where.bootstrap}`,
     `--allow-read=${[where.app, where.run, kvFile].filter(Boolean).join(",")}`,
-    `--allow-write=${[socket, kvFile].filter(Boolean).join(",")}`,
+    `--allow-write=${[socket, scratch, kvFile].filter(Boolean).join(",")}`,
     "--allow-env",
     ...netFlags(spec.net, socket),
     `--v8-flags=--max-old-space-size=${spec.memoryMb}`,
     ...spec.denoFlags.map((flag) => flag.replaceAll("{app}", where.app)),
-    `${where.app}/${spec.entrypoint}`,
+    spec.poolMain ? where.pool! : `${where.app}/${spec.entrypoint}`,
   ];
   const env: Record<string, string> = {
-    ...spec.envVars,
+    ...(spec.poolMain ? {} : deploymentEnv(spec.deploymentId, spec.envVars)),
     DENO_DIR: where.cache,
     DENO_NO_UPDATE_CHECK: "1",
-    DENO_DEPLOYMENT_ID: spec.deploymentId,
     DENO_REGION: "local",
     DENO_DEPLOYMENT_SOCKET: socket,
     HOME: "/tmp",
@@ -254,7 +265,11 @@ export function tenantCommand(
   // Read and deleted by the bootstrap, which binds Deno.openKv() to it.
   if (kvFile !== undefined) env.DENO_DEPLOYMENT_KV_PATH = kvFile;
   // Read and deleted by the bootstrap, which answers a late request itself (limits.ts).
-  if (spec.timeLimitMs) env.DENO_DEPLOYMENT_TIME_LIMIT_MS = String(spec.timeLimitMs);
+  if (spec.timeLimitMs && !spec.poolMain) {
+    env.DENO_DEPLOYMENT_TIME_LIMIT_MS = String(spec.timeLimitMs);
+  }
+  // Read and deleted by the bootstrap, which then waits for its deployment.
+  if (spec.poolMain) env.DENO_DEPLOYMENT_POOL = "1";
   if (!sandboxed) {
     return { command: spec.deno, args: denoArgs, env, cwd: spec.appDir };
   }
@@ -280,6 +295,7 @@ export function tenantCommand(
     "--ro-bind",
     spec.bootstrap,
     IN_SANDBOX.bootstrap,
+    ...(spec.poolMain ? ["--ro-bind", spec.poolMain, IN_SANDBOX.pool] : []),
     "--ro-bind",
     spec.appDir,
     IN_SANDBOX.app,
@@ -308,6 +324,22 @@ export function tenantCommand(
     env,
     cwd: "/",
   };
+}
+
+/** Variables the host sets itself, which a deployment's env vars cannot override. */
+const HOST_VARIABLES = new Set(["DENO_DIR", "DENO_NO_UPDATE_CHECK", "DENO_REGION", "HOME"]);
+
+/** The variables a deployment's process sees of its own: its env vars and its id. */
+export function deploymentEnv(
+  deploymentId: string,
+  envVars: Record<string, string>,
+): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(envVars)) {
+    if (!HOST_VARIABLES.has(name) && !name.startsWith("DENO_DEPLOYMENT_")) env[name] = value;
+  }
+  env.DENO_DEPLOYMENT_ID = deploymentId;
+  return env;
 }
 
 /**

@@ -1,8 +1,9 @@
 /**
  * Reads what a tenant process writes. The bootstrap (host/bootstrap.js) turns every
  * `console.*` call into one tagged line on stdout: {@link TAG} followed by JSON, either
- * `{"level", "message"}` (a log line, multi-line messages kept whole) or `{"kv": [reads,
- * writes]}` (KV operations since the last report). Anything else is the process writing
+ * `{"level", "message"}` (a log line, multi-line messages kept whole), `{"kv": [reads,
+ * writes]}` (KV operations since the last report) or `{"listening": true}` (the server is
+ * up: the host looks at the socket at once). Anything else is the process writing
  * directly: an untagged stdout line is an `info` line, untagged stderr is `error`, and an
  * indented stderr line continues the previous one, so Deno's report of an uncaught error
  * (`error: Uncaught …` and its stack) stays one entry.
@@ -24,6 +25,8 @@ export interface TenantOutputHandlers {
   log(level: LogLevel, message: string): void;
   /** KV operations since the previous report. */
   kv?(reads: number, writes: number): void;
+  /** The tenant says it listens (a hint: the host still connects to see). */
+  listening?(): void;
 }
 
 /**
@@ -97,7 +100,11 @@ function handleTagged(json: string, handlers: TenantOutputHandlers): boolean {
     return false;
   }
   if (typeof record !== "object" || record === null) return false;
-  const { level, message, kv } = record as Record<string, unknown>;
+  const { level, message, kv, listening } = record as Record<string, unknown>;
+  if (listening === true) {
+    handlers.listening?.();
+    return true;
+  }
   if (typeof level === "string" && isLogLevel(level) && typeof message === "string") {
     handlers.log(level, stripAnsi(message));
     return true;

@@ -1,0 +1,130 @@
+/**
+ * The warm pool: tenant runtimes started and sandboxed before their deployment is known, so
+ * that a cold start only hands one a deployment instead of booting a sandbox and Deno.
+ *
+ * A pooled runtime runs under exactly the sandbox and permissions a deployment with the default
+ * settings gets (its own `/app`, `/run/deployment` and cache, all public IPv4 hosts, no KV, no
+ * extra Deno flags), with `pool.js` as its main module. At the handoff the host hard-links the
+ * deployment's files into the runtime's (so far empty) `/app` and writes one JSON line on its
+ * lifeline: the entry point, the env vars, the time limit. The bootstrap sets them and imports
+ * the entry point; from then on the process is the deployment's, like any other.
+ *
+ * Only deployments a pooled runtime runs exactly as a fresh one would are handed over: see
+ * {@link poolable}. The others start as before.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import type { RunnableDeployment } from "./runtime.ts";
+import { deploymentEnv, WARM_SOCKET_NAME } from "./sandbox.ts";
+
+/** The Deno flags a pooled runtime starts with: the build's flags for an app with no lock file. */
+export const POOL_DENO_FLAGS: readonly string[] = ["--no-lock"];
+
+/** Config files Deno would discover in `/app`: a pooled runtime started before they were there. */
+const CONFIG_FILES = ["deno.json", "deno.jsonc", "package.json", "import_map.json"];
+
+/**
+ * What a module that needs a start of its own says in its source: it asks for its main module,
+ * or imports something other than its own files and Node's built-ins (a remote or npm
+ * package, which a pooled runtime's empty cache does not hold).
+ */
+const NEEDS_OWN_START =
+  /import\.meta\.main|Deno\.mainModule|(?:\bfrom|\bimport)\s*\(?\s*["'`](?![./]|node:)/;
+
+/** Module files whose source {@link poolable} reads. */
+const MODULE_FILE = /\.(?:[cm]?[jt]sx?)$/;
+
+/** Above this many module files, a deployment is not read through: it starts as before. */
+const MAX_SCANNED_MODULES = 64;
+
+/**
+ * Whether a pooled runtime runs `deployment` (files in `appDir`) exactly as a fresh process
+ * would: default network and no KV (the sandbox is set at start), no import map, config or
+ * lock (Deno reads those at start), and modules that neither ask for their main module
+ * (`import.meta.main` is the pool's) nor import remote packages (the pool's cache is empty).
+ */
+export async function poolable(deployment: RunnableDeployment, appDir: string): Promise<boolean> {
+  if (deployment.kvDatabaseId) return false;
+  if (deployment.net && !deployment.net.includes("*")) return false;
+  if (deployment.denoFlags.join(" ") !== POOL_DENO_FLAGS.join(" ")) return false;
+  for (const name of CONFIG_FILES) {
+    if (await exists(join(appDir, name))) return false;
+  }
+  let scanned = 0;
+  for await (const path of files(appDir)) {
+    if (!MODULE_FILE.test(path)) continue;
+    if (++scanned > MAX_SCANNED_MODULES) return false;
+    const source = await Deno.readTextFile(path).catch(() => undefined);
+    if (source === undefined || NEEDS_OWN_START.test(source)) return false;
+  }
+  return scanned > 0;
+}
+
+/** The line a pooled runtime is handed its deployment with (read by bootstrap.js). */
+export function handoffLine(deployment: RunnableDeployment, appInSandbox: string): string {
+  return JSON.stringify({
+    entry: `file://${appInSandbox}/${deployment.entrypoint}`,
+    env: deploymentEnv(deployment.id, deployment.envVars),
+    timeLimitMs: deployment.requestTimeoutMs ?? 0,
+  }) + "\n";
+}
+
+/**
+ * Sends a pooled runtime the one request its scratch server waits for (see `warmUp` in
+ * bootstrap.js), once it listens; gives up when the process exits or after `timeoutMs`.
+ */
+export async function warmUp(
+  runDir: string,
+  exited: Promise<unknown>,
+  timeoutMs = 5_000,
+): Promise<void> {
+  let gone = false;
+  exited.then(() => gone = true);
+  const path = join(runDir, WARM_SOCKET_NAME);
+  const deadline = Date.now() + timeoutMs;
+  for (let wait = 5; !gone && Date.now() < deadline; wait = Math.min(wait * 2, 50)) {
+    const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
+    try {
+      const response = await fetch("http://warm/", { client });
+      await response.body?.cancel();
+      return;
+    } catch {
+      /* not listening yet */
+    } finally {
+      client.close();
+    }
+    await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
+/**
+ * Mirrors the tree at `from` into the empty directory `to` with hard links (symlinks are
+ * copied as they are): the files are the blob store's, read-only to the tenant either way.
+ */
+export async function linkTree(from: string, to: string): Promise<void> {
+  for await (const entry of Deno.readDir(from)) {
+    const source = join(from, entry.name);
+    const target = join(to, entry.name);
+    if (entry.isDirectory) {
+      await Deno.mkdir(target);
+      await linkTree(source, target);
+    } else if (entry.isSymlink) {
+      await Deno.symlink(await Deno.readLink(source), target);
+    } else {
+      await Deno.link(source, target).catch(() => Deno.copyFile(source, target));
+    }
+  }
+}
+
+async function* files(dir: string): AsyncGenerator<string> {
+  for await (const entry of Deno.readDir(dir)) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory) yield* files(path);
+    else if (entry.isFile) yield path;
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return await Deno.lstat(path).then(() => true, () => false);
+}

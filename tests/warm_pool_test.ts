@@ -1,0 +1,206 @@
+/**
+ * The warm pool: which deployments a pooled runtime may run, how their files reach it, and a
+ * pooled runtime serving a deployment as a fresh process would (env vars, id, time limit,
+ * sandbox), in its own directories.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { deploymentDirs, type RunnableDeployment, Runtime } from "../host/runtime.ts";
+import { detectIsolation, tenantDenoBinary } from "../host/sandbox.ts";
+import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable } from "../host/warm_pool.ts";
+
+const bootstrap = fileURLToPath(new URL("../host/bootstrap.js", import.meta.url));
+const poolMain = fileURLToPath(new URL("../host/pool.js", import.meta.url));
+const isolation = await detectIsolation(false);
+
+function runnable(id: string, extra: Partial<RunnableDeployment> = {}): RunnableDeployment {
+  return {
+    id,
+    entrypoint: "main.ts",
+    envVars: {},
+    denoFlags: [...POOL_DENO_FLAGS],
+    ...extra,
+  };
+}
+
+async function appWith(files: Record<string, string>): Promise<string> {
+  const dir = await Deno.makeTempDir({ prefix: "dt-pool-app-" });
+  for (const [path, text] of Object.entries(files)) {
+    await Deno.mkdir(join(dir, path, ".."), { recursive: true });
+    await Deno.writeTextFile(join(dir, path), text);
+  }
+  return dir;
+}
+
+Deno.test("poolable: default settings and own modules only", async (t) => {
+  const hello = `import { join } from "node:path";
+    import { greet } from "./lib/greet.ts";
+    export default { fetch: () => new Response(greet(join("a", "b"))) };`;
+  const cases: [string, Record<string, string>, Partial<RunnableDeployment>, boolean][] = [
+    [
+      "own modules and node: built-ins",
+      { "main.ts": hello, "lib/greet.ts": "export const greet = (s: string) => s;" },
+      {},
+      true,
+    ],
+    ["a KV database", { "main.ts": hello, "lib/greet.ts": "" }, { kvDatabaseId: "db" }, false],
+    [
+      "a restricted network",
+      { "main.ts": hello, "lib/greet.ts": "" },
+      { net: ["example.com"] },
+      false,
+    ],
+    ["all hosts spelled out", { "main.ts": hello, "lib/greet.ts": "" }, { net: ["*"] }, true],
+    ["an import map", { "main.ts": hello, "lib/greet.ts": "" }, {
+      denoFlags: ["--import-map={app}/map.json", "--no-lock"],
+    }, false],
+    ["a deno.json", { "main.ts": hello, "lib/greet.ts": "", "deno.json": "{}" }, {}, false],
+    [
+      "import.meta.main",
+      { "main.ts": "if (import.meta.main) Deno.serve(() => new Response());" },
+      {},
+      false,
+    ],
+    ["an npm package", { "main.ts": 'import express from "npm:express";' }, {}, false],
+    ["a remote module", { "main.ts": 'export * from "https://example.com/mod.ts";' }, {}, false],
+    ["a bare specifier", { "main.ts": 'import { Hono } from "hono";' }, {}, false],
+    ["a dynamic npm import", { "main.ts": 'const m = await import("npm:chalk");' }, {}, false],
+    ["fetching a URL", { "main.ts": 'Deno.serve(() => fetch("https://example.com/"));' }, {}, true],
+  ];
+  for (const [name, files, extra, expected] of cases) {
+    await t.step(`${name}: ${expected ? "pooled" : "starts on its own"}`, async () => {
+      const app = await appWith(files);
+      try {
+        assert.equal(await poolable(runnable("d", extra), app), expected);
+      } finally {
+        await Deno.remove(app, { recursive: true });
+      }
+    });
+  }
+});
+
+Deno.test("linkTree mirrors a tree with hard links and copies symlinks", async () => {
+  const from = await appWith({ "main.ts": "export {};", "lib/deep/x.ts": "export const x = 1;" });
+  const to = await Deno.makeTempDir({ prefix: "dt-pool-to-" });
+  try {
+    await Deno.symlink("lib/deep/x.ts", join(from, "alias.ts"));
+    await linkTree(from, to);
+    assert.equal(await Deno.readTextFile(join(to, "lib/deep/x.ts")), "export const x = 1;");
+    assert.equal(
+      (await Deno.stat(join(to, "main.ts"))).ino,
+      (await Deno.stat(join(from, "main.ts"))).ino,
+    );
+    assert.equal(await Deno.readLink(join(to, "alias.ts")), "lib/deep/x.ts");
+  } finally {
+    await Deno.remove(from, { recursive: true });
+    await Deno.remove(to, { recursive: true });
+  }
+});
+
+Deno.test("the handoff carries entry, env vars and id; host variables cannot be overridden", () => {
+  const line = handoffLine(
+    runnable("abc", {
+      envVars: { GREETING: "hi", DENO_DIR: "/etc", HOME: "/", DENO_DEPLOYMENT_ID: "x" },
+      requestTimeoutMs: 900,
+    }),
+    "/app",
+  );
+  assert.ok(line.endsWith("\n") && !line.slice(0, -1).includes("\n"), "one line");
+  assert.deepEqual(JSON.parse(line), {
+    entry: "file:///app/main.ts",
+    env: { GREETING: "hi", DENO_DEPLOYMENT_ID: "abc" },
+    timeLimitMs: 900,
+  });
+});
+
+Deno.test({
+  name: "a pooled runtime serves a deployment as a fresh process would, from its own directories",
+  ignore: isolation.kind !== "bwrap",
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "dt-pool-runtime-" });
+    const deploymentsDir = join(root, "deployments");
+    const poolDir = join(root, "pool");
+    const runtime = new Runtime({
+      isolation,
+      deploymentsDir,
+      poolDir,
+      bootstrap,
+      poolMain,
+      warmPool: 1,
+      deno: tenantDenoBinary(),
+    });
+    const app = `
+      const boot = Date.now();
+      export default {
+        async fetch(request: Request) {
+          const path = new URL(request.url).pathname;
+          if (path === "/slow") await new Promise((resolve) => setTimeout(resolve, 5_000));
+          let other = "unreadable";
+          try {
+            await Deno.readTextFile(${JSON.stringify(join(deploymentsDir, "other/app/main.ts"))});
+            other = "READ";
+          } catch { /* the sandbox hides it */ }
+          return Response.json({
+            greeting: Deno.env.get("GREETING"),
+            id: Deno.env.get("DENO_DEPLOYMENT_ID"),
+            url: import.meta.url,
+            other,
+            boot,
+          });
+        },
+      };`;
+    try {
+      for (const id of ["pooled", "other"]) {
+        const { app: dir } = deploymentDirs(deploymentsDir, id);
+        await Deno.mkdir(dir, { recursive: true });
+        await Deno.writeTextFile(join(dir, "main.ts"), app);
+      }
+      runtime.warmUp();
+      await waitFor(async () => (await entries(poolDir)).length === 1);
+      const instance = await runtime.ensure(
+        runnable("pooled", { envVars: { GREETING: "hello" }, requestTimeoutMs: 500 }),
+      );
+      assert.ok(instance.socketPath.startsWith(poolDir), "served by the pooled runtime");
+      const answer = await (await fetch("http://tenant.localhost/", { client: instance.client }))
+        .json();
+      assert.equal(answer.greeting, "hello");
+      assert.equal(answer.id, "pooled");
+      assert.equal(answer.url, "file:///app/main.ts");
+      assert.equal(answer.other, "unreadable");
+      const late = await fetch("http://tenant.localhost/slow", { client: instance.client });
+      assert.equal(late.status, 504, "the deployment's time limit holds");
+      assert.equal((await late.json()).code, "TIME_LIMIT");
+
+      // The pool refills; a deployment that needs its own start does not take from it.
+      await waitFor(async () => (await entries(poolDir)).length === 2);
+      const own = await runtime.ensure(runnable("other", { net: [] }));
+      assert.ok(own.socketPath.startsWith(deploymentsDir), "started on its own");
+      assert.equal((await entries(poolDir)).length, 2);
+
+      // A pooled runtime's directory goes with its process.
+      await runtime.stop("pooled");
+      await waitFor(async () => (await entries(poolDir)).length === 1);
+    } finally {
+      await runtime.stopAll();
+      assert.deepEqual(await entries(poolDir), [], "no pooled runtime outlives the runtime");
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+});
+
+async function entries(dir: string): Promise<string[]> {
+  const names: string[] = [];
+  try {
+    for await (const entry of Deno.readDir(dir)) names.push(entry.name);
+  } catch { /* not created yet */ }
+  return names;
+}
+
+async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error("timed out waiting");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
