@@ -1,8 +1,11 @@
 /**
  * Density: 300 deployments of the hello example, each called, on a host capped at
- * `BENCH_MAX_WARM` warm processes (default 64). All must answer; the host's and its tenants'
- * total RSS is reported against the documented budget: the cap × the per-tenant RSS measured in
- * the same run, plus the host's own. Target: every deployment answers, total RSS within budget.
+ * `BENCH_MAX_WARM` warm processes (default 64). All must answer; the peak RSS of the host and
+ * everything it runs (tenants, their sandboxes, HAProxy, the warm pool) is reported against the
+ * memory cap the README documents for that setting, `BENCH_MEMORY_CAP_MB` (default 3 500 MB for
+ * 64 warm: 64 × 45 MB per tenant and sandbox, plus 600 MB for the host, HAProxy and the pool),
+ * beside the RSS the same run measured per tenant. Target: every deployment answers, within the
+ * cap.
  *
  * @module
  */
@@ -13,6 +16,7 @@ import { report } from "./report.ts";
 
 const count = Number(Deno.env.get("BENCH_DENSITY") ?? 300);
 const maxWarm = Number(Deno.env.get("BENCH_MAX_WARM") ?? 64);
+const capMb = Number(Deno.env.get("BENCH_MEMORY_CAP_MB") ?? 3_500);
 const hello = fileURLToPath(new URL("../examples/hello", import.meta.url));
 
 /** RSS of `pid` and all its descendants, in bytes. */
@@ -62,17 +66,18 @@ try {
   }
   const final = await treeRss(host.pid);
   peak = Math.max(peak, final.total);
-  const perTenant = (final.total - idle.total) / Math.max(1, final.processes - idle.processes);
-  const budget = idle.total + maxWarm * 2 * perTenant; // bwrap + deno per tenant
+  // Two processes per tenant: bubblewrap and Deno.
+  const perTenant = 2 * (final.total - idle.total) / Math.max(1, final.processes - idle.processes);
+  const cap = capMb * 1e6;
   report({
     name: `density: ${count} hello deployments, ≤ ${maxWarm} warm (${answered} answered)`,
     value: `${(peak / 1e6).toFixed(0)} MB peak RSS (host + tenants)`,
-    baseline: `${(budget / 1e6).toFixed(0)} MB budget (host ${
-      (idle.total / 1e6).toFixed(0)
-    } MB + ${maxWarm} × ${(2 * perTenant / 1e6).toFixed(0)} MB)`,
-    ratio: peak / budget,
-    target: `all ${count} answer, ≤ budget`,
-    met: answered === count && peak <= budget * 1.1,
+    baseline: `${capMb} MB cap (measured: host ${(idle.total / 1e6).toFixed(0)} MB idle, ${
+      (perTenant / 1e6).toFixed(0)
+    } MB per tenant)`,
+    ratio: peak / cap,
+    target: `all ${count} answer, ≤ cap`,
+    met: answered === count && peak <= cap,
   });
 } finally {
   closeInvokeClients();

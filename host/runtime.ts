@@ -243,6 +243,11 @@ export class Runtime {
     }
   }
 
+  /** How many pooled runtimes wait for a deployment now. */
+  get pooled(): number {
+    return this.#pool.length;
+  }
+
   /**
    * Fills the warm pool (see `warm_pool.ts`) in the background: cold starts of eligible
    * deployments then take a runtime from it. The host calls it once it is up.

@@ -157,7 +157,7 @@ Deno.test({
         await Deno.writeTextFile(join(dir, "main.ts"), app);
       }
       runtime.warmUp();
-      await waitFor(async () => (await entries(poolDir)).length === 1);
+      await waitFor(() => Promise.resolve(runtime.pooled === 1));
       const instance = await runtime.ensure(
         runnable("pooled", { envVars: { GREETING: "hello" }, requestTimeoutMs: 500 }),
       );
@@ -173,7 +173,8 @@ Deno.test({
       assert.equal((await late.json()).code, "TIME_LIMIT");
 
       // The pool refills; a deployment that needs its own start does not take from it.
-      await waitFor(async () => (await entries(poolDir)).length === 2);
+      await waitFor(() => Promise.resolve(runtime.pooled === 1));
+      assert.equal((await entries(poolDir)).length, 2, "the handed-out one and its replacement");
       const own = await runtime.ensure(runnable("other", { net: [] }));
       assert.ok(own.socketPath.startsWith(deploymentsDir), "started on its own");
       assert.equal((await entries(poolDir)).length, 2);
