@@ -494,6 +494,8 @@ export class Runtime {
   /** Starts pooled runtimes until the pool is full (in the background; one at a time). */
   #fillPool(): void {
     if (this.#filling || this.#closed || this.#pool.length >= this.#options.warmPool) return;
+    // A runtime that cannot start here would fail again: stop trying after a few.
+    if (this.#poolFailures >= MAX_POOL_FAILURES) return;
     // Unsandboxed, a runtime's `/app` would be a path of the pool's, not `/app`.
     if (this.#options.isolation.kind !== "bwrap") return;
     this.#filling = this.#addToPool()
@@ -503,8 +505,7 @@ export class Runtime {
       })
       .finally(() => {
         this.#filling = undefined;
-        // A runtime that cannot start here would fail again: stop trying after a few.
-        if (this.#poolFailures < 3) this.#fillPool();
+        this.#fillPool();
       });
   }
 
@@ -530,6 +531,12 @@ export class Runtime {
     process.exited.then(() => {
       this.#pool = this.#pool.filter((member) => member.process !== process);
       Deno.remove(root, { recursive: true }).catch(() => {});
+      // Died waiting, not stopped by the host: replace it, unless that keeps happening.
+      if (process.deploymentId === undefined && !this.#killedByHost.has(process.child)) {
+        this.#poolFailures++;
+        this.#options.hostLog("warm pool: a pooled runtime exited before it was used");
+        this.#fillPool();
+      }
     });
     if (this.#closed) return this.#kill(process.child);
     // It can be handed a deployment at once: the bootstrap reads the handoff once it runs.
@@ -608,6 +615,9 @@ interface PoolMember {
   appDir: string;
   appInSandbox: string;
 }
+
+/** Pooled runtimes that may fail to start or die waiting before the pool gives up. */
+const MAX_POOL_FAILURES = 3;
 
 /** How long after a pooled runtime was handed out the pool starts another. */
 const POOL_REFILL_DELAY_MS = 50;

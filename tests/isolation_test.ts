@@ -734,7 +734,10 @@ Deno.test({
     "a tenant over its memory is killed, its requests get MEMORY_LIMIT, it restarts; its neighbour serves on",
   ignore: !runnable,
   async fn() {
-    // The router answers for a process that died; HAProxy in front does not say why (yet).
+    // Through the router: HAProxy learns MEMORY_LIMIT from a verdict the host sets when V8
+    // reports the heap full, and a process that dies of it faster than that admin call gets
+    // `deploymentUnavailable` from HAProxy (seen here). Its kept-alive connections also get
+    // closed rather than answered (see the crash test below).
     await using api = await startApiHost({
       memoryMb: 64,
       guard: { intervalMs: 200 },
