@@ -17,7 +17,7 @@ import { assertDatabasesOwned, registerDatabaseRoutes } from "./routes_databases
 import { registerRedeployRoutes } from "./routes_redeploy.ts";
 import type { AppLogs } from "./app_logs.ts";
 import type { UsageMeter } from "./usage.ts";
-import { parseStrictJson } from "./strict_json.ts";
+import { parseStrictJsonBytes } from "./strict_json.ts";
 import { registerAppLogRoutes } from "./routes_logs.ts";
 import { registerAnalyticsRoutes } from "./routes_analytics.ts";
 import { storageFailure } from "./storage_errors.ts";
@@ -563,21 +563,7 @@ export async function readJson(c: Context<Env>, maxBytes: number): Promise<unkno
   }
   chunks.length = 0;
 
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch (error) {
-    // A RangeError means the text would exceed V8's largest string.
-    if (error instanceof RangeError) {
-      throw new RequestError(
-        413,
-        "payloadTooLarge",
-        `The request body (${size} bytes) is too large to parse in one piece`,
-      );
-    }
-    throw new RequestError(400, "invalidJson", "The request body is not valid UTF-8");
-  }
-  return parseStrictJson(text);
+  return parseStrictJsonBytes(bytes);
 }
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; results keep their order. */

@@ -54,6 +54,94 @@ export function parseStrictJson(text: string, options: StrictJsonOptions = {}): 
   return value;
 }
 
+/**
+ * Bodies at least this long are parsed by {@link parseStrictJsonBytes} piece by piece: V8's
+ * longest string (2^29 − 24 UTF-16 units) cannot hold a deployment body of 1 GB of assets.
+ */
+export const ONE_PIECE_BYTES = 256 * 1024 * 1024;
+
+/**
+ * String literals at least this long are set aside when a body is parsed in pieces. Small:
+ * what stays must fit one string, and a body may hold {@link MAX_JSON_VALUES} values.
+ */
+const SPILL_BYTES = 256;
+
+/** V8's longest string, in UTF-16 code units (one per byte at most). */
+const MAX_STRING_LENGTH = 2 ** 29 - 24;
+
+/**
+ * Parses a UTF-8 request body like {@link parseStrictJson}. A body of `onePieceBytes` or more
+ * is parsed without ever being one string: every string literal of `spillBytes` or more (an
+ * asset's content) is cut out and parsed on its own, the rest parsed with a placeholder in
+ * its place, and the placeholders then replaced.
+ */
+export function parseStrictJsonBytes(
+  bytes: Uint8Array,
+  options: StrictJsonOptions & { onePieceBytes?: number; spillBytes?: number } = {},
+): unknown {
+  if (bytes.byteLength < (options.onePieceBytes ?? ONE_PIECE_BYTES)) {
+    return parseStrictJson(decodeUtf8(bytes), options);
+  }
+  const spillBytes = options.spillBytes ?? SPILL_BYTES;
+  const marker = `\u0000spill:${crypto.randomUUID()}:`;
+  const rest: string[] = [];
+  const spilled: string[] = [];
+  let copied = 0;
+  for (let start = bytes.indexOf(QUOTE); start >= 0;) {
+    const end = literalEnd(bytes, start);
+    if (end < 0) break; // unterminated: the parse of the rest says so
+    if (end - start >= spillBytes) {
+      rest.push(decodeUtf8(bytes.subarray(copied, start)), JSON.stringify(marker + spilled.length));
+      const literal = parseStrictJson(decodeUtf8(bytes.subarray(start, end + 1)));
+      spilled.push(literal as string);
+      copied = end + 1;
+    }
+    start = bytes.indexOf(QUOTE, end + 1);
+  }
+  rest.push(decodeUtf8(bytes.subarray(copied)));
+  const value = parseStrictJson(rest.join(""), options);
+  return spilled.length === 0 ? value : restore(value, marker, spilled);
+}
+
+/** The index of the quote that ends the string literal opened at `start`, or -1. */
+function literalEnd(bytes: Uint8Array, start: number): number {
+  for (let at = bytes.indexOf(QUOTE, start + 1); at >= 0; at = bytes.indexOf(QUOTE, at + 1)) {
+    let backslashes = 0;
+    while (bytes[at - 1 - backslashes] === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return at;
+  }
+  return -1;
+}
+
+/** `value` with each placeholder string replaced by the literal it stands for. */
+function restore(value: unknown, marker: string, spilled: string[]): unknown {
+  if (typeof value === "string") {
+    return value.startsWith(marker) ? spilled[Number(value.slice(marker.length))] : value;
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = restore(value[i], marker, spilled);
+  } else if (value !== null && typeof value === "object") {
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) record[key] = restore(record[key], marker, spilled);
+  }
+  return value;
+}
+
+function decodeUtf8(bytes: Uint8Array): string {
+  try {
+    return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+  } catch (error) {
+    if (bytes.byteLength >= MAX_STRING_LENGTH || error instanceof RangeError) {
+      throw new RequestError(
+        413,
+        "payloadTooLarge",
+        `A piece of the request body (${bytes.byteLength} bytes) is too large to parse`,
+      );
+    }
+    throw new RequestError(400, "invalidJson", "The request body is not valid UTF-8");
+  }
+}
+
 interface ObjectFrame {
   kind: "object";
   /** An array while small (most objects are), a set once large. */

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { parseStrictJson } from "../host/strict_json.ts";
+import { parseStrictJson, parseStrictJsonBytes } from "../host/strict_json.ts";
 import { RequestError } from "../host/validate.ts";
 
 function refused(text: string, status: number, pattern: RegExp, maxValues?: number): void {
@@ -97,4 +97,41 @@ Deno.test("parseStrictJson reports syntax errors as invalidJson", () => {
   for (const text of ['{"a":', '{"a":"unterminated', "[1,]", "{} x", '{"a" 1}']) {
     refused(text, 400, /not valid JSON/);
   }
+});
+
+Deno.test("a body too large for one string is parsed piece by piece, with the same result", () => {
+  const encode = (value: unknown) => new TextEncoder().encode(JSON.stringify(value));
+  const long = (seed: string) => seed.repeat(40);
+  const body = {
+    assets: Object.fromEntries(
+      TRICKY_STRINGS.map((s, i) => [`f${i}.txt`, { kind: "file", content: long(s + "x") }]),
+    ),
+    list: [long("a"), "short", long('\\"/'), { nested: long("😀") }],
+    slash: JSON.parse(`"${"\\/".repeat(50)}"`),
+  };
+  const bytes = encode(body);
+  const pieces = { onePieceBytes: 0, spillBytes: 32 };
+  assert.deepEqual(parseStrictJsonBytes(bytes, pieces), body);
+  assert.deepEqual(parseStrictJsonBytes(bytes), body, "small bodies: one piece");
+  // Escaped slashes, which JSON.stringify never writes, inside a long literal.
+  const escaped = new TextEncoder().encode(`{"a":"${"\\/".repeat(50)}"}`);
+  assert.deepEqual(parseStrictJsonBytes(escaped, pieces), { a: "/".repeat(50) });
+
+  const refusedBytes = (raw: Uint8Array, pattern: RegExp) =>
+    assert.throws(() => parseStrictJsonBytes(raw, pieces), (error: unknown) => {
+      assert.ok(error instanceof RequestError && error.status === 400, String(error));
+      assert.match(error.message, pattern);
+      return true;
+    });
+  refusedBytes(encode({ a: long("x"), b: 1 }).slice(0, -1), /JSON/);
+  const duplicate = new TextEncoder().encode(`{"a":"${long("x")}","a":"${long("y")}"}`);
+  refusedBytes(duplicate, /"a"/);
+  const badUtf8 = new Uint8Array([
+    ...new TextEncoder().encode(`{"a":"${long("x")}`),
+    0xff,
+    0x22,
+    0x7d,
+  ]);
+  refusedBytes(badUtf8, /UTF-8/);
+  refusedBytes(new TextEncoder().encode(`{"a":"${long("x")}`), /JSON/);
 });
