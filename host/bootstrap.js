@@ -259,7 +259,14 @@ function listen(handler, options = {}) {
     request.headers.has(PROBE_HEADER)
       ? new Response(null, { status: 204 })
       : limited(request, info);
-  server = realServe({ path: socketPath, onListen() {}, onError }, serveOrProbe);
+  if (pooledServer) {
+    // Listening since boot (and warmed up): from now on it serves the deployment.
+    dispatch = serveOrProbe;
+    dispatchError = onError;
+    server = pooledServer;
+  } else {
+    server = realServe({ path: socketPath, onListen() {}, onError }, serveOrProbe);
+  }
   // Bound already (onListen comes a turn later): the host need not wait for its next look.
   writeTagged({ listening: true });
   return server;
@@ -294,32 +301,26 @@ globalThis.addEventListener("load", async () => {
 
 // The entry point a pooled runtime was handed (its main module is the pool's, see pool.js).
 let handedEntry;
+// A pooled runtime listens on its socket from the start, so that the host can warm the server
+// (and its own connection to it) up with a request before any deployment is handed over; until
+// then every request is answered 503.
+let pooledServer = null;
+let dispatch = () => new Response("not handed a deployment yet", { status: 503 });
+let dispatchError = logHandlerError;
 if (pooled) {
-  globalThis[Symbol.for("deploy-tenant.handoff")] = warmUp().then(() => handoff).then(
-    (deployment) => {
-      for (const [name, value] of Object.entries(deployment.env)) Deno.env.set(name, value);
-      timeLimitMs = Number(deployment.timeLimitMs) || 0;
-      handedEntry = deployment.entry;
-      return handedEntry;
-    },
+  pooledServer = realServe(
+    { path: socketPath, onListen() {}, onError: (error) => dispatchError(error) },
+    (request, info) => dispatch(request, info),
   );
-}
-
-/**
- * Serves one request on a scratch socket beside its own, which the host sends once it sees
- * the socket (the sandbox lets the tenant accept connections, not make them): the
- * deployment's first request then does not pay for Deno's HTTP server warming up.
- */
-async function warmUp() {
-  let served = () => {};
-  const warmed = new Promise((resolve) => served = resolve);
-  try {
-    const path = socketPath.replace(/[^/]*$/, "warm.sock");
-    const scratch = realServe({ path, onListen() {} }, () => {
-      served();
-      return new Response("warm");
-    });
-    await Promise.race([warmed, handoff]);
-    await scratch.shutdown();
-  } catch { /* only slower */ }
+  // pool.js awaits this: the deployment's module loaded, and served if it exports `fetch`
+  // (at once, not after the load event, which comes a few milliseconds later).
+  globalThis[Symbol.for("deploy-tenant.handoff")] = handoff.then(async (deployment) => {
+    for (const [name, value] of Object.entries(deployment.env)) Deno.env.set(name, value);
+    timeLimitMs = Number(deployment.timeLimitMs) || 0;
+    handedEntry = deployment.entry;
+    const entry = (await import(handedEntry)).default;
+    if (!server && entry && typeof entry.fetch === "function") {
+      listen((request, info) => entry.fetch(request, info));
+    }
+  });
 }

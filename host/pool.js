@@ -1,6 +1,7 @@
 // The main module of a pooled tenant runtime (host/warm_pool.ts): started, sandboxed, before
-// its deployment is known, it waits for the host to hand it one (the bootstrap reads the
-// handoff), then runs the deployment's entry point. Plain JS so it needs no transpiling.
+// its deployment is known, it waits while the bootstrap is handed one and runs its entry
+// point; an error there is this module's, so it is reported as an uncaught error at import.
+// Plain JS so it needs no transpiling.
 
 const key = Symbol.for("deploy-tenant.handoff");
 const handoff = globalThis[key];
@@ -9,6 +10,8 @@ delete globalThis[key];
 const keepAlive = setInterval(() => {}, 3_600_000);
 // Warm the loader and TypeScript transpiler now, not on the deployment's time.
 await import("data:application/typescript,export const warm: number = 1;");
-const entry = await handoff;
-clearInterval(keepAlive);
-await import(entry);
+try {
+  await handoff;
+} finally {
+  clearInterval(keepAlive);
+}

@@ -406,12 +406,17 @@ export class Runtime {
   async #serve(process: Launched, deployment: RunnableDeployment): Promise<Instance> {
     const { child, socketPath, exited } = process;
     try {
-      await waitForSocket(
-        socketPath,
-        exited,
-        process.listening.promise,
-        this.#options.startTimeoutMs,
-      );
+      if (process.client) {
+        // A pooled runtime's socket listens from the start: only its word says it serves.
+        await waitForWord(process.listening.promise, exited, this.#options.startTimeoutMs);
+      } else {
+        await waitForSocket(
+          socketPath,
+          exited,
+          process.listening.promise,
+          this.#options.startTimeoutMs,
+        );
+      }
     } catch (error) {
       this.#kill(child);
       await exited;
@@ -423,7 +428,7 @@ export class Runtime {
     const log = this.#options.log;
     const bootMs = (performance.now() - process.claimedAt).toFixed(2);
     log(deployment.id, "info", `isolate start time: ${bootMs} ms`);
-    const client = Deno.createHttpClient({ proxy: { transport: "unix", path: socketPath } });
+    const client = process.client ?? socketClient(socketPath);
     const instance: Instance = {
       deploymentId: deployment.id,
       socketPath,
@@ -538,11 +543,16 @@ export class Runtime {
         this.#fillPool();
       }
     });
+    // The client the deployment's instance will use: warmed up now, along with the server.
+    process.client = socketClient(process.socketPath);
+    process.exited.then(() => {
+      if (process.deploymentId === undefined) process.client?.close();
+    });
     if (this.#closed) return this.#kill(process.child);
     // It can be handed a deployment at once: the bootstrap reads the handoff once it runs.
     this.#pool.push({ process, appDir: dirs.app, appInSandbox: "/app" });
     // One runtime booting at a time keeps a burst of cold starts from starving the others.
-    await warmUp(dirs.run, process.exited);
+    await warmUp(process.client, process.exited);
   }
 
   /**
@@ -606,6 +616,8 @@ interface Launched {
   exited: Promise<Deno.CommandStatus>;
   /** Resolved when the bootstrap says the server listens. */
   listening: PromiseWithResolvers<void>;
+  /** A pooled runtime's client, connected (and warmed up) before it had a deployment. */
+  client?: Deno.HttpClient;
 }
 
 /** A pooled runtime waiting for a deployment. */
@@ -621,6 +633,37 @@ const MAX_POOL_FAILURES = 3;
 
 /** How long after a pooled runtime was handed out the pool starts another. */
 const POOL_REFILL_DELAY_MS = 50;
+
+/** An HTTP client whose every request goes to the unix socket at `path`. */
+function socketClient(path: string): Deno.HttpClient {
+  return Deno.createHttpClient({ proxy: { transport: "unix", path } });
+}
+
+/** Waits until the tenant says it serves, or fails if it exits or takes too long. */
+async function waitForWord(
+  listening: Promise<void>,
+  exited: Promise<Deno.CommandStatus>,
+  timeoutMs: number,
+): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  try {
+    await Promise.race([
+      listening,
+      exited.then((status) => {
+        throw new Error(`The deployment exited with code ${status.code} before it served`);
+      }),
+      new Promise((_, reject) => {
+        timer = setTimeout(
+          () =>
+            reject(new Error(`The deployment did not start serving within ${timeoutMs / 1000} s`)),
+          timeoutMs,
+        );
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Waits until the tenant listens on its socket, or fails if it exits or takes too long. The

@@ -215,9 +215,6 @@ export const KV_FILE_NAME = "kv.sqlite3";
 /** The socket file name inside `runDir`. */
 export const SOCKET_NAME = "http.sock";
 
-/** The scratch socket a pooled runtime warms up on, inside `runDir` (see bootstrap.js). */
-export const WARM_SOCKET_NAME = "warm.sock";
-
 /** Builds the argv (command + args) and env that start the tenant under `isolation`. */
 export function tenantCommand(
   spec: TenantSpec,
@@ -234,8 +231,6 @@ export function tenantCommand(
     kv: spec.kvDir,
   };
   const socket = `${where.run}/${SOCKET_NAME}`;
-  // A pooled runtime warms its HTTP server up on a scratch socket beside its own.
-  const scratch = spec.poolMain ? `${where.run}/${WARM_SOCKET_NAME}` : undefined;
   // The sandbox mounts the database's whole directory (SQLite writes its -wal and -shm files
   // beside the file, which Deno does not check), but Deno lets the tenant open the file only.
   const kvDir = spec.kvDir === undefined ? undefined : where.kv;
@@ -247,7 +242,7 @@ export function tenantCommand(
     "--unstable-kv",
     `--preload=${where.bootstrap}`,
     `--allow-read=${[where.app, where.run, kvFile].filter(Boolean).join(",")}`,
-    `--allow-write=${[socket, scratch, kvFile].filter(Boolean).join(",")}`,
+    `--allow-write=${[socket, kvFile].filter(Boolean).join(",")}`,
     "--allow-env",
     ...netFlags(spec.net, socket),
     `--v8-flags=--max-old-space-size=${spec.memoryMb}`,

@@ -7,7 +7,10 @@
  * extra Deno flags), with `pool.js` as its main module. At the handoff the host hard-links the
  * deployment's files into the runtime's (so far empty) `/app` and writes one JSON line on its
  * lifeline: the entry point, the env vars, the time limit. The bootstrap sets them and imports
- * the entry point; from then on the process is the deployment's, like any other.
+ * the entry point; from then on the process is the deployment's, like any other. A pooled
+ * runtime listens on its socket from the start (answering 503 until then): the host sends it
+ * one request beforehand, which warms Deno's HTTP server up and leaves the host a connection
+ * for the deployment's first request.
  *
  * Only deployments a pooled runtime runs exactly as a fresh one would are handed over: see
  * {@link poolable}. The others start as before.
@@ -16,7 +19,7 @@
  */
 import { join } from "node:path";
 import type { RunnableDeployment } from "./runtime.ts";
-import { deploymentEnv, WARM_SOCKET_NAME } from "./sandbox.ts";
+import { deploymentEnv } from "./sandbox.ts";
 
 /** The Deno flags a pooled runtime starts with: the build's flags for an app with no lock file. */
 export const POOL_DENO_FLAGS: readonly string[] = ["--no-lock"];
@@ -71,29 +74,24 @@ export function handoffLine(deployment: RunnableDeployment, appInSandbox: string
 }
 
 /**
- * Sends a pooled runtime the one request its scratch server waits for (see `warmUp` in
- * bootstrap.js), once it listens; gives up when the process exits or after `timeoutMs`.
+ * Sends a pooled runtime, which listens from the start, one request through `client` once it
+ * does: Deno's HTTP server in the runtime warms up, and `client` keeps the connection for the
+ * deployment's first request. Gives up when the process exits or after `timeoutMs`.
  */
 export async function warmUp(
-  runDir: string,
+  client: Deno.HttpClient,
   exited: Promise<unknown>,
   timeoutMs = 5_000,
 ): Promise<void> {
   let gone = false;
   exited.then(() => gone = true);
-  const path = join(runDir, WARM_SOCKET_NAME);
   const deadline = Date.now() + timeoutMs;
   for (let wait = 5; !gone && Date.now() < deadline; wait = Math.min(wait * 2, 50)) {
-    const client = Deno.createHttpClient({ proxy: { transport: "unix", path } });
     try {
-      const response = await fetch("http://warm/", { client });
+      const response = await fetch("http://pool.localhost/", { client });
       await response.body?.cancel();
       return;
-    } catch {
-      /* not listening yet */
-    } finally {
-      client.close();
-    }
+    } catch { /* not listening yet */ }
     await new Promise((resolve) => setTimeout(resolve, wait));
   }
 }
