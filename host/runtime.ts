@@ -149,6 +149,8 @@ export class Runtime {
   #poolable = new Map<string, boolean>();
   #filling: Promise<void> | undefined;
   #poolFailures = 0;
+  /** Processes being started now (the pool waits for them). */
+  #starting = 0;
   #closed = false;
 
   /** Creates a supervisor; idle processes are swept every few seconds. */
@@ -257,6 +259,17 @@ export class Runtime {
   }
 
   async #start(deployment: RunnableDeployment): Promise<Instance> {
+    this.#starting++;
+    try {
+      return await this.#startProcess(deployment);
+    } finally {
+      // The pool refills once no start is under way (and the runtime it handed out has
+      // served), not beside them on the same CPUs: in a burst it would serve one in many.
+      if (--this.#starting === 0) setTimeout(() => this.#fillPool(), POOL_REFILL_DELAY_MS);
+    }
+  }
+
+  async #startProcess(deployment: RunnableDeployment): Promise<Instance> {
     const isolation = this.#options.isolation;
     if (isolation.kind === "none" && !isolation.accepted) {
       throw new TenantStartError(
@@ -267,13 +280,7 @@ export class Runtime {
     }
     const dirs = deploymentDirs(this.#options.deploymentsDir, deployment.id);
     const pooled = await this.#fromPool(deployment, dirs.app);
-    if (pooled) {
-      // The next pooled runtime boots once this one has served its first request, not
-      // beside it on the same CPUs.
-      return await this.#serve(pooled, deployment).finally(() => {
-        setTimeout(() => this.#fillPool(), POOL_REFILL_DELAY_MS);
-      });
-    }
+    if (pooled) return await this.#serve(pooled, deployment);
     await Deno.mkdir(dirs.run, { recursive: true, mode: 0o700 });
     await Deno.mkdir(dirs.cache, { recursive: true, mode: 0o700 });
     let kvDir: string | undefined;
@@ -479,10 +486,7 @@ export class Runtime {
     }
     if (!eligible) return undefined;
     const member = this.#pool.shift();
-    if (!member) {
-      this.#fillPool();
-      return undefined;
-    }
+    if (!member) return undefined;
     try {
       await linkTree(appDir, member.appDir);
       this.#claim(member.process, deployment.id);
@@ -499,6 +503,7 @@ export class Runtime {
   /** Starts pooled runtimes until the pool is full (in the background; one at a time). */
   #fillPool(): void {
     if (this.#filling || this.#closed || this.#pool.length >= this.#options.warmPool) return;
+    if (this.#starting > 0) return; // the last start to end calls again
     // A runtime that cannot start here would fail again: stop trying after a few.
     if (this.#poolFailures >= MAX_POOL_FAILURES) return;
     // Unsandboxed, a runtime's `/app` would be a path of the pool's, not `/app`.
@@ -631,7 +636,7 @@ interface PoolMember {
 /** Pooled runtimes that may fail to start or die waiting before the pool gives up. */
 const MAX_POOL_FAILURES = 3;
 
-/** How long after a pooled runtime was handed out the pool starts another. */
+/** How long after the last start the pool starts another runtime. */
 const POOL_REFILL_DELAY_MS = 50;
 
 /** An HTTP client whose every request goes to the unix socket at `path`. */
