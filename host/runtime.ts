@@ -169,6 +169,12 @@ export class Runtime {
       hostLog: options.hostLog ?? (() => {}),
     };
     this.#guard = new ProcessGuard(this.#options.memoryMb, options.guard);
+    // Left by a host that was killed (its pooled runtimes died with it): nothing runs yet.
+    if (this.#options.warmPool > 0) {
+      try {
+        Deno.removeSync(this.#options.poolDir, { recursive: true });
+      } catch { /* none */ }
+    }
     this.#sweeper = setInterval(() => this.#evictIdle(), 5_000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
   }

@@ -202,3 +202,25 @@ Deno.test("project delete refuses without --yes when stdin is not a terminal", a
     await api.stop();
   }
 });
+
+Deno.test("host settings out of range are usage errors, before anything starts", async () => {
+  const dataDir = await Deno.makeTempDir();
+  try {
+    for (
+      const [flag, value, pattern] of [
+        ["--warm-pool", "65", /Invalid --warm-pool "65": expected 0-64/],
+        ["--warm-pool", "-1", /Invalid --warm-pool "-1"/],
+        ["--max-warm", "0", /Invalid --max-warm "0": expected 1-10000/],
+      ] as const
+    ) {
+      for (const command of [["host"], ["host", "start"]]) {
+        const result = await runCli([...command, "--data-dir", dataDir, flag, value]);
+        assert.equal(result.code, 2, describe(result));
+        assert.match(result.stderr, pattern);
+      }
+    }
+    assert.deepEqual([...Deno.readDirSync(dataDir)], [], "nothing was started or written");
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
