@@ -540,13 +540,31 @@ export async function readJson(c: Context<Env>, maxBytes: number): Promise<unkno
   const declared = Number(c.req.header("content-length") ?? NaN);
   if (declared > maxBytes) throw tooLarge();
 
-  const chunks: Uint8Array[] = [];
+  // Chunks are copied into one buffer as they come, so the body (it can be over a gigabyte)
+  // is held about once, not twice. The declared length is trusted only as far as the bytes
+  // that arrived: past the first buffer, it grows to the declared size at once.
+  const declaredSize = declared >= 0 ? declared : undefined;
+  let buffer = new Uint8Array(
+    declaredSize === undefined ? 64 * 1024 : Math.min(declaredSize, FIRST_BUFFER_BYTES),
+  );
   let size = 0;
   try {
     for await (const chunk of c.req.raw.body ?? []) {
-      size += chunk.byteLength;
-      if (size > maxBytes) throw tooLarge();
-      chunks.push(chunk);
+      const needed = size + chunk.byteLength;
+      if (needed > maxBytes) throw tooLarge();
+      if (needed > buffer.byteLength) {
+        const doubled = Math.max(buffer.byteLength * 2, needed);
+        const grown = new Uint8Array(
+          Math.min(
+            maxBytes,
+            declaredSize !== undefined && declaredSize >= needed ? declaredSize : doubled,
+          ),
+        );
+        grown.set(buffer.subarray(0, size));
+        buffer = grown;
+      }
+      buffer.set(chunk, size);
+      size = needed;
     }
   } catch (error) {
     if (error instanceof RequestError) throw error;
@@ -554,17 +572,11 @@ export async function readJson(c: Context<Env>, maxBytes: number): Promise<unkno
     throw new RequestError(400, "invalidBody", "The request body could not be read to its end");
   }
   if (size === 0) throw new RequestError(400, "invalidJson", "The request body is empty");
-
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const chunk of chunks) {
-    bytes.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  chunks.length = 0;
-
-  return parseStrictJsonBytes(bytes);
+  return parseStrictJsonBytes(buffer.subarray(0, size));
 }
+
+/** The buffer a request body is first read into (it grows when the body is larger). */
+const FIRST_BUFFER_BYTES = 16 * 1024 * 1024;
 
 /** Runs `fn` over `items` with at most `limit` calls in flight; results keep their order. */
 async function mapConcurrent<T, R>(
