@@ -16,6 +16,7 @@
  * @module
  */
 import ignore, { type Ignore } from "ignore";
+import { isUtf8 } from "node:buffer";
 import { isAbsolute, join, posix, relative, resolve, sep } from "node:path";
 import { DeployTenantError, ExitCode } from "./errors.ts";
 import { GitSha1 } from "./git_sha1.ts";
@@ -557,7 +558,7 @@ function inspectFile(absPath: string, path: string): PackedFile {
   try {
     const { size, mtime } = file.statSync();
     const hash = new GitSha1(size);
-    let decoder: TextDecoder | undefined = new TextDecoder("utf-8", { fatal: true });
+    const text = new Utf8Validator();
     let bytesRead = 0;
     while (true) {
       const n = file.readSync(readBuffer);
@@ -565,15 +566,14 @@ function inspectFile(absPath: string, path: string): PackedFile {
       const chunk = readBuffer.subarray(0, n);
       hash.update(chunk);
       bytesRead += n;
-      decoder = validUtf8(decoder, chunk);
+      text.push(chunk);
     }
-    decoder = validUtf8(decoder);
     if (bytesRead !== size) {
       throw new DeployTenantError("fileChanged", `"${path}" changed while it was being read.`, {
         hint: "Deploy again once the files stop changing.",
       });
     }
-    const encoding = decoder === undefined ? "base64" : "utf-8";
+    const encoding = text.finish() ? "utf-8" : "base64";
     const modified = mtime?.getTime();
     return { kind: "file", path, absPath, size, gitSha1: hash.digest(), encoding, modified };
   } finally {
@@ -587,16 +587,42 @@ function inspectFile(absPath: string, path: string): PackedFile {
  */
 const readBuffer = new Uint8Array(192 * 1024);
 
-/** Feeds `chunk` (or the end, without one) to `decoder`; `undefined` once input is invalid. */
-function validUtf8(decoder: TextDecoder | undefined, chunk?: Uint8Array): TextDecoder | undefined {
-  if (decoder === undefined) return undefined;
-  try {
-    if (chunk === undefined) decoder.decode();
-    else decoder.decode(chunk, { stream: true });
-    return decoder;
-  } catch {
-    return undefined;
+/**
+ * Whether bytes fed in pieces are all valid UTF-8, checked without decoding them into strings
+ * (which a tree of text files would turn into as much garbage as it has text).
+ */
+class Utf8Validator {
+  #carry = new Uint8Array(0);
+  #valid = true;
+
+  /** Checks the characters `chunk` completes; a character cut at its end waits for the next. */
+  push(chunk: Uint8Array): void {
+    if (!this.#valid) return;
+    let bytes = chunk;
+    if (this.#carry.length > 0) {
+      bytes = new Uint8Array(this.#carry.length + chunk.length);
+      bytes.set(this.#carry);
+      bytes.set(chunk, this.#carry.length);
+    }
+    const end = completeLength(bytes);
+    this.#valid = isUtf8(bytes.subarray(0, end));
+    this.#carry = bytes.slice(end);
   }
+
+  /** Whether everything pushed was valid UTF-8, ending on a whole character. */
+  finish(): boolean {
+    return this.#valid && this.#carry.length === 0;
+  }
+}
+
+/** How many bytes of `bytes` end on a character boundary (a cut character stays out). */
+function completeLength(bytes: Uint8Array): number {
+  let lead = bytes.length - 1;
+  while (lead >= 0 && bytes.length - lead <= 3 && (bytes[lead] & 0xc0) === 0x80) lead--;
+  if (lead < 0) return bytes.length;
+  const byte = bytes[lead];
+  const length = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1;
+  return lead + length > bytes.length ? lead : bytes.length;
 }
 
 function openFile(absPath: string, path: string): Deno.FsFile {

@@ -94,8 +94,10 @@ Deno.test("pack lists files with POSIX paths, sizes and git hashes", async () =>
 });
 
 Deno.test("pack detects binary files and keeps valid UTF-8 as text", async () => {
-  // An emoji straddling the 256 KiB read boundary must not be mistaken for invalid UTF-8.
-  const straddling = "x".repeat(256 * 1024 - 2) + "😀 done";
+  // Characters straddling a read boundary (192 KiB) must not be mistaken for invalid UTF-8.
+  const straddling = "x".repeat(192 * 1024 - 2) + "😀 done";
+  const euro = "x".repeat(192 * 1024 - 1) + "€" + "y".repeat(192 * 1024 - 2) + "😀";
+  const late = new Uint8Array([...new TextEncoder().encode("z".repeat(200 * 1024)), 0xff, 0x41]);
   await withTree({
     "main.ts": "",
     "logo.png": PNG_HEADER,
@@ -104,6 +106,8 @@ Deno.test("pack detects binary files and keeps valid UTF-8 as text", async () =>
     "bom.txt": "\uFEFFwith a byte order mark",
     "latin1.txt": new Uint8Array([0x63, 0x61, 0x66, 0xe9]), // "café" in Latin-1
     "truncated.txt": new TextEncoder().encode("ok 😀").slice(0, -1),
+    "euro.txt": euro,
+    "late.txt": late,
   }, async (root) => {
     const packed = await pack({ root });
     assert.equal(file(packed, "logo.png").encoding, "base64");
@@ -112,6 +116,12 @@ Deno.test("pack detects binary files and keeps valid UTF-8 as text", async () =>
     assert.equal(file(packed, "bom.txt").encoding, "utf-8");
     assert.equal(file(packed, "latin1.txt").encoding, "base64");
     assert.equal(file(packed, "truncated.txt").encoding, "base64");
+    assert.equal(file(packed, "euro.txt").encoding, "utf-8");
+    assert.equal(
+      file(packed, "late.txt").encoding,
+      "base64",
+      "an invalid byte after the first read",
+    );
     assert.equal(file(packed, "straddling.txt").gitSha1, gitSha1(straddling));
   });
 });
