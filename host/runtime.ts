@@ -497,10 +497,11 @@ export class Runtime {
       await linkTree(appDir, member.appDir);
       this.#claim(member.process, deployment.id);
       const writer = member.process.child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(handoffLine(deployment, member.appInSandbox)));
+      await writer.write(new TextEncoder().encode(handoffLine(deployment)));
       writer.releaseLock();
     } catch {
       this.#kill(member.process.child);
+      member.process.client?.close();
       return undefined;
     }
     return member.process;
@@ -527,9 +528,11 @@ export class Runtime {
 
   async #addToPool(): Promise<void> {
     const isolation = this.#options.isolation;
-    const root = join(this.#options.poolDir, crypto.randomUUID().slice(0, 8));
-    const dirs = { app: join(root, "app"), run: join(root, "run"), cache: join(root, "cache") };
-    for (const dir of Object.values(dirs)) await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    // Laid out like a deployment's directories, under the pool's.
+    const dirs = deploymentDirs(this.#options.poolDir, crypto.randomUUID().slice(0, 8));
+    for (const dir of [dirs.app, dirs.run, dirs.cache]) {
+      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    }
     const process = await this.#launch({
       deploymentId: "",
       appDir: dirs.app,
@@ -539,31 +542,31 @@ export class Runtime {
       bootstrap: this.#options.bootstrap,
       poolMain: this.#options.poolMain,
       envVars: {},
-      seccompFilter: await writeNetFilter(isolation, undefined, root),
+      seccompFilter: await writeNetFilter(isolation, undefined, dirs.root),
       memoryMb: this.#options.memoryMb,
       denoFlags: [...POOL_DENO_FLAGS],
       deno: this.#options.deno,
     });
+    // The client the deployment's instance will use: warmed up now, along with the server.
+    const client = socketClient(process.socketPath);
+    process.client = client;
     process.exited.then(() => {
       this.#pool = this.#pool.filter((member) => member.process !== process);
-      Deno.remove(root, { recursive: true }).catch(() => {});
+      Deno.remove(dirs.root, { recursive: true }).catch(() => {});
+      if (process.deploymentId !== undefined) return; // its instance closes the client
+      client.close();
       // Died waiting, not stopped by the host: replace it, unless that keeps happening.
-      if (process.deploymentId === undefined && !this.#killedByHost.has(process.child)) {
+      if (!this.#killedByHost.has(process.child)) {
         this.#poolFailures++;
         this.#options.hostLog("warm pool: a pooled runtime exited before it was used");
         this.#fillPool();
       }
     });
-    // The client the deployment's instance will use: warmed up now, along with the server.
-    process.client = socketClient(process.socketPath);
-    process.exited.then(() => {
-      if (process.deploymentId === undefined) process.client?.close();
-    });
     if (this.#closed) return this.#kill(process.child);
     // It can be handed a deployment at once: the bootstrap reads the handoff once it runs.
-    this.#pool.push({ process, appDir: dirs.app, appInSandbox: "/app" });
+    this.#pool.push({ process, appDir: dirs.app });
     // One runtime booting at a time keeps a burst of cold starts from starving the others.
-    await warmUp(process.client, process.exited);
+    await warmUp(client, process.exited);
   }
 
   /**
@@ -636,7 +639,6 @@ interface PoolMember {
   process: Launched;
   /** Its `/app`, on the host. */
   appDir: string;
-  appInSandbox: string;
 }
 
 /** Pooled runtimes that may fail to start or die waiting before the pool gives up. */

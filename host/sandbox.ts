@@ -198,9 +198,12 @@ export interface TenantSpec {
   poolMain?: string;
 }
 
+/** Where a sandboxed tenant sees its deployment's files. */
+export const APP_IN_SANDBOX = "/app";
+
 /** Where the tenant sees things inside the sandbox. */
 const IN_SANDBOX = {
-  app: "/app",
+  app: APP_IN_SANDBOX,
   run: "/run/deployment",
   cache: "/deno/cache",
   bootstrap: "/deno/bootstrap.js",

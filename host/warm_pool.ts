@@ -19,7 +19,7 @@
  */
 import { join } from "node:path";
 import type { RunnableDeployment } from "./runtime.ts";
-import { deploymentEnv } from "./sandbox.ts";
+import { APP_IN_SANDBOX, deploymentEnv } from "./sandbox.ts";
 
 /** The Deno flags a pooled runtime starts with: the build's flags for an app with no lock file. */
 export const POOL_DENO_FLAGS: readonly string[] = ["--no-lock"];
@@ -65,9 +65,9 @@ export async function poolable(deployment: RunnableDeployment, appDir: string): 
 }
 
 /** The line a pooled runtime is handed its deployment with (read by bootstrap.js). */
-export function handoffLine(deployment: RunnableDeployment, appInSandbox: string): string {
+export function handoffLine(deployment: RunnableDeployment): string {
   return JSON.stringify({
-    entry: `file://${appInSandbox}/${deployment.entrypoint}`,
+    entry: `file://${APP_IN_SANDBOX}/${deployment.entrypoint}`,
     env: deploymentEnv(deployment.id, deployment.envVars),
     timeLimitMs: deployment.requestTimeoutMs ?? 0,
   }) + "\n";

@@ -104,7 +104,6 @@ Deno.test("the handoff carries entry, env vars and id; host variables cannot be 
       envVars: { GREETING: "hi", DENO_DIR: "/etc", HOME: "/", DENO_DEPLOYMENT_ID: "x" },
       requestTimeoutMs: 900,
     }),
-    "/app",
   );
   assert.ok(line.endsWith("\n") && !line.slice(0, -1).includes("\n"), "one line");
   assert.deepEqual(JSON.parse(line), {
