@@ -904,6 +904,43 @@ Deno.test("deleting a deployment frees its own blobs and keeps shared ones", asy
   assert.equal(await host.blobs.has(gitSha1(MAIN_TS)), false);
 });
 
+Deno.test("a body larger than the first read buffer arrives whole, declared or streamed", async () => {
+  await using host = await startHost();
+  const project = await createProject(host, "lead-hook");
+  const blob = new Uint8Array(20 * 1024 * 1024);
+  for (let at = 0; at < blob.length; at += 65_536) {
+    crypto.getRandomValues(blob.subarray(at, at + 65_536));
+  }
+  const text = JSON.stringify(deploymentBody({
+    ...mainAsset(),
+    "data.bin": { kind: "file", content: blob.toBase64(), encoding: "base64" },
+  }));
+  const bytes = new TextEncoder().encode(text);
+  const pieces = function* () {
+    for (let at = 0; at < bytes.length; at += 100_000) yield bytes.subarray(at, at + 100_000);
+  };
+  const sends = [
+    { body: text, declared: true },
+    { body: ReadableStream.from(pieces()), declared: false },
+  ];
+  for (const { body, declared } of sends) {
+    const response = await host.api(`/v1/projects/${project.id}/deployments`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body,
+    });
+    assert.equal(
+      response.status,
+      200,
+      `${declared ? "declared" : "streamed"}: ${await response.clone().text()}`,
+    );
+    const { id } = await response.json();
+    const asset = host.store.listDeploymentAssets(id).find((a) => a.path === "data.bin");
+    assert.equal(asset?.gitSha1, gitSha1(blob));
+  }
+  assert.deepEqual(await Deno.readFile(host.blobs.path(gitSha1(blob))), blob);
+});
+
 Deno.test("a body over the size limit is 413 payloadTooLarge", async () => {
   await using host = await startHost({ maxBodyBytes: 1024 });
   const project = await createProject(host, "lead-hook");

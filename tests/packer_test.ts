@@ -481,6 +481,31 @@ Deno.test("deploymentBody reads files only when pulled and fails if one changed"
   });
 });
 
+Deno.test("deploymentBody notices a same-size edit by its mtime, or without one by its hash", async () => {
+  await withTree({ "main.ts": "export const a = 1;\n" }, async (root) => {
+    const path = join(root, "main.ts");
+    const packed = await pack({ root });
+    const entry = file(packed, "main.ts");
+    assert.equal(typeof entry.modified, "number");
+    const body = () => readBody(deploymentBody({ entryPointUrl: "main.ts", envVars: {} }, packed));
+    await body(); // unchanged: fine
+
+    // Same size, later mtime: the mtime says so (the hash is not computed again).
+    await Deno.writeTextFile(path, "export const b = 2;\n");
+    const later = new Date(entry.modified! + 5_000);
+    await Deno.utime(path, later, later);
+    await rejectsWith(body(), "fileChanged");
+
+    // Same size, mtime put back: only a second hash can tell, which a file without `modified`
+    // (built by hand, not by pack) gets.
+    const then = new Date(entry.modified!);
+    await Deno.utime(path, then, then);
+    await body(); // the mtime matches: sent as it is
+    delete entry.modified;
+    await rejectsWith(body(), "fileChanged");
+  });
+});
+
 Deno.test("deploymentBody closes the open file when the consumer cancels", async () => {
   await withTree({ "main.ts": "", "big.bin": binaryBytes(300_000) }, async (root) => {
     const packed = await pack({ root });
