@@ -314,20 +314,26 @@ function parseResolver(command: Command, value: string): { ipAddr: string; port:
 
 /** `--max-warm` as a count (`undefined`: the default). */
 function parseMaxWarm(command: Command, value: string | undefined): number | undefined {
-  if (value === undefined) return undefined;
-  const count = Number(value);
-  if (!Number.isInteger(count) || count < 1 || count > 10_000) {
-    throw usageError(command, `Invalid --max-warm "${value}": expected 1-10000`);
-  }
-  return count;
+  return parseCount(command, "--max-warm", value, 1, 10_000);
 }
 
 /** `--warm-pool` as a count (`undefined`: the default). */
 function parseWarmPool(command: Command, value: string | undefined): number | undefined {
+  return parseCount(command, "--warm-pool", value, 0, 64);
+}
+
+/** A count flag within `min`-`max` (`undefined`: the default). */
+function parseCount(
+  command: Command,
+  flag: string,
+  value: string | undefined,
+  min: number,
+  max: number,
+): number | undefined {
   if (value === undefined) return undefined;
   const count = Number(value);
-  if (!Number.isInteger(count) || count < 0 || count > 64) {
-    throw usageError(command, `Invalid --warm-pool "${value}": expected 0-64`);
+  if (!Number.isInteger(count) || count < min || count > max) {
+    throw usageError(command, `Invalid ${flag} "${value}": expected ${min}-${max}`);
   }
   return count;
 }
