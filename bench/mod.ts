@@ -61,7 +61,7 @@ console.log("|---|---|---|---|---|---|");
 for (const row of rows) {
   console.log(
     `| ${row.name} | ${row.value} | ${row.baseline} | ${row.ratio.toFixed(3)}× | ${row.target} | ${
-      row.met ? "yes" : "**no**"
+      row.reference ? "—" : row.met ? "yes" : "**no**"
     } |`,
   );
 }

@@ -20,14 +20,17 @@ export interface BenchRow {
   target: string;
   /** Whether the target was met. */
   met: boolean;
+  /** A reference figure that puts another row in context; it has no target of its own. */
+  reference?: boolean;
 }
 
 /** Prints one row as a line of text, and as JSON when `BENCH_JSON` is set. */
 export function report(row: BenchRow): BenchRow {
-  const mark = row.met ? "ok" : "MISSED";
+  const verdict = row.reference
+    ? "reference"
+    : `target ${row.target}: ${row.met ? "ok" : "MISSED"}`;
   console.log(
-    `${row.name}: ${row.value} vs baseline ${row.baseline} → ${row.ratio.toFixed(3)}× ` +
-      `(target ${row.target}: ${mark})`,
+    `${row.name}: ${row.value} vs baseline ${row.baseline} → ${row.ratio.toFixed(3)}× (${verdict})`,
   );
   if (Deno.env.get("BENCH_JSON")) console.log("BENCH " + JSON.stringify(row));
   return row;
