@@ -87,8 +87,8 @@ try {
     });
     if (bound) {
       report({
-        name: `  bound for any proxy in front: HAProxy without rules → bare Deno.serve on a ` +
-          `unix socket, ${item.name} handler`,
+        name: `${item.name} handler, bound for any proxy in front (HAProxy without rules → ` +
+          "bare Deno.serve on a unix socket)",
         value: rps(bound),
         baseline,
         ratio: ratioOf(bound),
