@@ -12,7 +12,7 @@ import { type Context, Hono } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { BuildLogEntry, Deployment, Organization, Project } from "../lib/types.ts";
 import type { BlobStore } from "./blobs.ts";
-import { isDeploymentId, isUuid, newDeploymentId, randomProjectName } from "./ids.ts";
+import { newDeploymentId, randomProjectName } from "./ids.ts";
 import { assertDatabasesOwned, registerDatabaseRoutes } from "./routes_databases.ts";
 import { registerRedeployRoutes } from "./routes_redeploy.ts";
 import type { AppLogs } from "./app_logs.ts";
@@ -47,6 +47,7 @@ import {
   resolveDomains,
   updateProjectBody,
 } from "./validate.ts";
+import { ownDeployment, ownOrganization, ownProject, projectNotFound } from "./ownership.ts";
 
 /** What the API needs from the build and runtime side of the host. */
 export interface ApiEngine {
@@ -132,13 +133,13 @@ export function createApi(
   // ---- organizations ----
 
   app.get("/v1/organizations/:organizationId", (c) => {
-    return c.json(organizationJson(ownOrganization(c, c.req.param("organizationId"))));
+    return c.json(organizationJson(ownOrganization(c, store, c.req.param("organizationId"))));
   });
 
   // ---- projects ----
 
   app.get("/v1/organizations/:organizationId/projects", (c) => {
-    const organization = ownOrganization(c, c.req.param("organizationId"));
+    const organization = ownOrganization(c, store, c.req.param("organizationId"));
     const query = parseListQuery(new URL(c.req.url).searchParams, {
       sorts: ["name", "updated_at"],
       defaultSort: "updated_at",
@@ -149,7 +150,7 @@ export function createApi(
   });
 
   app.post("/v1/organizations/:organizationId/projects", async (c) => {
-    const organization = ownOrganization(c, c.req.param("organizationId"));
+    const organization = ownOrganization(c, store, c.req.param("organizationId"));
     const body = parseBody(createProjectBody, await readJson(c, SMALL_BODY_BYTES));
     const description = body.description ?? "";
     if (body.name != null) {
@@ -170,11 +171,11 @@ export function createApi(
   });
 
   app.get("/v1/projects/:projectId", (c) => {
-    return c.json(projectJson(ownProject(c, c.req.param("projectId"))));
+    return c.json(projectJson(ownProject(c, store, c.req.param("projectId"))));
   });
 
   app.patch("/v1/projects/:projectId", async (c) => {
-    const project = ownProject(c, c.req.param("projectId"));
+    const project = ownProject(c, store, c.req.param("projectId"));
     const body = parseBody(updateProjectBody, await readJson(c, SMALL_BODY_BYTES));
     if (body.name != null) assertProjectName(body.name);
     try {
@@ -192,7 +193,7 @@ export function createApi(
   });
 
   app.delete("/v1/projects/:projectId", async (c) => {
-    const project = ownProject(c, c.req.param("projectId"));
+    const project = ownProject(c, store, c.req.param("projectId"));
     // Loop until none is left: a deployment may be created while we delete.
     for (let ids = store.listDeploymentIds(project.id); ids.length > 0;) {
       for (const id of ids) await deleteDeployment(id);
@@ -205,7 +206,7 @@ export function createApi(
   // ---- deployments ----
 
   app.get("/v1/projects/:projectId/deployments", (c) => {
-    const project = ownProject(c, c.req.param("projectId"));
+    const project = ownProject(c, store, c.req.param("projectId"));
     const query = parseListQuery(new URL(c.req.url).searchParams, {
       sorts: ["id", "created_at"],
       defaultSort: "created_at",
@@ -216,7 +217,7 @@ export function createApi(
   });
 
   app.post("/v1/projects/:projectId/deployments", async (c) => {
-    const project = ownProject(c, c.req.param("projectId"));
+    const project = ownProject(c, store, c.req.param("projectId"));
     const organizationId = c.get("organizationId");
     const body = parseBody(createDeploymentBody, await readJson(c, maxBodyBytes));
     const checked = checkDeployment(body);
@@ -275,16 +276,16 @@ export function createApi(
   });
 
   app.get("/v1/deployments/:deploymentId", (c) => {
-    return c.json(deploymentJson(ownDeployment(c, c.req.param("deploymentId"))));
+    return c.json(deploymentJson(ownDeployment(c, store, c.req.param("deploymentId"))));
   });
 
   app.delete("/v1/deployments/:deploymentId", async (c) => {
-    await deleteDeployment(ownDeployment(c, c.req.param("deploymentId")).id);
+    await deleteDeployment(ownDeployment(c, store, c.req.param("deploymentId")).id);
     return c.body(null, 200);
   });
 
   app.get("/v1/deployments/:deploymentId/build_logs", (c) => {
-    const deployment = ownDeployment(c, c.req.param("deploymentId"));
+    const deployment = ownDeployment(c, store, c.req.param("deploymentId"));
     if (!(c.req.header("accept") ?? "").includes("application/x-ndjson")) {
       return c.json(store.buildLogs(deployment.id));
     }
@@ -339,31 +340,6 @@ export function createApi(
   return app;
 
   // ---- helpers that need the store ----
-
-  function ownOrganization(c: Context<Env>, id: string): Organization {
-    const organization = id === c.get("organizationId") ? store.getOrganization(id) : undefined;
-    if (!organization) {
-      throw new RequestError(404, "organizationNotFound", `Organization ${id} was not found`);
-    }
-    return organization;
-  }
-
-  // Another organization's project or deployment is "not found": existence does not leak.
-  function ownProject(c: Context<Env>, id: string): ProjectRecord {
-    const project = isUuid(id) ? store.getProject(id.toLowerCase()) : undefined;
-    if (!project || project.organizationId !== c.get("organizationId")) {
-      throw projectNotFound(id);
-    }
-    return project;
-  }
-
-  function ownDeployment(c: Context<Env>, id: string): DeploymentRecord {
-    const deployment = isDeploymentId(id) ? store.getDeploymentRecord(id) : undefined;
-    if (!deployment || deployment.organizationId !== c.get("organizationId")) {
-      throw new RequestError(404, "deploymentNotFound", `Deployment ${id} was not found`);
-    }
-    return deployment;
-  }
 
   function createProject(organizationId: string, name: string, description: string) {
     try {
@@ -454,10 +430,6 @@ export function deploymentJson(deployment: DeploymentRecord): Deployment {
 
 function errorJson(c: Context<Env>, status: number, code: string, message: string): Response {
   return c.json({ code, message }, status as ContentfulStatusCode);
-}
-
-function projectNotFound(id: string): RequestError {
-  return new RequestError(404, "projectNotFound", `Project ${id} was not found`);
 }
 
 function nameTaken(name: string): RequestError {

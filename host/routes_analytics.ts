@@ -13,10 +13,10 @@
 import type { Context, Hono } from "hono";
 import { parseRfc3339 } from "../lib/time.ts";
 import type { ApiEnv } from "./api.ts";
-import { isUuid } from "./ids.ts";
-import type { ProjectRecord, Store } from "./store.ts";
+import type { Store } from "./store.ts";
 import type { UsageMeter } from "./usage.ts";
 import { RequestError } from "./validate.ts";
+import { ownProject } from "./ownership.ts";
 
 const HOUR_MS = 60 * 60 * 1000;
 
@@ -75,13 +75,4 @@ function parseTime(text: string | undefined): number | undefined {
     );
   }
   return time;
-}
-
-/** Another organization's project is "not found": existence does not leak. */
-function ownProject(c: Context<ApiEnv>, store: Store, id: string): ProjectRecord {
-  const project = isUuid(id) ? store.getProject(id.toLowerCase()) : undefined;
-  if (!project || project.organizationId !== c.get("organizationId")) {
-    throw new RequestError(404, "projectNotFound", `Project ${id} was not found`);
-  }
-  return project;
 }

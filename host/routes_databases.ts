@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { Context, Hono } from "hono";
+import type { Hono } from "hono";
 import type { KvDatabase } from "../lib/types.ts";
 import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "./api.ts";
 import { isUuid } from "./ids.ts";
@@ -17,11 +17,12 @@ import {
   RequestError,
   updateKvDatabaseBody,
 } from "./validate.ts";
+import { databaseNotFound, ownDatabase, ownOrganization } from "./ownership.ts";
 
 /** Adds the KV database routes to the API app. */
 export function registerDatabaseRoutes(app: Hono<ApiEnv>, store: Store): void {
   app.get("/v1/organizations/:organizationId/databases", (c) => {
-    const organizationId = ownOrganizationId(c, store, c.req.param("organizationId"));
+    const organizationId = ownOrganization(c, store, c.req.param("organizationId")).id;
     const query = parseListQuery(new URL(c.req.url).searchParams, {
       sorts: ["created_at"],
       defaultSort: "created_at",
@@ -32,7 +33,7 @@ export function registerDatabaseRoutes(app: Hono<ApiEnv>, store: Store): void {
   });
 
   app.post("/v1/organizations/:organizationId/databases", async (c) => {
-    const organizationId = ownOrganizationId(c, store, c.req.param("organizationId"));
+    const organizationId = ownOrganization(c, store, c.req.param("organizationId")).id;
     const body = parseBody(createKvDatabaseBody, await readJson(c, SMALL_BODY_BYTES));
     return c.json(kvDatabaseJson(store.createKvDatabase(organizationId, body.description ?? "")));
   });
@@ -69,26 +70,6 @@ export function assertDatabasesOwned(
       );
     }
   }
-}
-
-function ownOrganizationId(c: Context<ApiEnv>, store: Store, id: string): string {
-  if (id !== c.get("organizationId") || !store.getOrganization(id)) {
-    throw new RequestError(404, "organizationNotFound", `Organization ${id} was not found`);
-  }
-  return id;
-}
-
-// Another organization's database is "not found": existence does not leak.
-function ownDatabase(c: Context<ApiEnv>, store: Store, id: string): KvDatabase {
-  const database = isUuid(id) ? store.getKvDatabase(id.toLowerCase()) : undefined;
-  if (!database || database.organizationId !== c.get("organizationId")) {
-    throw databaseNotFound(id);
-  }
-  return database;
-}
-
-function databaseNotFound(id: string): RequestError {
-  return new RequestError(404, "databaseNotFound", `KV database ${id} was not found`);
 }
 
 /** Exactly the OpenAPI `KvDatabase` fields. */

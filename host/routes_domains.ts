@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { Context, Hono } from "hono";
+import type { Hono } from "hono";
 import { z } from "zod";
 import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "./api.ts";
 import { CertificateError, checkCertificate, type LocalCa } from "./certs.ts";
@@ -22,7 +22,6 @@ import {
   normalizeDomainName,
 } from "./domains.ts";
 import { DomainVerifier, hostAddresses } from "./domain_verify.ts";
-import { isDeploymentId, isUuid } from "./ids.ts";
 import {
   type CustomDomainRecord,
   type DeploymentRecord,
@@ -30,6 +29,7 @@ import {
   type Store,
 } from "./store.ts";
 import { parseBody, parseListQuery, RequestError, resolveDomains } from "./validate.ts";
+import { ownDeployment, ownDomain, ownOrganization } from "./ownership.ts";
 
 /** What the domain routes need besides the store. */
 export interface DomainServices {
@@ -70,7 +70,7 @@ export function registerDomainRoutes(
   const json = (record: CustomDomainRecord) => domainJson(store, verifier, record);
 
   app.get("/v1/organizations/:organizationId/domains", (c) => {
-    const organizationId = ownOrganizationId(c, store, c.req.param("organizationId"));
+    const organizationId = ownOrganization(c, store, c.req.param("organizationId")).id;
     const query = parseListQuery(new URL(c.req.url).searchParams, {
       sorts: ["domain", "created_at", "updated_at"],
       defaultSort: "updated_at",
@@ -81,7 +81,7 @@ export function registerDomainRoutes(
   });
 
   app.post("/v1/organizations/:organizationId/domains", async (c) => {
-    const organizationId = ownOrganizationId(c, store, c.req.param("organizationId"));
+    const organizationId = ownOrganization(c, store, c.req.param("organizationId")).id;
     const body = parseBody(createDomainBody, await readJson(c, SMALL_BODY_BYTES));
     const domain = normalizeDomainName(body.domain, baseDomain);
     try {
@@ -218,28 +218,4 @@ export function registerDomainRoutes(
       );
     }
   }
-}
-
-function ownOrganizationId(c: Context<ApiEnv>, store: Store, id: string): string {
-  if (id !== c.get("organizationId") || !store.getOrganization(id)) {
-    throw new RequestError(404, "organizationNotFound", `Organization ${id} was not found`);
-  }
-  return id;
-}
-
-// Another organization's domain or deployment is "not found": existence does not leak.
-function ownDomain(c: Context<ApiEnv>, store: Store, id: string): CustomDomainRecord {
-  const record = isUuid(id) ? store.getCustomDomain(id.toLowerCase()) : undefined;
-  if (!record || record.organizationId !== c.get("organizationId")) {
-    throw new RequestError(404, "domainNotFound", `Domain ${id} was not found`);
-  }
-  return record;
-}
-
-function ownDeployment(c: Context<ApiEnv>, store: Store, id: string): DeploymentRecord {
-  const deployment = isDeploymentId(id) ? store.getDeploymentRecord(id) : undefined;
-  if (!deployment || deployment.organizationId !== c.get("organizationId")) {
-    throw new RequestError(404, "deploymentNotFound", `Deployment ${id} was not found`);
-  }
-  return deployment;
 }

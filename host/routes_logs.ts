@@ -26,9 +26,9 @@ import {
   type LiveFilter,
   LOCAL_REGION,
 } from "./app_logs.ts";
-import { isDeploymentId } from "./ids.ts";
-import type { DeploymentRecord, Store } from "./store.ts";
+import type { Store } from "./store.ts";
 import { RequestError } from "./validate.ts";
+import { ownDeployment } from "./ownership.ts";
 
 /** Largest `limit` of a past-logs page. */
 export const MAX_LOG_LIMIT = 10_000;
@@ -224,13 +224,4 @@ function param(params: URLSearchParams, name: string): string | undefined {
 
 function splitList(text: string): string[] {
   return text.split(",").map((part) => part.trim()).filter(Boolean);
-}
-
-/** Another organization's deployment is "not found": existence does not leak. */
-function ownDeployment(c: Context<ApiEnv>, store: Store, id: string): DeploymentRecord {
-  const deployment = isDeploymentId(id) ? store.getDeploymentRecord(id) : undefined;
-  if (!deployment || deployment.organizationId !== c.get("organizationId")) {
-    throw new RequestError(404, "deploymentNotFound", `Deployment ${id} was not found`);
-  }
-  return deployment;
 }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import type { Context, Hono } from "hono";
+import type { Hono } from "hono";
 import {
   type ApiEngine,
   type ApiEnv,
@@ -18,11 +18,12 @@ import {
   startBuild,
 } from "./api.ts";
 import { assertAttachable } from "./domains.ts";
-import { isDeploymentId, newDeploymentId } from "./ids.ts";
+import { newDeploymentId } from "./ids.ts";
 import { mergeRedeploy } from "./redeploy.ts";
 import { assertDatabasesOwned } from "./routes_databases.ts";
-import type { DeploymentRecord, Store } from "./store.ts";
-import { parseBody, redeployBody, RequestError, resolveDomains } from "./validate.ts";
+import type { Store } from "./store.ts";
+import { parseBody, redeployBody, resolveDomains } from "./validate.ts";
+import { deploymentNotFound, ownDeployment } from "./ownership.ts";
 
 /** Adds the redeploy and env var routes to the API app. */
 export function registerRedeployRoutes(app: Hono<ApiEnv>, store: Store, engine: ApiEngine): void {
@@ -71,17 +72,4 @@ export function registerRedeployRoutes(app: Hono<ApiEnv>, store: Store, engine: 
     const deployment = ownDeployment(c, store, c.req.param("deploymentId"));
     return c.json({ envVars: deployment.envVars });
   });
-}
-
-// Another organization's deployment is "not found": existence does not leak.
-function ownDeployment(c: Context<ApiEnv>, store: Store, id: string): DeploymentRecord {
-  const deployment = isDeploymentId(id) ? store.getDeploymentRecord(id) : undefined;
-  if (!deployment || deployment.organizationId !== c.get("organizationId")) {
-    throw deploymentNotFound(id);
-  }
-  return deployment;
-}
-
-function deploymentNotFound(id: string): RequestError {
-  return new RequestError(404, "deploymentNotFound", `Deployment ${id} was not found`);
 }
