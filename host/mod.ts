@@ -28,6 +28,7 @@ import { deploymentDirs, Runtime } from "./runtime.ts";
 import { detectIsolation, type Isolation, tenantDenoBinary } from "./sandbox.ts";
 import { Store } from "./store.ts";
 import { createTelemetry } from "./telemetry.ts";
+import type { HostInfo as HostFile } from "../lib/local_host.ts";
 
 export type { Isolation } from "./sandbox.ts";
 
@@ -90,18 +91,9 @@ export interface HostOptions {
   dnsResolver?: { ipAddr: string; port?: number };
 }
 
-/** What `<dataDir>/host.json` holds: how clients reach a running host. */
-export interface HostInfo {
-  apiUrl: string;
-  token: string;
-  organizationId: string;
-  port: number;
-  baseDomain: string;
-  pid: number;
+/** What `<dataDir>/host.json` holds (see `lib/local_host.ts`); this host writes every field. */
+export interface HostInfo extends HostFile {
   isolation: string;
-  /** The HTTPS port, when HTTPS is served. */
-  httpsPort?: number;
-  /** What forwards requests to deployments: `haproxy` in front, or `none` (the host's router). */
   frontProxy: "haproxy" | "none";
 }
 
