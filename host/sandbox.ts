@@ -254,11 +254,8 @@ export function tenantCommand(
   ];
   const env: Record<string, string> = {
     ...(spec.poolMain ? {} : deploymentEnv(spec.deploymentId, spec.envVars)),
-    DENO_DIR: where.cache,
-    DENO_NO_UPDATE_CHECK: "1",
-    DENO_REGION: "local",
+    ...hostVariables(where.cache),
     DENO_DEPLOYMENT_SOCKET: socket,
-    HOME: "/tmp",
   };
   // Read and deleted by the bootstrap, which binds Deno.openKv() to it.
   if (kvFile !== undefined) env.DENO_DEPLOYMENT_KV_PATH = kvFile;
@@ -324,8 +321,13 @@ export function tenantCommand(
   };
 }
 
-/** Variables the host sets itself, which a deployment's env vars cannot override. */
-const HOST_VARIABLES = new Set(["DENO_DIR", "DENO_NO_UPDATE_CHECK", "DENO_REGION", "HOME"]);
+/** Variables the host sets for every tenant process (besides `DENO_DEPLOYMENT_*`). */
+function hostVariables(cacheDir: string): Record<string, string> {
+  return { DENO_DIR: cacheDir, DENO_NO_UPDATE_CHECK: "1", DENO_REGION: "local", HOME: "/tmp" };
+}
+
+/** Which a deployment's env vars cannot override. */
+const HOST_VARIABLES = new Set(Object.keys(hostVariables("")));
 
 /** The variables a deployment's process sees of its own: its env vars and its id. */
 export function deploymentEnv(
