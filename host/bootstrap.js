@@ -201,9 +201,6 @@ if (typeof Deno.Kv === "function") {
 const realServe = Deno.serve;
 let server = null;
 
-/** Sent by the host's router only (it strips it from incoming requests). */
-const PROBE_HEADER = "x-deploy-tenant-probe";
-
 // Deno's default, but through the tagged console so it is logged as an error.
 function logHandlerError(error) {
   console.error(error);
@@ -253,19 +250,14 @@ function listen(handler, options = {}) {
     throw new TypeError("Deno.serve() needs a handler function");
   }
   const onError = options.onError ?? logHandlerError;
-  // The host asks whether the event loop still runs with a probe that never reaches the tenant.
   const limited = withTimeLimit(handler);
-  const serveOrProbe = (request, info) =>
-    request.headers.has(PROBE_HEADER)
-      ? new Response(null, { status: 204 })
-      : limited(request, info);
   if (pooledServer) {
     // Listening since boot (and warmed up): from now on it serves the deployment.
-    dispatch = serveOrProbe;
+    dispatch = limited;
     dispatchError = onError;
     server = pooledServer;
   } else {
-    server = realServe({ path: socketPath, onListen() {}, onError }, serveOrProbe);
+    server = realServe({ path: socketPath, onListen() {}, onError }, limited);
   }
   // Bound already (onListen comes a turn later): the host need not wait for its next look.
   writeTagged({ listening: true });

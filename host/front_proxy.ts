@@ -25,8 +25,7 @@
  * per-request time limit (the tenant answers its own 504; HAProxy's server timeout catches a
  * stuck event loop, and its log line makes the host restart the process), `MEMORY_LIMIT` for
  * the requests of a process killed over its memory (a verdict map the host fills in while the
- * process dies), the `x-forwarded-*` headers, the `Host` without its port, and the probe header
- * stripped.
+ * process dies), the `x-forwarded-*` headers and the `Host` without its port.
  *
  * @module
  */

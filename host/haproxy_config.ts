@@ -173,7 +173,6 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     "  http-request set-var(txn.rh) req.hdrs,length if { var(txn.rc) -m found }",
     "  http-request set-var(txn.rn) req.fhdr_cnt if { var(txn.rc) -m found }",
     "  http-request set-var(txn.ul) url,length if { var(txn.rc) -m found }",
-    "  http-request del-header x-deploy-tenant-probe",
     "  http-request set-header x-forwarded-for %[src]",
     "  http-request set-header x-forwarded-proto http",
     // The name as the router sees it (no port, lower case), which is also the Host it sends on.

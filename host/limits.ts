@@ -16,12 +16,6 @@
 import type { LogLevel } from "../lib/types.ts";
 import type { Instance, Runtime } from "./runtime.ts";
 
-/** The header of the liveness probe; the router strips it from every incoming request. */
-export const PROBE_HEADER = "x-deploy-tenant-probe";
-
-/** How long a healthy event loop may take to answer the probe. */
-export const PROBE_TIMEOUT_MS = 2_000;
-
 /** The time limit of a deployment that sets none. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
 
@@ -29,7 +23,7 @@ export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
  * How long past its limit a tenant has to send its own 504 (the bootstrap reads the limit
  * from `DENO_DEPLOYMENT_TIME_LIMIT_MS`) before its event loop counts as stuck.
  */
-export const TIME_LIMIT_GRACE_MS = PROBE_TIMEOUT_MS;
+export const TIME_LIMIT_GRACE_MS = 2_000;
 
 /** The app log line of a timed-out request (the bootstrap writes the same). */
 export function timedOutMessage(timeoutMs: number, method: string, path: string): string {
@@ -42,24 +36,6 @@ export const STUCK_PROCESS_REASON =
 
 /** Writes a line to the deployment's app log. */
 export type AppLog = (deploymentId: string, level: LogLevel, message: string) => void;
-
-/** Whether the process answers the probe within `timeoutMs`: its event loop is running. */
-export async function isResponsive(
-  instance: Instance,
-  timeoutMs: number = PROBE_TIMEOUT_MS,
-): Promise<boolean> {
-  try {
-    const response = await fetch("http://deployment/", {
-      headers: { [PROBE_HEADER]: "1" },
-      client: instance.client,
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    await response.body?.cancel();
-    return response.status === 204;
-  } catch {
-    return false;
-  }
-}
 
 /** What {@link timeLimitResponse} needs to know about the request that timed out. */
 export interface TimedOutRequest {

@@ -10,7 +10,6 @@ import {
   type AppLog,
   DEFAULT_REQUEST_TIMEOUT_MS,
   forwardFailureResponse,
-  PROBE_HEADER,
   TIME_LIMIT_GRACE_MS,
   timeLimitResponse,
 } from "./limits.ts";
@@ -95,7 +94,6 @@ export function createRouter(
     const headers = new Headers(request.headers);
     if ("hostname" in info.remoteAddr) headers.set("x-forwarded-for", info.remoteAddr.hostname);
     headers.set("x-forwarded-proto", url.protocol.slice(0, -1));
-    headers.delete(PROBE_HEADER);
     const body = request.body && usage
       ? countBytes(request.body, (bytes) => usage.add(owner, { networkIngressBytes: bytes }))
       : request.body;

@@ -39,7 +39,6 @@ Deno.serve(async (request) => {
     sent: sent.length,
     forwardedFor: request.headers.get("x-forwarded-for"),
     proto: request.headers.get("x-forwarded-proto"),
-    probe: request.headers.get("x-deploy-tenant-probe"),
   });
 });
 `;
@@ -50,7 +49,6 @@ interface Answer {
   sent: number;
   forwardedFor: string | null;
   proto: string | null;
-  probe: string | null;
 }
 
 Deno.test({
@@ -136,12 +134,11 @@ Deno.test({
         await waitFor("A mapped", async () => (await routes()).has(aHost));
         const slot = (await routes()).get(aHost)!;
         const before = await requestsOf(slot);
-        const fast = await answer(aHost, { headers: { "x-deploy-tenant-probe": "1" } });
+        const fast = await answer(aHost);
         assert.equal(await requestsOf(slot), before + 1, "HAProxy forwarded it");
         assert.equal(fast.processId, first.processId);
         assert.equal(fast.forwardedFor, "127.0.0.1");
         assert.equal(fast.proto, "http");
-        assert.equal(fast.probe, null, "the probe header is stripped");
         const unknown = await call("nothing-here.localhost");
         assert.equal(unknown.status, 404);
         assert.equal(JSON.parse(unknown.text).code, "deploymentNotFound");
