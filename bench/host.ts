@@ -68,7 +68,7 @@ export async function wrk(
     seconds?: number;
     rate?: number;
   } = {},
-): Promise<{ rps: number; non2xx: number }> {
+): Promise<{ rps: number; requests: number; non2xx: number }> {
   const args = ["-t", "1", "-c", String(connections), "-d", `${seconds}s`];
   if (host) args.push("-H", `Host: ${host}`);
   if (rate) throw new Error("fixed-rate load needs wrk2; use a paced client instead");
@@ -77,8 +77,9 @@ export async function wrk(
   const text = new TextDecoder().decode(out.stdout);
   if (!out.success) throw new Error(`wrk failed: ${new TextDecoder().decode(out.stderr)}`);
   const rps = Number(text.match(/Requests\/sec:\s+([\d.]+)/)?.[1] ?? 0);
+  const requests = Number(text.match(/(\d+) requests in/)?.[1] ?? 0);
   const non2xx = Number(text.match(/Non-2xx or 3xx responses:\s+(\d+)/)?.[1] ?? 0);
-  return { rps, non2xx };
+  return { rps, requests, non2xx };
 }
 
 /** Starts `deno serve` on a module by hand: the baseline for the router and cold starts. */

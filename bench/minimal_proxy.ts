@@ -20,6 +20,26 @@ export interface MinimalProxy {
   stop(): Promise<void>;
 }
 
+/** HAProxy's configuration with no rules at all: every request on `port` goes to `socket`. */
+export function minimalProxyConfig(port: number, socket: string): string {
+  return [
+    "global",
+    "  nbthread 1",
+    "defaults",
+    "  mode http",
+    "  timeout connect 5s",
+    "  timeout client 60s",
+    "  timeout server 60s",
+    "  http-reuse always",
+    "frontend public",
+    `  bind 127.0.0.1:${port}`,
+    "  default_backend tenant",
+    "backend tenant",
+    `  server s unix@${socket}`,
+    "",
+  ].join("\n");
+}
+
 /** Starts HAProxy (no rules) in front of `module` served on a unix socket. */
 export async function startMinimalProxy(module: string): Promise<MinimalProxy> {
   const haproxy = await findHaproxy();
@@ -27,29 +47,15 @@ export async function startMinimalProxy(module: string): Promise<MinimalProxy> {
   const dir = await Deno.makeTempDir({ prefix: "dt-bench-minimal-proxy-" });
   const socket = join(dir, "http.sock");
   const port = freePort();
-  await Deno.writeTextFile(
-    join(dir, "haproxy.cfg"),
-    [
-      "global",
-      "  nbthread 1",
-      "defaults",
-      "  mode http",
-      "  timeout connect 5s",
-      "  timeout client 60s",
-      "  timeout server 60s",
-      "  http-reuse always",
-      "frontend public",
-      `  bind 127.0.0.1:${port}`,
-      "  default_backend tenant",
-      "backend tenant",
-      `  server s unix@${socket}`,
-      "",
-    ].join("\n"),
-  );
-  const spawn = (command: string, args: string[]) =>
-    new Deno.Command(command, { args, stdin: "null", stdout: "null", stderr: "inherit" }).spawn();
-  const tenant = spawn(Deno.execPath(), ["run", "-A", UNIX_SERVE, module, socket]);
-  const proxy = spawn(haproxy, ["-db", "-f", join(dir, "haproxy.cfg")]);
+  await Deno.writeTextFile(join(dir, "haproxy.cfg"), minimalProxyConfig(port, socket));
+
+  const tenant = serveOnUnixSocket(module, socket);
+  const proxy = new Deno.Command(haproxy, {
+    args: ["-db", "-f", join(dir, "haproxy.cfg")],
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
   const url = `http://127.0.0.1:${port}/`;
   await firstOk(url, performance.now());
   return {
@@ -62,4 +68,14 @@ export async function startMinimalProxy(module: string): Promise<MinimalProxy> {
       await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/** `module`'s `export default { fetch }` served on the unix socket `socket`, bare. */
+export function serveOnUnixSocket(module: string, socket: string): Deno.ChildProcess {
+  return new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", UNIX_SERVE, module, socket],
+    stdin: "null",
+    stdout: "null",
+    stderr: "inherit",
+  }).spawn();
 }

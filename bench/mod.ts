@@ -18,6 +18,7 @@ export const BENCHMARKS = [
   "deploy_live",
   "cold_start",
   "throughput",
+  "proxy_cost",
   "latency",
   "density",
   "cli_start",

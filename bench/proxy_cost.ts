@@ -1,0 +1,168 @@
+/**
+ * What the host's HAProxy configuration costs per request, counted rather than timed: user-space
+ * instructions per request (valgrind's callgrind) of the configuration the host generates
+ * (routing by Host, `x-forwarded-*`, the Host without its port, byte counters, silent logging),
+ * against HAProxy with no rules, both in front of the same bare hello tenant on a unix socket.
+ *
+ * Instruction counts do not drift with the machine's load the way requests/s do, so a change to
+ * `host/haproxy_config.ts` shows here to the hundred instructions. Kernel time (the system calls,
+ * the same for both) is not counted. Needs `valgrind` and `haproxy`; says it skipped otherwise.
+ *
+ * @module
+ */
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { findHaproxy } from "../host/haproxy.ts";
+import { haproxyConfig, messagesMapFile, routeValue, slotBackend } from "../host/haproxy_config.ts";
+import { freePort, wrk } from "./host.ts";
+import { minimalProxyConfig, serveOnUnixSocket } from "./minimal_proxy.ts";
+import { report } from "./report.ts";
+
+const HELLO = fileURLToPath(new URL("../examples/hello/main.ts", import.meta.url));
+const DOMAIN = "bench-proxy-cost.localhost";
+const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
+
+/** Runs `command --version`; whether it exists. */
+async function installed(command: string): Promise<boolean> {
+  return await new Deno.Command(command, { args: ["--version"], stdout: "null", stderr: "null" })
+    .output().then((out) => out.success, () => false);
+}
+
+/** Sends commands to HAProxy's admin socket and returns its answer. */
+async function admin(socket: string, command: string): Promise<string> {
+  const conn = await Deno.connect({ transport: "unix", path: socket });
+  await conn.write(new TextEncoder().encode(command + "\n"));
+  return await new Response(conn.readable).text();
+}
+
+/** Polls until HAProxy answers on `port` (valgrind starts it slowly). */
+async function waitForProxy(port: number): Promise<void> {
+  for (let i = 0; i < 300; i++) {
+    try {
+      (await Deno.connect({ hostname: "127.0.0.1", port })).close();
+      return;
+    } catch { /* not yet */ }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error("HAProxy under valgrind did not start");
+}
+
+/**
+ * User-space instructions per request of HAProxy on `config`: counters zeroed after a warm-up,
+ * then `seconds` of load, then one dump.
+ */
+async function instructionsPerRequest(
+  haproxy: string,
+  dir: string,
+  name: string,
+  config: string,
+  port: number,
+  adminSocket?: string,
+): Promise<number> {
+  const configPath = join(dir, `${name}.cfg`);
+  await Deno.writeTextFile(configPath, config);
+  const out = join(dir, `${name}.callgrind`);
+  const child = new Deno.Command("valgrind", {
+    args: ["--tool=callgrind", `--callgrind-out-file=${out}`, haproxy, "-db", "-f", configPath],
+    stdin: "null",
+    stdout: "null",
+    stderr: "null",
+  }).spawn();
+  try {
+    await waitForProxy(port);
+    if (adminSocket) {
+      // Slots start in maintenance until the host gives them a tenant.
+      await admin(adminSocket, `set server ${slotBackend(0)}/s state ready`);
+    }
+    const url = `http://127.0.0.1:${port}/`;
+    const host = `${DOMAIN}:${port}`;
+    const warm = await wrk(url, { host, connections: 8, seconds: 1 });
+    if (warm.rps === 0 || warm.non2xx > 0) throw new Error(`${name}: the proxy did not answer`);
+    await control("-z", child.pid);
+    const run = await wrk(url, { host, connections: 8, seconds });
+    await control("-d", child.pid);
+    const dump = (await Array.fromAsync(Deno.readDir(dir)))
+      .map((entry) => entry.name)
+      .filter((file) => file.startsWith(`${name}.callgrind.`))
+      .sort()
+      .at(-1);
+    if (!dump) throw new Error(`${name}: callgrind wrote no dump`);
+    const text = await Deno.readTextFile(join(dir, dump));
+    const total = Number(text.match(/^(?:summary|totals): (\d+)/m)?.[1] ?? NaN);
+    return total / run.requests;
+  } finally {
+    child.kill();
+    await child.status;
+  }
+}
+
+async function control(flag: string, pid: number): Promise<void> {
+  const out = await new Deno.Command("callgrind_control", {
+    args: [flag, String(pid)],
+    stdout: "null",
+    stderr: "piped",
+  }).output();
+  if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+}
+
+const haproxy = await findHaproxy();
+if (!haproxy || !(await installed("valgrind"))) {
+  console.log("proxy_cost: skipped (needs haproxy and valgrind: apt-get install valgrind)");
+  Deno.exit(0);
+}
+
+const dir = await Deno.makeTempDir({ prefix: "dt-bench-proxy-cost-" });
+const tenantSocket = join(dir, "tenant.sock");
+const tenant = serveOnUnixSocket(HELLO, tenantSocket);
+try {
+  const route = { slot: 0, backstopMs: 62_000, deploymentId: "benchproxycost", limitMs: 60_000 };
+  const routesMap = join(dir, "routes.map");
+  const verdictsMap = join(dir, "verdicts.map");
+  const messagesMap = join(dir, "messages.map");
+  await Deno.writeTextFile(routesMap, `${DOMAIN} ${routeValue(route)}\n`);
+  await Deno.writeTextFile(verdictsMap, "");
+  await Deno.writeTextFile(messagesMap, messagesMapFile());
+  const hostPort = freePort();
+  const adminSocket = join(dir, "admin.sock");
+  const hostConfig = haproxyConfig({
+    hostname: "127.0.0.1",
+    port: hostPort,
+    apiSocket: join(dir, "api.sock"), // never reached: the route is there
+    adminSocket,
+    routesMap,
+    verdictsMap,
+    messagesMap,
+    slotSocket: () => tenantSocket,
+    slots: 1,
+    threads: 1,
+  });
+  const asBuilt = await instructionsPerRequest(
+    haproxy,
+    dir,
+    "host",
+    hostConfig,
+    hostPort,
+    adminSocket,
+  );
+  const minimalPort = freePort();
+  const minimal = await instructionsPerRequest(
+    haproxy,
+    dir,
+    "minimal",
+    minimalProxyConfig(minimalPort, tenantSocket),
+    minimalPort,
+  );
+  report({
+    name: "front proxy work per request (HAProxy user-space instructions, callgrind)",
+    value: `${Math.round(asBuilt)} as the host configures it`,
+    baseline: `${Math.round(minimal)} (HAProxy without rules)`,
+    ratio: asBuilt / minimal,
+    target: "reference",
+    met: true,
+    reference: true,
+  });
+} finally {
+  tenant.kill();
+  await tenant.status;
+  await Deno.remove(dir, { recursive: true });
+}
