@@ -3,13 +3,13 @@ import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import {
   type BuildLogEntry,
-  MIGRATIONS,
   type NewDeployment,
   ProjectNameTakenError,
   Store,
   timestamp,
   UnknownBlobError,
 } from "../host/store.ts";
+import { MIGRATIONS } from "../host/store_schema.ts";
 import { newDeploymentId, newToken } from "../host/ids.ts";
 
 async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
