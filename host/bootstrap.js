@@ -264,7 +264,8 @@ function withTimeLimit(handler) {
       };
       waiting.add(entry);
       if (!timerArmed) armTimer(timeLimitMs);
-      answer.then(
+      // Through resolve(): a thenable whose then() throws rejects instead of leaving the entry.
+      RealPromise.resolve(answer).then(
         (response) => {
           waiting.delete(entry);
           resolve(response);
