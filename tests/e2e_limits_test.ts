@@ -95,7 +95,7 @@ Deno.test("limits: request timeouts and outbound network permissions", async (t)
     await t.step(
       "overlapping requests: each late one gets its own 504 in turn, the others their answer",
       async () => {
-        const deployment = await deploy("--request-timeout", "600");
+        const deployment = await deploy("--request-timeout", "1000");
         const call = async (path: string) => {
           const url = `http://${deployment.domains![0]}:${host.port}${path}`;
           const response = await request(url, {}, { via: `http://127.0.0.1:${host.port}` });
@@ -115,7 +115,7 @@ Deno.test("limits: request timeouts and outbound network permissions", async (t)
           // The tenant's own answer: a stuck process would have been restarted by the host.
           assert.equal(
             body.message,
-            "The deployment did not answer within its time limit of 600 ms",
+            "The deployment did not answer within its time limit of 1000 ms",
           );
         }
         assert.equal((await slow).status, 200);
