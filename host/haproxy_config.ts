@@ -218,7 +218,8 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     lines.push(
       // Counted already: no log line.
       "  http-response set-log-level silent if { var(txn.out) -m found } !{ var(txn.rc) -m found }",
-      "  http-response set-var(txn.sc) int(1) if { res.hdr(transfer-encoding) -m found }",
+      // Only a response without a counted length is logged: look for chunking only then.
+      "  http-response set-var(txn.sc) int(1) if !{ var(txn.out) -m found } { res.hdr(transfer-encoding) -m found }",
       "  http-response set-var(txn.sh) res.hdrs,length unless { var(txn.out) -m found }",
       "  http-response set-var(txn.sn) res.fhdr_cnt unless { var(txn.out) -m found }",
       `  http-error status 504 content-type application/json lf-string ${timeLimit}`,
