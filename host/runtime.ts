@@ -663,12 +663,11 @@ async function waitForWord(
     await Promise.race([
       listening,
       exited.then((status) => {
-        throw new Error(`The deployment exited with code ${status.code} before it served`);
+        throw exitedBeforeServing(status);
       }),
       new Promise((_, reject) => {
         timer = setTimeout(
-          () =>
-            reject(new Error(`The deployment did not start serving within ${timeoutMs / 1000} s`)),
+          () => reject(notServingWithin(timeoutMs)),
           timeoutMs,
         );
       }),
@@ -695,7 +694,7 @@ async function waitForSocket(
   const deadline = Date.now() + timeoutMs;
   for (let delay = 1; Date.now() < deadline; delay = Math.min(delay * 2, 25)) {
     if (exitStatus) {
-      throw new Error(`The deployment exited with code ${exitStatus.code} before it served`);
+      throw exitedBeforeServing(exitStatus);
     }
     try {
       const conn = await Deno.connect({ transport: "unix", path });
@@ -707,7 +706,17 @@ async function waitForSocket(
     await (said ? sleep : Promise.race([listening, sleep]));
     clearTimeout(timer);
   }
-  throw new Error(`The deployment did not start serving within ${timeoutMs / 1000} s`);
+  throw notServingWithin(timeoutMs);
+}
+
+/** The start failure of a process that exited before it listened. */
+function exitedBeforeServing(status: Deno.CommandStatus): Error {
+  return new Error(`The deployment exited with code ${status.code} before it served`);
+}
+
+/** The start failure of a process that did not listen in time. */
+function notServingWithin(timeoutMs: number): Error {
+  return new Error(`The deployment did not start serving within ${timeoutMs / 1000} s`);
 }
 
 /** Keeps the last lines a process wrote to stderr, for build logs. */
