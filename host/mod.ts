@@ -357,8 +357,8 @@ async function within(promise: Promise<unknown>, ms: number): Promise<void> {
 export function describeIsolation(isolation: Isolation): string {
   if (isolation.kind === "bwrap") {
     return isolation.seccomp
-      ? "bubblewrap sandbox + network filter + Deno permissions"
-      : "bubblewrap sandbox + Deno permissions (no network filter: seccomp unavailable)";
+      ? "bubblewrap sandbox + seccomp filter + Deno permissions"
+      : "bubblewrap sandbox + Deno permissions (no seccomp filter: unavailable here)";
   }
   return isolation.accepted
     ? `NONE (--unsandboxed; ${isolation.reason}): Deno permissions only`

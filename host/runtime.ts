@@ -12,7 +12,7 @@ import {
   SOCKET_NAME,
   tenantCommand,
   type TenantSpec,
-  writeNetFilter,
+  writeTenantFilter,
 } from "./sandbox.ts";
 import { readTenantOutput } from "./tenant_output.ts";
 import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable, warmUp } from "./warm_pool.ts";
@@ -304,7 +304,7 @@ export class Runtime {
       envVars: deployment.envVars,
       kvDir,
       net: deployment.net,
-      seccompFilter: await writeNetFilter(isolation, deployment.net, dirs.root),
+      seccompFilter: await writeTenantFilter(isolation, deployment.net, dirs.root),
       memoryMb: this.#options.memoryMb,
       denoFlags: deployment.denoFlags,
       deno: this.#options.deno,
@@ -542,7 +542,7 @@ export class Runtime {
       bootstrap: this.#options.bootstrap,
       poolMain: this.#options.poolMain,
       envVars: {},
-      seccompFilter: await writeNetFilter(isolation, undefined, dirs.root),
+      seccompFilter: await writeTenantFilter(isolation, undefined, dirs.root),
       memoryMb: this.#options.memoryMb,
       denoFlags: [...POOL_DENO_FLAGS],
       deno: this.#options.deno,

@@ -8,14 +8,16 @@
  * @module
  */
 import { basename, join } from "node:path";
-import { ipv4OnlyFilter } from "./net_filter.ts";
+import { tenantFilter } from "./seccomp_filter.ts";
 
 /**
  * Which isolation the host runs tenants under. `seccomp`: whether bubblewrap can load the
- * network filter of {@link ipv4OnlyFilter} here (unknown, hence not used, when absent).
+ * filter of {@link tenantFilter} here (unknown, hence not used, when absent). `terminal`:
+ * whether the host has a controlling terminal, which a tenant in its session could read or
+ * type into (`TIOCSTI`).
  */
 export type Isolation =
-  | { kind: "bwrap"; bwrap: string; seccomp?: boolean }
+  | { kind: "bwrap"; bwrap: string; seccomp?: boolean; terminal?: boolean }
   | { kind: "none"; reason: string; accepted: boolean };
 
 /**
@@ -36,7 +38,9 @@ export async function detectIsolation(acceptUnsandboxed = false): Promise<Isolat
       stdout: "null",
       stderr: "piped",
     }).output();
-    if (probe.success) return { kind: "bwrap", bwrap, seccomp: await canLoadFilter(bwrap) };
+    if (probe.success) {
+      return { kind: "bwrap", bwrap, seccomp: await canLoadFilter(bwrap), terminal: hasTerminal() };
+    }
     const why = new TextDecoder().decode(probe.stderr).trim();
     return none(`bubblewrap cannot create namespaces here: ${why}`);
   } catch (error) {
@@ -44,9 +48,19 @@ export async function detectIsolation(acceptUnsandboxed = false): Promise<Isolat
   }
 }
 
-/** Whether bubblewrap starts a process under the network filter (the kernel may lack seccomp). */
+/** Whether this process has a controlling terminal (`/dev/tty` opens only then). */
+function hasTerminal(): boolean {
+  try {
+    Deno.openSync("/dev/tty", { read: true }).close();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether bubblewrap starts a process under the tenant filter (the kernel may lack seccomp). */
 async function canLoadFilter(bwrap: string): Promise<boolean> {
-  const filter = ipv4OnlyFilter();
+  const filter = tenantFilter({ ipv4Only: true });
   if (!filter) return false;
   const path = await Deno.makeTempFile({ prefix: "deploy-tenant-filter-" });
   try {
@@ -116,8 +130,8 @@ export const DENIED_NET: readonly string[] = [
  * How a tenant's network is contained under bubblewrap, from its `permissions.net`:
  * - `none` (`[]`): its own empty network namespace, so not even abstract unix sockets of the
  *   host are there;
- * - `ipv4` (all public hosts, or a list without IPv6 addresses): the host's network, under the
- *   seccomp filter of {@link ipv4OnlyFilter};
+ * - `ipv4` (all public hosts, or a list without IPv6 addresses): the host's network, with
+ *   the network rules of {@link tenantFilter};
  * - `shared` (a list naming an IPv6 address): the host's network, with Deno's allow-list alone.
  */
 export type NetworkMode = "none" | "ipv4" | "shared";
@@ -130,25 +144,23 @@ export function networkMode(net: string[] | null | undefined): NetworkMode {
   return hosts.some((entry) => entry.startsWith("[")) ? "shared" : "ipv4";
 }
 
-/** The file {@link writeNetFilter} writes in a deployment's private directory. */
-export const NET_FILTER_NAME = "net-filter.bpf";
+/** The file {@link writeTenantFilter} writes in a deployment's private directory. */
+export const FILTER_NAME = "seccomp.bpf";
 
 /**
- * Writes the network filter a tenant with `net` needs into `dir` (the deployment's own
- * directory, never mounted into the sandbox) and returns its path, or `undefined` when it
- * needs none or it cannot be used here.
+ * Writes the seccomp filter of a tenant with `net` into `dir` (the deployment's own
+ * directory, never mounted into the sandbox) and returns its path, or `undefined` where it
+ * cannot be used.
  */
-export async function writeNetFilter(
+export async function writeTenantFilter(
   isolation: Isolation,
   net: string[] | null | undefined,
   dir: string,
 ): Promise<string | undefined> {
-  if (isolation.kind !== "bwrap" || !isolation.seccomp || networkMode(net) !== "ipv4") {
-    return undefined;
-  }
-  const filter = ipv4OnlyFilter();
+  if (isolation.kind !== "bwrap" || !isolation.seccomp) return undefined;
+  const filter = tenantFilter({ ipv4Only: networkMode(net) === "ipv4" });
   if (!filter) return undefined;
-  const path = join(dir, NET_FILTER_NAME);
+  const path = join(dir, FILTER_NAME);
   await Deno.writeFile(path, filter, { mode: 0o600 });
   return path;
 }
@@ -182,7 +194,7 @@ export interface TenantSpec {
   kvDir?: string;
   /** `permissions.net` of the deployment: undefined/null = all public hosts, `[]` = none. */
   net?: string[] | null;
-  /** The network filter bubblewrap loads (from {@link writeNetFilter}); none when omitted. */
+  /** The seccomp filter bubblewrap loads (from {@link writeTenantFilter}); none when omitted. */
   seccompFilter?: string;
   /** V8 old-space cap in MiB. */
   memoryMb: number;
@@ -269,10 +281,14 @@ export function tenantCommand(
     return { command: spec.deno, args: denoArgs, env, cwd: spec.appDir };
   }
   const network = networkMode(spec.net);
-  const filter = network === "ipv4" ? spec.seccompFilter : undefined;
+  const filter = spec.seccompFilter;
   const args = [
     "--die-with-parent",
-    "--new-session",
+    // A session of its own would keep a tenant off the host's terminal and process group, but
+    // a session is also a scheduler autogroup (CONFIG_SCHED_AUTOGROUP), and a tenant in another
+    // autogroup than the front proxy serves hello ~15% slower (bench/throughput.ts). So only
+    // where it is needed: the host has a terminal, or no filter guards the process group.
+    ...(filter && !isolation.terminal ? [] : ["--new-session"]),
     "--unshare-all",
     ...(network === "none" ? [] : ["--share-net"]),
     ...(filter ? ["--seccomp", "3"] : []),
