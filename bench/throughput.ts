@@ -12,6 +12,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
+import { hasControllingTerminal } from "../host/sandbox.ts";
 import { denoServe, deployLive, firstOk, freePort, startBenchHost, wrk } from "./host.ts";
 import { startMinimalProxy } from "./minimal_proxy.ts";
 import { percentile, report } from "./report.ts";
@@ -37,6 +38,14 @@ async function measure(path: Path): Promise<void> {
   const run = await wrk(path.url, { host: path.host, connections, seconds });
   if (run.non2xx > 0) throw new Error(`${run.non2xx} non-2xx responses from ${path.url}`);
   path.rps.push(run.rps);
+}
+
+if (hasControllingTerminal()) {
+  console.log(
+    "note: the host started here has this terminal, so each tenant gets a session (and a " +
+      "scheduler autogroup) of its own, ~15% slower for hello; `setsid -w deno task bench " +
+      "throughput` measures it as a service runs (host/sandbox.ts)",
+  );
 }
 
 const dataDir = await Deno.makeTempDir({ prefix: "dt-bench-throughput-" });

@@ -39,7 +39,12 @@ export async function detectIsolation(acceptUnsandboxed = false): Promise<Isolat
       stderr: "piped",
     }).output();
     if (probe.success) {
-      return { kind: "bwrap", bwrap, seccomp: await canLoadFilter(bwrap), terminal: hasTerminal() };
+      return {
+        kind: "bwrap",
+        bwrap,
+        seccomp: await canLoadFilter(bwrap),
+        terminal: hasControllingTerminal(),
+      };
     }
     const why = new TextDecoder().decode(probe.stderr).trim();
     return none(`bubblewrap cannot create namespaces here: ${why}`);
@@ -49,7 +54,7 @@ export async function detectIsolation(acceptUnsandboxed = false): Promise<Isolat
 }
 
 /** Whether this process has a controlling terminal (`/dev/tty` opens only then). */
-function hasTerminal(): boolean {
+export function hasControllingTerminal(): boolean {
   try {
     Deno.openSync("/dev/tty", { read: true }).close();
     return true;
