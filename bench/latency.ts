@@ -1,8 +1,8 @@
 /**
  * Added latency: p99 through the host (its front proxy, or the router) minus p99 direct to the
  * same handler on a bare `deno serve`, at a fixed moderate rate (paced client in its own
- * process). Three rounds, the two paths alternating; the median round's p99 of each counts, so
- * one noisy second on this shared machine does not decide. Target ≤ 1 ms.
+ * process). Five rounds, the two paths taking turns to go first; the median round's p99 of each
+ * counts, so a noisy second or two on this shared machine does not decide. Target ≤ 1 ms.
  *
  * @module
  */
@@ -12,6 +12,7 @@ import { ms, percentile, report } from "./report.ts";
 
 const rate = Number(Deno.env.get("BENCH_RATE") ?? 200);
 const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 5);
+const rounds = Number(Deno.env.get("BENCH_ROUNDS") ?? 5);
 const hello = fileURLToPath(new URL("../examples/hello", import.meta.url));
 const pace = fileURLToPath(new URL("./pace.ts", import.meta.url));
 
@@ -39,15 +40,16 @@ try {
   await paced(direct);
   const routedP99: number[] = [];
   const directP99: number[] = [];
-  for (let round = 0; round < 3; round++) {
-    routedP99.push(percentile(await paced(routed, routedHost), 99));
-    directP99.push(percentile(await paced(direct), 99));
+  for (let round = 0; round < rounds; round++) {
+    const viaHost = async () => routedP99.push(percentile(await paced(routed, routedHost), 99));
+    const bare = async () => directP99.push(percentile(await paced(direct), 99));
+    for (const measure of round % 2 === 0 ? [viaHost, bare] : [bare, viaHost]) await measure();
   }
   const viaRouter = percentile(routedP99, 50);
   const baseline = percentile(directP99, 50);
   const added = viaRouter - baseline;
   report({
-    name: `added latency at ${rate} req/s (p99, median of 3 rounds)`,
+    name: `added latency at ${rate} req/s (p99, median of ${rounds} rounds)`,
     value: `${ms(viaRouter)} via the host (${added < 0 ? "−" : "+"}${ms(Math.abs(added))})`,
     baseline: `${ms(baseline)} (bare deno serve)`,
     ratio: viaRouter / baseline,

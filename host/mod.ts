@@ -356,9 +356,14 @@ async function within(promise: Promise<unknown>, ms: number): Promise<void> {
 /** A one-line description of the isolation in force, for logs and `host status`. */
 export function describeIsolation(isolation: Isolation): string {
   if (isolation.kind === "bwrap") {
-    return isolation.seccomp
-      ? "bubblewrap sandbox + seccomp filter + Deno permissions"
-      : "bubblewrap sandbox + Deno permissions (no seccomp filter: unavailable here)";
+    if (!isolation.seccomp) {
+      return "bubblewrap sandbox + Deno permissions (no seccomp filter: unavailable here)";
+    }
+    // Said because it costs throughput (see sandbox.ts); a service has no terminal.
+    const sessions = isolation.terminal
+      ? " (each tenant in a session of its own: the host has a terminal)"
+      : "";
+    return `bubblewrap sandbox + seccomp filter + Deno permissions${sessions}`;
   }
   return isolation.accepted
     ? `NONE (--unsandboxed; ${isolation.reason}): Deno permissions only`

@@ -4,6 +4,7 @@
  * seccomp are here, that it keeps a tenant from signalling the host's process group.
  */
 import assert from "node:assert/strict";
+import { describeIsolation } from "../host/mod.ts";
 import { tenantFilter } from "../host/seccomp_filter.ts";
 import {
   detectIsolation,
@@ -193,4 +194,10 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
+});
+
+Deno.test("host status names the filter, and says when tenants get sessions of their own", () => {
+  assert.equal(describeIsolation(BWRAP), "bubblewrap sandbox + seccomp filter + Deno permissions");
+  assert.match(describeIsolation({ ...BWRAP, terminal: true }), /session of its own/);
+  assert.match(describeIsolation({ ...BWRAP, seccomp: false }), /no seccomp filter/);
 });
