@@ -40,10 +40,12 @@ try {
   await paced(direct);
   const routedP99: number[] = [];
   const directP99: number[] = [];
+  const measureHost = async () => routedP99.push(percentile(await paced(routed, routedHost), 99));
+  const measureBare = async () => directP99.push(percentile(await paced(direct), 99));
   for (let round = 0; round < rounds; round++) {
-    const viaHost = async () => routedP99.push(percentile(await paced(routed, routedHost), 99));
-    const bare = async () => directP99.push(percentile(await paced(direct), 99));
-    for (const measure of round % 2 === 0 ? [viaHost, bare] : [bare, viaHost]) await measure();
+    for (
+      const measure of round % 2 === 0 ? [measureHost, measureBare] : [measureBare, measureHost]
+    ) await measure();
   }
   const viaRouter = percentile(routedP99, 50);
   const baseline = percentile(directP99, 50);

@@ -16,22 +16,12 @@ import {
   type TenantSpec,
 } from "../host/sandbox.ts";
 import type { DeploymentRecord } from "../host/store.ts";
+import { TENANT_SPEC } from "./helpers/tenant_spec.ts";
 
 const bootstrap = fileURLToPath(new URL("../host/bootstrap.js", import.meta.url));
 const DB = "5b484959-cba2-482d-95ab-ba592784af80";
 
-const SPEC: TenantSpec = {
-  deploymentId: "abcde12vwxyz",
-  appDir: "/data/deployments/abcde12vwxyz/app",
-  entrypoint: "main.ts",
-  runDir: "/data/deployments/abcde12vwxyz/run",
-  cacheDir: "/data/deployments/abcde12vwxyz/cache",
-  bootstrap: "/opt/bootstrap.js",
-  envVars: { A: "1" },
-  memoryMb: 512,
-  denoFlags: [],
-  deno: "/usr/bin/deno",
-};
+const SPEC: TenantSpec = { ...TENANT_SPEC, envVars: { A: "1" } };
 
 function flag(args: string[], name: string): string | undefined {
   return args.find((arg) => arg.startsWith(`${name}=`))?.slice(name.length + 1);

@@ -14,6 +14,7 @@ import {
   type TenantSpec,
   writeTenantFilter,
 } from "../host/sandbox.ts";
+import { TENANT_SPEC as SPEC } from "./helpers/tenant_spec.ts";
 
 const X86_64 = { audit: 0xc000003e, socket: 41, connect: 42, kill: 62, setpriority: 141 };
 const IOPRIO_SET = 251;
@@ -93,18 +94,6 @@ Deno.test("networkMode: [] gets no network, an IPv6 address in the list keeps IP
   assert.equal(networkMode(["api.example.com", "[2001:db8::1]:443"]), "shared");
 });
 
-const SPEC: TenantSpec = {
-  deploymentId: "abcde12vwxyz",
-  appDir: "/data/deployments/abcde12vwxyz/app",
-  entrypoint: "main.ts",
-  runDir: "/data/deployments/abcde12vwxyz/run",
-  cacheDir: "/data/deployments/abcde12vwxyz/cache",
-  bootstrap: "/opt/bootstrap.js",
-  envVars: {},
-  memoryMb: 512,
-  denoFlags: [],
-  deno: "/usr/bin/deno",
-};
 const BWRAP: Isolation = { kind: "bwrap", bwrap: "/usr/bin/bwrap", seccomp: true };
 const FILTER = "/data/deployments/abcde12vwxyz/seccomp.bpf";
 
