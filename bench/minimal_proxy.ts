@@ -42,7 +42,7 @@ export function minimalProxyConfig(port: number, socket: string): string {
 
 /** Starts HAProxy (no rules) in front of `module` served on a unix socket. */
 export async function startMinimalProxy(module: string): Promise<MinimalProxy> {
-  const haproxy = await findHaproxy();
+  const haproxy = findHaproxy();
   if (!haproxy) throw new Error("the proxy bound needs HAProxy installed");
   const dir = await Deno.makeTempDir({ prefix: "dt-bench-minimal-proxy-" });
   const socket = join(dir, "http.sock");

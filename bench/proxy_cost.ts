@@ -13,6 +13,7 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { findHaproxy } from "../host/haproxy.ts";
+import { hasProgram, installHint } from "../lib/programs.ts";
 import { haproxyConfig, messagesMapFile, routeValue, slotBackend } from "../host/haproxy_config.ts";
 import { freePort, wrk } from "./host.ts";
 import { minimalProxyConfig, serveOnUnixSocket } from "./minimal_proxy.ts";
@@ -21,12 +22,6 @@ import { report } from "./report.ts";
 const HELLO = fileURLToPath(new URL("../examples/hello/main.ts", import.meta.url));
 const DOMAIN = "bench-proxy-cost.localhost";
 const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
-
-/** Runs `command --version`; whether it exists. */
-async function installed(command: string): Promise<boolean> {
-  return await new Deno.Command(command, { args: ["--version"], stdout: "null", stderr: "null" })
-    .output().then((out) => out.success, () => false);
-}
 
 /** Sends commands to HAProxy's admin socket and returns its answer. */
 async function admin(socket: string, command: string): Promise<string> {
@@ -105,9 +100,10 @@ async function control(flag: string, pid: number): Promise<void> {
   if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
 }
 
-const haproxy = await findHaproxy();
-if (!haproxy || !(await installed("valgrind"))) {
-  console.log("proxy_cost: skipped (needs haproxy and valgrind: apt-get install valgrind)");
+const haproxy = findHaproxy();
+if (!haproxy || !hasProgram("valgrind")) {
+  const missing = ["haproxy", "valgrind"].filter((program) => !hasProgram(program));
+  console.log(`proxy_cost: skipped, it needs ${missing.map(installHint).join("; ")}`);
   Deno.exit(0);
 }
 

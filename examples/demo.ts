@@ -9,6 +9,7 @@
  */
 import { relative } from "node:path";
 import { fileURLToPath } from "node:url";
+import { hasProgram, installHint } from "../lib/programs.ts";
 
 const main = fileURLToPath(new URL("../main.ts", import.meta.url));
 const hooks = relative(Deno.cwd(), fileURLToPath(new URL("./hooks", import.meta.url))) || ".";
@@ -31,15 +32,25 @@ async function cli(args: string[], { allowExit = [0] } = {}): Promise<string> {
   return text;
 }
 
-const sandbox = await new Deno.Command("bwrap", { args: ["--version"], stdout: "null" })
-  .output().then((out) => out.success, () => false);
-if (!sandbox) {
-  console.log(
-    "bubblewrap is not installed, so this demo runs tenants WITHOUT the OS sandbox.\n" +
-      "Install it (Debian/Ubuntu: sudo apt-get install bubblewrap) for real isolation.",
-  );
-  await cli(["host", "start", "--unsandboxed"], { allowExit: [0, 5] });
-}
+// The host (started here, or the one already running) says which isolation and data path
+// are in force; a newcomer's machine may lack the programs for the full ones.
+const sandboxed = hasProgram("bwrap");
+await cli(["host", "start", ...(sandboxed ? [] : ["--unsandboxed"])]);
+const status = JSON.parse(await cli(["host", "status", "--json"]));
+const missing = ["bwrap", "haproxy"].filter((program) => !hasProgram(program));
+console.log(
+  `\nIsolation: ${status.isolation}\n` +
+    `Data path: ${
+      status.frontProxy === "haproxy"
+        ? "HAProxy in front of the tenants (the fast path)"
+        : "the host's own router (HAProxy is not in use)"
+    }` +
+    (missing.length === 0
+      ? ""
+      : `\nFor the full isolation and data path, install ${
+        missing.map(installHint).join("; ")
+      }, then run \`deno task cli host stop\` and this demo again.`),
+);
 
 await cli(["project", "create", project, "--description", "Lead-captured hook of Acme"], {
   allowExit: [0, 5], // 5: it exists already, from an earlier run

@@ -5,23 +5,16 @@
  *
  * @module
  */
+import { findProgram } from "../lib/programs.ts";
 
 /**
  * `haproxy` from `DEPLOY_TENANT_HAPROXY`, `PATH` or the sbin directories (where Debian puts
  * it), or `undefined` when it is not installed — or `DEPLOY_TENANT_HAPROXY` is set empty.
  */
-export async function findHaproxy(): Promise<string | undefined> {
+export function findHaproxy(): string | undefined {
   const override = Deno.env.get("DEPLOY_TENANT_HAPROXY");
   if (override !== undefined) return override || undefined;
-  const path = Deno.env.get("PATH") ?? "/usr/bin:/bin";
-  for (const dir of [...path.split(":"), "/usr/sbin", "/usr/local/sbin", "/sbin"]) {
-    if (!dir) continue;
-    try {
-      const info = await Deno.stat(`${dir}/haproxy`);
-      if (info.isFile && (info.mode ?? 0o111) & 0o111) return `${dir}/haproxy`;
-    } catch { /* not here */ }
-  }
-  return undefined;
+  return findProgram("haproxy");
 }
 
 /**

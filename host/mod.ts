@@ -133,7 +133,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   });
 
   const maxWarm = options.maxWarm ?? 256;
-  const haproxy = options.frontProxy === false ? undefined : await findHaproxy();
+  const haproxy = options.frontProxy === false ? undefined : findHaproxy();
   let front: FrontProxy | undefined;
   const isolation: Isolation = await detectIsolation(options.unsandboxed ?? false);
   log(`isolation: ${describeIsolation(isolation)}`);

@@ -8,6 +8,7 @@
  * @module
  */
 import { basename, join } from "node:path";
+import { findProgram } from "../lib/programs.ts";
 import { tenantFilter } from "./seccomp_filter.ts";
 
 /**
@@ -30,7 +31,7 @@ export async function detectIsolation(acceptUnsandboxed = false): Promise<Isolat
     reason,
     accepted: acceptUnsandboxed,
   });
-  const bwrap = await which("bwrap");
+  const bwrap = findProgram("bwrap");
   if (!bwrap) return none("bubblewrap (bwrap) is not installed");
   try {
     const probe = await new Deno.Command(bwrap, {
@@ -89,17 +90,6 @@ async function canLoadFilter(bwrap: string): Promise<boolean> {
   } finally {
     await Deno.remove(path).catch(() => {});
   }
-}
-
-async function which(name: string): Promise<string | undefined> {
-  for (const dir of (Deno.env.get("PATH") ?? "/usr/bin:/bin").split(":")) {
-    const candidate = `${dir}/${name}`;
-    try {
-      const info = await Deno.stat(candidate);
-      if (info.isFile && (info.mode ?? 0o111) & 0o111) return candidate;
-    } catch { /* not here */ }
-  }
-  return undefined;
 }
 
 /** The Deno binary tenants run on: this one, unless we are a compiled binary. */

@@ -1,12 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, runCli } from "./helpers/cli.ts";
-
-/** Whether `shell` is installed here. */
-async function has(shell: string): Promise<boolean> {
-  return await new Deno.Command(shell, { args: ["-c", "true"], stdout: "null", stderr: "null" })
-    .output().then((out) => out.success, () => false);
-}
+import { requires } from "./helpers/programs.ts";
 
 /** Writes the script for `shell` to a temp file and returns its path. */
 async function script(shell: string, dir: string): Promise<string> {
@@ -28,9 +23,8 @@ async function run(shell: string, code: string): Promise<string> {
   return new TextDecoder().decode(out.stdout).trim();
 }
 
-Deno.test({
+Deno.test(requires(["bash"], {
   name: "completions bash completes commands, subcommands and options from the typed words",
-  ignore: !(await has("bash")),
   async fn() {
     const dir = await Deno.makeTempDir();
     try {
@@ -54,11 +48,10 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(requires(["fish"], {
   name: "completions fish completes by the command typed so far",
-  ignore: !(await has("fish")),
   async fn() {
     const dir = await Deno.makeTempDir();
     try {
@@ -75,11 +68,10 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+}));
 
-Deno.test({
+Deno.test(requires(["zsh"], {
   name: "completions zsh loads and registers the completion",
-  ignore: !(await has("zsh")),
   async fn() {
     const dir = await Deno.makeTempDir();
     try {
@@ -92,7 +84,7 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+}));
 
 Deno.test("completions refuses an unknown shell with a usage error", async () => {
   const result = await runCli(["completions", "powershell"]);

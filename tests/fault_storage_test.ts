@@ -22,6 +22,7 @@ import type { CreateDeploymentRequest, Deployment } from "../lib/types.ts";
 import { BlobStore } from "../host/blobs.ts";
 import { storageFailure } from "../host/storage_errors.ts";
 import { describe, runCli, startTestHost, type TestHost } from "./helpers/host.ts";
+import { requires } from "./helpers/programs.ts";
 
 const FILE_SIZE_LIMIT_BLOCKS = 16384; // `ulimit -f` counts 512-byte blocks: 8 MiB
 const MAIN_TS = `const data = await Deno.readTextFile(new URL("./data.txt", import.meta.url));
@@ -60,61 +61,64 @@ Deno.test("a full disk is 507 insufficientStorage and damages nothing stored", a
 
 const ROOT = Deno.uid() === 0;
 
-Deno.test({
-  name: "an unwritable data dir is 500 storageNotWritable and damages nothing stored",
-  // As root only a mount can make a directory unwritable.
-  ignore: ROOT && !await canUnshareMounts(),
-}, async () => {
-  const root = ROOT;
-  // As root: a read-only bind mount of the blobs dir, seen by the host alone.
-  const readOnlyMount = [
-    "unshare",
-    "--mount",
-    "--propagation",
-    "private",
-    "sh",
-    "-c",
-    'blobs=$1; shift; mount --bind "$blobs" "$blobs" && ' +
-    'mount -o remount,bind,ro "$blobs" && exec "$@"',
-    "sh",
-  ];
-  await withStoredDeployment(
-    (dataDir) => root ? [...readOnlyMount, join(dataDir, "blobs")] : undefined,
-    async (host, before, stored) => {
-      const blobsDir = join(host.dataDir, "blobs");
-      if (!root) {
-        await Deno.chmod(blobsDir, 0o555);
-        await Deno.chmod(join(blobsDir, ".tmp"), 0o555);
-      }
-      try {
-        const api = apiOf(host);
-        const response = await createRaw(host, requestWith("content the host cannot store"));
-        assert.equal(response.status, 500);
-        const body = await response.json();
-        assert.equal(body.code, "storageNotWritable");
-        assert.match(body.message, /cannot write to its data directory/);
-
-        // A deployment made of stored content only needs no new blob: it still deploys.
-        const reused = await api.deployments.create(before.projectId, {
-          entryPointUrl: "main.ts",
-          envVars: {},
-          assets: {
-            "main.ts": { kind: "file", gitSha1: gitSha1(MAIN_TS) },
-            "data.txt": { kind: "file", gitSha1: gitSha1(stored) },
-          },
-        });
-        const built = await waitBuilt(api, reused.id);
-        assert.equal(built.status, "success");
-        assert.equal(await serve(host, built), stored);
-      } finally {
+Deno.test(
+  requires(ROOT ? ["unshare"] : [], {
+    name: "an unwritable data dir is 500 storageNotWritable and damages nothing stored",
+    // As root only a mount can make a directory unwritable.
+    ignore: ROOT && !await canUnshareMounts(),
+  }),
+  async () => {
+    const root = ROOT;
+    // As root: a read-only bind mount of the blobs dir, seen by the host alone.
+    const readOnlyMount = [
+      "unshare",
+      "--mount",
+      "--propagation",
+      "private",
+      "sh",
+      "-c",
+      'blobs=$1; shift; mount --bind "$blobs" "$blobs" && ' +
+      'mount -o remount,bind,ro "$blobs" && exec "$@"',
+      "sh",
+    ];
+    await withStoredDeployment(
+      (dataDir) => root ? [...readOnlyMount, join(dataDir, "blobs")] : undefined,
+      async (host, before, stored) => {
+        const blobsDir = join(host.dataDir, "blobs");
         if (!root) {
-          await Deno.chmod(join(blobsDir, ".tmp"), 0o700);
-          await Deno.chmod(blobsDir, 0o700);
+          await Deno.chmod(blobsDir, 0o555);
+          await Deno.chmod(join(blobsDir, ".tmp"), 0o555);
         }
-      }
-    },
-  );
-});
+        try {
+          const api = apiOf(host);
+          const response = await createRaw(host, requestWith("content the host cannot store"));
+          assert.equal(response.status, 500);
+          const body = await response.json();
+          assert.equal(body.code, "storageNotWritable");
+          assert.match(body.message, /cannot write to its data directory/);
+
+          // A deployment made of stored content only needs no new blob: it still deploys.
+          const reused = await api.deployments.create(before.projectId, {
+            entryPointUrl: "main.ts",
+            envVars: {},
+            assets: {
+              "main.ts": { kind: "file", gitSha1: gitSha1(MAIN_TS) },
+              "data.txt": { kind: "file", gitSha1: gitSha1(stored) },
+            },
+          });
+          const built = await waitBuilt(api, reused.id);
+          assert.equal(built.status, "success");
+          assert.equal(await serve(host, built), stored);
+        } finally {
+          if (!root) {
+            await Deno.chmod(join(blobsDir, ".tmp"), 0o700);
+            await Deno.chmod(blobsDir, 0o700);
+          }
+        }
+      },
+    );
+  },
+);
 
 Deno.test("storageFailure names disk-full, unwritable and I/O errors, and nothing else", () => {
   const osError = (code: string, number: number) =>

@@ -13,8 +13,9 @@ import type { Deployment } from "../lib/types.ts";
 import { findHaproxy } from "../host/haproxy.ts";
 import { parseProxyLogLine } from "../host/proxy_usage.ts";
 import { startTestHost } from "./helpers/host.ts";
+import { requires } from "./helpers/programs.ts";
 
-const haproxy = await findHaproxy();
+const haproxy = findHaproxy();
 
 /** Answers with its name, a per-process id, the forwarding headers and what it was sent. */
 const APP = `
@@ -51,193 +52,207 @@ interface Answer {
   proto: string | null;
 }
 
-Deno.test({
-  name: "front proxy: routes warm deployments, never a reused slot's old tenant, counts usage",
-  ignore: !haproxy,
-}, async (t) => {
-  const host = await startTestHost({ args: ["--max-warm", "1"] });
-  const api = new V1Api({
-    baseUrl: host.apiUrl,
-    token: host.token,
-    organizationId: host.organizationId,
-  });
-  const front = join(host.dataDir, "front");
-  const admin = async (command: string) => {
-    const conn = await Deno.connect({ transport: "unix", path: join(front, "admin.sock") });
-    await conn.write(new TextEncoder().encode(command + "\n"));
-    return await new Response(conn.readable).text();
-  };
-  /** The routes map: host name → slot backend. */
-  const routes = async () => {
-    const map = new Map<string, string>();
-    for (const line of (await admin(`show map ${join(front, "routes.map")}`)).split("\n")) {
-      const [, name, value] = line.split(" ");
-      if (name) map.set(name, value.split("|")[0]);
-    }
-    return map;
-  };
-  const requestsOf = async (backend: string) => {
-    const csv = (await admin("show stat -1 2 -1")).split("\n");
-    const header = csv[0].slice(2).split(",");
-    const row = csv.find((line) => line.startsWith(`${backend},BACKEND,`))!.split(",");
-    return Number(row[header.indexOf("req_tot")]);
-  };
-  const router = `http://127.0.0.1:${host.port}`;
-  const call = async (domain: string, path = "/", init: RequestInit = {}) => {
-    const response = await invoke(`http://${domain}:${host.port}${path}`, init, { via: router });
-    return { status: response.status, text: await response.text() };
-  };
-  const answer = async (domain: string, init?: RequestInit) => {
-    const { status, text } = await call(domain, "/", init);
-    assert.equal(status, 200, text);
-    return JSON.parse(text) as Answer;
-  };
-  const waitFor = async (what: string, condition: () => Promise<boolean>) => {
-    const deadline = Date.now() + 15_000;
-    while (!await condition()) {
-      if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
-  };
-
-  try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(join(app, "main.ts"), APP);
-    const live = async (project: string, name: string, requestTimeout?: number) => {
-      await api.projects.create({ name: project });
-      const result = await deploy({
-        api,
-        project,
-        root: app,
-        envVars: { NAME: name },
-        requestTimeout,
-      });
-      assert.equal(result.deployment.status, "success", result.buildError);
-      return result.deployment as Deployment & { domains: string[] };
+Deno.test(
+  requires(["haproxy"], {
+    name: "front proxy: routes warm deployments, never a reused slot's old tenant, counts usage",
+    ignore: !haproxy,
+  }),
+  async (t) => {
+    const host = await startTestHost({ args: ["--max-warm", "1"] });
+    const api = new V1Api({
+      baseUrl: host.apiUrl,
+      token: host.token,
+      organizationId: host.organizationId,
+    });
+    const front = join(host.dataDir, "front");
+    const admin = async (command: string) => {
+      const conn = await Deno.connect({ transport: "unix", path: join(front, "admin.sock") });
+      await conn.write(new TextEncoder().encode(command + "\n"));
+      return await new Response(conn.readable).text();
     };
-    const a = await live("tenant-a", "A");
-    const b = await live("tenant-b", "B");
-    const aHost = a.domains[0];
-    const bHost = b.domains[0];
+    /** The routes map: host name → slot backend. */
+    const routes = async () => {
+      const map = new Map<string, string>();
+      for (const line of (await admin(`show map ${join(front, "routes.map")}`)).split("\n")) {
+        const [, name, value] = line.split(" ");
+        if (name) map.set(name, value.split("|")[0]);
+      }
+      return map;
+    };
+    const requestsOf = async (backend: string) => {
+      const csv = (await admin("show stat -1 2 -1")).split("\n");
+      const header = csv[0].slice(2).split(",");
+      const row = csv.find((line) => line.startsWith(`${backend},BACKEND,`))!.split(",");
+      return Number(row[header.indexOf("req_tot")]);
+    };
+    const router = `http://127.0.0.1:${host.port}`;
+    const call = async (domain: string, path = "/", init: RequestInit = {}) => {
+      const response = await invoke(`http://${domain}:${host.port}${path}`, init, { via: router });
+      return { status: response.status, text: await response.text() };
+    };
+    const answer = async (domain: string, init?: RequestInit) => {
+      const { status, text } = await call(domain, "/", init);
+      assert.equal(status, 200, text);
+      return JSON.parse(text) as Answer;
+    };
+    const waitFor = async (what: string, condition: () => Promise<boolean>) => {
+      const deadline = Date.now() + 15_000;
+      while (!await condition()) {
+        if (Date.now() > deadline) throw new Error(`timed out waiting: ${what}`);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    };
 
-    await t.step("host.json says HAProxy is in front", async () => {
-      const info = JSON.parse(await Deno.readTextFile(join(host.dataDir, "host.json")));
-      assert.equal(info.frontProxy, "haproxy");
-    });
-
-    await t.step(
-      "a warm deployment's names are mapped and its requests skip the router",
-      async () => {
-        const first = await answer(aHost); // B's build left B warm: A starts, through the router
-        assert.equal(first.name, "A");
-        await waitFor("A mapped", async () => (await routes()).has(aHost));
-        const slot = (await routes()).get(aHost)!;
-        const before = await requestsOf(slot);
-        const fast = await answer(aHost);
-        assert.equal(await requestsOf(slot), before + 1, "HAProxy forwarded it");
-        assert.equal(fast.processId, first.processId);
-        assert.equal(fast.forwardedFor, "127.0.0.1");
-        assert.equal(fast.proto, "http");
-        const unknown = await call("nothing-here.localhost");
-        assert.equal(unknown.status, 404);
-        assert.equal(JSON.parse(unknown.text).code, "deploymentNotFound");
-      },
-    );
-
-    await t.step(
-      "a stopped tenant's names leave the map; its slot never serves another",
-      async () => {
-        const slot = (await routes()).get(aHost)!;
-        for (let round = 0; round < 3; round++) {
-          // One warm process at most: starting B stops A, and B takes the slot A had.
-          assert.equal((await answer(bHost)).name, "B");
-          await waitFor("B mapped in A's place", async () => {
-            const map = await routes();
-            return !map.has(aHost) && map.get(bHost) === slot;
-          });
-          assert.equal((await answer(aHost)).name, "A", "A's name never reaches B");
-          await waitFor("A mapped in B's place", async () => {
-            const map = await routes();
-            return !map.has(bHost) && map.get(aHost) === slot;
-          });
-        }
-        const both = await Promise.all([aHost, bHost, aHost, bHost].map((name) => answer(name)));
-        assert.deepEqual(both.map((each) => each.name), ["A", "B", "A", "B"]);
-      },
-    );
-
-    await t.step("usage is counted exactly through the proxy", async () => {
-      const c = await live("tenant-c", "C");
-      const cHost = c.domains[0];
-      let requests = 0;
-      let sent = 0;
-      let received = 0;
-      const count = async (path: string, init: RequestInit = {}, body = "") => {
-        const { status, text } = await call(cHost, path, init);
-        assert.equal(status, 200);
-        requests++;
-        sent += body.length;
-        received += new TextEncoder().encode(text).length;
+    try {
+      const app = join(host.tempDir, "app");
+      await Deno.mkdir(app);
+      await Deno.writeTextFile(join(app, "main.ts"), APP);
+      const live = async (project: string, name: string, requestTimeout?: number) => {
+        await api.projects.create({ name: project });
+        const result = await deploy({
+          api,
+          project,
+          root: app,
+          envVars: { NAME: name },
+          requestTimeout,
+        });
+        assert.equal(result.deployment.status, "success", result.buildError);
+        return result.deployment as Deployment & { domains: string[] };
       };
-      await count("/"); // starts C through the router
-      await waitFor("C mapped", async () => (await routes()).has(cHost));
-      const body = "b".repeat(5000);
-      await count("/", { method: "POST", body }, body);
-      await count("/stream");
-      // A stream body goes out chunked: no Content-Length to count.
-      const chunked = new ReadableStream<Uint8Array>({
-        start(controller) {
-          controller.enqueue(new TextEncoder().encode(body));
-          controller.close();
+      const a = await live("tenant-a", "A");
+      const b = await live("tenant-b", "B");
+      const aHost = a.domains[0];
+      const bHost = b.domains[0];
+
+      await t.step("host.json says HAProxy is in front", async () => {
+        const info = JSON.parse(await Deno.readTextFile(join(host.dataDir, "host.json")));
+        assert.equal(info.frontProxy, "haproxy");
+      });
+
+      await t.step(
+        "a warm deployment's names are mapped and its requests skip the router",
+        async () => {
+          const first = await answer(aHost); // B's build left B warm: A starts, through the router
+          assert.equal(first.name, "A");
+          await waitFor("A mapped", async () => (await routes()).has(aHost));
+          const slot = (await routes()).get(aHost)!;
+          const before = await requestsOf(slot);
+          const fast = await answer(aHost);
+          assert.equal(await requestsOf(slot), before + 1, "HAProxy forwarded it");
+          assert.equal(fast.processId, first.processId);
+          assert.equal(fast.forwardedFor, "127.0.0.1");
+          assert.equal(fast.proto, "http");
+          const unknown = await call("nothing-here.localhost");
+          assert.equal(unknown.status, 404);
+          assert.equal(JSON.parse(unknown.text).code, "deploymentNotFound");
         },
+      );
+
+      await t.step(
+        "a stopped tenant's names leave the map; its slot never serves another",
+        async () => {
+          const slot = (await routes()).get(aHost)!;
+          for (let round = 0; round < 3; round++) {
+            // One warm process at most: starting B stops A, and B takes the slot A had.
+            assert.equal((await answer(bHost)).name, "B");
+            await waitFor("B mapped in A's place", async () => {
+              const map = await routes();
+              return !map.has(aHost) && map.get(bHost) === slot;
+            });
+            assert.equal((await answer(aHost)).name, "A", "A's name never reaches B");
+            await waitFor("A mapped in B's place", async () => {
+              const map = await routes();
+              return !map.has(bHost) && map.get(aHost) === slot;
+            });
+          }
+          const both = await Promise.all([aHost, bHost, aHost, bHost].map((name) => answer(name)));
+          assert.deepEqual(both.map((each) => each.name), ["A", "B", "A", "B"]);
+        },
+      );
+
+      await t.step("usage is counted exactly through the proxy", async () => {
+        const c = await live("tenant-c", "C");
+        const cHost = c.domains[0];
+        let requests = 0;
+        let sent = 0;
+        let received = 0;
+        const count = async (path: string, init: RequestInit = {}, body = "") => {
+          const { status, text } = await call(cHost, path, init);
+          assert.equal(status, 200);
+          requests++;
+          sent += body.length;
+          received += new TextEncoder().encode(text).length;
+        };
+        await count("/"); // starts C through the router
+        await waitFor("C mapped", async () => (await routes()).has(cHost));
+        const body = "b".repeat(5000);
+        await count("/", { method: "POST", body }, body);
+        await count("/stream");
+        // A stream body goes out chunked: no Content-Length to count.
+        const chunked = new ReadableStream<Uint8Array>({
+          start(controller) {
+            controller.enqueue(new TextEncoder().encode(body));
+            controller.close();
+          },
+        });
+        await count("/", { method: "PUT", body: chunked }, body);
+        await count("/", { method: "HEAD" });
+        const since = new Date(Date.now() - 3_600_000);
+        const analytics = await api.analytics.project(c.projectId, { since });
+        const names = analytics.fields.map((field) => field.name);
+        const total = (name: string) =>
+          analytics.values.reduce((sum, row) => sum + Number(row[names.indexOf(name)]), 0);
+        assert.equal(total("requestCount"), requests);
+        assert.equal(total("networkIngressBytes"), sent);
+        assert.equal(total("networkEgressBytes"), received);
       });
-      await count("/", { method: "PUT", body: chunked }, body);
-      await count("/", { method: "HEAD" });
-      const since = new Date(Date.now() - 3_600_000);
-      const analytics = await api.analytics.project(c.projectId, { since });
-      const names = analytics.fields.map((field) => field.name);
-      const total = (name: string) =>
-        analytics.values.reduce((sum, row) => sum + Number(row[names.indexOf(name)]), 0);
-      assert.equal(total("requestCount"), requests);
-      assert.equal(total("networkIngressBytes"), sent);
-      assert.equal(total("networkEgressBytes"), received);
-    });
 
-    await t.step("a stuck tenant gets 504 TIME_LIMIT from the proxy and is restarted", async () => {
-      const d = await live("tenant-d", "D", 1000);
-      const dHost = d.domains[0];
-      const first = await answer(dHost);
-      await waitFor("D mapped", async () => (await routes()).has(dHost));
-      const hung = await call(dHost, "/hang");
-      assert.equal(hung.status, 504);
-      assert.match(JSON.parse(hung.text).message, /time limit of 1000 ms$/);
-      assert.equal((await answer(dHost)).processId, first.processId, "a free event loop serves on");
-      const spun = await call(dHost, "/spin");
-      assert.equal(spun.status, 504);
-      assert.equal(JSON.parse(spun.text).code, "TIME_LIMIT");
-      assert.match(JSON.parse(spun.text).message, /restarted/);
-      assert.notEqual((await answer(dHost)).processId, first.processId, "a fresh process serves");
-    });
+      await t.step(
+        "a stuck tenant gets 504 TIME_LIMIT from the proxy and is restarted",
+        async () => {
+          const d = await live("tenant-d", "D", 1000);
+          const dHost = d.domains[0];
+          const first = await answer(dHost);
+          await waitFor("D mapped", async () => (await routes()).has(dHost));
+          const hung = await call(dHost, "/hang");
+          assert.equal(hung.status, 504);
+          assert.match(JSON.parse(hung.text).message, /time limit of 1000 ms$/);
+          assert.equal(
+            (await answer(dHost)).processId,
+            first.processId,
+            "a free event loop serves on",
+          );
+          const spun = await call(dHost, "/spin");
+          assert.equal(spun.status, 504);
+          assert.equal(JSON.parse(spun.text).code, "TIME_LIMIT");
+          assert.match(JSON.parse(spun.text).message, /restarted/);
+          assert.notEqual(
+            (await answer(dHost)).processId,
+            first.processId,
+            "a fresh process serves",
+          );
+        },
+      );
 
-    await t.step("HAProxy dies with the host, even by SIGKILL", async () => {
-      const pid = Number((await admin("show info")).match(/^Pid: (\d+)$/m)![1]);
+      await t.step("HAProxy dies with the host, even by SIGKILL", async () => {
+        const pid = Number((await admin("show info")).match(/^Pid: (\d+)$/m)![1]);
+        closeInvokeClients();
+        await host.stop("SIGKILL");
+        await waitFor("HAProxy gone", async () => {
+          try {
+            const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
+            return stat.split(") ")[1].startsWith("Z"); // a zombie: exited, not reaped yet
+          } catch {
+            return true;
+          }
+        });
+      });
+    } finally {
       closeInvokeClients();
-      await host.stop("SIGKILL");
-      await waitFor("HAProxy gone", async () => {
-        try {
-          const stat = await Deno.readTextFile(`/proc/${pid}/stat`);
-          return stat.split(") ")[1].startsWith("Z"); // a zombie: exited, not reaped yet
-        } catch {
-          return true;
-        }
-      });
-    });
-  } finally {
-    closeInvokeClients();
-    await host.stop();
-  }
-});
+      await host.stop();
+    }
+  },
+);
 
 Deno.test("proxy log lines give body bytes HAProxy's counters could not", () => {
   // A chunked 100 000-byte upload answered by a 3 000-byte stream (measured on HAProxy 2.6).

@@ -1,8 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { GitSha1, gitSha1, isGitSha1 } from "../lib/git_sha1.ts";
-
-const gitAvailable = await hasGit();
+import { requires } from "./helpers/programs.ts";
 
 Deno.test("gitSha1 matches the known git blob vectors", () => {
   assert.equal(gitSha1("a\n"), "78981922613b2afb6025042ff6bd878ac1994e85");
@@ -26,9 +25,8 @@ Deno.test("isGitSha1 accepts only 40 lowercase hex digits", () => {
   assert.ok(!isGitSha1("z8981922613b2afb6025042ff6bd878ac1994e85"));
 });
 
-Deno.test({
+Deno.test(requires(["git"], {
   name: "gitSha1 agrees with `git hash-object`",
-  ignore: !gitAvailable,
   async fn() {
     const dir = await Deno.makeTempDir();
     try {
@@ -53,7 +51,7 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+}));
 
 /** Deterministic pseudo-random bytes. */
 function sampleBytes(length: number): Uint8Array {
@@ -64,14 +62,4 @@ function sampleBytes(length: number): Uint8Array {
     bytes[i] = state >> 16;
   }
   return bytes;
-}
-
-async function hasGit(): Promise<boolean> {
-  try {
-    const { success } = await new Deno.Command("git", { args: ["--version"], stdout: "null" })
-      .output();
-    return success;
-  } catch {
-    return false;
-  }
 }

@@ -16,6 +16,7 @@ import { gitSha1 } from "../lib/git_sha1.ts";
 import type { AppLogEntry, Deployment } from "../lib/types.ts";
 import { type ApiHost, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
 import { describe, runCli, startTestHost } from "./helpers/host.ts";
+import { requires } from "./helpers/programs.ts";
 
 const isolation = await detectIsolation();
 const sandboxed = isolation.kind === "bwrap";
@@ -258,7 +259,7 @@ async function loopbackNames(): Promise<string[]> {
 /** Whether tenants run here at all (with bubblewrap, or Deno's permissions alone when accepted). */
 const runnable = sandboxed || Deno.env.get("DEPLOY_TENANT_TEST_UNSANDBOXED") === "1";
 
-Deno.test({
+Deno.test(requires(["bwrap"], {
   name: "a tenant cannot read, import or write outside its own files, nor see the host's env",
   // Without the OS sandbox an import reads any file the host can (README, threat model).
   ignore: !sandboxed,
@@ -431,7 +432,7 @@ Deno.test({
     assert.equal((await call(victim)).text, "victim", "the victim still serves");
     Deno.env.delete("ISOLATION_TEST_OPERATOR_SECRET");
   },
-});
+}));
 
 Deno.test({
   name:

@@ -6,14 +6,20 @@
  *
  * @module
  */
+import { hasProgram, installHint } from "../lib/programs.ts";
 
 const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
 const env: Record<string, string> = { NO_COLOR: "1" };
-const sandbox = await new Deno.Command("bwrap", { args: ["--version"], stdout: "null" })
-  .output().then((out) => out.success, () => false);
-if (!sandbox) {
+const missing = ["bwrap", "haproxy", "bash", "zsh", "fish", "git", "openssl"].filter(
+  (program) => !hasProgram(program),
+);
+if (missing.length > 0) {
+  // Tests that need one of them are skipped, each saying which program and how to install it.
+  console.log(`Not installed here:\n${missing.map((p) => `  ${installHint(p)}`).join("\n")}`);
+}
+if (missing.includes("bwrap")) {
   // End-to-end tests still run, on hosts that accept weaker isolation; the sandbox tests skip.
-  console.log("bubblewrap not found: end-to-end tests run tenants with --unsandboxed");
+  console.log("Without bubblewrap, end-to-end tests run tenants with --unsandboxed.\n");
   env.DEPLOY_TENANT_TEST_UNSANDBOXED = "1";
 }
 const child = new Deno.Command(Deno.execPath(), {

@@ -9,6 +9,7 @@ import {
   netFlags,
   tenantDenoBinary,
 } from "../host/sandbox.ts";
+import { requires } from "./helpers/programs.ts";
 
 const bootstrap = fileURLToPath(new URL("../host/bootstrap.js", import.meta.url));
 const isolation = await detectIsolation();
@@ -81,7 +82,7 @@ export default {
 };
 `;
 
-Deno.test({
+Deno.test(requires(["bwrap"], {
   name: "a tenant sees only its own files, env and no processes or native code",
   ignore: !sandboxed,
   async fn() {
@@ -108,7 +109,7 @@ Deno.test({
       }
     });
   },
-});
+}));
 
 Deno.test({
   name: "both module styles serve, and a crashed tenant restarts on the next request",
@@ -137,7 +138,7 @@ Deno.test({
   },
 });
 
-Deno.test({
+Deno.test(requires(["bwrap"], {
   name: "a module that throws at import fails to start with its error",
   ignore: !sandboxed,
   async fn() {
@@ -147,7 +148,7 @@ Deno.test({
       assert.equal(runtime.isRunning("bad"), false);
     });
   },
-});
+}));
 
 Deno.test("netFlags: public hosts only by default, an allow-list, or nothing", () => {
   const open = netFlags(undefined);

@@ -15,6 +15,7 @@ import {
   writeTenantFilter,
 } from "../host/sandbox.ts";
 import { TENANT_SPEC as SPEC } from "./helpers/tenant_spec.ts";
+import { requires } from "./helpers/programs.ts";
 
 const X86_64 = { audit: 0xc000003e, socket: 41, connect: 42, kill: 62, setpriority: 141 };
 const IOPRIO_SET = 251;
@@ -146,7 +147,7 @@ Deno.test("writeTenantFilter writes the filter for the deployment's network", as
 const isolation = await detectIsolation();
 const filtered = isolation.kind === "bwrap" && isolation.seccomp === true;
 
-Deno.test({
+Deno.test(requires(["bwrap"], {
   name: "under the filter, a sandboxed process cannot signal or renice its process group",
   ignore: !filtered,
   async fn() {
@@ -183,7 +184,7 @@ Deno.test({
       await Deno.remove(dir, { recursive: true });
     }
   },
-});
+}));
 
 Deno.test("host status names the filter, and says when tenants get sessions of their own", () => {
   assert.equal(describeIsolation(BWRAP), "bubblewrap sandbox + seccomp filter + Deno permissions");

@@ -9,6 +9,7 @@ import { fileURLToPath } from "node:url";
 import { deploymentDirs, type RunnableDeployment, Runtime } from "../host/runtime.ts";
 import { detectIsolation, tenantDenoBinary } from "../host/sandbox.ts";
 import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable } from "../host/warm_pool.ts";
+import { requires } from "./helpers/programs.ts";
 
 const bootstrap = fileURLToPath(new URL("../host/bootstrap.js", import.meta.url));
 const poolMain = fileURLToPath(new URL("../host/pool.js", import.meta.url));
@@ -113,7 +114,7 @@ Deno.test("the handoff carries entry, env vars and id; host variables cannot be 
   });
 });
 
-Deno.test({
+Deno.test(requires(["bwrap"], {
   name: "a pooled runtime serves a deployment as a fresh process would, from its own directories",
   ignore: isolation.kind !== "bwrap",
   async fn() {
@@ -187,7 +188,7 @@ Deno.test({
       await Deno.remove(root, { recursive: true });
     }
   },
-});
+}));
 
 async function entries(dir: string): Promise<string[]> {
   const names: string[] = [];
