@@ -59,11 +59,27 @@ export interface PackedFile {
   /** `utf-8` when the whole file is valid UTF-8, else `base64`. */
   encoding: Encoding;
   /**
-   * Its modification time (ms) when it was hashed: the body checks it against the file it
-   * reads instead of hashing it again. Without it, the body hashes the file again.
+   * The file's stamp when it was hashed: the body checks it against the file it reads instead
+   * of hashing it again. Left out when the file changed too recently for its time to tell a
+   * later same-size edit apart (see {@link RACY_MS}): the body then hashes the file again.
    */
-  modified?: number;
+  stamp?: FileStamp;
 }
+
+/** What tells a later edit of a file apart without hashing it again. */
+export interface FileStamp {
+  /** Modification time, ms. */
+  mtime: number;
+  /** Inode number: a file replaced by another (a rename over it) has a new one. */
+  inode: number | null;
+}
+
+/**
+ * A file modified less than this long before it was hashed is "racily clean" (git's term): a
+ * same-size edit within the filesystem's timestamp granularity (a kernel tick on ext4, 1–2 s
+ * on some filesystems) would leave its modification time unchanged, so only its hash can tell.
+ */
+export const RACY_MS = 3_000;
 
 /** A symlink to another path inside the root. */
 export interface PackedSymlink {
@@ -224,6 +240,8 @@ export function deploymentBody(
   const stats = options.stats ?? { files: 0, reusedFiles: 0, bytesSent: 0 };
   const pieces = bodyPieces(request, packed, options.reuse ?? (() => false), stats);
   const batcher = new ChunkBatcher();
+  // No high-water mark: nothing is read before the consumer asks (a queued chunk would be
+  // read, and checked, before a change the consumer could still see).
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
       while (true) {
@@ -247,7 +265,7 @@ export function deploymentBody(
     async cancel() {
       await pieces.return(undefined);
     },
-  });
+  }, { highWaterMark: 0 });
 }
 
 async function* bodyPieces(
@@ -289,9 +307,9 @@ async function* fileContent(entry: PackedFile): AsyncGenerator<string> {
     });
   const encoder = entry.encoding === "utf-8" ? new JsonTextEncoder() : new Base64Encoder();
   // Hashing again would cost as much as packing did: the modification time says enough.
-  const hash = entry.modified === undefined ? new GitSha1(entry.size) : undefined;
+  const hash = entry.stamp === undefined ? new GitSha1(entry.size) : undefined;
   let bytesRead = 0;
-  let modified: number | undefined;
+  let stamp: FileStamp | undefined;
   // Read synchronously, like `pack`, through the shared buffer: each piece is encoded (a
   // string of its own) before anything else can read into it.
   const file = openFile(entry.absPath, entry.path);
@@ -305,14 +323,16 @@ async function* fileContent(entry: PackedFile): AsyncGenerator<string> {
       yield encoder.encode(chunk);
     }
     yield encoder.finish();
-    if (!hash) modified = file.statSync().mtime?.getTime();
+    if (!hash) stamp = stampOf(file.statSync());
   } catch (error) {
     // Invalid UTF-8 in a file packed as text means it changed.
     throw error instanceof TypeError ? changed() : error;
   } finally {
     file.close();
   }
-  const same = hash ? hash.digest() === entry.gitSha1 : modified === entry.modified;
+  const same = hash
+    ? hash.digest() === entry.gitSha1
+    : stamp?.mtime === entry.stamp!.mtime && stamp?.inode === entry.stamp!.inode;
   if (bytesRead !== entry.size || !same) throw changed();
 }
 
@@ -556,7 +576,8 @@ async function lstat(absPath: string, path: string): Promise<Deno.FileInfo> {
 function inspectFile(absPath: string, path: string): PackedFile {
   const file = openFile(absPath, path);
   try {
-    const { size, mtime } = file.statSync();
+    const info = file.statSync();
+    const { size } = info;
     const hash = new GitSha1(size);
     const text = new Utf8Validator();
     let bytesRead = 0;
@@ -574,11 +595,26 @@ function inspectFile(absPath: string, path: string): PackedFile {
       });
     }
     const encoding = text.finish() ? "utf-8" : "base64";
-    const modified = mtime?.getTime();
-    return { kind: "file", path, absPath, size, gitSha1: hash.digest(), encoding, modified };
+    const stamp = stampOf(info);
+    const racy = !stamp || Date.now() - stamp.mtime < RACY_MS;
+    return {
+      kind: "file",
+      path,
+      absPath,
+      size,
+      gitSha1: hash.digest(),
+      encoding,
+      ...(racy ? {} : { stamp }),
+    };
   } finally {
     file.close();
   }
+}
+
+/** The file's stamp, if the system keeps modification times. */
+function stampOf(info: Deno.FileInfo): FileStamp | undefined {
+  const mtime = info.mtime?.getTime();
+  return mtime === undefined ? undefined : { mtime, inode: info.ino };
 }
 
 /**

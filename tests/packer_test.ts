@@ -474,6 +474,8 @@ Deno.test("deploymentBody reads files only when pulled and fails if one changed"
     const body = deploymentBody({ entryPointUrl: "main.ts", envVars: {} }, packed, {
       onError: (error) => reported.push(error),
     });
+    // Time enough for a stream that reads ahead of its consumer to read the whole file.
+    await new Promise((resolve) => setTimeout(resolve, 50));
     await Deno.writeTextFile(join(root, "main.ts"), "export {}; // edited\n");
     const error = await rejectsWith(readBody(body), "fileChanged");
     assert.match(error.message, /"main\.ts"/);
@@ -481,29 +483,70 @@ Deno.test("deploymentBody reads files only when pulled and fails if one changed"
   });
 });
 
-Deno.test("deploymentBody notices a same-size edit by its mtime, or without one by its hash", async () => {
+Deno.test("deploymentBody notices a same-size edit by the file's stamp, or without one by its hash", async () => {
+  await withTree({ "main.ts": "export const a = 1;\n" }, async (root) => {
+    const path = join(root, "main.ts");
+    const hourAgo = new Date(Date.now() - 3_600_000);
+    await Deno.utime(path, hourAgo, hourAgo); // an old file: its stamp can be trusted
+    const packed = await pack({ root });
+    const entry = file(packed, "main.ts");
+    assert.equal(entry.stamp?.mtime, hourAgo.getTime());
+    const body = () => readBody(deploymentBody({ entryPointUrl: "main.ts", envVars: {} }, packed));
+    await body(); // unchanged: fine
+
+    // Same size, later mtime: the stamp says so (the hash is not computed again).
+    await Deno.writeTextFile(path, "export const b = 2;\n");
+    await rejectsWith(body(), "fileChanged");
+
+    // Same size, mtime put back: only a second hash can tell, which a file without a stamp
+    // (built by hand, not by pack) gets.
+    await Deno.utime(path, hourAgo, hourAgo);
+    await body(); // the stamp matches: sent as it is
+    delete entry.stamp;
+    await rejectsWith(body(), "fileChanged");
+  });
+});
+
+Deno.test("deploymentBody notices a same-size edit within one mtime tick of packing", async () => {
+  // Written, packed and edited within milliseconds: the edit can keep the very same mtime (a
+  // kernel tick on ext4, a second or two elsewhere), so a file this fresh is hashed again.
   await withTree({ "main.ts": "export const a = 1;\n" }, async (root) => {
     const path = join(root, "main.ts");
     const packed = await pack({ root });
     const entry = file(packed, "main.ts");
-    assert.equal(typeof entry.modified, "number");
-    const body = () => readBody(deploymentBody({ entryPointUrl: "main.ts", envVars: {} }, packed));
-    await body(); // unchanged: fine
-
-    // Same size, later mtime: the mtime says so (the hash is not computed again).
+    assert.equal(entry.stamp, undefined, "a fresh file has no stamp to trust");
+    const { mtime } = await Deno.stat(path);
     await Deno.writeTextFile(path, "export const b = 2;\n");
-    const later = new Date(entry.modified! + 5_000);
-    await Deno.utime(path, later, later);
-    await rejectsWith(body(), "fileChanged");
-
-    // Same size, mtime put back: only a second hash can tell, which a file without `modified`
-    // (built by hand, not by pack) gets.
-    const then = new Date(entry.modified!);
-    await Deno.utime(path, then, then);
-    await body(); // the mtime matches: sent as it is
-    delete entry.modified;
-    await rejectsWith(body(), "fileChanged");
+    await Deno.utime(path, mtime!, mtime!); // the worst case: the tick did not move
+    const error = await rejectsWith(
+      readBody(deploymentBody({ entryPointUrl: "main.ts", envVars: {} }, packed)),
+      "fileChanged",
+    );
+    assert.match(error.message, /"main\.ts"/);
   });
+});
+
+Deno.test("deploymentBody notices a file replaced by another with the same size and mtime", async () => {
+  await withTree(
+    { "main.ts": "export const a = 1;\n", "other.ts": "export const b = 2;\n" },
+    async (root) => {
+      const hourAgo = new Date(Date.now() - 3_600_000);
+      for (const name of ["main.ts", "other.ts"]) {
+        await Deno.utime(
+          join(root, name),
+          hourAgo,
+          hourAgo,
+        );
+      }
+      const packed = await pack({ root });
+      assert.ok(file(packed, "main.ts").stamp);
+      await Deno.rename(join(root, "other.ts"), join(root, "main.ts")); // like rsync -a does
+      await rejectsWith(
+        readBody(deploymentBody({ entryPointUrl: "main.ts", envVars: {} }, packed)),
+        "fileChanged",
+      );
+    },
+  );
 });
 
 Deno.test("deploymentBody closes the open file when the consumer cancels", async () => {
