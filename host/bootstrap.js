@@ -14,11 +14,18 @@ const encoder = new TextEncoder();
 const writeStdout = Deno.stdout.writeSync.bind(Deno.stdout);
 const stringify = JSON.stringify;
 const inspect = Deno.inspect;
+const exitNow = Deno.exit;
 
 function writeTagged(record) {
   const bytes = encoder.encode(LOG_TAG + stringify(record) + "\n");
-  for (let written = 0; written < bytes.length;) {
-    written += writeStdout(bytes.subarray(written));
+  try {
+    for (let written = 0; written < bytes.length;) {
+      written += writeStdout(bytes.subarray(written));
+    }
+  } catch {
+    // The host's end is closed: it is gone. Throwing instead would make an uncaught error,
+    // whose report fails the same way, a chain of microtasks the lifeline never gets past.
+    exitNow(0);
   }
 }
 
@@ -85,7 +92,6 @@ Deno.env.delete("DENO_DEPLOYMENT_POOL");
 let receiveHandoff = () => {};
 const handoff = new Promise((resolve) => receiveHandoff = resolve);
 
-const exitNow = Deno.exit;
 const readStdin = Deno.stdin.read.bind(Deno.stdin);
 async function followHost() {
   const buffer = new Uint8Array(pooled ? 16 * 1024 : 1);

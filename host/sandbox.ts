@@ -273,7 +273,17 @@ export function tenantCommand(
   // Read and deleted by the bootstrap, which then waits for its deployment.
   if (spec.poolMain) env.DENO_DEPLOYMENT_POOL = "1";
   if (!sandboxed) {
-    return { command: spec.deno, args: denoArgs, env, cwd: spec.appDir };
+    // bubblewrap's --die-with-parent, without bubblewrap: a tenant stuck in a loop never reads
+    // the lifeline's EOF, and the host that would stop it is gone.
+    const setpriv = findProgram("setpriv");
+    return setpriv
+      ? {
+        command: setpriv,
+        args: ["--pdeathsig", "KILL", "--", spec.deno, ...denoArgs],
+        env,
+        cwd: spec.appDir,
+      }
+      : { command: spec.deno, args: denoArgs, env, cwd: spec.appDir };
   }
   const network = networkMode(spec.net);
   const filter = spec.seccompFilter;

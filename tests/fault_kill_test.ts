@@ -16,7 +16,9 @@ import { V1Api } from "../lib/api.ts";
 import { gitSha1 } from "../lib/git_sha1.ts";
 import type { CreateDeploymentRequest, Deployment } from "../lib/types.ts";
 import { BlobStore } from "../host/blobs.ts";
-import { startTestHost, type TestHost } from "./helpers/host.ts";
+import { closeInvokeClients, invoke } from "../lib/invoke.ts";
+import { describe, runCli, startTestHost, type TestHost } from "./helpers/host.ts";
+import { pathWithout } from "./helpers/programs.ts";
 
 const ROUNDS = Number(Deno.env.get("FAULT_KILL_ROUNDS") ?? 20);
 const CREATES_PER_ROUND = 3;
@@ -86,6 +88,53 @@ Deno.test({
   } finally {
     await host?.stop();
     await Deno.remove(root, { recursive: true }).catch(() => {});
+  }
+});
+
+/** Idle, stuck in a loop, and logging as fast as it can: each must die with the host. */
+const STUBBORN_TENANTS: Record<string, string> = {
+  "idle-tenant": `export default { fetch: () => new Response("idle") };`,
+  "spinning-tenant": `export default { fetch() { while (true) {} } };`,
+  "logging-tenant": `export default { fetch() {
+    setInterval(() => console.log("x".repeat(1000)), 1);
+    return new Response("logging");
+  } };`,
+};
+
+Deno.test({
+  name: "without bubblewrap, tenants die with a SIGKILLed host: idle, in a loop, or logging",
+  sanitizeResources: false,
+  sanitizeOps: false,
+}, async () => {
+  const binDir = await pathWithout(["bwrap"]);
+  const host = await startTestHost({
+    wrapper: ["/usr/bin/env", `PATH=${binDir}`],
+    args: ["--unsandboxed"],
+  });
+  try {
+    for (const [name, code] of Object.entries(STUBBORN_TENANTS)) {
+      const dir = join(host.tempDir, name);
+      await Deno.mkdir(dir);
+      await Deno.writeTextFile(join(dir, "main.ts"), code);
+      const created = await runCli(["project", "create", name], { env: host.env });
+      assert.equal(created.code, 0, describe(created));
+      const deployed = await runCli(["deploy", dir, "--project", name, "--json"], {
+        env: host.env,
+      });
+      assert.equal(deployed.code, 0, describe(deployed));
+      // The spinning tenant never answers: only its start is waited for.
+      invoke(JSON.parse(deployed.stdout).url).then((r) => r.body?.cancel(), () => {});
+    }
+    await sleep(1_000);
+    const family = descendants(host.pid);
+    const tenants = family.filter((p) => readProc(`/proc/${p.pid}/cmdline`)?.includes("--preload"));
+    assert.equal(tenants.length, 3, `tenant processes: ${tenants.length}`);
+    await host.stop("SIGKILL");
+    await assertAllGone(family, host.dataDir);
+  } finally {
+    await host.stop();
+    await closeInvokeClients();
+    await Deno.remove(binDir, { recursive: true });
   }
 });
 

@@ -16,7 +16,7 @@ import { gitSha1 } from "../lib/git_sha1.ts";
 import type { AppLogEntry, Deployment } from "../lib/types.ts";
 import { type ApiHost, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
 import { describe, runCli, startTestHost } from "./helpers/host.ts";
-import { requires } from "./helpers/programs.ts";
+import { pathWithout, requires } from "./helpers/programs.ts";
 
 const isolation = await detectIsolation();
 const sandboxed = isolation.kind === "bwrap";
@@ -981,15 +981,7 @@ Deno.test({
 // ---- without an OS sandbox ----
 
 Deno.test("without bubblewrap the host refuses tenants unless --unsandboxed, and says which isolation is in force", async () => {
-  // The same PATH without bwrap: one directory of links to every other command on it.
-  const binDir = await Deno.makeTempDir({ prefix: "dt-no-bwrap-" });
-  for (const dir of (Deno.env.get("PATH") ?? "").split(":").filter(Boolean)) {
-    const entries = await Array.fromAsync(Deno.readDir(dir)).catch(() => []);
-    for (const { name } of entries) {
-      if (name === "bwrap") continue;
-      await Deno.symlink(join(dir, name), join(binDir, name)).catch(() => {}); // first one wins
-    }
-  }
+  const binDir = await pathWithout(["bwrap"]);
   const wrapper = ["/usr/bin/env", `PATH=${binDir}`];
   // The test helper adds --unsandboxed on machines without bwrap; here it must not.
   const accepted = Deno.env.get("DEPLOY_TENANT_TEST_UNSANDBOXED");

@@ -23,3 +23,19 @@ export function requires<T extends { name: string; ignore?: boolean }>(
     ignore: true,
   };
 }
+
+/**
+ * A directory of links to every program on `PATH` but `hidden`: run a host with
+ * `PATH=<it>` to see what a machine without them does. The caller removes it.
+ */
+export async function pathWithout(hidden: string[]): Promise<string> {
+  const binDir = await Deno.makeTempDir({ prefix: "dt-path-without-" });
+  for (const dir of (Deno.env.get("PATH") ?? "").split(":").filter(Boolean)) {
+    const entries = await Array.fromAsync(Deno.readDir(dir)).catch(() => []);
+    for (const { name } of entries) {
+      if (hidden.includes(name)) continue;
+      await Deno.symlink(`${dir}/${name}`, `${binDir}/${name}`).catch(() => {}); // first wins
+    }
+  }
+  return binDir;
+}
