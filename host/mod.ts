@@ -137,6 +137,13 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   let front: FrontProxy | undefined;
   const isolation: Isolation = await detectIsolation(options.unsandboxed ?? false);
   log(`isolation: ${describeIsolation(isolation)}`);
+  log(
+    haproxy
+      ? "data path: HAProxy in front of the tenants"
+      : `data path: the host's own router (${
+        options.frontProxy === false ? "--no-front-proxy" : "HAProxy is not installed"
+      }): the same isolation, less throughput than behind HAProxy`,
+  );
   const runtime = new Runtime({
     isolation,
     deploymentsDir,

@@ -103,23 +103,19 @@ export function createRouter(
     const timer = setTimeout(() => timeout.abort(), timeoutMs + TIME_LIMIT_GRACE_MS);
     instance.inFlight++; // until the response head: the CPU guard spares a process that serves
     try {
-      const response = await fetch(`http://${host}${url.pathname}${url.search}`, {
+      headers.set("host", host);
+      const response = await instance.client.fetch({
         method: request.method,
+        path: `${url.pathname}${url.search}`,
         headers,
         body,
-        redirect: "manual",
-        client: instance.client,
         signal: timeout.signal,
+        onBodyBytes: usage &&
+          ((bytes) => usage.add(owner, { networkEgressBytes: bytes })),
       });
       instance.lastUsed = Date.now();
       options.onServed?.(instance);
-      if (!response.body || !usage) return response;
-      const { status, statusText } = response;
-      const counted = countBytes(
-        response.body,
-        (bytes) => usage.add(owner, { networkEgressBytes: bytes }),
-      );
-      return new Response(counted, { status, statusText, headers: response.headers });
+      return response;
     } catch (error) {
       if (timeout.signal.aborted) {
         return await timeLimitResponse({

@@ -14,6 +14,7 @@ import {
   type TenantSpec,
   writeTenantFilter,
 } from "./sandbox.ts";
+import { TenantClient } from "./tenant_client.ts";
 import { readTenantOutput } from "./tenant_output.ts";
 import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable, warmUp } from "./warm_pool.ts";
 
@@ -21,7 +22,7 @@ import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable, warmUp } from "./warm
 export interface Instance {
   deploymentId: string;
   socketPath: string;
-  client: Deno.HttpClient;
+  client: TenantClient;
   lastUsed: number;
   /** Settles when the process exits. */
   exited: Promise<Deno.CommandStatus>;
@@ -441,7 +442,7 @@ export class Runtime {
     const log = this.#options.log;
     const bootMs = (performance.now() - process.claimedAt).toFixed(2);
     log(deployment.id, "info", `isolate start time: ${bootMs} ms`);
-    const client = process.client ?? socketClient(socketPath);
+    const client = process.client ?? new TenantClient(socketPath);
     const instance: Instance = {
       deploymentId: deployment.id,
       socketPath,
@@ -548,7 +549,7 @@ export class Runtime {
       deno: this.#options.deno,
     });
     // The client the deployment's instance will use: warmed up now, along with the server.
-    const client = socketClient(process.socketPath);
+    const client = new TenantClient(process.socketPath);
     process.client = client;
     process.exited.then(() => {
       this.#pool = this.#pool.filter((member) => member.process !== process);
@@ -631,7 +632,7 @@ interface Launched {
   /** Resolved when the bootstrap says the server listens. */
   listening: PromiseWithResolvers<void>;
   /** A pooled runtime's client, connected (and warmed up) before it had a deployment. */
-  client?: Deno.HttpClient;
+  client?: TenantClient;
 }
 
 /** A pooled runtime waiting for a deployment. */
@@ -646,11 +647,6 @@ const MAX_POOL_FAILURES = 3;
 
 /** How long after the last start the pool starts another runtime. */
 const POOL_REFILL_DELAY_MS = 50;
-
-/** An HTTP client whose every request goes to the unix socket at `path`. */
-function socketClient(path: string): Deno.HttpClient {
-  return Deno.createHttpClient({ proxy: { transport: "unix", path } });
-}
 
 /** Waits until the tenant says it serves, or fails if it exits or takes too long. */
 async function waitForWord(

@@ -20,6 +20,7 @@
 import { join } from "node:path";
 import type { RunnableDeployment } from "./runtime.ts";
 import { APP_IN_SANDBOX, deploymentEnv } from "./sandbox.ts";
+import type { TenantClient } from "./tenant_client.ts";
 
 /** The Deno flags a pooled runtime starts with: the build's flags for an app with no lock file. */
 export const POOL_DENO_FLAGS: readonly string[] = ["--no-lock"];
@@ -79,7 +80,7 @@ export function handoffLine(deployment: RunnableDeployment): string {
  * deployment's first request. Gives up when the process exits or after `timeoutMs`.
  */
 export async function warmUp(
-  client: Deno.HttpClient,
+  client: TenantClient,
   exited: Promise<unknown>,
   timeoutMs = 5_000,
 ): Promise<void> {
@@ -88,7 +89,11 @@ export async function warmUp(
   const deadline = Date.now() + timeoutMs;
   for (let wait = 5; !gone && Date.now() < deadline; wait = Math.min(wait * 2, 50)) {
     try {
-      const response = await fetch("http://pool.localhost/", { client });
+      const response = await client.fetch({
+        method: "GET",
+        path: "/",
+        headers: new Headers({ host: "pool.localhost" }),
+      });
       await response.body?.cancel();
       return;
     } catch { /* not listening yet */ }

@@ -17,6 +17,7 @@ import {
 } from "../host/sandbox.ts";
 import type { DeploymentRecord } from "../host/store.ts";
 import { TENANT_SPEC } from "./helpers/tenant_spec.ts";
+import { tenantGet } from "./helpers/tenant_fetch.ts";
 
 const bootstrap = fileURLToPath(new URL("../host/bootstrap.js", import.meta.url));
 const DB = "5b484959-cba2-482d-95ab-ba592784af80";
@@ -140,7 +141,7 @@ async function startTenant(runtime: Runtime, root: string, id: string, db: strin
     denoFlags: [],
   });
   return async (attempt: string) => {
-    const response = await fetch(`http://tenant.localhost/${attempt}`, { client: instance.client });
+    const response = await tenantGet(instance.client, `/${attempt}`);
     return await response.text();
   };
 }

@@ -9,6 +9,7 @@ import { forwardFailureResponse } from "../host/limits.ts";
 import { deploymentDirs, type ProcessObserver, Runtime } from "../host/runtime.ts";
 import { detectIsolation, tenantDenoBinary } from "../host/sandbox.ts";
 import type { LogLevel } from "../lib/types.ts";
+import { tenantGet } from "./helpers/tenant_fetch.ts";
 
 const bootstrap = fileURLToPath(new URL("../host/bootstrap.js", import.meta.url));
 const isolation = await detectIsolation(true);
@@ -53,13 +54,13 @@ Deno.test("the runtime logs start, output and the memory cap, and reports its pr
     assert.match(lines[0][1], /^isolate start time: [\d.]+ ms$/);
     assert.deepEqual(events, ["started hog true"]);
 
-    const ok = await fetch("http://tenant.localhost/", { client: instance.client });
+    const ok = await tenantGet(instance.client);
     assert.equal(await ok.text(), "ok");
     // Output arrives over a pipe, a moment after the response.
     await waitFor(() => lines.some(([, message]) => message === "careful"));
     assert.deepEqual(lines.slice(1, 3), [["info", "plain"], ["warning", "careful"]]);
 
-    const failure = await fetch("http://tenant.localhost/oom", { client: instance.client })
+    const failure = await tenantGet(instance.client, "/oom")
       .then((response) => response.body?.cancel(), (error) => error);
     assert.ok(failure instanceof Error, "the request dies with the process");
     const answer = await forwardFailureResponse(instance, failure);

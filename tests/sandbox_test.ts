@@ -10,6 +10,7 @@ import {
   tenantDenoBinary,
 } from "../host/sandbox.ts";
 import { requires } from "./helpers/programs.ts";
+import { tenantGet } from "./helpers/tenant_fetch.ts";
 
 const bootstrap = fileURLToPath(new URL("../host/bootstrap.js", import.meta.url));
 const isolation = await detectIsolation();
@@ -43,7 +44,7 @@ async function withRuntime(fn: (runtime: Runtime, root: string) => Promise<void>
 
 async function get(runtime: Runtime, id: string, path = "/"): Promise<Response> {
   const instance = await runtime.ensure({ id, entrypoint: "main.ts", envVars: {}, denoFlags: [] });
-  return await fetch(`http://tenant.localhost${path}`, { client: instance.client });
+  return await tenantGet(instance.client, path);
 }
 
 /**
@@ -97,7 +98,7 @@ Deno.test(requires(["bwrap"], {
         envVars: { OTHER_FILE: otherFile, MY_VAR: "mine" },
         denoFlags: [],
       });
-      const response = await fetch("http://tenant.localhost/", { client: instance.client });
+      const response = await tenantGet(instance.client);
       const results = await response.json();
       for (const name of Object.keys(results).filter((key) => key !== "env")) {
         assert.match(results[name], /^blocked/, `${name} must be blocked, got ${results[name]}`);

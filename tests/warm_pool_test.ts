@@ -10,6 +10,7 @@ import { deploymentDirs, type RunnableDeployment, Runtime } from "../host/runtim
 import { detectIsolation, tenantDenoBinary } from "../host/sandbox.ts";
 import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable } from "../host/warm_pool.ts";
 import { requires } from "./helpers/programs.ts";
+import { tenantGet } from "./helpers/tenant_fetch.ts";
 
 const bootstrap = fileURLToPath(new URL("../host/bootstrap.js", import.meta.url));
 const poolMain = fileURLToPath(new URL("../host/pool.js", import.meta.url));
@@ -162,13 +163,13 @@ Deno.test(requires(["bwrap"], {
         runnable("pooled", { envVars: { GREETING: "hello" }, requestTimeoutMs: 500 }),
       );
       assert.ok(instance.socketPath.startsWith(poolDir), "served by the pooled runtime");
-      const answer = await (await fetch("http://tenant.localhost/", { client: instance.client }))
+      const answer = await (await tenantGet(instance.client))
         .json();
       assert.equal(answer.greeting, "hello");
       assert.equal(answer.id, "pooled");
       assert.equal(answer.url, "file:///app/main.ts");
       assert.equal(answer.other, "unreadable");
-      const late = await fetch("http://tenant.localhost/slow", { client: instance.client });
+      const late = await tenantGet(instance.client, "/slow");
       assert.equal(late.status, 504, "the deployment's time limit holds");
       assert.equal((await late.json()).code, "TIME_LIMIT");
 
