@@ -47,9 +47,9 @@ console.log(
     }` +
     (missing.length === 0
       ? ""
-      : `\nFor the full isolation and data path, install ${
-        missing.map(installHint).join("; ")
-      }, then run \`deno task cli host stop\` and this demo again.`),
+      : `\nFor the full isolation and data path, install:\n${
+        missing.map((program) => `  ${installHint(program)}\n`).join("")
+      }then stop the host (\`deno task cli host stop\`) and run this demo again.`),
 );
 
 await cli(["project", "create", project, "--description", "Lead-captured hook of Acme"], {
