@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { hasProgram, installHint } from "../lib/programs.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { V1Api } from "../lib/api.ts";
@@ -57,6 +58,17 @@ export async function startBenchHost(dataDir: string, args: string[] = []): Prom
   }
   child.kill("SIGKILL");
   throw new Error("the benchmark host did not start");
+}
+
+/**
+ * Ends the benchmark `name` here, saying so, unless every one of `programs` is installed: a
+ * benchmark that cannot run is skipped, never a crash.
+ */
+export function skipUnlessInstalled(name: string, programs: string[]): void {
+  const missing = programs.filter((program) => !hasProgram(program));
+  if (missing.length === 0) return;
+  console.log(`${name}: skipped, it needs ${missing.map(installHint).join("; ")}`);
+  Deno.exit(0);
 }
 
 /** A load test with wrk: requests per second and latency percentiles. */

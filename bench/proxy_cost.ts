@@ -13,9 +13,8 @@
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { findHaproxy } from "../host/haproxy.ts";
-import { hasProgram, installHint } from "../lib/programs.ts";
 import { haproxyConfig, messagesMapFile, routeValue, slotBackend } from "../host/haproxy_config.ts";
-import { freePort, wrk } from "./host.ts";
+import { freePort, skipUnlessInstalled, wrk } from "./host.ts";
 import { minimalProxyConfig, serveOnUnixSocket } from "./minimal_proxy.ts";
 import { report } from "./report.ts";
 
@@ -101,11 +100,8 @@ async function control(flag: string, pid: number): Promise<void> {
 }
 
 const haproxy = findHaproxy();
-if (!haproxy || !hasProgram("valgrind")) {
-  const missing = ["haproxy", "valgrind"].filter((program) => !hasProgram(program));
-  console.log(`proxy_cost: skipped, it needs ${missing.map(installHint).join("; ")}`);
-  Deno.exit(0);
-}
+skipUnlessInstalled("proxy_cost", ["haproxy", "valgrind", "wrk"]);
+if (!haproxy) throw new Error("DEPLOY_TENANT_HAPROXY is set empty: proxy_cost needs HAProxy");
 
 const dir = await Deno.makeTempDir({ prefix: "dt-bench-proxy-cost-" });
 const tenantSocket = join(dir, "tenant.sock");

@@ -13,10 +13,19 @@
  */
 import { fileURLToPath } from "node:url";
 import { hasControllingTerminal } from "../host/sandbox.ts";
-import { denoServe, deployLive, firstOk, freePort, startBenchHost, wrk } from "./host.ts";
+import {
+  denoServe,
+  deployLive,
+  firstOk,
+  freePort,
+  skipUnlessInstalled,
+  startBenchHost,
+  wrk,
+} from "./host.ts";
 import { startMinimalProxy } from "./minimal_proxy.ts";
 import { percentile, report } from "./report.ts";
 
+skipUnlessInstalled("throughput", ["wrk", "haproxy"]);
 const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 2);
 const rounds = Number(Deno.env.get("BENCH_ROUNDS") ?? 5);
 const connections = Number(Deno.env.get("BENCH_CONNECTIONS") ?? 32);
