@@ -79,7 +79,9 @@ export function createRouter(
     let instance;
     try {
       const dirs = deploymentDirs(options.deploymentsDir, deploymentId);
-      instance = await runtime.ensure(runnableDeployment(record, dirs.app));
+      // A running tenant needs no start settings (built from its files: system calls).
+      instance = await (runtime.running(deploymentId) ??
+        runtime.ensure(runnableDeployment(record, dirs.app)));
     } catch (error) {
       return errorResponse(
         502,

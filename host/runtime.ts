@@ -197,6 +197,11 @@ export class Runtime {
     return starting;
   }
 
+  /** The instance of `id` if a process is running or starting, without starting one. */
+  running(id: string): Promise<Instance> | undefined {
+    return this.#instances.get(id);
+  }
+
   /** Whether a process for `id` is running or starting. */
   isRunning(id: string): boolean {
     return this.#instances.has(id);

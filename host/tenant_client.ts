@@ -56,7 +56,11 @@ export class TenantClient {
         // The tenant's Host, not the socket's.
         setHost: false,
       });
-      const onAbort = () => outgoing.destroy(signal!.reason);
+      // Rejected here: on a kept-alive connection Deno's node:http emits no "error" on destroy.
+      const onAbort = () => {
+        reject(signal!.reason);
+        outgoing.destroy();
+      };
       signal?.addEventListener("abort", onAbort, { once: true });
       outgoing.on("error", (error) => {
         signal?.removeEventListener("abort", onAbort);

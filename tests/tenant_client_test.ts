@@ -92,10 +92,34 @@ Deno.test({
   sanitizeResources: false,
   sanitizeOps: false,
 }, async () => {
+  // A tenant whose event loop is stuck: its socket listens, nothing is ever accepted or read.
+  const dir = await Deno.makeTempDir();
+  const socket = join(dir, "stuck.sock");
+  const listener = Deno.listen({ transport: "unix", path: socket });
+  const client = new TenantClient(socket);
+  try {
+    const started = Date.now();
+    const outcome = await Promise.race([
+      get(client, "/spin", AbortSignal.timeout(100)).then(() => "answered", () => "rejected"),
+      new Promise((resolve) => setTimeout(() => resolve("still waiting"), 3_000)),
+    ]);
+    assert.equal(outcome, "rejected");
+    assert.ok(Date.now() - started < 2_000);
+  } finally {
+    client.close();
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+  // The same on a kept-alive connection, where Deno's node:http emits no "error" on destroy.
   await withServer(async (socket) => {
     const client = new TenantClient(socket);
     try {
-      await assert.rejects(get(client, "/hang", AbortSignal.timeout(100)));
+      await (await get(client, "/calm")).text();
+      const outcome = await Promise.race([
+        get(client, "/hang", AbortSignal.timeout(100)).then(() => "answered", () => "rejected"),
+        new Promise((resolve) => setTimeout(() => resolve("still waiting"), 3_000)),
+      ]);
+      assert.equal(outcome, "rejected");
     } finally {
       client.close();
     }
