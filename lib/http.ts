@@ -43,6 +43,8 @@ export interface HttpClientOptions {
   retryBaseMs?: number;
   /** Called before each retry, e.g. to print progress. */
   onRetry?: (info: RetryInfo) => void;
+  /** Sent with every request (e.g. v2's `X-Deno-Org`); a request's own headers win. */
+  headers?: HeadersInit;
 }
 
 /** Query parameters; `undefined` and `null` values are left out. */
@@ -92,6 +94,7 @@ export class HttpClient {
   #userAgent: string;
   #retryBaseMs: number;
   #onRetry?: (info: RetryInfo) => void;
+  #defaultHeaders?: HeadersInit;
 
   /** Creates a client; nothing is sent until the first request. */
   constructor(options: HttpClientOptions) {
@@ -102,6 +105,7 @@ export class HttpClient {
     this.#userAgent = options.userAgent ?? DEFAULT_USER_AGENT;
     this.#retryBaseMs = options.retryBaseMs ?? DEFAULT_RETRY_BASE_MS;
     this.#onRetry = options.onRetry;
+    this.#defaultHeaders = options.headers;
   }
 
   /**
@@ -210,6 +214,7 @@ export class HttpClient {
     });
     if (this.#token) headers.set("authorization", `Bearer ${this.#token}`);
     if (options.json !== undefined) headers.set("content-type", "application/json");
+    for (const [key, value] of new Headers(this.#defaultHeaders)) headers.set(key, value);
     for (const [key, value] of new Headers(options.headers)) headers.set(key, value);
     return headers;
   }
@@ -379,7 +384,9 @@ async function readJson<T>(response: Response): Promise<T> {
 
 /** Builds the {@link ApiError} for a non-2xx response, consuming its body. */
 async function apiErrorFrom(response: Response): Promise<ApiError> {
-  const traceId = response.headers.get("x-deno-ray") ?? undefined;
+  // v1 names its trace header `x-deno-ray`, v2 `x-deno-trace-id`.
+  const traceId = response.headers.get("x-deno-trace-id") ?? response.headers.get("x-deno-ray") ??
+    undefined;
   const text = await response.text().catch(() => "");
   const body = parseErrorBody(text);
   const code = body?.code ?? "httpError";
