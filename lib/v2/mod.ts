@@ -13,3 +13,5 @@ export { type AnalyticsRow, analyticsRows } from "./analytics.ts";
 export { sseData, STREAM_ACCEPT, streamJson, type StreamRequestOptions } from "./stream.ts";
 export { type ApiVersion, apiVersionOf, v2BaseUrl } from "./urls.ts";
 export type * from "./types.ts";
+// The transport's types appear in V2Client's options and in streamJson.
+export type { HttpClient, HttpClientOptions, Query, RequestOptions, RetryInfo } from "../http.ts";
