@@ -41,10 +41,13 @@ export class BlobStore {
     }
   }
 
-  /** Stores `bytes` and returns their git blob SHA-1. Storing the same bytes again is a no-op. */
+  /**
+   * Stores `bytes` and returns their git blob SHA-1. Storing the same bytes again is a no-op,
+   * unless the stored file has another size: then it is damaged, and replaced.
+   */
   async put(bytes: Uint8Array): Promise<string> {
     const hash = gitSha1(bytes);
-    if (await this.has(hash)) return hash;
+    if (await this.#sizeOf(hash) === bytes.length) return hash;
 
     const tempDir = join(this.dir, TEMP_DIR);
     await Deno.mkdir(tempDir, { recursive: true, mode: 0o700 });
@@ -70,6 +73,15 @@ export class BlobStore {
     }
     await syncDirectory(shardDir);
     return hash;
+  }
+
+  async #sizeOf(gitSha1: string): Promise<number | undefined> {
+    try {
+      return (await Deno.stat(this.path(gitSha1))).size;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return undefined;
+      throw error;
+    }
   }
 
   /** Re-hashes the stored file and compares: false when it is missing or corrupt. */

@@ -180,10 +180,12 @@ function writeCompilerConfig(appDir: string, compilerOptions: object): string {
     ...base,
     compilerOptions: { ...(base.compilerOptions as object ?? {}), ...compilerOptions },
   };
-  const path = join(appDir, name);
-  try {
-    Deno.writeTextFileSync(path, JSON.stringify(merged));
-  } catch { /* already written by an earlier start: the app dir is immutable after the build */ }
+  // Every file of the app dir may be a hard link into the shared blob store (a tenant can ship
+  // a file of this name whose bytes equal another tenant's file): never write into an existing
+  // file. A new one is renamed over the name, which replaces only this directory's entry.
+  const temp = join(appDir, `${name}.${crypto.randomUUID()}`);
+  Deno.writeTextFileSync(temp, JSON.stringify(merged), { createNew: true });
+  Deno.renameSync(temp, join(appDir, name));
   return name;
 }
 

@@ -76,3 +76,18 @@ Deno.test("path refuses anything but a lowercase git SHA-1", async () => {
     await assert.rejects(blobs.has(bad), TypeError);
   }
 });
+
+Deno.test("put replaces a stored blob whose size says it was damaged", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const blobs = new BlobStore(dir);
+    const bytes = new TextEncoder().encode("export const price = 100;\n");
+    const hash = await blobs.put(bytes);
+    await Deno.writeTextFile(blobs.path(hash), "tampered");
+    assert.equal(await blobs.verify(hash), false);
+    assert.equal(await blobs.put(bytes), hash);
+    assert.equal(await blobs.verify(hash), true, "a damaged blob is rewritten, not reused");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -38,6 +38,7 @@ interface DeployOptions {
   databaseId?: string;
   net?: string[];
   requestTimeout?: number;
+  compilerOptions?: Record<string, unknown>;
 }
 
 /** Creates project `name` and a deployment of `assets` in it; returns it once built. */
@@ -63,6 +64,7 @@ async function deploy(
       ...(options.databaseId ? { databases: { default: options.databaseId } } : {}),
       ...(options.net ? { permissions: { net: options.net } } : {}),
       ...(options.requestTimeout ? { requestTimeout: options.requestTimeout } : {}),
+      ...(options.compilerOptions ? { compilerOptions: options.compilerOptions } : {}),
     },
   });
   const status = await waitForBuild(api, deployment.id);
@@ -991,6 +993,40 @@ for (const frontProxy of [true, false]) {
     },
   }));
 }
+
+Deno.test({
+  name: "a file the host writes for one deployment never reaches another's bytes or the blob store",
+  ignore: !runnable,
+  async fn() {
+    await using api = await startApiHost();
+    // The victim's data.json and the attacker's copy of it under the name of the host's own
+    // config file are one blob, hard-linked into both app dirs.
+    const data = JSON.stringify({ price: 100 });
+    const victim = await deploy(api, "victim-shop", {
+      "main.ts": `const data = await Deno.readTextFile(new URL("./data.json", import.meta.url));
+        export default { fetch: () => new Response(data) };`,
+      "data.json": data,
+    });
+    assert.equal((await call(victim)).text, data);
+    const attacker = await deploy(api, "config-writer", {
+      "main.ts": `export default { fetch: () => new Response("attacker") };`,
+      ".deploy-tenant.json": data,
+    }, { compilerOptions: { jsx: "react" } });
+    assert.equal(attacker.status, "success");
+    assert.equal((await call(attacker)).text, "attacker");
+
+    // The victim's file and its blob are whole, and a fresh deployment of it serves its bytes.
+    const hash = gitSha1(data);
+    const blob = join(api.host.dataDir, "blobs", hash.slice(0, 2), hash.slice(2));
+    assert.equal(await Deno.readTextFile(blob), data, "the shared blob was rewritten");
+    const again = await deploy(api, "victim-again", {
+      "main.ts": `const data = await Deno.readTextFile(new URL("./data.json", import.meta.url));
+        export default { fetch: () => new Response(data) };`,
+      "data.json": data,
+    });
+    assert.equal((await call(again)).text, data);
+  },
+});
 
 // ---- without an OS sandbox ----
 
