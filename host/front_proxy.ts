@@ -47,7 +47,7 @@ import {
   timedOutMessage,
 } from "./limits.ts";
 import { parseBackendStats, parseProxyLogLine, parseVariables } from "./proxy_usage.ts";
-import { servedDeployment } from "./router.ts";
+import { hostName, invalidHostResponse, servedDeployment } from "./router.ts";
 import type { Instance, InstanceObserver, Runtime } from "./runtime.ts";
 import type { Store } from "./store.ts";
 import type { UsageMeter, UsageOwner } from "./usage.ts";
@@ -530,6 +530,8 @@ export function behindProxy(
   handler: (request: Request, info: Deno.ServeHandlerInfo) => Response | Promise<Response>,
 ): (request: Request, info: Deno.ServeHandlerInfo<Deno.Addr>) => Response | Promise<Response> {
   return (request, info) => {
+    // Checked before the URL is built from it, which would throw.
+    if (hostName(request) === undefined) return invalidHostResponse();
     const url = request.url.replace(/^http\+unix:/, "http:");
     // Not `new Request(url, request)`: copying `request.signal` makes Deno warn about its
     // legacy abort behaviour, and nothing here listens to it.

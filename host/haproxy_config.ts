@@ -175,6 +175,7 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     "  http-request set-var(txn.ul) url,length if { var(txn.rc) -m found }",
     "  http-request set-header x-forwarded-for %[src]",
     "  http-request set-header x-forwarded-proto http",
+    "  http-request del-header forwarded",
     // The name as the router sees it (no port, lower case), which is also the Host it sends on.
     "  http-request set-var(txn.host) req.hdr(host),lower,word(1,:)",
     `  http-request set-var(txn.route) var(txn.host),map(${options.routesMap})`,

@@ -62,6 +62,7 @@ export function createRouter(
   const suffix = "." + baseDomain;
   return async (request, info) => {
     const host = hostName(request);
+    if (host === undefined) return invalidHostResponse();
     const deploymentId = store.findDeploymentByDomain(host);
     if (!deploymentId) {
       if (host.endsWith(suffix)) {
@@ -94,6 +95,8 @@ export function createRouter(
       DEFAULT_REQUEST_TIMEOUT_MS;
     const url = new URL(request.url);
     const headers = new Headers(request.headers);
+    // Set by the host alone, like X-Forwarded-*: a client's own claims never reach the tenant.
+    headers.delete("forwarded");
     if ("hostname" in info.remoteAddr) headers.set("x-forwarded-for", info.remoteAddr.hostname);
     headers.set("x-forwarded-proto", url.protocol.slice(0, -1));
     const body = request.body && usage
@@ -137,10 +140,22 @@ export function createRouter(
   };
 }
 
-/** The request's host name, lower-case, without port. Absolute-form requests (via a proxy) carry it in the URL. */
-function hostName(request: Request): string {
-  const raw = request.headers.get("host") ?? new URL(request.url).host;
-  return raw.replace(/:\d+$/, "").replace(/\.$/, "").toLowerCase();
+/**
+ * The request's host name, lower-case, without port, or `undefined` when it has no usable one
+ * (none, empty, or not a name: HTTP/1.0 without Host, `%00`, spaces, slashes …).
+ */
+export function hostName(request: Request): string | undefined {
+  const raw = request.headers.get("host")?.trim().toLowerCase();
+  if (!raw || !USABLE_HOST.test(raw)) return undefined;
+  return raw.replace(/:\d+$/, "").replace(/\.$/, "");
+}
+
+/** A DNS name or IPv4 address, or a bracketed IPv6 one, with an optional port. */
+const USABLE_HOST = /^(?:[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_.])?|\[[0-9a-f:.]+\])(?::\d{1,5})?$/;
+
+/** The answer to a request without a usable Host: the host's error shape, nothing logged. */
+export function invalidHostResponse(): Response {
+  return errorResponse(400, "invalidHost", "The request has no usable Host header");
 }
 
 function errorResponse(status: number, code: string, message: string): Response {

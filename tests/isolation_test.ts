@@ -1028,6 +1028,57 @@ Deno.test({
   },
 });
 
+/** Sends `text` as raw bytes to the host's port; returns the status line and the body. */
+async function rawRequest(port: number, text: string): Promise<{ status: string; body: string }> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  await conn.write(new TextEncoder().encode(text));
+  const answer = await new Response(conn.readable).text();
+  const [head, body = ""] = answer.split("\r\n\r\n");
+  return { status: head.split("\r\n")[0], body };
+}
+
+for (const frontProxy of [true, false]) {
+  const path = frontProxy ? "behind HAProxy" : "through the host's own router";
+  Deno.test(requires(frontProxy ? ["haproxy"] : [], {
+    name: `a request without a usable Host is a 400, and Forwarded never reaches a tenant, ${path}`,
+    ignore: !runnable,
+    async fn() {
+      await using api = await startApiHost({ frontProxy });
+      const echo = await deploy(api, "header-echo", {
+        "main.ts": `export default { fetch: (request) =>
+          Response.json({ forwarded: request.headers.get("forwarded") }) };`,
+      });
+      const port = api.host.port;
+      const unusable = [
+        "GET / HTTP/1.0\r\n\r\n",
+        "GET / HTTP/1.1\r\nhost:\r\nconnection: close\r\n\r\n",
+        "GET / HTTP/1.1\r\nhost: a%00b\r\nconnection: close\r\n\r\n",
+        "GET / HTTP/1.1\r\nhost: a b/c\r\nconnection: close\r\n\r\n",
+      ];
+      for (const text of unusable) {
+        const { status, body } = await rawRequest(port, text);
+        assert.match(status, /^HTTP\/1\.[01] 400 /, JSON.stringify(text));
+        assert.equal(JSON.parse(body).code, "invalidHost", JSON.stringify(text));
+      }
+      // Obsolete line folding: refused by the HTTP parser itself, never a 500.
+      const folded = await rawRequest(
+        port,
+        "GET / HTTP/1.1\r\nhost: a\r\n b\r\nconnection: close\r\n\r\n",
+      );
+      assert.match(folded.status, / 400 /);
+
+      const { body } = await rawRequest(
+        port,
+        `GET / HTTP/1.1\r\nhost: ${echo.host}\r\nforwarded: for=10.0.0.1;proto=https\r\n` +
+          "connection: close\r\n\r\n",
+      );
+      assert.deepEqual(JSON.parse(body.replace(/^[0-9a-f]+\r\n/, "").split("\r\n")[0]), {
+        forwarded: null,
+      });
+    },
+  }));
+}
+
 // ---- without an OS sandbox ----
 
 Deno.test("without bubblewrap the host refuses tenants unless --unsandboxed, and says which isolation is in force", async () => {
