@@ -58,6 +58,18 @@ const SQLITE: Record<number, StorageFailure> = {
   11: IO_ERROR, // SQLITE_CORRUPT
 };
 
+/**
+ * SQLite's own messages (`sqlite3_errstr`) by primary code: Deno's `node:sqlite` gives an
+ * error from `exec()` (a COMMIT, say) its message but no `errcode`.
+ */
+const SQLITE_MESSAGES: [RegExp, StorageFailure][] = [
+  [/^database or disk is full\b/, FULL],
+  [/^attempt to write a readonly database\b/, NOT_WRITABLE],
+  [/^unable to open database file\b/, NOT_WRITABLE],
+  [/^disk I\/O error\b/, IO_ERROR],
+  [/^database disk image is malformed\b/, IO_ERROR],
+];
+
 /** The storage failure `error` (or one of its causes) is, or `undefined` for anything else. */
 export function storageFailure(error: unknown): StorageFailure | undefined {
   for (let current = error, depth = 0; current && depth < 5; depth++) {
@@ -76,6 +88,9 @@ function classify(error: unknown): StorageFailure | undefined {
     message?: unknown;
   };
   if (code === "ERR_SQLITE_ERROR" && typeof errcode === "number") return SQLITE[errcode & 0xff];
+  if (code === "ERR_SQLITE_ERROR" && typeof message === "string") {
+    return SQLITE_MESSAGES.find(([pattern]) => pattern.test(message))?.[1];
+  }
   if (typeof code === "string" && code in ERRNO) return ERRNO[code].failure;
   if (error instanceof Deno.errors.PermissionDenied) return NOT_WRITABLE;
   const number = typeof message === "string" ? message.match(/\(os error (\d+)\)/)?.[1] : undefined;

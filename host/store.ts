@@ -212,11 +212,15 @@ export class Store {
       this.#db.exec(depth === 0 ? "COMMIT" : `RELEASE ${savepoint}`);
       return result;
     } catch (error) {
-      if (depth === 0) {
-        this.#db.exec("ROLLBACK");
-      } else {
-        this.#db.exec(`ROLLBACK TO ${savepoint}`);
-        this.#db.exec(`RELEASE ${savepoint}`);
+      // After some errors (SQLITE_FULL, SQLITE_IOERR) SQLite has rolled the whole transaction
+      // back itself: rolling back again would throw and hide the error that says why.
+      if (this.#db.isTransaction) {
+        if (depth === 0) {
+          this.#db.exec("ROLLBACK");
+        } else {
+          this.#db.exec(`ROLLBACK TO ${savepoint}`);
+          this.#db.exec(`RELEASE ${savepoint}`);
+        }
       }
       throw error;
     } finally {

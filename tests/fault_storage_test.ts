@@ -243,3 +243,65 @@ async function canUnshareMounts(): Promise<boolean> {
     return false;
   }
 }
+
+Deno.test(
+  requires(["unshare"], {
+    name: "a disk filling up inside a store transaction keeps its meaning, not a rollback error",
+    // A full filesystem (ENOSPC): a small tmpfs, root only.
+    ignore: !ROOT,
+  }),
+  async () => {
+    const dir = await Deno.makeTempDir({ prefix: "dt-store-full-" });
+    try {
+      const script = join(dir, "fill.ts");
+      const store = new URL("../host/store.ts", import.meta.url).href;
+      const errors = new URL("../host/storage_errors.ts", import.meta.url).href;
+      await Deno.writeTextFile(
+        script,
+        `import { Store } from "${store}";
+      import { storageFailure } from "${errors}";
+      const store = Store.open(${JSON.stringify(join(dir, "db", "host.db"))});
+      try {
+        for (let i = 0; i < 1000; i++) {
+          store.transaction(() => {
+            for (let j = 0; j < 20; j++) store.createOrganization("x".repeat(20_000));
+          });
+        }
+        console.log("never full");
+      } catch (error) {
+        console.log(JSON.stringify({ status: storageFailure(error)?.status, message: String(error) }));
+      }`,
+      );
+      // 1 MiB of file size for the process: SQLite gets EFBIG (SQLITE_FULL) mid-transaction.
+      const { stdout } = await new Deno.Command("sh", {
+        args: [
+          "-c",
+          `ulimit -f 2048 && trap '' XFSZ && exec "$@"`,
+          "sh",
+          Deno.execPath(),
+          "run",
+          "-A",
+          script,
+        ],
+        stdout: "piped",
+        stderr: "inherit",
+      }).output();
+      const outcome = JSON.parse(new TextDecoder().decode(stdout).trim().split("\n").at(-1)!);
+      // SQLite says "database or disk is full" (507) or, for a failed WAL write, "disk I/O error"
+      // (500): either way the storage error, never the failed ROLLBACK that used to hide it.
+      assert.ok(outcome.status === 507 || outcome.status === 500, JSON.stringify(outcome));
+      assert.doesNotMatch(outcome.message, /no transaction is active/);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test("storageFailure reads SQLite's own message where node:sqlite gives no errcode", () => {
+  const sqlite = (message: string) =>
+    Object.assign(new Error(message), { code: "ERR_SQLITE_ERROR" });
+  assert.equal(storageFailure(sqlite("database or disk is full"))?.status, 507);
+  assert.equal(storageFailure(sqlite("attempt to write a readonly database"))?.status, 500);
+  assert.equal(storageFailure(sqlite("disk I/O error"))?.status, 500);
+  assert.equal(storageFailure(sqlite("UNIQUE constraint failed: projects.name")), undefined);
+});
