@@ -37,6 +37,8 @@ interface HostFlags {
   trustDomain?: string[];
   dnsResolver?: string;
   logRetention?: string;
+  logBudget?: string;
+  logRate?: string;
   frontProxy?: boolean;
   maxWarm?: string;
   warmPool?: string;
@@ -95,6 +97,8 @@ Examples:
         ? undefined
         : parseResolver(this, flags.dnsResolver);
       const logRetentionMs = parseRetention(this, flags.logRetention);
+      const maxLogBytesPerDeployment = parseLogBytes(this, "--log-budget", flags.logBudget);
+      const maxLogBytesPerSecond = parseLogBytes(this, "--log-rate", flags.logRate);
       const maxWarm = parseMaxWarm(this, flags.maxWarm);
       const warmPool = parseWarmPool(this, flags.warmPool);
       const token = globalOptions(this).token || Deno.env.get(HOST_TOKEN_ENV) || undefined;
@@ -112,6 +116,8 @@ Examples:
           trustDomains: flags.trustDomain,
           dnsResolver,
           logRetentionMs,
+          maxLogBytesPerDeployment,
+          maxLogBytesPerSecond,
           maxWarm,
           warmPool,
           frontProxy: flags.frontProxy,
@@ -190,6 +196,13 @@ Examples:
       if (flags.logRetention !== undefined) {
         parseRetention(this, flags.logRetention);
         args.push("--log-retention", flags.logRetention);
+      }
+      for (
+        const [flag, value] of [["--log-budget", flags.logBudget], ["--log-rate", flags.logRate]]
+      ) {
+        if (value === undefined) continue;
+        parseLogBytes(this, flag!, value);
+        args.push(flag!, value);
       }
       if (flags.maxWarm !== undefined) {
         parseMaxWarm(this, flags.maxWarm);
@@ -366,6 +379,26 @@ function describeStatus(out: Output, info: HostInfo, dataDir: string, healthy: b
   ]);
 }
 
+/** `--log-budget` or `--log-rate` as bytes: `512k`, `64m`, `1g` or a plain count. */
+function parseLogBytes(
+  command: Command,
+  flag: string,
+  text: string | undefined,
+): number | undefined {
+  if (text === undefined) return undefined;
+  const match = /^(\d+)([kmg]?)i?b?$/i.exec(text.trim());
+  const bytes = match
+    ? Number(match[1]) * 1024 ** "_kmg".indexOf(match[2].toLowerCase() || "_")
+    : NaN;
+  if (!Number.isSafeInteger(bytes) || bytes < 1024) {
+    throw usageError(
+      command,
+      `Invalid ${flag} "${text}": expected a size of at least 1k, like 64m`,
+    );
+  }
+  return bytes;
+}
+
 /** `--log-retention` as milliseconds (`undefined`: the default). */
 function parseRetention(command: Command, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -388,6 +421,11 @@ function addHostSettings(command: Command): Command {
     )
     .option("--dns-resolver <ip[:port]>", "DNS server that verifies custom domains")
     .option("--log-retention <duration>", "how long app logs are kept, e.g. 3d (default 14d)")
+    .option("--log-budget <size>", "app log bytes kept per deployment, e.g. 16m (default 64m)")
+    .option(
+      "--log-rate <size>",
+      "app log bytes a deployment may write per second, e.g. 256k (default 1m); more are dropped",
+    )
     .option("--max-warm <n>", "deployment processes kept running at once (default 256)")
     .option(
       "--warm-pool <n>",

@@ -4,9 +4,10 @@
  * handed at once to live subscribers.
  *
  * Lines are buffered and written in one transaction per batch, so a chatty tenant costs one
- * commit per flush, not one per line. Retention is bounded twice, so logs cannot fill the
- * disk: lines older than the retention period are swept periodically, and each deployment
- * keeps at most a fixed number of lines (checked after every batch).
+ * commit per flush, not one per line. Logs cannot fill the disk: each deployment may log at
+ * most a rate of bytes per second (over it, lines are dropped as they arrive and one line says
+ * how many), keeps at most a budget of bytes and a number of lines (the oldest go first,
+ * checked after batches), and lines older than the retention period are swept periodically.
  *
  * @module
  */
@@ -26,6 +27,15 @@ export const DEFAULT_RETENTION_MS = 14 * 24 * 60 * 60 * 1000;
 /** Lines kept per deployment by default; older ones are dropped first. */
 export const DEFAULT_MAX_LINES_PER_DEPLOYMENT = 100_000;
 
+/** Bytes of messages kept per deployment by default; older lines are dropped first. */
+export const DEFAULT_MAX_BYTES_PER_DEPLOYMENT = 64 * 1024 * 1024;
+
+/** Bytes of messages per second a deployment may log by default, in bursts of 4 seconds' worth. */
+export const DEFAULT_MAX_BYTES_PER_SECOND = 1024 * 1024;
+
+/** How many seconds of the rate a deployment may log at once after a quiet spell. */
+const BURST_SECONDS = 4;
+
 /** Longest message kept, in UTF-16 code units; longer ones are cut. */
 export const MAX_MESSAGE_LENGTH = 32 * 1024;
 
@@ -35,6 +45,10 @@ export interface AppLogOptions {
   retentionMs?: number;
   /** Lines kept per deployment. Default {@link DEFAULT_MAX_LINES_PER_DEPLOYMENT}. */
   maxLinesPerDeployment?: number;
+  /** Bytes of messages kept per deployment. Default {@link DEFAULT_MAX_BYTES_PER_DEPLOYMENT}. */
+  maxBytesPerDeployment?: number;
+  /** Bytes of messages a deployment may log per second. Default {@link DEFAULT_MAX_BYTES_PER_SECOND}. */
+  maxBytesPerSecond?: number;
   /** How long a line may wait in memory before its batch is written. Default 200 ms. */
   flushIntervalMs?: number;
   /** Interval of the retention sweep; `0` disables the timer. Default 10 minutes. */
@@ -101,6 +115,9 @@ interface Subscription {
 /** Flush at once when this many lines wait, whatever the timer says. */
 const MAX_BUFFERED_LINES = 2_000;
 
+/** Flush at once when this many bytes of messages wait. */
+const MAX_BUFFERED_BYTES = 1024 * 1024;
+
 /** Rows deleted per statement by the sweep, so one sweep never holds the database long. */
 const DELETE_CHUNK = 5_000;
 
@@ -109,14 +126,18 @@ export class AppLogs {
   #store: Store;
   #retentionMs: number;
   #maxLines: number;
+  #maxBytes: number;
+  #bytesPerSecond: number;
+  #rates = new Map<string, LogRate>();
   #flushIntervalMs: number;
   #now: () => number;
   #buffer: PendingLine[] = [];
+  #bufferedBytes = 0;
   #flushTimer?: ReturnType<typeof setTimeout>;
   #sweepTimer?: ReturnType<typeof setInterval>;
   #sweeping?: Promise<number>;
   #lastMicros = 0;
-  #writtenSinceTrim = new Map<string, number>();
+  #writtenSinceTrim = new Map<string, { lines: number; bytes: number }>();
   #subscriptions = new Map<string, Set<Subscription>>();
   #statements = new Map<string, StatementSync>();
   #closed = false;
@@ -126,6 +147,8 @@ export class AppLogs {
     this.#store = store;
     this.#retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
     this.#maxLines = options.maxLinesPerDeployment ?? DEFAULT_MAX_LINES_PER_DEPLOYMENT;
+    this.#maxBytes = options.maxBytesPerDeployment ?? DEFAULT_MAX_BYTES_PER_DEPLOYMENT;
+    this.#bytesPerSecond = options.maxBytesPerSecond ?? DEFAULT_MAX_BYTES_PER_SECOND;
     this.#flushIntervalMs = options.flushIntervalMs ?? 200;
     this.#now = options.now ?? Date.now;
     const sweepIntervalMs = options.sweepIntervalMs ?? 10 * 60 * 1000;
@@ -143,13 +166,52 @@ export class AppLogs {
    */
   append(deploymentId: string, level: LogLevel, message: string): void {
     if (this.#closed) return;
+    message = truncate(message);
+    const rate = this.#rateOf(deploymentId);
+    const bytes = utf8Length(message);
+    if (rate.tokens < bytes) {
+      rate.droppedLines++;
+      rate.droppedBytes += bytes;
+      return;
+    }
+    rate.tokens -= bytes;
+    if (rate.droppedLines > 0) {
+      const { droppedLines, droppedBytes } = rate;
+      rate.droppedLines = rate.droppedBytes = 0;
+      this.#record(
+        deploymentId,
+        "warning",
+        `${droppedLines} log lines (${droppedBytes} bytes) were dropped: over the rate of ` +
+          `${this.#bytesPerSecond} bytes per second`,
+      );
+    }
+    this.#record(deploymentId, level, message);
+  }
+
+  /** The deployment's log rate, its tokens refilled for the time since it last logged. */
+  #rateOf(deploymentId: string): LogRate {
+    const now = this.#now();
+    const capacity = this.#bytesPerSecond * BURST_SECONDS;
+    let rate = this.#rates.get(deploymentId);
+    if (!rate) {
+      rate = { tokens: capacity, updated: now, droppedLines: 0, droppedBytes: 0 };
+      this.#rates.set(deploymentId, rate);
+    }
+    const refill = ((now - rate.updated) / 1000) * this.#bytesPerSecond;
+    rate.tokens = Math.min(capacity, rate.tokens + Math.max(0, refill));
+    rate.updated = now;
+    return rate;
+  }
+
+  #record(deploymentId: string, level: LogLevel, message: string): void {
     const line: PendingLine = {
       deploymentId,
       time: this.#nextMicros(),
       level,
-      message: truncate(message),
+      message,
     };
     this.#buffer.push(line);
+    this.#bufferedBytes += utf8Length(message);
     const subscriptions = this.#subscriptions.get(deploymentId);
     if (subscriptions) {
       const entry = toEntry(line.time, line.level, line.message);
@@ -159,7 +221,12 @@ export class AppLogs {
         }
       }
     }
-    if (this.#buffer.length >= MAX_BUFFERED_LINES) {
+    // A batch is inserted before the deployments it grew are trimmed: it stays a small part
+    // of the byte budget, so the database never holds much more than the budget.
+    if (
+      this.#buffer.length >= MAX_BUFFERED_LINES ||
+      this.#bufferedBytes >= Math.min(this.#maxBytes / 8, MAX_BUFFERED_BYTES)
+    ) {
       this.flush();
     } else if (this.#flushTimer === undefined) {
       this.#flushTimer = setTimeout(() => this.flush(), this.#flushIntervalMs);
@@ -174,6 +241,7 @@ export class AppLogs {
     if (this.#buffer.length === 0) return;
     const lines = this.#buffer;
     this.#buffer = [];
+    this.#bufferedBytes = 0;
     const insert = this.#statement(
       `INSERT INTO app_logs (deployment_id, time, level, message)
        SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?1)`,
@@ -182,13 +250,18 @@ export class AppLogs {
       for (const line of lines) {
         const { changes } = insert.run(line.deploymentId, line.time, line.level, line.message);
         if (Number(changes) === 0) continue;
-        const written = (this.#writtenSinceTrim.get(line.deploymentId) ?? 0) + 1;
+        const written = this.#writtenSinceTrim.get(line.deploymentId) ?? { lines: 0, bytes: 0 };
+        written.lines++;
+        written.bytes += utf8Length(line.message);
         this.#writtenSinceTrim.set(line.deploymentId, written);
       }
     });
-    // Trimming after every line would cost a query per line: a quarter of the cap is slack.
+    // Trimming after every line would cost a query per line: an eighth of each cap is slack.
     for (const [deploymentId, written] of this.#writtenSinceTrim) {
-      if (written >= Math.max(1, this.#maxLines / 4)) {
+      if (
+        written.lines >= Math.max(1, this.#maxLines / 4) ||
+        written.bytes >= Math.max(1, this.#maxBytes / 8)
+      ) {
         this.#trim(deploymentId);
         this.#writtenSinceTrim.delete(deploymentId);
       }
@@ -305,8 +378,9 @@ export class AppLogs {
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
     const crowded = this.#statement(
-      `SELECT deployment_id FROM app_logs GROUP BY deployment_id HAVING COUNT(*) > ?`,
-    ).all(this.#maxLines) as { deployment_id: string }[];
+      `SELECT deployment_id FROM app_logs GROUP BY deployment_id
+       HAVING COUNT(*) > ? OR SUM(octet_length(message)) > ?`,
+    ).all(this.#maxLines, this.#maxBytes) as { deployment_id: string }[];
     for (const { deployment_id } of crowded) {
       if (this.#closed) break;
       deleted += this.#trim(deployment_id);
@@ -316,13 +390,25 @@ export class AppLogs {
     return deleted;
   }
 
-  /** Keeps the newest `maxLines` lines of the deployment. */
+  /** Keeps the newest lines of the deployment within both its line and its byte budget. */
   #trim(deploymentId: string): number {
-    const oldestKept = this.#statement(
+    const byLines = this.#statement(
       `SELECT time, id FROM app_logs WHERE deployment_id = ?
        ORDER BY time DESC, id DESC LIMIT 1 OFFSET ?`,
     ).get(deploymentId, this.#maxLines - 1) as { time: number; id: number } | undefined;
-    if (!oldestKept) return 0;
+    // The oldest line whose bytes, with all newer ones', still fit the budget.
+    const byBytes = this.#statement(
+      `SELECT time, id FROM (
+         SELECT time, id, SUM(octet_length(message)) OVER (ORDER BY time DESC, id DESC) AS total
+         FROM app_logs WHERE deployment_id = ?)
+       WHERE total <= ? ORDER BY time, id LIMIT 1`,
+    ).get(deploymentId, this.#maxBytes) as { time: number; id: number } | undefined;
+    const candidates = [byLines, byBytes].filter((line) => line !== undefined);
+    if (candidates.length === 0) return 0;
+    // The newer of the two limits wins.
+    const oldestKept = candidates.reduce((a, b) =>
+      (b.time > a.time || (b.time === a.time && b.id > a.id)) ? b : a
+    );
     const { changes } = this.#statement(
       `DELETE FROM app_logs WHERE deployment_id = ? AND (time, id) < (?, ?)`,
     ).run(deploymentId, oldestKept.time, oldestKept.id);
@@ -391,4 +477,22 @@ function parseCursor(cursor: string): { time: number; id: number } {
   const match = /^(\d{1,17})\.(\d{1,17})$/.exec(text);
   if (!match) throw new InvalidCursorError();
   return { time: Number(match[1]), id: Number(match[2]) };
+}
+
+/** A deployment's log rate: a bucket of bytes it may still log, and what it dropped. */
+interface LogRate {
+  tokens: number;
+  updated: number;
+  droppedLines: number;
+  droppedBytes: number;
+}
+
+/** The UTF-8 length of `text`, without encoding it. */
+function utf8Length(text: string): number {
+  let bytes = text.length;
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i);
+    if (code >= 0x80) bytes += code >= 0x800 && (code < 0xd800 || code > 0xdfff) ? 2 : 1;
+  }
+  return bytes;
 }

@@ -76,6 +76,10 @@ export interface HostOptions {
   logRetentionMs?: number;
   /** App log lines kept per deployment (older ones go first). Default 100 000. */
   maxLogLinesPerDeployment?: number;
+  /** Bytes of app log messages kept per deployment (older lines go first). Default 64 MiB. */
+  maxLogBytesPerDeployment?: number;
+  /** Bytes of app log messages a deployment may write per second; more are dropped. 1 MiB. */
+  maxLogBytesPerSecond?: number;
   /**
    * Serve HTTPS on this port too (`0` picks a free one), choosing the certificate by SNI:
    * a custom domain's own, or one from the local CA for names under the base domain.
@@ -130,6 +134,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const telemetry = createTelemetry(store, {
     logRetentionMs: options.logRetentionMs,
     maxLogLinesPerDeployment: options.maxLogLinesPerDeployment,
+    maxLogBytesPerDeployment: options.maxLogBytesPerDeployment,
+    maxLogBytesPerSecond: options.maxLogBytesPerSecond,
   });
 
   const maxWarm = options.maxWarm ?? 256;

@@ -165,6 +165,9 @@ export class Store {
     db.exec("PRAGMA synchronous = NORMAL");
     db.exec("PRAGMA foreign_keys = ON");
     db.exec("PRAGMA busy_timeout = 5000");
+    // The WAL is truncated back to this after a checkpoint: a burst of writes (a tenant's
+    // logs) does not leave a write-ahead log as large as the burst on disk.
+    db.exec("PRAGMA journal_size_limit = 4194304");
     const store = new Store(db);
     try {
       store.#migrate();

@@ -18,6 +18,10 @@ export interface TelemetryOptions {
   logRetentionMs?: number;
   /** App log lines kept per deployment; default 100 000. */
   maxLogLinesPerDeployment?: number;
+  /** Bytes of app log messages kept per deployment; default 64 MiB. */
+  maxLogBytesPerDeployment?: number;
+  /** Bytes of app log messages a deployment may write per second; default 1 MiB. */
+  maxLogBytesPerSecond?: number;
 }
 
 /** The host's app logs and usage, and the hooks that feed them. */
@@ -37,6 +41,8 @@ export function createTelemetry(store: Store, options: TelemetryOptions = {}): T
   const appLogs = new AppLogs(store, {
     retentionMs: options.logRetentionMs,
     maxLinesPerDeployment: options.maxLogLinesPerDeployment,
+    maxBytesPerDeployment: options.maxLogBytesPerDeployment,
+    maxBytesPerSecond: options.maxLogBytesPerSecond,
   });
   // An analytics query first samples the running processes, so it sees their latest use.
   const sampler = new ProcessSampler({ add: (owner, counts) => usage.add(owner, counts) });

@@ -226,3 +226,47 @@ Deno.test("formatMicros prints RFC 3339 with microseconds", () => {
     "2023-09-22T05:38:34.550090Z",
   );
 });
+
+Deno.test("over its byte rate a deployment's lines are dropped as they arrive, then counted once", () => {
+  using t = setup(2, { maxBytesPerSecond: 1000 });
+  const [noisy, quiet] = t.ids;
+  // A burst holds 4 seconds' worth: 40 lines of 100 bytes, then nothing more this instant.
+  for (let i = 0; i < 100; i++) t.logs.append(noisy, "info", "x".repeat(100));
+  t.logs.flush();
+  assert.equal(t.count(noisy), 40);
+  // Its neighbour's budget is its own.
+  t.logs.append(quiet, "info", "still here");
+  t.logs.flush();
+  assert.equal(t.count(quiet), 1);
+  // A second later 1000 bytes have come back: first the report of what was dropped (not
+  // charged to the deployment), then its line.
+  t.clock.now += 1000;
+  t.logs.append(noisy, "info", "after");
+  const page = t.logs.query(noisy, { limit: 100, order: "desc" });
+  const [last, report] = messages(page.entries);
+  assert.equal(last, "after");
+  assert.equal(
+    report,
+    "60 log lines (6000 bytes) were dropped: over the rate of 1000 bytes per second",
+  );
+});
+
+Deno.test("a deployment keeps at most its byte budget of messages, the oldest going first", () => {
+  using t = setup(1, { maxBytesPerDeployment: 10_000, maxBytesPerSecond: 1_000_000 });
+  const [id] = t.ids;
+  for (let i = 0; i < 500; i++) {
+    t.logs.append(id, "info", `${String(i).padStart(4, "0")} ${"é".repeat(48)}`); // 101 bytes
+    t.clock.now += 1;
+  }
+  t.logs.flush();
+  const bytes = Number(
+    (t.store.database.prepare(
+      "SELECT SUM(octet_length(message)) AS n FROM app_logs WHERE deployment_id = ?",
+    ).get(id) as { n: number }).n,
+  );
+  // Trimmed after every eighth of the budget written: at most that much over it.
+  assert.ok(bytes <= 10_000 * 1.125, `${bytes} bytes kept`);
+  assert.ok(bytes >= 9_000, `${bytes} bytes kept`);
+  const newest = messages(t.logs.query(id, { limit: 1, order: "desc" }).entries)[0];
+  assert.match(newest, /^0499 /);
+});

@@ -1079,6 +1079,45 @@ for (const frontProxy of [true, false]) {
   }));
 }
 
+Deno.test({
+  name: "a tenant logging as fast as it can grows the data dir by its log budget, not its output",
+  ignore: !runnable,
+  async fn() {
+    const budget = 4 << 20;
+    await using api = await startApiHost({
+      maxLogBytesPerDeployment: budget,
+      maxLogBytesPerSecond: 2 << 20,
+    });
+    const flooder = await deploy(api, "log-flood", {
+      "main.ts": `export default { async fetch() {
+        const end = Date.now() + 5000;
+        const line = "x".repeat(1000);
+        while (Date.now() < end) {
+          for (let i = 0; i < 100; i++) console.log(line);
+          await new Promise((resolve) => setTimeout(resolve, 0));
+        }
+        return new Response("done");
+      } };`,
+    }, { requestTimeout: 60_000 });
+    const dataDirBytes = () =>
+      [...Deno.readDirSync(api.host.dataDir)]
+        .filter((entry) => entry.name.startsWith("host.db"))
+        .reduce((sum, entry) => sum + Deno.statSync(join(api.host.dataDir, entry.name)).size, 0);
+    const before = dataDirBytes();
+    assert.equal((await call(flooder, "/", 60_000)).text, "done");
+    await new Promise((resolve) => setTimeout(resolve, 500)); // the last batch
+    const growth = dataDirBytes() - before;
+    // The budget counts message bytes; rows and pages take up to as much again, and SQLite's
+    // write-ahead log is kept to 4 MiB. Unbounded, the flood writes well over 100 MiB.
+    assert.ok(growth <= 2 * budget + (5 << 20), `the data dir grew by ${growth} bytes`);
+    const logs = await appLogs(api, flooder.id);
+    assert.ok(
+      logs.some((message) => /log lines \(\d+ bytes\) were dropped: over the rate/.test(message)),
+      "one line says what was dropped",
+    );
+  },
+});
+
 // ---- without an OS sandbox ----
 
 Deno.test("without bubblewrap the host refuses tenants unless --unsandboxed, and says which isolation is in force", async () => {
