@@ -374,7 +374,13 @@ function describeStatus(out: Output, info: HostInfo, dataDir: string, healthy: b
     ["base domain", info.baseDomain],
     ["https port", info.httpsPort === undefined ? undefined : String(info.httpsPort)],
     ["isolation", info.isolation],
-    ["front proxy", info.frontProxy],
+    [
+      "front proxy",
+      info.frontProxy === "none"
+        ? "none: the host's own router carries requests (slower; one tenant's bursts of " +
+          "connections delay others by tens of ms; install haproxy)"
+        : info.frontProxy,
+    ],
     ["logs", hostLogPath(dataDir)],
   ]);
 }

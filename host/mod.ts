@@ -148,7 +148,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       ? "data path: HAProxy in front of the tenants"
       : `data path: the host's own router (${
         options.frontProxy === false ? "--no-front-proxy" : "HAProxy is not installed"
-      }): the same isolation, less throughput than behind HAProxy`,
+      }): the same isolation, but less throughput, and a burst of one tenant's connections ` +
+        "delays other tenants' requests by tens of ms while it arrives (install haproxy)",
   );
   const runtime = new Runtime({
     isolation,
