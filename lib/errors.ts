@@ -46,7 +46,7 @@ export class DeployTenantError extends Error {
 export class ApiError extends DeployTenantError {
   /** HTTP status of the response. */
   status: number;
-  /** The `x-deno-ray` trace header, when the server sent one. */
+  /** The trace header (`x-deno-trace-id` on v2, `x-deno-ray` on v1), when the server sent one. */
   traceId?: string;
 
   /** Creates an API error from a response's parts. */
