@@ -238,10 +238,11 @@ export function parseLinkHeader(value: string | null): Record<string, string> {
 }
 
 /**
- * Reads newline-delimited JSON, yielding one value per non-empty line. Lines may be split
- * across chunks anywhere (even inside a UTF-8 character). Stopping early cancels the stream.
+ * Yields the lines of a text stream, each without its end (`\n`, `\r\n` or `\r`); a last line
+ * without an end is yielded too. Lines may be split across chunks anywhere (even inside a UTF-8
+ * character). Stopping early cancels the stream.
  */
-export async function* ndjson<T>(body: ReadableStream<Uint8Array>): AsyncGenerator<T> {
+export async function* textLines(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();
   let pending = "";
   let done = false;
@@ -250,15 +251,30 @@ export async function* ndjson<T>(body: ReadableStream<Uint8Array>): AsyncGenerat
       const chunk = await reader.read();
       done = chunk.done;
       pending += chunk.value ?? "";
-      const lines = pending.split("\n");
-      pending = done ? "" : lines.pop()!;
-      for (const line of lines) {
-        if (line.trim() !== "") yield parseLine<T>(line);
+      for (;;) {
+        const end = /\r\n|\n|\r/.exec(pending);
+        // A trailing `\r` may be the first half of `\r\n`: wait for the next chunk.
+        if (end === null || (!done && end[0] === "\r" && end.index === pending.length - 1)) {
+          break;
+        }
+        yield pending.slice(0, end.index);
+        pending = pending.slice(end.index + end[0].length);
       }
     }
+    if (pending !== "") yield pending;
   } finally {
     if (!done) await reader.cancel().catch(() => {});
     reader.releaseLock();
+  }
+}
+
+/**
+ * Reads newline-delimited JSON, yielding one value per non-empty line. Lines may be split
+ * across chunks anywhere (even inside a UTF-8 character). Stopping early cancels the stream.
+ */
+export async function* ndjson<T>(body: ReadableStream<Uint8Array>): AsyncGenerator<T> {
+  for await (const line of textLines(body)) {
+    if (line.trim() !== "") yield parseLine<T>(line);
   }
 }
 

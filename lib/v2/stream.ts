@@ -7,7 +7,7 @@
  * @module
  */
 import { DeployTenantError } from "../errors.ts";
-import { type HttpClient, ndjson, type Query } from "../http.ts";
+import { type HttpClient, ndjson, type Query, textLines } from "../http.ts";
 import type { StreamFormat } from "./types.ts";
 
 /** The `Accept` header for each format. */
@@ -57,40 +57,18 @@ export async function* streamJson<T>(
  * lines may end in `\n`, `\r\n` or `\r`.
  */
 export async function* sseData(body: ReadableStream<Uint8Array>): AsyncGenerator<string> {
-  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
-  let pending = "";
   let data: string[] = [];
-  let done = false;
-  try {
-    while (!done) {
-      const chunk = await reader.read();
-      done = chunk.done;
-      pending += chunk.value ?? "";
-      for (;;) {
-        const end = /\r\n|\n|\r/.exec(pending);
-        // A trailing `\r` may be the first half of `\r\n`: wait for the next chunk.
-        if (end === null || (!done && end[0] === "\r" && end.index === pending.length - 1)) {
-          break;
-        }
-        const line = pending.slice(0, end.index);
-        pending = pending.slice(end.index + end[0].length);
-        if (line === "") {
-          if (data.length > 0) yield data.join("\n");
-          data = [];
-        } else {
-          const field = fieldOf(line);
-          if (field?.name === "data") data.push(field.value);
-        }
-      }
+  for await (const line of textLines(body)) {
+    if (line === "") {
+      if (data.length > 0) yield data.join("\n");
+      data = [];
+    } else {
+      const field = fieldOf(line);
+      if (field?.name === "data") data.push(field.value);
     }
-    // A last event without its blank line is still delivered, as the SDK does.
-    const field = fieldOf(pending);
-    if (field?.name === "data") data.push(field.value);
-    if (data.length > 0) yield data.join("\n");
-  } finally {
-    if (!done) await reader.cancel().catch(() => {});
-    reader.releaseLock();
   }
+  // A last event without its blank line is still delivered, as the SDK does.
+  if (data.length > 0) yield data.join("\n");
 }
 
 /** `name: value` → `{name, value}` (one leading space dropped); a `:` comment → undefined. */
