@@ -76,6 +76,9 @@ Examples:
     .alias("rm")
     .description("Delete a deployment (its URL stops answering)")
     .argument("<id>", "deployment id")
+    // It does not ask (a deployment is one build; its project keeps the others), but a script
+    // passing --yes to every delete must not break here.
+    .option("--yes", "accepted for scripts; deleting a deployment does not ask")
     .action(async function (this: Command, id: string) {
       const { api, out } = await connect(this);
       await api.deployments.delete(id);

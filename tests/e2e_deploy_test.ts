@@ -174,7 +174,8 @@ Deno.test("deploy the CRM lead hook and call it", async (t) => {
       const shown = jsonOf<Deployed>(await cli("deployments", "show", first.id, "--json"));
       assert.equal(shown.url, first.url);
 
-      const deleted = await cli("deployments", "delete", strict.id);
+      // --yes is accepted by every command that deletes (scripts pass it to all of them).
+      const deleted = await cli("deployments", "delete", strict.id, "--yes");
       assert.equal(deleted.code, 0, describe(deleted));
       const missing = await cli("deployments", "show", strict.id);
       assert.equal(missing.code, 4, describe(missing));
