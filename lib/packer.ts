@@ -720,15 +720,29 @@ function fsError(error: unknown, path: string): Error {
       cause: error,
     });
   }
-  const reason = error instanceof Deno.errors.PermissionDenied
-    ? "permission denied"
-    : error instanceof Error
-    ? error.message
-    : String(error);
-  return new DeployTenantError("unreadable", `Cannot read "${path}": ${reason}.`, {
-    hint: "Fix its permissions, or leave it out with --exclude.",
+  const shown = shortPath(path);
+  if (error instanceof Deno.errors.PermissionDenied) {
+    return new DeployTenantError("unreadable", `Cannot read "${shown}": permission denied.`, {
+      hint: "Fix its permissions, or leave it out with --exclude.",
+      cause: error,
+    });
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  // Deno's message ends with the operation and the whole path again: the path is shown once.
+  const reason = message.replace(/\s*\(os error \d+\).*$/s, "").replace(/:\s*\w+ '.*$/s, "");
+  const tooLong = /\(os error 36\)|name too long/i.test(message);
+  return new DeployTenantError("unreadable", `Cannot read "${shown}": ${reason}.`, {
+    hint: tooLong
+      ? "Its path is longer than the system allows: shorten the tree there, or leave it out " +
+        "with --exclude."
+      : "Leave it out with --exclude, or fix what the error names.",
     cause: error,
   });
+}
+
+/** `path`, its middle cut when it is too long to read in one line of an error. */
+function shortPath(path: string): string {
+  return path.length <= 160 ? path : `${path.slice(0, 70)}…${path.slice(-70)}`;
 }
 
 function envFileWarnings(entries: PackedEntry[]): string[] {

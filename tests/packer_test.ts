@@ -601,3 +601,25 @@ Deno.test("ChunkBatcher gathers small pieces into larger chunks", () => {
   batcher.push("z");
   assert.equal(new TextDecoder().decode(batcher.flush()), "z");
 });
+
+Deno.test("a tree deeper than the system's path limit fails with a short path and a fitting hint", async () => {
+  await withTree({ "main.ts": "export {};\n" }, async (root) => {
+    // 200 levels of 30 characters, made one relative step at a time: the shell stops being
+    // able to enter them once the path passes PATH_MAX (4096), which is deep enough.
+    const name = "d".repeat(30);
+    await new Deno.Command("sh", {
+      args: [
+        "-c",
+        `cd "$1" && for i in $(seq 200); do mkdir ${name} && cd ${name} || exit 1; done`,
+        "sh",
+        root,
+      ],
+      stderr: "null",
+    }).output();
+    const error = await rejectsWith(pack({ root }), "unreadable");
+    assert.ok(error.message.length < 400, `message of ${error.message.length} characters`);
+    assert.match(error.message, /…/);
+    assert.match(error.hint ?? "", /longer than the system allows/);
+    assert.doesNotMatch(error.hint ?? "", /permissions/);
+  });
+});
