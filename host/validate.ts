@@ -12,6 +12,7 @@ import { z } from "zod";
 import type { CompilerOptions, DeploymentPermissions } from "../lib/types.ts";
 import type { ListQuery } from "./store.ts";
 import { isUuid } from "./ids.ts";
+import { MAX_ASSETS } from "../lib/packer.ts";
 
 /** A request the API refuses: HTTP status and the `{code, message}` error body. */
 export class RequestError extends Error {
@@ -227,12 +228,10 @@ export interface CheckedDeployment {
   description: string;
 }
 
-/**
- * Most assets in one deployment. Deploy documents no count, only 1 GB in total; without a
- * cap, a body of tiny assets under the size limit costs the host memory and rows far beyond
- * its bytes.
- */
-export const MAX_ASSETS = 100_000;
+// MAX_ASSETS: Deploy documents no count, only 1 GB in total; without a cap, a body of tiny
+// assets under the size limit costs the host memory and rows far beyond its bytes. The CLI's
+// packer checks the same number before it reads a file.
+export { MAX_ASSETS };
 
 const MAX_PATH_BYTES = 4096;
 const MAX_SEGMENT_BYTES = 255;

@@ -40,6 +40,8 @@ export interface PackOptions {
   entrypoint?: string;
   /** Largest total file size allowed (default 1 GiB, Deploy's per-deployment limit). */
   maxTotalBytes?: number;
+  /** Most assets (files and symlinks) allowed (default {@link MAX_ASSETS}, the host's limit). */
+  maxAssets?: number;
   /** Called after each file is hashed, with running totals. */
   onProgress?: (progress: { files: number; bytes: number }) => void;
 }
@@ -108,6 +110,9 @@ export interface Pack {
   warnings: string[];
 }
 
+/** The most assets a deployment may have (the local host refuses more). */
+export const MAX_ASSETS = 100_000;
+
 /** Deploy's per-deployment size limit, the default of {@link PackOptions.maxTotalBytes}. */
 export const DEFAULT_MAX_TOTAL_BYTES = 1024 ** 3;
 
@@ -134,7 +139,8 @@ const YIELD_EVERY_BYTES = 16 * 1024 * 1024;
  *
  * Throws a {@link DeployTenantError} for a missing, non-directory or empty root, an
  * unreadable path, a symlink that escapes the root, dangles or loops, a missing entry
- * point, and a total over `maxTotalBytes` (checked before any file is read).
+ * point, and more than `maxAssets` assets or a total over `maxTotalBytes` (both checked before
+ * any file is read).
  */
 export async function pack(options: PackOptions): Promise<Pack> {
   const root = resolve(options.root);
@@ -143,6 +149,16 @@ export async function pack(options: PackOptions): Promise<Pack> {
 
   const walked = await walk(root, new PathFilter(options));
   if (walked.files.length === 0) throw emptyDirectory(root, walked.skipped);
+  // Both limits before any file is read: a tree over them would be hashed for nothing.
+  const assets = walked.files.length + walked.symlinks.length;
+  const maxAssets = options.maxAssets ?? MAX_ASSETS;
+  if (assets > maxAssets) {
+    throw new DeployTenantError(
+      "tooManyAssets",
+      `The tree has ${assets} files and symlinks to deploy, over the limit of ${maxAssets}.`,
+      { hint: "Leave out what the deployment does not need with --exclude or .gitignore." },
+    );
+  }
   assertWithinLimit(sum(walked.files.map((file) => file.size)), maxTotalBytes);
 
   const entries: PackedEntry[] = [...walked.symlinks];

@@ -623,3 +623,19 @@ Deno.test("a tree deeper than the system's path limit fails with a short path an
     assert.doesNotMatch(error.hint ?? "", /permissions/);
   });
 });
+
+Deno.test("pack refuses more assets than the limit before it reads a file", async () => {
+  const tree = Object.fromEntries(
+    Array.from({ length: 5 }, (_, i) => [`f${i}.ts`, "export {};\n"]),
+  );
+  await withTree({ ...tree, "main.ts": "export {};\n" }, async (root) => {
+    let read = 0;
+    const error = await rejectsWith(
+      pack({ root, maxAssets: 3, onProgress: () => read++ }),
+      "tooManyAssets",
+    );
+    assert.match(error.message, /6 files and symlinks to deploy, over the limit of 3/);
+    assert.equal(read, 0, "no file was read");
+    assert.equal((await pack({ root, maxAssets: 6 })).entries.length, 6);
+  });
+});
