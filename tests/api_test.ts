@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { V1Api } from "../lib/api.ts";
 import { ApiError, DeployTenantError, ExitCode } from "../lib/errors.ts";
 import type { Project } from "../lib/types.ts";
+import { rejection } from "./helpers/rejection.ts";
 
 const ORG = "5b484959-cba2-482d-95ab-ba592784af80";
 const PROJECT_ID = "0c7e0f2b-3b5f-4f0e-9d7a-1a2b3c4d5e6f";
@@ -22,16 +23,6 @@ function serve(handler: (request: Request, url: URL) => Response | Promise<Respo
   const baseUrl = `http://127.0.0.1:${server.addr.port}/v1`;
   const api = new V1Api({ baseUrl, token: "t", organizationId: ORG, retryBaseMs: 1 });
   return Object.assign(server, { log, baseUrl, api });
-}
-
-/** The error `promise` rejects with; fails when it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected a rejection");
 }
 
 Deno.test("projects.get by name searches with q and picks the exact name across pages", async () => {

@@ -8,6 +8,7 @@ import {
   parseRetryAfter,
   type RetryInfo,
 } from "../lib/http.ts";
+import { rejection } from "./helpers/rejection.ts";
 
 type Handler = (request: Request) => Response | Promise<Response>;
 
@@ -30,16 +31,6 @@ function client(baseUrl: string, options: Partial<HttpClientOptions> = {}) {
     ...options,
   });
   return { http, retries };
-}
-
-/** The error `promise` rejects with; fails when it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected a rejection");
 }
 
 /** A port nothing listens on. */

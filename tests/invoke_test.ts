@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { DeployTenantError, ExitCode, NetworkError } from "../lib/errors.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
+import { rejection } from "./helpers/rejection.ts";
 
 /** A real loopback router stand-in that answers with what it saw. */
 function serveEcho() {
@@ -15,16 +16,6 @@ function serveEcho() {
       }),
   );
   return Object.assign(server, { port: server.addr.port });
-}
-
-/** The error `promise` rejects with; fails when it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected a rejection");
 }
 
 Deno.test("a *.localhost URL goes through 127.0.0.1 on its port with the deployment's Host", async () => {

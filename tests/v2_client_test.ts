@@ -15,6 +15,7 @@ import {
   type V2ClientOptions,
 } from "../lib/v2/mod.ts";
 import type { BuildLogEntry, Revision, RevisionProgress, RuntimeLog } from "../lib/v2/types.ts";
+import { rejection } from "./helpers/rejection.ts";
 
 /** What the server saw of one request. */
 interface Seen {
@@ -68,16 +69,6 @@ async function all<T>(items: AsyncIterable<T>): Promise<T[]> {
   const result: T[] = [];
   for await (const item of items) result.push(item);
   return result;
-}
-
-/** The error `promise` rejects with; fails when it resolves. */
-async function rejection(promise: Promise<unknown>): Promise<unknown> {
-  try {
-    await promise;
-  } catch (error) {
-    return error;
-  }
-  assert.fail("expected a rejection");
 }
 
 /** A streamed response sending `chunks` one by one, each flushed before the next. */
@@ -797,17 +788,15 @@ Deno.test("layers CRUD and the apps using one; database instances", async () => 
   });
   const users = await all(v2.layers.apps("shared-secrets", { limit: 5 }));
   await v2.layers.delete("shared-secrets");
-  const instance = await v2.databases.createInstance({
-    slug: "main-pg",
-    connection: {
-      engine: "postgresql",
-      hostname: "db.acme.com",
-      port: 5432,
-      username: "app",
-      password: "pw",
-      certificate: null,
-    },
-  });
+  const connection = {
+    engine: "postgresql",
+    hostname: "db.acme.com",
+    port: 5432,
+    username: "app",
+    password: "pw",
+    certificate: null,
+  } as const;
+  const instance = await v2.databases.createInstance({ slug: "main-pg", connection });
 
   assert.equal(users[0].layer_position, 0);
   assert.equal(instance.connection.hostname, "db.acme.com");
@@ -831,17 +820,7 @@ Deno.test("layers CRUD and the apps using one; database instances", async () => 
     layers: [],
   });
   assert.equal(apps.query.get("limit"), "5");
-  assert.deepEqual(json(database), {
-    slug: "main-pg",
-    connection: {
-      engine: "postgresql",
-      hostname: "db.acme.com",
-      port: 5432,
-      username: "app",
-      password: "pw",
-      certificate: null,
-    },
-  });
+  assert.deepEqual(json(database), { slug: "main-pg", connection });
 });
 
 // ---------------------------------------------------------------------------------------------
