@@ -5,16 +5,18 @@
  * @module
  */
 import type { Command } from "commander";
-import { V1Api } from "../lib/api.ts";
+import { type DeployApi, V1Api } from "../lib/api.ts";
 import { type ApiConfig, resolveApiConfig } from "../lib/config.ts";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
 import { Output } from "../lib/output.ts";
+import { V2Api } from "../lib/v2_api.ts";
 
 /** The options accepted by every command, before or after its name. */
 export interface GlobalOptions {
   api?: string;
   token?: string;
   org?: string;
+  apiVersion?: string;
   json: boolean;
   quiet: boolean;
   color: boolean;
@@ -23,7 +25,10 @@ export interface GlobalOptions {
 
 /** An API client with the configuration it came from and the output to report on. */
 export interface Session {
-  api: V1Api;
+  /** The API, whichever version the configuration chose. */
+  api: DeployApi;
+  /** The same API when it is v2, for what only v2 has (layers, app variables). */
+  v2?: V2Api;
   config: ApiConfig;
   out: Output;
 }
@@ -31,9 +36,16 @@ export interface Session {
 /** Adds the global options to the root command. */
 export function addGlobalOptions(program: Command): Command {
   return program
-    .option("--api <url>", "API root, e.g. https://api.deno.com/v1 (env: DEPLOY_API_URL)")
+    .option(
+      "--api <url>",
+      "API root; /v1 or /v2 (or https://console.deno.com) picks the version (env: DEPLOY_API_URL)",
+    )
+    .option(
+      "--api-version <v1|v2>",
+      "the local host's v1 (default) or v2 API (env: DEPLOY_API_VERSION)",
+    )
     .option("--token <token>", "access token (env: DEPLOY_ACCESS_TOKEN or DENO_DEPLOY_TOKEN)")
-    .option("--org <id>", "organization id (env: DEPLOY_ORG_ID)")
+    .option("--org <id>", "organization id; on v2 its slug (env: DEPLOY_ORG_ID, DENO_DEPLOY_ORG)")
     .option("--json", "print one JSON document on stdout; errors as JSON on stderr")
     .option("-q, --quiet", "print no progress or messages on stderr")
     .option("--no-color", "no colour (NO_COLOR is honoured too)")
@@ -47,6 +59,7 @@ export function globalOptions(command: Command): GlobalOptions {
     api: options.api,
     token: options.token,
     org: options.org,
+    apiVersion: options.apiVersion,
     json: options.json ?? false,
     quiet: options.quiet ?? false,
     color: options.color ?? true,
@@ -65,20 +78,45 @@ export function outputFor(command: Command): Output {
  * needed) and creates a client for it.
  */
 export async function connect(command: Command, out = outputFor(command)): Promise<Session> {
-  const { api, token, org } = globalOptions(command);
-  const config = await resolveApiConfig({ api, token, org }, {
+  const { api, token, org, apiVersion } = globalOptions(command);
+  const config = await resolveApiConfig({ api, token, org, apiVersion }, {
     onHostStarted: (info, logPath) =>
       out.info(`Started the local host at ${new URL(info.apiUrl).origin} (logs: ${logPath})`),
   });
-  const client = new V1Api({
+  const transport = {
     baseUrl: config.apiUrl,
     token: config.token,
-    organizationId: config.organizationId,
     timeoutMs: requestTimeoutMs(),
-    onRetry: ({ attempt, delayMs, reason }) =>
+    onRetry: ({ attempt, delayMs, reason }: { attempt: number; delayMs: number; reason: string }) =>
       out.info(`${reason}; retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})`),
-  });
-  return { api: client, config, out };
+  };
+  if (config.apiVersion === "v2") {
+    const v2 = new V2Api({ ...transport, org: config.organizationId || undefined });
+    return { api: v2, v2, config, out };
+  }
+  return { api: new V1Api({ ...transport, organizationId: config.organizationId }), config, out };
+}
+
+/**
+ * The v2 API of `session`, or a usage error (exit 2) saying that `what` exists only in v2.
+ */
+export function requireV2(command: Command, session: Session, what: string): V2Api {
+  if (session.v2) return session.v2;
+  throw usageError(
+    command,
+    `${what} exist${what.endsWith("s") ? "" : "s"} only in the Deploy v2 API`,
+    "Point the CLI at a v2 API: --api https://api.deno.com/v2, or --api-version v2 for the " +
+      "local host.",
+  );
+}
+
+/** A usage error (exit 2) for a v2-only flag used against a v1 API. */
+export function v2OnlyFlag(command: Command, flag: string): DeployTenantError {
+  return usageError(
+    command,
+    `${flag} exists only in the Deploy v2 API`,
+    "Leave it out, or point the CLI at a v2 API (--api …/v2, or --api-version v2).",
+  );
 }
 
 /** Env var: the time limit of one API request attempt, in milliseconds. */

@@ -23,7 +23,10 @@ import { deploymentUrl } from "../lib/urls.ts";
 import { defaultCacheDir } from "../lib/paths.ts";
 import type { CompilerOptions } from "../lib/types.ts";
 import { UploadCache } from "../lib/upload_cache.ts";
-import { collect, connect, globalOptions, outputFor, usageError } from "./context.ts";
+import { productionHostnamesOf, wireObject } from "../lib/v2_api.ts";
+import type { Revision } from "../lib/v2/types.ts";
+import type { DeployResult } from "../lib/deploy.ts";
+import { collect, connect, globalOptions, outputFor, usageError, v2OnlyFlag } from "./context.ts";
 import { formatLogLine, withUrl } from "./deployments.ts";
 
 interface DeployFlags {
@@ -46,6 +49,8 @@ interface DeployFlags {
   domain?: string[];
   requestTimeout?: string;
   allowNet?: string;
+  label?: string[];
+  preview?: boolean;
 }
 
 const COMPILER_OPTIONS = ["jsx", "jsxFactory", "jsxFragmentFactory", "jsxImportSource"] as const;
@@ -80,6 +85,8 @@ export function deployCommand(): Command {
       'outbound network allow-list, e.g. api.example.com,1.2.3.4:443; "" denies all',
     )
     .option("--prod", "once built, serve it at {project.name}.<base-domain> (production)")
+    .option("--preview", "v2: give it its own preview URL too (the default without --prod)")
+    .option("--label <key=value>", "v2: a label of the revision; repeatable", collect)
     .option(
       "--domain <pattern>",
       "once built, also serve it at this host name, e.g. staging-{project.name}.example.com; " +
@@ -99,6 +106,13 @@ once its build succeeds; the previous production deployment keeps its own URL. -
 attaches other names the same way ({project.name} and {deployment.id} are filled in): a
 custom domain must first be registered and verified (see \`deploy-tenant domain --help\`).
 
+On Deploy v2 (--api …/v2) the project is an app and the deployment a revision: every file is
+sent with its content (v2 has no upload by hash), --env sets the revision's own variables,
+--prod joins production in the deploy request, --label labels the revision. --import-map,
+--lock, --compiler-options, --db, --description, --request-timeout and --allow-net have no
+v2 equivalent and are refused (exit 2). Under --json stdout gets the revision as v2 returns
+it, plus "url" and "upload".
+
 Examples:
   $ deploy-tenant deploy ./hooks --project acme-crm
   $ deploy-tenant deploy ./hooks -p acme-crm --env MIN_SCORE=70 --env-file .env.production
@@ -106,7 +120,8 @@ Examples:
   $ deploy-tenant deploy ./hooks -p acme-crm --dry-run
   $ deploy-tenant deploy ./hooks -p acme-crm --prod
   $ deploy-tenant deploy ./hooks -p acme-crm --domain "staging-{project.name}.example.com"
-  $ deploy-tenant deploy ./hooks -p acme-crm --json | jq -r .url`,
+  $ deploy-tenant deploy ./hooks -p acme-crm --json | jq -r .url
+  $ deploy-tenant deploy ./hooks -p acme-crm --prod --label custom.customer=acme --api-version v2`,
     )
     .action(async function (this: Command, dir: string, flags: DeployFlags) {
       const out = outputFor(this);
@@ -127,13 +142,7 @@ Examples:
         gitignore: flags.gitignore,
       };
       const timeoutMs = parseTimeout(this, flags.timeout);
-      if ((flags.prod || flags.domain) && !flags.wait) {
-        throw usageError(
-          this,
-          "--prod and --domain need the build to finish",
-          "Leave out --no-wait: domains are attached once the build succeeds.",
-        );
-      }
+      const labels = parseLabels(this, flags.label);
 
       if (flags.dryRun) {
         const plan = await planDeploy({
@@ -153,8 +162,17 @@ Examples:
           'Pass --project <name>, or set "deploy": {"project": "<name>"} in deno.json.',
         );
       }
-      const { api, config: apiConfig } = await connect(this, out);
-      const cache = await UploadCache.open(
+      const { api, v2, config: apiConfig } = await connect(this, out);
+      if (!v2 && (flags.prod || flags.domain) && !flags.wait) {
+        throw usageError(
+          this,
+          "--prod and --domain need the build to finish",
+          "Leave out --no-wait: domains are attached once the build succeeds.",
+        );
+      }
+      if (!v2 && labels) throw v2OnlyFlag(this, "--label");
+      // v2 has no upload by hash: every file goes up, so the cache is neither read nor written.
+      const cache = v2 ? undefined : await UploadCache.open(
         defaultCacheDir(),
         apiConfig.apiUrl,
         apiConfig.organizationId,
@@ -169,9 +187,15 @@ Examples:
         timeoutMs,
         onProgress: (event) => reportProgress(out, event),
         production: flags.prod,
+        preview: flags.preview,
         domains: flags.domain,
+        labels,
       });
 
+      if (v2) {
+        printRevision(out, result, apiConfig.apiUrl);
+        return;
+      }
       const deployment = withUrl(result.deployment, apiConfig.apiUrl);
       const document = { ...deployment, upload: result.upload };
       if (deployment.status === "failed") {
@@ -200,6 +224,52 @@ Examples:
           others.join("");
       });
     });
+}
+
+/** Prints a v2 deploy's outcome: the revision as v2 returns it under --json, its URLs. */
+function printRevision(out: Output, result: DeployResult, apiUrl: string): void {
+  const deployment = withUrl(result.deployment, apiUrl);
+  const revision = wireObject(result.deployment) as Revision;
+  const document = { ...revision, url: deployment.url, upload: result.upload };
+  if (deployment.status === "failed") {
+    if (out.json) out.result(document, () => "");
+    const error = result.buildError ?? "The build failed.";
+    const why = error.includes("\n") ? `:\n${indent(error)}` : `: ${error}`;
+    throw new DeployTenantError("buildFailed", `The revision failed${why}`, {
+      hint: `See the whole build log with \`deploy-tenant logs ${deployment.id} --build\`.`,
+      exitCode: ExitCode.failed,
+    });
+  }
+  out.result(document, () => {
+    if (deployment.status === "pending") {
+      return `Revision ${out.bold(deployment.id)} is building ` +
+        `(\`deploy-tenant deployments show ${deployment.id}\`).`;
+    }
+    const production = new Set(productionHostnamesOf(revision));
+    const lines = [`Deployed ${out.bold(deployment.id)} to app ${result.project.name}`];
+    for (const hostname of deployment.domains ?? []) {
+      const url = deploymentUrl(hostname, apiUrl);
+      lines.push(production.has(hostname) ? `production: ${out.bold(url)}` : out.bold(url));
+    }
+    return lines.join("\n");
+  });
+}
+
+/** `--label key=value` flags as labels; `undefined` when none was given. */
+function parseLabels(
+  command: Command,
+  list: string[] | undefined,
+): Record<string, string> | undefined {
+  if (!list?.length) return undefined;
+  const labels: Record<string, string> = {};
+  for (const item of list) {
+    const equals = item.indexOf("=");
+    if (equals < 1) {
+      throw usageError(command, `Invalid --label "${item}"`, "Use --label key=value.");
+    }
+    labels[item.slice(0, equals)] = item.slice(equals + 1);
+  }
+  return labels;
 }
 
 function indent(text: string): string {
@@ -283,9 +353,10 @@ async function readEnvFile(path: string): Promise<Record<string, string>> {
  * nothing counts as uploaded.
  */
 async function existingCache(command: Command): Promise<UploadCache | undefined> {
-  const { api, token, org } = globalOptions(command);
+  const { api, token, org, apiVersion } = globalOptions(command);
   try {
-    const config = await resolveApiConfig({ api, token, org }, { startHost: false });
+    const config = await resolveApiConfig({ api, token, org, apiVersion }, { startHost: false });
+    if (config.apiVersion === "v2") return undefined; // v2 has no upload by hash
     return await UploadCache.open(defaultCacheDir(), config.apiUrl, config.organizationId);
   } catch {
     return undefined;
@@ -321,6 +392,9 @@ function reportProgress(out: Output, event: DeployEvent): void {
       break;
     case "polling":
       out.info(`Waiting for the build (${event.reason})`);
+      break;
+    case "progress":
+      out.info(`  ${event.stage}: ${event.status}`);
       break;
   }
 }

@@ -1,7 +1,6 @@
 /**
  * The Deploy API behind a small interface ({@link DeployApi}), with the Subhosting v1
- * adapter ({@link V1Api}). A v2 adapter (apps and revisions) can implement the same
- * interface without touching the CLI.
+ * adapter ({@link V1Api}). The v2 adapter (apps and revisions) is `V2Api` in `v2_api.ts`.
  *
  * @example
  * ```ts
@@ -33,6 +32,7 @@ import type {
   UpdateKvDatabaseRequest,
   UpdateProjectRequest,
 } from "./types.ts";
+import type { ApiVersion } from "./v2/urls.ts";
 
 /** Projects of the organization the client is bound to. */
 export interface ProjectsApi {
@@ -187,6 +187,8 @@ export interface AnalyticsApi {
 
 /** A Deploy API, whichever version is behind it. */
 export interface DeployApi {
+  /** Which version it speaks; absent means v1. */
+  readonly version?: ApiVersion;
   /** The organization the client is bound to. */
   organization(): Promise<Organization>;
   /** Projects of that organization. */
@@ -215,6 +217,8 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /** The Subhosting v1 API (`/v1`), as served by Deno Deploy and by the local host. */
 export class V1Api implements DeployApi {
+  /** Always `v1`. */
+  readonly version: ApiVersion = "v1";
   /** The transport, for requests this adapter does not wrap. */
   readonly http: HttpClient;
   /** The organization UUID every organization-scoped path uses. */

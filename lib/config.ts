@@ -2,10 +2,16 @@
  * Where the CLI finds its API and the per-directory `deploy` settings.
  *
  * The API, token and organization come from flags, then the environment
- * (`DEPLOY_API_URL`, `DEPLOY_ACCESS_TOKEN` or `DENO_DEPLOY_TOKEN`, `DEPLOY_ORG_ID`), and when no
+ * (`DEPLOY_API_URL` or `DENO_DEPLOY_ENDPOINT`, `DEPLOY_ACCESS_TOKEN` or `DENO_DEPLOY_TOKEN`,
+ * `DEPLOY_ORG_ID` or `DENO_DEPLOY_ORG`), and when no
  * API is configured, from the local host: the one running on the data directory, or one
  * started in the background (unless `DEPLOY_TENANT_AUTOSTART=0`, e.g. in CI). Each of the
  * token and organization is taken from flag, then environment, then the host's `host.json`.
+ *
+ * The URL chooses the API version (`apiVersionOf`: `/v1` → v1; `/v2`, `/api/v2`, or bare
+ * `https://api.deno.com` / `https://console.deno.com` → v2). The local host is v1 unless
+ * `--api-version v2` (`DEPLOY_API_VERSION=v2`) asks for its `apiV2Url`. On v2 a `ddo_` token
+ * needs no organization; any other token sends it as `X-Deno-Org`.
  *
  * @module
  */
@@ -13,6 +19,8 @@ import { join } from "node:path";
 import { DeployTenantError, ExitCode } from "./errors.ts";
 import { findRunningHost, type HostInfo, hostLogPath, startBackgroundHost } from "./local_host.ts";
 import { defaultDataDir } from "./paths.ts";
+import { isOrganizationToken } from "./v2/client.ts";
+import { type ApiVersion, apiVersionOf } from "./v2/urls.ts";
 
 /** Values given on the command line; `undefined` when not given. */
 export interface ConfigFlags {
@@ -20,8 +28,10 @@ export interface ConfigFlags {
   api?: string;
   /** `--token`. */
   token?: string;
-  /** `--org`: the organization id. */
+  /** `--org`: the organization id (v1), or its slug or id (v2). */
   org?: string;
+  /** `--api-version`: `v2` picks the local host's v2 API; a URL's own version wins. */
+  apiVersion?: string;
 }
 
 /** Where and as whom to talk to the API. */
@@ -30,8 +40,11 @@ export interface ApiConfig {
   apiUrl: string;
   /** The bearer token. */
   token: string;
-  /** The organization id. */
+  /** The organization id (v1), or its slug or id for `X-Deno-Org` (v2; may be empty with a
+   * `ddo_` token, which names its organization). */
   organizationId: string;
+  /** The API version `apiUrl` speaks (see `apiVersionOf`). */
+  apiVersion: ApiVersion;
   /** Where the API came from: flags or environment, or the local host. */
   source: "configured" | "localHost";
   /** The local host used, when `source` is `localHost`. */
@@ -83,25 +96,48 @@ export async function resolveApiConfig(
   options: ResolveOptions = {},
 ): Promise<ApiConfig> {
   const env = options.env ?? Deno.env.toObject();
-  const apiUrl = flags.api || env.DEPLOY_API_URL;
+  const apiUrl = flags.api || env.DEPLOY_API_URL || env.DENO_DEPLOY_ENDPOINT;
   const token = flags.token || env.DEPLOY_ACCESS_TOKEN || env.DENO_DEPLOY_TOKEN;
-  const organizationId = flags.org || env.DEPLOY_ORG_ID;
+  const organizationId = flags.org || env.DEPLOY_ORG_ID || env.DENO_DEPLOY_ORG;
+  const wanted = wantedVersion(flags.apiVersion ?? env.DEPLOY_API_VERSION);
 
   if (apiUrl) {
     checkApiUrl(apiUrl);
+    const apiVersion = apiVersionOf(apiUrl);
+    if (wanted && wanted !== apiVersion) {
+      throw new DeployTenantError(
+        "apiVersionMismatch",
+        `${apiUrl} speaks ${apiVersion}, but ${wanted} was asked for`,
+        {
+          hint: `Use an API URL ending in /${wanted}, or leave out --api-version ` +
+            "(DEPLOY_API_VERSION).",
+          exitCode: ExitCode.usage,
+        },
+      );
+    }
     if (!token) {
       throw new DeployTenantError("missingToken", `No access token for ${apiUrl}`, {
         hint: "Pass --token or set DEPLOY_ACCESS_TOKEN (or DENO_DEPLOY_TOKEN).",
         exitCode: ExitCode.auth,
       });
     }
-    if (!organizationId) {
-      throw new DeployTenantError("missingOrganization", `No organization id for ${apiUrl}`, {
-        hint: "Pass --org or set DEPLOY_ORG_ID (the organization's id from its dashboard).",
+    // A v2 organization token (ddo_…) names its organization; other tokens need X-Deno-Org.
+    if (!organizationId && !(apiVersion === "v2" && isOrganizationToken(token))) {
+      throw new DeployTenantError("missingOrganization", `No organization for ${apiUrl}`, {
+        hint: apiVersion === "v2"
+          ? "Pass --org or set DENO_DEPLOY_ORG (the organization's slug), or use an " +
+            "organization token (ddo_…)."
+          : "Pass --org or set DEPLOY_ORG_ID (the organization's id from its dashboard).",
         exitCode: ExitCode.usage,
       });
     }
-    return { apiUrl, token, organizationId, source: "configured" };
+    return {
+      apiUrl,
+      token,
+      organizationId: organizationId ?? "",
+      apiVersion,
+      source: "configured",
+    };
   }
 
   const dataDir = hostDataDir(env);
@@ -118,10 +154,21 @@ export async function resolveApiConfig(
     started = true;
     options.onHostStarted?.(info, hostLogPath(dataDir));
   }
+  // Fields a host older than the v2 API does not write.
+  const v2Info = info as HostInfo & { apiV2Url?: string; organizationSlug?: string };
+  if (wanted === "v2" && !v2Info.apiV2Url) {
+    throw new DeployTenantError("v2Unavailable", "The local host does not serve the v2 API", {
+      hint: "Restart it with a newer deploy-tenant (`deploy-tenant host stop`), or use v1.",
+      exitCode: ExitCode.unavailable,
+    });
+  }
+  const v2 = wanted === "v2";
   return {
-    apiUrl: info.apiUrl,
+    apiUrl: v2 ? v2Info.apiV2Url! : info.apiUrl,
     token: token ?? info.token,
-    organizationId: organizationId ?? info.organizationId,
+    organizationId: organizationId ??
+      (v2 ? v2Info.organizationSlug ?? info.organizationId : info.organizationId),
+    apiVersion: v2 ? "v2" : "v1",
     source: "localHost",
     localHost: { dataDir, info, started, logPath: hostLogPath(dataDir) },
   };
@@ -212,6 +259,17 @@ function validateDeployConfig(value: unknown, path: string): DeployConfig {
 function invalidConfig(path: string, problem: string): DeployTenantError {
   return new DeployTenantError("invalidDeployConfig", `${path}: ${problem}`, {
     hint: `Fix the "deploy" key: {"project", "entrypoint", "include", "exclude", "envFile"}.`,
+    exitCode: ExitCode.usage,
+  });
+}
+
+/** `v1`, `v2` or nothing from `--api-version` / `DEPLOY_API_VERSION`. */
+function wantedVersion(value: string | undefined): ApiVersion | undefined {
+  if (value === undefined || value === "") return undefined;
+  const version = value.toLowerCase().replace(/^(\d)$/, "v$1");
+  if (version === "v1" || version === "v2") return version;
+  throw new DeployTenantError("invalidApiVersion", `Unknown API version "${value}"`, {
+    hint: "Use v1 or v2 (--api-version, DEPLOY_API_VERSION).",
     exitCode: ExitCode.usage,
   });
 }

@@ -31,6 +31,8 @@ import type {
   Project,
 } from "./types.ts";
 import type { UploadCache } from "./upload_cache.ts";
+import { V2Api } from "./v2_api.ts";
+import { checkV2Settings, deployRevision } from "./v2_deploy.ts";
 
 export type { UploadStats } from "./packer.ts";
 
@@ -92,6 +94,13 @@ export interface DeployOptions extends DeploymentSettings {
    * e.g. `staging-{project.name}.example.com`. Needs `wait`.
    */
   domains?: string[];
+  /** Labels of the revision (v2 only; v1 deployments have none). */
+  labels?: Record<string, string>;
+  /**
+   * Give the revision its own preview URL (v2; the default unless `production`). v1
+   * deployments always have one.
+   */
+  preview?: boolean;
 }
 
 /** Progress of {@link deploy}, in the order it happens. */
@@ -102,7 +111,9 @@ export type DeployEvent =
   | { type: "retryingWithContent"; reason: string }
   | { type: "created"; deployment: Deployment }
   | { type: "buildLog"; entry: BuildLogEntry }
-  | { type: "polling"; reason: string };
+  | { type: "polling"; reason: string }
+  /** v2: a build stage (`queued`, `preparing`, `installing`, `building`, `deploying`) moved. */
+  | { type: "progress"; stage: string; status: string };
 
 /** The outcome of {@link deploy}. */
 export interface DeployResult {
@@ -174,13 +185,26 @@ const STREAM_SILENCE_POLLS = 5;
 
 /**
  * Deploys a directory to a project and, unless `wait` is `false`, waits for the build.
- * A failed build is not thrown: check `deployment.status` and `buildError`.
+ * A failed build is not thrown: check `deployment.status` and `buildError`. Through a
+ * `V2Api` the project is an app and the deployment a revision (see `v2_deploy.ts`): every file
+ * is sent with its content, `cache` is not used, and `production` joins the deploy request.
  *
  * @throws {DeployTenantError} for a bad directory (see `pack`), an unknown project, API
  *   errors, and `buildTimeout` when the build outlasts `timeoutMs`.
  */
 export async function deploy(options: DeployOptions): Promise<DeployResult> {
   const { api, cache } = options;
+  if (api instanceof V2Api) {
+    checkV2Settings(options);
+    const project = await api.projects.get(options.project);
+    return await deployRevision(api, project, await pack(packOptions(options)), options);
+  }
+  if (options.labels && Object.keys(options.labels).length > 0) {
+    throw new DeployTenantError("usage", "Labels exist only in the Deploy v2 API.", {
+      hint: "Leave out --label, or deploy through a v2 API (--api …/v2).",
+      exitCode: ExitCode.usage,
+    });
+  }
   if ((options.production || options.domains?.length) && options.wait === false) {
     throw new DeployTenantError(
       "usage",

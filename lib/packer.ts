@@ -22,6 +22,7 @@ import { DeployTenantError, ExitCode } from "./errors.ts";
 import { GitSha1 } from "./git_sha1.ts";
 import { Base64Encoder, ChunkBatcher, JsonTextEncoder } from "./stream_json.ts";
 import type { CreateDeploymentRequest, Encoding } from "./types.ts";
+import type { DeployRequest } from "./v2/types.ts";
 
 /** What to pack and how. */
 export interface PackOptions {
@@ -243,13 +244,14 @@ export interface BodyOptions {
 }
 
 /**
- * Streams the JSON body of `POST /projects/{id}/deployments`: the fields of `request`, then
- * `assets` built from `packed`. Files are read from disk only as the stream is pulled.
+ * Streams the JSON body of `POST /projects/{id}/deployments` (v1) or `POST /apps/{app}/deploy`
+ * (v2, which takes the same file and symlink assets): the fields of `request`, then `assets`
+ * built from `packed`. Files are read from disk only as the stream is pulled.
  *
  * The stream errors with `fileChanged` if a file no longer matches what {@link pack} hashed.
  */
 export function deploymentBody(
-  request: Omit<CreateDeploymentRequest, "assets">,
+  request: Omit<CreateDeploymentRequest, "assets"> | Omit<DeployRequest, "assets">,
   packed: Pack,
   options: BodyOptions = {},
 ): ReadableStream<Uint8Array> {
@@ -285,12 +287,12 @@ export function deploymentBody(
 }
 
 async function* bodyPieces(
-  request: Omit<CreateDeploymentRequest, "assets">,
+  request: Omit<CreateDeploymentRequest, "assets"> | Omit<DeployRequest, "assets">,
   packed: Pack,
   reuse: (gitSha1: string) => boolean,
   stats: UploadStats,
 ): AsyncGenerator<string> {
-  const { assets: _ignored, ...fields } = request as Partial<CreateDeploymentRequest>;
+  const { assets: _ignored, ...fields } = request as { assets?: unknown };
   const head = JSON.stringify(fields);
   yield head === "{}" ? "{" : `${head.slice(0, -1)},`;
   yield `"assets":{`;

@@ -216,6 +216,11 @@ export interface Domain {
   projectId?: string | null;
   deploymentId?: string | null;
   dnsRecords: DnsRecord[];
+  /**
+   * Every alternative set of records (v2's `dns_records`): publish all the records of one
+   * set. `dnsRecords` is the first. Absent on v1, which has one set.
+   */
+  dnsRecordSets?: DnsRecord[][];
   createdAt: DateTime;
   updatedAt: DateTime;
 }

@@ -26,6 +26,7 @@ Deno.test("resolveApiConfig prefers flags to the environment", async () => {
     apiUrl: REMOTE,
     token: "env-token",
     organizationId: "env-org",
+    apiVersion: "v1",
     source: "configured",
   });
   const fromFlags = await resolveApiConfig(
