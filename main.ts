@@ -20,6 +20,7 @@ import { domainCommand } from "./commands/domain.ts";
 import { envCommand } from "./commands/env.ts";
 import { hostCommand } from "./commands/host.ts";
 import { invokeCommand } from "./commands/invoke.ts";
+import { layerCommand } from "./commands/layer.ts";
 import { projectCommand } from "./commands/project.ts";
 import { redeployCommand } from "./commands/redeploy.ts";
 import { DeployTenantError, ExitCode } from "./lib/errors.ts";
@@ -66,6 +67,7 @@ export function buildProgram(): Command {
       analyticsCommand(),
       usageCommand(),
       envCommand(),
+      layerCommand(),
       dbCommand(),
       domainCommand(),
       invokeCommand(),

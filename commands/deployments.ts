@@ -1,5 +1,7 @@
 /**
  * `deployments list|show|promote|delete`: a project's deployments. (`logs` is in logs.ts.)
+ * On Deploy v2 a deployment is a revision, `--json` prints revisions as v2 returns them, and
+ * `promote` pins the app's production timeline to the revision.
  *
  * @module
  */
@@ -8,6 +10,8 @@ import { promote } from "../lib/domains.ts";
 import type { Output } from "../lib/output.ts";
 import type { Deployment } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
+import { productionHostnamesOf, wireObject } from "../lib/v2_api.ts";
+import type { Revision } from "../lib/v2/types.ts";
 import { connect } from "./context.ts";
 
 /** The `deployments` command group. */
@@ -34,13 +38,16 @@ Examples:
       const project = await api.projects.get(idOrName);
       const list = await Array.fromAsync(api.deployments.list(project.id));
       const withUrls = list.map((deployment) => withUrl(deployment, config.apiUrl));
-      out.result(withUrls, () =>
-        out.table(withUrls, [
-          { header: "ID", value: (d) => d.id },
-          { header: "STATUS", value: (d) => out.status(d.status) },
-          { header: "CREATED", value: (d) => d.createdAt },
-          { header: "URL", value: (d) => d.url ?? "" },
-        ], `Project ${project.name} has no deployments yet.`));
+      out.result(
+        withUrls.map((deployment, i) => asApiReturns(list[i], deployment.url)),
+        () =>
+          out.table(withUrls, [
+            { header: "ID", value: (d) => d.id },
+            { header: "STATUS", value: (d) => out.status(d.status) },
+            { header: "CREATED", value: (d) => d.createdAt },
+            { header: "URL", value: (d) => d.url ?? "" },
+          ], `Project ${project.name} has no deployments yet.`),
+      );
     });
 
   deployments.command("show")
@@ -48,8 +55,9 @@ Examples:
     .argument("<id>", "deployment id")
     .action(async function (this: Command, id: string) {
       const { api, config, out } = await connect(this);
-      const deployment = withUrl(await api.deployments.get(id), config.apiUrl);
-      out.result(deployment, () => describeDeployment(out, deployment));
+      const found = await api.deployments.get(id);
+      const deployment = withUrl(found, config.apiUrl);
+      out.result(asApiReturns(found, deployment.url), () => describeDeployment(out, deployment));
     });
 
   deployments.command("promote")
@@ -60,7 +68,22 @@ Examples:
       "\nThe deployment that was production keeps its own URL, so promoting it again rolls back.",
     )
     .action(async function (this: Command, id: string) {
-      const { api, config, out } = await connect(this);
+      const { api, v2, config, out } = await connect(this);
+      if (v2) {
+        // v2 pins the production timeline to the revision: no domain is moved by the client.
+        const promoted = await v2.promote(id);
+        const revision = wireObject(promoted) as Revision;
+        const hostname = productionHostnamesOf(revision)[0];
+        const productionUrl = hostname ? deploymentUrl(hostname, config.apiUrl) : undefined;
+        const url = withUrl(promoted, config.apiUrl).url;
+        out.result(
+          { ...revision, url, productionUrl },
+          () =>
+            `Promoted ${out.bold(id)} to production` +
+            (productionUrl ? `\n${out.bold(productionUrl)}` : ""),
+        );
+        return;
+      }
       const result = await promote(api, id);
       const deployment = withUrl(result.deployment, config.apiUrl);
       const productionUrl = deploymentUrl(result.domain, config.apiUrl);
@@ -86,6 +109,14 @@ Examples:
     });
 
   return deployments;
+}
+
+/**
+ * What `--json` prints for a deployment: on v2 the revision as the API returned it, on v1 the
+ * deployment; plus `url` when it has one.
+ */
+export function asApiReturns(deployment: Deployment, url: string | undefined): object {
+  return url === undefined ? wireObject(deployment) : { ...wireObject(deployment), url };
 }
 
 /** A deployment with the URL it answers on (when it has a domain). */

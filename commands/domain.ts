@@ -10,6 +10,7 @@ import { ApiError, DeployTenantError, ExitCode } from "../lib/errors.ts";
 import type { Output } from "../lib/output.ts";
 import type { Domain } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
+import { wireObject } from "../lib/v2_api.ts";
 import { confirm, connect, globalOptions, usageError } from "./context.ts";
 
 /** The `domain` command group. */
@@ -47,7 +48,7 @@ Examples:
     .action(async function (this: Command, name: string) {
       const { api, out } = await connect(this);
       const created = await api.domains.create(name);
-      out.result(created, () =>
+      out.result(wireObject(created), () =>
         [
           `Added ${out.bold(created.domain)} (${created.id}).`,
           "",
@@ -65,7 +66,7 @@ Examples:
     .action(async function (this: Command) {
       const { api, out } = await connect(this);
       const list = await Array.fromAsync(api.domains.list());
-      out.result(list, () =>
+      out.result(list.map(wireObject), () =>
         out.table(list, [
           { header: "DOMAIN", value: (d) => d.domain },
           { header: "VERIFIED", value: (d) => d.isValidated ? out.green("yes") : out.yellow("no") },
@@ -81,7 +82,7 @@ Examples:
     .action(async function (this: Command, idOrName: string) {
       const { api, out } = await connect(this);
       const found = await api.domains.get(idOrName);
-      out.result(found, () => describeDomain(out, found));
+      out.result(wireObject(found), () => describeDomain(out, found));
     });
 
   domain.command("verify")
@@ -101,7 +102,7 @@ Examples:
         });
       }
       const verified = await api.domains.get(found.id);
-      out.result(verified, () => `Verified ${out.bold(verified.domain)}`);
+      out.result(wireObject(verified), () => `Verified ${out.bold(verified.domain)}`);
     });
 
   const certs = domain.command("certs")
@@ -124,7 +125,10 @@ Examples:
       const found = await api.domains.get(idOrName);
       await api.domains.uploadCertificate(found.id, { certificateChain, privateKey });
       const updated = await api.domains.get(found.id);
-      out.result(updated, () => `Uploaded the certificate of ${out.bold(updated.domain)}`);
+      out.result(
+        wireObject(updated),
+        () => `Uploaded the certificate of ${out.bold(updated.domain)}`,
+      );
     });
 
   certs.command("provision")
@@ -140,7 +144,10 @@ Examples:
       const found = await api.domains.get(idOrName);
       await api.domains.provisionCertificates(found.id);
       const updated = await api.domains.get(found.id);
-      out.result(updated, () => `Provisioned certificates for ${out.bold(updated.domain)}`);
+      out.result(
+        wireObject(updated),
+        () => `Provisioned certificates for ${out.bold(updated.domain)}`,
+      );
     });
 
   domain.command("attach")
@@ -194,19 +201,31 @@ Examples:
         });
       }
       await api.domains.delete(found.id);
-      out.result({ ...found, deleted: true }, () => `Removed ${found.domain} (${found.id})`);
+      out.result(
+        { ...wireObject(found), deleted: true },
+        () => `Removed ${found.domain} (${found.id})`,
+      );
     });
 
   return domain;
 }
 
-/** The DNS records as a table to copy into a DNS provider. */
+/**
+ * The DNS records as a table to copy into a DNS provider; on v2, where the records come as
+ * alternative sets, one table per set, each to be published whole.
+ */
 export function recordsTable(out: Output, domain: Domain): string {
-  return out.table(domain.dnsRecords, [
-    { header: "TYPE", value: (record) => record.type },
-    { header: "NAME", value: (record) => record.name },
-    { header: "VALUE", value: (record) => record.content },
-  ], "(no records)");
+  const table = (records: Domain["dnsRecords"]) =>
+    out.table(records, [
+      { header: "TYPE", value: (record) => record.type },
+      { header: "NAME", value: (record) => record.name },
+      { header: "VALUE", value: (record) => record.content },
+    ], "(no records)");
+  const sets = domain.dnsRecordSets ?? [domain.dnsRecords];
+  if (sets.length <= 1) return table(sets[0] ?? []);
+  return sets.map((records, index) =>
+    `Option ${index + 1} of ${sets.length} (publish all of its records):\n${table(records)}`
+  ).join("\n\n");
 }
 
 function describeDomain(out: Output, domain: Domain): string {

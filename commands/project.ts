@@ -1,5 +1,6 @@
 /**
- * `project create|list|show|rename|delete`: one project per customer.
+ * `project create|list|show|rename|delete`: one project per customer. On Deploy v2 a
+ * project is an app (its name is the app's slug) and `--json` prints apps as v2 returns them.
  *
  * @module
  */
@@ -7,6 +8,7 @@ import { Command } from "commander";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
 import type { Output } from "../lib/output.ts";
 import type { Project } from "../lib/types.ts";
+import { wireObject } from "../lib/v2_api.ts";
 import { confirm, connect, globalOptions, usageError } from "./context.ts";
 
 /** The `project` command group. */
@@ -30,7 +32,10 @@ Examples:
     .action(async function (this: Command, name: string, options: { description?: string }) {
       const { api, out } = await connect(this);
       const created = await api.projects.create({ name, description: options.description });
-      out.result(created, () => `Created project ${out.bold(created.name)} (${created.id})`);
+      out.result(
+        wireObject(created),
+        () => `Created project ${out.bold(created.name)} (${created.id})`,
+      );
     });
 
   project.command("list")
@@ -39,7 +44,7 @@ Examples:
     .action(async function (this: Command) {
       const { api, out } = await connect(this);
       const projects = await Array.fromAsync(api.projects.list());
-      out.result(projects, () =>
+      out.result(projects.map(wireObject), () =>
         out.table(projects, [
           { header: "NAME", value: (p) => p.name },
           { header: "ID", value: (p) => p.id },
@@ -54,7 +59,7 @@ Examples:
     .action(async function (this: Command, idOrName: string) {
       const { api, out } = await connect(this);
       const found = await api.projects.get(idOrName);
-      out.result(found, () => describe(out, found));
+      out.result(wireObject(found), () => describe(out, found));
     });
 
   project.command("rename")
@@ -65,7 +70,10 @@ Examples:
       const { api, out } = await connect(this);
       const found = await api.projects.get(idOrName);
       const renamed = await api.projects.update(found.id, { name: newName });
-      out.result(renamed, () => `Renamed project ${found.name} to ${out.bold(renamed.name)}`);
+      out.result(
+        wireObject(renamed),
+        () => `Renamed project ${found.name} to ${out.bold(renamed.name)}`,
+      );
     });
 
   project.command("delete")
@@ -94,7 +102,10 @@ Examples:
         });
       }
       await api.projects.delete(found.id);
-      out.result({ ...found, deleted: true }, () => `Deleted project ${found.name} (${found.id})`);
+      out.result(
+        { ...wireObject(found), deleted: true },
+        () => `Deleted project ${found.name} (${found.id})`,
+      );
     });
 
   return project;

@@ -67,8 +67,8 @@ const wire = new WeakMap<object, unknown>();
  * The v2 object `value` was mapped from (an app for a project, a revision for a deployment, a
  * v2 domain), or `value` itself when it was not mapped from one: what `--json` prints.
  */
-export function wireObject<T extends object>(value: T): T | unknown {
-  return wire.get(value) ?? value;
+export function wireObject(value: object): object {
+  return (wire.get(value) as object | undefined) ?? value;
 }
 
 function mapped<T extends object>(value: T, from: unknown): T {
