@@ -751,6 +751,31 @@ function matches(entry: AppLogEntry, filter: AppLogFilter): boolean {
   return !filter.q || entry.message.includes(filter.q);
 }
 
+/** v2 analytics columns under the names v1 (and `lib/analytics.ts`) use. */
+const V1_FIELD_NAMES: Record<string, string> = {
+  request_count: "requestCount",
+  cpu_seconds: "cpuSeconds",
+  runtime_seconds: "uptimeSeconds",
+  network_ingress_bytes: "networkIngressBytes",
+  network_egress_bytes: "networkEgressBytes",
+  kv_read_units: "kvReadCount",
+  kv_write_units: "kvWriteCount",
+};
+
+/**
+ * v2 analytics with the columns v1 also has renamed to v1's names (`request_count` →
+ * `requestCount`, `runtime_seconds` → `uptimeSeconds`, …); other columns keep their names.
+ */
+export function analyticsOf(analytics: v2.Analytics): Analytics {
+  return mapped({
+    fields: analytics.fields.map((field) => ({
+      ...field,
+      name: V1_FIELD_NAMES[field.name] ?? field.name,
+    })) as Analytics["fields"],
+    values: analytics.values,
+  }, analytics);
+}
+
 class V2Analytics implements AnalyticsApi {
   #client: V2Client;
 
@@ -763,7 +788,7 @@ class V2Analytics implements AnalyticsApi {
       since: timeParam(range.since),
       until: timeParam(range.until),
     });
-    return mapped({ ...analytics } as Analytics, analytics);
+    return analyticsOf(analytics);
   }
 
   organization(): Promise<Analytics> {

@@ -9,7 +9,14 @@ import { resolveApiConfig } from "../lib/config.ts";
 import { deploy } from "../lib/deploy.ts";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
 import { UploadCache } from "../lib/upload_cache.ts";
-import { deploymentStatusOf, V2Api, type V2ApiOptions, wireObject } from "../lib/v2_api.ts";
+import {
+  analyticsOf,
+  deploymentStatusOf,
+  V2Api,
+  type V2ApiOptions,
+  wireObject,
+} from "../lib/v2_api.ts";
+import { analyticsRows } from "../lib/analytics.ts";
 import type { App, Domain, Revision } from "../lib/v2/types.ts";
 import { rejection } from "./helpers/rejection.ts";
 
@@ -540,4 +547,28 @@ Deno.test("the API URL chooses the version; a ddo_ token needs no organization o
     }),
   );
   assert.ok(mismatch instanceof DeployTenantError && mismatch.exitCode === ExitCode.usage);
+});
+
+Deno.test("v2 analytics columns are read under v1's names, by name", () => {
+  const v2 = {
+    fields: [
+      { name: "time", type: "time" },
+      { name: "memory_time_byte_seconds", type: "number" },
+      { name: "request_count", type: "number" },
+      { name: "cpu_seconds", type: "number" },
+      { name: "runtime_seconds", type: "number" },
+      { name: "network_egress_bytes", type: "number" },
+      { name: "kv_write_units", type: "number" },
+    ],
+    values: [["2026-01-03T00:00:00Z", 9, "12", 0.5, 900, 2048, 3]],
+  };
+  const [row] = analyticsRows(analyticsOf(v2));
+  assert.equal(row.time, "2026-01-03T00:00:00Z");
+  assert.equal(row.requestCount, 12);
+  assert.equal(row.cpuSeconds, 0.5);
+  assert.equal(row.uptimeSeconds, 900);
+  assert.equal(row.networkEgressBytes, 2048);
+  assert.equal(row.kvWriteCount, 3);
+  assert.equal(row.networkIngressBytes, 0);
+  assert.deepEqual(wireObject(analyticsOf(v2)), v2);
 });

@@ -13,6 +13,10 @@ export { type CliResult, describe, jsonOf, runCli, type RunOptions } from "./cli
 export interface TestHost {
   /** The API root, e.g. `http://127.0.0.1:41234/v1`. */
   apiUrl: string;
+  /** The v2 API root, e.g. `http://127.0.0.1:41234/v2`, when the host serves v2. */
+  apiV2Url?: string;
+  /** The organization's slug (v2 host names), when the host writes it. */
+  organizationSlug?: string;
   /** The API token. */
   token: string;
   /** The host's organization id. */
@@ -56,6 +60,8 @@ export interface TestHostOptions {
 
 interface HostJson {
   apiUrl: string;
+  apiV2Url?: string;
+  organizationSlug?: string;
   token: string;
   organizationId: string;
   port: number;
@@ -120,6 +126,8 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
 
   return {
     apiUrl: info.apiUrl,
+    apiV2Url: info.apiV2Url,
+    organizationSlug: info.organizationSlug,
     token: info.token,
     organizationId: info.organizationId,
     port: info.port,
