@@ -30,6 +30,7 @@ import { assertAttachable } from "./domains.ts";
 import {
   type AssetRecord,
   type DeploymentRecord,
+  type NewDeployment,
   ProjectNameTakenError,
   type ProjectRecord,
   type Store,
@@ -39,6 +40,7 @@ import {
   assertProjectName,
   checkDeployment,
   type CheckedAsset,
+  type CheckedDeployment,
   createDeploymentBody,
   createProjectBody,
   parseBody,
@@ -48,6 +50,7 @@ import {
   updateProjectBody,
 } from "./validate.ts";
 import { ownDeployment, ownOrganization, ownProject, projectNotFound } from "./ownership.ts";
+import { createV2Api } from "./api/v2/mod.ts";
 
 /** What the API needs from the build and runtime side of the host. */
 export interface ApiEngine {
@@ -57,6 +60,11 @@ export interface ApiEngine {
   deploymentCreated(id: string): void;
   /** A deployment is being deleted: stop its process and remove its files. */
   deploymentDeleted(id: string): Promise<void>;
+  /**
+   * The variables of these deployments changed (an app's or a layer's): stop their running
+   * processes, so the next request starts them with the new values.
+   */
+  restartDeployments?(ids: string[]): Promise<void>;
 }
 
 /** Tunables of {@link createApi}. */
@@ -232,46 +240,12 @@ export function createApi(
       assertAttachable(store, organizationId, domain, engine.baseDomain);
     }
 
-    const record = await blobLock.shared(async () => {
-      await assertBlobsKnown(organizationId, checked.assets);
-      // Blobs first, then the rows that point at them.
-      const assets = await mapConcurrent(
-        checked.assets,
-        PUT_CONCURRENCY,
-        async (asset): Promise<AssetRecord> => {
-          if (!("bytes" in asset)) return asset;
-          const gitSha1 = await blobs.put(asset.bytes);
-          store.recordOrgBlob(organizationId, gitSha1);
-          return { path: asset.path, kind: "file", gitSha1 };
-        },
-      );
-      try {
-        return store.createDeployment({
-          id,
-          projectId: project.id,
-          description: checked.description,
-          entryPointUrl: checked.entryPointUrl,
-          envVars: checked.envVars,
-          databases: checked.databases,
-          domains,
-          requestedDomains: body.domains ?? null,
-          importMapUrl: checked.importMapUrl,
-          lockFileUrl: checked.lockFileUrl,
-          compilerOptions: checked.compilerOptions,
-          requestTimeout: checked.requestTimeout,
-          permissions: checked.permissions,
-          assets,
-        });
-      } catch (error) {
-        if (error instanceof UnknownBlobError) {
-          const asset = assets.find((a) => a.gitSha1 === error.gitSha1);
-          throw unknownGitSha1([asset?.path ?? error.gitSha1]);
-        }
-        throw error;
-      }
+    const record = await recordDeployment(organizationId, checked, {
+      id,
+      projectId: project.id,
+      domains,
+      requestedDomains: body.domains ?? null,
     });
-    if (!record) throw projectNotFound(project.id);
-
     return c.json(deploymentJson(startBuild(store, engine, record)));
   });
 
@@ -300,6 +274,21 @@ export function createApi(
   if (options.appLogs) registerAppLogRoutes(app, store, options.appLogs);
   if (options.usage) registerAnalyticsRoutes(app, store, options.usage);
   registerDomainRoutes(app, store, options.domains ?? defaultDomainServices(engine.baseDomain));
+
+  // ---- v2, from the same store ----
+
+  const v2 = createV2Api({
+    store,
+    engine,
+    appLogs: options.appLogs,
+    usage: options.usage,
+    maxBodyBytes,
+    recordDeployment,
+    deleteDeployment,
+    readJson,
+  });
+  app.route("/v2", v2);
+  app.route("/api/v2", v2);
 
   // ---- errors ----
 
@@ -348,6 +337,54 @@ export function createApi(
       if (error instanceof ProjectNameTakenError) throw nameTaken(name);
       throw error;
     }
+  }
+
+  /**
+   * Stores the checked files as blobs, then records the pending deployment and its assets
+   * (v1's create and v2's deploy both end here). Throws 404 when the project went away.
+   */
+  async function recordDeployment(
+    organizationId: string,
+    checked: CheckedDeployment,
+    fields: Pick<NewDeployment, "id" | "projectId" | "domains" | "requestedDomains" | "revision">,
+  ): Promise<DeploymentRecord> {
+    const record = await blobLock.shared(async () => {
+      await assertBlobsKnown(organizationId, checked.assets);
+      // Blobs first, then the rows that point at them.
+      const assets = await mapConcurrent(
+        checked.assets,
+        PUT_CONCURRENCY,
+        async (asset): Promise<AssetRecord> => {
+          if (!("bytes" in asset)) return asset;
+          const gitSha1 = await blobs.put(asset.bytes);
+          store.recordOrgBlob(organizationId, gitSha1);
+          return { path: asset.path, kind: "file", gitSha1 };
+        },
+      );
+      try {
+        return store.createDeployment({
+          ...fields,
+          description: checked.description,
+          entryPointUrl: checked.entryPointUrl,
+          envVars: checked.envVars,
+          databases: checked.databases,
+          importMapUrl: checked.importMapUrl,
+          lockFileUrl: checked.lockFileUrl,
+          compilerOptions: checked.compilerOptions,
+          requestTimeout: checked.requestTimeout,
+          permissions: checked.permissions,
+          assets,
+        });
+      } catch (error) {
+        if (error instanceof UnknownBlobError) {
+          const asset = assets.find((a) => a.gitSha1 === error.gitSha1);
+          throw unknownGitSha1([asset?.path ?? error.gitSha1]);
+        }
+        throw error;
+      }
+    });
+    if (!record) throw projectNotFound(fields.projectId);
+    return record;
   }
 
   /** Hash-only assets must be blobs this organization uploaded and the store still holds. */
@@ -417,13 +454,20 @@ export function deploymentJson(deployment: DeploymentRecord): Deployment {
     projectId: deployment.projectId,
     description: deployment.description,
     status: deployment.status,
-    domains: deployment.domains,
+    domains: deployment.domains && v1Domains(deployment),
     databases: deployment.databases,
     requestTimeout: deployment.requestTimeout,
     permissions: deployment.permissions,
     createdAt: deployment.createdAt,
     updatedAt: deployment.updatedAt,
   };
+}
+
+/** The deployment's names without v2's twins (`{p}.{org}.{base}`, `{p}-{id}.{org}.{base}`). */
+function v1Domains(deployment: DeploymentRecord): string[] {
+  const { projectName: p, id, organizationSlug: org } = deployment;
+  const twins = [`${p}.${org}.`, `${p}-${id}.${org}.`];
+  return deployment.domains!.filter((d) => !twins.some((prefix) => d.startsWith(prefix)));
 }
 
 // ---- errors ----

@@ -78,6 +78,8 @@ export interface AppLogQuery {
 /** One page of past logs. */
 export interface AppLogPage {
   entries: AppLogEntry[];
+  /** The deployment of each entry (same order), for queries over several. */
+  deploymentIds: string[];
   /** Opaque position after the last entry, when more lines match. */
   cursor?: string;
 }
@@ -269,10 +271,12 @@ export class AppLogs {
   }
 
   /** One page of a deployment's past lines. Buffered lines are written first. */
-  query(deploymentId: string, query: AppLogQuery): AppLogPage {
+  query(deploymentId: string | readonly string[], query: AppLogQuery): AppLogPage {
     this.flush();
-    const where = ["deployment_id = ?"];
-    const params: (string | number)[] = [deploymentId];
+    const ids = typeof deploymentId === "string" ? [deploymentId] : deploymentId;
+    if (ids.length === 0) return { entries: [], deploymentIds: [] };
+    const where = [`deployment_id IN (${ids.map(() => "?").join(", ")})`];
+    const params: (string | number)[] = [...ids];
     if (query.since !== undefined) {
       where.push("time >= ?");
       params.push(query.since * 1000);
@@ -297,10 +301,11 @@ export class AppLogs {
     }
     const direction = descending ? "DESC" : "ASC";
     const rows = this.#statement(
-      `SELECT id, time, level, message FROM app_logs WHERE ${where.join(" AND ")}
+      `SELECT id, deployment_id, time, level, message FROM app_logs WHERE ${where.join(" AND ")}
        ORDER BY time ${direction}, id ${direction} LIMIT ?`,
     ).all(...params, query.limit + 1) as {
       id: number;
+      deployment_id: string;
       time: number;
       level: LogLevel;
       message: string;
@@ -309,6 +314,7 @@ export class AppLogs {
     const last = page.at(-1);
     return {
       entries: page.map((row) => toEntry(row.time, row.level, row.message)),
+      deploymentIds: page.map((row) => row.deployment_id),
       cursor: rows.length > query.limit && last ? formatCursor(last.time, last.id) : undefined,
     };
   }

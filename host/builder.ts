@@ -15,6 +15,7 @@ import {
 } from "./runtime.ts";
 import { DEFAULT_REQUEST_TIMEOUT_MS } from "./limits.ts";
 import type { DeploymentRecord, Store } from "./store.ts";
+import { runtimeEnv } from "./store/layers.ts";
 
 /** What the builder works with. */
 export interface BuilderOptions {
@@ -80,30 +81,49 @@ export class Builder {
     const record = store.getDeploymentRecord(id);
     if (!record || record.status !== "pending") return;
     const log = (message: string, level = "info") => store.appendBuildLog(id, level, message);
+    const { baseDomain } = this.#options;
+    store.markBuildStarted(id);
     try {
       const dirs = deploymentDirs(this.#options.deploymentsDir, id);
       const count = await this.#materialise(id, dirs.app);
       log(`Materialised ${count} assets`);
-      const runnable = runnableDeployment(record, dirs.app);
+      const runnable = startSettings(store, record, dirs.app, baseDomain);
       log(`Entry point: ${runnable.entrypoint}`);
       log(`Starting the deployment (isolation: ${runtime.isolation.kind})`);
       await runtime.ensure(runnable);
-      if (store.getDeploymentRecord(id)?.status !== "pending") return; // deleted meanwhile
-      const domains = resolveDomains(record, this.#options.baseDomain);
+      const now = store.getDeploymentRecord(id);
+      if (now?.status !== "pending") return await runtime.stop(id); // deleted meanwhile
+      if (now.cancellationRequestedAt) {
+        await runtime.stop(id);
+        log("The build was cancelled", "error");
+        store.setFailure(id, "cancelled");
+        store.setDeploymentStatus(id, "failed");
+        return;
+      }
+      const domains = resolveDomains(record, baseDomain);
       log(domains.length ? `Deployed to ${this.#options.urlFor(domains[0])}` : "Deployed");
       await this.#options.beforeLive?.(id, domains);
       store.setDeploymentStatus(id, "success", domains);
       this.#options.afterLive?.(id);
     } catch (error) {
       await runtime.stop(id);
+      const message = (error as Error).message.split("\n")[0];
       if (error instanceof TenantStartError) {
         log("The deployment failed to start:", "error");
         for (const line of error.output.split("\n").filter(Boolean)) log(line, "error");
-        log(error.message.split("\n")[0], "error");
+        log(message, "error");
       } else {
         log((error as Error).message, "error");
       }
-      if (store.getDeploymentRecord(id)) store.setDeploymentStatus(id, "failed");
+      if (!store.getDeploymentRecord(id)) return;
+      store.setFailure(
+        id,
+        "error",
+        error instanceof TenantStartError
+          ? { stage: "warmup", code: "boot_failed", message }
+          : null,
+      );
+      store.setDeploymentStatus(id, "failed");
     }
   }
 
@@ -141,8 +161,43 @@ export function entrypointPath(entryPointUrl: string): string {
   return posix.normalize(path.replace(/^\.?\/+/, ""));
 }
 
+/**
+ * What the runtime needs to start `record` now: {@link runnableDeployment} with the variables
+ * its process sees (layers < app < deployment, for its context: production or development).
+ */
+export function startSettings(
+  store: Store,
+  record: DeploymentRecord,
+  appDir: string,
+  baseDomain: string,
+): RunnableDeployment {
+  const context = isProduction(record, baseDomain) ? "production" : "development";
+  return runnableDeployment(record, appDir, runtimeEnv(store, record, context));
+}
+
+/** Whether `record` holds (or, while building, asks for) its project's production name. */
+export function isProduction(record: DeploymentRecord, baseDomain: string): boolean {
+  const names = productionNames(record.projectName, record.organizationSlug, baseDomain);
+  return (record.domains ?? []).some((domain) => names.includes(domain));
+}
+
+/** A project's production names: v1's `{project}.{base}` and v2's `{app}.{org}.{base}`. */
+export function productionNames(project: string, organizationSlug: string, base: string): string[] {
+  return [`${project}.${base}`, `${project}.${organizationSlug}.${base}`];
+}
+
+/** A deployment's own names: v1's `{project}-{id}.{base}` and v2's `{app}-{id}.{org}.{base}`. */
+export function previewNames(record: DeploymentRecord, base: string): string[] {
+  const name = `${record.projectName}-${record.id}`;
+  return [`${name}.${base}`, `${name}.${record.organizationSlug}.${base}`];
+}
+
 /** What the runtime needs to start `record`, deriving `deno run` flags from its files and options. */
-export function runnableDeployment(record: DeploymentRecord, appDir: string): RunnableDeployment {
+export function runnableDeployment(
+  record: DeploymentRecord,
+  appDir: string,
+  envVars: Record<string, string> = record.envVars,
+): RunnableDeployment {
   const entrypoint = entrypointPath(record.entryPointUrl);
   if (!isFile(join(appDir, entrypoint))) {
     throw new BuildError(`The entry point ${entrypoint} is not a file in the deployment's assets`);
@@ -161,7 +216,7 @@ export function runnableDeployment(record: DeploymentRecord, appDir: string): Ru
   return {
     id: record.id,
     entrypoint,
-    envVars: record.envVars,
+    envVars,
     kvDatabaseId: record.databases.default ?? null,
     net: record.permissions?.net,
     denoFlags: flags,
@@ -189,14 +244,26 @@ function writeCompilerConfig(appDir: string, compilerOptions: object): string {
   return name;
 }
 
-/** The domains a successful deployment gets: the requested ones with placeholders filled, or the default. */
+/**
+ * The domains a successful deployment gets: the requested ones with placeholders filled, or
+ * the default; each v1 name under the base domain comes with its v2 twin and back
+ * (`{p}-{id}.{base}` and `{p}-{id}.{org}.{base}`; `{p}.{base}` and `{p}.{org}.{base}`).
+ */
 export function resolveDomains(record: DeploymentRecord, baseDomain: string): string[] {
   const requested = record.domains ?? ["{project.name}-{deployment.id}." + baseDomain];
-  return requested.map((domain) =>
+  const resolved = requested.map((domain) =>
     domain.replaceAll("{project.name}", record.projectName)
       .replaceAll("{deployment.id}", record.id)
       .toLowerCase()
   );
+  const twins = [
+    productionNames(record.projectName, record.organizationSlug, baseDomain),
+    previewNames(record, baseDomain),
+  ];
+  for (const pair of twins) {
+    if (pair.some((name) => resolved.includes(name))) resolved.push(...pair);
+  }
+  return [...new Set(resolved)];
 }
 
 function isFile(path: string): boolean {

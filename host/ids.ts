@@ -45,9 +45,9 @@ export function isDeploymentId(value: string): boolean {
   return /^[a-z0-9]{12}$/.test(value);
 }
 
-/** A new access token: `ddl_` ("Deno Deploy local") and 32 base62 characters (~190 bits). */
+/** A new access token: `ddo_` (an organization token, as Deploy v2 issues) and 32 base62 characters (~190 bits). */
 export function newToken(): string {
-  return `ddl_${randomString(BASE62, 32)}`;
+  return `ddo_${randomString(BASE62, 32)}`;
 }
 
 // Animals avoid lengths 8 and 12: a project-name part after a hyphen may not have them.

@@ -205,6 +205,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const api = createApi(store, blobs, {
     baseDomain,
     deploymentCreated: (id) => builder.enqueue(id),
+    restartDeployments: async (ids) => {
+      for (const id of ids) if (runtime.running(id)) await runtime.stop(id);
+    },
     deploymentDeleted: async (id) => {
       telemetry.appLogs.end(id);
       await runtime.stop(id);
@@ -287,8 +290,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const apiHost = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
   const info: HostInfo = {
     apiUrl: `http://${apiHost}:${port}/v1`,
+    apiV2Url: `http://${apiHost}:${port}/v2`,
     token,
     organizationId: organization.id,
+    organizationSlug: organization.slug,
     port,
     baseDomain,
     pid: Deno.pid,

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { runnableDeployment } from "./builder.ts";
+import { startSettings } from "./builder.ts";
 import {
   type AppLog,
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -82,7 +82,7 @@ export function createRouter(
       const dirs = deploymentDirs(options.deploymentsDir, deploymentId);
       // A running tenant needs no start settings (built from its files: system calls).
       instance = await (runtime.running(deploymentId) ??
-        runtime.ensure(runnableDeployment(record, dirs.app)));
+        runtime.ensure(startSettings(store, record, dirs.app, baseDomain)));
     } catch (error) {
       return errorResponse(
         502,

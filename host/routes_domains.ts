@@ -28,6 +28,7 @@ import {
   DomainExistsError,
   type Store,
 } from "./store.ts";
+import { previewNames, productionNames } from "./builder.ts";
 import { parseBody, parseListQuery, RequestError, resolveDomains } from "./validate.ts";
 import { ownDeployment, ownDomain, ownOrganization } from "./ownership.ts";
 
@@ -180,7 +181,8 @@ export function registerDomainRoutes(
   app.delete("/v1/deployments/:deploymentId/domains/:domain", (c) => {
     const deployment = ownDeployment(c, store, c.req.param("deploymentId"));
     const name = resolveOne(deployment, c.req.param("domain"));
-    if (!store.detachDomain(deployment.id, name)) {
+    const detached = twinNames(deployment, name).map((n) => store.detachDomain(deployment.id, n));
+    if (!detached[0]) {
       throw new RequestError(
         404,
         "domainNotAttached",
@@ -210,12 +212,27 @@ export function registerDomainRoutes(
           "succeeded can serve a domain",
       );
     }
-    if (!store.attachDomain(deployment.id, name)) {
-      throw new RequestError(
-        409,
-        "domainTaken",
-        `Domain ${name} is attached to a deployment of another organization`,
-      );
+    for (const each of twinNames(deployment, name)) {
+      if (!store.attachDomain(deployment.id, each)) {
+        throw new RequestError(
+          409,
+          "domainTaken",
+          `Domain ${each} is attached to a deployment of another organization`,
+        );
+      }
     }
+  }
+
+  /** `name`, then its v2 (or v1) twin when it is one of the project's own names. */
+  function twinNames(deployment: DeploymentRecord, name: string): string[] {
+    for (
+      const pair of [
+        productionNames(deployment.projectName, deployment.organizationSlug, baseDomain),
+        previewNames(deployment, baseDomain),
+      ]
+    ) {
+      if (pair.includes(name)) return [name, ...pair.filter((n) => n !== name)];
+    }
+    return [name];
   }
 }

@@ -30,6 +30,34 @@ import { MIGRATIONS } from "./store_schema.ts";
 
 export type { BuildLogEntry, DeploymentStatus, Organization };
 
+/** An organization as stored: the v1 Organization plus the slug v2 host names use. */
+export interface OrganizationRecord extends Organization {
+  /** Lower-case letters, digits and hyphens: `{app}.{slug}.{baseDomain}`. */
+  slug: string;
+}
+
+/** Why a revision failed, as v2 reports it (v1 only says `failed`). */
+export type FailureReason = "error" | "cancelled" | "timed_out";
+
+/** A failure after a successful build (v2 `failure_detail`). */
+export interface FailureDetail {
+  stage: string;
+  code: string;
+  message: string;
+}
+
+/** What a v2 deploy adds to a deployment; v1 deployments have the defaults. */
+export interface RevisionFields {
+  /** Labels of the revision (v2 `labels`). */
+  labels: Record<string, string | string[]>;
+  /** The v2 `config` the revision was deployed with; `null`: none given (v1, or inherited). */
+  config: Record<string, unknown> | null;
+  /** Layer ids of the revision; `null`: the app's layers, as they are now. */
+  layerIds: string[] | null;
+  /** Whether the per-revision preview name was asked for (v2 `preview`). */
+  preview: boolean;
+}
+
 /** A project as stored: the API's Project plus the organization that owns it. */
 export interface ProjectRecord {
   id: string;
@@ -61,6 +89,15 @@ export interface DeploymentRecord {
   compilerOptions: CompilerOptions | null;
   requestTimeout: number | null;
   permissions: DeploymentPermissions | null;
+  /** The organization's slug (v2 host names). */
+  organizationSlug: string;
+  /** v2's fields; defaults for a v1 deployment. */
+  revision: RevisionFields;
+  failureReason: FailureReason | null;
+  failureDetail: FailureDetail | null;
+  cancellationRequestedAt: string | null;
+  buildStartedAt: string | null;
+  buildFinishedAt: string | null;
   createdAt: string;
   updatedAt: string;
 }
@@ -93,6 +130,8 @@ export interface NewDeployment {
   compilerOptions: CompilerOptions | null;
   requestTimeout: number | null;
   permissions: DeploymentPermissions | null;
+  /** v2's fields (labels, config, layers, preview); default: a v1 deployment's. */
+  revision?: RevisionFields;
   assets: AssetRecord[];
 }
 
@@ -234,7 +273,7 @@ export class Store {
   // ---- organizations and tokens ----
 
   /** The first organization, created with `name` if there is none yet. */
-  ensureOrganization(name: string): Organization {
+  ensureOrganization(name: string): OrganizationRecord {
     return this.transaction(() => {
       const row = this.#get(
         "SELECT * FROM organizations ORDER BY created_at, rowid LIMIT 1",
@@ -244,22 +283,38 @@ export class Store {
   }
 
   /** Creates another organization. */
-  createOrganization(name: string): Organization {
+  createOrganization(name: string): OrganizationRecord {
     const now = timestamp();
     const id = newUuid();
+    const base = organizationSlug(name) || `org-${id.replaceAll("-", "").slice(0, 12)}`;
+    let slug = base;
+    for (let n = 2; this.#get("SELECT 1 AS taken FROM organizations WHERE slug = ?", slug); n++) {
+      slug = `${base}-${n}`;
+    }
     this.#run(
-      "INSERT INTO organizations (id, name, created_at, updated_at) VALUES (?, ?, ?, ?)",
+      "INSERT INTO organizations (id, name, slug, created_at, updated_at) VALUES (?, ?, ?, ?, ?)",
       id,
       name,
+      slug,
       now,
       now,
     );
-    return { id, name, createdAt: now, updatedAt: now };
+    return { id, name, slug, createdAt: now, updatedAt: now };
   }
 
   /** The organization `id`, if it exists. */
-  getOrganization(id: string): Organization | undefined {
+  getOrganization(id: string): OrganizationRecord | undefined {
     const row = this.#get("SELECT * FROM organizations WHERE id = ?", id);
+    return row ? toOrganization(row) : undefined;
+  }
+
+  /** The organization whose id or slug is `idOrSlug` (v2's `X-Deno-Org`), if it exists. */
+  findOrganization(idOrSlug: string): OrganizationRecord | undefined {
+    const row = this.#get(
+      "SELECT * FROM organizations WHERE id = ? OR slug = ?",
+      idOrSlug,
+      idOrSlug,
+    );
     return row ? toOrganization(row) : undefined;
   }
 
@@ -320,6 +375,12 @@ export class Store {
   /** Whether a project (of any organization) has this name. */
   isProjectNameTaken(name: string): boolean {
     return this.#get("SELECT 1 AS taken FROM projects WHERE name = ?", name) !== undefined;
+  }
+
+  /** The project named `name` (names are unique across organizations), if it exists. */
+  findProjectByName(name: string): ProjectRecord | undefined {
+    const row = this.#get("SELECT * FROM projects WHERE name = ?", name);
+    return row ? toProject(row) : undefined;
   }
 
   /** The project `id`, if it exists. */
@@ -427,8 +488,8 @@ export class Store {
       this.#run(
         `INSERT INTO deployments (id, project_id, status, description, entry_point_url, env_vars,
            databases, domains, import_map_url, lock_file_url, compiler_options, request_timeout,
-           permissions, requested_domains, created_at, updated_at)
-         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           permissions, requested_domains, labels, config, layers, preview, created_at, updated_at)
+         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         deployment.id,
         deployment.projectId,
         deployment.description,
@@ -442,6 +503,10 @@ export class Store {
         deployment.requestTimeout,
         jsonOrNull(deployment.permissions),
         jsonOrNull(deployment.requestedDomains),
+        JSON.stringify(deployment.revision?.labels ?? {}),
+        jsonOrNull(deployment.revision?.config),
+        jsonOrNull(deployment.revision?.layerIds),
+        deployment.revision?.preview ? 1 : 0,
         now,
         now,
       );
@@ -463,9 +528,7 @@ export class Store {
   /** Everything needed to build and run the deployment, if it exists. */
   getDeploymentRecord(id: string): DeploymentRecord | undefined {
     const row = this.#get(
-      `SELECT d.*, p.name AS project_name, p.organization_id
-       FROM deployments d JOIN projects p ON p.id = d.project_id
-       WHERE d.id = ?`,
+      `SELECT ${DEPLOYMENT_COLUMNS} FROM ${DEPLOYMENT_TABLES} WHERE d.id = ?`,
       id,
     );
     return row ? toDeployment(row) : undefined;
@@ -481,13 +544,13 @@ export class Store {
       params.push(`%${escapeLike(query.q.toLowerCase())}%`);
     }
     return this.#page(
-      "deployments d JOIN projects p ON p.id = d.project_id",
+      DEPLOYMENT_TABLES,
       where,
       params,
       `d.${column}`,
       query,
       toDeployment,
-      "d.*, p.name AS project_name, p.organization_id",
+      DEPLOYMENT_COLUMNS,
       "d.rowid",
     );
   }
@@ -533,11 +596,16 @@ export class Store {
           else skipped.push(domain);
         }
       }
+      const now = timestamp();
       this.#run(
-        "UPDATE deployments SET status = ?, domains = ?, updated_at = ? WHERE id = ?",
+        `UPDATE deployments SET status = ?, domains = ?, updated_at = ?,
+           build_finished_at = CASE WHEN ? = 'pending' THEN NULL ELSE ? END
+         WHERE id = ?`,
         status,
         jsonOrNull(stored),
-        timestamp(),
+        now,
+        status,
+        now,
         id,
       );
       return true;
@@ -551,6 +619,30 @@ export class Store {
       );
     }
     if (status !== "pending") this.#endBuildLogs(id);
+  }
+
+  /** Records that the build of `id` began (v2: `queued` → `building`). */
+  markBuildStarted(id: string): void {
+    this.#run("UPDATE deployments SET build_started_at = ? WHERE id = ?", timestamp(), id);
+  }
+
+  /** Records why `id` failed (v2's `failure_reason` and `failure_detail`). */
+  setFailure(id: string, reason: FailureReason, detail: FailureDetail | null = null): void {
+    this.#run(
+      "UPDATE deployments SET failure_reason = ?, failure_detail = ? WHERE id = ?",
+      reason,
+      jsonOrNull(detail),
+      id,
+    );
+  }
+
+  /** Records a cancellation request (v2 `POST /revisions/{id}/cancel`); the build checks it. */
+  requestCancellation(id: string): void {
+    this.#run(
+      "UPDATE deployments SET cancellation_requested_at = coalesce(cancellation_requested_at, ?) WHERE id = ?",
+      timestamp(),
+      id,
+    );
   }
 
   /** Ids of deployments still `pending`, oldest first: builds to resume after a restart. */
@@ -1024,9 +1116,18 @@ export class Store {
 
   #renameProjectDomains(projectId: string, from: string, to: string, baseDomain: string): void {
     const base = normalizeDomain(baseDomain);
+    const org = String(
+      this.#get(
+        "SELECT o.slug FROM organizations o JOIN projects p ON p.organization_id = o.id WHERE p.id = ?",
+        projectId,
+      )?.slug,
+    );
+    // v1's names and their v2 twins under the organization's slug.
     const rename = (domain: string, deploymentId: string): string => {
-      if (domain === `${from}.${base}`) return `${to}.${base}`;
-      if (domain === `${from}-${deploymentId}.${base}`) return `${to}-${deploymentId}.${base}`;
+      for (const suffix of [`.${base}`, `.${org}.${base}`]) {
+        if (domain === `${from}${suffix}`) return `${to}${suffix}`;
+        if (domain === `${from}-${deploymentId}${suffix}`) return `${to}-${deploymentId}${suffix}`;
+      }
       return domain;
     };
     for (
@@ -1154,6 +1255,10 @@ function notify(
   }
 }
 
+function nullableString(value: SqlValue | undefined): string | null {
+  return value === null || value === undefined ? null : String(value);
+}
+
 function jsonOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : JSON.stringify(value);
 }
@@ -1162,10 +1267,22 @@ function parseJson<T>(value: SqlValue | undefined): T | null {
   return typeof value === "string" ? JSON.parse(value) as T : null;
 }
 
-function toOrganization(row: Row): Organization {
+/** A slug from an organization's name: `local` stays `local`; empty when nothing is left. */
+function organizationSlug(name: string): string {
+  const slug = name.toLowerCase().replace(/[^a-z0-9]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 32);
+  return slug.length >= 3 ? slug.replace(/-+$/, "") : "";
+}
+
+const DEPLOYMENT_TABLES = "deployments d JOIN projects p ON p.id = d.project_id " +
+  "JOIN organizations o ON o.id = p.organization_id";
+const DEPLOYMENT_COLUMNS =
+  "d.*, p.name AS project_name, p.organization_id, o.slug AS organization_slug";
+
+function toOrganization(row: Row): OrganizationRecord {
   return {
     id: String(row.id),
     name: String(row.name),
+    slug: String(row.slug),
     createdAt: String(row.created_at),
     updatedAt: String(row.updated_at),
   };
@@ -1210,6 +1327,18 @@ function toDeployment(row: Row): DeploymentRecord {
     compilerOptions: parseJson<CompilerOptions>(row.compiler_options),
     requestTimeout: row.request_timeout === null ? null : Number(row.request_timeout),
     permissions: parseJson<DeploymentPermissions>(row.permissions),
+    organizationSlug: String(row.organization_slug),
+    revision: {
+      labels: parseJson<Record<string, string | string[]>>(row.labels) ?? {},
+      config: parseJson<Record<string, unknown>>(row.config),
+      layerIds: parseJson<string[]>(row.layers),
+      preview: row.preview === 1,
+    },
+    failureReason: row.failure_reason === null ? null : row.failure_reason as FailureReason,
+    failureDetail: parseJson<FailureDetail>(row.failure_detail),
+    cancellationRequestedAt: nullableString(row.cancellation_requested_at),
+    buildStartedAt: nullableString(row.build_started_at),
+    buildFinishedAt: nullableString(row.build_finished_at),
     createdAt: String(row.created_at),
     updatedAt: String(row.updated_at),
   };

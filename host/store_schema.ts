@@ -162,4 +162,55 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (domain_id, cipher)
   );
   `,
+  // The v2 API (host/api/v2/): organization slugs, app settings (labels, config, variables),
+  // layers, and the revision fields v1 has no place for.
+  `
+  ALTER TABLE organizations ADD COLUMN slug TEXT;
+  UPDATE organizations SET slug = CASE
+    WHEN name NOT GLOB '*[^a-z0-9-]*' AND length(name) BETWEEN 3 AND 32
+      AND (SELECT count(*) FROM organizations o WHERE o.name = organizations.name) = 1
+    THEN name ELSE 'org-' || substr(replace(id, '-', ''), 1, 12) END;
+  CREATE UNIQUE INDEX organizations_by_slug ON organizations(slug);
+
+  ALTER TABLE projects ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+  ALTER TABLE projects ADD COLUMN config TEXT;
+  -- [{id, key, value, secret, contexts}]
+  ALTER TABLE projects ADD COLUMN env_vars TEXT NOT NULL DEFAULT '[]';
+
+  CREATE TABLE layers (
+    id TEXT PRIMARY KEY,
+    organization_id TEXT NOT NULL REFERENCES organizations(id) ON DELETE CASCADE,
+    slug TEXT NOT NULL,
+    description TEXT NOT NULL DEFAULT '',
+    env_vars TEXT NOT NULL DEFAULT '[]',
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    UNIQUE (organization_id, slug)
+  );
+  -- No cascade from the used layer: a layer in use cannot be deleted (409).
+  CREATE TABLE layer_bases (
+    layer_id TEXT NOT NULL REFERENCES layers(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    base_id TEXT NOT NULL REFERENCES layers(id),
+    PRIMARY KEY (layer_id, position)
+  );
+  CREATE INDEX layer_bases_by_base ON layer_bases(base_id);
+  CREATE TABLE app_layers (
+    project_id TEXT NOT NULL REFERENCES projects(id) ON DELETE CASCADE,
+    position INTEGER NOT NULL,
+    layer_id TEXT NOT NULL REFERENCES layers(id),
+    PRIMARY KEY (project_id, position)
+  );
+  CREATE INDEX app_layers_by_layer ON app_layers(layer_id);
+
+  ALTER TABLE deployments ADD COLUMN labels TEXT NOT NULL DEFAULT '{}';
+  ALTER TABLE deployments ADD COLUMN config TEXT;
+  ALTER TABLE deployments ADD COLUMN layers TEXT; -- layer ids; NULL: the app's layers
+  ALTER TABLE deployments ADD COLUMN preview INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE deployments ADD COLUMN failure_reason TEXT;
+  ALTER TABLE deployments ADD COLUMN failure_detail TEXT;
+  ALTER TABLE deployments ADD COLUMN cancellation_requested_at TEXT;
+  ALTER TABLE deployments ADD COLUMN build_started_at TEXT;
+  ALTER TABLE deployments ADD COLUMN build_finished_at TEXT;
+  `,
 ];

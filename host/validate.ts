@@ -499,6 +499,8 @@ export interface DomainContext {
   projectName: string;
   deploymentId: string;
   baseDomain: string;
+  /** The organization's slug: v2's own names `{app}.{slug}.<base>` are allowed too. */
+  organizationSlug?: string;
 }
 
 /**
@@ -513,6 +515,10 @@ export function resolveDomains(domains: readonly string[], context: DomainContex
     `${context.projectName}.${base}`,
     `${context.projectName}-${context.deploymentId}.${base}`,
   ]);
+  if (context.organizationSlug) {
+    own.add(`${context.projectName}.${context.organizationSlug}.${base}`);
+    own.add(`${context.projectName}-${context.deploymentId}.${context.organizationSlug}.${base}`);
+  }
   const resolved = new Set<string>();
   for (const requested of domains) {
     const placeholder = requested.match(/\{(?!project\.name\}|deployment\.id\})[^}]*\}/);

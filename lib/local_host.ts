@@ -18,10 +18,14 @@ import { DeployTenantError, ExitCode } from "./errors.ts";
 export interface HostInfo {
   /** The API root, e.g. `http://127.0.0.1:8000/v1`. */
   apiUrl: string;
-  /** The bearer token of the host's API. */
+  /** The v2 API root, e.g. `http://127.0.0.1:8000/v2` (the same store as {@link apiUrl}). */
+  apiV2Url?: string;
+  /** The bearer token of the host's API (both versions). */
   token: string;
   /** The id of the host's only organization. */
   organizationId: string;
+  /** The organization's slug: v2 host names are `{app}.{slug}.{baseDomain}`. */
+  organizationSlug?: string;
   /** The port deployments and the API are served on. */
   port: number;
   /** Deployments answer on `<name>-<id>.<baseDomain>`. */

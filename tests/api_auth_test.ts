@@ -30,8 +30,38 @@ import {
 /** Served without a token. */
 const PUBLIC_ROUTES = ["GET /health"];
 
+/** The v2 routes (served at both /v2 and /api/v2); `own`: acting on the caller's organization. */
+const V2_ROUTES: { route: string; body?: unknown; own?: boolean }[] = [
+  { route: "GET /apps", own: true },
+  { route: "POST /apps", body: { slug: "auth-v2-new" }, own: true },
+  { route: "GET /apps/:app" },
+  { route: "PATCH /apps/:app", body: { labels: { a: "b" } } },
+  { route: "DELETE /apps/:app" },
+  { route: "POST /apps/:app/deploy", body: { assets: { "main.ts": { content: "x" } } } },
+  { route: "GET /apps/:app/revisions" },
+  { route: "GET /apps/:app/timelines" },
+  { route: "GET /apps/:app/logs" },
+  { route: "GET /apps/:app/analytics" },
+  { route: "GET /revisions/:id" },
+  { route: "PATCH /revisions/:id", body: { retention: "auto" } },
+  { route: "DELETE /revisions/:id" },
+  { route: "POST /revisions/:id/cancel" },
+  { route: "POST /revisions/:id/promote" },
+  { route: "GET /revisions/:id/timelines" },
+  { route: "GET /revisions/:id/progress" },
+  { route: "GET /revisions/:id/build_logs" },
+  { route: "PUT /revisions/:id/domains", body: { production: [] } },
+  { route: "DELETE /revisions/:id/domains/:hostname" },
+  { route: "GET /layers", own: true },
+  { route: "POST /layers", body: { slug: "auth-v2-layer" }, own: true },
+  { route: "GET /layers/:layer" },
+  { route: "PATCH /layers/:layer", body: { description: "x" } },
+  { route: "DELETE /layers/:layer" },
+  { route: "GET /layers/:layer/apps" },
+];
+
 /** Every authenticated route, with a body the route would accept where it takes one. */
-const ROUTES: { route: string; body?: unknown }[] = [
+const ROUTES: { route: string; body?: unknown; own?: boolean }[] = [
   { route: "GET /v1/organizations/:organizationId" },
   { route: "GET /v1/organizations/:organizationId/projects" },
   { route: "POST /v1/organizations/:organizationId/projects", body: { name: "auth-new" } },
@@ -64,6 +94,12 @@ const ROUTES: { route: string; body?: unknown }[] = [
     body: { privateKey: "key", certificateChain: "chain" },
   },
   { route: "POST /v1/domains/:domainId/certificates/provision" },
+  ...["/v2", "/api/v2"].flatMap((prefix) =>
+    V2_ROUTES.map((r) => {
+      const [method, path] = r.route.split(" ");
+      return { ...r, route: `${method} ${prefix}${path}` };
+    })
+  ),
 ];
 
 /** The routes the host's API app registers, as `METHOD /path` (middleware left out). */
@@ -99,6 +135,10 @@ function pathFor(route: string, resources: Resources): { method: string; path: s
     databaseId: resources.databaseId,
     domainId: resources.domainId,
     domain: resources.domain,
+    app: resources.projectId,
+    id: resources.deploymentId,
+    layer: resources.layerId,
+    hostname: `${resources.projectName}.localhost`,
   };
   const path = template.replace(/:(\w+)/g, (_, name) => {
     assert.ok(name in values, `no value for :${name} in ${route}`);
@@ -158,16 +198,23 @@ Deno.test("API authentication and organization boundaries", async (t) => {
             : { ...headers, "content-type": "application/json" },
           body: body === undefined ? undefined : JSON.stringify(body),
         });
-        await expectError(response, 401, "unauthorized", `${route} with ${name}`);
+        const code = route.includes("/v2/") ? "UNAUTHORIZED" : "unauthorized";
+        await expectError(response, 401, code, `${route} with ${name}`);
       }
     }
   });
 
   await t.step("another organization gets 404 for every route on our resources", async () => {
-    for (const { route, body } of ROUTES) {
+    for (const { route, body } of ROUTES.filter((r) => !r.own)) {
       const { method, path } = pathFor(route, own);
       const response = await api.request(method, path, { token: other.token, json: body });
-      const expected = route.includes(":organizationId")
+      const expected = route.includes(":app")
+        ? "APP_NOT_FOUND"
+        : route.includes("/revisions/:id")
+        ? "REVISION_NOT_FOUND"
+        : route.includes(":layer")
+        ? "LAYER_NOT_FOUND"
+        : route.includes(":organizationId")
         ? "organizationNotFound"
         : route.includes(":projectId")
         ? "projectNotFound"

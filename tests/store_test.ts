@@ -249,6 +249,13 @@ Deno.test("a deployment record round-trips with its assets and JSON fields", asy
     compilerOptions: { jsx: "react-jsx" },
     requestTimeout: 5000,
     permissions: { net: ["example.com"] },
+    organizationSlug: org.slug,
+    revision: { labels: {}, config: null, layerIds: null, preview: false },
+    failureReason: null,
+    failureDetail: null,
+    cancellationRequestedAt: null,
+    buildStartedAt: null,
+    buildFinishedAt: null,
     createdAt: record.createdAt,
     updatedAt: record.createdAt,
   });

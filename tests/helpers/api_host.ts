@@ -43,6 +43,8 @@ export interface Resources {
   databaseId: string;
   domainId: string;
   domain: string;
+  /** A v2 layer. */
+  layerId: string;
 }
 
 /** A hello-world deployment body. */
@@ -107,7 +109,7 @@ export async function startApiHost(options: Partial<HostOptions> = {}): Promise<
   };
 }
 
-/** Sends a request that must succeed and returns its JSON (or `null` for an empty body). */
+/** Sends a request that must succeed (any 2xx) and returns its JSON (or `null` for an empty body). */
 export async function ok<T = Record<string, unknown>>(
   api: ApiHost,
   method: string,
@@ -116,11 +118,11 @@ export async function ok<T = Record<string, unknown>>(
 ): Promise<T> {
   const response = await api.request(method, path, init);
   const text = await response.text();
-  assert.equal(response.status, 200, `${method} ${path}: ${text}`);
+  assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
   return (text ? JSON.parse(text) : null) as T;
 }
 
-/** Creates a project, a deployment (built), a KV database and a domain through the API. */
+/** Creates a project, a deployment (built), a KV database, a domain and a v2 layer through the API. */
 export async function createResources(
   api: ApiHost,
   organization: { id: string; token: string },
@@ -147,9 +149,11 @@ export async function createResources(
     token,
     json: { domain },
   });
+  const layer = await ok(api, "POST", "/v2/layers", { token, json: { slug: `${prefix}-layer` } });
   return {
     organizationId,
     token,
+    layerId: String(layer.id),
     projectId,
     projectName: String(project.name),
     deploymentId,

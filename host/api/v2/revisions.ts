@@ -1,0 +1,409 @@
+/**
+ * v2 revisions: `POST /apps/{app}/deploy` (202), `GET /apps/{app}/revisions`, `GET/PATCH/DELETE
+ * /revisions/{id}`, `cancel`, `promote`, `progress` and `build_logs` (SSE or NDJSON, ending
+ * when the build does), timelines, and attaching or detaching host names. A revision is a
+ * deployment: it is built, checked and served exactly as a v1 deployment is.
+ *
+ * @module
+ */
+import type { Hono } from "hono";
+import { z } from "zod";
+import type { BuildLogEntry } from "../../../lib/types.ts";
+import { startBuild } from "../../api.ts";
+import { isProduction, productionNames } from "../../builder.ts";
+import { assertAttachable } from "../../domains.ts";
+import { newDeploymentId } from "../../ids.ts";
+import type { DeploymentRecord } from "../../store.ts";
+import { appSettings } from "../../store/app_settings.ts";
+import {
+  checkDeployment,
+  createDeploymentBody,
+  parseBody,
+  RequestError,
+  resolveDomains,
+} from "../../validate.ts";
+import { appConfig } from "./apps.ts";
+import {
+  invalid,
+  ownApp,
+  ownLayer,
+  ownRevision,
+  paginate,
+  param,
+  SMALL_BODY_BYTES,
+  type V2Context,
+  type V2Deps,
+  type V2Env,
+} from "./common.ts";
+import { revisionProgress } from "./progress.ts";
+import {
+  isTerminal,
+  revisionJson,
+  revisionListItemJson,
+  revisionStatus,
+  timelineObjects,
+} from "./wire.ts";
+
+const target = z.union([
+  z.boolean(),
+  z.strictObject({
+    domains: z.array(z.string()).optional(),
+    databases: z.array(z.strictObject({ instance: z.string(), name: z.string() })).optional(),
+  }),
+]);
+
+const deployBody = z.strictObject({
+  assets: z.record(
+    z.string(),
+    z.union([
+      z.strictObject({
+        kind: z.literal("file").optional(),
+        encoding: z.enum(["utf-8", "base64"]).optional(),
+        content: z.string(),
+      }),
+      z.strictObject({ kind: z.literal("symlink"), target: z.string() }),
+    ]),
+  ),
+  config: appConfig.optional(),
+  layers: z.array(z.string()).optional(),
+  env_vars: z.array(z.strictObject({ key: z.string(), value: z.string() })).optional(),
+  labels: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+  production: target.optional(),
+  preview: target.optional(),
+  retention: z.string().optional(),
+});
+
+/** Entry points tried, in order, when neither the revision nor the app names one. */
+const ENTRYPOINTS = ["main.ts", "main.js", "mod.ts", "index.ts", "index.js", "src/main.ts"];
+
+/** v2's template variables → v1's placeholders (the rest are filled in here). */
+const TEMPLATES: Record<string, string> = {
+  "{deno.app.slug}": "{project.name}",
+  "{deno.revision.id}": "{deployment.id}",
+};
+
+/** Registers the revision routes. */
+export function registerRevisionRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
+  const { store, engine } = deps;
+  const baseDomain = engine.baseDomain;
+
+  v2.post("/apps/:app/deploy", async (c) => {
+    const project = ownApp(c, store, c.req.param("app"));
+    const organizationId = c.get("organizationId");
+    const body = parseBody(deployBody, await deps.readJson(c, deps.maxBodyBytes));
+    if (body.retention !== undefined && body.retention !== "auto") {
+      throw new RequestError(
+        403,
+        "REVISION_RETENTION_NOT_AVAILABLE",
+        'Revision retention other than "auto" is not available on the local host',
+      );
+    }
+    const config = body.config ?? appSettings(store, project.id)?.config ?? null;
+    const entrypoint = entrypointOf(config, Object.keys(body.assets));
+    for (const which of ["production", "preview"] as const) {
+      const value = body[which];
+      if (typeof value === "object" && value.databases?.length) {
+        throw invalid(
+          `${which}.databases: database bindings are not supported by the local host; ` +
+            "KV is bound with v1's databases.default",
+        );
+      }
+    }
+    const checked = checkDeployment(parseBody(createDeploymentBody, {
+      entryPointUrl: entrypoint,
+      assets: Object.fromEntries(
+        Object.entries(body.assets).map(([path, asset]) => [path, { kind: "file", ...asset }]),
+      ),
+      envVars: Object.fromEntries((body.env_vars ?? []).map(({ key, value }) => [key, value])),
+    }));
+    const id = newDeploymentId();
+    const requested = requestedDomains(body.production ?? true, body.preview ?? false, baseDomain);
+    const context = {
+      projectName: project.name,
+      deploymentId: id,
+      baseDomain,
+      organizationSlug: store.getOrganization(organizationId)!.slug,
+    };
+    const domains = resolveDomains(
+      requested.map((d) => fillTemplates(d, project.id, organizationId)),
+      context,
+    );
+    for (const domain of domains) assertAttachable(store, organizationId, domain, baseDomain);
+    const record = await deps.recordDeployment(organizationId, checked, {
+      id,
+      projectId: project.id,
+      domains,
+      requestedDomains: requested,
+      revision: {
+        labels: body.labels ?? {},
+        config: body.config ?? null,
+        layerIds: body.layers?.map((ref) => ownLayer(c, store, ref).id) ?? null,
+        preview: body.preview !== undefined && body.preview !== false,
+      },
+    });
+    return c.json(revisionJson(store, startBuild(store, engine, record), baseDomain), 202);
+  });
+
+  v2.get("/apps/:app/revisions", (c) => {
+    const project = ownApp(c, store, c.req.param("app"));
+    const status = param(c, "status");
+    const records = store.listDeploymentIds(project.id).reverse()
+      .map((id) => store.getDeploymentRecord(id))
+      .filter((r): r is DeploymentRecord => r !== undefined)
+      .filter((r) => status === undefined || revisionStatus(r) === status);
+    return c.json(paginate(c, records).map(revisionListItemJson));
+  });
+
+  v2.get("/apps/:app/timelines", (c) => {
+    const project = ownApp(c, store, c.req.param("app"));
+    const production = store.listDeploymentIds(project.id)
+      .map((id) => store.getDeploymentRecord(id))
+      .filter((r): r is DeploymentRecord => r !== undefined && isProduction(r, baseDomain));
+    const timelines = production.flatMap((r) => timelineObjects(r, baseDomain))
+      .filter((t) => t.slug === "production");
+    return c.json(paginate(c, timelines));
+  });
+
+  v2.get("/revisions/:id", (c) => {
+    return c.json(revisionJson(store, ownRevision(c, store, c.req.param("id")), baseDomain));
+  });
+
+  v2.patch("/revisions/:id", async (c) => {
+    const record = ownRevision(c, store, c.req.param("id"));
+    const body = parseBody(
+      z.strictObject({ retention: z.string().optional() }),
+      await deps.readJson(c, SMALL_BODY_BYTES),
+    );
+    if (body.retention !== undefined && body.retention !== "auto") {
+      throw new RequestError(
+        403,
+        "REVISION_RETENTION_NOT_AVAILABLE",
+        'Revision retention other than "auto" is not available on the local host',
+      );
+    }
+    return c.json(revisionJson(store, record, baseDomain));
+  });
+
+  v2.delete("/revisions/:id", async (c) => {
+    const record = ownRevision(c, store, c.req.param("id"));
+    if (!isTerminal(record)) {
+      throw new RequestError(409, "REVISION_BUILDING", `Revision ${record.id} is still building`);
+    }
+    if (isProduction(record, baseDomain)) {
+      throw new RequestError(
+        409,
+        "REVISION_ROUTED",
+        `Revision ${record.id} serves production: deploy or promote another revision first`,
+      );
+    }
+    await deps.deleteDeployment(record.id);
+    return c.body(null, 204);
+  });
+
+  v2.post("/revisions/:id/cancel", (c) => {
+    const record = ownRevision(c, store, c.req.param("id"));
+    if (!isTerminal(record)) store.requestCancellation(record.id);
+    return c.json(revisionJson(store, store.getDeploymentRecord(record.id) ?? record, baseDomain));
+  });
+
+  v2.post("/revisions/:id/promote", async (c) => {
+    const record = ownRevision(c, store, c.req.param("id"));
+    if (record.status !== "success") {
+      throw new RequestError(
+        409,
+        "REVISION_NOT_READY",
+        `Revision ${record.id} is ${revisionStatus(record)}: only a built revision can be promoted`,
+      );
+    }
+    for (const name of productionNames(record.projectName, record.organizationSlug, baseDomain)) {
+      store.attachDomain(record.id, name);
+    }
+    // It now runs in the production context: its variables may differ.
+    await engine.restartDeployments?.([record.id]);
+    return c.body(null, 204);
+  });
+
+  v2.get("/revisions/:id/timelines", (c) => {
+    return c.json(timelineObjects(ownRevision(c, store, c.req.param("id")), baseDomain));
+  });
+
+  v2.get("/revisions/:id/progress", (c) => {
+    const record = ownRevision(c, store, c.req.param("id"));
+    const sse = wantsSse(c);
+    let last = "";
+    return eventStream(c, sse, record.id, (emit) => {
+      const now = store.getDeploymentRecord(record.id);
+      if (!now) return;
+      const json = JSON.stringify(revisionProgress(now, baseDomain));
+      if (json !== last) emit(json);
+      last = json;
+    });
+  });
+
+  v2.put("/revisions/:id/domains", async (c) => {
+    const record = ownRevision(c, store, c.req.param("id"));
+    const body = parseBody(
+      z.strictObject({
+        production: z.array(z.string()).optional(),
+        preview: z.array(z.string()).optional(),
+      }),
+      await deps.readJson(c, SMALL_BODY_BYTES),
+    );
+    if (record.status !== "success") {
+      throw new RequestError(
+        409,
+        "REVISION_NOT_READY",
+        `Revision ${record.id} is ${revisionStatus(record)}: only a built revision serves names`,
+      );
+    }
+    const names = resolveDomains(
+      [...body.production ?? [], ...body.preview ?? []].map((d) =>
+        fillTemplates(d, record.projectId, record.organizationId)
+      ),
+      {
+        projectName: record.projectName,
+        deploymentId: record.id,
+        baseDomain,
+        organizationSlug: record.organizationSlug,
+      },
+    );
+    for (const name of names) {
+      assertAttachable(store, record.organizationId, name, baseDomain);
+    }
+    for (const name of names) store.attachDomain(record.id, name);
+    return c.body(null, 204);
+  });
+
+  v2.delete("/revisions/:id/domains/:hostname", (c) => {
+    const record = ownRevision(c, store, c.req.param("id"));
+    const [name] = resolveDomains(
+      [fillTemplates(c.req.param("hostname"), record.projectId, record.organizationId)],
+      {
+        projectName: record.projectName,
+        deploymentId: record.id,
+        baseDomain,
+        organizationSlug: record.organizationSlug,
+      },
+    );
+    if (!store.detachDomain(record.id, name)) {
+      throw new RequestError(
+        404,
+        "DOMAIN_NOT_ATTACHED",
+        `${name} is not attached to revision ${record.id}`,
+      );
+    }
+    return c.body(null, 204);
+  });
+
+  v2.get("/revisions/:id/build_logs", (c) => {
+    const record = ownRevision(c, store, c.req.param("id"));
+    const sse = wantsSse(c);
+    const step = param(c, "step");
+    let sent = 0;
+    return eventStream(c, sse, record.id, (emit) => {
+      const entries = store.buildLogs(record.id);
+      for (; sent < entries.length; sent++) {
+        const entry = buildLogJson(entries[sent]);
+        if (step === undefined || step === entry.step) emit(JSON.stringify(entry));
+      }
+    });
+  });
+
+  /**
+   * A stream of JSON events (SSE `data:` events or NDJSON lines): `update` runs now, on every
+   * build log line, and once more when the build ends; then the stream closes.
+   */
+  function eventStream(
+    c: V2Context,
+    sse: boolean,
+    id: string,
+    update: (emit: (json: string) => void) => void,
+  ): Response {
+    const encoder = new TextEncoder();
+    let unsubscribe = () => {};
+    const stream = new ReadableStream<Uint8Array>({
+      start(controller) {
+        const emit = (json: string) =>
+          controller.enqueue(encoder.encode(sse ? `data: ${json}\n\n` : `${json}\n`));
+        // Read and subscribe in one synchronous step: no line can slip in between.
+        update(emit);
+        unsubscribe = store.subscribeBuildLogs(id, (entry) => {
+          update(emit);
+          if (entry !== null) return;
+          unsubscribe();
+          controller.close();
+        });
+      },
+      cancel() {
+        unsubscribe();
+      },
+    });
+    return c.body(stream, 200, {
+      "content-type": sse ? "text/event-stream" : "application/x-ndjson",
+      "cache-control": "no-store",
+    });
+  }
+}
+
+/** v2 `BuildLogEntry` of a stored line. */
+function buildLogJson(entry: BuildLogEntry): Record<string, string> {
+  return {
+    timestamp: new Date().toISOString(),
+    level: entry.level === "warning" ? "warn" : entry.level,
+    message: entry.message,
+    step: "building",
+  };
+}
+
+function wantsSse(c: V2Context): boolean {
+  return (c.req.header("accept") ?? "").includes("text/event-stream");
+}
+
+/** The domains of a deploy request (v1 placeholders) for `production` and `preview`. */
+function requestedDomains(
+  production: boolean | { domains?: string[] },
+  preview: boolean | { domains?: string[] },
+  base: string,
+): string[] {
+  const domains: string[] = [];
+  // The revision's own name is always there: every revision is reachable for checks.
+  if (typeof preview === "object" && preview.domains) domains.push(...preview.domains);
+  domains.push(`{project.name}-{deployment.id}.${base}`);
+  if (production === true) domains.push(`{project.name}.${base}`);
+  else if (typeof production === "object") {
+    domains.push(...production.domains ?? [`{project.name}.${base}`]);
+  }
+  return domains;
+}
+
+/** v2's templates as v1 placeholders, and the ones only known here filled in. */
+function fillTemplates(domain: string, appId: string, organizationId: string): string {
+  let out = domain;
+  for (const [v2, v1] of Object.entries(TEMPLATES)) out = out.replaceAll(v2, v1);
+  return out.replaceAll("{deno.app.id}", appId).replaceAll(
+    "{deno.organization.id}",
+    organizationId,
+  );
+}
+
+function entrypointOf(config: Record<string, unknown> | null, paths: string[]): string {
+  const runtime = config?.runtime as { type?: string; entrypoint?: string } | undefined;
+  if (runtime?.type === "static") {
+    throw invalid('Static apps (config.runtime.type "static") are not supported by the local host');
+  }
+  if (config?.framework) {
+    throw invalid(
+      `Framework presets (config.framework "${config.framework}") are not supported by the ` +
+        "local host: give config.runtime.entrypoint",
+    );
+  }
+  if (runtime?.entrypoint) return runtime.entrypoint.replace(/^\.\//, "");
+  const found = ENTRYPOINTS.find((path) => paths.includes(path));
+  if (!found) {
+    throw invalid(
+      `No entry point: set config.runtime {"type":"dynamic","entrypoint":"main.ts"} on the ` +
+        `app or the deploy, or ship one of ${ENTRYPOINTS.join(", ")}`,
+    );
+  }
+  return found;
+}
