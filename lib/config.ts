@@ -154,9 +154,7 @@ export async function resolveApiConfig(
     started = true;
     options.onHostStarted?.(info, hostLogPath(dataDir));
   }
-  // Fields a host older than the v2 API does not write.
-  const v2Info = info as HostInfo & { apiV2Url?: string; organizationSlug?: string };
-  if (wanted === "v2" && !v2Info.apiV2Url) {
+  if (wanted === "v2" && !info.apiV2Url) {
     throw new DeployTenantError("v2Unavailable", "The local host does not serve the v2 API", {
       hint: "Restart it with a newer deploy-tenant (`deploy-tenant host stop`), or use v1.",
       exitCode: ExitCode.unavailable,
@@ -164,10 +162,10 @@ export async function resolveApiConfig(
   }
   const v2 = wanted === "v2";
   return {
-    apiUrl: v2 ? v2Info.apiV2Url! : info.apiUrl,
+    apiUrl: v2 ? info.apiV2Url! : info.apiUrl,
     token: token ?? info.token,
     organizationId: organizationId ??
-      (v2 ? v2Info.organizationSlug ?? info.organizationId : info.organizationId),
+      (v2 ? info.organizationSlug ?? info.organizationId : info.organizationId),
     apiVersion: v2 ? "v2" : "v1",
     source: "localHost",
     localHost: { dataDir, info, started, logPath: hostLogPath(dataDir) },
