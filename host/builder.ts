@@ -177,6 +177,7 @@ export function startSettings(
 
 /** Whether `record` holds (or, while building, asks for) its project's production name. */
 export function isProduction(record: DeploymentRecord, baseDomain: string): boolean {
+  if (record.status === "failed") return false;
   const names = productionNames(record.projectName, record.organizationSlug, baseDomain);
   return (record.domains ?? []).some((domain) => names.includes(domain));
 }
