@@ -273,7 +273,8 @@ export function createApi(
   registerDatabaseRoutes(app, store);
   if (options.appLogs) registerAppLogRoutes(app, store, options.appLogs);
   if (options.usage) registerAnalyticsRoutes(app, store, options.usage);
-  registerDomainRoutes(app, store, options.domains ?? defaultDomainServices(engine.baseDomain));
+  const domainServices = options.domains ?? defaultDomainServices(engine.baseDomain);
+  registerDomainRoutes(app, store, domainServices);
 
   // ---- v2, from the same store ----
 
@@ -282,6 +283,7 @@ export function createApi(
     engine,
     appLogs: options.appLogs,
     usage: options.usage,
+    domains: domainServices,
     maxBodyBytes,
     recordDeployment,
     deleteDeployment,

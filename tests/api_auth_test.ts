@@ -58,6 +58,14 @@ const V2_ROUTES: { route: string; body?: unknown; own?: boolean }[] = [
   { route: "PATCH /layers/:layer", body: { description: "x" } },
   { route: "DELETE /layers/:layer" },
   { route: "GET /layers/:layer/apps" },
+  { route: "GET /domains", own: true },
+  { route: "POST /domains", body: { domain: "v2.auth.test" }, own: true },
+  { route: "GET /domains/:domain" },
+  { route: "DELETE /domains/:domain" },
+  { route: "POST /domains/:domain/verify" },
+  { route: "GET /domains/:domain/certificates" },
+  { route: "POST /domains/:domain/certificates", body: { certificate: "c", private_key: "k" } },
+  { route: "POST /domains/:domain/certificates/provision" },
 ];
 
 /** Every authenticated route, with a body the route would accept where it takes one. */
@@ -208,7 +216,9 @@ Deno.test("API authentication and organization boundaries", async (t) => {
     for (const { route, body } of ROUTES.filter((r) => !r.own)) {
       const { method, path } = pathFor(route, own);
       const response = await api.request(method, path, { token: other.token, json: body });
-      const expected = route.includes(":app")
+      const expected = route.includes("/v2/domains")
+        ? "DOMAIN_NOT_FOUND"
+        : route.includes(":app")
         ? "APP_NOT_FOUND"
         : route.includes("/revisions/:id")
         ? "REVISION_NOT_FOUND"

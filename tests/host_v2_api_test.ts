@@ -218,6 +218,59 @@ Deno.test("the host's v2 API: codes, pagination, streams and one store with v1",
   });
 
   await t.step(
+    "domains: v2 shapes, verify, attach to a revision and detach, certificates",
+    async () => {
+      const created = await ok(api, "POST", "/v2/domains", { json: { domain: "shop.v2.test" } });
+      assert.equal(created.kind, "base_only");
+      const sets = created.dns_records as { name: string; type: string }[][];
+      assert.ok(
+        Array.isArray(sets[0]) && sets[0].some((r) => r.type === "A"),
+        JSON.stringify(sets),
+      );
+      assert.ok(sets.every((set) => set.some((r) => r.name.startsWith("_acme-challenge."))));
+      assert.deepEqual(
+        await errorOf(
+          await api.request("POST", "/v2/domains", { json: { domain: "shop.v2.test" } }),
+        ),
+        { status: 409, code: "DOMAIN_ALREADY_EXISTS" },
+      );
+      const verified = await ok(api, "POST", "/v2/domains/shop.v2.test/verify");
+      assert.equal(verified.is_validated, true);
+
+      const revision = await deploy(api, "paged-5", { assets: { "main.ts": { content: HELLO } } });
+      await events(await api.request("GET", `/v2/revisions/${revision.id}/progress`));
+      const attach = await api.request("PUT", `/v2/revisions/${revision.id}/domains`, {
+        json: { production: ["shop.v2.test"] },
+      });
+      assert.equal(attach.status, 204, await attach.text());
+      const served = await ok(api, "GET", `/v2/revisions/${revision.id}`);
+      const production = (served.timelines as { context: string; hostnames: string[] }[])
+        .find((t) => t.context === "production");
+      assert.ok(production?.hostnames.includes("shop.v2.test"), JSON.stringify(served.timelines));
+      const detach = `/v2/revisions/${revision.id}/domains/shop.v2.test`;
+      assert.equal((await api.request("DELETE", detach)).status, 204);
+      assert.deepEqual(await errorOf(await api.request("DELETE", detach)), {
+        status: 404,
+        code: "DOMAIN_NOT_ATTACHED",
+      });
+      const provision = await api.request(
+        "POST",
+        "/v2/domains/shop.v2.test/certificates/provision",
+      );
+      assert.equal(provision.status, 202);
+      assert.deepEqual(await provision.json(), { accepted: true });
+      const certificates = await ok(api, "GET", "/v2/domains/shop.v2.test/certificates");
+      assert.equal((certificates.provisioning_status as { code: string }).code, "success");
+      assert.deepEqual(
+        (certificates.certificates as { private_key_algorithm: string }[])
+          .map((c) => c.private_key_algorithm).sort(),
+        ["ec-p256", "rsa-2048"],
+      );
+      assert.equal((await api.request("DELETE", "/v2/domains/shop.v2.test")).status, 204);
+    },
+  );
+
+  await t.step(
     "app variables merge by key; delete removes; reserved names are refused",
     async () => {
       await ok(api, "PATCH", "/v2/apps/paged-4", {

@@ -13,6 +13,7 @@ import { isUuid } from "../../ids.ts";
 import type { DeploymentRecord, ProjectRecord, Store } from "../../store.ts";
 import { findLayer, type LayerRecord } from "../../store/layers.ts";
 import type { UsageMeter } from "../../usage.ts";
+import type { DomainServices } from "../../routes_domains.ts";
 import { type CheckedDeployment, RequestError } from "../../validate.ts";
 import type { NewDeployment } from "../../store.ts";
 
@@ -28,6 +29,8 @@ export interface V2Deps {
   engine: ApiEngine;
   appLogs?: AppLogs;
   usage?: UsageMeter;
+  /** DNS verification and the local CA, for the domain routes. */
+  domains: DomainServices;
   /** Largest accepted deploy body, in bytes. */
   maxBodyBytes: number;
   /** Stores the checked files as blobs and records the deployment (v1's path, shared). */

@@ -12,6 +12,7 @@ import { RequestError } from "../../validate.ts";
 import { registerAppRoutes } from "./apps.ts";
 import { notFound, type V2Deps, type V2Env, v2Error } from "./common.ts";
 import { registerLayerRoutes } from "./layers.ts";
+import { registerDomainRoutes } from "./domains.ts";
 import { registerAnalyticsRoute, registerLogRoutes } from "./logs.ts";
 import { registerRevisionRoutes } from "./revisions.ts";
 
@@ -51,6 +52,7 @@ export function createV2Api(deps: V2Deps): Hono<V2Env> {
   registerAppRoutes(v2, deps);
   registerRevisionRoutes(v2, deps);
   registerLayerRoutes(v2, deps);
+  registerDomainRoutes(v2, deps, deps.domains);
   if (deps.appLogs) registerLogRoutes(v2, deps, deps.appLogs);
   if (deps.usage) registerAnalyticsRoute(v2, deps, deps.usage);
 

@@ -89,6 +89,8 @@ export function revisionJson(
   const status = revisionStatus(record);
   return {
     ...revisionListItemJson(record),
+    // Not in Deploy's schema (clients tolerate more fields): which app the revision is of.
+    app: { id: record.projectId, slug: record.projectName },
     failure_detail: status === "failed" ? record.failureDetail : null,
     layers: layerRefs(
       store,
