@@ -12,7 +12,7 @@
  * @module
  */
 import { join } from "node:path";
-import { createApi } from "./api.ts";
+import { createApi } from "./api/mod.ts";
 import { BlobStore } from "./blobs.ts";
 import { Builder } from "./builder.ts";
 import { caDir, LocalCa } from "./certs.ts";

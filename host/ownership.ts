@@ -7,7 +7,7 @@
  */
 import type { Context } from "hono";
 import type { KvDatabase, Organization } from "../lib/types.ts";
-import type { ApiEnv } from "./api.ts";
+import type { ApiEnv } from "./api/http.ts";
 import { isDeploymentId, isUuid } from "./ids.ts";
 import type { CustomDomainRecord, DeploymentRecord, ProjectRecord, Store } from "./store.ts";
 import { RequestError } from "./validate.ts";

@@ -12,7 +12,7 @@
  */
 import type { Context, Hono } from "hono";
 import { parseRfc3339 } from "../lib/time.ts";
-import type { ApiEnv } from "./api.ts";
+import type { ApiEnv } from "./api/http.ts";
 import type { Store } from "./store.ts";
 import type { UsageMeter } from "./usage.ts";
 import { RequestError } from "./validate.ts";

@@ -7,7 +7,7 @@
  */
 import type { Hono } from "hono";
 import type { KvDatabase } from "../lib/types.ts";
-import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "./api.ts";
+import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "./api/http.ts";
 import { isUuid } from "./ids.ts";
 import type { Store } from "./store.ts";
 import {

@@ -12,7 +12,7 @@
  */
 import type { Hono } from "hono";
 import { z } from "zod";
-import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "./api.ts";
+import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "./api/http.ts";
 import { CertificateError, checkCertificate, type LocalCa } from "./certs.ts";
 import {
   assertAttachable,

@@ -18,7 +18,7 @@
 import type { Context, Hono } from "hono";
 import { parseRfc3339 } from "../lib/time.ts";
 import type { AppLogEntry, LogLevel } from "../lib/types.ts";
-import type { ApiEnv } from "./api.ts";
+import type { ApiEnv } from "./api/http.ts";
 import {
   type AppLogs,
   InvalidCursorError,

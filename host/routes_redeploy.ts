@@ -9,14 +9,9 @@
  * @module
  */
 import type { Hono } from "hono";
-import {
-  type ApiEngine,
-  type ApiEnv,
-  deploymentJson,
-  readJson,
-  SMALL_BODY_BYTES,
-  startBuild,
-} from "./api.ts";
+import { type ApiEngine, startBuild } from "./api/engine.ts";
+import { type ApiEnv, readJson, SMALL_BODY_BYTES } from "./api/http.ts";
+import { deploymentJson } from "./api/v1/wire.ts";
 import { assertAttachable } from "./domains.ts";
 import { newDeploymentId } from "./ids.ts";
 import { mergeRedeploy } from "./redeploy.ts";

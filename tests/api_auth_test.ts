@@ -14,7 +14,7 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
-import { createApi } from "../host/api.ts";
+import { createApi } from "../host/api/mod.ts";
 import { BlobStore } from "../host/blobs.ts";
 import { newToken } from "../host/ids.ts";
 import { Store } from "../host/store.ts";

@@ -7,7 +7,7 @@
  * …) so the corpus, and its size in the test's name, is fixed before the host starts.
  */
 import assert from "node:assert/strict";
-import { SMALL_BODY_BYTES } from "../host/api.ts";
+import { SMALL_BODY_BYTES } from "../host/api/mod.ts";
 import { MAX_JSON_VALUES } from "../host/strict_json.ts";
 import { MAX_ASSETS } from "../host/validate.ts";
 import { invoke } from "../lib/invoke.ts";

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type ApiEngine, createApi } from "../host/api.ts";
+import { type ApiEngine, createApi } from "../host/api/mod.ts";
 import { BlobStore } from "../host/blobs.ts";
 import { newToken } from "../host/ids.ts";
 import { Store } from "../host/store.ts";

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type ApiEngine, createApi } from "../host/api.ts";
+import { type ApiEngine, createApi } from "../host/api/mod.ts";
 import { BlobStore } from "../host/blobs.ts";
 import { resolveDomains } from "../host/builder.ts";
 import { LocalCa } from "../host/certs.ts";

@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { AppLogs } from "../host/app_logs.ts";
-import { createApi } from "../host/api.ts";
+import { createApi } from "../host/api/mod.ts";
 import { BlobStore } from "../host/blobs.ts";
 import { newDeploymentId, newToken } from "../host/ids.ts";
 import { Store } from "../host/store.ts";

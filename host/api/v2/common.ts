@@ -7,15 +7,15 @@
  */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import type { ApiEngine } from "../../api.ts";
+import type { ApiEngine } from "../engine.ts";
+import type { DeploymentWrites } from "../deployment_writes.ts";
 import type { AppLogs } from "../../app_logs.ts";
 import { isUuid } from "../../ids.ts";
 import type { DeploymentRecord, ProjectRecord, Store } from "../../store.ts";
 import { findLayer, type LayerRecord } from "../../store/layers.ts";
 import type { UsageMeter } from "../../usage.ts";
 import type { DomainServices } from "../../routes_domains.ts";
-import { type CheckedDeployment, RequestError } from "../../validate.ts";
-import type { NewDeployment } from "../../store.ts";
+import { RequestError } from "../../validate.ts";
 
 /** Hono variables of a v2 request: the caller's organization and the trace id. */
 export type V2Env = { Variables: { organizationId: string; rayId: string } };
@@ -33,14 +33,8 @@ export interface V2Deps {
   domains: DomainServices;
   /** Largest accepted deploy body, in bytes. */
   maxBodyBytes: number;
-  /** Stores the checked files as blobs and records the deployment (v1's path, shared). */
-  recordDeployment(
-    organizationId: string,
-    checked: CheckedDeployment,
-    fields: Pick<NewDeployment, "id" | "projectId" | "domains" | "requestedDomains" | "revision">,
-  ): Promise<DeploymentRecord>;
-  /** Stops, removes and forgets a deployment (v1's path). */
-  deleteDeployment(id: string): Promise<void>;
+  /** Records and deletes deployments with their blobs (shared with v1). */
+  writes: DeploymentWrites;
   /** Reads a JSON body of at most `maxBytes`. */
   readJson(c: V2Context, maxBytes: number): Promise<unknown>;
 }

@@ -9,7 +9,7 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import type { BuildLogEntry } from "../../../lib/types.ts";
-import { startBuild } from "../../api.ts";
+import { startBuild } from "../engine.ts";
 import { isProduction, productionNames } from "../../builder.ts";
 import { assertAttachable } from "../../domains.ts";
 import { newDeploymentId } from "../../ids.ts";
@@ -129,7 +129,7 @@ export function registerRevisionRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
       context,
     );
     for (const domain of domains) assertAttachable(store, organizationId, domain, baseDomain);
-    const record = await deps.recordDeployment(organizationId, checked, {
+    const record = await deps.writes.record(organizationId, checked, {
       id,
       projectId: project.id,
       domains,
@@ -196,7 +196,7 @@ export function registerRevisionRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
         `Revision ${record.id} serves production: deploy or promote another revision first`,
       );
     }
-    await deps.deleteDeployment(record.id);
+    await deps.writes.delete(record.id);
     return c.body(null, 204);
   });
 

@@ -1,0 +1,186 @@
+/**
+ * Writing deployments, shared by v1's create and v2's deploy: the checked files become blobs,
+ * then rows that point at them, in that order; deleting frees blobs no other deployment uses.
+ * Creating (which may reuse blobs) shares a lock that freeing takes alone, so a blob is never
+ * deleted between a create's check and its insert.
+ *
+ * @module
+ */
+import type { BlobStore } from "../blobs.ts";
+import {
+  type AssetRecord,
+  type DeploymentRecord,
+  type NewDeployment,
+  type Store,
+  UnknownBlobError,
+} from "../store.ts";
+import { type CheckedAsset, type CheckedDeployment, RequestError } from "../validate.ts";
+import type { ApiEngine } from "./engine.ts";
+import { projectNotFound } from "../ownership.ts";
+
+/** Blob writes in flight per create-deployment request. */
+const PUT_CONCURRENCY = 8;
+
+/** What a new deployment names besides its checked body. */
+export type DeploymentFields = Pick<
+  NewDeployment,
+  "id" | "projectId" | "domains" | "requestedDomains" | "revision"
+>;
+
+/** Records and deletes deployments with their blobs. */
+export class DeploymentWrites {
+  #store: Store;
+  #blobs: BlobStore;
+  #engine: ApiEngine;
+  #blobLock = new SharedExclusiveLock();
+
+  /** Creates the writer. */
+  constructor(store: Store, blobs: BlobStore, engine: ApiEngine) {
+    this.#store = store;
+    this.#blobs = blobs;
+    this.#engine = engine;
+  }
+
+  /**
+   * Stores the checked files as blobs, then records the pending deployment and its assets.
+   * Throws 400 `unknownGitSha1` for hashes the organization may not use, 404 when the
+   * project went away.
+   */
+  async record(
+    organizationId: string,
+    checked: CheckedDeployment,
+    fields: DeploymentFields,
+  ): Promise<DeploymentRecord> {
+    const store = this.#store;
+    const blobs = this.#blobs;
+    const record = await this.#blobLock.shared(async () => {
+      await this.#assertBlobsKnown(organizationId, checked.assets);
+      // Blobs first, then the rows that point at them.
+      const assets = await mapConcurrent(
+        checked.assets,
+        PUT_CONCURRENCY,
+        async (asset): Promise<AssetRecord> => {
+          if (!("bytes" in asset)) return asset;
+          const gitSha1 = await blobs.put(asset.bytes);
+          store.recordOrgBlob(organizationId, gitSha1);
+          return { path: asset.path, kind: "file", gitSha1 };
+        },
+      );
+      try {
+        return store.createDeployment({
+          ...fields,
+          description: checked.description,
+          entryPointUrl: checked.entryPointUrl,
+          envVars: checked.envVars,
+          databases: checked.databases,
+          importMapUrl: checked.importMapUrl,
+          lockFileUrl: checked.lockFileUrl,
+          compilerOptions: checked.compilerOptions,
+          requestTimeout: checked.requestTimeout,
+          permissions: checked.permissions,
+          assets,
+        });
+      } catch (error) {
+        if (error instanceof UnknownBlobError) {
+          const asset = assets.find((a) => a.gitSha1 === error.gitSha1);
+          throw unknownGitSha1([asset?.path ?? error.gitSha1]);
+        }
+        throw error;
+      }
+    });
+    if (!record) throw projectNotFound(fields.projectId);
+    return record;
+  }
+
+  /** Stops the deployment, removes its files and rows, and frees blobs only it used. */
+  async delete(id: string): Promise<void> {
+    await this.#engine.deploymentDeleted(id);
+    await this.#blobLock.exclusive(async () => {
+      for (const gitSha1 of this.#store.deleteDeployment(id)) await this.#blobs.delete(gitSha1);
+    });
+  }
+
+  /** Hash-only assets must be blobs this organization uploaded and the store still holds. */
+  async #assertBlobsKnown(organizationId: string, assets: CheckedAsset[]): Promise<void> {
+    const unknown: string[] = [];
+    for (const asset of assets) {
+      if (!("gitSha1" in asset)) continue;
+      const known = this.#store.orgHasBlob(organizationId, asset.gitSha1) &&
+        await this.#blobs.has(asset.gitSha1);
+      if (!known) unknown.push(asset.path);
+    }
+    if (unknown.length > 0) throw unknownGitSha1(unknown);
+  }
+}
+
+function unknownGitSha1(paths: string[]): RequestError {
+  const named = paths.slice(0, 10).map((p) => `"${p}"`).join(", ");
+  const more = paths.length > 10 ? ` and ${paths.length - 10} more` : "";
+  return new RequestError(
+    400,
+    "unknownGitSha1",
+    `Unknown gitSha1 for asset ${named}${more}: this organization has not uploaded that ` +
+      `content; send the asset with its content instead`,
+  );
+}
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; results keep their order. */
+async function mapConcurrent<T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const index = next++;
+      results[index] = await fn(items[index]);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
+
+/** Many shared holders or one exclusive holder; a waiting exclusive holder blocks new shared ones. */
+class SharedExclusiveLock {
+  #shared = 0;
+  #exclusive = false;
+  #exclusiveWaiting = 0;
+  #waiters: (() => void)[] = [];
+
+  async shared<T>(fn: () => Promise<T>): Promise<T> {
+    while (this.#exclusive || this.#exclusiveWaiting > 0) await this.#wait();
+    this.#shared++;
+    try {
+      return await fn();
+    } finally {
+      this.#shared--;
+      this.#wake();
+    }
+  }
+
+  async exclusive<T>(fn: () => Promise<T>): Promise<T> {
+    this.#exclusiveWaiting++;
+    try {
+      while (this.#exclusive || this.#shared > 0) await this.#wait();
+    } finally {
+      this.#exclusiveWaiting--;
+    }
+    this.#exclusive = true;
+    try {
+      return await fn();
+    } finally {
+      this.#exclusive = false;
+      this.#wake();
+    }
+  }
+
+  #wait(): Promise<void> {
+    return new Promise((resolve) => this.#waiters.push(resolve));
+  }
+
+  #wake(): void {
+    for (const resolve of this.#waiters.splice(0)) resolve();
+  }
+}

@@ -1,0 +1,172 @@
+/**
+ * The local host's HTTP API, as a Hono app: the Subhosting v1 routes under `/v1` and the
+ * Deploy v2 routes under `/v2` and `/api/v2`, over one store, with Deploy's paths, JSON,
+ * `{code, message}` errors and `Link` pagination. Every response carries a trace id
+ * (`x-deno-ray`; v2 also `x-deno-trace-id`).
+ *
+ * The API records deployments and their files; building and running them is the
+ * {@link ApiEngine}'s job.
+ *
+ * @module
+ */
+import { Hono } from "hono";
+import type { AppLogs } from "../app_logs.ts";
+import type { BlobStore } from "../blobs.ts";
+import { registerAnalyticsRoutes } from "../routes_analytics.ts";
+import { registerDatabaseRoutes } from "../routes_databases.ts";
+import {
+  defaultDomainServices,
+  type DomainServices,
+  registerDomainRoutes,
+} from "../routes_domains.ts";
+import { registerAppLogRoutes } from "../routes_logs.ts";
+import { registerRedeployRoutes } from "../routes_redeploy.ts";
+import { storageFailure } from "../storage_errors.ts";
+import type { Store } from "../store.ts";
+import type { UsageMeter } from "../usage.ts";
+import { RequestError } from "../validate.ts";
+import { DeploymentWrites } from "./deployment_writes.ts";
+import type { ApiEngine } from "./engine.ts";
+import { type ApiEnv, errorJson, newRayId, readJson } from "./http.ts";
+import { registerDeploymentRoutes } from "./v1/deployments.ts";
+import { registerProjectRoutes } from "./v1/projects.ts";
+import { createV2Api } from "./v2/mod.ts";
+
+export type { ApiEngine } from "./engine.ts";
+export { startBuild } from "./engine.ts";
+export { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "./http.ts";
+export { deploymentJson } from "./v1/wire.ts";
+
+type Env = ApiEnv;
+
+/** Tunables of {@link createApi}. */
+export interface ApiOptions {
+  /** Largest accepted create-deployment body, in bytes. Default {@link DEFAULT_MAX_BODY_BYTES}. */
+  maxBodyBytes?: number;
+  /** Custom domains: DNS verification and the local CA. Default {@link defaultDomainServices}. */
+  domains?: DomainServices;
+  /** App logs; without them `GET /deployments/{id}/app_logs` is not served. */
+  appLogs?: AppLogs;
+  /** Usage counts; without them the analytics endpoints are not served. */
+  usage?: UsageMeter;
+}
+
+/**
+ * 1.5 GiB: Deploy allows 1 GB of assets per deployment, and base64 inflates binary files
+ * by a third. (The body is parsed in one piece for now, so in practice V8's largest string,
+ * about 512 MiB, is the real limit until a streaming parser lands.)
+ */
+export const DEFAULT_MAX_BODY_BYTES = 1.5 * 1024 ** 3;
+
+/**
+ * The API app: `GET /health`, the v1 routes under `/v1` and the v2 routes under `/v2` and
+ * `/api/v2`, bearer-token authenticated. Serve it with `Deno.serve(app.fetch)` or mount it.
+ */
+export function createApi(
+  store: Store,
+  blobs: BlobStore,
+  engine: ApiEngine,
+  options: ApiOptions = {},
+): Hono<Env> {
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const writes = new DeploymentWrites(store, blobs, engine);
+  const app = new Hono<Env>();
+
+  app.use("*", async (c, next) => {
+    const rayId = newRayId();
+    c.set("rayId", rayId);
+    await next();
+    c.res.headers.set("x-deno-ray", rayId);
+  });
+
+  app.get("/health", (c) => c.json({ ok: true }));
+
+  app.use("/v1/*", async (c, next) => {
+    const token = c.req.header("authorization")?.match(/^Bearer[ \t]+(\S+)[ \t]*$/i)?.[1];
+    if (!token) {
+      throw new RequestError(
+        401,
+        "unauthorized",
+        "Missing access token: send the header 'Authorization: Bearer <token>'",
+      );
+    }
+    const organizationId = store.organizationForToken(token);
+    if (!organizationId) {
+      throw new RequestError(401, "unauthorized", "The access token is invalid or was revoked");
+    }
+    c.set("organizationId", organizationId);
+    await next();
+  });
+
+  registerProjectRoutes(app, store, engine, writes);
+  registerDeploymentRoutes(app, store, engine, writes, maxBodyBytes);
+  registerRedeployRoutes(app, store, engine);
+  registerDatabaseRoutes(app, store);
+  if (options.appLogs) registerAppLogRoutes(app, store, options.appLogs);
+  if (options.usage) registerAnalyticsRoutes(app, store, options.usage);
+  const domainServices = options.domains ?? defaultDomainServices(engine.baseDomain);
+  registerDomainRoutes(app, store, domainServices);
+
+  const v2 = createV2Api({
+    store,
+    engine,
+    appLogs: options.appLogs,
+    usage: options.usage,
+    domains: domainServices,
+    maxBodyBytes,
+    writes,
+    readJson,
+  });
+  app.route("/v2", v2);
+  app.route("/api/v2", v2);
+
+  app.notFound((c) => {
+    const allowed = allowedMethods(app, c.req.path);
+    if (allowed.length > 0 && !allowed.includes(c.req.method)) {
+      c.header("Allow", allowed.join(", "));
+      return errorJson(
+        c,
+        405,
+        "methodNotAllowed",
+        `${c.req.method} is not allowed on ${c.req.path}; use ${allowed.join(" or ")}`,
+      );
+    }
+    return errorJson(c, 404, "notFound", `No such endpoint: ${c.req.method} ${c.req.path}`);
+  });
+
+  app.onError((error, c) => {
+    if (error instanceof RequestError) {
+      return errorJson(c, error.status, error.code, error.message);
+    }
+    const rayId = c.get("rayId");
+    const storage = storageFailure(error);
+    if (storage) {
+      // The operator's problem, not a bug: one line, no stack.
+      console.error(`[x-deno-ray ${rayId}] ${c.req.method} ${c.req.path}: ${error.message}`);
+      return errorJson(c, storage.status, storage.code, storage.message);
+    }
+    console.error(`[x-deno-ray ${rayId}] ${c.req.method} ${c.req.path} failed:`, error);
+    return errorJson(
+      c,
+      500,
+      "internalServerError",
+      `An internal error occurred; quote x-deno-ray ${rayId} when reporting it`,
+    );
+  });
+
+  return app;
+}
+
+/** The methods of the routes (not middleware) whose pattern matches `path`, for `Allow`. */
+function allowedMethods(app: Hono<Env>, path: string): string[] {
+  const methods = new Set<string>();
+  for (const route of app.routes) {
+    if (route.method === "ALL") continue;
+    const pattern = route.path.split("/").map((segment) =>
+      segment.startsWith(":") ? "[^/]+" : segment.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+    );
+    if (new RegExp(`^${pattern.join("/")}$`).test(path)) methods.add(route.method);
+  }
+  if (methods.has("GET")) methods.add("HEAD");
+  return [...methods].sort();
+}
