@@ -17,6 +17,10 @@ const MAIN = fileURLToPath(new URL("../main.ts", import.meta.url));
 export interface BenchHost {
   api: V1Api;
   apiUrl: string;
+  /** The v2 API root (`…/v2`), served from the same store, when the host announces one. */
+  apiV2Url?: string;
+  /** The organization's slug, which names it to the v2 API (`X-Deno-Org`). */
+  organizationSlug?: string;
   token: string;
   port: number;
   pid: number;
@@ -44,6 +48,8 @@ export async function startBenchHost(dataDir: string, args: string[] = []): Prom
         return {
           api,
           apiUrl: info.apiUrl,
+          apiV2Url: info.apiV2Url,
+          organizationSlug: info.organizationSlug,
           token: info.token,
           port: info.port,
           pid: child.pid,

@@ -16,6 +16,7 @@ export const BENCHMARKS = [
   "memory",
   "redeploy",
   "deploy_live",
+  "deploy_v2",
   "cold_start",
   "throughput",
   "proxy_cost",
