@@ -107,7 +107,12 @@ const dir = await Deno.makeTempDir({ prefix: "dt-bench-proxy-cost-" });
 const tenantSocket = join(dir, "tenant.sock");
 const tenant = serveOnUnixSocket(HELLO, tenantSocket);
 try {
-  const route = { slot: 0, backstopMs: 62_000, deploymentId: "benchproxycost", limitMs: 60_000 };
+  const route = {
+    slot: 0,
+    backstopMs: 62_000,
+    deploymentId: "benchproxycost",
+    requestTimeoutMs: 60_000,
+  };
   const routesMap = join(dir, "routes.map");
   const verdictsMap = join(dir, "verdicts.map");
   const messagesMap = join(dir, "messages.map");

@@ -126,7 +126,7 @@ if (!socketPath) throw new Error("bootstrap: DENO_DEPLOYMENT_SOCKET is not set")
 
 // The deployment's time limit per request (host/limits.ts): answered here while the event
 // loop runs; the host's router or front proxy restarts the process if even this cannot run.
-let timeLimitMs = Number(Deno.env.get("DENO_DEPLOYMENT_TIME_LIMIT_MS")) || 0;
+let requestTimeoutMs = Number(Deno.env.get("DENO_DEPLOYMENT_TIME_LIMIT_MS")) || 0;
 Deno.env.delete("DENO_DEPLOYMENT_TIME_LIMIT_MS");
 
 // Deno.openKv() opens the deployment's bound database, and only that one, as on Deploy.
@@ -246,12 +246,12 @@ function timeLimitAnswer(request) {
   const path = new URL(request.url).pathname;
   writeLog(
     "error",
-    `Request timed out after ${timeLimitMs} ms: ${request.method} ${path} (TIME_LIMIT)`,
+    `Request timed out after ${requestTimeoutMs} ms: ${request.method} ${path} (TIME_LIMIT)`,
   );
   return new RealResponse(
     jsonBody({
       code: "TIME_LIMIT",
-      message: `The deployment did not answer within its time limit of ${timeLimitMs} ms`,
+      message: `The deployment did not answer within its time limit of ${requestTimeoutMs} ms`,
     }),
     { status: 504, headers: { "content-type": "application/json" } },
   );
@@ -259,17 +259,17 @@ function timeLimitAnswer(request) {
 
 /** `handler`'s answer, or a 504 TIME_LIMIT when it has not come within the time limit. */
 function withTimeLimit(handler) {
-  if (!(timeLimitMs > 0)) return handler;
+  if (!(requestTimeoutMs > 0)) return handler;
   return (request, info) => {
     const answer = handler(request, info);
     if (typeof answer?.then !== "function") return answer; // a synchronous handler cannot be late
     return new RealPromise((resolve, reject) => {
       const entry = {
-        deadline: now() + timeLimitMs,
+        deadline: now() + requestTimeoutMs,
         expire: () => resolve(timeLimitAnswer(request)),
       };
       waiting.add(entry);
-      if (!timerArmed) armTimer(timeLimitMs);
+      if (!timerArmed) armTimer(requestTimeoutMs);
       // Through resolve(): a thenable whose then() throws rejects instead of leaving the entry.
       RealPromise.resolve(answer).then(
         (response) => {
@@ -351,7 +351,7 @@ if (pooled) {
   // (at once, not after the load event, which comes a few milliseconds later).
   globalThis[Symbol.for("deploy-tenant.handoff")] = handoff.then(async (deployment) => {
     for (const [name, value] of Object.entries(deployment.env)) Deno.env.set(name, value);
-    timeLimitMs = Number(deployment.timeLimitMs) || 0;
+    requestTimeoutMs = Number(deployment.requestTimeoutMs) || 0;
     handedEntry = deployment.entry;
     const entry = (await import(handedEntry)).default;
     if (!server && entry && typeof entry.fetch === "function") {

@@ -13,7 +13,7 @@ import {
   type Runtime,
   TenantStartError,
 } from "./runtime.ts";
-import { DEFAULT_REQUEST_TIMEOUT_MS } from "./limits.ts";
+import { requestTimeoutMs } from "./limits.ts";
 import type { DeploymentRecord, Store } from "./store.ts";
 import { runtimeEnv } from "./store/layers.ts";
 
@@ -100,7 +100,7 @@ export class Builder {
         store.setDeploymentStatus(id, "failed");
         return;
       }
-      const domains = resolveDomains(record, baseDomain);
+      const domains = liveDomains(record, baseDomain);
       log(domains.length ? `Deployed to ${this.#options.urlFor(domains[0])}` : "Deployed");
       await this.#options.beforeLive?.(id, domains);
       store.setDeploymentStatus(id, "success", domains);
@@ -221,7 +221,7 @@ export function runnableDeployment(
     kvDatabaseId: record.databases.default ?? null,
     net: record.permissions?.net,
     denoFlags: flags,
-    requestTimeoutMs: record.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS,
+    requestTimeoutMs: requestTimeoutMs(record),
   };
 }
 
@@ -250,7 +250,7 @@ function writeCompilerConfig(appDir: string, compilerOptions: object): string {
  * the default; each v1 name under the base domain comes with its v2 twin and back
  * (`{p}-{id}.{base}` and `{p}-{id}.{org}.{base}`; `{p}.{base}` and `{p}.{org}.{base}`).
  */
-export function resolveDomains(record: DeploymentRecord, baseDomain: string): string[] {
+export function liveDomains(record: DeploymentRecord, baseDomain: string): string[] {
   const requested = record.domains ?? ["{project.name}-{deployment.id}." + baseDomain];
   const resolved = requested.map((domain) =>
     domain.replaceAll("{project.name}", record.projectName)

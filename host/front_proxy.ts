@@ -42,6 +42,7 @@ import { Haproxy } from "./haproxy.ts";
 import {
   type AppLog,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  requestTimeoutMs,
   STUCK_PROCESS_REASON,
   TIME_LIMIT_GRACE_MS,
   timedOutMessage,
@@ -374,12 +375,12 @@ export class FrontProxy implements InstanceObserver {
         if (name.includes("*")) continue;
         if (servedDeployment(store, baseDomain, name)?.id === record.id) wanted.add(name);
       }
-      const limitMs = record.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
+      const timeoutMs = requestTimeoutMs(record);
       const route: Route = {
         slot: slot.index,
-        backstopMs: limitMs + TIME_LIMIT_GRACE_MS + BACKSTOP_MARGIN_MS,
+        backstopMs: timeoutMs + TIME_LIMIT_GRACE_MS + BACKSTOP_MARGIN_MS,
         deploymentId: record.id,
-        limitMs,
+        requestTimeoutMs: timeoutMs,
       };
       value = routeValue(route);
     }
@@ -485,11 +486,14 @@ export class FrontProxy implements InstanceObserver {
     // HAProxy's server timeout fired: the tenant did not even answer its own time limit.
     if (entry.status === 504 && entry.termination.startsWith("sH") && instance) {
       const record = this.#options.store.getDeploymentRecord(entry.deploymentId);
-      const limitMs = record?.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
       this.#options.appLog(
         entry.deploymentId,
         "error",
-        timedOutMessage(limitMs, entry.method, entry.path),
+        timedOutMessage(
+          record ? requestTimeoutMs(record) : DEFAULT_REQUEST_TIMEOUT_MS,
+          entry.method,
+          entry.path,
+        ),
       );
       this.#options.runtime.recycle(instance, STUCK_PROCESS_REASON).catch(() => {});
     }

@@ -47,12 +47,14 @@ export interface Route {
   backstopMs: number;
   deploymentId: string;
   /** The deployment's request time limit, for the 504 message. */
-  limitMs: number;
+  requestTimeoutMs: number;
 }
 
 /** A route as a map value. */
 export function routeValue(route: Route): string {
-  return `${slotBackend(route.slot)}|${route.backstopMs}|${route.deploymentId}|${route.limitMs}`;
+  return `${
+    slotBackend(route.slot)
+  }|${route.backstopMs}|${route.deploymentId}|${route.requestTimeoutMs}`;
 }
 
 /** The backend name of slot `k`. */

@@ -16,8 +16,13 @@
 import type { LogLevel } from "../lib/types.ts";
 import type { Instance, Runtime } from "./runtime.ts";
 
-/** The time limit of a deployment that sets none. */
+/** The request timeout of a deployment that sets none. */
 export const DEFAULT_REQUEST_TIMEOUT_MS = 60_000;
+
+/** A deployment's request timeout in milliseconds: its own (v1 `requestTimeout`) or the default. */
+export function requestTimeoutMs(deployment: { requestTimeout: number | null }): number {
+  return deployment.requestTimeout ?? DEFAULT_REQUEST_TIMEOUT_MS;
+}
 
 /**
  * How long past its limit a tenant has to send its own 504 (the bootstrap reads the limit

@@ -314,7 +314,7 @@ export class Runtime {
       memoryMb: this.#options.memoryMb,
       denoFlags: deployment.denoFlags,
       deno: this.#options.deno,
-      timeLimitMs: deployment.requestTimeoutMs,
+      requestTimeoutMs: deployment.requestTimeoutMs,
     });
     this.#claim(process, deployment.id);
     return await this.#serve(process, deployment);

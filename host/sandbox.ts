@@ -194,13 +194,13 @@ export interface TenantSpec {
   /** V8 old-space cap in MiB. */
   memoryMb: number;
   /** The request time limit the bootstrap answers 504 at, in ms; none when omitted. */
-  timeLimitMs?: number;
+  requestTimeoutMs?: number;
   /** Extra `deno run` flags from the build (config, import map, lock). Paths relative to the app dir. */
   denoFlags: string[];
   deno: string;
   /**
    * Starts a pooled runtime (see `warm_pool.ts`): this main module (a host path) waits to be
-   * handed a deployment; `entrypoint`, `envVars`, `deploymentId` and `timeLimitMs` come then.
+   * handed a deployment; `entrypoint`, `envVars`, `deploymentId` and `requestTimeoutMs` come then.
    */
   poolMain?: string;
 }
@@ -267,8 +267,8 @@ export function tenantCommand(
   // Read and deleted by the bootstrap, which binds Deno.openKv() to it.
   if (kvFile !== undefined) env.DENO_DEPLOYMENT_KV_PATH = kvFile;
   // Read and deleted by the bootstrap, which answers a late request itself (limits.ts).
-  if (spec.timeLimitMs && !spec.poolMain) {
-    env.DENO_DEPLOYMENT_TIME_LIMIT_MS = String(spec.timeLimitMs);
+  if (spec.requestTimeoutMs && !spec.poolMain) {
+    env.DENO_DEPLOYMENT_TIME_LIMIT_MS = String(spec.requestTimeoutMs);
   }
   // Read and deleted by the bootstrap, which then waits for its deployment.
   if (spec.poolMain) env.DENO_DEPLOYMENT_POOL = "1";

@@ -70,7 +70,7 @@ export function handoffLine(deployment: RunnableDeployment): string {
   return JSON.stringify({
     entry: `file://${APP_IN_SANDBOX}/${deployment.entrypoint}`,
     env: deploymentEnv(deployment.id, deployment.envVars),
-    timeLimitMs: deployment.requestTimeoutMs ?? 0,
+    requestTimeoutMs: deployment.requestTimeoutMs ?? 0,
   }) + "\n";
 }
 

@@ -111,7 +111,7 @@ Deno.test("the handoff carries entry, env vars and id; host variables cannot be 
   assert.deepEqual(JSON.parse(line), {
     entry: "file:///app/main.ts",
     env: { GREETING: "hi", DENO_DEPLOYMENT_ID: "abc" },
-    timeLimitMs: 900,
+    requestTimeoutMs: 900,
   });
 });
 
