@@ -3,7 +3,7 @@
  * restart), vs starting the same module with `deno serve` by hand and waiting for its first
  * response. p50 over several deployments. Target ≤ 0.3×.
  *
- * The host keeps a warm pool of one sandboxed runtime (host/warm_pool.ts), refilled once the
+ * The host keeps a warm pool of one sandboxed runtime (host/tenant/warm_pool.ts), refilled once the
  * runtime it handed out has served: cold starts here come one every half second, as they
  * would on a host whose pool keeps up. A second row shows a cold start without the pool
  * (`--warm-pool 0`): a burst of cold starts larger than the pool gets that.

@@ -9,7 +9,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { findHaproxy } from "../host/haproxy.ts";
+import { findHaproxy } from "../host/edge/haproxy.ts";
 import { firstOk, freePort } from "./host.ts";
 
 const UNIX_SERVE = fileURLToPath(new URL("./fixtures/unix_serve.ts", import.meta.url));

@@ -5,15 +5,20 @@
  * against HAProxy with no rules, both in front of the same bare hello tenant on a unix socket.
  *
  * Instruction counts do not drift with the machine's load the way requests/s do, so a change to
- * `host/haproxy_config.ts` shows here to the hundred instructions. Kernel time (the system calls,
+ * `host/edge/haproxy_config.ts` shows here to the hundred instructions. Kernel time (the system calls,
  * the same for both) is not counted. Needs `valgrind` and `haproxy`; says it skipped otherwise.
  *
  * @module
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { findHaproxy } from "../host/haproxy.ts";
-import { haproxyConfig, messagesMapFile, routeValue, slotBackend } from "../host/haproxy_config.ts";
+import { findHaproxy } from "../host/edge/haproxy.ts";
+import {
+  haproxyConfig,
+  messagesMapFile,
+  routeValue,
+  slotBackend,
+} from "../host/edge/haproxy_config.ts";
 import { freePort, skipUnlessInstalled, wrk } from "./host.ts";
 import { minimalProxyConfig, serveOnUnixSocket } from "./minimal_proxy.ts";
 import { report } from "./report.ts";

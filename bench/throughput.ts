@@ -12,7 +12,7 @@
  * @module
  */
 import { fileURLToPath } from "node:url";
-import { hasControllingTerminal } from "../host/sandbox.ts";
+import { hasControllingTerminal } from "../host/tenant/sandbox.ts";
 import {
   denoServe,
   deployLive,
@@ -53,7 +53,7 @@ if (hasControllingTerminal()) {
   console.log(
     "note: the host started here has this terminal, so each tenant gets a session (and a " +
       "scheduler autogroup) of its own, ~15% slower for hello; `setsid -w deno task bench " +
-      "throughput` measures it as a service runs (host/sandbox.ts)",
+      "throughput` measures it as a service runs (host/tenant/sandbox.ts)",
   );
 }
 

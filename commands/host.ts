@@ -248,7 +248,7 @@ you only.`,
       const out = outputFor(this);
       const dataDir = flags.dataDir ?? hostDataDir();
       await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
-      const { caDir, CertificateError, LocalCa } = await import("../host/certs.ts");
+      const { caDir, CertificateError, LocalCa } = await import("../host/edge/certs.ts");
       const ca = await LocalCa.open(caDir(dataDir)).catch((error) => {
         if (!(error instanceof CertificateError)) throw error;
         throw new DeployTenantError("caUnavailable", error.message, { exitCode: ExitCode.failed });

@@ -13,24 +13,24 @@
  */
 import { join } from "node:path";
 import { createApi } from "./api/mod.ts";
-import { BlobStore } from "./blobs.ts";
-import { Builder } from "./builder.ts";
-import { caDir, LocalCa } from "./certs.ts";
-import { DomainVerifier, hostAddresses } from "./domain_verify.ts";
-import { type HttpsServer, serveHttps } from "./https.ts";
-import { servingCertificates } from "./serving_certificates.ts";
-import { newToken } from "./ids.ts";
-import { behindProxy, FrontProxy, frontProxyApiSocket, frontProxyDir } from "./front_proxy.ts";
-import { findHaproxy } from "./haproxy.ts";
-import { createRouter } from "./router.ts";
-import type { GuardOptions } from "./process_guard.ts";
-import { deploymentDirs, Runtime } from "./runtime.ts";
-import { detectIsolation, type Isolation, tenantDenoBinary } from "./sandbox.ts";
-import { Store } from "./store.ts";
-import { createTelemetry } from "./telemetry.ts";
+import { BlobStore } from "./store/blobs.ts";
+import { Builder } from "./build/builder.ts";
+import { caDir, LocalCa } from "./edge/certs.ts";
+import { DomainVerifier, hostAddresses } from "./api/domain_verify.ts";
+import { type HttpsServer, serveHttps } from "./edge/https.ts";
+import { servingCertificates } from "./edge/serving_certificates.ts";
+import { newToken } from "./store/ids.ts";
+import { behindProxy, FrontProxy, frontProxyApiSocket, frontProxyDir } from "./edge/front_proxy.ts";
+import { findHaproxy } from "./edge/haproxy.ts";
+import { createRouter } from "./edge/router.ts";
+import type { GuardOptions } from "./tenant/process_guard.ts";
+import { deploymentDirs, Runtime } from "./tenant/runtime.ts";
+import { detectIsolation, type Isolation, tenantDenoBinary } from "./tenant/sandbox.ts";
+import { Store } from "./store/store.ts";
+import { createTelemetry } from "./tenant/telemetry.ts";
 import type { HostInfo as HostFile } from "../lib/local_host.ts";
 
-export type { Isolation } from "./sandbox.ts";
+export type { Isolation } from "./tenant/sandbox.ts";
 
 /** How to run the host. */
 export interface HostOptions {
@@ -52,7 +52,7 @@ export interface HostOptions {
   memoryMb?: number;
   /** Stop an idle tenant process after this long. Default 5 minutes. */
   idleTimeoutMs?: number;
-  /** Resident memory and CPU limits of tenant processes (`host/process_guard.ts`). */
+  /** Resident memory and CPU limits of tenant processes (`host/tenant/process_guard.ts`). */
   guard?: GuardOptions;
   /**
    * At most this many tenant processes run at once; starting another stops the least
@@ -61,7 +61,7 @@ export interface HostOptions {
   maxWarm?: number;
   /**
    * Tenant runtimes kept started and sandboxed ahead of need, so that the cold start of a
-   * deployment with default settings only hands one its files (`host/warm_pool.ts`).
+   * deployment with default settings only hands one its files (`host/tenant/warm_pool.ts`).
    * Default 1; 0 turns the pool off.
    */
   warmPool?: number;
@@ -356,7 +356,7 @@ async function withFrontProxy(
  */
 async function installTenantFile(dataDir: string, name: string): Promise<string> {
   const path = join(dataDir, name);
-  const source = await Deno.readTextFile(new URL(`./${name}`, import.meta.url));
+  const source = await Deno.readTextFile(new URL(`./tenant/${name}`, import.meta.url));
   const current = await Deno.readTextFile(path).catch(() => undefined);
   if (current !== source) await writePrivateFile(path, source);
   return path;

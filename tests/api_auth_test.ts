@@ -15,10 +15,10 @@ import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { join } from "node:path";
 import { createApi } from "../host/api/mod.ts";
-import { BlobStore } from "../host/blobs.ts";
-import { newToken } from "../host/ids.ts";
-import { Store } from "../host/store.ts";
-import { createTelemetry } from "../host/telemetry.ts";
+import { BlobStore } from "../host/store/blobs.ts";
+import { newToken } from "../host/store/ids.ts";
+import { Store } from "../host/store/store.ts";
+import { createTelemetry } from "../host/tenant/telemetry.ts";
 import {
   createResources,
   helloDeployment,

@@ -8,8 +8,8 @@
  */
 import assert from "node:assert/strict";
 import { SMALL_BODY_BYTES } from "../host/api/mod.ts";
-import { MAX_JSON_VALUES } from "../host/strict_json.ts";
-import { MAX_ASSETS } from "../host/validate.ts";
+import { MAX_JSON_VALUES } from "../host/api/strict_json.ts";
+import { MAX_ASSETS } from "../host/api/validate.ts";
 import { invoke } from "../lib/invoke.ts";
 import {
   type ApiHost,

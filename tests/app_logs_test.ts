@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
-import { type AppLogOptions, AppLogs, formatMicros, InvalidCursorError } from "../host/app_logs.ts";
-import { newDeploymentId } from "../host/ids.ts";
-import { Store } from "../host/store.ts";
+import {
+  type AppLogOptions,
+  AppLogs,
+  formatMicros,
+  InvalidCursorError,
+} from "../host/tenant/app_logs.ts";
+import { newDeploymentId } from "../host/store/ids.ts";
+import { Store } from "../host/store/store.ts";
 import type { AppLogEntry } from "../lib/types.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { BlobStore } from "../host/blobs.ts";
+import { BlobStore } from "../host/store/blobs.ts";
 import { gitSha1 } from "../lib/git_sha1.ts";
 
 async function tempStore(): Promise<BlobStore & AsyncDisposable> {

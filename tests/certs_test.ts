@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
 import { join } from "node:path";
-import { CertificateError, checkCertificate, LocalCa } from "../host/certs.ts";
+import { CertificateError, checkCertificate, LocalCa } from "../host/edge/certs.ts";
 
 async function withCa(fn: (ca: LocalCa, dir: string) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "certs_test_" });

@@ -30,7 +30,15 @@ Deno.test({
     const host = await startTestHost();
     try {
       const compiled = await new Deno.Command(Deno.execPath(), {
-        args: ["compile", "-A", "--include", "host/bootstrap.js", "--output", out, "main.ts"],
+        args: [
+          "compile",
+          "-A",
+          "--include",
+          "host/tenant/bootstrap.js",
+          "--output",
+          out,
+          "main.ts",
+        ],
         cwd: root,
         stdout: "piped",
         stderr: "piped",

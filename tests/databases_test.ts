@@ -5,9 +5,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type ApiEngine, createApi } from "../host/api/mod.ts";
-import { BlobStore } from "../host/blobs.ts";
-import { newToken } from "../host/ids.ts";
-import { Store } from "../host/store.ts";
+import { BlobStore } from "../host/store/blobs.ts";
+import { newToken } from "../host/store/ids.ts";
+import { Store } from "../host/store/store.ts";
 import type { KvDatabase } from "../lib/types.ts";
 
 const KV_KEYS = ["createdAt", "description", "id", "organizationId", "updatedAt"];

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { createSocket } from "node:dgram";
-import { DomainVerifier, hostAddresses } from "../host/domain_verify.ts";
+import { DomainVerifier, hostAddresses } from "../host/api/domain_verify.ts";
 
 type Zone = Record<string, { A?: string[]; AAAA?: string[]; CNAME?: string }>;
 

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import https from "node:https";
 import { join } from "node:path";
-import { Store } from "../host/store.ts";
+import { Store } from "../host/store/store.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import type { Deployment, Domain } from "../lib/types.ts";
 import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";

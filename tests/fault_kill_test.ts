@@ -15,7 +15,7 @@ import { DatabaseSync } from "node:sqlite";
 import { V1Api } from "../lib/api.ts";
 import { gitSha1 } from "../lib/git_sha1.ts";
 import type { CreateDeploymentRequest, Deployment } from "../lib/types.ts";
-import { BlobStore } from "../host/blobs.ts";
+import { BlobStore } from "../host/store/blobs.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import { describe, runCli, startTestHost, type TestHost } from "./helpers/host.ts";
 import { pathWithout } from "./helpers/programs.ts";

@@ -19,8 +19,8 @@ import { join } from "node:path";
 import { V1Api } from "../lib/api.ts";
 import { gitSha1 } from "../lib/git_sha1.ts";
 import type { CreateDeploymentRequest, Deployment } from "../lib/types.ts";
-import { BlobStore } from "../host/blobs.ts";
-import { storageFailure } from "../host/storage_errors.ts";
+import { BlobStore } from "../host/store/blobs.ts";
+import { storageFailure } from "../host/api/storage_errors.ts";
 import { describe, runCli, startTestHost, type TestHost } from "./helpers/host.ts";
 import { requires } from "./helpers/programs.ts";
 
@@ -254,8 +254,8 @@ Deno.test(
     const dir = await Deno.makeTempDir({ prefix: "dt-store-full-" });
     try {
       const script = join(dir, "fill.ts");
-      const store = new URL("../host/store.ts", import.meta.url).href;
-      const errors = new URL("../host/storage_errors.ts", import.meta.url).href;
+      const store = new URL("../host/store/store.ts", import.meta.url).href;
+      const errors = new URL("../host/api/storage_errors.ts", import.meta.url).href;
       await Deno.writeTextFile(
         script,
         `import { Store } from "${store}";

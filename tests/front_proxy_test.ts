@@ -10,8 +10,8 @@ import { V1Api } from "../lib/api.ts";
 import { deploy } from "../lib/deploy.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import type { Deployment } from "../lib/types.ts";
-import { findHaproxy } from "../host/haproxy.ts";
-import { parseProxyLogLine } from "../host/proxy_usage.ts";
+import { findHaproxy } from "../host/edge/haproxy.ts";
+import { parseProxyLogLine } from "../host/edge/proxy_usage.ts";
 import { startTestHost } from "./helpers/host.ts";
 import { requires } from "./helpers/programs.ts";
 

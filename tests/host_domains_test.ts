@@ -7,12 +7,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type ApiEngine, createApi } from "../host/api/mod.ts";
-import { BlobStore } from "../host/blobs.ts";
-import { resolveDomains } from "../host/builder.ts";
-import { LocalCa } from "../host/certs.ts";
-import { DomainVerifier } from "../host/domain_verify.ts";
-import { newToken } from "../host/ids.ts";
-import { Store } from "../host/store.ts";
+import { BlobStore } from "../host/store/blobs.ts";
+import { liveDomains } from "../host/build/builder.ts";
+import { LocalCa } from "../host/edge/certs.ts";
+import { DomainVerifier } from "../host/api/domain_verify.ts";
+import { newToken } from "../host/store/ids.ts";
+import { Store } from "../host/store/store.ts";
 import type { Deployment, Domain } from "../lib/types.ts";
 
 const DOMAIN_KEYS = [
@@ -131,7 +131,7 @@ async function deploy(host: Host, who: Caller, projectId: string, extra = {}) {
   });
   // What the builder does when a build succeeds: bind the requested (or default) names.
   const record = host.store.getDeploymentRecord(created.id)!;
-  host.store.setDeploymentStatus(created.id, "success", resolveDomains(record, "localhost"));
+  host.store.setDeploymentStatus(created.id, "success", liveDomains(record, "localhost"));
   return await who.ok<Deployment>("GET", `/deployments/${created.id}`);
 }
 

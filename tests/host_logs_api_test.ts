@@ -4,12 +4,12 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { AppLogs } from "../host/app_logs.ts";
+import { AppLogs } from "../host/tenant/app_logs.ts";
 import { createApi } from "../host/api/mod.ts";
-import { BlobStore } from "../host/blobs.ts";
-import { newDeploymentId, newToken } from "../host/ids.ts";
-import { Store } from "../host/store.ts";
-import { UsageMeter } from "../host/usage.ts";
+import { BlobStore } from "../host/store/blobs.ts";
+import { newDeploymentId, newToken } from "../host/store/ids.ts";
+import { Store } from "../host/store/store.ts";
+import { UsageMeter } from "../host/tenant/usage.ts";
 import { ndjson, parseLinkHeader } from "../lib/http.ts";
 import type { Analytics, AppLogEntry } from "../lib/types.ts";
 

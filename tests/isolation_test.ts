@@ -10,7 +10,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { detectIsolation } from "../host/sandbox.ts";
+import { detectIsolation } from "../host/tenant/sandbox.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import { gitSha1 } from "../lib/git_sha1.ts";
 import type { AppLogEntry, Deployment } from "../lib/types.ts";

@@ -5,8 +5,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { runnableDeployment } from "../host/builder.ts";
-import { deploymentDirs, kvDatabaseDir, Runtime } from "../host/runtime.ts";
+import { runnableDeployment } from "../host/build/builder.ts";
+import { deploymentDirs, kvDatabaseDir, Runtime } from "../host/tenant/runtime.ts";
 import {
   detectIsolation,
   type Isolation,
@@ -14,12 +14,12 @@ import {
   tenantCommand,
   tenantDenoBinary,
   type TenantSpec,
-} from "../host/sandbox.ts";
-import type { DeploymentRecord } from "../host/store.ts";
+} from "../host/tenant/sandbox.ts";
+import type { DeploymentRecord } from "../host/store/store.ts";
 import { TENANT_SPEC } from "./helpers/tenant_spec.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";
 
-const bootstrap = fileURLToPath(new URL("../host/bootstrap.js", import.meta.url));
+const bootstrap = fileURLToPath(new URL("../host/tenant/bootstrap.js", import.meta.url));
 const DB = "5b484959-cba2-482d-95ab-ba592784af80";
 
 const SPEC: TenantSpec = { ...TENANT_SPEC, envVars: { A: "1" } };

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { netFlags } from "../host/sandbox.ts";
+import { netFlags } from "../host/tenant/sandbox.ts";
 
 const PROBE = `
 try {

@@ -3,8 +3,8 @@
  * memory over the limit, CPU burnt with no request in flight, and CPU burnt for too long.
  */
 import assert from "node:assert/strict";
-import { type GuardLimit, ProcessGuard, residentLimitMb } from "../host/process_guard.ts";
-import type { ProcessTreeUsage } from "../host/process_usage.ts";
+import { type GuardLimit, ProcessGuard, residentLimitMb } from "../host/tenant/process_guard.ts";
+import type { ProcessTreeUsage } from "../host/tenant/process_usage.ts";
 
 const MiB = 2 ** 20;
 

@@ -5,11 +5,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type ApiEngine, createApi } from "../host/api/mod.ts";
-import { BlobStore } from "../host/blobs.ts";
-import { newToken } from "../host/ids.ts";
-import { merge, mergeRedeploy, type RedeploySettings } from "../host/redeploy.ts";
-import { Store } from "../host/store.ts";
-import { RequestError } from "../host/validate.ts";
+import { BlobStore } from "../host/store/blobs.ts";
+import { newToken } from "../host/store/ids.ts";
+import { merge, mergeRedeploy, type RedeploySettings } from "../host/api/v1/redeploy_body.ts";
+import { Store } from "../host/store/store.ts";
+import { RequestError } from "../host/api/validate.ts";
 import type { Deployment } from "../lib/types.ts";
 
 const DB_A = "5b484959-cba2-482d-95ab-ba592784af80";

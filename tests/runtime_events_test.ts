@@ -5,13 +5,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { forwardFailureResponse } from "../host/limits.ts";
-import { deploymentDirs, type ProcessObserver, Runtime } from "../host/runtime.ts";
-import { detectIsolation, tenantDenoBinary } from "../host/sandbox.ts";
+import { forwardFailureResponse } from "../host/tenant/limits.ts";
+import { deploymentDirs, type ProcessObserver, Runtime } from "../host/tenant/runtime.ts";
+import { detectIsolation, tenantDenoBinary } from "../host/tenant/sandbox.ts";
 import type { LogLevel } from "../lib/types.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";
 
-const bootstrap = fileURLToPath(new URL("../host/bootstrap.js", import.meta.url));
+const bootstrap = fileURLToPath(new URL("../host/tenant/bootstrap.js", import.meta.url));
 const isolation = await detectIsolation(true);
 
 const APP = `

@@ -1,18 +1,18 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { deploymentDirs, Runtime } from "../host/runtime.ts";
+import { deploymentDirs, Runtime } from "../host/tenant/runtime.ts";
 import {
   DENIED_NET,
   detectIsolation,
   localAddresses,
   netFlags,
   tenantDenoBinary,
-} from "../host/sandbox.ts";
+} from "../host/tenant/sandbox.ts";
 import { requires } from "./helpers/programs.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";
 
-const bootstrap = fileURLToPath(new URL("../host/bootstrap.js", import.meta.url));
+const bootstrap = fileURLToPath(new URL("../host/tenant/bootstrap.js", import.meta.url));
 const isolation = await detectIsolation();
 const sandboxed = isolation.kind === "bwrap";
 

@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { describeIsolation } from "../host/mod.ts";
-import { tenantFilter } from "../host/seccomp_filter.ts";
+import { tenantFilter } from "../host/tenant/seccomp_filter.ts";
 import {
   detectIsolation,
   type Isolation,
@@ -13,7 +13,7 @@ import {
   tenantCommand,
   type TenantSpec,
   writeTenantFilter,
-} from "../host/sandbox.ts";
+} from "../host/tenant/sandbox.ts";
 import { TENANT_SPEC as SPEC } from "./helpers/tenant_spec.ts";
 import { requires } from "./helpers/programs.ts";
 

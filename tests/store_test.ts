@@ -8,9 +8,9 @@ import {
   Store,
   timestamp,
   UnknownBlobError,
-} from "../host/store.ts";
-import { MIGRATIONS } from "../host/store_schema.ts";
-import { newDeploymentId, newToken } from "../host/ids.ts";
+} from "../host/store/store.ts";
+import { MIGRATIONS } from "../host/store/schema.ts";
+import { newDeploymentId, newToken } from "../host/store/ids.ts";
 
 async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   const path = await Deno.makeTempDir({ prefix: "store_test_" });

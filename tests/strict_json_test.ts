@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
-import { parseStrictJson, parseStrictJsonBytes } from "../host/strict_json.ts";
-import { RequestError } from "../host/validate.ts";
+import { parseStrictJson, parseStrictJsonBytes } from "../host/api/strict_json.ts";
+import { RequestError } from "../host/api/validate.ts";
 
 function refused(text: string, status: number, pattern: RegExp, maxValues?: number): void {
   assert.throws(

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { TenantClient } from "../host/tenant_client.ts";
+import { TenantClient } from "../host/tenant/client.ts";
 
 /** A tenant-like server on a unix socket: `/hang` never answers, `/stream` never ends. */
 async function withServer(fn: (socket: string) => Promise<void>): Promise<void> {

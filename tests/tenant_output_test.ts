@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { readTenantOutput, TAG } from "../host/tenant_output.ts";
+import { readTenantOutput, TAG } from "../host/tenant/output.ts";
 import type { LogLevel } from "../lib/types.ts";
 
 /** Feeds `chunks` as one stream and collects what the reader reports. */

@@ -3,9 +3,9 @@ import {
   ProcessSampler,
   type ProcessTreeUsage,
   readProcessTreeUsage,
-} from "../host/process_usage.ts";
-import { Store } from "../host/store.ts";
-import { bucketOf, countBytes, UsageMeter } from "../host/usage.ts";
+} from "../host/tenant/process_usage.ts";
+import { Store } from "../host/store/store.ts";
+import { bucketOf, countBytes, UsageMeter } from "../host/tenant/usage.ts";
 import { analyticsRows } from "../lib/analytics.ts";
 
 const T0 = Date.parse("2024-08-01T10:00:00Z");

@@ -6,14 +6,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { deploymentDirs, type RunnableDeployment, Runtime } from "../host/runtime.ts";
-import { detectIsolation, tenantDenoBinary } from "../host/sandbox.ts";
-import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable } from "../host/warm_pool.ts";
+import { deploymentDirs, type RunnableDeployment, Runtime } from "../host/tenant/runtime.ts";
+import { detectIsolation, tenantDenoBinary } from "../host/tenant/sandbox.ts";
+import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable } from "../host/tenant/warm_pool.ts";
 import { requires } from "./helpers/programs.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";
 
-const bootstrap = fileURLToPath(new URL("../host/bootstrap.js", import.meta.url));
-const poolMain = fileURLToPath(new URL("../host/pool.js", import.meta.url));
+const bootstrap = fileURLToPath(new URL("../host/tenant/bootstrap.js", import.meta.url));
+const poolMain = fileURLToPath(new URL("../host/tenant/pool.js", import.meta.url));
 const isolation = await detectIsolation(false);
 
 function runnable(id: string, extra: Partial<RunnableDeployment> = {}): RunnableDeployment {

@@ -6,17 +6,17 @@
  *
  * @module
  */
-import type { BlobStore } from "../blobs.ts";
+import type { BlobStore } from "../store/blobs.ts";
 import {
   type AssetRecord,
   type DeploymentRecord,
   type NewDeployment,
   type Store,
   UnknownBlobError,
-} from "../store.ts";
-import { type CheckedAsset, type CheckedDeployment, RequestError } from "../validate.ts";
+} from "../store/store.ts";
+import { type CheckedAsset, type CheckedDeployment, RequestError } from "./validate.ts";
 import type { ApiEngine } from "./engine.ts";
-import { projectNotFound } from "../ownership.ts";
+import { projectNotFound } from "./v1/ownership.ts";
 
 /** Blob writes in flight per create-deployment request. */
 const PUT_CONCURRENCY = 8;

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { DeploymentRecord, Store } from "../store.ts";
+import type { DeploymentRecord, Store } from "../store/store.ts";
 
 /** What the API needs from the build and runtime side of the host. */
 export interface ApiEngine {

@@ -6,8 +6,8 @@
  */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
-import { parseStrictJsonBytes } from "../strict_json.ts";
-import { RequestError } from "../validate.ts";
+import { parseStrictJsonBytes } from "./strict_json.ts";
+import { RequestError } from "./validate.ts";
 
 /** Hono variables of an API request: the authenticated organization and the trace id. */
 export type ApiEnv = { Variables: { organizationId: string; rayId: string } };

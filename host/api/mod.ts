@@ -10,21 +10,17 @@
  * @module
  */
 import { Hono } from "hono";
-import type { AppLogs } from "../app_logs.ts";
-import type { BlobStore } from "../blobs.ts";
-import { registerAnalyticsRoutes } from "../routes_analytics.ts";
-import { registerDatabaseRoutes } from "../routes_databases.ts";
-import {
-  defaultDomainServices,
-  type DomainServices,
-  registerDomainRoutes,
-} from "../routes_domains.ts";
-import { registerAppLogRoutes } from "../routes_logs.ts";
-import { registerRedeployRoutes } from "../routes_redeploy.ts";
-import { storageFailure } from "../storage_errors.ts";
-import type { Store } from "../store.ts";
-import type { UsageMeter } from "../usage.ts";
-import { RequestError } from "../validate.ts";
+import type { AppLogs } from "../tenant/app_logs.ts";
+import type { BlobStore } from "../store/blobs.ts";
+import { registerAnalyticsRoutes } from "./v1/analytics.ts";
+import { registerDatabaseRoutes } from "./v1/databases.ts";
+import { defaultDomainServices, type DomainServices, registerDomainRoutes } from "./v1/domains.ts";
+import { registerAppLogRoutes } from "./v1/logs.ts";
+import { registerRedeployRoutes } from "./v1/redeploy.ts";
+import { storageFailure } from "./storage_errors.ts";
+import type { Store } from "../store/store.ts";
+import type { UsageMeter } from "../tenant/usage.ts";
+import { RequestError } from "./validate.ts";
 import { DeploymentWrites } from "./deployment_writes.ts";
 import type { ApiEngine } from "./engine.ts";
 import { type ApiEnv, errorJson, newRayId, readJson } from "./http.ts";

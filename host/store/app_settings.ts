@@ -6,8 +6,8 @@
  * @module
  */
 import type { SQLInputValue } from "node:sqlite";
-import type { Store } from "../store.ts";
-import { timestamp } from "../store.ts";
+import type { Store } from "./store.ts";
+import { timestamp } from "./store.ts";
 
 /** One variable of an app or a layer (v2 `EnvVar`, the value kept even when secret). */
 export interface EnvVarRecord {

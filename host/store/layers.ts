@@ -6,9 +6,9 @@
  * @module
  */
 import type { SQLInputValue } from "node:sqlite";
-import { newUuid } from "../ids.ts";
-import type { DeploymentRecord, Store } from "../store.ts";
-import { timestamp } from "../store.ts";
+import { newUuid } from "./ids.ts";
+import type { DeploymentRecord, Store } from "./store.ts";
+import { timestamp } from "./store.ts";
 import { appSettings, type EnvVarRecord } from "./app_settings.ts";
 
 /** A layer as stored. */

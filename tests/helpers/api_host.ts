@@ -8,8 +8,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { type HostOptions, type RunningHost, startHost } from "../../host/mod.ts";
-import { newToken } from "../../host/ids.ts";
-import { Store } from "../../host/store.ts";
+import { newToken } from "../../host/store/ids.ts";
+import { Store } from "../../host/store/store.ts";
 import { closeInvokeClients } from "../../lib/invoke.ts";
 
 /** A running in-process host. */

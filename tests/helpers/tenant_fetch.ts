@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { TenantClient } from "../../host/tenant_client.ts";
+import type { TenantClient } from "../../host/tenant/client.ts";
 
 /** `GET path` (e.g. `/oom`) on the tenant behind `client`, with Host `tenant.localhost`. */
 export function tenantGet(client: TenantClient, path = "/"): Promise<Response> {

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { TenantSpec } from "../../host/sandbox.ts";
+import type { TenantSpec } from "../../host/tenant/sandbox.ts";
 
 /** One tenant's spec under `/data/deployments/abcde12vwxyz`. */
 export const TENANT_SPEC: TenantSpec = {

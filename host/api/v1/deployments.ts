@@ -6,18 +6,18 @@
  */
 import type { Hono } from "hono";
 import type { BuildLogEntry } from "../../../lib/types.ts";
-import { assertAttachable } from "../../domains.ts";
-import { newDeploymentId } from "../../ids.ts";
-import { ownDeployment, ownProject } from "../../ownership.ts";
-import { assertDatabasesOwned } from "../../routes_databases.ts";
-import type { DeploymentRecord, Store } from "../../store.ts";
+import { assertAttachable } from "../domains.ts";
+import { newDeploymentId } from "../../store/ids.ts";
+import { ownDeployment, ownProject } from "./ownership.ts";
+import { assertDatabasesOwned } from "./databases.ts";
+import type { DeploymentRecord, Store } from "../../store/store.ts";
 import {
   checkDeployment,
   createDeploymentBody,
   parseBody,
   parseListQuery,
   resolveDomains,
-} from "../../validate.ts";
+} from "../validate.ts";
 import type { DeploymentWrites } from "../deployment_writes.ts";
 import { type ApiEngine, startBuild } from "../engine.ts";
 import { type ApiEnv, readJson, setLinkHeader } from "../http.ts";

@@ -5,9 +5,9 @@
  * @module
  */
 import type { Hono } from "hono";
-import { randomProjectName } from "../../ids.ts";
-import { ownOrganization, ownProject, projectNotFound } from "../../ownership.ts";
-import { ProjectNameTakenError, type Store } from "../../store.ts";
+import { randomProjectName } from "../../store/ids.ts";
+import { ownOrganization, ownProject, projectNotFound } from "./ownership.ts";
+import { ProjectNameTakenError, type Store } from "../../store/store.ts";
 import {
   assertProjectName,
   createProjectBody,
@@ -15,7 +15,7 @@ import {
   parseListQuery,
   RequestError,
   updateProjectBody,
-} from "../../validate.ts";
+} from "../validate.ts";
 import type { DeploymentWrites } from "../deployment_writes.ts";
 import type { ApiEngine } from "../engine.ts";
 import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "../http.ts";

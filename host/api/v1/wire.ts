@@ -4,7 +4,7 @@
  * @module
  */
 import type { Deployment, Organization, Project } from "../../../lib/types.ts";
-import type { DeploymentRecord, ProjectRecord } from "../../store.ts";
+import type { DeploymentRecord, ProjectRecord } from "../../store/store.ts";
 
 /** An organization as v1 shows it. */
 export function organizationJson(organization: Organization): Organization {

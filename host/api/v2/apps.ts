@@ -7,8 +7,8 @@
  */
 import type { Hono } from "hono";
 import { z } from "zod";
-import { randomProjectName } from "../../ids.ts";
-import { ProjectNameTakenError, type ProjectRecord } from "../../store.ts";
+import { randomProjectName } from "../../store/ids.ts";
+import { ProjectNameTakenError, type ProjectRecord } from "../../store/store.ts";
 import {
   type AppSettings,
   appSettings,
@@ -16,7 +16,7 @@ import {
   updateAppSettings,
 } from "../../store/app_settings.ts";
 import { findLayer } from "../../store/layers.ts";
-import { assertProjectName, parseBody, RequestError } from "../../validate.ts";
+import { assertProjectName, parseBody, RequestError } from "../validate.ts";
 import {
   invalid,
   ownApp,

@@ -9,13 +9,13 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ApiEngine } from "../engine.ts";
 import type { DeploymentWrites } from "../deployment_writes.ts";
-import type { AppLogs } from "../../app_logs.ts";
-import { isUuid } from "../../ids.ts";
-import type { DeploymentRecord, ProjectRecord, Store } from "../../store.ts";
+import type { AppLogs } from "../../tenant/app_logs.ts";
+import { isUuid } from "../../store/ids.ts";
+import type { DeploymentRecord, ProjectRecord, Store } from "../../store/store.ts";
 import { findLayer, type LayerRecord } from "../../store/layers.ts";
-import type { UsageMeter } from "../../usage.ts";
-import type { DomainServices } from "../../routes_domains.ts";
-import { RequestError } from "../../validate.ts";
+import type { UsageMeter } from "../../tenant/usage.ts";
+import type { DomainServices } from "../v1/domains.ts";
+import { RequestError } from "../validate.ts";
 
 /** Hono variables of a v2 request: the caller's organization and the trace id. */
 export type V2Env = { Variables: { organizationId: string; rayId: string } };

@@ -9,12 +9,12 @@
  */
 import type { Hono } from "hono";
 import { z } from "zod";
-import { CertificateError, checkCertificate } from "../../certs.ts";
-import { ensureVerified, newVerificationToken, normalizeDomainName } from "../../domains.ts";
-import type { DomainServices } from "../../routes_domains.ts";
-import { type CustomDomainRecord, DomainExistsError, type Store } from "../../store.ts";
-import { isUuid } from "../../ids.ts";
-import { parseBody, RequestError } from "../../validate.ts";
+import { CertificateError, checkCertificate } from "../../edge/certs.ts";
+import { ensureVerified, newVerificationToken, normalizeDomainName } from "../domains.ts";
+import type { DomainServices } from "../v1/domains.ts";
+import { type CustomDomainRecord, DomainExistsError, type Store } from "../../store/store.ts";
+import { isUuid } from "../../store/ids.ts";
+import { parseBody, RequestError } from "../validate.ts";
 import {
   invalid,
   notFound,

@@ -7,7 +7,7 @@
  */
 import { z } from "zod";
 import type { EnvVarRecord } from "../../store/app_settings.ts";
-import { checkEnvVars } from "../../validate.ts";
+import { checkEnvVars } from "../validate.ts";
 import { invalid } from "./common.ts";
 
 /** The longest value v2 accepts (its OpenAPI says 65 536). */

@@ -20,8 +20,8 @@ import {
   projectsAffectedByLayer,
   updateLayer,
 } from "../../store/layers.ts";
-import type { Store } from "../../store.ts";
-import { parseBody, RequestError } from "../../validate.ts";
+import type { Store } from "../../store/store.ts";
+import { parseBody, RequestError } from "../validate.ts";
 import {
   invalid,
   ownLayer,

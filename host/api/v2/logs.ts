@@ -8,8 +8,8 @@
 import type { Hono } from "hono";
 import { parseRfc3339 } from "../../../lib/time.ts";
 import type { LogLevel } from "../../../lib/types.ts";
-import { type AppLogs, InvalidCursorError } from "../../app_logs.ts";
-import type { UsageMeter } from "../../usage.ts";
+import { type AppLogs, InvalidCursorError } from "../../tenant/app_logs.ts";
+import type { UsageMeter } from "../../tenant/usage.ts";
 import {
   invalid,
   ownApp,

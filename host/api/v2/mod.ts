@@ -7,8 +7,8 @@
  * @module
  */
 import { Hono } from "hono";
-import { storageFailure } from "../../storage_errors.ts";
-import { RequestError } from "../../validate.ts";
+import { storageFailure } from "../storage_errors.ts";
+import { RequestError } from "../validate.ts";
 import { registerAppRoutes } from "./apps.ts";
 import { notFound, type V2Deps, type V2Env, v2Error } from "./common.ts";
 import { registerLayerRoutes } from "./layers.ts";

@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { isProduction } from "../../builder.ts";
-import type { DeploymentRecord } from "../../store.ts";
+import { isProduction } from "../../build/builder.ts";
+import type { DeploymentRecord } from "../../store/store.ts";
 
 type Stage = { status: string; start?: string; end?: string };
 

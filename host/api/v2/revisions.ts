@@ -10,10 +10,10 @@ import type { Hono } from "hono";
 import { z } from "zod";
 import type { BuildLogEntry } from "../../../lib/types.ts";
 import { startBuild } from "../engine.ts";
-import { isProduction, productionNames } from "../../builder.ts";
-import { assertAttachable } from "../../domains.ts";
-import { newDeploymentId } from "../../ids.ts";
-import type { DeploymentRecord } from "../../store.ts";
+import { isProduction, productionNames } from "../../build/builder.ts";
+import { assertAttachable } from "../domains.ts";
+import { newDeploymentId } from "../../store/ids.ts";
+import type { DeploymentRecord } from "../../store/store.ts";
 import { appSettings } from "../../store/app_settings.ts";
 import {
   checkDeployment,
@@ -21,7 +21,7 @@ import {
   parseBody,
   RequestError,
   resolveDomains,
-} from "../../validate.ts";
+} from "../validate.ts";
 import { appConfig } from "./apps.ts";
 import {
   invalid,

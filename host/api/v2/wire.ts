@@ -5,8 +5,8 @@
  *
  * @module
  */
-import { previewNames, productionNames } from "../../builder.ts";
-import type { DeploymentRecord, ProjectRecord, Store } from "../../store.ts";
+import { previewNames, productionNames } from "../../build/builder.ts";
+import type { DeploymentRecord, ProjectRecord, Store } from "../../store/store.ts";
 import { appSettings } from "../../store/app_settings.ts";
 import { getLayer } from "../../store/layers.ts";
 import { envVarJson } from "./env_vars.ts";

@@ -16,18 +16,18 @@
  * @module
  */
 import type { Context, Hono } from "hono";
-import { parseRfc3339 } from "../lib/time.ts";
-import type { AppLogEntry, LogLevel } from "../lib/types.ts";
-import type { ApiEnv } from "./api/http.ts";
+import { parseRfc3339 } from "../../../lib/time.ts";
+import type { AppLogEntry, LogLevel } from "../../../lib/types.ts";
+import type { ApiEnv } from "../http.ts";
 import {
   type AppLogs,
   InvalidCursorError,
   isLogLevel,
   type LiveFilter,
   LOCAL_REGION,
-} from "./app_logs.ts";
-import type { Store } from "./store.ts";
-import { RequestError } from "./validate.ts";
+} from "../../tenant/app_logs.ts";
+import type { Store } from "../../store/store.ts";
+import { RequestError } from "../validate.ts";
 import { ownDeployment } from "./ownership.ts";
 
 /** Largest `limit` of a past-logs page. */

@@ -6,17 +6,17 @@
  * @module
  */
 import type { Hono } from "hono";
-import type { KvDatabase } from "../lib/types.ts";
-import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "./api/http.ts";
-import { isUuid } from "./ids.ts";
-import type { Store } from "./store.ts";
+import type { KvDatabase } from "../../../lib/types.ts";
+import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "../http.ts";
+import { isUuid } from "../../store/ids.ts";
+import type { Store } from "../../store/store.ts";
 import {
   createKvDatabaseBody,
   parseBody,
   parseListQuery,
   RequestError,
   updateKvDatabaseBody,
-} from "./validate.ts";
+} from "../validate.ts";
 import { databaseNotFound, ownDatabase, ownOrganization } from "./ownership.ts";
 
 /** Adds the KV database routes to the API app. */

@@ -9,10 +9,10 @@
  */
 import { posix } from "node:path";
 import { z } from "zod";
-import type { CompilerOptions, DeploymentPermissions } from "../lib/types.ts";
-import type { ListQuery } from "./store.ts";
-import { isUuid } from "./ids.ts";
-import { MAX_ASSETS } from "../lib/packer.ts";
+import type { CompilerOptions, DeploymentPermissions } from "../../lib/types.ts";
+import type { ListQuery } from "../store/store.ts";
+import { isUuid } from "../store/ids.ts";
+import { MAX_ASSETS } from "../../lib/packer.ts";
 
 /** A request the API refuses: HTTP status and the `{code, message}` error body. */
 export class RequestError extends Error {

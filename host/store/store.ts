@@ -24,9 +24,9 @@ import type {
   KvDatabase,
   Organization,
   ProvisioningStatus,
-} from "../lib/types.ts";
+} from "../../lib/types.ts";
 import { newUuid } from "./ids.ts";
-import { MIGRATIONS } from "./store_schema.ts";
+import { MIGRATIONS } from "./schema.ts";
 
 export type { BuildLogEntry, DeploymentStatus, Organization };
 
@@ -810,7 +810,7 @@ export class Store {
     });
   }
 
-  // ---- custom domains (host/routes_domains.ts) ----
+  // ---- custom domains (host/api/v1/domains.ts) ----
 
   /** Registers a custom domain. Throws {@link DomainExistsError} when the organization has it. */
   createCustomDomain(organizationId: string, domain: string, token: string): CustomDomainRecord {

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { findProgram } from "../lib/programs.ts";
+import { findProgram } from "../../lib/programs.ts";
 
 /**
  * `haproxy` from `DEPLOY_TENANT_HAPROXY`, `PATH` or the sbin directories (where Debian puts

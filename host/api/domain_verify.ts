@@ -10,7 +10,7 @@
  *
  * @module
  */
-import type { DnsRecord } from "../lib/types.ts";
+import type { DnsRecord } from "../../lib/types.ts";
 
 /** The addresses the A and AAAA records must point at. */
 export interface HostAddresses {

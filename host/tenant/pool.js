@@ -1,4 +1,4 @@
-// The main module of a pooled tenant runtime (host/warm_pool.ts): started, sandboxed, before
+// The main module of a pooled tenant runtime (host/tenant/warm_pool.ts): started, sandboxed, before
 // its deployment is known, it waits while the bootstrap is handed one and runs its entry
 // point; an error there is this module's, so it is reported as an uncaught error at import.
 // Plain JS so it needs no transpiling.

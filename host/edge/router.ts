@@ -5,17 +5,17 @@
  *
  * @module
  */
-import { startSettings } from "./builder.ts";
+import { startSettings } from "../build/builder.ts";
 import {
   type AppLog,
   DEFAULT_REQUEST_TIMEOUT_MS,
   forwardFailureResponse,
   TIME_LIMIT_GRACE_MS,
   timeLimitResponse,
-} from "./limits.ts";
-import { deploymentDirs, type Instance, type Runtime } from "./runtime.ts";
-import type { DeploymentRecord, Store } from "./store.ts";
-import { countBytes, type UsageMeter } from "./usage.ts";
+} from "../tenant/limits.ts";
+import { deploymentDirs, type Instance, type Runtime } from "../tenant/runtime.ts";
+import type { DeploymentRecord, Store } from "../store/store.ts";
+import { countBytes, type UsageMeter } from "../tenant/usage.ts";
 
 /** What the router needs. */
 export interface RouterOptions {

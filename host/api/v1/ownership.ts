@@ -6,11 +6,16 @@
  * @module
  */
 import type { Context } from "hono";
-import type { KvDatabase, Organization } from "../lib/types.ts";
-import type { ApiEnv } from "./api/http.ts";
-import { isDeploymentId, isUuid } from "./ids.ts";
-import type { CustomDomainRecord, DeploymentRecord, ProjectRecord, Store } from "./store.ts";
-import { RequestError } from "./validate.ts";
+import type { KvDatabase, Organization } from "../../../lib/types.ts";
+import type { ApiEnv } from "../http.ts";
+import { isDeploymentId, isUuid } from "../../store/ids.ts";
+import type {
+  CustomDomainRecord,
+  DeploymentRecord,
+  ProjectRecord,
+  Store,
+} from "../../store/store.ts";
+import { RequestError } from "../validate.ts";
 
 /** The caller's own organization `id`; any other is not found. */
 export function ownOrganization(c: Context<ApiEnv>, store: Store, id: string): Organization {

@@ -104,7 +104,7 @@ export const MIGRATIONS: readonly string[] = [
 
   ALTER TABLE deployments ADD COLUMN requested_domains TEXT;
   `,
-  // App logs (host/app_logs.ts) and usage in 15-minute buckets (host/usage.ts).
+  // App logs (host/tenant/app_logs.ts) and usage in 15-minute buckets (host/tenant/usage.ts).
   `
   CREATE TABLE app_logs (
     id INTEGER PRIMARY KEY,
@@ -133,7 +133,7 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX usage_buckets_by_organization ON usage_buckets(organization_id, bucket_start);
   `,
-  // Custom domains and their TLS certificates (host/routes_domains.ts).
+  // Custom domains and their TLS certificates (host/api/v1/domains.ts).
   `
   -- Several organizations may register one name; only one may have it verified at a time.
   CREATE TABLE custom_domains (

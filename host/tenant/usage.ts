@@ -11,9 +11,9 @@
  * @module
  */
 import type { StatementSync } from "node:sqlite";
-import type { Analytics } from "../lib/types.ts";
-import type { Store } from "./store.ts";
-import { USAGE_FIELDS as CLIENT_USAGE_FIELDS } from "../lib/analytics.ts";
+import type { Analytics } from "../../lib/types.ts";
+import type { Store } from "../store/store.ts";
+import { USAGE_FIELDS as CLIENT_USAGE_FIELDS } from "../../lib/analytics.ts";
 
 /** Length of one bucket: 15 minutes, as on Deno Deploy. */
 export const BUCKET_SECONDS = 15 * 60;

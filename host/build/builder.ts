@@ -6,16 +6,16 @@
  * @module
  */
 import { dirname, join, posix } from "node:path";
-import type { BlobStore } from "./blobs.ts";
+import type { BlobStore } from "../store/blobs.ts";
 import {
   deploymentDirs,
   type RunnableDeployment,
   type Runtime,
   TenantStartError,
-} from "./runtime.ts";
-import { requestTimeoutMs } from "./limits.ts";
-import type { DeploymentRecord, Store } from "./store.ts";
-import { runtimeEnv } from "./store/layers.ts";
+} from "../tenant/runtime.ts";
+import { requestTimeoutMs } from "../tenant/limits.ts";
+import type { DeploymentRecord, Store } from "../store/store.ts";
+import { runtimeEnv } from "../store/layers.ts";
 
 /** What the builder works with. */
 export interface BuilderOptions {

@@ -9,7 +9,7 @@
  * @module
  */
 import { join } from "node:path";
-import { GitSha1, gitSha1, isGitSha1 } from "../lib/git_sha1.ts";
+import { GitSha1, gitSha1, isGitSha1 } from "../../lib/git_sha1.ts";
 
 const TEMP_DIR = ".tmp";
 const READ_CHUNK = 256 * 1024;

@@ -9,15 +9,15 @@
  * @module
  */
 import type { Hono } from "hono";
-import { type ApiEngine, startBuild } from "./api/engine.ts";
-import { type ApiEnv, readJson, SMALL_BODY_BYTES } from "./api/http.ts";
-import { deploymentJson } from "./api/v1/wire.ts";
-import { assertAttachable } from "./domains.ts";
-import { newDeploymentId } from "./ids.ts";
-import { mergeRedeploy } from "./redeploy.ts";
-import { assertDatabasesOwned } from "./routes_databases.ts";
-import type { Store } from "./store.ts";
-import { parseBody, redeployBody, resolveDomains } from "./validate.ts";
+import { type ApiEngine, startBuild } from "../engine.ts";
+import { type ApiEnv, readJson, SMALL_BODY_BYTES } from "../http.ts";
+import { deploymentJson } from "./wire.ts";
+import { assertAttachable } from "../domains.ts";
+import { newDeploymentId } from "../../store/ids.ts";
+import { mergeRedeploy } from "./redeploy_body.ts";
+import { assertDatabasesOwned } from "./databases.ts";
+import type { Store } from "../../store/store.ts";
+import { parseBody, redeployBody, resolveDomains } from "../validate.ts";
 import { deploymentNotFound, ownDeployment } from "./ownership.ts";
 
 /** Adds the redeploy and env var routes to the API app. */

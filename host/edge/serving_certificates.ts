@@ -7,7 +7,7 @@
  */
 import type { LocalCa } from "./certs.ts";
 import type { ServedCertificate } from "./https.ts";
-import type { Store } from "./store.ts";
+import type { Store } from "../store/store.ts";
 
 /** Options of {@link servingCertificates}. */
 export interface ServingCertificatesOptions {

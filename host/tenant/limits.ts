@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { LogLevel } from "../lib/types.ts";
+import type { LogLevel } from "../../lib/types.ts";
 import type { Instance, Runtime } from "./runtime.ts";
 
 /** The request timeout of a deployment that sets none. */

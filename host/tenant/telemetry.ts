@@ -5,11 +5,11 @@
  *
  * @module
  */
-import type { LogLevel } from "../lib/types.ts";
+import type { LogLevel } from "../../lib/types.ts";
 import { AppLogs } from "./app_logs.ts";
 import { ProcessSampler } from "./process_usage.ts";
 import type { ProcessObserver } from "./runtime.ts";
-import type { Store } from "./store.ts";
+import type { Store } from "../store/store.ts";
 import { UsageMeter, type UsageOwner } from "./usage.ts";
 
 /** Tunables of {@link createTelemetry}. */

@@ -9,9 +9,9 @@
  *
  * @module
  */
-import type { Domain } from "../lib/types.ts";
+import type { Domain } from "../../lib/types.ts";
 import type { DomainVerifier } from "./domain_verify.ts";
-import { type CustomDomainRecord, DomainTakenError, type Store } from "./store.ts";
+import { type CustomDomainRecord, DomainTakenError, type Store } from "../store/store.ts";
 import { isHostName, RequestError } from "./validate.ts";
 
 /**

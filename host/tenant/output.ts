@@ -1,5 +1,5 @@
 /**
- * Reads what a tenant process writes. The bootstrap (host/bootstrap.js) turns every
+ * Reads what a tenant process writes. The bootstrap (host/tenant/bootstrap.js) turns every
  * `console.*` call into one tagged line on stdout: {@link TAG} followed by JSON, either
  * `{"level", "message"}` (a log line, multi-line messages kept whole), `{"kv": [reads,
  * writes]}` (KV operations since the last report) or `{"listening": true}` (the server is
@@ -13,7 +13,7 @@
  *
  * @module
  */
-import type { LogLevel } from "../lib/types.ts";
+import type { LogLevel } from "../../lib/types.ts";
 import { isLogLevel, MAX_MESSAGE_LENGTH } from "./app_logs.ts";
 
 /** Starts a tagged line (ASCII record separator). */

@@ -46,12 +46,12 @@ import {
   STUCK_PROCESS_REASON,
   TIME_LIMIT_GRACE_MS,
   timedOutMessage,
-} from "./limits.ts";
+} from "../tenant/limits.ts";
 import { parseBackendStats, parseProxyLogLine, parseVariables } from "./proxy_usage.ts";
 import { hostName, invalidHostResponse, servedDeployment } from "./router.ts";
-import type { Instance, InstanceObserver, Runtime } from "./runtime.ts";
-import type { Store } from "./store.ts";
-import type { UsageMeter, UsageOwner } from "./usage.ts";
+import type { Instance, InstanceObserver, Runtime } from "../tenant/runtime.ts";
+import type { Store } from "../store/store.ts";
+import type { UsageMeter, UsageOwner } from "../tenant/usage.ts";
 
 /** HAProxy's server timeout is the tenant's own limit plus the grace plus this margin. */
 const BACKSTOP_MARGIN_MS = 250;

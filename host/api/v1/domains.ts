@@ -12,24 +12,24 @@
  */
 import type { Hono } from "hono";
 import { z } from "zod";
-import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "./api/http.ts";
-import { CertificateError, checkCertificate, type LocalCa } from "./certs.ts";
+import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "../http.ts";
+import { CertificateError, checkCertificate, type LocalCa } from "../../edge/certs.ts";
 import {
   assertAttachable,
   domainJson,
   ensureVerified,
   newVerificationToken,
   normalizeDomainName,
-} from "./domains.ts";
-import { DomainVerifier, hostAddresses } from "./domain_verify.ts";
+} from "../domains.ts";
+import { DomainVerifier, hostAddresses } from "../domain_verify.ts";
 import {
   type CustomDomainRecord,
   type DeploymentRecord,
   DomainExistsError,
   type Store,
-} from "./store.ts";
-import { previewNames, productionNames } from "./builder.ts";
-import { parseBody, parseListQuery, RequestError, resolveDomains } from "./validate.ts";
+} from "../../store/store.ts";
+import { previewNames, productionNames } from "../../build/builder.ts";
+import { parseBody, parseListQuery, RequestError, resolveDomains } from "../validate.ts";
 import { ownDeployment, ownDomain, ownOrganization } from "./ownership.ts";
 
 /** What the domain routes need besides the store. */

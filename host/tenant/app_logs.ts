@@ -12,8 +12,8 @@
  * @module
  */
 import type { StatementSync } from "node:sqlite";
-import type { AppLogEntry, LogLevel } from "../lib/types.ts";
-import type { Store } from "./store.ts";
+import type { AppLogEntry, LogLevel } from "../../lib/types.ts";
+import type { Store } from "../store/store.ts";
 
 /** The levels of app logs, least severe first. */
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warning", "error"];

@@ -5,7 +5,7 @@
  * @module
  */
 import { dirname, join } from "node:path";
-import type { LogLevel } from "../lib/types.ts";
+import type { LogLevel } from "../../lib/types.ts";
 import { type GuardOptions, ProcessGuard } from "./process_guard.ts";
 import {
   type Isolation,
@@ -14,9 +14,12 @@ import {
   type TenantSpec,
   writeTenantFilter,
 } from "./sandbox.ts";
-import { TenantClient } from "./tenant_client.ts";
-import { readTenantOutput } from "./tenant_output.ts";
+import { TenantClient } from "./client.ts";
+import { readTenantOutput } from "./output.ts";
 import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable, warmUp } from "./warm_pool.ts";
+import type { RunnableDeployment } from "./runnable.ts";
+
+export type { RunnableDeployment } from "./runnable.ts";
 
 /** A running tenant process and the HTTP client that reaches its socket. */
 export interface Instance {
@@ -104,19 +107,6 @@ export interface RuntimeOptions {
   poolMain?: string;
   /** Where pooled runtimes keep their directories. Default: `pool` beside `deploymentsDir`. */
   poolDir?: string;
-}
-
-/** What the supervisor needs to know about a deployment to run it. */
-export interface RunnableDeployment {
-  id: string;
-  entrypoint: string;
-  envVars: Record<string, string>;
-  /** The KV database `Deno.openKv()` opens (`databases.default`), if any. */
-  kvDatabaseId?: string | null;
-  net?: string[] | null;
-  denoFlags: string[];
-  /** The request time limit the tenant answers 504 at itself (see limits.ts), in ms. */
-  requestTimeoutMs?: number;
 }
 
 /** The directory of KV database `id` under the runtime's `kvDir`. */

@@ -11,11 +11,11 @@
  * @module
  */
 import type { Context, Hono } from "hono";
-import { parseRfc3339 } from "../lib/time.ts";
-import type { ApiEnv } from "./api/http.ts";
-import type { Store } from "./store.ts";
-import type { UsageMeter } from "./usage.ts";
-import { RequestError } from "./validate.ts";
+import { parseRfc3339 } from "../../../lib/time.ts";
+import type { ApiEnv } from "../http.ts";
+import type { Store } from "../../store/store.ts";
+import type { UsageMeter } from "../../tenant/usage.ts";
+import { RequestError } from "../validate.ts";
 import { ownProject } from "./ownership.ts";
 
 const HOUR_MS = 60 * 60 * 1000;

@@ -5,7 +5,7 @@
 // `export default { fetch }` is served once it has finished loading. Plain JS so it needs no
 // transpiling on a cold start.
 
-// ---- app logs: every console call becomes one tagged line (read by host/tenant_output.ts) ----
+// ---- app logs: every console call becomes one tagged line (read by host/tenant/output.ts) ----
 
 const LOG_TAG = "\x1e";
 const MAX_MESSAGE_LENGTH = 32 * 1024;
@@ -85,7 +85,7 @@ for (const type of ["error", "unhandledrejection"]) {
 
 // ---- lifeline: the host holds the other end of stdin; EOF means it is gone ----
 
-// A pooled runtime (host/warm_pool.ts) is started before its deployment is known: the host
+// A pooled runtime (host/tenant/warm_pool.ts) is started before its deployment is known: the host
 // hands it one as a single JSON line on the lifeline, and never writes again.
 const pooled = Deno.env.get("DENO_DEPLOYMENT_POOL") === "1";
 Deno.env.delete("DENO_DEPLOYMENT_POOL");
@@ -124,7 +124,7 @@ const socketPath = Deno.env.get("DENO_DEPLOYMENT_SOCKET");
 Deno.env.delete("DENO_DEPLOYMENT_SOCKET");
 if (!socketPath) throw new Error("bootstrap: DENO_DEPLOYMENT_SOCKET is not set");
 
-// The deployment's time limit per request (host/limits.ts): answered here while the event
+// The deployment's time limit per request (host/tenant/limits.ts): answered here while the event
 // loop runs; the host's router or front proxy restarts the process if even this cannot run.
 let requestTimeoutMs = Number(Deno.env.get("DENO_DEPLOYMENT_TIME_LIMIT_MS")) || 0;
 Deno.env.delete("DENO_DEPLOYMENT_TIME_LIMIT_MS");
@@ -332,7 +332,7 @@ globalThis.addEventListener("load", async () => {
   Deno.exit(70);
 });
 
-// ---- pool: a runtime started before its deployment is known (host/warm_pool.ts) ----
+// ---- pool: a runtime started before its deployment is known (host/tenant/warm_pool.ts) ----
 
 // The entry point a pooled runtime was handed (its main module is the pool's, see pool.js).
 let handedEntry;

@@ -18,9 +18,9 @@
  * @module
  */
 import { join } from "node:path";
-import type { RunnableDeployment } from "./runtime.ts";
+import type { RunnableDeployment } from "./runnable.ts";
 import { APP_IN_SANDBOX, deploymentEnv } from "./sandbox.ts";
-import type { TenantClient } from "./tenant_client.ts";
+import type { TenantClient } from "./client.ts";
 
 /** The Deno flags a pooled runtime starts with: the build's flags for an app with no lock file. */
 export const POOL_DENO_FLAGS: readonly string[] = ["--no-lock"];

@@ -8,7 +8,7 @@
  * @module
  */
 import { basename, join } from "node:path";
-import { findProgram } from "../lib/programs.ts";
+import { findProgram } from "../../lib/programs.ts";
 import { tenantFilter } from "./seccomp_filter.ts";
 
 /**

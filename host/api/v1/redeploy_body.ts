@@ -6,8 +6,8 @@
  *
  * @module
  */
-import type { DeploymentPermissions } from "../lib/types.ts";
-import { checkDatabases, checkEnvVars, type RedeployBody, RequestError } from "./validate.ts";
+import type { DeploymentPermissions } from "../../../lib/types.ts";
+import { checkDatabases, checkEnvVars, type RedeployBody, RequestError } from "../validate.ts";
 
 /** The settings a redeploy may change. */
 export interface RedeploySettings {
