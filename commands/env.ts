@@ -28,7 +28,7 @@ export function addVarOptions(command: Command, withSecret = true): Command {
   if (withSecret) command.option("--secret", "v2: store the values as secrets (never read back)");
   return command.option(
     "--context <name>",
-    "v2: only in this context (production, preview, …); repeatable",
+    "v2: only in this context (production, development, build); repeatable",
     collect,
   );
 }
@@ -119,7 +119,7 @@ Examples:
 On Deploy v2 (--api …/v2) the argument is a project (app): set, unset and load change the
 app's variables in place, and its running revisions see them on their next request; nothing
 is redeployed. --secret stores values that are never read back; --context limits a variable
-to contexts (production, preview, …). An app's variables override its layers' (see
+to contexts (production, development, build). An app's variables override its layers' (see
 \`deploy-tenant layer --help\`) and are overridden by a revision's own (deploy --env).
 
   $ deploy-tenant env set acme-crm MIN_SCORE=80 --api-version v2

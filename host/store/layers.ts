@@ -195,9 +195,13 @@ export function runtimeEnv(
   return { ...env, ...record.envVars };
 }
 
+/** Deploy's contexts are Production, Development (previews) and Build; `preview` reads as development. */
 function appliesIn(variable: EnvVarRecord, context: string): boolean {
-  return variable.contexts === "all" ||
-    variable.contexts.some((c) => c.toLowerCase() === context);
+  if (variable.contexts === "all") return true;
+  return variable.contexts.some((c) => {
+    const name = c.toLowerCase();
+    return name === context || (name === "preview" && context === "development");
+  });
 }
 
 function setBases(store: Store, layerId: string, baseIds: string[]): void {
