@@ -289,6 +289,20 @@ Deno.test("the host's v2 API: codes, pagination, streams and one store with v1",
         ),
         { status: 400, code: "INVALID_ENV_VAR" },
       );
+      // Every process gets them all in its environment: counts and bytes are bounded.
+      const patch = async (json: unknown) =>
+        await errorOf(await api.request("PATCH", "/v2/apps/paged-4", { json }));
+      const many = Array.from({ length: 501 }, (_, i) => ({ key: `K${i}`, value: "v" }));
+      assert.deepEqual(await patch({ env_vars: many }), { status: 400, code: "INVALID_REQUEST" });
+      const huge = Array.from(
+        { length: 9 },
+        (_, i) => ({ key: `BIG${i}`, value: "x".repeat(65_536) }),
+      );
+      assert.deepEqual(await patch({ env_vars: huge }), { status: 400, code: "INVALID_REQUEST" });
+      const labels = Object.fromEntries(Array.from({ length: 6 }, (_, i) => [`l${i}`, "x"]));
+      assert.deepEqual(await patch({ labels }), { status: 400, code: "INVALID_REQUEST" });
+      const after = await ok(api, "GET", "/v2/apps/paged-4");
+      assert.deepEqual((after.env_vars as { key: string }[]).map((v) => v.key), ["A"], "kept");
     },
   );
 });

@@ -32,7 +32,11 @@ import { appJson, appListItemJson } from "./wire.ts";
 /** At most five labels per app, as on Deploy. */
 export const MAX_APP_LABELS = 5;
 
-const labels = z.record(z.string().min(1).max(128), z.union([z.string(), z.array(z.string())]))
+const labelValue = z.string().max(256);
+const labels = z.record(
+  z.string().min(1).max(128),
+  z.union([labelValue, z.array(labelValue).max(16)]),
+)
   .refine((value) => Object.keys(value).length <= MAX_APP_LABELS, {
     message: `at most ${MAX_APP_LABELS} labels`,
   });

@@ -13,6 +13,15 @@ import { invalid } from "./common.ts";
 /** The longest value v2 accepts (its OpenAPI says 65 536). */
 export const MAX_ENV_VALUE_LENGTH = 65_536;
 
+/**
+ * Variables of one app or layer, and their bytes: every process of the app gets them all in
+ * its environment, which the kernel caps (about 2 MiB with the arguments).
+ */
+export const MAX_ENV_VARS = 500;
+
+/** Bytes of keys and values of one app's or layer's variables together. */
+export const MAX_ENV_BYTES = 512 * 1024;
+
 const contexts = z.union([z.literal("all"), z.array(z.string().min(1).max(64)).max(16)]);
 
 /** v2 `EnvVarInput`. */
@@ -82,6 +91,16 @@ export function mergeEnvVars(
     });
   }
   checkEnvVars(Object.fromEntries(vars.map((v) => [v.key, v.value])));
+  if (vars.length > MAX_ENV_VARS) {
+    throw invalid(`At most ${MAX_ENV_VARS} variables per app or layer, not ${vars.length}`);
+  }
+  const bytes = vars.reduce((sum, v) => sum + v.key.length + v.value.length, 0);
+  if (bytes > MAX_ENV_BYTES) {
+    throw invalid(
+      `The variables take ${bytes} bytes; at most ${MAX_ENV_BYTES} per app or layer ` +
+        "(every process gets them all in its environment)",
+    );
+  }
   return vars;
 }
 

@@ -67,7 +67,11 @@ const deployBody = z.strictObject({
   config: appConfig.optional(),
   layers: z.array(z.string()).optional(),
   env_vars: z.array(z.strictObject({ key: z.string(), value: z.string() })).optional(),
-  labels: z.record(z.string(), z.union([z.string(), z.array(z.string())])).optional(),
+  labels: z.record(
+    z.string().min(1).max(128),
+    z.union([z.string().max(256), z.array(z.string().max(256)).max(16)]),
+  ).refine((value) => Object.keys(value).length <= 32, { message: "at most 32 labels" })
+    .optional(),
   production: target.optional(),
   preview: target.optional(),
   retention: z.string().optional(),
