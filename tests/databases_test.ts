@@ -9,6 +9,7 @@ import { BlobStore } from "../host/store/blobs.ts";
 import { newToken } from "../host/store/ids.ts";
 import { Store } from "../host/store/store.ts";
 import type { KvDatabase } from "../lib/types.ts";
+import { createKvDatabase, getKvDatabase } from "../host/store/kv_databases.ts";
 
 const KV_KEYS = ["createdAt", "description", "id", "organizationId", "updatedAt"];
 
@@ -174,7 +175,7 @@ Deno.test("databases: another organization sees none of them", async () => {
     await ok(await api.call("GET", `/organizations/${rival.id}/databases`, undefined, rivalToken)),
     [],
   );
-  assert.equal(api.store.getKvDatabase(db.id)?.description, "", "not renamed");
+  assert.equal(getKvDatabase(api.store, db.id)?.description, "", "not renamed");
 });
 
 Deno.test("deployments may bind only a database of their own organization", async () => {
@@ -197,7 +198,7 @@ Deno.test("deployments may bind only a database of their own organization", asyn
   assert.deepEqual(bound.databases, { default: db.id });
 
   await assertError(await deploy({ default: crypto.randomUUID() }), 400, "databaseNotFound");
-  const theirs = api.store.createKvDatabase(api.store.createOrganization("globex").id, "");
+  const theirs = createKvDatabase(api.store, api.store.createOrganization("globex").id, "");
   await assertError(await deploy({ default: theirs.id }), 400, "databaseNotFound");
   await assertError(await deploy({ analytics: db.id }), 400, "invalidRequest");
 });

@@ -5,6 +5,7 @@ import { BlobStore } from "../host/store/blobs.ts";
 import { newToken } from "../host/store/ids.ts";
 import { Store } from "../host/store/store.ts";
 import { gitSha1 } from "../lib/git_sha1.ts";
+import { createCustomDomain, markCustomDomainVerified } from "../host/store/custom_domains.ts";
 
 const PROJECT_KEYS = ["createdAt", "description", "id", "name", "updatedAt"];
 const DEPLOYMENT_KEYS = [
@@ -691,8 +692,8 @@ Deno.test("deployments: domains resolve placeholders; the project's own names on
   await using host = await startHost();
   const project = await createProject(host, "lead-hook");
   // A custom name must be registered and verified first (tests/host_domains_test.ts).
-  const custom = host.store.createCustomDomain(host.orgId, "hooks.example.com", "token");
-  host.store.markCustomDomainVerified(custom.id);
+  const custom = createCustomDomain(host.store, host.orgId, "hooks.example.com", "token");
+  markCustomDomainVerified(host.store, custom.id);
   const response = await deploy(
     host,
     project.id,

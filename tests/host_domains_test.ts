@@ -14,6 +14,7 @@ import { DomainVerifier } from "../host/api/domain_verify.ts";
 import { newToken } from "../host/store/ids.ts";
 import { Store } from "../host/store/store.ts";
 import type { Deployment, Domain } from "../lib/types.ts";
+import { customDomainCertificates } from "../host/store/custom_domains.ts";
 
 const DOMAIN_KEYS = [
   "certificates",
@@ -448,7 +449,7 @@ Deno.test("certificates: provisioned by the local CA, or uploaded and checked", 
   shown = await acme.ok<Domain>("GET", `/domains/${domain.id}`);
   assert.deepEqual(shown.provisioningStatus, { code: "manual" });
   assert.deepEqual(shown.certificates.map((c) => c.cipher), ["ec"]);
-  const [stored] = host.store.customDomainCertificates(domain.id);
+  const [stored] = customDomainCertificates(host.store, domain.id);
   assert.equal(stored.certificateChain.trim(), issued.certificateChain.trim());
 
   const other = await ca.issue("blog.test", "ec");

@@ -11,6 +11,7 @@ import { merge, mergeRedeploy, type RedeploySettings } from "../host/api/v1/rede
 import { Store } from "../host/store/store.ts";
 import { RequestError } from "../host/api/validate.ts";
 import type { Deployment } from "../lib/types.ts";
+import { createKvDatabase } from "../host/store/kv_databases.ts";
 
 const DB_A = "5b484959-cba2-482d-95ab-ba592784af80";
 const DB_B = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
@@ -319,7 +320,7 @@ Deno.test("redeploy binds and unbinds the organization's databases only", async 
   assert.deepEqual(unbound.body.databases, {});
 
   const rival = api.store.createOrganization("globex");
-  const theirs = api.store.createKvDatabase(rival.id, "not yours");
+  const theirs = createKvDatabase(api.store, rival.id, "not yours");
   const refused = await api.call("POST", `/deployments/${source.id}/redeploy`, {
     databases: { default: theirs.id },
   });

@@ -11,8 +11,15 @@
  */
 import type { Domain } from "../../lib/types.ts";
 import type { DomainVerifier } from "./domain_verify.ts";
-import { type CustomDomainRecord, DomainTakenError, type Store } from "../store/store.ts";
+import type { Store } from "../store/store.ts";
 import { isHostName, RequestError } from "./validate.ts";
+import {
+  customDomainCertificates,
+  type CustomDomainRecord,
+  DomainTakenError,
+  findCustomDomain,
+  markCustomDomainVerified,
+} from "../store/custom_domains.ts";
 
 /**
  * Normalises a domain to register: lower-case, no trailing dot, internationalised names in
@@ -65,7 +72,7 @@ export function assertAttachable(
 ): void {
   if (!isUnderBaseDomain(name, baseDomain)) {
     const registered = [name, wildcardParent(name)]
-      .flatMap((candidate) => candidate ? [store.findCustomDomain(organizationId, candidate)] : [])
+      .flatMap((candidate) => candidate ? [findCustomDomain(store, organizationId, candidate)] : [])
       .filter((record) => record !== undefined);
     if (registered.length === 0) {
       throw new RequestError(
@@ -117,7 +124,7 @@ export async function ensureVerified(
     );
   }
   try {
-    return store.markCustomDomainVerified(record.id) ?? record;
+    return markCustomDomainVerified(store, record.id) ?? record;
   } catch (error) {
     if (!(error instanceof DomainTakenError)) throw error;
     throw new RequestError(
@@ -143,7 +150,7 @@ export function domainJson(
     domain: record.domain,
     token: record.token,
     isValidated: record.verifiedAt !== null,
-    certificates: store.customDomainCertificates(record.id).map((certificate) => ({
+    certificates: customDomainCertificates(store, record.id).map((certificate) => ({
       cipher: certificate.cipher,
       expiresAt: certificate.expiresAt,
       createdAt: certificate.createdAt,

@@ -16,6 +16,7 @@ import {
 import { deploymentDirs, type Instance, type Runtime } from "../tenant/runtime.ts";
 import type { DeploymentRecord, Store } from "../store/store.ts";
 import { countBytes, type UsageMeter } from "../tenant/usage.ts";
+import { customDomainCovering } from "../store/custom_domains.ts";
 
 /** What the router needs. */
 export interface RouterOptions {
@@ -50,7 +51,7 @@ export function servedDeployment(
   const record = store.getDeploymentRecord(deploymentId);
   // A custom domain serves only the organization that verified it.
   const ownsHost = host.endsWith("." + baseDomain) ||
-    store.customDomainCovering(host)?.organizationId === record?.organizationId;
+    customDomainCovering(store, host)?.organizationId === record?.organizationId;
   return record && record.status === "success" && ownsHost ? record : undefined;
 }
 

@@ -8,6 +8,7 @@
 import type { LocalCa } from "./certs.ts";
 import type { ServedCertificate } from "./https.ts";
 import type { Store } from "../store/store.ts";
+import { customDomainCertificates, customDomainCovering } from "../store/custom_domains.ts";
 
 /** Options of {@link servingCertificates}. */
 export interface ServingCertificatesOptions {
@@ -58,8 +59,8 @@ export function servingCertificates(
       }
       return certificate;
     }
-    const domain = store.customDomainCovering(name);
-    const [certificate] = domain ? store.customDomainCertificates(domain.id) : [];
+    const domain = customDomainCovering(store, name);
+    const [certificate] = domain ? customDomainCertificates(store, domain.id) : [];
     if (!domain || !certificate) return undefined;
     return {
       cacheKey: `${domain.id}:${certificate.cipher}:${certificate.updatedAt}`,

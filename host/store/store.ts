@@ -21,12 +21,25 @@ import type {
   CompilerOptions,
   DeploymentPermissions,
   DeploymentStatus,
-  KvDatabase,
   Organization,
-  ProvisioningStatus,
 } from "../../lib/types.ts";
 import { newUuid } from "./ids.ts";
 import { MIGRATIONS } from "./schema.ts";
+import { normalizeDomain, wildcardParent } from "./names.ts";
+import {
+  escapeLike,
+  isUniqueViolation,
+  jsonOrNull,
+  nullableString,
+  page,
+  parseJson,
+  type Row,
+  sortColumn,
+  type SqlValue,
+  timestamp,
+} from "./sql.ts";
+
+export { timestamp } from "./sql.ts";
 
 export type { BuildLogEntry, DeploymentStatus, Organization };
 
@@ -176,12 +189,8 @@ export class UnknownBlobError extends Error {
   }
 }
 
-type SqlValue = string | number | null;
-type Row = Record<string, SqlValue>;
-
 const PROJECT_SORT_COLUMNS: Record<string, string> = { name: "name", updated_at: "updated_at" };
 const DEPLOYMENT_SORT_COLUMNS: Record<string, string> = { id: "id", created_at: "created_at" };
-const KV_DATABASE_SORT_COLUMNS: Record<string, string> = { created_at: "created_at" };
 
 /** The host's metadata store. Open one per data directory; it is not shared between processes. */
 export class Store {
@@ -401,7 +410,7 @@ export class Store {
       where.push("(name LIKE ? ESCAPE '\\' OR id = ?)");
       params.push(`%${escapeLike(query.q.toLowerCase())}%`, query.q.toLowerCase());
     }
-    return this.#page("projects", where, params, column, query, toProject);
+    return page(this.#db, "projects", where, params, column, query, toProject);
   }
 
   /**
@@ -543,7 +552,8 @@ export class Store {
       where.push("d.id LIKE ? ESCAPE '\\'");
       params.push(`%${escapeLike(query.q.toLowerCase())}%`);
     }
-    return this.#page(
+    return page(
+      this.#db,
       DEPLOYMENT_TABLES,
       where,
       params,
@@ -757,231 +767,6 @@ export class Store {
     };
   }
 
-  // ---- KV databases ----
-
-  /** Creates a KV database of the organization. */
-  createKvDatabase(organizationId: string, description: string): KvDatabase {
-    const now = timestamp();
-    const id = newUuid();
-    this.#run(
-      `INSERT INTO kv_databases (id, organization_id, description, created_at, updated_at)
-       VALUES (?, ?, ?, ?, ?)`,
-      id,
-      organizationId,
-      description,
-      now,
-      now,
-    );
-    return { id, organizationId, description, createdAt: now, updatedAt: now };
-  }
-
-  /** The KV database `id`, if it exists. */
-  getKvDatabase(id: string): KvDatabase | undefined {
-    const row = this.#get("SELECT * FROM kv_databases WHERE id = ?", id);
-    return row ? toKvDatabase(row) : undefined;
-  }
-
-  /** The organization's KV databases, one page of them. `q` matches part of the id. */
-  listKvDatabases(organizationId: string, query: ListQuery): Page<KvDatabase> {
-    const column = sortColumn(KV_DATABASE_SORT_COLUMNS, query.sort);
-    const where = ["organization_id = ?"];
-    const params: SqlValue[] = [organizationId];
-    if (query.q) {
-      where.push("id LIKE ? ESCAPE '\\'");
-      params.push(`%${escapeLike(query.q.toLowerCase())}%`);
-    }
-    return this.#page("kv_databases", where, params, column, query, toKvDatabase);
-  }
-
-  /** Re-describes a KV database (`undefined` leaves it as is). */
-  updateKvDatabase(id: string, patch: { description?: string }): KvDatabase | undefined {
-    return this.transaction(() => {
-      const current = this.getKvDatabase(id);
-      if (!current) return undefined;
-      const description = patch.description ?? current.description;
-      const now = timestamp();
-      this.#run(
-        "UPDATE kv_databases SET description = ?, updated_at = ? WHERE id = ?",
-        description,
-        now,
-        id,
-      );
-      return { ...current, description, updatedAt: now };
-    });
-  }
-
-  // ---- custom domains (host/api/v1/domains.ts) ----
-
-  /** Registers a custom domain. Throws {@link DomainExistsError} when the organization has it. */
-  createCustomDomain(organizationId: string, domain: string, token: string): CustomDomainRecord {
-    const now = timestamp();
-    const record: CustomDomainRecord = {
-      id: newUuid(),
-      organizationId,
-      domain,
-      token,
-      verifiedAt: null,
-      provisioningStatus: { code: "pending" },
-      createdAt: now,
-      updatedAt: now,
-    };
-    try {
-      this.#run(
-        `INSERT INTO custom_domains (id, organization_id, domain, token, verified_at,
-           provisioning_status, created_at, updated_at)
-         VALUES (?, ?, ?, ?, NULL, ?, ?, ?)`,
-        record.id,
-        organizationId,
-        domain,
-        token,
-        JSON.stringify(record.provisioningStatus),
-        now,
-        now,
-      );
-    } catch (error) {
-      if (isUniqueViolation(error)) throw new DomainExistsError(domain);
-      throw error;
-    }
-    return record;
-  }
-
-  /** The custom domain `id`, if it exists. */
-  getCustomDomain(id: string): CustomDomainRecord | undefined {
-    const row = this.#get("SELECT * FROM custom_domains WHERE id = ?", id);
-    return row ? toCustomDomain(row) : undefined;
-  }
-
-  /** The organization's custom domain with exactly this name, if registered. */
-  findCustomDomain(organizationId: string, domain: string): CustomDomainRecord | undefined {
-    const row = this.#get(
-      "SELECT * FROM custom_domains WHERE organization_id = ? AND domain = ?",
-      organizationId,
-      normalizeDomain(domain),
-    );
-    return row ? toCustomDomain(row) : undefined;
-  }
-
-  /**
-   * The organization's custom domains, one page of them. `q` matches part of the name;
-   * `sort` is `domain`, `created_at` or `updated_at`.
-   */
-  listCustomDomains(organizationId: string, query: ListQuery): Page<CustomDomainRecord> {
-    const column = sortColumn(CUSTOM_DOMAIN_SORT_COLUMNS, query.sort);
-    const where = ["organization_id = ?"];
-    const params: SqlValue[] = [organizationId];
-    if (query.q) {
-      where.push("domain LIKE ? ESCAPE '\\'");
-      params.push(`%${escapeLike(query.q.toLowerCase())}%`);
-    }
-    return this.#page("custom_domains", where, params, column, query, toCustomDomain);
-  }
-
-  /**
-   * The registered domain that covers host name `name`: the name itself, else the wildcard a
-   * level up (`*.example.net` covers `shop.example.net`, not `example.net` nor `a.b.example.net`).
-   * With `organizationId`, that organization's registration (verified or not); without it,
-   * the verified one, whoever verified it.
-   */
-  customDomainCovering(name: string, organizationId?: string): CustomDomainRecord | undefined {
-    const host = normalizeDomain(name);
-    for (const candidate of [host, wildcardParent(host)]) {
-      if (candidate === undefined) continue;
-      const row = organizationId === undefined
-        ? this.#get(
-          "SELECT * FROM custom_domains WHERE domain = ? AND verified_at IS NOT NULL",
-          candidate,
-        )
-        : this.#get(
-          "SELECT * FROM custom_domains WHERE domain = ? AND organization_id = ?",
-          candidate,
-          organizationId,
-        );
-      if (row) return toCustomDomain(row);
-    }
-    return undefined;
-  }
-
-  /**
-   * Marks a custom domain verified (a no-op when it is). Throws {@link DomainTakenError} when
-   * another organization has the same name verified.
-   */
-  markCustomDomainVerified(id: string): CustomDomainRecord | undefined {
-    try {
-      this.#run(
-        `UPDATE custom_domains SET verified_at = ?1, updated_at = ?1
-         WHERE id = ?2 AND verified_at IS NULL`,
-        timestamp(),
-        id,
-      );
-    } catch (error) {
-      if (!isUniqueViolation(error)) throw error;
-      throw new DomainTakenError(this.getCustomDomain(id)?.domain ?? id);
-    }
-    return this.getCustomDomain(id);
-  }
-
-  /** Records where the domain's certificate provisioning stands. */
-  setCustomDomainStatus(id: string, status: ProvisioningStatus): void {
-    this.#run(
-      "UPDATE custom_domains SET provisioning_status = ?, updated_at = ? WHERE id = ?",
-      JSON.stringify(status),
-      timestamp(),
-      id,
-    );
-  }
-
-  /**
-   * Stores certificates of a domain, one per cipher, and the provisioning status they give.
-   * `replaceAll` drops the other ciphers' certificates too (a provisioned pair replaces
-   * uploaded ones and the other way round); otherwise only the same cipher is replaced.
-   */
-  setCustomDomainCertificates(
-    id: string,
-    certificates: NewCertificate[],
-    status: ProvisioningStatus,
-    replaceAll: boolean,
-  ): void {
-    this.transaction(() => {
-      const now = timestamp();
-      if (replaceAll) this.#run("DELETE FROM domain_certificates WHERE domain_id = ?", id);
-      for (const certificate of certificates) {
-        this.#run(
-          "DELETE FROM domain_certificates WHERE domain_id = ? AND cipher = ?",
-          id,
-          certificate.cipher,
-        );
-        this.#run(
-          `INSERT INTO domain_certificates (domain_id, cipher, certificate_chain, private_key,
-             expires_at, created_at, updated_at)
-           VALUES (?, ?, ?, ?, ?, ?, ?)`,
-          id,
-          certificate.cipher,
-          certificate.certificateChain,
-          certificate.privateKey,
-          certificate.expiresAt,
-          now,
-          now,
-        );
-      }
-      this.setCustomDomainStatus(id, status);
-    });
-  }
-
-  /** The domain's certificates with their PEM, EC first (preferred when serving). */
-  customDomainCertificates(id: string): CertificateRecord[] {
-    return this.#all(
-      "SELECT * FROM domain_certificates WHERE domain_id = ? ORDER BY cipher = 'ec' DESC",
-      id,
-    ).map((row) => ({
-      cipher: row.cipher as CertificateRecord["cipher"],
-      certificateChain: String(row.certificate_chain),
-      privateKey: String(row.private_key),
-      expiresAt: String(row.expires_at),
-      createdAt: String(row.created_at),
-      updatedAt: String(row.updated_at),
-    }));
-  }
-
   /** The deployment (and its project) bound to exactly this host name, if any. */
   domainBinding(domain: string): { deploymentId: string; projectId: string } | undefined {
     const row = this.#get(
@@ -992,34 +777,6 @@ export class Store {
     return row
       ? { deploymentId: String(row.deployment_id), projectId: String(row.project_id) }
       : undefined;
-  }
-
-  /**
-   * Deletes a custom domain and detaches the names it covered from the organization's
-   * deployments, unless another of its verified domains still covers them.
-   */
-  deleteCustomDomain(id: string): void {
-    this.transaction(() => {
-      const record = this.getCustomDomain(id);
-      if (!record) return;
-      this.#run("DELETE FROM custom_domains WHERE id = ?", id);
-      const bindings = this.#all(
-        `SELECT b.domain, b.deployment_id FROM domain_bindings b
-         JOIN deployments d ON d.id = b.deployment_id
-         JOIN projects p ON p.id = d.project_id
-         WHERE p.organization_id = ? AND (b.domain = ? OR b.domain LIKE ? ESCAPE '\\')`,
-        record.organizationId,
-        record.domain,
-        record.domain.startsWith("*.") ? `%${escapeLike(record.domain.slice(1))}` : record.domain,
-      );
-      for (const binding of bindings) {
-        const name = String(binding.domain);
-        if (!coveredBy(record.domain, name)) continue;
-        const still = this.customDomainCovering(name, record.organizationId);
-        if (still?.verifiedAt) continue;
-        this.detachDomain(String(binding.deployment_id), name);
-      }
-    });
   }
 
   /**
@@ -1157,31 +914,6 @@ export class Store {
     }
   }
 
-  #page<T>(
-    from: string,
-    where: string[],
-    params: SqlValue[],
-    column: string,
-    query: ListQuery,
-    map: (row: Row) => T,
-    select = "*",
-    rowid = "rowid",
-  ): Page<T> {
-    const whereSql = where.join(" AND ");
-    const total = Number(
-      this.#get(`SELECT COUNT(*) AS n FROM ${from} WHERE ${whereSql}`, ...params)?.n,
-    );
-    const direction = query.order === "desc" ? "DESC" : "ASC";
-    const items = this.#all(
-      `SELECT ${select} FROM ${from} WHERE ${whereSql}
-       ORDER BY ${column} ${direction}, ${rowid} ${direction} LIMIT ? OFFSET ?`,
-      ...params,
-      query.limit,
-      (query.page - 1) * query.limit,
-    ).map(map);
-    return { items, total };
-  }
-
   #endBuildLogs(id: string): void {
     const subscribers = this.#logSubscribers.get(id);
     if (!subscribers) return;
@@ -1208,41 +940,6 @@ export class Store {
   }
 }
 
-let lastMicros = 0;
-
-/**
- * Now as RFC 3339 with microseconds, e.g. `2023-09-22T05:38:34.550090Z`. Strictly
- * increasing within the process, so creation order is also timestamp order.
- */
-export function timestamp(): string {
-  const micros = Math.max(Date.now() * 1000, lastMicros + 1);
-  lastMicros = micros;
-  const iso = new Date(Math.floor(micros / 1000)).toISOString();
-  return `${iso.slice(0, -1)}${String(micros % 1000).padStart(3, "0")}Z`;
-}
-
-function hashToken(token: string): string {
-  return createHash("sha256").update(token).digest("hex");
-}
-
-function normalizeDomain(domain: string): string {
-  return domain.toLowerCase().replace(/\.$/, "");
-}
-
-function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
-}
-
-function sortColumn(columns: Record<string, string>, sort: string): string {
-  const column = Object.hasOwn(columns, sort) ? columns[sort] : undefined;
-  if (!column) throw new RangeError(`Cannot sort by ${JSON.stringify(sort)}`);
-  return column;
-}
-
-function isUniqueViolation(error: unknown): boolean {
-  return error instanceof Error && /UNIQUE constraint failed/.test(error.message);
-}
-
 function notify(
   fn: (entry: BuildLogEntry | null) => void,
   entry: BuildLogEntry | null,
@@ -1255,16 +952,8 @@ function notify(
   }
 }
 
-function nullableString(value: SqlValue | undefined): string | null {
-  return value === null || value === undefined ? null : String(value);
-}
-
-function jsonOrNull(value: unknown): string | null {
-  return value === null || value === undefined ? null : JSON.stringify(value);
-}
-
-function parseJson<T>(value: SqlValue | undefined): T | null {
-  return typeof value === "string" ? JSON.parse(value) as T : null;
+function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
 }
 
 /** A slug from an organization's name: `local` stays `local`; empty when nothing is left. */
@@ -1293,16 +982,6 @@ function toProject(row: Row): ProjectRecord {
     id: String(row.id),
     organizationId: String(row.organization_id),
     name: String(row.name),
-    description: String(row.description),
-    createdAt: String(row.created_at),
-    updatedAt: String(row.updated_at),
-  };
-}
-
-function toKvDatabase(row: Row): KvDatabase {
-  return {
-    id: String(row.id),
-    organizationId: String(row.organization_id),
     description: String(row.description),
     createdAt: String(row.created_at),
     updatedAt: String(row.updated_at),
@@ -1339,94 +1018,6 @@ function toDeployment(row: Row): DeploymentRecord {
     cancellationRequestedAt: nullableString(row.cancellation_requested_at),
     buildStartedAt: nullableString(row.build_started_at),
     buildFinishedAt: nullableString(row.build_finished_at),
-    createdAt: String(row.created_at),
-    updatedAt: String(row.updated_at),
-  };
-}
-
-// ---- custom domains ----
-
-/** A custom domain as stored (the API's Domain is built from it, its certificates and bindings). */
-export interface CustomDomainRecord {
-  id: string;
-  organizationId: string;
-  /** Lower-case, no trailing dot; a wildcard starts with `*.`. */
-  domain: string;
-  token: string;
-  /** When the organization proved it controls the name; `null` until then. */
-  verifiedAt: string | null;
-  provisioningStatus: ProvisioningStatus;
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** A certificate to store for a custom domain. */
-export interface NewCertificate {
-  cipher: "rsa" | "ec";
-  /** PEM, the leaf first. */
-  certificateChain: string;
-  /** PEM (PKCS#8). */
-  privateKey: string;
-  expiresAt: string;
-}
-
-/** A stored certificate of a custom domain. */
-export interface CertificateRecord extends NewCertificate {
-  createdAt: string;
-  updatedAt: string;
-}
-
-/** The organization has already registered this domain. */
-export class DomainExistsError extends Error {
-  /** The name registered twice. */
-  readonly domain: string;
-
-  /** Creates the error for `domain`. */
-  constructor(domain: string) {
-    super(`The domain ${domain} is already registered`);
-    this.name = "DomainExistsError";
-    this.domain = domain;
-  }
-}
-
-/** Another organization has this domain verified. */
-export class DomainTakenError extends Error {
-  /** The name another organization holds. */
-  readonly domain: string;
-
-  /** Creates the error for `domain`. */
-  constructor(domain: string) {
-    super(`The domain ${domain} is verified by another organization`);
-    this.name = "DomainTakenError";
-    this.domain = domain;
-  }
-}
-
-const CUSTOM_DOMAIN_SORT_COLUMNS: Record<string, string> = {
-  domain: "domain",
-  created_at: "created_at",
-  updated_at: "updated_at",
-};
-
-/** `shop.example.net` → `*.example.net`; `undefined` for a name with fewer than 3 labels. */
-function wildcardParent(name: string): string | undefined {
-  const labels = name.split(".");
-  return labels.length >= 3 ? `*.${labels.slice(1).join(".")}` : undefined;
-}
-
-/** Whether a registered domain (maybe a wildcard) covers host name `name`. */
-function coveredBy(registered: string, name: string): boolean {
-  return registered === name || wildcardParent(name) === registered;
-}
-
-function toCustomDomain(row: Row): CustomDomainRecord {
-  return {
-    id: String(row.id),
-    organizationId: String(row.organization_id),
-    domain: String(row.domain),
-    token: String(row.token),
-    verifiedAt: row.verified_at === null ? null : String(row.verified_at),
-    provisioningStatus: JSON.parse(String(row.provisioning_status)) as ProvisioningStatus,
     createdAt: String(row.created_at),
     updatedAt: String(row.updated_at),
   };

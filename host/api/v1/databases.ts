@@ -18,6 +18,12 @@ import {
   updateKvDatabaseBody,
 } from "../validate.ts";
 import { databaseNotFound, ownDatabase, ownOrganization } from "./ownership.ts";
+import {
+  createKvDatabase,
+  getKvDatabase,
+  listKvDatabases,
+  updateKvDatabase,
+} from "../../store/kv_databases.ts";
 
 /** Adds the KV database routes to the API app. */
 export function registerDatabaseRoutes(app: Hono<ApiEnv>, store: Store): void {
@@ -27,7 +33,7 @@ export function registerDatabaseRoutes(app: Hono<ApiEnv>, store: Store): void {
       sorts: ["created_at"],
       defaultSort: "created_at",
     });
-    const page = store.listKvDatabases(organizationId, query);
+    const page = listKvDatabases(store, organizationId, query);
     setLinkHeader(c, query.page, query.limit, page.total);
     return c.json(page.items.map(kvDatabaseJson));
   });
@@ -35,13 +41,13 @@ export function registerDatabaseRoutes(app: Hono<ApiEnv>, store: Store): void {
   app.post("/v1/organizations/:organizationId/databases", async (c) => {
     const organizationId = ownOrganization(c, store, c.req.param("organizationId")).id;
     const body = parseBody(createKvDatabaseBody, await readJson(c, SMALL_BODY_BYTES));
-    return c.json(kvDatabaseJson(store.createKvDatabase(organizationId, body.description ?? "")));
+    return c.json(kvDatabaseJson(createKvDatabase(store, organizationId, body.description ?? "")));
   });
 
   app.patch("/v1/databases/:databaseId", async (c) => {
     const database = ownDatabase(c, store, c.req.param("databaseId"));
     const body = parseBody(updateKvDatabaseBody, await readJson(c, SMALL_BODY_BYTES));
-    const updated = store.updateKvDatabase(database.id, {
+    const updated = updateKvDatabase(store, database.id, {
       description: body.description ?? undefined,
     });
     if (!updated) throw databaseNotFound(database.id);
@@ -60,7 +66,7 @@ export function assertDatabasesOwned(
   databases: Record<string, string>,
 ): void {
   for (const [name, id] of Object.entries(databases)) {
-    const database = isUuid(id) ? store.getKvDatabase(id.toLowerCase()) : undefined;
+    const database = isUuid(id) ? getKvDatabase(store, id.toLowerCase()) : undefined;
     if (!database || database.organizationId !== organizationId) {
       throw new RequestError(
         400,

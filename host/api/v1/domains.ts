@@ -22,15 +22,19 @@ import {
   normalizeDomainName,
 } from "../domains.ts";
 import { DomainVerifier, hostAddresses } from "../domain_verify.ts";
-import {
-  type CustomDomainRecord,
-  type DeploymentRecord,
-  DomainExistsError,
-  type Store,
-} from "../../store/store.ts";
+import type { DeploymentRecord, Store } from "../../store/store.ts";
 import { previewNames, productionNames } from "../../build/builder.ts";
 import { parseBody, parseListQuery, RequestError, resolveDomains } from "../validate.ts";
 import { ownDeployment, ownDomain, ownOrganization } from "./ownership.ts";
+import {
+  createCustomDomain,
+  type CustomDomainRecord,
+  deleteCustomDomain,
+  DomainExistsError,
+  listCustomDomains,
+  setCustomDomainCertificates,
+  setCustomDomainStatus,
+} from "../../store/custom_domains.ts";
 
 /** What the domain routes need besides the store. */
 export interface DomainServices {
@@ -76,7 +80,7 @@ export function registerDomainRoutes(
       sorts: ["domain", "created_at", "updated_at"],
       defaultSort: "updated_at",
     });
-    const page = store.listCustomDomains(organizationId, query);
+    const page = listCustomDomains(store, organizationId, query);
     setLinkHeader(c, query.page, query.limit, page.total);
     return c.json(page.items.map(json));
   });
@@ -86,7 +90,9 @@ export function registerDomainRoutes(
     const body = parseBody(createDomainBody, await readJson(c, SMALL_BODY_BYTES));
     const domain = normalizeDomainName(body.domain, baseDomain);
     try {
-      return c.json(json(store.createCustomDomain(organizationId, domain, newVerificationToken())));
+      return c.json(
+        json(createCustomDomain(store, organizationId, domain, newVerificationToken())),
+      );
     } catch (error) {
       if (!(error instanceof DomainExistsError)) throw error;
       throw new RequestError(
@@ -102,7 +108,7 @@ export function registerDomainRoutes(
   });
 
   app.delete("/v1/domains/:domainId", (c) => {
-    store.deleteCustomDomain(ownDomain(c, store, c.req.param("domainId")).id);
+    deleteCustomDomain(store, ownDomain(c, store, c.req.param("domainId")).id);
     return c.body(null, 200);
   });
 
@@ -142,7 +148,7 @@ export function registerDomainRoutes(
     }
     // A first upload replaces provisioned certificates; later ones replace their own cipher.
     const replaceAll = record.provisioningStatus.code !== "manual";
-    store.setCustomDomainCertificates(record.id, [checked], { code: "manual" }, replaceAll);
+    setCustomDomainCertificates(store, record.id, [checked], { code: "manual" }, replaceAll);
     return c.body(null, 200);
   });
 
@@ -156,10 +162,10 @@ export function registerDomainRoutes(
         await ca.issue(record.domain, "ec"),
         await ca.issue(record.domain, "rsa"),
       ];
-      store.setCustomDomainCertificates(record.id, certificates, { code: "success" }, true);
+      setCustomDomainCertificates(store, record.id, certificates, { code: "success" }, true);
     } catch (error) {
       const message = error instanceof CertificateError ? error.message : String(error);
-      store.setCustomDomainStatus(record.id, { code: "failed", message });
+      setCustomDomainStatus(store, record.id, { code: "failed", message });
       throw new RequestError(
         500,
         "certificateProvisioningFailed",

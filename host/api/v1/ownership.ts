@@ -9,13 +9,10 @@ import type { Context } from "hono";
 import type { KvDatabase, Organization } from "../../../lib/types.ts";
 import type { ApiEnv } from "../http.ts";
 import { isDeploymentId, isUuid } from "../../store/ids.ts";
-import type {
-  CustomDomainRecord,
-  DeploymentRecord,
-  ProjectRecord,
-  Store,
-} from "../../store/store.ts";
+import type { DeploymentRecord, ProjectRecord, Store } from "../../store/store.ts";
 import { RequestError } from "../validate.ts";
+import { type CustomDomainRecord, getCustomDomain } from "../../store/custom_domains.ts";
+import { getKvDatabase } from "../../store/kv_databases.ts";
 
 /** The caller's own organization `id`; any other is not found. */
 export function ownOrganization(c: Context<ApiEnv>, store: Store, id: string): Organization {
@@ -44,7 +41,7 @@ export function ownDeployment(c: Context<ApiEnv>, store: Store, id: string): Dep
 
 /** KV database `id` of the caller's organization. */
 export function ownDatabase(c: Context<ApiEnv>, store: Store, id: string): KvDatabase {
-  const database = isUuid(id) ? store.getKvDatabase(id.toLowerCase()) : undefined;
+  const database = isUuid(id) ? getKvDatabase(store, id.toLowerCase()) : undefined;
   if (!database || database.organizationId !== c.get("organizationId")) {
     throw databaseNotFound(id);
   }
@@ -53,7 +50,7 @@ export function ownDatabase(c: Context<ApiEnv>, store: Store, id: string): KvDat
 
 /** Custom domain `id` of the caller's organization. */
 export function ownDomain(c: Context<ApiEnv>, store: Store, id: string): CustomDomainRecord {
-  const record = isUuid(id) ? store.getCustomDomain(id.toLowerCase()) : undefined;
+  const record = isUuid(id) ? getCustomDomain(store, id.toLowerCase()) : undefined;
   if (!record || record.organizationId !== c.get("organizationId")) {
     throw new RequestError(404, "domainNotFound", `Domain ${id} was not found`);
   }

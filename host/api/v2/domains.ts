@@ -12,7 +12,7 @@ import { z } from "zod";
 import { CertificateError, checkCertificate } from "../../edge/certs.ts";
 import { ensureVerified, newVerificationToken, normalizeDomainName } from "../domains.ts";
 import type { DomainServices } from "../v1/domains.ts";
-import { type CustomDomainRecord, DomainExistsError, type Store } from "../../store/store.ts";
+import type { Store } from "../../store/store.ts";
 import { isUuid } from "../../store/ids.ts";
 import { parseBody, RequestError } from "../validate.ts";
 import {
@@ -25,6 +25,18 @@ import {
   type V2Deps,
   type V2Env,
 } from "./common.ts";
+import {
+  createCustomDomain,
+  customDomainCertificates,
+  type CustomDomainRecord,
+  deleteCustomDomain,
+  DomainExistsError,
+  findCustomDomain,
+  getCustomDomain,
+  listCustomDomains,
+  setCustomDomainCertificates,
+  setCustomDomainStatus,
+} from "../../store/custom_domains.ts";
 
 const createDomainBody = z.strictObject({
   domain: z.string().min(1).max(300),
@@ -48,7 +60,7 @@ export function registerDomainRoutes(
 
   v2.get("/domains", (c) => {
     const search = param(c, "search");
-    const all = store.listCustomDomains(c.get("organizationId"), {
+    const all = listCustomDomains(store, c.get("organizationId"), {
       page: 1,
       limit: Number.MAX_SAFE_INTEGER,
       sort: "created_at",
@@ -71,7 +83,8 @@ export function registerDomainRoutes(
     const bare = normalizeDomainName(body.domain, baseDomain);
     const domain = body.kind === "wildcard_only" ? `*.${bare}` : bare;
     try {
-      const record = store.createCustomDomain(
+      const record = createCustomDomain(
+        store,
         c.get("organizationId"),
         domain,
         newVerificationToken(),
@@ -90,7 +103,7 @@ export function registerDomainRoutes(
   v2.get("/domains/:domain", (c) => c.json(json(ownDomainV2(c, store, c.req.param("domain")))));
 
   v2.delete("/domains/:domain", (c) => {
-    store.deleteCustomDomain(ownDomainV2(c, store, c.req.param("domain")).id);
+    deleteCustomDomain(store, ownDomainV2(c, store, c.req.param("domain")).id);
     return c.body(null, 204);
   });
 
@@ -121,8 +134,8 @@ export function registerDomainRoutes(
       throw new RequestError(400, "INVALID_CERTIFICATE", error.message);
     }
     const replaceAll = record.provisioningStatus.code !== "manual";
-    store.setCustomDomainCertificates(record.id, [checked], { code: "manual" }, replaceAll);
-    return c.json(json(store.getCustomDomain(record.id)!));
+    setCustomDomainCertificates(store, record.id, [checked], { code: "manual" }, replaceAll);
+    return c.json(json(getCustomDomain(store, record.id)!));
   });
 
   v2.post("/domains/:domain/certificates/provision", async (c) => {
@@ -134,10 +147,10 @@ export function registerDomainRoutes(
         await ca.issue(record.domain, "ec"),
         await ca.issue(record.domain, "rsa"),
       ];
-      store.setCustomDomainCertificates(record.id, certificates, { code: "success" }, true);
+      setCustomDomainCertificates(store, record.id, certificates, { code: "success" }, true);
     } catch (error) {
       const message = error instanceof CertificateError ? error.message : String(error);
-      store.setCustomDomainStatus(record.id, { code: "failed", message });
+      setCustomDomainStatus(store, record.id, { code: "failed", message });
     }
     // Deploy provisions in the background and answers at once; here it is already done.
     return c.json({ accepted: true }, 202);
@@ -149,9 +162,9 @@ function ownDomainV2(c: V2Context, store: Store, idOrName: string): CustomDomain
   const organizationId = c.get("organizationId");
   const name = idOrName.toLowerCase();
   const record = isUuid(name)
-    ? store.getCustomDomain(name)
-    : store.findCustomDomain(organizationId, name) ??
-      store.findCustomDomain(organizationId, `*.${name}`);
+    ? getCustomDomain(store, name)
+    : findCustomDomain(store, organizationId, name) ??
+      findCustomDomain(store, organizationId, `*.${name}`);
   if (!record || record.organizationId !== organizationId) throw notFound("domain", idOrName);
   return record;
 }
@@ -184,7 +197,7 @@ export function domainJson(
     // One option here: the addresses of this host, with the ACME-style challenge record.
     dns_records: [[...addresses, ...challenge]],
     provisioning_status: record.provisioningStatus,
-    certificates: store.customDomainCertificates(record.id).map((certificate) => ({
+    certificates: customDomainCertificates(store, record.id).map((certificate) => ({
       id: `${record.id}-${certificate.cipher}`,
       kind: manual ? "manual" : "automatic",
       subject_alt_names: [record.domain],

@@ -1,0 +1,80 @@
+/**
+ * Small SQL helpers every store module shares: row types, timestamps, paging, LIKE escaping,
+ * and JSON columns.
+ *
+ * @module
+ */
+import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { ListQuery, Page } from "./store.ts";
+
+/** A value SQLite hands back. */
+export type SqlValue = string | number | null;
+
+/** A row as SQLite hands it back. */
+export type Row = Record<string, SqlValue>;
+
+let lastMicros = 0;
+
+/**
+ * Now as RFC 3339 with microseconds, e.g. `2023-09-22T05:38:34.550090Z`. Strictly
+ * increasing within the process, so creation order is also timestamp order.
+ */
+export function timestamp(): string {
+  const micros = Math.max(Date.now() * 1000, lastMicros + 1);
+  lastMicros = micros;
+  const iso = new Date(Math.floor(micros / 1000)).toISOString();
+  return `${iso.slice(0, -1)}${String(micros % 1000).padStart(3, "0")}Z`;
+}
+
+export function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+export function sortColumn(columns: Record<string, string>, sort: string): string {
+  const column = Object.hasOwn(columns, sort) ? columns[sort] : undefined;
+  if (!column) throw new RangeError(`Cannot sort by ${JSON.stringify(sort)}`);
+  return column;
+}
+
+export function isUniqueViolation(error: unknown): boolean {
+  return error instanceof Error && /UNIQUE constraint failed/.test(error.message);
+}
+
+export function nullableString(value: SqlValue | undefined): string | null {
+  return value === null || value === undefined ? null : String(value);
+}
+
+export function jsonOrNull(value: unknown): string | null {
+  return value === null || value === undefined ? null : JSON.stringify(value);
+}
+
+export function parseJson<T>(value: SqlValue | undefined): T | null {
+  return typeof value === "string" ? JSON.parse(value) as T : null;
+}
+
+/** One page of `from` matching `where`, ordered by `column` then `rowid`, with the total. */
+export function page<T>(
+  db: DatabaseSync,
+  from: string,
+  where: string[],
+  params: SqlValue[],
+  column: string,
+  query: ListQuery,
+  map: (row: Row) => T,
+  select = "*",
+  rowid = "rowid",
+): Page<T> {
+  const whereSql = where.join(" AND ");
+  const total = Number(
+    (db.prepare(`SELECT COUNT(*) AS n FROM ${from} WHERE ${whereSql}`).get(
+      ...params as SQLInputValue[],
+    ) as Row | undefined)?.n,
+  );
+  const direction = query.order === "desc" ? "DESC" : "ASC";
+  const items = (db.prepare(
+    `SELECT ${select} FROM ${from} WHERE ${whereSql}
+     ORDER BY ${column} ${direction}, ${rowid} ${direction} LIMIT ? OFFSET ?`,
+  ).all(...params as SQLInputValue[], query.limit, (query.page - 1) * query.limit) as Row[])
+    .map(map);
+  return { items, total };
+}
