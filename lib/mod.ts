@@ -2,7 +2,8 @@
  * deploy-tenant as a library: what a SaaS platform's backend imports to deploy its
  * customers' code and call it.
  *
- * - {@link V1Api}: the typed Deploy API client (projects, deployments, build logs);
+ * - {@link V1Api} / {@link V2Api}: the typed Deploy API client over v1 or v2 (projects are v2
+ *   apps, deployments v2 revisions), behind one {@link DeployApi} interface;
  * - {@link deploy}: directory → deployment, with asset reuse and build following;
  * - {@link pack} / {@link deploymentBody}: the directory packer and streamed request body;
  * - {@link invoke}: call a deployment when an event happens;
@@ -44,6 +45,8 @@ export {
   V1Api,
   type V1ApiOptions,
 } from "./api.ts";
+export { V2Api, type V2ApiOptions } from "./v2_api.ts";
+export { type ApiVersion, apiVersionOf } from "./v2/urls.ts";
 export {
   HttpClient,
   type HttpClientOptions,
