@@ -141,7 +141,7 @@ Examples:
       const { token: _token, shutdown, finished, ...shown } = running;
       out.result({ ...shown, pid: Deno.pid }, () => "");
       out.info(
-        `deploy-tenant host: API at ${running.apiUrl}, deployments at ` +
+        `deploy-tenant host: API at ${running.apiUrl} (v2: ${running.apiV2Url}), deployments at ` +
           `http://<project>-<id>.${running.baseDomain}:${running.port}/ (data: ${dataDir})`,
       );
       if (running.httpsPort !== undefined) {
@@ -219,7 +219,7 @@ Examples:
       out.result(
         statusDocument(info, dataDir, true),
         () =>
-          `Started the local host at ${info.apiUrl} (pid ${info.pid}, logs: ${
+          `Started the local host at ${info.apiUrl} (v2: ${info.apiV2Url}; pid ${info.pid}, logs: ${
             hostLogPath(dataDir)
           })`,
       );
@@ -368,6 +368,7 @@ function statusDocument(info: HostInfo, dataDir: string, healthy: boolean) {
 function describeStatus(out: Output, info: HostInfo, dataDir: string, healthy: boolean): string {
   return out.fields([
     ["api", info.apiUrl],
+    ["api v2", info.apiV2Url],
     ["pid", String(info.pid)],
     ["data dir", dataDir],
     ["healthy", healthy ? out.green("yes") : out.red("no")],
