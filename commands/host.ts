@@ -42,6 +42,7 @@ interface HostFlags {
   frontProxy?: boolean;
   maxWarm?: string;
   warmPool?: string;
+  quota?: string[];
 }
 
 /** The `host` command group; `host` alone runs the host in the foreground. */
@@ -101,6 +102,7 @@ Examples:
       const maxLogBytesPerSecond = parseLogBytes(this, "--log-rate", flags.logRate);
       const maxWarm = parseMaxWarm(this, flags.maxWarm);
       const warmPool = parseWarmPool(this, flags.warmPool);
+      const quotas = parseQuotas(this, flags.quota);
       const token = globalOptions(this).token || Deno.env.get(HOST_TOKEN_ENV) || undefined;
       const { startHost } = await import("../host/mod.ts");
       let running;
@@ -120,6 +122,7 @@ Examples:
           maxLogBytesPerSecond,
           maxWarm,
           warmPool,
+          quotas,
           frontProxy: flags.frontProxy,
           log: (line) => out.info(`${new Date().toISOString()} ${line}`),
         });
@@ -212,6 +215,8 @@ Examples:
         parseWarmPool(this, flags.warmPool);
         args.push("--warm-pool", flags.warmPool);
       }
+      parseQuotas(this, flags.quota);
+      for (const quota of flags.quota ?? []) args.push("--quota", quota);
       if (flags.frontProxy === false) args.push("--no-front-proxy");
       const token = globalOptions(this).token;
       if (token) Deno.env.set(HOST_TOKEN_ENV, token); // inherited by the child only
@@ -406,6 +411,41 @@ function parseLogBytes(
   return bytes;
 }
 
+/** `--quota` names and the host's quota keys (host/api/quotas.ts). */
+const QUOTAS = {
+  projects: "projects",
+  deployments: "deployments",
+  databases: "databases",
+  domains: "domains",
+  storage: "storedBytes",
+} as const;
+
+/** `--quota projects=5000 --quota storage=20g` as quotas (sizes take k, m, g). */
+function parseQuotas(
+  command: Command,
+  texts: string[] | undefined,
+): Partial<Record<(typeof QUOTAS)[keyof typeof QUOTAS], number>> | undefined {
+  if (!texts?.length) return undefined;
+  const quotas: Partial<Record<(typeof QUOTAS)[keyof typeof QUOTAS], number>> = {};
+  for (const text of texts) {
+    const [name, value = ""] = text.split("=", 2);
+    const key = Object.hasOwn(QUOTAS, name) ? QUOTAS[name as keyof typeof QUOTAS] : undefined;
+    const match = /^(\d+)([kmg]?)i?b?$/i.exec(value.trim());
+    const amount = match
+      ? Number(match[1]) * 1024 ** "_kmg".indexOf(match[2].toLowerCase() || "_")
+      : NaN;
+    if (!key || !Number.isSafeInteger(amount) || (key !== "storedBytes" && match?.[2])) {
+      throw usageError(
+        command,
+        `Invalid --quota "${text}": expected ${Object.keys(QUOTAS).join(", ")}=<n> ` +
+          "(storage takes a size like 20g)",
+      );
+    }
+    quotas[key] = amount;
+  }
+  return quotas;
+}
+
 /** `--log-retention` as milliseconds (`undefined`: the default). */
 function parseRetention(command: Command, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
@@ -434,6 +474,12 @@ function addHostSettings(command: Command): Command {
       "app log bytes a deployment may write per second, e.g. 256k (default 1m); more are dropped",
     )
     .option("--max-warm <n>", "deployment processes kept running at once (default 256)")
+    .option(
+      "--quota <name=n>",
+      "per-organization quota: projects (10000), deployments (100000), databases (1000), " +
+        "domains (1000), storage (50g); repeatable",
+      collect,
+    )
     .option(
       "--warm-pool <n>",
       "sandboxed runtimes started ahead of cold starts (default 1, 0: none)",

@@ -13,6 +13,7 @@
  */
 import { join } from "node:path";
 import { createApi } from "./api/mod.ts";
+import type { Quotas } from "./api/quotas.ts";
 import { BlobStore } from "./store/blobs.ts";
 import { Builder } from "./build/builder.ts";
 import { caDir, LocalCa } from "./edge/certs.ts";
@@ -45,6 +46,8 @@ export interface HostOptions {
   /** Deployments are served at `{project}-{deployment}.<baseDomain>`. Default `localhost`. */
   baseDomain?: string;
   /** Largest create-deployment body in bytes; default 1.5 GiB (1 GB of assets, base64). */
+  /** Per-organization quotas (projects, deployments, databases, domains, stored bytes). */
+  quotas?: Partial<Quotas>;
   maxBodyBytes?: number;
   /** Run tenants without an OS sandbox when none is available (weaker isolation). */
   unsandboxed?: boolean;
@@ -219,6 +222,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     appLogs: telemetry.appLogs,
     usage: telemetry.usage,
     maxBodyBytes: options.maxBodyBytes,
+    quotas: options.quotas,
   });
   const handler = createRouter({
     store,

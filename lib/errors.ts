@@ -56,7 +56,7 @@ export class ApiError extends DeployTenantError {
     message: string,
     options: { traceId?: string; hint?: string } = {},
   ) {
-    super(code, message, { hint: options.hint, exitCode: exitCodeForStatus(status) });
+    super(code, message, { hint: options.hint, exitCode: exitCodeForStatus(status, code) });
     this.name = "ApiError";
     this.status = status;
     this.traceId = options.traceId;
@@ -72,11 +72,18 @@ export class NetworkError extends DeployTenantError {
   }
 }
 
-/** Maps an HTTP status to the CLI exit code. */
-export function exitCodeForStatus(status: number): ExitCode {
+/** Maps an HTTP status (and the API's error code) to the CLI exit code. */
+export function exitCodeForStatus(status: number, code?: string): ExitCode {
+  // An organization at its quota is a conflict with what it holds, not an auth failure.
+  if (isQuotaExceeded(code)) return ExitCode.conflict;
   if (status === 401 || status === 403) return ExitCode.auth;
   if (status === 404) return ExitCode.notFound;
   if (status === 409) return ExitCode.conflict;
   if (status === 408 || status === 429 || status >= 500) return ExitCode.unavailable;
   return ExitCode.failed;
+}
+
+/** Whether an API error code says an organization is at a quota (v1 and v2 spellings). */
+export function isQuotaExceeded(code: string | undefined): boolean {
+  return code === "quotaExceeded" || code === "QUOTA_EXCEEDED";
 }

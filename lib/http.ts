@@ -12,7 +12,7 @@
  * @module
  */
 import denoJson from "../deno.json" with { type: "json" };
-import { ApiError, DeployTenantError, NetworkError } from "./errors.ts";
+import { ApiError, DeployTenantError, isQuotaExceeded, NetworkError } from "./errors.ts";
 
 /** `deploy-tenant/<version>`, the default `User-Agent`. */
 export const DEFAULT_USER_AGENT = `deploy-tenant/${denoJson.version}`;
@@ -411,7 +411,9 @@ async function apiErrorFrom(response: Response): Promise<ApiError> {
       .filter(Boolean).join(": ");
   return new ApiError(response.status, code, message, {
     traceId,
-    hint: hintForStatus(response.status, traceId),
+    hint: isQuotaExceeded(code)
+      ? "Delete what the organization no longer needs, or ask the host's operator to raise the quota."
+      : hintForStatus(response.status, traceId),
   });
 }
 

@@ -16,6 +16,8 @@ import {
 } from "../store/store.ts";
 import { type CheckedAsset, type CheckedDeployment, RequestError } from "./validate.ts";
 import type { ApiEngine } from "./engine.ts";
+import { gitSha1 } from "../../lib/git_sha1.ts";
+import type { QuotaGuard } from "./quotas.ts";
 import { projectNotFound } from "./v1/ownership.ts";
 
 /** Blob writes in flight per create-deployment request. */
@@ -32,13 +34,15 @@ export class DeploymentWrites {
   #store: Store;
   #blobs: BlobStore;
   #engine: ApiEngine;
+  #quotas: QuotaGuard;
   #blobLock = new SharedExclusiveLock();
 
-  /** Creates the writer. */
-  constructor(store: Store, blobs: BlobStore, engine: ApiEngine) {
+  /** Creates the writer; `quotas` bounds each organization's deployments and stored bytes. */
+  constructor(store: Store, blobs: BlobStore, engine: ApiEngine, quotas: QuotaGuard) {
     this.#store = store;
     this.#blobs = blobs;
     this.#engine = engine;
+    this.#quotas = quotas;
   }
 
   /**
@@ -53,6 +57,13 @@ export class DeploymentWrites {
   ): Promise<DeploymentRecord> {
     const store = this.#store;
     const blobs = this.#blobs;
+    this.#quotas.assertCanCreate(organizationId, "deployments");
+    // Each file is hashed once: for the storage quota here, for the blob store below.
+    const hashes = new Map<CheckedAsset, string>();
+    for (const asset of checked.assets) {
+      if ("bytes" in asset) hashes.set(asset, gitSha1(asset.bytes));
+    }
+    this.#quotas.assertCanStore(organizationId, this.#newBytes(organizationId, hashes));
     const record = await this.#blobLock.shared(async () => {
       await this.#assertBlobsKnown(organizationId, checked.assets);
       // Blobs first, then the rows that point at them.
@@ -61,9 +72,9 @@ export class DeploymentWrites {
         PUT_CONCURRENCY,
         async (asset): Promise<AssetRecord> => {
           if (!("bytes" in asset)) return asset;
-          const gitSha1 = await blobs.put(asset.bytes);
-          store.recordOrgBlob(organizationId, gitSha1);
-          return { path: asset.path, kind: "file", gitSha1 };
+          const hash = await blobs.put(asset.bytes, hashes.get(asset));
+          store.recordOrgBlob(organizationId, hash, asset.bytes.byteLength);
+          return { path: asset.path, kind: "file", gitSha1: hash };
         },
       );
       try {
@@ -98,6 +109,18 @@ export class DeploymentWrites {
     await this.#blobLock.exclusive(async () => {
       for (const gitSha1 of this.#store.deleteDeployment(id)) await this.#blobs.delete(gitSha1);
     });
+  }
+
+  /** Bytes of the files the organization does not hold yet (each distinct file once). */
+  #newBytes(organizationId: string, hashes: Map<CheckedAsset, string>): number {
+    const seen = new Set<string>();
+    let bytes = 0;
+    for (const [asset, hash] of hashes) {
+      if (seen.has(hash) || this.#store.orgHasBlob(organizationId, hash)) continue;
+      seen.add(hash);
+      if ("bytes" in asset) bytes += asset.bytes.byteLength;
+    }
+    return bytes;
   }
 
   /** Hash-only assets must be blobs this organization uploaded and the store still holds. */

@@ -22,6 +22,7 @@ import type { Store } from "../store/store.ts";
 import type { UsageMeter } from "../tenant/usage.ts";
 import { RequestError } from "./validate.ts";
 import { DeploymentWrites } from "./deployment_writes.ts";
+import { QuotaGuard, type Quotas } from "./quotas.ts";
 import type { ApiEngine } from "./engine.ts";
 import { type ApiEnv, errorJson, newRayId, readJson } from "./http.ts";
 import { registerDeploymentRoutes } from "./v1/deployments.ts";
@@ -39,6 +40,8 @@ type Env = ApiEnv;
 export interface ApiOptions {
   /** Largest accepted create-deployment body, in bytes. Default {@link DEFAULT_MAX_BODY_BYTES}. */
   maxBodyBytes?: number;
+  /** Per-organization quotas; the ones not given are the defaults (quotas.ts). */
+  quotas?: Partial<Quotas>;
   /** Custom domains: DNS verification and the local CA. Default {@link defaultDomainServices}. */
   domains?: DomainServices;
   /** App logs; without them `GET /deployments/{id}/app_logs` is not served. */
@@ -65,7 +68,8 @@ export function createApi(
   options: ApiOptions = {},
 ): Hono<Env> {
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
-  const writes = new DeploymentWrites(store, blobs, engine);
+  const quotas = new QuotaGuard(store, options.quotas);
+  const writes = new DeploymentWrites(store, blobs, engine, quotas);
   const app = new Hono<Env>();
 
   app.use("*", async (c, next) => {
@@ -94,14 +98,14 @@ export function createApi(
     await next();
   });
 
-  registerProjectRoutes(app, store, engine, writes);
+  registerProjectRoutes(app, store, engine, writes, quotas);
   registerDeploymentRoutes(app, store, engine, writes, maxBodyBytes);
   registerRedeployRoutes(app, store, engine);
-  registerDatabaseRoutes(app, store);
+  registerDatabaseRoutes(app, store, quotas);
   if (options.appLogs) registerAppLogRoutes(app, store, options.appLogs);
   if (options.usage) registerAnalyticsRoutes(app, store, options.usage);
   const domainServices = options.domains ?? defaultDomainServices(engine.baseDomain);
-  registerDomainRoutes(app, store, domainServices);
+  registerDomainRoutes(app, store, domainServices, quotas);
 
   const v2 = createV2Api({
     store,
@@ -111,6 +115,7 @@ export function createApi(
     domains: domainServices,
     maxBodyBytes,
     writes,
+    quotas,
     readJson,
   });
   app.route("/v2", v2);

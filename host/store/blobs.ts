@@ -45,8 +45,7 @@ export class BlobStore {
    * Stores `bytes` and returns their git blob SHA-1. Storing the same bytes again is a no-op,
    * unless the stored file has another size: then it is damaged, and replaced.
    */
-  async put(bytes: Uint8Array): Promise<string> {
-    const hash = gitSha1(bytes);
+  async put(bytes: Uint8Array, hash: string = gitSha1(bytes)): Promise<string> {
     if (await this.#sizeOf(hash) === bytes.length) return hash;
 
     const tempDir = join(this.dir, TEMP_DIR);

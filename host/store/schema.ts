@@ -213,4 +213,8 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE deployments ADD COLUMN build_started_at TEXT;
   ALTER TABLE deployments ADD COLUMN build_finished_at TEXT;
   `,
+  // Bytes per organization's blob, for the storage quota (host/api/quotas.ts).
+  `
+  ALTER TABLE org_blobs ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -459,11 +459,12 @@ export class Store {
   // ---- blobs an organization may reuse ----
 
   /** Records that the organization uploaded the blob, so it may refer to it by hash later. */
-  recordOrgBlob(organizationId: string, gitSha1: string): void {
+  recordOrgBlob(organizationId: string, gitSha1: string, size = 0): void {
     this.#run(
-      "INSERT OR IGNORE INTO org_blobs (organization_id, git_sha1) VALUES (?, ?)",
+      "INSERT OR IGNORE INTO org_blobs (organization_id, git_sha1, size) VALUES (?, ?, ?)",
       organizationId,
       gitSha1,
+      size,
     );
   }
 

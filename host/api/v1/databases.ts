@@ -6,6 +6,7 @@
  * @module
  */
 import type { Hono } from "hono";
+import type { QuotaGuard } from "../quotas.ts";
 import type { KvDatabase } from "../../../lib/types.ts";
 import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "../http.ts";
 import { isUuid } from "../../store/ids.ts";
@@ -26,7 +27,11 @@ import {
 } from "../../store/kv_databases.ts";
 
 /** Adds the KV database routes to the API app. */
-export function registerDatabaseRoutes(app: Hono<ApiEnv>, store: Store): void {
+export function registerDatabaseRoutes(
+  app: Hono<ApiEnv>,
+  store: Store,
+  quotas: QuotaGuard,
+): void {
   app.get("/v1/organizations/:organizationId/databases", (c) => {
     const organizationId = ownOrganization(c, store, c.req.param("organizationId")).id;
     const query = parseListQuery(new URL(c.req.url).searchParams, {
@@ -41,6 +46,7 @@ export function registerDatabaseRoutes(app: Hono<ApiEnv>, store: Store): void {
   app.post("/v1/organizations/:organizationId/databases", async (c) => {
     const organizationId = ownOrganization(c, store, c.req.param("organizationId")).id;
     const body = parseBody(createKvDatabaseBody, await readJson(c, SMALL_BODY_BYTES));
+    quotas.assertCanCreate(organizationId, "databases");
     return c.json(kvDatabaseJson(createKvDatabase(store, organizationId, body.description ?? "")));
   });
 

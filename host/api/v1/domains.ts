@@ -11,6 +11,7 @@
  * @module
  */
 import type { Hono } from "hono";
+import type { QuotaGuard } from "../quotas.ts";
 import { z } from "zod";
 import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "../http.ts";
 import { CertificateError, checkCertificate, type LocalCa } from "../../edge/certs.ts";
@@ -70,6 +71,7 @@ export function registerDomainRoutes(
   app: Hono<ApiEnv>,
   store: Store,
   services: DomainServices,
+  quotas: QuotaGuard,
 ): void {
   const { baseDomain, verifier } = services;
   const json = (record: CustomDomainRecord) => domainJson(store, verifier, record);
@@ -89,6 +91,7 @@ export function registerDomainRoutes(
     const organizationId = ownOrganization(c, store, c.req.param("organizationId")).id;
     const body = parseBody(createDomainBody, await readJson(c, SMALL_BODY_BYTES));
     const domain = normalizeDomainName(body.domain, baseDomain);
+    quotas.assertCanCreate(organizationId, "domains");
     try {
       return c.json(
         json(createCustomDomain(store, organizationId, domain, newVerificationToken())),

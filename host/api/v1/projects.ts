@@ -5,6 +5,7 @@
  * @module
  */
 import type { Hono } from "hono";
+import type { QuotaGuard } from "../quotas.ts";
 import { randomProjectName } from "../../store/ids.ts";
 import { ownOrganization, ownProject, projectNotFound } from "./ownership.ts";
 import { ProjectNameTakenError, type Store } from "../../store/store.ts";
@@ -27,6 +28,7 @@ export function registerProjectRoutes(
   store: Store,
   engine: ApiEngine,
   writes: DeploymentWrites,
+  quotas: QuotaGuard,
 ): void {
   // ---- organizations ----
 
@@ -51,6 +53,7 @@ export function registerProjectRoutes(
     const organization = ownOrganization(c, store, c.req.param("organizationId"));
     const body = parseBody(createProjectBody, await readJson(c, SMALL_BODY_BYTES));
     const description = body.description ?? "";
+    quotas.assertCanCreate(organization.id, "projects");
     if (body.name != null) {
       assertProjectName(body.name);
       return c.json(projectJson(createProject(organization.id, body.name, description)));

@@ -105,6 +105,7 @@ export function registerAppRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
       layerIds: layerIds(c, body.layers ?? []),
     };
     if (body.slug !== undefined) assertProjectName(body.slug);
+    deps.quotas.assertCanCreate(c.get("organizationId"), "projects");
     // A random slug may clash with an existing name: draw again.
     for (let attempt = 0; attempt < 20; attempt++) {
       const name = body.slug ?? randomProjectName();

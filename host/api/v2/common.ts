@@ -9,6 +9,7 @@ import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ApiEngine } from "../engine.ts";
 import type { DeploymentWrites } from "../deployment_writes.ts";
+import type { QuotaGuard } from "../quotas.ts";
 import type { AppLogs } from "../../tenant/app_logs.ts";
 import { isUuid } from "../../store/ids.ts";
 import type { DeploymentRecord, ProjectRecord, Store } from "../../store/store.ts";
@@ -35,6 +36,8 @@ export interface V2Deps {
   maxBodyBytes: number;
   /** Records and deletes deployments with their blobs (shared with v1). */
   writes: DeploymentWrites;
+  /** Per-organization quotas (shared with v1). */
+  quotas: QuotaGuard;
   /** Reads a JSON body of at most `maxBytes`. */
   readJson(c: V2Context, maxBytes: number): Promise<unknown>;
 }

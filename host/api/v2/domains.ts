@@ -82,6 +82,7 @@ export function registerDomainRoutes(
     }
     const bare = normalizeDomainName(body.domain, baseDomain);
     const domain = body.kind === "wildcard_only" ? `*.${bare}` : bare;
+    deps.quotas.assertCanCreate(c.get("organizationId"), "domains");
     try {
       const record = createCustomDomain(
         store,
