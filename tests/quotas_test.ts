@@ -82,6 +82,9 @@ Deno.test("an organization over a quota gets 403 quotaExceeded and nothing is wr
         json: helloDeployment("c"),
       }),
     );
+    await refused(
+      await api.request("POST", `/v1/deployments/${first.id}/redeploy`, { json: { envVars: {} } }),
+    );
     assert.equal((await api.request("DELETE", `/v1/deployments/${first.id}`)).status, 200);
     const third = await ok(api, "POST", `/v1/projects/${project.id}/deployments`, {
       json: helloDeployment("c"),

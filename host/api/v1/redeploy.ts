@@ -9,6 +9,7 @@
  * @module
  */
 import type { Hono } from "hono";
+import type { QuotaGuard } from "../quotas.ts";
 import { type ApiEngine, startBuild } from "../engine.ts";
 import { type ApiEnv, readJson, SMALL_BODY_BYTES } from "../http.ts";
 import { deploymentJson } from "./wire.ts";
@@ -21,12 +22,18 @@ import { parseBody, redeployBody, resolveDomains } from "../validate.ts";
 import { deploymentNotFound, ownDeployment } from "./ownership.ts";
 
 /** Adds the redeploy and env var routes to the API app. */
-export function registerRedeployRoutes(app: Hono<ApiEnv>, store: Store, engine: ApiEngine): void {
+export function registerRedeployRoutes(
+  app: Hono<ApiEnv>,
+  store: Store,
+  engine: ApiEngine,
+  quotas: QuotaGuard,
+): void {
   app.post("/v1/deployments/:deploymentId/redeploy", async (c) => {
     const source = ownDeployment(c, store, c.req.param("deploymentId"));
     const organizationId = c.get("organizationId");
     const body = parseBody(redeployBody, await readJson(c, SMALL_BODY_BYTES));
     const settings = mergeRedeploy(source, body);
+    quotas.assertCanCreate(organizationId, "deployments");
     assertDatabasesOwned(store, organizationId, settings.databases);
 
     // The new deployment asks for the domains the original asked for (null: the default).
