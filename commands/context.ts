@@ -171,6 +171,32 @@ export async function confirm(question: string): Promise<boolean> {
   return /^y(es)?$/i.test(answer.trim());
 }
 
+/**
+ * Gets a person's yes to a destructive step, or refuses: `--yes` (or `-y`) confirms; without
+ * it a terminal is asked `question`, and anything else (a script, CI) is a usage error
+ * saying how to confirm. A "no" ends the command with exit 1 and nothing changed.
+ */
+export async function confirmOrRefuse(
+  command: Command,
+  yes: boolean | undefined,
+  question: string,
+  refusal: string,
+): Promise<void> {
+  if (yes || globalOptions(command).nonInteractive) return;
+  if (!Deno.stdin.isTerminal()) {
+    throw usageError(
+      command,
+      refusal,
+      "Pass --yes to go ahead (stdin is not a terminal, so there is no one to ask).",
+    );
+  }
+  if (!await confirm(question)) {
+    throw new DeployTenantError("cancelled", "Cancelled: nothing was changed", {
+      exitCode: ExitCode.failed,
+    });
+  }
+}
+
 async function readLine(): Promise<string> {
   const decoder = new TextDecoder();
   const buffer = new Uint8Array(256);

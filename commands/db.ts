@@ -1,17 +1,17 @@
 /**
- * `db create|list|rename`: the organization's KV databases. A deployment bound to one
- * (`deploy --db <id>`) gets it from `Deno.openKv()`.
+ * `db create|list|rename|clear|delete`: the organization's KV databases. A deployment bound
+ * to one (`deploy --db <id>`) gets it from `Deno.openKv()`.
  *
  * @module
  */
 import { Command } from "commander";
-import { connect } from "./context.ts";
+import { confirmOrRefuse, connect } from "./context.ts";
 
 /** The `db` command group. */
 export function dbCommand(): Command {
   const db = new Command("db")
     .alias("databases")
-    .description("Create, list and rename KV databases")
+    .description("Create, list, rename, empty and delete KV databases")
     .addHelpText(
       "after",
       `
@@ -22,7 +22,11 @@ Examples:
   $ deploy-tenant db create --description "Acme's CRM state"
   $ deploy-tenant deploy ./hooks -p acme-crm --db 5b484959-cba2-482d-95ab-ba592784af80
   $ deploy-tenant db list --json
-  $ deploy-tenant db rename 5b484959-cba2-482d-95ab-ba592784af80 "Acme CRM (prod)"`,
+  $ deploy-tenant db rename 5b484959-cba2-482d-95ab-ba592784af80 "Acme CRM (prod)"
+  $ deploy-tenant db clear 5b484959-cba2-482d-95ab-ba592784af80 --yes   # empty it (it filled the disk)
+  $ deploy-tenant db delete 5b484959-cba2-482d-95ab-ba592784af80 --yes
+
+clear and delete are extensions of the local host (Deno Deploy's v1 API has neither).`,
     );
 
   db.command("create")
@@ -60,6 +64,39 @@ Examples:
       const { api, out } = await connect(this);
       const updated = await api.databases.update(id, { description });
       out.result(updated, () => `KV database ${out.bold(updated.id)} is now "${description}"`);
+    });
+
+  db.command("clear")
+    .description("Delete every key of a KV database; deployments bound to it restart with it empty")
+    .argument("<id>", "database id")
+    .option("--yes", "do not ask for confirmation")
+    .action(async function (this: Command, id: string, options: { yes?: boolean }) {
+      await confirmOrRefuse(
+        this,
+        options.yes,
+        `Delete every key of KV database ${id}?`,
+        `Refusing to empty KV database ${id} without confirmation`,
+      );
+      const { api, out } = await connect(this);
+      await api.databases.clear(id);
+      out.result({ id, cleared: true }, () => `Emptied KV database ${out.bold(id)}`);
+    });
+
+  db.command("delete")
+    .alias("rm")
+    .description("Delete a KV database no deployment is bound to")
+    .argument("<id>", "database id")
+    .option("--yes", "do not ask for confirmation")
+    .action(async function (this: Command, id: string, options: { yes?: boolean }) {
+      await confirmOrRefuse(
+        this,
+        options.yes,
+        `Delete KV database ${id} and its data?`,
+        `Refusing to delete KV database ${id} without confirmation`,
+      );
+      const { api, out } = await connect(this);
+      await api.databases.delete(id);
+      out.result({ id, deleted: true }, () => `Deleted KV database ${out.bold(id)}`);
     });
 
   return db;

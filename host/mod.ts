@@ -25,7 +25,7 @@ import { behindProxy, FrontProxy, frontProxyApiSocket, frontProxyDir } from "./e
 import { findHaproxy } from "./edge/haproxy.ts";
 import { createRouter } from "./edge/router.ts";
 import type { GuardOptions } from "./tenant/process_guard.ts";
-import { deploymentDirs, Runtime } from "./tenant/runtime.ts";
+import { deploymentDirs, kvDatabaseDir, Runtime } from "./tenant/runtime.ts";
 import { detectIsolation, type Isolation, tenantDenoBinary } from "./tenant/sandbox.ts";
 import { Store } from "./store/store.ts";
 import { createTelemetry } from "./tenant/telemetry.ts";
@@ -210,6 +210,13 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     deploymentCreated: (id) => builder.enqueue(id),
     restartDeployments: async (ids) => {
       for (const id of ids) if (runtime.running(id)) await runtime.stop(id);
+    },
+    clearKvDatabase: async (id, deploymentIds) => {
+      for (const deploymentId of deploymentIds) await runtime.stop(deploymentId);
+      await Deno.remove(kvDatabaseDir(join(dataDir, "kv"), id), { recursive: true })
+        .catch((error) => {
+          if (!(error instanceof Deno.errors.NotFound)) throw error;
+        });
     },
     deploymentDeleted: async (id) => {
       telemetry.appLogs.end(id);

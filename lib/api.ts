@@ -80,6 +80,10 @@ export interface DatabasesApi {
   create(request?: CreateKvDatabaseRequest): Promise<KvDatabase>;
   /** Re-describes a database. */
   update(id: string, request: UpdateKvDatabaseRequest): Promise<KvDatabase>;
+  /** Empties a database (a local host extension): bound deployments restart with it empty. */
+  clear(id: string): Promise<void>;
+  /** Deletes a database no deployment is bound to (a local host extension). */
+  delete(id: string): Promise<void>;
 }
 
 /**
@@ -392,6 +396,14 @@ class V1Databases implements DatabasesApi {
 
   async update(id: string, request: UpdateKvDatabaseRequest): Promise<KvDatabase> {
     return await this.#http.json("PATCH", `/databases/${segment(id)}`, { json: request });
+  }
+
+  async clear(id: string): Promise<void> {
+    await this.#http.json("POST", `/databases/${segment(id)}/clear`);
+  }
+
+  async delete(id: string): Promise<void> {
+    await this.#http.json("DELETE", `/databases/${segment(id)}`);
   }
 }
 

@@ -557,6 +557,14 @@ class V2NoDatabases implements DatabasesApi {
   update(): Promise<KvDatabase> {
     return Promise.reject(noDatabases());
   }
+
+  clear(): Promise<void> {
+    return Promise.reject(noDatabases());
+  }
+
+  delete(): Promise<void> {
+    return Promise.reject(noDatabases());
+  }
 }
 
 function noDatabases(): DeployTenantError {

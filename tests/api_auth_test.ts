@@ -93,6 +93,8 @@ const ROUTES: { route: string; body?: unknown; own?: boolean }[] = [
   { route: "PUT /v1/deployments/:deploymentId/domains/:domain" },
   { route: "DELETE /v1/deployments/:deploymentId/domains/:domain" },
   { route: "PATCH /v1/databases/:databaseId", body: { description: "x" } },
+  { route: "POST /v1/databases/:databaseId/clear" },
+  { route: "DELETE /v1/databases/:databaseId" },
   { route: "GET /v1/domains/:domainId" },
   { route: "PATCH /v1/domains/:domainId", body: { deploymentId: null } },
   { route: "DELETE /v1/domains/:domainId" },

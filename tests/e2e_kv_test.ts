@@ -1,7 +1,8 @@
 /**
  * KV databases through the CLI against a real host: `db create|list|rename`, `deploy --db`,
  * and a counter whose count survives redeploys and a host restart, shared by two
- * deployments; unbound deployments and other database files are refused as on Deploy.
+ * deployments; unbound deployments and other database files are refused as on Deploy;
+ * `db clear` empties it for every bound deployment and `db delete` waits until none is.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -121,6 +122,34 @@ Deno.test("a KV counter survives redeploys and a host restart, shared by deploym
       assert.equal(result.body, "Non-default databases are not supported");
       assert.equal((await hit(second.id)).body, "8", "the database itself is untouched");
     });
+
+    await t.step(
+      "db clear empties it for every bound deployment; db delete waits for them",
+      async () => {
+        const refusedNoYes = await cli("db", "clear", db.id);
+        assert.equal(refusedNoYes.code, 2, describe(refusedNoYes));
+        assert.match(refusedNoYes.stderr, /--yes/);
+        assert.equal((await hit(second.id)).body, "9", "nothing was cleared without --yes");
+
+        const cleared = await cli("db", "clear", db.id, "--yes");
+        assert.equal(cleared.code, 0, describe(cleared));
+        assert.equal((await hit(second.id)).body, "1", "the count starts again");
+        assert.equal((await hit(first.id)).body, "2", "for every deployment bound to it");
+
+        const inUse = await cli("db", "delete", db.id, "--yes");
+        assert.equal(inUse.code, 5, describe(inUse));
+        assert.match(inUse.stderr, /bound to \d+ deployment/);
+        const list = jsonOf<Deployed[]>(await cli("deployments", "list", "kv-counter", "--json"));
+        for (const deployment of list.filter((d) => d.databases.default === db.id)) {
+          assert.equal((await cli("deployments", "delete", deployment.id, "--yes")).code, 0);
+        }
+        const deleted = await cli("db", "delete", db.id, "--yes");
+        assert.equal(deleted.code, 0, describe(deleted));
+        const listed = jsonOf<KvDatabase[]>(await cli("db", "list", "--json"));
+        assert.ok(!listed.some((d) => d.id === db.id));
+        await assert.rejects(Deno.stat(join(dataDir, "kv", db.id)), Deno.errors.NotFound);
+      },
+    );
 
     await t.step("deploy --db with a database that does not exist is refused", async () => {
       const result = await cli("deploy", app, "-p", "kv-counter", "--db", crypto.randomUUID());

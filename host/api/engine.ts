@@ -19,6 +19,11 @@ export interface ApiEngine {
    * processes, so the next request starts them with the new values.
    */
   restartDeployments?(ids: string[]): Promise<void>;
+  /**
+   * Empties KV database `id`: stops the processes of `deploymentIds` (bound to it), then
+   * removes its files; the next start opens it empty.
+   */
+  clearKvDatabase?(id: string, deploymentIds: string[]): Promise<void>;
 }
 
 /**

@@ -101,7 +101,7 @@ export function createApi(
   registerProjectRoutes(app, store, engine, writes, quotas);
   registerDeploymentRoutes(app, store, engine, writes, maxBodyBytes);
   registerRedeployRoutes(app, store, engine, quotas);
-  registerDatabaseRoutes(app, store, quotas);
+  registerDatabaseRoutes(app, store, engine, quotas);
   if (options.appLogs) registerAppLogRoutes(app, store, options.appLogs);
   if (options.usage) registerAnalyticsRoutes(app, store, options.usage);
   const domainServices = options.domains ?? defaultDomainServices(engine.baseDomain);

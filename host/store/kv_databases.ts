@@ -1,6 +1,6 @@
 /**
- * KV databases of organizations (v1 `/organizations/{org}/databases`): created, listed and
- * re-described; a deployment binds one as `databases.default`.
+ * KV databases of organizations (v1 `/organizations/{org}/databases`): created, listed,
+ * re-described and deleted; a deployment binds one as `databases.default`.
  *
  * @module
  */
@@ -92,4 +92,17 @@ function toKvDatabase(row: Row): KvDatabase {
     createdAt: String(row.created_at),
     updatedAt: String(row.updated_at),
   };
+}
+
+/** Ids of the deployments bound to the KV database (as `databases.default`), oldest first. */
+export function deploymentsUsingKvDatabase(store: Store, id: string): string[] {
+  return (store.database.prepare(
+    `SELECT id FROM deployments WHERE json_extract(databases, '$.default') = ?
+     ORDER BY created_at, rowid`,
+  ).all(id) as Row[]).map((row) => String(row.id));
+}
+
+/** Forgets the KV database (its files are the runtime's to remove). */
+export function deleteKvDatabase(store: Store, id: string): void {
+  run(store, "DELETE FROM kv_databases WHERE id = ?", id);
 }

@@ -1,12 +1,15 @@
 /**
  * KV database routes: `GET/POST /organizations/{id}/databases` and `PATCH /databases/{id}`,
- * with exactly the OpenAPI's `KvDatabase` objects. A database's data lives in the host's data
+ * with exactly the OpenAPI's `KvDatabase` objects, and two extensions that free one (a KV
+ * database that filled the disk must be recoverable): `POST /databases/{id}/clear` and
+ * `DELETE /databases/{id}` (409 `databaseInUse` while deployments are bound to it). A database's data lives in the host's data
  * dir (`<dataDir>/kv/<id>/`), created by the runtime when a deployment bound to it starts.
  *
  * @module
  */
 import type { Hono } from "hono";
 import type { QuotaGuard } from "../quotas.ts";
+import type { ApiEngine } from "../engine.ts";
 import type { KvDatabase } from "../../../lib/types.ts";
 import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "../http.ts";
 import { isUuid } from "../../store/ids.ts";
@@ -21,6 +24,8 @@ import {
 import { databaseNotFound, ownDatabase, ownOrganization } from "./ownership.ts";
 import {
   createKvDatabase,
+  deleteKvDatabase,
+  deploymentsUsingKvDatabase,
   getKvDatabase,
   listKvDatabases,
   updateKvDatabase,
@@ -30,6 +35,7 @@ import {
 export function registerDatabaseRoutes(
   app: Hono<ApiEnv>,
   store: Store,
+  engine: ApiEngine,
   quotas: QuotaGuard,
 ): void {
   app.get("/v1/organizations/:organizationId/databases", (c) => {
@@ -58,6 +64,32 @@ export function registerDatabaseRoutes(
     });
     if (!updated) throw databaseNotFound(database.id);
     return c.json(kvDatabaseJson(updated));
+  });
+
+  // Extensions of the local host: Deploy v1 has no call that frees a KV database.
+
+  app.post("/v1/databases/:databaseId/clear", async (c) => {
+    const database = ownDatabase(c, store, c.req.param("databaseId"));
+    await engine.clearKvDatabase?.(database.id, deploymentsUsingKvDatabase(store, database.id));
+    return c.json(kvDatabaseJson(database));
+  });
+
+  app.delete("/v1/databases/:databaseId", async (c) => {
+    const database = ownDatabase(c, store, c.req.param("databaseId"));
+    const users = deploymentsUsingKvDatabase(store, database.id);
+    if (users.length > 0) {
+      const named = users.slice(0, 5).join(", ") + (users.length > 5 ? ", …" : "");
+      throw new RequestError(
+        409,
+        "databaseInUse",
+        `KV database ${database.id} is bound to ${users.length} deployment(s) (${named}): ` +
+          "delete them or redeploy them with another database first, or empty it with " +
+          `POST /v1/databases/${database.id}/clear`,
+      );
+    }
+    await engine.clearKvDatabase?.(database.id, []);
+    deleteKvDatabase(store, database.id);
+    return c.body(null, 200);
   });
 }
 
