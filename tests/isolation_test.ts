@@ -304,6 +304,18 @@ Deno.test(requires(["bwrap"], {
       `/proc/${Deno.pid}/environ`,
       `/proc/1/root${dataDir}/host.json`,
       `/proc/self/root${dataDir}/host.json`,
+      // Mount sources (the data dir, deployment ids), the machine's sockets and load.
+      "/proc/1/mountinfo",
+      "/proc/self/mountinfo",
+      "/proc/thread-self/mountinfo",
+      "/proc/self/mounts",
+      "/proc/1/mountstats",
+      "/proc/1/net/unix",
+      "/proc/net/unix",
+      "/proc/net/tcp",
+      "/proc/meminfo",
+      "/proc/stat",
+      "/proc/1/maps",
     ];
     const attempts: Attempt[] = [];
     for (const file of files) {

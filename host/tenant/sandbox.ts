@@ -322,8 +322,12 @@ export function tenantCommand(
     spec.cacheDir,
     IN_SANDBOX.cache,
     ...(spec.kvDir === undefined ? [] : ["--bind", spec.kvDir, IN_SANDBOX.kv]),
-    "--proc",
-    "/proc",
+    // No procfs: a tenant's /proc would show the host's mounts (bind sources: the data dir,
+    // deployment ids), the shared network namespace's sockets and the machine's load. Deno
+    // needs only /proc/self/exe, here a plain link to itself; (`Deno.memoryUsage().rss` reads
+    // 0 — the memory guard measures from outside).
+    ...["--tmpfs", "/proc", "--dir", "/proc/self", "--symlink", IN_SANDBOX.deno, "/proc/self/exe"],
+    ...["--remount-ro", "/proc"],
     "--dev",
     "/dev",
     "--tmpfs",
