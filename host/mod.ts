@@ -13,6 +13,7 @@
  */
 import { join } from "node:path";
 import { createApi } from "./api/mod.ts";
+import { EgressProxy } from "./build/egress_proxy.ts";
 import type { Quotas } from "./api/quotas.ts";
 import { BlobStore } from "./store/blobs.ts";
 import { Builder } from "./build/builder.ts";
@@ -46,6 +47,11 @@ export interface HostOptions {
   /** Deployments are served at `{project}-{deployment}.<baseDomain>`. Default `localhost`. */
   baseDomain?: string;
   /** Largest create-deployment body in bytes; default 1.5 GiB (1 GB of assets, base64). */
+  /**
+   * Which addresses the egress proxy refuses (default: loopback, private, link-local and this
+   * machine's own). Tests refuse everything, so nothing they build reaches past loopback.
+   */
+  egressDenied?: (address: string) => boolean;
   /** Per-organization quotas (projects, deployments, databases, domains, stored bytes). */
   quotas?: Partial<Quotas>;
   maxBodyBytes?: number;
@@ -178,6 +184,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   });
 
   let port = options.port ?? 8000;
+  // The only way out for a deployment's dependency fetches: public addresses only.
+  const egress = EgressProxy.start({
+    denied: options.egressDenied,
+    onRefused: (target, reason) => log(`egress proxy refused ${target}: ${reason}`),
+  });
   const builder = new Builder({
     store,
     blobs,
@@ -187,6 +198,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     urlFor: (domain) => `http://${domain}:${port}`,
     beforeLive: async (id, domains) => await front?.beforeLive(id, domains),
     afterLive: () => front?.resync(),
+    dependencies: { proxyUrl: egress.url, deno: tenantDenoBinary() },
   });
   // The local CA is created on first use (at start when HTTPS is on), once per data dir.
   let ca: Promise<LocalCa> | undefined;
@@ -266,6 +278,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       });
     } catch (error) {
       await server.shutdown();
+      await egress.close();
       store.close();
       throw error;
     }
@@ -288,6 +301,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     } catch (error) {
       await front?.stop();
       await server.shutdown();
+      await egress.close();
       store.close();
       throw error;
     }
@@ -328,6 +342,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       await within(closing, 3_000);
       await builder.idle();
       await runtime.stopAll();
+      await egress.close();
       await within(closing, 2_000);
       telemetry.close();
       store.close();

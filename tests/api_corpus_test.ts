@@ -409,7 +409,7 @@ const WRONG_METHODS: [string, string][] = [
   ["GET", "/v1/deployments/{deployment}/redeploy"],
   ["POST", "/v1/deployments/{deployment}/build_logs"],
   ["GET", "/v1/databases/{database}"],
-  ["DELETE", "/v1/databases/{database}"],
+  ["PUT", "/v1/databases/{database}"],
   ["PUT", "/v1/domains/{domain}"],
   ["GET", "/v1/domains/{domain}/verify"],
   ["GET", "/v1/deployments/{deployment}/domains/x.corpus.test"],

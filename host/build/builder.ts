@@ -16,6 +16,7 @@ import {
 import { requestTimeoutMs } from "../tenant/limits.ts";
 import type { DeploymentRecord, Store } from "../store/store.ts";
 import { runtimeEnv } from "../store/layers.ts";
+import { fetchDependencies, needsDependencies } from "./dependencies.ts";
 
 /** What the builder works with. */
 export interface BuilderOptions {
@@ -34,6 +35,11 @@ export interface BuilderOptions {
   beforeLive?: (id: string, domains: string[]) => Promise<void>;
   /** Called once the deployment is live. */
   afterLive?: (id: string) => void;
+  /**
+   * The host's egress proxy (`http://127.0.0.1:<port>`) and the Deno binary the dependency
+   * step fetches `npm:`, `jsr:` and `https:` modules with; without them no module is fetched.
+   */
+  dependencies?: { proxyUrl: string; deno: string };
 }
 
 /** Runs builds in the background, a few at a time. */
@@ -89,6 +95,7 @@ export class Builder {
       log(`Materialised ${count} assets`);
       const runnable = startSettings(store, record, dirs.app, baseDomain);
       log(`Entry point: ${runnable.entrypoint}`);
+      await this.#fetchDependencies(dirs, runnable, log);
       log(`Starting the deployment (isolation: ${runtime.isolation.kind})`);
       await runtime.ensure(runnable);
       const now = store.getDeploymentRecord(id);
@@ -125,6 +132,29 @@ export class Builder {
       );
       store.setDeploymentStatus(id, "failed");
     }
+  }
+
+  /** Fetches the modules the app imports from registries and URLs into its own cache. */
+  async #fetchDependencies(
+    dirs: { app: string; cache: string },
+    runnable: RunnableDeployment,
+    log: (message: string, level?: string) => void,
+  ): Promise<void> {
+    const dependencies = this.#options.dependencies;
+    if (!dependencies || !await needsDependencies(dirs.app)) return;
+    log("Fetching dependencies (npm:, jsr:, https:) through the host's egress proxy");
+    await Deno.mkdir(dirs.cache, { recursive: true, mode: 0o700 });
+    const result = await fetchDependencies({
+      appDir: dirs.app,
+      cacheDir: dirs.cache,
+      entrypoint: runnable.entrypoint,
+      denoFlags: runnable.denoFlags,
+      deno: dependencies.deno,
+      proxyUrl: dependencies.proxyUrl,
+    }, this.#options.runtime.isolation);
+    if (result.ok) return;
+    for (const line of result.output.split("\n").filter(Boolean)) log(line, "error");
+    throw new BuildError("Could not fetch the deployment's dependencies");
   }
 
   /** Writes the deployment's files: hard links into the blob store where possible. */

@@ -205,6 +205,74 @@ export interface TenantSpec {
   poolMain?: string;
 }
 
+/**
+ * Where dependencies live: in the deployment's Deno cache only (no `node_modules` or vendor
+ * directory in the read-only app dir, whatever its `deno.json` says), at build and at run.
+ */
+export const MODULE_CACHE_FLAGS: readonly string[] = ["--node-modules-dir=none", "--vendor=false"];
+
+/** What the build's dependency fetch works on (see {@link dependencyFetchCommand}). */
+export interface DependencyFetchSpec {
+  appDir: string;
+  cacheDir: string;
+  entrypoint: string;
+  /** The deployment's `deno run` flags (config, import map, lock), `{app}` for the app dir. */
+  denoFlags: string[];
+  deno: string;
+  /** The host's egress proxy, `http://127.0.0.1:<port>`. */
+  proxyUrl: string;
+}
+
+/**
+ * Builds the `deno cache` that fetches a deployment's `npm:`, `jsr:` and `https:` modules into
+ * its cache: under bubblewrap like the tenant (its app read-only, only its cache writable, no
+ * procfs), with a clean environment whose `HTTP(S)_PROXY` is the host's egress proxy, which
+ * reaches public addresses only, and the machine's CA store.
+ */
+export function dependencyFetchCommand(
+  spec: DependencyFetchSpec,
+  isolation: Isolation,
+): { command: string; args: string[]; env: Record<string, string>; cwd: string } {
+  const sandboxed = isolation.kind === "bwrap";
+  const app = sandboxed ? IN_SANDBOX.app : spec.appDir;
+  const cache = sandboxed ? IN_SANDBOX.cache : spec.cacheDir;
+  const deno = sandboxed ? IN_SANDBOX.deno : spec.deno;
+  const denoArgs = [
+    "cache",
+    "--quiet",
+    "--allow-import",
+    ...MODULE_CACHE_FLAGS,
+    ...spec.denoFlags.map((flag) => flag.replaceAll("{app}", app)),
+    `${app}/${spec.entrypoint}`,
+  ];
+  const env: Record<string, string> = {
+    ...hostVariables(cache),
+    HTTP_PROXY: spec.proxyUrl,
+    HTTPS_PROXY: spec.proxyUrl,
+    // The operator's trust store (a TLS-inspecting proxy's CA) as well as Deno's own roots.
+    DENO_TLS_CA_STORE: "mozilla,system",
+    PATH: "/usr/bin:/bin",
+  };
+  if (!sandboxed) return { command: deno, args: denoArgs, env, cwd: spec.appDir };
+  const args = [
+    "--die-with-parent",
+    "--new-session",
+    "--unshare-all",
+    "--share-net",
+    "--hostname",
+    "build",
+    ...systemBinds(),
+    ...["--ro-bind", spec.deno, IN_SANDBOX.deno],
+    ...["--ro-bind", spec.appDir, IN_SANDBOX.app],
+    ...["--bind", spec.cacheDir, IN_SANDBOX.cache],
+    ...["--tmpfs", "/proc", "--dir", "/proc/self", "--symlink", IN_SANDBOX.deno, "/proc/self/exe"],
+    ...["--dev", "/dev", "--tmpfs", "/tmp", "--chdir", IN_SANDBOX.app],
+    IN_SANDBOX.deno,
+    ...denoArgs,
+  ];
+  return { command: isolation.bwrap, args, env, cwd: "/" };
+}
+
 /** Where a sandboxed tenant sees its deployment's files. */
 export const APP_IN_SANDBOX = "/app";
 
@@ -256,6 +324,10 @@ export function tenantCommand(
     "--allow-env",
     ...netFlags(spec.net, socket),
     `--v8-flags=--max-old-space-size=${spec.memoryMb}`,
+    // Dependencies were fetched at build time through the host's egress proxy (build/): the
+    // tenant's own process fetches no module, from any registry or URL it could name.
+    ...MODULE_CACHE_FLAGS,
+    "--cached-only",
     ...spec.denoFlags.map((flag) => flag.replaceAll("{app}", where.app)),
     spec.poolMain ? where.pool! : `${where.app}/${spec.entrypoint}`,
   ];
