@@ -136,7 +136,12 @@ Deno.test("the dependency step runs with the host's environment only, and only w
     await Deno.writeTextFile(`${dir}/y.ts`, `export * from "jsr:@std/path";\n`);
     assert.equal(await needsDependencies(dir), true);
     await Deno.remove(`${dir}/y.ts`);
-    await Deno.writeTextFile(`${dir}/package.json`, "{}");
+    await Deno.writeTextFile(`${dir}/deno.json`, `{"deploy": {"project": "x"}}`);
+    assert.equal(await needsDependencies(dir), false, "a deno.json mapping nothing remote");
+    await Deno.writeTextFile(`${dir}/deno.json`, `{"imports": {"x": "jsr:@std/path"}}`);
+    assert.equal(await needsDependencies(dir), true);
+    await Deno.remove(`${dir}/deno.json`);
+    await Deno.writeTextFile(`${dir}/package.json`, `{"dependencies": {"left-pad": "1"}}`);
     assert.equal(await needsDependencies(dir), true);
   } finally {
     await Deno.remove(dir, { recursive: true });

@@ -27,16 +27,24 @@ const MODULE_FILE = /\.(?:[cm]?[jt]sx?)$/;
 const REMOTE_SPECIFIER =
   /(?:\bfrom|\bimport)\s*\(?\s*["'`](?![./]|node:|file:|data:)|\b(?:npm|jsr):[@\w]/;
 
+/** A config that maps to packages or URLs, or a package.json with dependencies. */
+const CONFIG_NEEDS =
+  /\b(?:npm|jsr):|https?:\/\/|"(?:dev|peer|optional)?[dD]ependencies"\s*:\s*\{\s*"|^$/;
+
 /** Above this many module files the scan stops and the step runs. */
 const MAX_SCANNED_MODULES = 256;
 
 /**
  * Whether the deployment in `appDir` may import something that must be fetched: a config
- * file, or a module naming a package or URL. When unsure, yes.
+ * naming a package, registry or URL, or a module importing one. When unsure (a file that
+ * cannot be read), yes.
  */
 export async function needsDependencies(appDir: string): Promise<boolean> {
   for (const name of CONFIG_FILES) {
-    if (await exists(join(appDir, name))) return true;
+    const text = await Deno.readTextFile(join(appDir, name)).catch((error) =>
+      error instanceof Deno.errors.NotFound ? undefined : ""
+    );
+    if (text !== undefined && CONFIG_NEEDS.test(text)) return true;
   }
   let scanned = 0;
   for await (const path of moduleFiles(appDir)) {
@@ -83,15 +91,6 @@ export async function fetchDependencies(
     return { ok: success, output };
   } finally {
     clearTimeout(timer);
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  try {
-    await Deno.lstat(path);
-    return true;
-  } catch {
-    return false;
   }
 }
 
