@@ -123,6 +123,7 @@ Deno.test("the dependency step runs with the host's environment only, and only w
     "HOME",
     "HTTPS_PROXY",
     "HTTP_PROXY",
+    "NO_COLOR",
     "PATH",
   ]);
   assert.ok(command.args.includes("--node-modules-dir=none"));

@@ -85,9 +85,7 @@ export async function fetchDependencies(
   try {
     const { success, stdout, stderr } = await child.output();
     const decoder = new TextDecoder();
-    // deno's own colours are no use in a build log.
-    const output = (decoder.decode(stdout) + decoder.decode(stderr))
-      .replace(/\x1b\[[0-9;]*m/g, "").trim();
+    const output = (decoder.decode(stdout) + decoder.decode(stderr)).trim();
     return { ok: success, output };
   } finally {
     clearTimeout(timer);

@@ -251,6 +251,8 @@ export function dependencyFetchCommand(
     HTTPS_PROXY: spec.proxyUrl,
     // The operator's trust store (a TLS-inspecting proxy's CA) as well as Deno's own roots.
     DENO_TLS_CA_STORE: "mozilla,system",
+    // Colours are no use in a build log.
+    NO_COLOR: "1",
     PATH: "/usr/bin:/bin",
   };
   if (!sandboxed) return { command: deno, args: denoArgs, env, cwd: spec.appDir };
