@@ -47,12 +47,20 @@ Examples:
     });
 }
 
-/** Every command path with what may follow it; global options are offered everywhere. */
+/**
+ * Every command path with what may follow it; global options are offered everywhere. An
+ * alias that is only the name's plural or singular (`projects`, `deployment`, `dbs`) is
+ * walked but not offered, so `pro<Tab>` completes to one word; other aliases (`ls`, `rm`,
+ * `databases`) are offered too.
+ */
 export function commandLevels(root: Command): Level[] {
   const globals = flagsOf(root).filter((flag) => flag !== "--version" && flag !== "-V");
   const levels: Level[] = [];
   const visit = (command: Command, path: string[]) => {
-    const subcommands = command.commands.flatMap((sub) => [sub.name(), ...sub.aliases()]);
+    const subcommands = command.commands.flatMap((sub) => [
+      sub.name(),
+      ...sub.aliases().filter((alias) => !isVariant(alias, sub.name())),
+    ]);
     const options = [...new Set([...flagsOf(command), ...globals, "--help"])];
     levels.push({ path, subcommands, options });
     for (const sub of command.commands) {
@@ -61,6 +69,11 @@ export function commandLevels(root: Command): Level[] {
   };
   visit(root, []);
   return levels;
+}
+
+/** Whether `alias` is `name` with or without a trailing "s". */
+function isVariant(alias: string, name: string): boolean {
+  return alias === `${name}s` || name === `${alias}s`;
 }
 
 function flagsOf(command: Command): string[] {

@@ -10,6 +10,7 @@ import { type ApiConfig, resolveApiConfig } from "../lib/config.ts";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
 import { Output } from "../lib/output.ts";
 import { V2Api } from "../lib/v2_api.ts";
+import { canPrompt, confirm } from "./prompts.ts";
 
 /** The options accepted by every command, before or after its name. */
 export interface GlobalOptions {
@@ -162,13 +163,38 @@ export function collect(value: string, previous: string[] = []): string[] {
 }
 
 /**
- * Asks a yes/no question on stderr and reads the answer from stdin. Only call it when
- * stdin is a terminal: a prompt on a pipe would wait forever.
+ * Whether a destructive step may go ahead without asking (`--yes`, or `-y` for every
+ * command), and otherwise that a person can be asked; a script (stdin or stderr not a
+ * terminal) gets a usage error (exit 2) saying `refusal` and naming `--yes`. Call it before
+ * contacting the API, then {@link confirmOrCancel} when it returns `false`.
  */
-export async function confirm(question: string): Promise<boolean> {
-  await Deno.stderr.write(new TextEncoder().encode(`${question} [y/N] `));
-  const answer = await readLine();
-  return /^y(es)?$/i.test(answer.trim());
+export function confirmedOrAskable(
+  command: Command,
+  yes: boolean | undefined,
+  refusal: string,
+): boolean {
+  if (yes || globalOptions(command).nonInteractive) return true;
+  if (!canPrompt(false)) {
+    throw usageError(
+      command,
+      refusal,
+      "Pass --yes to go ahead (stdin is not a terminal, so there is no one to ask).",
+    );
+  }
+  return false;
+}
+
+/**
+ * Asks `question` (default no); a "no" ends the command with exit 1, saying `cancelled`.
+ * Only call it once {@link confirmedOrAskable} returned `false`.
+ */
+export async function confirmOrCancel(
+  question: string,
+  cancelled = "Cancelled: nothing was changed",
+): Promise<void> {
+  if (!await confirm(question)) {
+    throw new DeployTenantError("cancelled", cancelled, { exitCode: ExitCode.failed });
+  }
 }
 
 /**
@@ -182,29 +208,5 @@ export async function confirmOrRefuse(
   question: string,
   refusal: string,
 ): Promise<void> {
-  if (yes || globalOptions(command).nonInteractive) return;
-  if (!Deno.stdin.isTerminal()) {
-    throw usageError(
-      command,
-      refusal,
-      "Pass --yes to go ahead (stdin is not a terminal, so there is no one to ask).",
-    );
-  }
-  if (!await confirm(question)) {
-    throw new DeployTenantError("cancelled", "Cancelled: nothing was changed", {
-      exitCode: ExitCode.failed,
-    });
-  }
-}
-
-async function readLine(): Promise<string> {
-  const decoder = new TextDecoder();
-  const buffer = new Uint8Array(256);
-  let text = "";
-  while (!text.includes("\n")) {
-    const n = await Deno.stdin.read(buffer);
-    if (n === null) break;
-    text += decoder.decode(buffer.subarray(0, n), { stream: true });
-  }
-  return text.split("\n")[0];
+  if (!confirmedOrAskable(command, yes, refusal)) await confirmOrCancel(question);
 }

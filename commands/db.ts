@@ -10,7 +10,7 @@ import { confirmOrRefuse, connect } from "./context.ts";
 /** The `db` command group. */
 export function dbCommand(): Command {
   const db = new Command("db")
-    .alias("databases")
+    .aliases(["databases", "dbs"])
     .description("Create, list, rename, empty and delete KV databases")
     .addHelpText(
       "after",

@@ -12,7 +12,7 @@ import type { Deployment } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { productionHostnamesOf, wireObject } from "../lib/v2_api.ts";
 import type { Revision } from "../lib/v2/types.ts";
-import { connect } from "./context.ts";
+import { confirmedOrAskable, confirmOrCancel, connect } from "./context.ts";
 
 /** The `deployments` command group. */
 export function deploymentsCommand(): Command {
@@ -26,7 +26,7 @@ Examples:
   $ deploy-tenant deployments list acme-crm
   $ deploy-tenant deployments show abcde12vwxyz --json
   $ deploy-tenant deployments promote abcde12vwxyz
-  $ deploy-tenant deployments delete abcde12vwxyz`,
+  $ deploy-tenant deployments delete abcde12vwxyz --yes`,
     );
 
   deployments.command("list")
@@ -99,11 +99,24 @@ Examples:
     .alias("rm")
     .description("Delete a deployment (its URL stops answering)")
     .argument("<id>", "deployment id")
-    // It does not ask (a deployment is one build; its project keeps the others), but a script
-    // passing --yes to every delete must not break here.
-    .option("--yes", "accepted for scripts; deleting a deployment does not ask")
-    .action(async function (this: Command, id: string) {
+    .option("--yes", "do not ask for confirmation")
+    .addHelpText(
+      "after",
+      "\nOn a terminal it asks first; elsewhere it refuses unless --yes (or -y) is given.",
+    )
+    .action(async function (this: Command, id: string, options: { yes?: boolean }) {
+      const confirmed = confirmedOrAskable(
+        this,
+        options.yes,
+        `Refusing to delete deployment "${id}" without confirmation`,
+      );
       const { api, out } = await connect(this);
+      if (!confirmed) {
+        await confirmOrCancel(
+          `Delete deployment ${id}? Its URL stops answering.`,
+          "Cancelled: nothing was deleted",
+        );
+      }
       await api.deployments.delete(id);
       out.result({ id, deleted: true }, () => `Deleted deployment ${id}`);
     });

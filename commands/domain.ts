@@ -6,12 +6,12 @@
  */
 import { Command } from "commander";
 import type { DomainsApi } from "../lib/api.ts";
-import { ApiError, DeployTenantError, ExitCode } from "../lib/errors.ts";
+import { ApiError } from "../lib/errors.ts";
 import type { Output } from "../lib/output.ts";
 import type { Domain } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { wireObject } from "../lib/v2_api.ts";
-import { confirm, connect, globalOptions, usageError } from "./context.ts";
+import { confirmedOrAskable, confirmOrCancel, connect, usageError } from "./context.ts";
 
 /** The `domain` command group. */
 export function domainCommand(): Command {
@@ -185,20 +185,18 @@ Examples:
     .argument("<domain>", "name or id")
     .option("--yes", "do not ask for confirmation")
     .action(async function (this: Command, idOrName: string, options: { yes?: boolean }) {
-      const confirmed = options.yes || globalOptions(this).nonInteractive;
-      if (!confirmed && !Deno.stdin.isTerminal()) {
-        throw usageError(
-          this,
-          `Refusing to remove domain "${idOrName}" without confirmation`,
-          "Pass --yes to remove it (stdin is not a terminal, so there is no one to ask).",
-        );
-      }
+      const confirmed = confirmedOrAskable(
+        this,
+        options.yes,
+        `Refusing to remove domain "${idOrName}" without confirmation`,
+      );
       const { api, out } = await connect(this);
       const found = await api.domains.get(idOrName);
-      if (!confirmed && !await confirm(`Remove ${found.domain} and detach it from deployments?`)) {
-        throw new DeployTenantError("cancelled", "Cancelled: nothing was removed", {
-          exitCode: ExitCode.failed,
-        });
+      if (!confirmed) {
+        await confirmOrCancel(
+          `Remove ${found.domain} and detach it from deployments?`,
+          "Cancelled: nothing was removed",
+        );
       }
       await api.domains.delete(found.id);
       out.result(

@@ -7,11 +7,10 @@
  */
 import { Command } from "commander";
 import { parseEnvAssignment } from "../lib/env_file.ts";
-import { DeployTenantError, ExitCode } from "../lib/errors.ts";
 import type { Output } from "../lib/output.ts";
 import { envDeletes, envUpdates, type V2Api } from "../lib/v2_api.ts";
 import type { Layer } from "../lib/v2/types.ts";
-import { confirm, connect, globalOptions, requireV2, usageError } from "./context.ts";
+import { confirmedOrAskable, confirmOrCancel, connect, requireV2, usageError } from "./context.ts";
 import { addVarOptions, formatAppVars } from "./env.ts";
 
 interface VarFlags {
@@ -137,20 +136,15 @@ Examples:
     .argument("<layer>", "slug or id")
     .option("--yes", "do not ask for confirmation")
     .action(async function (this: Command, idOrSlug: string, options: { yes?: boolean }) {
-      const confirmed = options.yes || globalOptions(this).nonInteractive;
-      if (!confirmed && !Deno.stdin.isTerminal()) {
-        throw usageError(
-          this,
-          `Refusing to delete layer "${idOrSlug}" without confirmation`,
-          "Pass --yes to delete it (stdin is not a terminal, so there is no one to ask).",
-        );
-      }
+      const confirmed = confirmedOrAskable(
+        this,
+        options.yes,
+        `Refusing to delete layer "${idOrSlug}" without confirmation`,
+      );
       const { v2, out } = await v2Session(this);
       const found = await v2.layers.get(idOrSlug);
-      if (!confirmed && !await confirm(`Delete layer ${found.slug}?`)) {
-        throw new DeployTenantError("cancelled", "Cancelled: nothing was deleted", {
-          exitCode: ExitCode.failed,
-        });
+      if (!confirmed) {
+        await confirmOrCancel(`Delete layer ${found.slug}?`, "Cancelled: nothing was deleted");
       }
       await v2.layers.delete(found.id);
       out.result({ ...hideValues(found), deleted: true }, () => `Deleted layer ${found.slug}`);

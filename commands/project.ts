@@ -5,15 +5,15 @@
  * @module
  */
 import { Command } from "commander";
-import { DeployTenantError, ExitCode } from "../lib/errors.ts";
 import type { Output } from "../lib/output.ts";
 import type { Project } from "../lib/types.ts";
 import { wireObject } from "../lib/v2_api.ts";
-import { confirm, connect, globalOptions, usageError } from "./context.ts";
+import { confirmedOrAskable, confirmOrCancel, connect } from "./context.ts";
 
 /** The `project` command group. */
 export function projectCommand(): Command {
   const project = new Command("project")
+    .alias("projects")
     .description("Create, list, show, rename and delete projects (one per customer)")
     .addHelpText(
       "after",
@@ -86,20 +86,18 @@ Examples:
       "\nOn a terminal it asks first; elsewhere it refuses unless --yes (or -y) is given.",
     )
     .action(async function (this: Command, idOrName: string, options: { yes?: boolean }) {
-      const confirmed = options.yes || globalOptions(this).nonInteractive;
-      if (!confirmed && !Deno.stdin.isTerminal()) {
-        throw usageError(
-          this,
-          `Refusing to delete project "${idOrName}" without confirmation`,
-          "Pass --yes to delete it (stdin is not a terminal, so there is no one to ask).",
-        );
-      }
+      const confirmed = confirmedOrAskable(
+        this,
+        options.yes,
+        `Refusing to delete project "${idOrName}" without confirmation`,
+      );
       const { api, out } = await connect(this);
       const found = await api.projects.get(idOrName);
-      if (!confirmed && !await confirm(`Delete project ${found.name} and all its deployments?`)) {
-        throw new DeployTenantError("cancelled", "Cancelled: nothing was deleted", {
-          exitCode: ExitCode.failed,
-        });
+      if (!confirmed) {
+        await confirmOrCancel(
+          `Delete project ${found.name} and all its deployments?`,
+          "Cancelled: nothing was deleted",
+        );
       }
       await api.projects.delete(found.id);
       out.result(

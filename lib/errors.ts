@@ -14,6 +14,8 @@ export const ExitCode = {
   notFound: 4,
   conflict: 5,
   unavailable: 6,
+  /** Stopped by Ctrl-C (128 + SIGINT), as shells report it. */
+  interrupted: 130,
 } as const;
 
 /** One of {@link ExitCode}'s values. */
