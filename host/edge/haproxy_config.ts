@@ -158,6 +158,8 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     "  log global",
     `  log-format "${LOG_FORMAT}"`,
     "  option dontlognull",
+    // Each chunk a tenant writes (SSE, a streamed body) leaves at once, not with the next one.
+    "  option http-no-delay",
     "  timeout connect 5s",
     // Like the host's own server: no limit on a quiet stream (live logs), only on reading
     // a request head and on idle keep-alive connections.

@@ -89,6 +89,14 @@ for (const type of ["error", "unhandledrejection"]) {
 // hands it one as a single JSON line on the lifeline, and never writes again.
 const pooled = Deno.env.get("DENO_DEPLOYMENT_POOL") === "1";
 Deno.env.delete("DENO_DEPLOYMENT_POOL");
+
+// What the host and Deno set for the runtime itself (the cache dir, the update check, HOME,
+// the node shims' PATH): read at start, then none of the deployment's business. It sees only
+// what Deploy sets (DENO_DEPLOYMENT_ID, DENO_REGION) and its own variables.
+for (const name of (Deno.env.get("DENO_DEPLOYMENT_HOST_VARIABLES") ?? "").split(",")) {
+  if (name) Deno.env.delete(name);
+}
+Deno.env.delete("DENO_DEPLOYMENT_HOST_VARIABLES");
 let receiveHandoff = () => {};
 const handoff = new Promise((resolve) => receiveHandoff = resolve);
 
@@ -304,6 +312,11 @@ function listen(handler, options = {}) {
   }
   // Bound already (onListen comes a turn later): the host need not wait for its next look.
   writeTagged({ listening: true });
+  // As on Deploy, the deployment's onListen hears of a TCP listener (the socket is the host's).
+  if (typeof options.onListen === "function") {
+    const onListen = options.onListen;
+    queueMicrotask(() => onListen({ transport: "tcp", hostname: "0.0.0.0", port: 8000 }));
+  }
   return server;
 }
 

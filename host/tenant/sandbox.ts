@@ -337,6 +337,8 @@ export function tenantCommand(
     ...(spec.poolMain ? {} : deploymentEnv(spec.deploymentId, spec.envVars)),
     ...hostVariables(where.cache),
     DENO_DEPLOYMENT_SOCKET: socket,
+    // Read at start, then removed by the bootstrap: the deployment's environment is its own.
+    DENO_DEPLOYMENT_HOST_VARIABLES: runtimeVariables(spec.poolMain ? {} : spec.envVars).join(","),
   };
   // Read and deleted by the bootstrap, which binds Deno.openKv() to it.
   if (kvFile !== undefined) env.DENO_DEPLOYMENT_KV_PATH = kvFile;
@@ -423,6 +425,17 @@ export function tenantCommand(
 /** Variables the host sets for every tenant process (besides `DENO_DEPLOYMENT_*`). */
 function hostVariables(cacheDir: string): Record<string, string> {
   return { DENO_DIR: cacheDir, DENO_NO_UPDATE_CHECK: "1", DENO_REGION: "local", HOME: "/tmp" };
+}
+
+/**
+ * The variables only the runtime needs (the host's, except `DENO_REGION` which Deploy sets, and
+ * those Deno and bubblewrap add: the node shims' PATH, PWD), unless the deployment set its own.
+ */
+function runtimeVariables(own: Record<string, string>): string[] {
+  const names = Object.keys(hostVariables("")).filter((name) => name !== "DENO_REGION");
+  return [...names, "DENO_NODE_SHIM_ACTIVE", "PATH", "PWD"].filter((name) =>
+    HOST_VARIABLES.has(name) || !Object.hasOwn(own, name)
+  );
 }
 
 /** Which a deployment's env vars cannot override. */
