@@ -6,6 +6,9 @@
  * nothing. (The npm test uses this machine's npm registry, as the issue asks.)
  */
 import assert from "node:assert/strict";
+import * as http from "node:http";
+import { gunzipSync } from "node:zlib";
+import { Buffer } from "node:buffer";
 import { hasProgram } from "../lib/programs.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import { type ApiHost, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
@@ -70,6 +73,36 @@ async function readEvents(url: string): Promise<{ written: number; arrived: numb
   return events;
 }
 
+/** A GET as a browser sends it, whose body is returned as the bytes that came (no decoding). */
+function rawGet(
+  port: number,
+  host: string,
+): Promise<{ status: number; encoding?: string; body: Uint8Array }> {
+  return new Promise((resolve, reject) => {
+    const request = http.get(
+      { host: "127.0.0.1", port, path: "/", headers: { host, "accept-encoding": "gzip" } },
+      (response) => {
+        const chunks: Uint8Array[] = [];
+        response.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+        response.on("end", () =>
+          resolve({
+            status: response.statusCode ?? 0,
+            encoding: response.headers["content-encoding"] as string | undefined,
+            body: new Uint8Array(Buffer.concat(chunks)),
+          }));
+      },
+    );
+    request.on("error", reject);
+  });
+}
+
+const GZIP = `const text = "compressed ".repeat(100);
+Deno.serve(() => new Response(
+  new Blob([text]).stream().pipeThrough(new CompressionStream("gzip")),
+  { headers: { "content-encoding": "gzip", "content-type": "text/plain" } },
+));
+`;
+
 const ON_LISTEN = `let heard = null;
 Deno.serve({ onListen(addr) { heard = addr; } }, () => Response.json({ heard, env: Deno.env.toObject() }));
 `;
@@ -94,6 +127,23 @@ for (const frontProxy of [true, false]) {
               events[i].arrived < events[i + 1].written,
               `chunk ${i} arrived ${events[i].arrived - events[i].written} ms after it was ` +
                 `written, after chunk ${i + 1} was written`,
+            );
+          }
+        });
+
+        await t.step("a gzip response arrives as the tenant wrote it, cold and warm", async () => {
+          const url = await deploy(api, frontProxy ? "gzip-proxy" : "gzip-router", {
+            "main.ts": GZIP,
+          });
+          const host = new URL(url).hostname;
+          for (const when of ["cold", "warm"]) {
+            const response = await rawGet(api.host.port, host);
+            assert.equal(response.status, 200, when);
+            assert.equal(response.encoding, "gzip", when);
+            assert.equal(
+              new TextDecoder().decode(gunzipSync(response.body)),
+              "compressed ".repeat(100),
+              `${when}: the bytes are the tenant's gzip`,
             );
           }
         });
