@@ -42,6 +42,7 @@ Exit codes:
   4  not found
   5  conflict
   6  network error or server unavailable
+  130  interrupted (Ctrl-C)
 
 Examples:
   $ deploy-tenant project create acme-crm

@@ -4,7 +4,7 @@
  * @module
  */
 import { Command } from "commander";
-import { join, resolve } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { readDeployConfig, resolveApiConfig } from "../lib/config.ts";
 import {
   checkRoot,
@@ -16,21 +16,32 @@ import {
   planDeploy,
 } from "../lib/deploy.ts";
 import { parseEnvAssignment, parseEnvFile } from "../lib/env_file.ts";
-import { DeployTenantError, ExitCode } from "../lib/errors.ts";
+import type { DeployApi } from "../lib/api.ts";
+import { ApiError, DeployTenantError, ExitCode } from "../lib/errors.ts";
 import { baseDomainOf } from "../lib/domains.ts";
-import { formatBytes, type Output } from "../lib/output.ts";
+import { formatBytes, formatCount, formatTransfer, type Output } from "../lib/output.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { defaultCacheDir } from "../lib/paths.ts";
-import type { CompilerOptions } from "../lib/types.ts";
+import type { CompilerOptions, Project } from "../lib/types.ts";
 import { UploadCache } from "../lib/upload_cache.ts";
 import { productionHostnamesOf, wireObject } from "../lib/v2_api.ts";
 import type { Revision } from "../lib/v2/types.ts";
 import type { DeployResult } from "../lib/deploy.ts";
-import { collect, connect, globalOptions, outputFor, usageError, v2OnlyFlag } from "./context.ts";
+import {
+  collect,
+  commandPath,
+  connect,
+  globalOptions,
+  outputFor,
+  usageError,
+  v2OnlyFlag,
+} from "./context.ts";
+import { canPrompt, confirm, input, select } from "./prompts.ts";
 import { formatLogLine, withUrl } from "./deployments.ts";
 
 interface DeployFlags {
   project?: string;
+  create?: boolean;
   entrypoint?: string;
   env?: string[];
   envFile?: string;
@@ -61,6 +72,7 @@ export function deployCommand(): Command {
     .description("Deploy a directory to a project, wait for the build and print the URL")
     .argument("<dir>", "the directory holding the code")
     .option("-p, --project <name|id>", "the project to deploy to (or deploy.project in deno.json)")
+    .option("--create", "create the project when it does not exist, without asking")
     .option("--entrypoint <file>", "entry module, relative to <dir> (default: main.ts, main.js, …)")
     .option("--env <KEY=VALUE>", "an environment variable; repeatable", collect)
     .option("--env-file <path>", "read environment variables from a .env file")
@@ -97,7 +109,12 @@ export function deployCommand(): Command {
       "after",
       `
 A "deploy" key in <dir>/deno.json(c) may set project, entrypoint, include, exclude and
-envFile; flags win. Files already uploaded to this API and organization are sent by hash.
+envFile; flags win. With no project named, a terminal is asked to pick one or create one;
+a project that does not exist is offered for creation there, and created without asking
+with --create. Elsewhere (a script, CI, or -y) nothing is asked: no project is exit 2, an
+unknown one exit 4. On a terminal one line on stderr shows packing, the upload (bytes of
+total, rate) and the build. Ctrl-C once the deployment exists leaves its build running on
+the server and says how to follow it (exit 130). Files already uploaded to this API and organization are sent by hash.
 --env overrides --env-file. Under --json stdout gets the deployment plus "url" and
 "upload": {files, reusedFiles, bytesSent}. A failed build exits with code 1.
 
@@ -117,6 +134,7 @@ Examples:
   $ deploy-tenant deploy ./hooks --project acme-crm
   $ deploy-tenant deploy ./hooks -p acme-crm --env MIN_SCORE=70 --env-file .env.production
   $ deploy-tenant deploy ./site -p shop --compiler-options jsx=react-jsx,jsxImportSource=preact
+  $ deploy-tenant deploy ./hooks -p acme-crm --create
   $ deploy-tenant deploy ./hooks -p acme-crm --dry-run
   $ deploy-tenant deploy ./hooks -p acme-crm --prod
   $ deploy-tenant deploy ./hooks -p acme-crm --domain "staging-{project.name}.example.com"
@@ -148,81 +166,104 @@ Examples:
         const plan = await planDeploy({
           ...selection,
           cache: await existingCache(this),
-          onProgress: (event) => reportProgress(out, event),
+          onProgress: progressReporter(out),
         });
         printPlan(out, plan, settings);
         return;
       }
 
-      const project = flags.project ?? config.project;
-      if (!project) {
+      const named = flags.project ?? config.project;
+      const interactive = canPrompt(globalOptions(this).nonInteractive);
+      if (!named && !interactive) {
         throw usageError(
           this,
           "No project to deploy to",
-          'Pass --project <name>, or set "deploy": {"project": "<name>"} in deno.json.',
+          'Pass --project <name>, or set "deploy": {"project": "<name>"} in deno.json ' +
+            "(on a terminal you would be asked to pick one).",
         );
       }
-      const { api, v2, config: apiConfig } = await connect(this, out);
-      if (!v2 && (flags.prod || flags.domain) && !flags.wait) {
-        throw usageError(
-          this,
-          "--prod and --domain need the build to finish",
-          "Leave out --no-wait: domains are attached once the build succeeds.",
-        );
-      }
-      if (!v2 && labels) throw v2OnlyFlag(this, "--label");
-      // v2 has no upload by hash: every file goes up, so the cache is neither read nor written.
-      const cache = v2 ? undefined : await UploadCache.open(
-        defaultCacheDir(),
-        apiConfig.apiUrl,
-        apiConfig.organizationId,
-      );
-      const result = await deploy({
-        ...selection,
-        ...settings,
-        api,
-        project,
-        cache,
-        wait: flags.wait,
-        timeoutMs,
-        onProgress: (event) => reportProgress(out, event),
-        production: flags.prod,
-        preview: flags.preview,
-        domains: flags.domain,
-        labels,
-      });
-
-      if (v2) {
-        printRevision(out, result, apiConfig.apiUrl);
-        return;
-      }
-      const deployment = withUrl(result.deployment, apiConfig.apiUrl);
-      const document = { ...deployment, upload: result.upload };
-      if (deployment.status === "failed") {
-        if (out.json) out.result(document, () => "");
-        const why = result.buildError?.includes("\n")
-          ? `:\n${indent(result.buildError)}`
-          : `: ${result.buildError}`;
-        throw new DeployTenantError("buildFailed", `The build failed${why}`, {
-          hint: `See the whole build log with \`deploy-tenant logs ${deployment.id} --build\`.`,
-          exitCode: ExitCode.failed,
-        });
-      }
-      out.result(document, () => {
-        if (deployment.status === "pending") {
-          return `Deployment ${out.bold(deployment.id)} is building ` +
-            `(\`deploy-tenant deployments show ${deployment.id}\`).`;
+      // Ctrl-C: say what exists (a build goes on on the server without us), then exit 130.
+      const interrupt: { deploymentId?: string } = {};
+      const reportProgress = progressReporter(out);
+      const onInterrupt = () => {
+        out.error(interrupted(interrupt.deploymentId));
+        Deno.exit(ExitCode.interrupted);
+      };
+      Deno.addSignalListener("SIGINT", onInterrupt);
+      try {
+        const { api, v2, config: apiConfig } = await connect(this, out);
+        if (!v2 && (flags.prod || flags.domain) && !flags.wait) {
+          throw usageError(
+            this,
+            "--prod and --domain need the build to finish",
+            "Leave out --no-wait: domains are attached once the build succeeds.",
+          );
         }
-        const url = deployment.url ? `\n${out.bold(deployment.url)}` : "";
-        // The names attached besides its own, e.g. production.
-        const production = `${result.project.name}.${baseDomainOf(result.project, deployment)}`;
-        const others = (deployment.domains ?? []).slice(1).map((domain) =>
-          `\n${domain === production ? "production" : "also at"}: ` +
-          deploymentUrl(domain, apiConfig.apiUrl)
+        if (!v2 && labels) throw v2OnlyFlag(this, "--label");
+        // v2 has no upload by hash: every file goes up, so the cache is neither read nor written.
+        const cache = v2 ? undefined : await UploadCache.open(
+          defaultCacheDir(),
+          apiConfig.apiUrl,
+          apiConfig.organizationId,
         );
-        return `Deployed ${out.bold(deployment.id)} to project ${result.project.name}${url}` +
-          others.join("");
-      });
+        const project = await projectToDeployTo(this, api, out, {
+          named,
+          create: flags.create ?? false,
+          interactive,
+          root,
+        });
+        const result = await deploy({
+          ...selection,
+          ...settings,
+          api,
+          project,
+          cache,
+          wait: flags.wait,
+          timeoutMs,
+          onProgress: (event) => {
+            if (event.type === "created") interrupt.deploymentId = event.deployment.id;
+            reportProgress(event);
+          },
+          production: flags.prod,
+          preview: flags.preview,
+          domains: flags.domain,
+          labels,
+        });
+
+        if (v2) {
+          printRevision(out, result, apiConfig.apiUrl);
+          return;
+        }
+        const deployment = withUrl(result.deployment, apiConfig.apiUrl);
+        const document = { ...deployment, upload: result.upload };
+        if (deployment.status === "failed") {
+          if (out.json) out.result(document, () => "");
+          const why = result.buildError?.includes("\n")
+            ? `:\n${indent(result.buildError)}`
+            : `: ${result.buildError}`;
+          throw new DeployTenantError("buildFailed", `The build failed${why}`, {
+            hint: `See the whole build log with \`deploy-tenant logs ${deployment.id} --build\`.`,
+            exitCode: ExitCode.failed,
+          });
+        }
+        out.result(document, () => {
+          if (deployment.status === "pending") {
+            return `Deployment ${out.bold(deployment.id)} is building ` +
+              `(\`deploy-tenant deployments show ${deployment.id}\`).`;
+          }
+          const url = deployment.url ? `\n${out.bold(deployment.url)}` : "";
+          // The names attached besides its own, e.g. production.
+          const production = `${result.project.name}.${baseDomainOf(result.project, deployment)}`;
+          const others = (deployment.domains ?? []).slice(1).map((domain) =>
+            `\n${domain === production ? "production" : "also at"}: ` +
+            deploymentUrl(domain, apiConfig.apiUrl)
+          );
+          return `Deployed ${out.bold(deployment.id)} to project ${result.project.name}${url}` +
+            others.join("");
+        });
+      } finally {
+        Deno.removeSignalListener("SIGINT", onInterrupt);
+      }
     });
 }
 
@@ -363,40 +404,157 @@ async function existingCache(command: Command): Promise<UploadCache | undefined>
   }
 }
 
-function reportProgress(out: Output, event: DeployEvent): void {
-  switch (event.type) {
-    case "packing":
-      out.progress(`Hashing files: ${event.files} (${formatBytes(event.bytes)})`);
-      break;
-    case "packed": {
-      const files = event.pack.entries.filter((entry) => entry.kind === "file").length;
-      const reused = event.reusable > 0 ? `, ${event.reusable} already uploaded` : "";
-      out.info(
-        `Packed ${files} files (${formatBytes(event.pack.totalBytes)}${reused}); ` +
-          `entry point ${event.pack.entrypoint}`,
-      );
-      for (const warning of event.pack.warnings) out.warn(warning);
-      break;
+/**
+ * Shows the pipeline's progress. On a terminal one line on stderr, redrawn in place: packing
+ * ("Packing: 1 234 files"), the upload as bytes of total, percentage and rate, then the build's
+ * log lines as they stream. Elsewhere (a pipe, CI) only the lines that matter, one each.
+ */
+function progressReporter(out: Output): (event: DeployEvent) => void {
+  let uploadStartedAt: number | undefined;
+  return (event) => {
+    switch (event.type) {
+      case "packing":
+        out.progress(`Packing: ${files(event.files)} (${formatBytes(event.bytes)})`);
+        break;
+      case "packed": {
+        const count = event.pack.entries.filter((entry) => entry.kind === "file").length;
+        const reused = event.reusable > 0
+          ? `, ${formatCount(event.reusable)} already uploaded`
+          : "";
+        out.info(
+          `Packed ${files(count)} (${formatBytes(event.pack.totalBytes)}${reused}); ` +
+            `entry point ${event.pack.entrypoint}`,
+        );
+        for (const warning of event.pack.warnings) out.warn(warning);
+        break;
+      }
+      case "uploading": {
+        uploadStartedAt ??= Date.now();
+        const elapsed = Date.now() - uploadStartedAt;
+        out.progress(
+          event.contentBytes === 0
+            ? `Uploading: ${formatBytes(event.bytesSent)} (every file by hash)`
+            : `Uploading: ${formatTransfer(event.contentBytesSent, event.contentBytes, elapsed)}`,
+        );
+        break;
+      }
+      case "retryingWithContent":
+        uploadStartedAt = undefined;
+        out.info(`The server lacks some files sent by hash; sending them again with content`);
+        break;
+      case "created":
+        out.info(`Created deployment ${event.deployment.id}; building…`);
+        break;
+      case "buildLog":
+        if (out.showsProgress) out.progress(`Building: ${event.entry.message}`);
+        else out.info(`  ${formatLogLine(out, event.entry.level, event.entry.message)}`);
+        break;
+      case "polling":
+        out.info(`Waiting for the build (${event.reason})`);
+        break;
+      case "progress":
+        if (out.showsProgress) out.progress(`Building: ${event.stage} ${event.status}`);
+        else out.info(`  ${event.stage}: ${event.status}`);
+        break;
     }
-    case "uploading":
-      out.progress(`Uploading: ${formatBytes(event.bytesSent)}`);
-      break;
-    case "retryingWithContent":
-      out.info(`The server lacks some files sent by hash; sending them again with content`);
-      break;
-    case "created":
-      out.info(`Created deployment ${event.deployment.id}; building…`);
-      break;
-    case "buildLog":
-      out.info(`  ${formatLogLine(out, event.entry.level, event.entry.message)}`);
-      break;
-    case "polling":
-      out.info(`Waiting for the build (${event.reason})`);
-      break;
-    case "progress":
-      out.info(`  ${event.stage}: ${event.status}`);
-      break;
+  };
+}
+
+/** `1 file`, `1 234 files`. */
+function files(count: number): string {
+  return `${formatCount(count)} ${count === 1 ? "file" : "files"}`;
+}
+
+/** What Ctrl-C says: what exists, and how to follow a build that goes on without us. */
+function interrupted(deploymentId: string | undefined): DeployTenantError {
+  if (deploymentId === undefined) {
+    return new DeployTenantError("interrupted", "Interrupted: nothing was deployed", {
+      exitCode: ExitCode.interrupted,
+    });
   }
+  return new DeployTenantError(
+    "interrupted",
+    `Interrupted: deployment ${deploymentId} exists and its build goes on on the server`,
+    {
+      hint: `Follow it with \`deploy-tenant logs ${deploymentId} --build\`, or see it with ` +
+        `\`deploy-tenant deployments show ${deploymentId}\`.`,
+      exitCode: ExitCode.interrupted,
+    },
+  );
+}
+
+/**
+ * The project to deploy to, by id. Named and existing: that one. Named and missing: created
+ * with `--create`, offered on a terminal, else not found (exit 4) naming `--create`. Not
+ * named (only on a terminal): picked from the organization's projects, or a new one.
+ */
+async function projectToDeployTo(
+  command: Command,
+  api: DeployApi,
+  out: Output,
+  options: { named?: string; create: boolean; interactive: boolean; root: string },
+): Promise<string> {
+  const { named, create, interactive } = options;
+  const createProject = async (name: string) => {
+    const project = await api.projects.create({ name });
+    out.info(`Created project ${project.name}`);
+    return project.id;
+  };
+  if (named === undefined) return await pickProject(api, createProject, options.root);
+  try {
+    return (await api.projects.get(named)).id;
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 404)) throw error;
+    if (create) return await createProject(named);
+    if (!interactive) {
+      throw new DeployTenantError("projectNotFound", `Project "${named}" does not exist`, {
+        hint: `Pass --create to create it, or see the projects with ` +
+          `\`${commandPath(command.parent ?? command)} project list\`.`,
+        exitCode: ExitCode.notFound,
+      });
+    }
+    if (!await confirm(`Project ${named} does not exist. Create it?`, true)) {
+      throw new DeployTenantError("cancelled", "Cancelled: nothing was deployed", {
+        exitCode: ExitCode.failed,
+      });
+    }
+    return await createProject(named);
+  }
+}
+
+/** At most this many projects are listed to pick from (the newest first). */
+const PICK_LIMIT = 100;
+
+async function pickProject(
+  api: DeployApi,
+  createProject: (name: string) => Promise<string>,
+  root: string,
+): Promise<string> {
+  const projects: Project[] = [];
+  for await (const project of api.projects.list({ limit: PICK_LIMIT })) {
+    projects.push(project);
+    if (projects.length >= PICK_LIMIT) break;
+  }
+  const NEW = "";
+  const choice = await select<string>("Deploy to which project?", [
+    ...projects.map((project) => ({ name: project.name, value: project.id })),
+    { name: "Create a new project", value: NEW },
+  ]);
+  if (choice !== NEW) return choice;
+  const name = await input("Name of the new project", {
+    defaultAnswer: projectNameFrom(basename(root)),
+    validate: (value) =>
+      /^[a-z0-9][a-z0-9-]{1,24}[a-z0-9]$/.test(value) ||
+      "3 to 26 characters from a-z, 0-9 and -, not starting or ending with -",
+  });
+  return await createProject(name);
+}
+
+/** A project name suggested by a directory's name: `My Hooks` → `my-hooks`. */
+function projectNameFrom(directory: string): string | undefined {
+  const name = directory.toLowerCase().replaceAll(/[^a-z0-9]+/g, "-").replaceAll(/^-+|-+$/g, "")
+    .slice(0, 26).replace(/-+$/, "");
+  return name.length >= 3 ? name : undefined;
 }
 
 function printPlan(out: Output, plan: DeployPlan, settings: DeploymentSettings): void {

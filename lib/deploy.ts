@@ -20,7 +20,14 @@
 import type { DeployApi, DeploymentsApi } from "./api.ts";
 import { attachDomains } from "./domains.ts";
 import { ApiError, DeployTenantError, ExitCode } from "./errors.ts";
-import { deploymentBody, type Pack, pack, type PackOptions, type UploadStats } from "./packer.ts";
+import {
+  contentBytesToSend,
+  deploymentBody,
+  type Pack,
+  pack,
+  type PackOptions,
+  type UploadStats,
+} from "./packer.ts";
 import type {
   BuildLogEntry,
   CompilerOptions,
@@ -107,7 +114,11 @@ export interface DeployOptions extends DeploymentSettings {
 export type DeployEvent =
   | { type: "packing"; files: number; bytes: number }
   | { type: "packed"; pack: Pack; reusable: number }
-  | { type: "uploading"; bytesSent: number }
+  /**
+   * Body bytes sent so far, and of the files' content (sent with content, not by hash) how
+   * many bytes of how many: `contentBytesSent` of `contentBytes` is the upload's progress.
+   */
+  | { type: "uploading"; bytesSent: number; contentBytesSent: number; contentBytes: number }
   | { type: "retryingWithContent"; reason: string }
   | { type: "created"; deployment: Deployment }
   | { type: "buildLog"; entry: BuildLogEntry }
@@ -230,10 +241,12 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
     api.deployments.create(project.id, () => {
       // Called again on a retry: count the attempt that gets through.
       upload = { files: 0, reusedFiles: 0, bytesSent: 0 };
+      const contentBytes = contentBytesToSend(packed, reuse);
       return deploymentBody(request, packed, {
         reuse,
         stats: upload,
-        onBytes: (bytesSent) => options.onProgress?.({ type: "uploading", bytesSent }),
+        onBytes: (bytesSent, contentBytesSent) =>
+          options.onProgress?.({ type: "uploading", bytesSent, contentBytesSent, contentBytes }),
       });
     });
 

@@ -94,13 +94,23 @@ export class Output {
    * dropped: logs should get the final summary from {@link info}, not a line per update.
    */
   progress(message: string): void {
-    if (this.quiet || this.json || !this.stderrIsTerminal) return;
+    if (!this.showsProgress) return;
     // Redraw at most ~10 times a second: uploads report every chunk.
     const now = Date.now();
     if (this.#progressShown && now - this.#progressAt < 100) return;
     this.#progressAt = now;
-    writeSync(Deno.stderr, `\r\x1b[2K${this.#err(2, message)}`);
+    // One line only: a wrapped line could not be redrawn in place.
+    const line = fitToWidth(message.replaceAll(/\s*\n\s*/g, " "), terminalColumns() - 1);
+    writeSync(Deno.stderr, `\r\x1b[2K${this.#err(2, line)}`);
     this.#progressShown = true;
+  }
+
+  /**
+   * Whether {@link progress} draws anything: on a terminal, without `--json` or `--quiet`.
+   * Elsewhere a command prints the lines that matter with {@link info} instead.
+   */
+  get showsProgress(): boolean {
+    return !this.quiet && !this.json && this.stderrIsTerminal;
   }
 
   /** Prints an error: `error:`/`hint:` lines for people, an {@link ErrorDocument} for `--json`. */
@@ -217,9 +227,24 @@ export function exitCodeOf(error: unknown): ExitCode {
   return error instanceof DeployTenantError ? error.exitCode : ExitCode.failed;
 }
 
+/** Formats a count for people, in groups of three digits: `1 234 567`. */
+export function formatCount(count: number): string {
+  return String(Math.round(count)).replace(/\B(?=(\d{3})+(?!\d))/g, " ");
+}
+
+/**
+ * An upload's progress for people: `3.1 MiB of 12.0 MiB (26%) · 4.2 MiB/s`; the rate once
+ * `elapsedMs` is long enough to mean something.
+ */
+export function formatTransfer(sent: number, total: number, elapsedMs: number): string {
+  const percent = total > 0 ? Math.min(100, Math.floor((sent / total) * 100)) : 100;
+  const rate = elapsedMs >= 250 ? ` · ${formatBytes((sent / elapsedMs) * 1000)}/s` : "";
+  return `${formatBytes(sent)} of ${formatBytes(total)} (${percent}%)${rate}`;
+}
+
 /** Formats a byte count for people: `512 B`, `1.5 KiB`, `12.0 MiB`. */
 export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
+  if (bytes < 1024) return `${Math.round(bytes)} B`;
   const units = ["KiB", "MiB", "GiB", "TiB"];
   let value = bytes;
   let unit = "B";
@@ -229,6 +254,22 @@ export function formatBytes(bytes: number): string {
     unit = next;
   }
   return `${value.toFixed(1)} ${unit}`;
+}
+
+/** The terminal's width in columns (80 when it cannot be read). */
+function terminalColumns(): number {
+  try {
+    return Deno.consoleSize().columns || 80;
+  } catch {
+    return 80;
+  }
+}
+
+/** `text` cut to `width` characters, ending in "…" when cut. */
+function fitToWidth(text: string, width: number): string {
+  const characters = [...text];
+  if (characters.length <= width) return text;
+  return `${characters.slice(0, Math.max(0, width - 1)).join("")}…`;
 }
 
 function writeSync(file: { writeSync(data: Uint8Array): number }, text: string): void {

@@ -228,12 +228,28 @@ export interface UploadStats {
   bytesSent: number;
 }
 
+/**
+ * The file content bytes {@link deploymentBody} will read for `packed`: the files not sent by
+ * hash. The body is larger (JSON escapes, base64), but this total is exact, so progress can
+ * say "3.1 MiB of 12.0 MiB".
+ */
+export function contentBytesToSend(packed: Pack, reuse: (gitSha1: string) => boolean): number {
+  let bytes = 0;
+  for (const entry of packed.entries) {
+    if (entry.kind === "file" && !reuse(entry.gitSha1)) bytes += entry.size;
+  }
+  return bytes;
+}
+
 /** Options of {@link deploymentBody}. */
 export interface BodyOptions {
   /** Whether the server already holds this content; if so only the hash is sent. */
   reuse?: (gitSha1: string) => boolean;
-  /** Called with the running total of body bytes each time a chunk is handed over. */
-  onBytes?: (bytesSent: number) => void;
+  /**
+   * Called each time a chunk is handed over, with the running total of body bytes and of file
+   * content bytes read into the body so far (to compare with {@link contentBytesToSend}).
+   */
+  onBytes?: (bytesSent: number, contentBytesSent: number) => void;
   /** Updated in place while the body is pulled. */
   stats?: UploadStats;
   /**
@@ -256,7 +272,8 @@ export function deploymentBody(
   options: BodyOptions = {},
 ): ReadableStream<Uint8Array> {
   const stats = options.stats ?? { files: 0, reusedFiles: 0, bytesSent: 0 };
-  const pieces = bodyPieces(request, packed, options.reuse ?? (() => false), stats);
+  const content = { bytes: 0 };
+  const pieces = bodyPieces(request, packed, options.reuse ?? (() => false), stats, content);
   const batcher = new ChunkBatcher();
   // No high-water mark: nothing is read before the consumer asks (a queued chunk would be
   // read, and checked, before a change the consumer could still see).
@@ -274,7 +291,7 @@ export function deploymentBody(
         if (chunk !== undefined) {
           stats.bytesSent += chunk.byteLength;
           controller.enqueue(chunk);
-          options.onBytes?.(stats.bytesSent);
+          options.onBytes?.(stats.bytesSent, content.bytes);
         }
         if (next.done) controller.close();
         if (next.done || chunk !== undefined) return;
@@ -291,6 +308,7 @@ async function* bodyPieces(
   packed: Pack,
   reuse: (gitSha1: string) => boolean,
   stats: UploadStats,
+  content: { bytes: number },
 ): AsyncGenerator<string> {
   const { assets: _ignored, ...fields } = request as { assets?: unknown };
   const head = JSON.stringify(fields);
@@ -311,14 +329,17 @@ async function* bodyPieces(
       continue;
     }
     yield `{"kind":"file","encoding":"${entry.encoding}","content":"`;
-    yield* fileContent(entry);
+    yield* fileContent(entry, content);
     yield `"}`;
   }
   yield "}}";
 }
 
 /** The file's content as the inside of a JSON string, checked against its packed hash. */
-async function* fileContent(entry: PackedFile): AsyncGenerator<string> {
+async function* fileContent(
+  entry: PackedFile,
+  content: { bytes: number },
+): AsyncGenerator<string> {
   const changed = () =>
     new DeployTenantError("fileChanged", `"${entry.path}" changed while it was being deployed.`, {
       hint: "Deploy again once the files stop changing.",
@@ -338,6 +359,7 @@ async function* fileContent(entry: PackedFile): AsyncGenerator<string> {
       const chunk = readBuffer.subarray(0, n);
       hash?.update(chunk);
       bytesRead += n;
+      content.bytes += n;
       yield encoder.encode(chunk);
     }
     yield encoder.finish();

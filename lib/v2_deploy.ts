@@ -13,7 +13,7 @@
  */
 import type { DeployOptions, DeployResult } from "./deploy.ts";
 import { DeployTenantError, ExitCode } from "./errors.ts";
-import { deploymentBody, type Pack, type UploadStats } from "./packer.ts";
+import { contentBytesToSend, deploymentBody, type Pack, type UploadStats } from "./packer.ts";
 import type { BuildLogEntry, Project } from "./types.ts";
 import type { DeployRequest, Revision, RevisionProgress } from "./v2/types.ts";
 import {
@@ -88,10 +88,12 @@ export async function deployRevision(
   const created = await api.client.apps.deploy(project.id, () => {
     // Called again on a retry: count the attempt that gets through.
     upload = { files: 0, reusedFiles: 0, bytesSent: 0 };
+    const contentBytes = contentBytesToSend(packed, () => false);
     return deploymentBody(head, packed, {
       reuse: () => false,
       stats: upload,
-      onBytes: (bytesSent) => options.onProgress?.({ type: "uploading", bytesSent }),
+      onBytes: (bytesSent, contentBytesSent) =>
+        options.onProgress?.({ type: "uploading", bytesSent, contentBytesSent, contentBytes }),
     });
   });
   const deployment = deploymentOf(created, project.id);
