@@ -103,6 +103,72 @@ Deno.serve(() => new Response(
 ));
 `;
 
+const ECHO = `Deno.serve((request) => {
+  if (request.headers.get("upgrade") !== "websocket") return new Response("not a websocket", { status: 426 });
+  const { socket, response } = Deno.upgradeWebSocket(request, { protocol: "chat" });
+  socket.onmessage = (event) => socket.send(typeof event.data === "string" ? "echo " + event.data : event.data);
+  return response;
+});
+`;
+
+/**
+ * Opens a WebSocket to the deployment at `host` through the host's port as a browser would
+ * (protocols "chat, superchat"), sends a text and a binary message, and returns the
+ * subprotocol and the two echoes. A raw client: names under `.localhost` do not resolve here.
+ */
+async function echoOverWebSocket(port: number, host: string): Promise<[string, string, number[]]> {
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  const key = crypto.getRandomValues(new Uint8Array(16)).toBase64();
+  await connection.write(new TextEncoder().encode(
+    `GET /ws HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n` +
+      "Sec-WebSocket-Protocol: chat, superchat\r\n\r\n",
+  ));
+  let bytes = new Uint8Array(0);
+  const read = async () => {
+    const chunk = new Uint8Array(65536);
+    const n = await connection.read(chunk);
+    if (n === null) throw new Error("connection closed");
+    const next = new Uint8Array(bytes.length + n);
+    next.set(bytes);
+    next.set(chunk.subarray(0, n), bytes.length);
+    bytes = next;
+  };
+  while (!new TextDecoder().decode(bytes).includes("\r\n\r\n")) await read();
+  const headEnd = new TextDecoder().decode(bytes).indexOf("\r\n\r\n");
+  const head = new TextDecoder().decode(bytes.subarray(0, headEnd));
+  assert.match(head, /^HTTP\/1\.1 101/, head);
+  const protocol = /sec-websocket-protocol: *(\S+)/i.exec(head)?.[1] ?? "";
+  bytes = bytes.subarray(headEnd + 4);
+  const send = async (opcode: number, payload: Uint8Array) => {
+    const mask = crypto.getRandomValues(new Uint8Array(4));
+    const frame = new Uint8Array(6 + payload.length);
+    frame[0] = 0x80 | opcode;
+    frame[1] = 0x80 | payload.length;
+    frame.set(mask, 2);
+    payload.forEach((byte, i) => frame[6 + i] = byte ^ mask[i & 3]);
+    await connection.write(frame);
+  };
+  const receive = async (): Promise<{ opcode: number; payload: Uint8Array }> => {
+    while (bytes.length < 2 || bytes.length < 2 + (bytes[1] & 0x7f)) await read();
+    const length = bytes[1] & 0x7f;
+    const frame = { opcode: bytes[0] & 0x0f, payload: bytes.slice(2, 2 + length) };
+    bytes = bytes.subarray(2 + length);
+    return frame;
+  };
+  await send(1, new TextEncoder().encode("hello"));
+  const text = await receive();
+  await send(2, new Uint8Array([1, 2, 3]));
+  const binary = await receive();
+  await send(8, new Uint8Array([0x03, 0xe8]));
+  const closing = await receive();
+  assert.equal(closing.opcode, 8, "the close is answered");
+  connection.close();
+  assert.equal(text.opcode, 1);
+  assert.equal(binary.opcode, 2);
+  return [protocol, new TextDecoder().decode(text.payload), [...binary.payload]];
+}
+
 const ON_LISTEN = `let heard = null;
 Deno.serve({ onListen(addr) { heard = addr; } }, () => Response.json({ heard, env: Deno.env.toObject() }));
 `;
@@ -146,6 +212,21 @@ for (const frontProxy of [true, false]) {
               `${when}: the bytes are the tenant's gzip`,
             );
           }
+        });
+
+        await t.step("a WebSocket works on the cold start and warm", async () => {
+          const url = await deploy(api, frontProxy ? "ws-proxy" : "ws-router", { "main.ts": ECHO });
+          const host = new URL(url).host;
+          for (const when of ["cold", "warm"]) {
+            const [protocol, text, bytes] = await echoOverWebSocket(api.host.port, host);
+            assert.equal(protocol, "chat", when);
+            assert.equal(text, "echo hello", when);
+            assert.deepEqual(bytes, [1, 2, 3], when);
+          }
+          // A plain request still gets the tenant's own answer.
+          const plain = await invoke(url);
+          assert.equal(plain.status, 426);
+          await plain.body?.cancel();
         });
 
         await t.step("onListen hears a TCP listener; the env is Deploy's and its own", async () => {

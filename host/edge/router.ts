@@ -6,6 +6,7 @@
  * @module
  */
 import { startSettings } from "../build/builder.ts";
+import { isWebSocketUpgrade, relayWebSocket } from "./websocket.ts";
 import {
   type AppLog,
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -100,6 +101,23 @@ export function createRouter(
     headers.delete("forwarded");
     if ("hostname" in info.remoteAddr) headers.set("x-forwarded-for", info.remoteAddr.hostname);
     headers.set("x-forwarded-proto", url.protocol.slice(0, -1));
+    if (isWebSocketUpgrade(request)) {
+      headers.set("host", host);
+      // Open while the connection is: the process serves, the CPU and idle guards know it.
+      return await relayWebSocket(
+        request,
+        instance.client.socketPath,
+        url.pathname + url.search,
+        headers,
+        {
+          onOpen: () => instance.inFlight++,
+          onClose: () => {
+            instance.inFlight--;
+            instance.lastUsed = Date.now();
+          },
+        },
+      );
+    }
     const body = request.body && usage
       ? countBytes(request.body, (bytes) => usage.add(owner, { networkIngressBytes: bytes }))
       : request.body;

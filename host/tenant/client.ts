@@ -38,6 +38,11 @@ export class TenantClient {
     this.#socketPath = socketPath;
   }
 
+  /** The tenant's socket (a WebSocket to the tenant opens its own connection to it). */
+  get socketPath(): string {
+    return this.#socketPath;
+  }
+
   /**
    * Sends `request` and resolves with the response once its head arrives; the body streams as
    * it is read, and cancelling it closes the connection. Rejects on a connection error or

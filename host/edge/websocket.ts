@@ -1,0 +1,137 @@
+/**
+ * WebSockets through the host's router (HAProxy carries warm ones itself; a cold start and a
+ * host without HAProxy come here): the router opens the tenant's WebSocket over its unix
+ * socket first, with the client's own handshake headers (its `Sec-WebSocket-Protocol` as it
+ * wrote it: Deno accepts only ", " between protocols), so the client's upgrade is answered
+ * with what the tenant answered — its `101` and subprotocol, or its refusal as an ordinary
+ * response — and then relays messages both ways, text as text and binary as binary, and each
+ * side's close to the other.
+ *
+ * @module
+ */
+import { Buffer } from "node:buffer";
+import { type IncomingMessage, request as httpRequest } from "node:http";
+import type { Duplex } from "node:stream";
+import { TenantFrames } from "./websocket_frames.ts";
+
+/** Headers the router's handshake sets itself; the rest of the client's go to the tenant. */
+const HANDSHAKE_HEADERS = new Set([
+  "connection",
+  "upgrade",
+  "sec-websocket-key",
+  "sec-websocket-version",
+  "sec-websocket-extensions",
+  "content-length",
+  "transfer-encoding",
+]);
+
+/** Whether `request` asks to become a WebSocket. */
+export function isWebSocketUpgrade(request: Request): boolean {
+  return request.headers.get("upgrade")?.toLowerCase() === "websocket";
+}
+
+/**
+ * Answers a WebSocket upgrade by opening the same WebSocket to the tenant listening on
+ * `socketPath` (`path` with its query, `headers` as the router forwards them), then relaying.
+ * `onOpen` and `onClose` bracket the relayed connection (the tenant counts as busy meanwhile).
+ */
+export async function relayWebSocket(
+  request: Request,
+  socketPath: string,
+  path: string,
+  headers: Headers,
+  hooks: { onOpen?: () => void; onClose?: () => void } = {},
+): Promise<Response> {
+  const forwarded: Record<string, string> = {};
+  for (const [name, value] of headers) {
+    if (!HANDSHAKE_HEADERS.has(name)) forwarded[name] = value;
+  }
+  const key = crypto.getRandomValues(new Uint8Array(16)).toBase64();
+  const opened = await new Promise<{ socket: Duplex; head: Buffer; protocol?: string } | Response>(
+    (resolve) => {
+      const outgoing = httpRequest({
+        socketPath,
+        path,
+        method: "GET",
+        setHost: false,
+        headers: {
+          ...forwarded,
+          connection: "Upgrade",
+          upgrade: "websocket",
+          "sec-websocket-key": key,
+          "sec-websocket-version": "13",
+        },
+      });
+      outgoing.on("upgrade", (response: IncomingMessage, socket: Duplex, head: Buffer) => {
+        const protocol = response.headers["sec-websocket-protocol"];
+        resolve({ socket, head, protocol: typeof protocol === "string" ? protocol : undefined });
+      });
+      outgoing.on("response", (response: IncomingMessage) => {
+        const chunks: Uint8Array[] = [];
+        response.on("data", (chunk: Uint8Array) => chunks.push(chunk));
+        response.on("end", () => {
+          const answer = new Headers();
+          for (const [name, value] of Object.entries(response.headers)) {
+            if (typeof value === "string") answer.set(name, value);
+          }
+          const status = response.statusCode ?? 502;
+          const body = status === 204 || status === 304 ? null : Buffer.concat(chunks);
+          resolve(new Response(body, { status, headers: answer }));
+        });
+      });
+      outgoing.on("error", (error: Error) =>
+        resolve(Response.json(
+          {
+            code: "deploymentUnavailable",
+            message: `WebSocket to the deployment: ${error.message}`,
+          },
+          { status: 502 },
+        )));
+      outgoing.end();
+    },
+  );
+  if (opened instanceof Response) return opened;
+
+  const { socket: client, response } = Deno.upgradeWebSocket(request, {
+    protocol: opened.protocol,
+  });
+  hooks.onOpen?.();
+  client.binaryType = "arraybuffer";
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    hooks.onClose?.();
+  };
+  // What the tenant sends before the client's side is open waits for it.
+  const early: (string | Uint8Array)[] = [];
+  const tenant = new TenantFrames(opened.socket, opened.head, {
+    message: (data) => {
+      if (client.readyState === client.OPEN) client.send(data);
+      else early.push(data);
+    },
+    close: (code, reason) => {
+      if (client.readyState === client.OPEN || client.readyState === client.CONNECTING) {
+        client.close(sendableCode(code), reason);
+      }
+      finish();
+    },
+  });
+  client.onopen = () => {
+    for (const data of early.splice(0)) client.send(data);
+  };
+  client.onmessage = (event) => {
+    tenant.send(typeof event.data === "string" ? event.data : new Uint8Array(event.data));
+  };
+  client.onclose = (event) => {
+    tenant.close(sendableCode(event.code), event.reason);
+    finish();
+  };
+  client.onerror = () => {};
+  return response;
+}
+
+/** A close code one may send (1005 and 1006 only describe what happened): else 1000. */
+function sendableCode(code: number): number {
+  return code === 1000 || (code >= 3000 && code <= 4999) ? code : 1000;
+}
