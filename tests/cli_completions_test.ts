@@ -38,6 +38,10 @@ Deno.test(requires(["bash"], {
       assert.equal(await complete(["deploy-tenant", "pro"]), "project");
       assert.equal(await complete(["deploy-tenant", "--json", "project", "cr"]), "create");
       assert.equal(await complete(["deploy-tenant", "domain", "certs", "pro"]), "provision");
+      // The plural and singular names people type are walked, not offered beside the name.
+      assert.equal(await complete(["deploy-tenant", "projects", "cr"]), "create");
+      assert.equal(await complete(["deploy-tenant", "dbs", "cl"]), "clear");
+      assert.equal(await complete(["deploy-tenant", "deployment", "pro"]), "promote");
       // A flag's value is not mistaken for a subcommand.
       assert.equal(
         await complete(["deploy-tenant", "deploy", "./hooks", "--project", "acme", "--env-"]),
