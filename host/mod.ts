@@ -14,9 +14,10 @@
 import { join } from "node:path";
 import { createApi } from "./api/mod.ts";
 import { EgressProxy } from "./build/egress_proxy.ts";
+import { CronScheduler } from "./tenant/cron.ts";
 import type { Quotas } from "./api/quotas.ts";
 import { BlobStore } from "./store/blobs.ts";
-import { Builder } from "./build/builder.ts";
+import { Builder, startSettings } from "./build/builder.ts";
 import { caDir, LocalCa } from "./edge/certs.ts";
 import { DomainVerifier, hostAddresses } from "./api/domain_verify.ts";
 import { type HttpsServer, serveHttps } from "./edge/https.ts";
@@ -174,6 +175,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     guard: options.guard,
     log: telemetry.appLog,
     processes: telemetry.processes,
+    crons: { registered: (id, name, schedule) => crons.registered(id, name, schedule) },
     maxWarm,
     // The front proxy routes to a process from the moment it is up until it is stopped.
     instances: {
@@ -199,6 +201,18 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     beforeLive: async (id, domains) => await front?.beforeLive(id, domains),
     afterLive: () => front?.resync(),
     dependencies: { proxyUrl: egress.url, deno: tenantDenoBinary() },
+  });
+  const crons = new CronScheduler({
+    store,
+    baseDomain,
+    run: async (id, name) => {
+      const record = store.getDeploymentRecord(id);
+      if (!record) return;
+      const app = deploymentDirs(deploymentsDir, id).app;
+      await (runtime.running(id) ?? runtime.ensure(startSettings(store, record, app, baseDomain)));
+      await runtime.runCron(id, name);
+    },
+    log: (id, level, message) => telemetry.appLog(id, level, message),
   });
   // The local CA is created on first use (at start when HTTPS is on), once per data dir.
   let ca: Promise<LocalCa> | undefined;
@@ -311,6 +325,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   // Builds cut short by a crash or kill resume, so nothing stays pending.
   for (const id of store.pendingDeployments()) builder.enqueue(id);
   runtime.warmUp();
+  crons.start();
 
   const apiHost = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
   const info: HostInfo = {
@@ -341,6 +356,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       const closing = Promise.all([server.shutdown(), https?.shutdown()]);
       await within(closing, 3_000);
       await builder.idle();
+      crons.stop();
       await runtime.stopAll();
       await egress.close();
       await within(closing, 2_000);

@@ -111,6 +111,8 @@ export const createDeploymentBody = z.strictObject({
   domains: z.array(z.string()).max(100).nullish(),
   requestTimeout: z.number().int().min(1).max(2 ** 31 - 1).nullish(),
   permissions: z.strictObject({ net: z.array(netEntry).max(1000).nullish() }).nullish(),
+  /** Whether its `Deno.cron` jobs run (a later v1 field; off unless asked for). */
+  enableCron: z.boolean().nullish(),
   description,
 });
 

@@ -16,6 +16,7 @@ import {
 import { requestTimeoutMs } from "../tenant/limits.ts";
 import type { DeploymentRecord, Store } from "../store/store.ts";
 import { runtimeEnv } from "../store/layers.ts";
+import { cronsOf } from "../store/crons.ts";
 import { fetchDependencies, needsDependencies } from "./dependencies.ts";
 
 /** What the builder works with. */
@@ -100,6 +101,16 @@ export class Builder {
       await runtime.ensure(runnable);
       const now = store.getDeploymentRecord(id);
       if (now?.status !== "pending") return await runtime.stop(id); // deleted meanwhile
+      const jobs = cronsOf(store, id);
+      if (jobs.length > 0 && !now.enableCron) {
+        throw new BuildError(
+          `The deployment registers Deno.cron jobs (${jobs.map((j) => j.name).join(", ")}) ` +
+            "but cron is not enabled for it: deploy with enableCron (v1) or config.crons (v2)",
+        );
+      }
+      if (jobs.length > 0) {
+        log(`Cron jobs: ${jobs.map((j) => `${j.name} (${j.schedule})`).join(", ")}`);
+      }
       if (now.cancellationRequestedAt) {
         await runtime.stop(id);
         log("The build was cancelled", "error");

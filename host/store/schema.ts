@@ -217,4 +217,14 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE org_blobs ADD COLUMN size INTEGER NOT NULL DEFAULT 0;
   `,
+  // Deno.cron: whether a deployment may run jobs, and the jobs it registered (host/tenant/cron.ts).
+  `
+  ALTER TABLE deployments ADD COLUMN enable_cron INTEGER NOT NULL DEFAULT 0;
+  CREATE TABLE deployment_crons (
+    deployment_id TEXT NOT NULL REFERENCES deployments(id) ON DELETE CASCADE,
+    name TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    PRIMARY KEY (deployment_id, name)
+  );
+  `,
 ];

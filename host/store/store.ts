@@ -106,6 +106,8 @@ export interface DeploymentRecord {
   organizationSlug: string;
   /** v2's fields; defaults for a v1 deployment. */
   revision: RevisionFields;
+  /** Whether its `Deno.cron` jobs run (v1 `enableCron`, v2 `config.crons`). */
+  enableCron: boolean;
   failureReason: FailureReason | null;
   failureDetail: FailureDetail | null;
   cancellationRequestedAt: string | null;
@@ -145,6 +147,8 @@ export interface NewDeployment {
   permissions: DeploymentPermissions | null;
   /** v2's fields (labels, config, layers, preview); default: a v1 deployment's. */
   revision?: RevisionFields;
+  /** Whether its `Deno.cron` jobs run; default no. */
+  enableCron?: boolean;
   assets: AssetRecord[];
 }
 
@@ -498,8 +502,9 @@ export class Store {
       this.#run(
         `INSERT INTO deployments (id, project_id, status, description, entry_point_url, env_vars,
            databases, domains, import_map_url, lock_file_url, compiler_options, request_timeout,
-           permissions, requested_domains, labels, config, layers, preview, created_at, updated_at)
-         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           permissions, requested_domains, labels, config, layers, preview, enable_cron,
+           created_at, updated_at)
+         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         deployment.id,
         deployment.projectId,
         deployment.description,
@@ -517,6 +522,7 @@ export class Store {
         jsonOrNull(deployment.revision?.config),
         jsonOrNull(deployment.revision?.layerIds),
         deployment.revision?.preview ? 1 : 0,
+        deployment.enableCron ? 1 : 0,
         now,
         now,
       );
@@ -1014,6 +1020,7 @@ function toDeployment(row: Row): DeploymentRecord {
       layerIds: parseJson<string[]>(row.layers),
       preview: row.preview === 1,
     },
+    enableCron: row.enable_cron === 1,
     failureReason: row.failure_reason === null ? null : row.failure_reason as FailureReason,
     failureDetail: parseJson<FailureDetail>(row.failure_detail),
     cancellationRequestedAt: nullableString(row.cancellation_requested_at),

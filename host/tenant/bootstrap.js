@@ -101,18 +101,26 @@ let receiveHandoff = () => {};
 const handoff = new Promise((resolve) => receiveHandoff = resolve);
 
 const readStdin = Deno.stdin.read.bind(Deno.stdin);
+// The host writes JSON lines: a pooled runtime's deployment first, then commands (a cron job
+// to run). EOF means the host is gone.
 async function followHost() {
-  const buffer = new Uint8Array(pooled ? 16 * 1024 : 1);
+  const buffer = new Uint8Array(16 * 1024);
   const decoder = new TextDecoder();
-  let line = pooled ? "" : undefined;
+  let pending = "";
+  let handedOver = !pooled;
   try {
     for (let read; (read = await readStdin(buffer)) !== null;) {
-      if (line === undefined) continue; // nothing else is ever sent
-      line += decoder.decode(buffer.subarray(0, read), { stream: true });
-      const end = line.indexOf("\n");
-      if (end < 0) continue;
-      receiveHandoff(JSON.parse(line.slice(0, end)));
-      line = undefined;
+      pending += decoder.decode(buffer.subarray(0, read), { stream: true });
+      for (let end; (end = pending.indexOf("\n")) >= 0;) {
+        const record = JSON.parse(pending.slice(0, end));
+        pending = pending.slice(end + 1);
+        if (!handedOver) {
+          handedOver = true;
+          receiveHandoff(record);
+        } else if (typeof record.cron === "string") {
+          runCron(record.cron);
+        }
+      }
     }
   } catch { /* closed under us: treated like EOF */ }
   exitNow(0);
@@ -344,6 +352,46 @@ globalThis.addEventListener("load", async () => {
   );
   Deno.exit(70);
 });
+
+// ---- Deno.cron: registered with the host, which runs each job on its schedule ----
+
+// The host keeps the schedules (host/tenant/cron.ts) and, when one is due while the deployment
+// is current, starts the process if need be and names the job on the lifeline.
+const cronJobs = new Map();
+Object.defineProperty(Deno, "cron", {
+  configurable: true,
+  writable: true,
+  value: function cron(name, schedule, optionsOrHandler, maybeHandler) {
+    const handler = typeof optionsOrHandler === "function" ? optionsOrHandler : maybeHandler;
+    if (typeof name !== "string" || name.length === 0 || name.length > 64) {
+      throw new TypeError("Deno.cron: the name must be a string of 1 to 64 characters");
+    }
+    if (typeof handler !== "function") {
+      throw new TypeError("Deno.cron: the handler must be a function");
+    }
+    if (cronJobs.has(name)) throw new TypeError(`Deno.cron: a job named "${name}" already exists`);
+    cronJobs.set(name, handler);
+    writeTagged({ cron: { name, schedule } });
+    return new Promise(() => {}); // settles when the job is closed: never, here
+  },
+});
+
+async function runCron(name) {
+  const handler = cronJobs.get(name);
+  if (!handler) return;
+  const started = performance.now();
+  writeTagged({ level: "info", message: `cron job "${name}" started` });
+  try {
+    await handler();
+    const ms = Math.round(performance.now() - started);
+    writeTagged({ level: "info", message: `cron job "${name}" finished in ${ms} ms` });
+  } catch (error) {
+    writeTagged({
+      level: "error",
+      message: `cron job "${name}" failed: ${error?.stack ?? String(error)}`,
+    });
+  }
+}
 
 // ---- pool: a runtime started before its deployment is known (host/tenant/warm_pool.ts) ----
 

@@ -27,6 +27,8 @@ export interface TenantOutputHandlers {
   kv?(reads: number, writes: number): void;
   /** The tenant says it listens (a hint: the host still connects to see). */
   listening?(): void;
+  /** The tenant registered a `Deno.cron` job (its schedule as given: a string or an object). */
+  cron?(name: string, schedule: unknown): void;
 }
 
 /**
@@ -100,9 +102,17 @@ function handleTagged(json: string, handlers: TenantOutputHandlers): boolean {
     return false;
   }
   if (typeof record !== "object" || record === null) return false;
-  const { level, message, kv, listening } = record as Record<string, unknown>;
+  const { level, message, kv, listening, cron } = record as Record<string, unknown>;
   if (listening === true) {
     handlers.listening?.();
+    return true;
+  }
+  if (
+    typeof cron === "object" && cron !== null &&
+    typeof (cron as { name?: unknown }).name === "string"
+  ) {
+    const job = cron as { name: string; schedule: unknown };
+    handlers.cron?.(job.name, job.schedule);
     return true;
   }
   if (typeof level === "string" && isLogLevel(level) && typeof message === "string") {

@@ -94,6 +94,8 @@ export interface RuntimeOptions {
   startTimeoutMs?: number;
   log?: TenantLog;
   processes?: ProcessObserver;
+  /** Hears the `Deno.cron` jobs a deployment registers (see cron.ts). */
+  crons?: { registered(deploymentId: string, name: string, schedule: unknown): void };
   /** Limits on resident memory and CPU burnt outside requests (see process_guard.ts). */
   guard?: GuardOptions;
   /** At most this many processes run; starting one more stops the least recently used. Default 256. */
@@ -122,11 +124,14 @@ export function deploymentDirs(deploymentsDir: string, id: string) {
 
 /** Starts, tracks and stops tenant processes. */
 export class Runtime {
-  #options: Required<Omit<RuntimeOptions, "log" | "processes" | "guard" | "instances">> & {
-    log: TenantLog;
-    processes?: ProcessObserver;
-    instances?: InstanceObserver;
-  };
+  #options:
+    & Required<Omit<RuntimeOptions, "log" | "processes" | "guard" | "instances" | "crons">>
+    & {
+      log: TenantLog;
+      processes?: ProcessObserver;
+      crons?: RuntimeOptions["crons"];
+      instances?: InstanceObserver;
+    };
   #instances = new Map<string, Promise<Instance>>();
   /** The instances that came up, by deployment, until they are stopped or exit. */
   #ready = new Map<string, Instance>();
@@ -195,6 +200,24 @@ export class Runtime {
   /** Whether a process for `id` is running or starting. */
   isRunning(id: string): boolean {
     return this.#instances.has(id);
+  }
+
+  /**
+   * Runs the `Deno.cron` job `name` in the running process of `id` (its bootstrap reads the
+   * lifeline). Returns whether there was a process to tell.
+   */
+  async runCron(id: string, name: string): Promise<boolean> {
+    const child = this.#processes.get(id);
+    if (!child) return false;
+    const writer = child.stdin.getWriter();
+    try {
+      await writer.write(new TextEncoder().encode(JSON.stringify({ cron: name }) + "\n"));
+      return true;
+    } catch {
+      return false;
+    } finally {
+      writer.releaseLock();
+    }
   }
 
   /** Stops the process of `id`, if any, and waits for it to exit. */
@@ -350,7 +373,12 @@ export class Runtime {
       }
     };
     const listening = () => process.listening.resolve();
-    const stdoutDone = readTenantOutput(child.stdout, "stdout", { log, kv, listening });
+    const cron = (name: string, schedule: unknown) => {
+      if (process.deploymentId) {
+        this.#options.crons?.registered(process.deploymentId, name, schedule);
+      }
+    };
+    const stdoutDone = readTenantOutput(child.stdout, "stdout", { log, kv, listening, cron });
     const stderrDone = readTenantOutput(child.stderr, "stderr", {
       log: (level, message) => {
         if (process.outOfMemory) return; // the rest is V8's diagnostic dump

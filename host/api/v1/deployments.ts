@@ -65,6 +65,7 @@ export function registerDeploymentRoutes(
       projectId: project.id,
       domains,
       requestedDomains: body.domains ?? null,
+      enableCron: body.enableCron ?? false,
     });
     return c.json(deploymentJson(startBuild(store, engine, record)));
   });

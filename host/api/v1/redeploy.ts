@@ -62,6 +62,7 @@ export function registerRedeployRoutes(
         ...settings,
         domains,
         requestedDomains,
+        enableCron: source.enableCron,
         assets: store.listDeploymentAssets(source.id),
       });
     });

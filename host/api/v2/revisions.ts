@@ -138,6 +138,8 @@ export function registerRevisionRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
       projectId: project.id,
       domains,
       requestedDomains: requested,
+      // v2 runs Deno.cron jobs unless the config says `crons: false`.
+      enableCron: config?.crons !== false,
       revision: {
         labels: body.labels ?? {},
         config: body.config ?? null,

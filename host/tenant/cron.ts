@@ -1,0 +1,104 @@
+/**
+ * `Deno.cron` on the local host. A deployment's bootstrap reports each job it registers (at
+ * its build's boot check and whenever it starts); the host keeps them in the store. Once a
+ * minute, every job of a *current* deployment (the one serving its project's production
+ * name) whose schedule matches that minute (UTC) runs: the process is started if it is not
+ * running, and told the job's name on its lifeline; the job's start, end and errors go to the
+ * app logs. Jobs of other deployments never run. A deployment runs jobs only when enabled
+ * (v1 `enableCron`, v2 `config.crons`, on by default there).
+ *
+ * @module
+ */
+import { isProduction } from "../build/builder.ts";
+import { recordCron, runnableCrons } from "../store/crons.ts";
+import type { Store } from "../store/store.ts";
+import { parseCron, scheduleText } from "./cron_schedule.ts";
+
+/** What the scheduler needs of the host. */
+export interface CronRunner {
+  store: Store;
+  baseDomain: string;
+  /** Starts the deployment's process if need be, then runs the job in it. */
+  run(deploymentId: string, name: string): Promise<void>;
+  /** Logs to the deployment's app logs. */
+  log(deploymentId: string, level: "info" | "error", message: string): void;
+  /** The clock (tests move it); default `Date.now`. */
+  now?: () => number;
+}
+
+/** Runs registered jobs on their schedules. */
+export class CronScheduler {
+  #runner: CronRunner;
+  #timer: number | undefined;
+  #lastMinute = -1;
+  #running = new Set<string>();
+
+  /** Creates the scheduler; nothing runs before {@link start}. */
+  constructor(runner: CronRunner) {
+    this.#runner = runner;
+  }
+
+  /**
+   * A deployment registered job `name` with `schedule` (a string or a `Deno.CronSchedule`):
+   * kept when the schedule reads, logged as an error otherwise.
+   */
+  registered(deploymentId: string, name: string, schedule: unknown): void {
+    let text: string;
+    try {
+      text = scheduleText(schedule);
+      parseCron(text);
+    } catch (error) {
+      this.#runner.log(deploymentId, "error", `Deno.cron("${name}"): ${(error as Error).message}`);
+      return;
+    }
+    recordCron(this.#runner.store, { deploymentId, name, schedule: text });
+  }
+
+  /** Checks the schedules at the start of every minute. */
+  start(): void {
+    const now = (this.#runner.now ?? Date.now)();
+    const timer = setTimeout(() => {
+      this.tick();
+      this.start();
+    }, 60_000 - (now % 60_000) + 50) as unknown as number;
+    // The host's shutdown does not wait for the next minute.
+    Deno.unrefTimer(timer);
+    this.#timer = timer;
+  }
+
+  /** Stops checking. */
+  stop(): void {
+    clearTimeout(this.#timer);
+  }
+
+  /** Runs the jobs due in the current minute (once per minute, whoever calls). */
+  tick(): Promise<void>[] {
+    const now = new Date((this.#runner.now ?? Date.now)());
+    const minute = Math.floor(now.getTime() / 60_000);
+    if (minute === this.#lastMinute) return [];
+    this.#lastMinute = minute;
+    const { store, baseDomain } = this.#runner;
+    const runs: Promise<void>[] = [];
+    for (const job of runnableCrons(store)) {
+      const record = store.getDeploymentRecord(job.deploymentId);
+      if (!record || !isProduction(record, baseDomain)) continue;
+      if (!parseCron(job.schedule).matches(now)) continue;
+      const key = `${job.deploymentId}/${job.name}`;
+      // A job whose start (maybe a cold start) is still under way is not started twice.
+      if (this.#running.has(key)) continue;
+      this.#running.add(key);
+      runs.push(
+        this.#runner.run(job.deploymentId, job.name)
+          .catch((error) =>
+            this.#runner.log(
+              job.deploymentId,
+              "error",
+              `cron job "${job.name}" could not start: ${(error as Error).message.split("\n")[0]}`,
+            )
+          )
+          .finally(() => this.#running.delete(key)),
+      );
+    }
+    return runs;
+  }
+}

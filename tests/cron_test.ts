@@ -1,0 +1,110 @@
+/**
+ * `Deno.cron` as on Deploy: schedules read as cron does; through a real host a current
+ * (production) deployment's job runs at the next minute it matches, its start and end in the
+ * app logs, even when its process was not running; a deployment that is not current runs
+ * nothing; a v1 deployment without `enableCron` that registers a job fails its build.
+ */
+import assert from "node:assert/strict";
+import { parseCron, scheduleText } from "../host/tenant/cron_schedule.ts";
+import { type ApiHost, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
+
+Deno.test("cron schedules match the minutes cron would run them", () => {
+  const at = (iso: string) => new Date(iso);
+  assert.ok(parseCron("* * * * *").matches(at("2026-12-06T03:04:00Z")));
+  assert.ok(parseCron("*/15 * * * *").matches(at("2026-12-06T03:45:10Z")));
+  assert.ok(!parseCron("*/15 * * * *").matches(at("2026-12-06T03:46:00Z")));
+  assert.ok(parseCron("30 9 * * MON-FRI").matches(at("2026-12-07T09:30:00Z")), "a Monday");
+  assert.ok(!parseCron("30 9 * * MON-FRI").matches(at("2026-12-06T09:30:00Z")), "a Sunday");
+  assert.ok(parseCron("0 0 1 JAN *").matches(at("2027-01-01T00:00:00Z")));
+  assert.ok(parseCron("0 12 * * 7").matches(at("2026-12-06T12:00:00Z")), "7 is Sunday");
+  // Both day fields restricted: either one.
+  assert.ok(parseCron("0 0 13 * FRI").matches(at("2026-12-11T00:00:00Z")), "a Friday");
+  assert.ok(parseCron("0 0 13 * FRI").matches(at("2026-12-13T00:00:00Z")), "the 13th");
+  for (
+    const bad of ["* * * *", "60 * * * *", "* 24 * * *", "*/0 * * * *", "5-1 * * * *", "x * * * *"]
+  ) {
+    assert.throws(() => parseCron(bad), SyntaxError, bad);
+  }
+  assert.equal(scheduleText({ minute: { every: 5 } }), "*/5 * * * *");
+  assert.equal(scheduleText({ hour: { exact: [1, 13] }, minute: { exact: 0 } }), "0 1,13 * * *");
+});
+
+/** Creates project `name` and a v1 deployment of `main` in it. */
+async function deploy(
+  api: ApiHost,
+  name: string,
+  main: string,
+  extra: Record<string, unknown> = {},
+): Promise<{ id: string; status: string }> {
+  const project = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/projects`, {
+    json: { name },
+  });
+  const deployment = await ok(api, "POST", `/v1/projects/${project.id}/deployments`, {
+    json: {
+      entryPointUrl: "main.ts",
+      envVars: {},
+      assets: { "main.ts": { kind: "file", content: main } },
+      ...extra,
+    },
+  });
+  const id = String(deployment.id);
+  return { id, status: await waitForBuild(api, id) };
+}
+
+async function messages(api: ApiHost, id: string): Promise<string[]> {
+  const lines = await ok<{ message: string }[]>(
+    api,
+    "GET",
+    `/v1/deployments/${id}/app_logs?since=2000-01-01T00:00:00Z&limit=1000`,
+  );
+  return lines.map((line) => line.message);
+}
+
+const JOB = (tag: string) =>
+  `Deno.cron("tick", "* * * * *", () => console.log("ticked ${tag}"));
+Deno.serve(() => new Response("ok"));
+`;
+
+Deno.test("a current deployment's Deno.cron job runs on its schedule, started if need be", async () => {
+  await using api = await startApiHost({ idleTimeoutMs: 1_000 });
+  // Not enabled on v1: registering a job fails the build, saying how to enable it.
+  const disabled = await deploy(api, "cron-off", JOB("off"));
+  assert.equal(disabled.status, "failed");
+  const log = await ok<{ message: string }[]>(
+    api,
+    "GET",
+    `/v1/deployments/${disabled.id}/build_logs`,
+  );
+  assert.ok(log.some((l) => /cron is not enabled/.test(l.message)), JSON.stringify(log));
+
+  // Enabled but not in production: its jobs never run.
+  const preview = await deploy(api, "cron-preview", JOB("preview"), { enableCron: true });
+  assert.equal(preview.status, "success");
+  // Enabled and in production (the project's own name): runs every minute.
+  const current = await deploy(api, "cron-prod", JOB("prod"), {
+    enableCron: true,
+    domains: ["{project.name}.localhost", "{project.name}-{deployment.id}.localhost"],
+  });
+  assert.equal(current.status, "success");
+  const build = await ok<{ message: string }[]>(
+    api,
+    "GET",
+    `/v1/deployments/${current.id}/build_logs`,
+  );
+  assert.ok(build.some((l) => l.message === "Cron jobs: tick (* * * * *)"), JSON.stringify(build));
+
+  // Its process stops when idle (1 s here): the job starts it again at the minute.
+  const deadline = Date.now() + 75_000;
+  let seen: string[] = [];
+  while (Date.now() < deadline) {
+    seen = await messages(api, current.id);
+    if (seen.some((m) => /cron job "tick" finished/.test(m))) break;
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  assert.ok(seen.includes("ticked prod"), seen.join("\n"));
+  assert.ok(seen.some((m) => m === 'cron job "tick" started'), seen.join("\n"));
+  assert.ok(
+    !(await messages(api, preview.id)).includes("ticked preview"),
+    "not current: never ran",
+  );
+});
