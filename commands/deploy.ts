@@ -59,6 +59,7 @@ interface DeployFlags {
   prod?: boolean;
   domain?: string[];
   requestTimeout?: string;
+  cron?: boolean;
   allowNet?: string;
   label?: string[];
   preview?: boolean;
@@ -92,6 +93,7 @@ export function deployCommand(): Command {
     )
     .option("--dry-run", "print what would be sent and send nothing")
     .option("--request-timeout <ms>", "answer 504 TIME_LIMIT when a request takes longer")
+    .option("--cron", "run its Deno.cron jobs while it serves production (v1 enableCron)")
     .option(
       "--allow-net <hosts>",
       'outbound network allow-list, e.g. api.example.com,1.2.3.4:443; "" denies all',
@@ -346,6 +348,7 @@ function deploymentSettings(command: Command, flags: DeployFlags): DeploymentSet
     const net = flags.allowNet.split(",").map((host) => host.trim()).filter(Boolean);
     settings.permissions = { net };
   }
+  if (flags.cron) settings.enableCron = true;
   return settings;
 }
 

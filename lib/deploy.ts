@@ -61,6 +61,8 @@ export interface DeploymentSettings {
   requestTimeout?: number | null;
   /** Outbound network allow-list: `{net: ["api.example.com"]}`; `{net: []}` denies all. */
   permissions?: DeploymentPermissions | null;
+  /** Run the deployment's `Deno.cron` jobs (v1 `enableCron`; v2 runs them unless told not to). */
+  enableCron?: boolean | null;
 }
 
 /** What to deploy and where. */
@@ -452,6 +454,7 @@ function deploymentRequest(
   if (settings.description != null) request.description = settings.description;
   if (settings.requestTimeout != null) request.requestTimeout = settings.requestTimeout;
   if (settings.permissions != null) request.permissions = settings.permissions;
+  if (settings.enableCron) request.enableCron = true;
   return request;
 }
 

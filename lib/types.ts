@@ -108,6 +108,8 @@ export interface CreateDeploymentRequest {
   requestTimeout?: number | null;
   permissions?: DeploymentPermissions | null;
   description?: string | null;
+  /** Run its `Deno.cron` jobs (a later v1 field). */
+  enableCron?: boolean | null;
 }
 
 /** Body of `POST /deployments/{id}/redeploy`: values merge, `null` deletes. */
