@@ -251,6 +251,7 @@ Deno.test("a deployment record round-trips with its assets and JSON fields", asy
     permissions: { net: ["example.com"] },
     organizationSlug: org.slug,
     revision: { labels: {}, config: null, layerIds: null, preview: false },
+    enableCron: false,
     failureReason: null,
     failureDetail: null,
     cancellationRequestedAt: null,
