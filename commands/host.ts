@@ -139,6 +139,12 @@ Examples:
             exitCode: ExitCode.unavailable,
           });
         }
+        if ((error as Error).name === "DataDirInUseError") {
+          throw new DeployTenantError("hostRunning", (error as Error).message, {
+            hint: "`deploy-tenant host status` shows it; `host stop` stops it.",
+            exitCode: ExitCode.conflict,
+          });
+        }
         throw error;
       }
       const { token: _token, shutdown, finished, ...shown } = running;

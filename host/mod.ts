@@ -127,6 +127,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const log = options.log ?? (() => {});
   await Deno.mkdir(dataDir, { recursive: true, mode: 0o700 });
   await Deno.chmod(dataDir, 0o700);
+  // One host per data dir, held by a lock the kernel drops when the process dies: a second
+  // host (foreground or background) refuses before it touches anything of the first's.
+  const lock = await lockDataDir(dataDir);
   const deploymentsDir = join(dataDir, "deployments");
   await Deno.mkdir(deploymentsDir, { recursive: true, mode: 0o700 });
 
@@ -294,6 +297,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       await server.shutdown();
       await egress.close();
       store.close();
+      lock.close();
       throw error;
     }
     port = front.port;
@@ -317,6 +321,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       await server.shutdown();
       await egress.close();
       store.close();
+      lock.close();
       throw error;
     }
     await openCa().catch((error) => log(`local CA unavailable: ${error.message}`));
@@ -362,6 +367,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       await within(closing, 2_000);
       telemetry.close();
       store.close();
+      lock.close();
     })();
   const { pid: _pid, ...rest } = info;
   // Without HAProxy nothing listens on the public port: the host is done.
@@ -442,6 +448,34 @@ async function persistentToken(path: string): Promise<string> {
   const token = newToken();
   await writePrivateFile(path, token + "\n");
   return token;
+}
+
+/** Another host holds the data dir. */
+export class DataDirInUseError extends Error {
+  /** Creates the error; `pid` is the other host's, when host.json names it. */
+  constructor(readonly dataDir: string, readonly pid?: number) {
+    super(
+      `Another local host${pid ? ` (pid ${pid})` : ""} is running on ${dataDir}: stop it ` +
+        "(deploy-tenant host stop) or use another --data-dir",
+    );
+    this.name = "DataDirInUseError";
+  }
+}
+
+/** Takes `<dataDir>/host.lock` for this process, or throws {@link DataDirInUseError}. */
+async function lockDataDir(dataDir: string): Promise<Deno.FsFile> {
+  const file = await Deno.open(join(dataDir, "host.lock"), {
+    create: true,
+    write: true,
+    mode: 0o600,
+  });
+  if (await file.tryLock(true)) return file;
+  file.close();
+  let pid: number | undefined;
+  try {
+    pid = JSON.parse(await Deno.readTextFile(join(dataDir, "host.json"))).pid;
+  } catch { /* starting, or none */ }
+  throw new DataDirInUseError(dataDir, pid);
 }
 
 /** Writes `content` readable by the owner only, atomically. */

@@ -118,7 +118,14 @@ export class Builder {
         store.setDeploymentStatus(id, "failed");
         return;
       }
-      const domains = liveDomains(record, baseDomain);
+      // The record as it is now: a rename during the build changed its names.
+      const domains = keepNewerProduction(
+        store,
+        now,
+        liveDomains(now, baseDomain),
+        baseDomain,
+        log,
+      );
       log(domains.length ? `Deployed to ${this.#options.urlFor(domains[0])}` : "Deployed");
       await this.#options.beforeLive?.(id, domains);
       store.setDeploymentStatus(id, "success", domains);
@@ -190,6 +197,29 @@ export class Builder {
     }
     return assets.length;
   }
+}
+
+/**
+ * `domains` without the production names a deployment created after `record` already serves:
+ * of two builds racing to production, the newer one keeps it whichever finishes last.
+ */
+function keepNewerProduction(
+  store: Store,
+  record: DeploymentRecord,
+  domains: string[],
+  baseDomain: string,
+  log: (message: string, level?: string) => void,
+): string[] {
+  const production = productionNames(record.projectName, record.organizationSlug, baseDomain);
+  return domains.filter((domain) => {
+    if (!production.includes(domain)) return true;
+    const holder = store.domainBinding(domain);
+    if (!holder || holder.deploymentId === record.id) return true;
+    const current = store.getDeploymentRecord(holder.deploymentId);
+    if (!current || current.createdAt < record.createdAt) return true;
+    log(`${domain} stays with deployment ${current.id}, created after this one`, "warning");
+    return false;
+  });
 }
 
 /** An expected build failure, logged as is. */

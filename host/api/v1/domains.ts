@@ -180,9 +180,36 @@ export function registerDomainRoutes(
 
   // ---- attaching host names to deployments ----
 
+  // Two extensions make concurrent moves safe (the check and the move are one synchronous
+  // step): `?unlessNewer=true` leaves a name with a holder created after this deployment
+  // (`deploy --prod` racing another), `?ifHolder=<id>|none` moves it only from that holder
+  // (`env set --prod` retrying on what production became).
   app.put("/v1/deployments/:deploymentId/domains/:domain", (c) => {
     const deployment = ownDeployment(c, store, c.req.param("deploymentId"));
     const name = resolveOne(deployment, c.req.param("domain"));
+    const holder = store.domainBinding(name);
+    const holderId = holder?.deploymentId ?? "none";
+    const ifHolder = c.req.query("ifHolder");
+    if (ifHolder !== undefined && ifHolder !== holderId && holderId !== deployment.id) {
+      throw new RequestError(
+        409,
+        "domainHolderChanged",
+        `${name} is served by ${
+          holderId === "none" ? "no deployment" : `deployment ${holderId}`
+        }, ` +
+          `not ${ifHolder}: production changed meanwhile`,
+      );
+    }
+    if (c.req.query("unlessNewer") === "true" && holder && holderId !== deployment.id) {
+      const current = store.getDeploymentRecord(holderId);
+      if (current && current.createdAt > deployment.createdAt) {
+        throw new RequestError(
+          409,
+          "newerDeploymentHoldsDomain",
+          `${name} stays with deployment ${holderId}, created after ${deployment.id}`,
+        );
+      }
+    }
     attach(deployment, name);
     return c.json({ domain: name });
   });
