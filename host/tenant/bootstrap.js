@@ -168,8 +168,12 @@ if (typeof realOpenKv === "function") {
 
 let kvReads = 0;
 let kvWrites = 0;
+// Armed by the first operation after a report, so an idle tenant never wakes up for it.
+let kvReport;
+const setReportTimer = setTimeout;
 
 function reportKvUsage() {
+  kvReport = undefined;
   if (kvReads === 0 && kvWrites === 0) return;
   writeTagged({ kv: [kvReads, kvWrites] });
   kvReads = 0;
@@ -182,6 +186,10 @@ function countCalls(target, name, count) {
   target[name] = function (...args) {
     const result = original.apply(this, args);
     count(args, result);
+    if (kvReport === undefined) {
+      kvReport = setReportTimer(reportKvUsage, 1000);
+      Deno.unrefTimer(kvReport);
+    }
     return result;
   };
 }
@@ -216,7 +224,6 @@ if (typeof Deno.Kv === "function") {
       return result;
     };
   });
-  Deno.unrefTimer(setInterval(reportKvUsage, 1000));
   globalThis.addEventListener("unload", reportKvUsage);
 }
 
