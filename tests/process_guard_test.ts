@@ -46,7 +46,8 @@ function setup(cpuPerSecond: number, options = {}) {
 Deno.test("the guard kills a process over its resident memory limit, once", () => {
   assert.equal(residentLimitMb(64), 144);
   assert.equal(residentLimitMb(512), 704);
-  const process = setup(0);
+  // Growing takes CPU time: a process at 5% of a core is sampled every second.
+  const process = setup(0.05);
   process.run(3);
   assert.deepEqual(process.exceeded, []);
   process.setRss(150);
@@ -82,6 +83,38 @@ Deno.test("the guard spares a process that serves, until the longer window", () 
   process.run(2);
   assert.equal(process.exceeded.length, 1);
   assert.match(process.exceeded[0][1], /used 80% of a CPU for 60 s, and was terminated$/);
+});
+
+Deno.test("a quiet process is sampled every 10 s, and at once when it serves again", () => {
+  let now = 0;
+  let cpuSeconds = 0;
+  let reads = 0;
+  let lastActive = -Infinity;
+  const exceeded: string[] = [];
+  const guard = new ProcessGuard(64, { intervalMs: 0 }, () => {
+    reads++;
+    return { cpuSeconds, rssBytes: 50 * MiB };
+  }, () => now);
+  guard.watch({ pid: 1, lastActive: () => lastActive, exceeded: (_l, m) => exceeded.push(m) });
+  const tick = (seconds: number, cpuPerSecond = 0) => {
+    for (let i = 0; i < seconds; i++) {
+      now += 1_000;
+      cpuSeconds += cpuPerSecond;
+      guard.sample();
+    }
+  };
+  tick(2);
+  const before = reads;
+  tick(30);
+  assert.ok(reads - before <= 4, `an idle process was read ${reads - before} times in 30 s`);
+  lastActive = now; // a request came in
+  const beforeRequest = reads;
+  tick(1);
+  assert.equal(reads, beforeRequest + 1, "sampled at the next tick after a request");
+  // A quiet process that starts burning CPU is still stopped, at most one quiet interval late.
+  tick(25, 0.9);
+  assert.equal(exceeded.length, 1, "a CPU burn after quiet is caught");
+  guard.close();
 });
 
 Deno.test("the guard leaves alone a process under the CPU share, and one unwatched or gone", () => {

@@ -27,7 +27,15 @@ export interface GuardOptions {
   residentMemoryMb?: number;
   /** How often processes are sampled (about 0.3 ms per process here). Default 1 s. */
   intervalMs?: number;
+  /**
+   * How often a quiet process (no request since its last sample, under 0.5% of a core) is
+   * sampled: it can neither burn CPU nor grow without CPU time. Default 10 s.
+   */
+  quietIntervalMs?: number;
 }
+
+/** Below this share of a core between two samples a process without requests is quiet. */
+const QUIET_CPU_FRACTION = 0.005;
 
 /** The resident memory allowed by default for a V8 heap cap of `heapMb`: the heap plus Deno's own. */
 export function residentLimitMb(heapMb: number): number {
@@ -50,6 +58,8 @@ interface Watched {
   process: GuardedProcess;
   samples: { at: number; cpuSeconds: number }[];
   done: boolean;
+  /** A quiet process is next sampled then, unless it serves a request first. */
+  quietUntil: number;
 }
 
 /** Samples watched processes and reports the ones over their limits. */
@@ -76,6 +86,7 @@ export class ProcessGuard {
       cpuBusyWindowMs: options.cpuBusyWindowMs ?? 5 * 60_000,
       residentMemoryMb: options.residentMemoryMb ?? residentLimitMb(heapMb),
       intervalMs: options.intervalMs ?? 1_000,
+      quietIntervalMs: options.quietIntervalMs ?? 10_000,
     };
     this.#read = read;
     this.#now = now;
@@ -83,7 +94,7 @@ export class ProcessGuard {
 
   /** Watches `process` until the returned function is called or it goes over a limit. */
   watch(process: GuardedProcess): () => void {
-    const watched: Watched = { process, samples: [], done: false };
+    const watched: Watched = { process, samples: [], done: false, quietUntil: 0 };
     this.#watched.add(watched);
     this.#sampleOne(watched);
     if (!this.#timer && this.#options.intervalMs > 0) {
@@ -93,9 +104,18 @@ export class ProcessGuard {
     return () => this.#forget(watched);
   }
 
-  /** Samples every watched process now. */
+  /**
+   * Samples the watched processes now: every busy one, and a quiet one once its quiet interval
+   * has passed or it served a request since (idle tenants cost the host little).
+   */
   sample(): void {
-    for (const watched of [...this.#watched]) this.#sampleOne(watched);
+    const now = this.#now();
+    for (const watched of [...this.#watched]) {
+      const last = watched.samples.at(-1);
+      const active = last !== undefined && watched.process.lastActive() > last.at;
+      if (now < watched.quietUntil && !active) continue;
+      this.#sampleOne(watched);
+    }
   }
 
   /** Stops sampling. */
@@ -129,7 +149,13 @@ export class ProcessGuard {
       );
     }
     const samples = watched.samples;
+    const previous = samples.at(-1);
     samples.push({ at: now, cpuSeconds: usage.cpuSeconds });
+    const quiet = previous !== undefined &&
+      usage.cpuSeconds - previous.cpuSeconds <
+        QUIET_CPU_FRACTION * Math.max(now - previous.at, 1) / 1000 &&
+      watched.process.lastActive() <= previous.at;
+    watched.quietUntil = quiet ? now + limits.quietIntervalMs : 0;
     // Keep one sample at least as old as the longest window.
     while (samples.length > 2 && now - samples[1].at >= limits.cpuBusyWindowMs) samples.shift();
 
