@@ -255,7 +255,7 @@ export function dependencyFetchCommand(
     NO_COLOR: "1",
     PATH: "/usr/bin:/bin",
   };
-  if (!sandboxed) return { command: deno, args: denoArgs, env, cwd: spec.appDir };
+  if (!sandboxed) return niced({ command: deno, args: denoArgs, env, cwd: spec.appDir });
   const args = [
     "--die-with-parent",
     "--new-session",
@@ -272,7 +272,14 @@ export function dependencyFetchCommand(
     IN_SANDBOX.deno,
     ...denoArgs,
   ];
-  return { command: isolation.bwrap, args, env, cwd: "/" };
+  return niced({ command: isolation.bwrap, args, env, cwd: "/" });
+}
+
+/** A build's work at a lower CPU priority, so deployments that serve keep the cores first. */
+function niced<T extends { command: string; args: string[] }>(command: T): T {
+  const nice = findProgram("nice");
+  if (!nice) return command;
+  return { ...command, command: nice, args: ["-n", "10", command.command, ...command.args] };
 }
 
 /** Where a sandboxed tenant sees its deployment's files. */
