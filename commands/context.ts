@@ -32,6 +32,11 @@ export interface Session {
   v2?: V2Api;
   config: ApiConfig;
   out: Output;
+  /**
+   * The client's "retrying in …" notes are left out while `muted`: a command that already
+   * said the API is unreachable and that it keeps waiting need not list every attempt.
+   */
+  retryNotes: { muted: boolean };
 }
 
 /** Adds the global options to the root command. */
@@ -84,18 +89,21 @@ export async function connect(command: Command, out = outputFor(command)): Promi
     onHostStarted: (info, logPath) =>
       out.info(`Started the local host at ${new URL(info.apiUrl).origin} (logs: ${logPath})`),
   });
+  const retryNotes = { muted: false };
   const transport = {
     baseUrl: config.apiUrl,
     token: config.token,
     timeoutMs: requestTimeoutMs(),
     onRetry: ({ attempt, delayMs, reason }: { attempt: number; delayMs: number; reason: string }) =>
+      retryNotes.muted ||
       out.info(`${reason}; retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})`),
   };
   if (config.apiVersion === "v2") {
     const v2 = new V2Api({ ...transport, org: config.organizationId || undefined });
-    return { api: v2, v2, config, out };
+    return { api: v2, v2, config, out, retryNotes };
   }
-  return { api: new V1Api({ ...transport, organizationId: config.organizationId }), config, out };
+  const v1 = new V1Api({ ...transport, organizationId: config.organizationId });
+  return { api: v1, config, out, retryNotes };
 }
 
 /**

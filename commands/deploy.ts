@@ -18,7 +18,7 @@ import {
 import { parseEnvAssignment, parseEnvFile } from "../lib/env_file.ts";
 import type { DeployApi } from "../lib/api.ts";
 import { ApiError, DeployTenantError, ExitCode } from "../lib/errors.ts";
-import { baseDomainOf } from "../lib/domains.ts";
+import { baseDomainOf, productionDomain, type RefusedDomain } from "../lib/domains.ts";
 import { formatBytes, formatCount, formatTransfer, type Output } from "../lib/output.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { defaultCacheDir } from "../lib/paths.ts";
@@ -37,7 +37,7 @@ import {
   v2OnlyFlag,
 } from "./context.ts";
 import { canPrompt, confirm, input, select } from "./prompts.ts";
-import { formatLogLine, withUrl } from "./deployments.ts";
+import { formatLogLine, unreachableNote, withUrl } from "./deployments.ts";
 
 interface DeployFlags {
   project?: string;
@@ -121,7 +121,10 @@ the server and says how to follow it (exit 130). Files already uploaded to this 
 "upload": {files, reusedFiles, bytesSent}. A failed build exits with code 1.
 
 --prod moves {project.name}.<base-domain> (deno.dev on Deno Deploy) to the new deployment
-once its build succeeds; the previous production deployment keeps its own URL. --domain
+once its build succeeds; the previous production deployment keeps its own URL. Production
+only moves forward: if a deployment created after this one holds it by then (two deploys at
+once), it stays there, and deploy says so and exits 5 (under --json "productionHeldBy"
+names the holder); \`deployments promote\` still moves it back on purpose. --domain
 attaches other names the same way ({project.name} and {deployment.id} are filled in): a
 custom domain must first be registered and verified (see \`deploy-tenant domain --help\`).
 
@@ -186,14 +189,14 @@ Examples:
       }
       // Ctrl-C: say what exists (a build goes on on the server without us), then exit 130.
       const interrupt: { deploymentId?: string } = {};
-      const reportProgress = progressReporter(out);
       const onInterrupt = () => {
         out.error(interrupted(interrupt.deploymentId));
         Deno.exit(ExitCode.interrupted);
       };
       Deno.addSignalListener("SIGINT", onInterrupt);
       try {
-        const { api, v2, config: apiConfig } = await connect(this, out);
+        const { api, v2, config: apiConfig, retryNotes } = await connect(this, out);
+        const reportProgress = progressReporter(out, retryNotes);
         if (!v2 && (flags.prod || flags.domain) && !flags.wait) {
           throw usageError(
             this,
@@ -237,7 +240,17 @@ Examples:
           return;
         }
         const deployment = withUrl(result.deployment, apiConfig.apiUrl);
-        const document = { ...deployment, upload: result.upload };
+        const refused = result.refusedDomains ?? [];
+        const productionName = flags.prod && deployment.status === "success"
+          ? productionDomain(result.project, deployment)
+          : undefined;
+        const heldBy = refused.find((each) => each.domain === productionName)?.heldBy;
+        const document = {
+          ...deployment,
+          upload: result.upload,
+          ...(refused.length > 0 ? { refusedDomains: refused } : {}),
+          ...(heldBy ? { productionHeldBy: heldBy } : {}),
+        };
         if (deployment.status === "failed") {
           if (out.json) out.result(document, () => "");
           const why = result.buildError?.includes("\n")
@@ -263,10 +276,40 @@ Examples:
           return `Deployed ${out.bold(deployment.id)} to project ${result.project.name}${url}` +
             others.join("");
         });
+        if (refused.length > 0) {
+          throw newerHolds(deployment.id, deployment.url, refused, productionName);
+        }
       } finally {
         Deno.removeSignalListener("SIGINT", onInterrupt);
       }
     });
+}
+
+/**
+ * The build succeeded but names asked for stay with a deployment created after this one (two
+ * deploys racing to production): a conflict (exit 5) saying who holds them and that this
+ * deployment keeps its own URL.
+ */
+function newerHolds(
+  id: string,
+  url: string | undefined,
+  refused: RefusedDomain[],
+  production: string | undefined,
+): DeployTenantError {
+  const names = refused.map(({ domain, heldBy }) =>
+    `${domain === production ? `production (${domain})` : domain} stays with deployment ` +
+    `${heldBy ?? "(unknown)"}`
+  ).join("; ");
+  return new DeployTenantError(
+    "newerDeploymentHoldsDomain",
+    `A newer deployment holds what this one asked for: ${names}, created after ${id}. ` +
+      `Deployment ${id} built fine and keeps its own URL${url ? `: ${url}` : "."}`,
+    {
+      hint: "Another deploy to this project ran at the same time and was created later. To " +
+        `serve this one anyway (a rollback), run \`deploy-tenant deployments promote ${id}\`.`,
+      exitCode: ExitCode.conflict,
+    },
+  );
 }
 
 /** Prints a v2 deploy's outcome: the revision as v2 returns it under --json, its URLs. */
@@ -412,7 +455,10 @@ async function existingCache(command: Command): Promise<UploadCache | undefined>
  * ("Packing: 1 234 files"), the upload as bytes of total, percentage and rate, then the build's
  * log lines as they stream. Elsewhere (a pipe, CI) only the lines that matter, one each.
  */
-function progressReporter(out: Output): (event: DeployEvent) => void {
+function progressReporter(
+  out: Output,
+  retryNotes?: { muted: boolean },
+): (event: DeployEvent) => void {
   let uploadStartedAt: number | undefined;
   return (event) => {
     switch (event.type) {
@@ -454,6 +500,14 @@ function progressReporter(out: Output): (event: DeployEvent) => void {
         break;
       case "polling":
         out.info(`Waiting for the build (${event.reason})`);
+        break;
+      case "unreachable":
+        // One note for the whole outage, not one per retry.
+        out.info(unreachableNote(event));
+        if (retryNotes) retryNotes.muted = true;
+        break;
+      case "reachable":
+        if (retryNotes) retryNotes.muted = false;
         break;
       case "progress":
         if (out.showsProgress) out.progress(`Building: ${event.stage} ${event.status}`);

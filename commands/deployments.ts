@@ -159,6 +159,12 @@ export function describeDeployment(out: Output, deployment: DeploymentWithUrl): 
   ]);
 }
 
+/** What a person is told once when the API stops answering during a build. */
+export function unreachableNote(event: { reason: string; budgetMs: number }): string {
+  return `The API does not answer (${event.reason}); still waiting for the build, for up to ` +
+    `${Math.round(event.budgetMs / 1000)} s`;
+}
+
 /** One build log line for people: errors and warnings stand out. */
 export function formatLogLine(out: Output, level: string, message: string): string {
   if (level === "error") return `${out.red("error")} ${message}`;

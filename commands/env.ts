@@ -105,8 +105,11 @@ export function envCommand(): Command {
       `
 set, unset and load create a new deployment with the merged variables, wait for its
 build and print its id and URL; the old deployment keeps its variables. With --prod the
-production name {project.name}.<base-domain> moves to the new deployment. Values are never
-printed unless you ask for them with \`env list --show-values\`.
+change is merged onto what production serves now (said when that is not <deployment>) and
+the production name {project.name}.<base-domain> moves to the new deployment, only from the
+deployment it was merged onto: if production moved meanwhile (another change landed), the
+change is merged again onto the new production, so changes made at once all land. Values
+are never printed unless you ask for them with \`env list --show-values\`.
 
 Examples:
   $ deploy-tenant env list abcde12vwxyz
@@ -184,7 +187,7 @@ On v2: the app's variables (secret ones without values); under --json {"app", "k
     if (await changeAppVars(this, id, flags, onV2, `Set ${Object.keys(envVars).join(", ")}`)) {
       return;
     }
-    await redeployAndReport(this, id, { envVars }, change, flags);
+    await redeployAndReport(this, id, { envVars }, change, flags, { ontoProduction: true });
   });
 
   addVarOptions(
@@ -204,7 +207,9 @@ On v2: the app's variables (secret ones without values); under --json {"app", "k
       v2.appEnv.unset(app, keys, options);
     if (await changeAppVars(this, id, flags, onV2, `Unset ${keys.join(", ")}`)) return;
     const envVars = Object.fromEntries(keys.map((key) => [key, null]));
-    await redeployAndReport(this, id, { envVars }, `unset ${keys.join(", ")}`, flags);
+    await redeployAndReport(this, id, { envVars }, `unset ${keys.join(", ")}`, flags, {
+      ontoProduction: true,
+    });
   });
 
   addVarOptions(addWaitOptions(
@@ -223,7 +228,8 @@ On v2: the app's variables (secret ones without values); under --json {"app", "k
     if (await changeAppVars(this, id, flags, onV2, `Set ${keys.join(", ")} from ${file}`)) {
       return;
     }
-    await redeployAndReport(this, id, { envVars }, `set ${keys.join(", ")} from ${file}`, flags);
+    const change = `set ${keys.join(", ")} from ${file}`;
+    await redeployAndReport(this, id, { envVars }, change, flags, { ontoProduction: true });
   });
 
   return env;

@@ -10,10 +10,11 @@ import { DEFAULT_BUILD_TIMEOUT_MS, waitForBuild } from "../lib/deploy.ts";
 import { parseEnvAssignment } from "../lib/env_file.ts";
 import { promote } from "../lib/domains.ts";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
-import type { RedeployRequest } from "../lib/types.ts";
+import { type RedeployEvent, redeployToProduction } from "../lib/redeploy.ts";
+import type { Deployment, RedeployRequest } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { collect, connect, usageError } from "./context.ts";
-import { formatLogLine, withUrl } from "./deployments.ts";
+import { formatLogLine, unreachableNote, withUrl } from "./deployments.ts";
 
 /** The flags every redeploying command takes. */
 export interface WaitFlags {
@@ -37,6 +38,8 @@ export function addWaitOptions(command: Command): Command {
 /**
  * Redeploys `sourceId` with `request`, follows the build (unless `--no-wait`) and prints the
  * new deployment with its URL; `change` says what changed, for people (never values).
+ * With `ontoProduction` and `--prod` the change is merged onto what production serves now and
+ * production moves only from it, retried when it moved meanwhile (see `lib/redeploy.ts`).
  *
  * @throws {DeployTenantError} `buildFailed` (exit code 1) when the new build fails.
  */
@@ -46,54 +49,90 @@ export async function redeployAndReport(
   request: RedeployRequest,
   change: string,
   flags: WaitFlags,
+  options: { ontoProduction?: boolean } = {},
 ): Promise<void> {
   const timeoutMs = parseTimeout(command, flags.timeout);
   if (flags.prod && !flags.wait) {
     throw usageError(command, "--prod needs the build to finish: drop --no-wait");
   }
-  const { api, config, out } = await connect(command);
-  const created = await api.deployments.redeploy(sourceId, request);
-  out.info(`Created deployment ${created.id} from ${sourceId} (${change}); building…`);
+  const { api, config, out, retryNotes } = await connect(command);
+  let source = sourceId;
+  const onProgress = (event: RedeployEvent) => {
+    switch (event.type) {
+      case "created":
+        out.info(
+          `Created deployment ${event.deployment.id} from ${source} (${change}); building…`,
+        );
+        break;
+      case "buildLog":
+        out.info(`  ${formatLogLine(out, event.entry.level, event.entry.message)}`);
+        break;
+      case "polling":
+        out.info(`Waiting for the build (${event.reason})`);
+        break;
+      case "unreachable":
+        out.info(unreachableNote(event));
+        retryNotes.muted = true;
+        break;
+      case "reachable":
+        retryNotes.muted = false;
+        break;
+      case "productionElsewhere":
+        source = event.production;
+        out.info(
+          `Production is served by deployment ${event.production}, not ${event.named}: ` +
+            `merging onto ${event.production}`,
+        );
+        break;
+      case "productionChanged":
+        source = event.production;
+        out.info(`Production changed meanwhile; merging onto ${event.production}`);
+        break;
+    }
+  };
 
-  let deployment = created;
+  let deployment: Deployment;
   let buildError: string | undefined;
-  if (flags.wait) {
-    const built = await waitForBuild(api, created.id, {
-      timeoutMs,
-      onProgress: (event) => {
-        if (event.type === "buildLog") {
-          out.info(`  ${formatLogLine(out, event.entry.level, event.entry.message)}`);
-        } else if (event.type === "polling") {
-          out.info(`Waiting for the build (${event.reason})`);
-        }
-      },
-    });
-    deployment = built.deployment;
-    buildError = built.buildError;
+  // The previous production deployment keeps its own URL.
+  let productionUrl: string | undefined;
+  if (flags.prod && options.ontoProduction) {
+    const result = await redeployToProduction(api, sourceId, request, { timeoutMs, onProgress });
+    ({ deployment, buildError } = result);
+    source = result.source.id;
+    if (deployment.status === "success") {
+      productionUrl = deploymentUrl(result.domain, config.apiUrl);
+    }
+  } else {
+    deployment = await api.deployments.redeploy(sourceId, request);
+    onProgress({ type: "created", deployment });
+    if (flags.wait) {
+      ({ deployment, buildError } = await waitForBuild(api, deployment.id, {
+        timeoutMs,
+        onProgress,
+      }));
+    }
+    if (flags.prod && deployment.status === "success") {
+      const promoted = await promote(api, deployment.id);
+      deployment = promoted.deployment;
+      productionUrl = deploymentUrl(promoted.domain, config.apiUrl);
+    }
   }
 
   if (deployment.status === "failed") {
     if (out.json) {
-      out.result({ ...withUrl(deployment, config.apiUrl), redeployedFrom: sourceId }, () => "");
+      out.result({ ...withUrl(deployment, config.apiUrl), redeployedFrom: source }, () => "");
     }
     const why = buildError?.includes("\n") ? `:\n${indent(buildError)}` : `: ${buildError}`;
     throw new DeployTenantError("buildFailed", `The build failed${why}`, {
       hint: `See the whole build log with \`deploy-tenant logs ${deployment.id} --build\`; ` +
-        `deployment ${sourceId} is unchanged.`,
+        `deployment ${source} is unchanged.`,
       exitCode: ExitCode.failed,
     });
   }
 
-  // The previous production deployment keeps its own URL.
-  let productionUrl: string | undefined;
-  if (flags.prod) {
-    const promoted = await promote(api, deployment.id);
-    deployment = promoted.deployment;
-    productionUrl = deploymentUrl(promoted.domain, config.apiUrl);
-  }
   const document = {
     ...withUrl(deployment, config.apiUrl),
-    redeployedFrom: sourceId,
+    redeployedFrom: source,
     ...(productionUrl ? { productionUrl } : {}),
   };
   out.result(document, () => {
@@ -103,7 +142,7 @@ export async function redeployAndReport(
     }
     const url = document.url ? `\n${out.bold(document.url)}` : "";
     const production = productionUrl ? `\nproduction: ${productionUrl}` : "";
-    return `Redeployed ${sourceId} as ${out.bold(deployment.id)} (${change})${url}${production}`;
+    return `Redeployed ${source} as ${out.bold(deployment.id)} (${change})${url}${production}`;
   });
 }
 

@@ -129,10 +129,31 @@ export interface DomainsApi {
   /**
    * Attaches a host name to a deployment, moving it from the deployment that had it.
    * Placeholders `{project.name}` and `{deployment.id}` are filled in; returns the name.
+   * `options` make the move conditional (see {@link AttachOptions}); a refused move is an
+   * `ApiError` 409 and leaves the name where it was.
    */
-  attach(deploymentId: string, domain: string): Promise<string>;
+  attach(deploymentId: string, domain: string, options?: AttachOptions): Promise<string>;
   /** Detaches a host name (placeholders allowed) from a deployment. */
   detach(deploymentId: string, domain: string): Promise<void>;
+}
+
+/**
+ * Conditions on moving a host name ({@link DomainsApi.attach}), checked by the server in the
+ * same step as the move, so two callers racing for one name cannot both win. v1 only: the v2
+ * API has no conditional attach, and `V2Api` refuses them rather than move unconditionally.
+ */
+export interface AttachOptions {
+  /**
+   * Leave the name with a holder created after this deployment: 409
+   * `newerDeploymentHoldsDomain` (`deploy --prod` racing another deploy).
+   */
+  unlessNewer?: boolean;
+  /**
+   * Move the name only from this deployment (or, with `"none"`, only when no deployment
+   * serves it): 409 `domainHolderChanged` otherwise (a change merged onto production,
+   * while production moved).
+   */
+  ifHolder?: string;
 }
 
 /** Which app log lines to return. Times are `Date`s or RFC 3339 strings. */
@@ -497,9 +518,14 @@ class V1Domains implements DomainsApi {
     await this.#http.json("POST", `/domains/${segment(id)}/certificates/provision`);
   }
 
-  async attach(deploymentId: string, domain: string): Promise<string> {
+  async attach(deploymentId: string, domain: string, options?: AttachOptions): Promise<string> {
     const path = `/deployments/${segment(deploymentId)}/domains/${segment(domain)}`;
-    const answer = await this.#http.json<{ domain: string } | undefined>("PUT", path);
+    const answer = await this.#http.json<{ domain: string } | undefined>("PUT", path, {
+      query: {
+        unlessNewer: options?.unlessNewer ? "true" : undefined,
+        ifHolder: options?.ifHolder,
+      },
+    });
     return answer?.domain ?? domain;
   }
 

@@ -18,8 +18,9 @@
  * @module
  */
 import type { DeployApi, DeploymentsApi } from "./api.ts";
-import { attachDomains } from "./domains.ts";
-import { ApiError, DeployTenantError, ExitCode } from "./errors.ts";
+import { attachDomains, type RefusedDomain } from "./domains.ts";
+import { ApiError, DeployTenantError, ExitCode, NetworkError } from "./errors.ts";
+import { networkErrorReason } from "./http.ts";
 import {
   contentBytesToSend,
   deploymentBody,
@@ -93,14 +94,19 @@ export interface DeployOptions extends DeploymentSettings {
   signal?: AbortSignal;
   /** Reports progress. */
   onProgress?: (event: DeployEvent) => void;
+  /** How long the API may stay unreachable while the build is followed (default 60 s). */
+  unreachableMs?: number;
   /**
    * Once the build succeeds, move the production name `{project.name}.<base-domain>` to the
-   * new deployment. Needs `wait`.
+   * new deployment, unless a deployment created after it holds the name by then (of two
+   * deploys racing to production the newer one keeps it: see
+   * {@link DeployResult.refusedDomains}). Needs `wait`.
    */
   production?: boolean;
   /**
-   * Host names to attach once the build succeeds (moved from whichever deployment had them),
-   * e.g. `staging-{project.name}.example.com`. Needs `wait`.
+   * Host names to attach once the build succeeds (moved from whichever deployment had them,
+   * unless it was created after this one), e.g. `staging-{project.name}.example.com`.
+   * Needs `wait`.
    */
   domains?: string[];
   /** Labels of the revision (v2 only; v1 deployments have none). */
@@ -125,6 +131,13 @@ export type DeployEvent =
   | { type: "created"; deployment: Deployment }
   | { type: "buildLog"; entry: BuildLogEntry }
   | { type: "polling"; reason: string }
+  /**
+   * The API stopped answering while the build is followed (a host restarting, say): waiting
+   * goes on for up to `budgetMs` more. Sent once per outage.
+   */
+  | { type: "unreachable"; reason: string; budgetMs: number }
+  /** The API answers again after an `unreachable`, `afterMs` later. */
+  | { type: "reachable"; afterMs: number }
   /** v2: a build stage (`queued`, `preparing`, `installing`, `building`, `deploying`) moved. */
   | { type: "progress"; stage: string; status: string };
 
@@ -142,6 +155,11 @@ export interface DeployResult {
   buildLogs: BuildLogEntry[];
   /** The build's error message when the build failed. */
   buildError?: string;
+  /**
+   * Names asked for (`production`, `domains`) that a deployment created after this one
+   * holds and keeps: the build succeeded, but this deployment does not serve them.
+   */
+  refusedDomains?: RefusedDomain[];
 }
 
 /** One file of a {@link DeployPlan}. */
@@ -182,6 +200,11 @@ export interface WaitOptions {
   signal?: AbortSignal;
   /** Reports build log lines and the fallback to polling. */
   onProgress?: (event: DeployEvent) => void;
+  /**
+   * How long the API may stay unreachable (refused connections, 502–504) while a build is
+   * followed, before waiting gives up with `networkError` (default 60 s).
+   */
+  unreachableMs?: number;
 }
 
 /** The part of a {@link DeployApi} that {@link waitForBuild} needs. */
@@ -192,6 +215,8 @@ export interface BuildStatusApi {
 
 /** The default of {@link DeployOptions.timeoutMs}. */
 export const DEFAULT_BUILD_TIMEOUT_MS = 10 * 60_000;
+/** The default of {@link WaitOptions.unreachableMs}: longer than a host restart takes. */
+export const DEFAULT_UNREACHABLE_MS = 60_000;
 const DEFAULT_POLL_INTERVAL_MS = 1_000;
 /** Poll intervals of silence on the build log stream before the status is checked. */
 const STREAM_SILENCE_POLLS = 5;
@@ -279,8 +304,14 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   const attached = await attachDomains(api, project, built.deployment, {
     production: options.production,
     patterns: options.domains,
+    unlessNewer: true,
   });
-  return { ...result, ...built, deployment: attached.deployment };
+  return {
+    ...result,
+    ...built,
+    deployment: attached.deployment,
+    ...(attached.refused.length > 0 ? { refusedDomains: attached.refused } : {}),
+  };
 }
 
 /**
@@ -288,7 +319,12 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
  * `pollIntervalMs` when the stream is unavailable or ends early. A stream that stays silent
  * for five poll intervals is checked against the status, so one held open cannot stall it.
  *
+ * An API that stops answering (refused connections, 502–504: a host restarting) is asked
+ * again with backoff for up to `unreachableMs`, so waiting outlives a restart.
+ *
  * @throws {DeployTenantError} `buildTimeout` after `timeoutMs`.
+ * @throws {NetworkError} when the API stays unreachable for `unreachableMs`; its message says
+ *   the deployment exists and how to follow its build.
  */
 export async function waitForBuild(
   api: BuildStatusApi,
@@ -310,6 +346,47 @@ export async function waitForBuild(
         exitCode: ExitCode.failed,
       },
     );
+
+  const stopped = (): never => {
+    if (options.signal?.aborted) throw options.signal.reason;
+    throw timedOut();
+  };
+  // The API may go away for a while (a host restarting): the deployment exists and its build
+  // goes on, so keep asking for up to `unreachableMs`, then say how to follow it.
+  const unreachableMs = options.unreachableMs ?? DEFAULT_UNREACHABLE_MS;
+  const outage = {
+    since: undefined as number | undefined,
+    begin(error: unknown) {
+      if (this.since !== undefined) return;
+      this.since = Date.now();
+      options.onProgress?.({
+        type: "unreachable",
+        reason: shortReason(error),
+        budgetMs: unreachableMs,
+      });
+    },
+    end() {
+      if (this.since === undefined) return;
+      options.onProgress?.({ type: "reachable", afterMs: Date.now() - this.since });
+      this.since = undefined;
+    },
+  };
+  const status = async (): Promise<Deployment> => {
+    for (let attempt = 0;; attempt++) {
+      try {
+        const deployment = await api.deployments.get(deploymentId);
+        outage.end();
+        return deployment;
+      } catch (error) {
+        if (options.signal?.aborted) throw options.signal.reason;
+        if (!isUnreachable(error)) throw error;
+        outage.begin(error);
+        const left = outage.since! + unreachableMs - Date.now();
+        if (left <= 0) throw unreachable(deploymentId, unreachableMs, error);
+        await sleep(Math.min(pollIntervalMs * 2 ** attempt, 5_000, left), signal).catch(stopped);
+      }
+    }
+  };
 
   // A stream held open without a word (by a proxy, say) must not hide the end of the build:
   // after a silence, ask for the status, and stop following once the build is over.
@@ -336,24 +413,25 @@ export async function waitForBuild(
     if (options.signal?.aborted) throw options.signal.reason;
     if (timeout.aborted) throw timedOut();
     if (!over.signal.aborted) {
-      if (error instanceof ApiError && error.status !== 404 && error.status < 500) throw error;
-      const reason = error instanceof Error ? error.message : String(error);
-      options.onProgress?.({ type: "polling", reason: `the build log stream failed: ${reason}` });
+      if (isUnreachable(error)) {
+        outage.begin(error);
+      } else {
+        if (error instanceof ApiError && error.status !== 404 && error.status < 500) throw error;
+        const reason = error instanceof Error ? error.message : String(error);
+        options.onProgress?.({ type: "polling", reason: `the build log stream failed: ${reason}` });
+      }
     }
   } finally {
     clearInterval(watchdog);
   }
 
-  let deployment = await api.deployments.get(deploymentId);
+  let deployment = await status();
   if (streamed && deployment.status === "pending") {
     options.onProgress?.({ type: "polling", reason: "the build log stream ended early" });
   }
   while (deployment.status === "pending") {
-    await sleep(pollIntervalMs, signal).catch(() => {
-      if (options.signal?.aborted) throw options.signal.reason;
-      throw timedOut();
-    });
-    deployment = await api.deployments.get(deploymentId);
+    await sleep(pollIntervalMs, signal).catch(stopped);
+    deployment = await status();
   }
 
   if (deployment.status !== "failed") return { deployment, buildLogs };
@@ -362,6 +440,40 @@ export async function waitForBuild(
     ? buildLogs
     : await api.deployments.buildLogs(deploymentId).catch(() => buildLogs);
   return { deployment, buildLogs: logs, buildError: buildErrorOf(logs) };
+}
+
+/** Whether `error` says the API did not answer (rather than answered no). */
+function isUnreachable(error: unknown): boolean {
+  if (error instanceof NetworkError) return true;
+  return error instanceof ApiError && [502, 503, 504].includes(error.status);
+}
+
+function reasonOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Why the API did not answer, in a few words: `Connection refused (os error 111)`, `HTTP 503`. */
+function shortReason(error: unknown): string {
+  if (error instanceof ApiError) return `HTTP ${error.status}`;
+  if (error instanceof NetworkError && error.cause !== undefined) {
+    return networkErrorReason(error.cause);
+  }
+  return reasonOf(error);
+}
+
+/** Waiting gave up on an API that stayed away: the deployment exists, say how to follow it. */
+function unreachable(deploymentId: string, unreachableMs: number, error: unknown): NetworkError {
+  return new NetworkError(
+    `The API did not answer for ${formatDuration(unreachableMs)} while the build of ` +
+      `deployment ${deploymentId} was followed (${reasonOf(error)}). Deployment ` +
+      `${deploymentId} was created and was still building (pending); its build may still ` +
+      "finish on the server.",
+    {
+      hint: `Once the API answers again, follow it with \`deploy-tenant logs ${deploymentId} ` +
+        `--build\` or see its status with \`deploy-tenant deployments show ${deploymentId}\`.`,
+      cause: error,
+    },
+  );
 }
 
 /**

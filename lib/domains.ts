@@ -16,7 +16,7 @@
  * @module
  */
 import type { DeployApi } from "./api.ts";
-import { DeployTenantError, ExitCode } from "./errors.ts";
+import { ApiError, DeployTenantError, ExitCode } from "./errors.ts";
 import type { Deployment, Project } from "./types.ts";
 
 /**
@@ -82,18 +82,31 @@ export async function promote(
   return { project, deployment: await api.deployments.get(deployment.id), domain };
 }
 
+/** A name {@link attachDomains} left where it was: a newer deployment holds it. */
+export interface RefusedDomain {
+  /** The host name, placeholders filled in. */
+  domain: string;
+  /** The deployment that keeps it (created after this one), when known. */
+  heldBy?: string;
+}
+
 /** What {@link attachDomains} did. */
 export interface AttachResult {
   /** The deployment, with its domains after attaching. */
   deployment: Deployment;
   /** The names attached, placeholders filled in, in the order given. */
   domains: string[];
+  /** With `unlessNewer`: the names a newer deployment keeps (not attached). */
+  refused: RefusedDomain[];
 }
 
 /**
  * Attaches host names to a deployment whose build succeeded: `production` adds
  * `{project.name}.<base-domain>`, `patterns` may use `{project.name}` and `{deployment.id}`
- * (e.g. `staging-{project.name}.example.com`). Each name moves from the deployment that had it.
+ * (e.g. `staging-{project.name}.example.com`). Each name moves from the deployment that had it,
+ * except, with `unlessNewer` (what `deploy --prod` does), from a deployment created after
+ * this one: such a name stays where it is and is listed in `refused`, so of two deploys
+ * racing to production the newer one ends there whichever build ends last.
  *
  * @throws {DeployTenantError} `deploymentNotReady` unless the build succeeded; API errors
  *   (e.g. `domainNotVerified` for a custom domain the organization has not verified).
@@ -102,14 +115,43 @@ export async function attachDomains(
   api: Pick<DeployApi, "deployments" | "domains">,
   project: Project,
   deployment: Deployment,
-  request: { production?: boolean; patterns?: string[] },
+  request: { production?: boolean; patterns?: string[]; unlessNewer?: boolean },
 ): Promise<AttachResult> {
   assertServing(deployment);
   const wanted = [...request.patterns ?? []];
   if (request.production) wanted.push(productionDomain(project, deployment));
   const domains: string[] = [];
-  for (const pattern of wanted) domains.push(await api.domains.attach(deployment.id, pattern));
-  return { deployment: await api.deployments.get(deployment.id), domains };
+  const refused: RefusedDomain[] = [];
+  const options = request.unlessNewer ? { unlessNewer: true } : undefined;
+  for (const pattern of wanted) {
+    try {
+      domains.push(await api.domains.attach(deployment.id, pattern, options));
+    } catch (error) {
+      if (!(error instanceof ApiError && error.code === "newerDeploymentHoldsDomain")) throw error;
+      const domain = pattern.replaceAll("{project.name}", project.name)
+        .replaceAll("{deployment.id}", deployment.id).toLowerCase();
+      const heldBy = /stays with deployment ([a-z0-9]+)/i.exec(error.message)?.[1] ??
+        (await domainHolder(api, project.id, domain))?.id;
+      refused.push({ domain, heldBy });
+    }
+  }
+  return { deployment: await api.deployments.get(deployment.id), domains, refused };
+}
+
+/**
+ * The deployment of a project that serves `domain` now (e.g. its production name), or
+ * `undefined` when none of the project's deployments does.
+ */
+export async function domainHolder(
+  api: Pick<DeployApi, "deployments">,
+  projectId: string,
+  domain: string,
+): Promise<Deployment | undefined> {
+  const name = domain.toLowerCase();
+  for await (const deployment of api.deployments.list(projectId)) {
+    if (deployment.domains?.some((each) => each.toLowerCase() === name)) return deployment;
+  }
+  return undefined;
 }
 
 function assertServing(deployment: Deployment): void {

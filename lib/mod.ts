@@ -36,6 +36,7 @@ export {
   type AppLogPage,
   type AppLogQuery,
   type AppLogsApi,
+  type AttachOptions,
   type DatabasesApi,
   type DeployApi,
   type DeploymentsApi,
@@ -60,6 +61,7 @@ export {
   type BuildStatusApi,
   checkRoot,
   DEFAULT_BUILD_TIMEOUT_MS,
+  DEFAULT_UNREACHABLE_MS,
   deploy,
   type DeployEvent,
   type DeploymentSettings,
@@ -88,10 +90,19 @@ export {
   attachDomains,
   type AttachResult,
   baseDomainOf,
+  domainHolder,
   productionDomain,
   promote,
   type PromoteResult,
+  type RefusedDomain,
 } from "./domains.ts";
+export {
+  DEFAULT_PRODUCTION_ATTEMPTS,
+  type RedeployEvent,
+  redeployToProduction,
+  type RedeployToProductionOptions,
+  type RedeployToProductionResult,
+} from "./redeploy.ts";
 export {
   analyticsRows,
   type ProjectUsage,

@@ -28,6 +28,7 @@ import type {
   AppLogPage,
   AppLogQuery,
   AppLogsApi,
+  AttachOptions,
   DatabasesApi,
   DeployApi,
   DeploymentsApi,
@@ -650,8 +651,18 @@ class V2DomainsAdapter implements DomainsApi {
     await this.#client.domains.provisionCertificate(id);
   }
 
-  /** Binds the name to the revision for production; v1 placeholders become v2 templates. */
-  async attach(deploymentId: string, domain: string): Promise<string> {
+  /**
+   * Binds the name to the revision for production; v1 placeholders become v2 templates.
+   * v2 has no conditional attach: `unlessNewer` and `ifHolder` are refused (exit 2) rather
+   * than dropped. (A v2 deploy to production is ordered by the server itself.)
+   */
+  async attach(deploymentId: string, domain: string, options?: AttachOptions): Promise<string> {
+    if (options?.unlessNewer || options?.ifHolder !== undefined) {
+      throw notInV2(
+        "Attaching a name on a condition (unlessNewer, ifHolder)",
+        "Attach it unconditionally, or promote the revision (`deployments promote`).",
+      );
+    }
     const hostname = v2Template(domain);
     await this.#client.revisions.attachDomains(deploymentId, { production: [hostname] });
     if (!hostname.includes("{")) return hostname;

@@ -9,7 +9,7 @@ import {
   type DeployEvent,
   waitForBuild,
 } from "../lib/deploy.ts";
-import { DeployTenantError, NetworkError } from "../lib/errors.ts";
+import { ApiError, DeployTenantError, NetworkError } from "../lib/errors.ts";
 import type { BuildLogEntry, Deployment, DeploymentStatus } from "../lib/types.ts";
 
 interface Script {
@@ -82,7 +82,11 @@ Deno.test("waitForBuild polls the status when the log stream drops", async () =>
   });
   assert.equal(result.deployment.status, "failed");
   assert.equal(api.gets(), 3);
-  assert.ok(events.some((e) => e.type === "polling"));
+  // The stream could not be reached: one note, and the status answered at once.
+  assert.deepEqual(events.filter((e) => e.type !== "buildLog").map((e) => e.type), [
+    "unreachable",
+    "reachable",
+  ]);
   assert.equal(result.buildError, "Uncaught Error: boom\nThe deployment exited with code 1");
 });
 
@@ -96,6 +100,69 @@ Deno.test("waitForBuild gives up after the time limit with buildTimeout", async 
       assert.match(error.hint!, /deployments show abcde12vwxyz/);
       return true;
     },
+  );
+});
+
+/** An API whose status answers fail with `error` `failures` times (or always), then `success`. */
+function unreachableApi(failures: number, error: Error): BuildStatusApi {
+  let gets = 0;
+  return {
+    deployments: {
+      get: () => {
+        if (gets++ < failures) return Promise.reject(error);
+        return Promise.resolve({
+          id: "abcde12vwxyz",
+          projectId: "p",
+          status: "success",
+          databases: {},
+          createdAt: "2026-01-01T00:00:00Z",
+          updatedAt: "2026-01-01T00:00:00Z",
+        });
+      },
+      buildLogs: () => Promise.resolve([]),
+      // deno-lint-ignore require-yield
+      async *streamBuildLogs() {
+        throw error;
+      },
+    },
+  };
+}
+
+Deno.test("waitForBuild waits through an API that is away for a while (a host restart)", async () => {
+  for (const error of [new NetworkError("refused"), new ApiError(503, "httpError", "HAProxy")]) {
+    const events: DeployEvent[] = [];
+    const result = await waitForBuild(unreachableApi(3, error), "abcde12vwxyz", {
+      pollIntervalMs: 1,
+      onProgress: (e) => events.push(e),
+    });
+    assert.equal(result.deployment.status, "success");
+    assert.deepEqual(events.map((e) => e.type), ["unreachable", "reachable"], "one note");
+  }
+});
+
+Deno.test("waitForBuild gives up on an API away too long, saying the deployment exists", async () => {
+  await assert.rejects(
+    waitForBuild(unreachableApi(Infinity, new NetworkError("refused")), "abcde12vwxyz", {
+      pollIntervalMs: 1,
+      unreachableMs: 30,
+    }),
+    (error: unknown) => {
+      assert.ok(error instanceof NetworkError);
+      assert.equal(error.exitCode, 6);
+      assert.match(error.message, /Deployment abcde12vwxyz was created/);
+      assert.match(error.message, /its build may still finish/);
+      assert.match(error.hint!, /deploy-tenant logs abcde12vwxyz --build/);
+      assert.match(error.hint!, /deploy-tenant deployments show abcde12vwxyz/);
+      return true;
+    },
+  );
+});
+
+Deno.test("waitForBuild does not wait on an API that answers no", async () => {
+  const notFound = new ApiError(404, "deploymentNotFound", "gone");
+  await assert.rejects(
+    waitForBuild(unreachableApi(Infinity, notFound), "abcde12vwxyz", { pollIntervalMs: 1 }),
+    (error: unknown) => error === notFound,
   );
 });
 
