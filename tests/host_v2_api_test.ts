@@ -155,6 +155,23 @@ Deno.test("the host's v2 API: codes, pagination, streams and one store with v1",
     assert.equal((await api.request("DELETE", `/v2/revisions/${revision.id}`)).status, 204);
   });
 
+  await t.step("config.crons false: a revision registering Deno.cron fails its build", async () => {
+    const cron = `Deno.cron("job", "0 * * * *", () => {});\n${HELLO}`;
+    const off = await deploy(api, "paged-2", {
+      assets: { "main.ts": { content: cron } },
+      config: { runtime: { type: "dynamic", entrypoint: "main.ts" }, crons: false },
+    });
+    await events(await api.request("GET", `/v2/revisions/${off.id}/progress`));
+    assert.equal((await ok(api, "GET", `/v2/revisions/${off.id}`)).status, "failed");
+    const on = await deploy(api, "paged-2", { assets: { "main.ts": { content: cron } } });
+    await events(await api.request("GET", `/v2/revisions/${on.id}/progress`));
+    assert.equal(
+      (await ok(api, "GET", `/v2/revisions/${on.id}`)).status,
+      "succeeded",
+      "on by default",
+    );
+  });
+
   await t.step("production cannot be deleted; retention other than auto is 403", async () => {
     const revision = await deploy(api, "paged-3", { assets: { "main.ts": { content: HELLO } } });
     await events(await api.request("GET", `/v2/revisions/${revision.id}/progress`));
