@@ -22,6 +22,7 @@ export const BENCHMARKS = [
   "proxy_cost",
   "latency",
   "density",
+  "idle",
   "cli_start",
   "load",
 ];
