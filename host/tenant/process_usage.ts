@@ -60,13 +60,17 @@ function readProcess(pid: number): ProcessTreeUsage | undefined {
   return { cpuSeconds: ticks / CLOCK_TICKS, rssBytes: rssKib * 1024 };
 }
 
+/**
+ * The children of `pid` that its main thread started. A tenant's tree is bubblewrap (one
+ * thread) and the Deno it starts; Deno may not spawn processes, so its other threads (a dozen,
+ * each with its own `children` file) are not read: one file per process instead of one per
+ * thread, sampled for every tenant.
+ */
 function childrenOf(pid: number): number[] {
   const children: number[] = [];
   try {
-    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
-      const text = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/children`);
-      for (const id of text.split(" ")) if (id.trim()) children.push(Number(id));
-    }
+    const text = Deno.readTextFileSync(`/proc/${pid}/task/${pid}/children`);
+    for (const id of text.split(" ")) if (id.trim()) children.push(Number(id));
   } catch { /* gone meanwhile, or no CONFIG_PROC_CHILDREN */ }
   return children;
 }
@@ -80,7 +84,10 @@ interface Tracked {
 
 /** Tunables of {@link ProcessSampler}. */
 export interface ProcessSamplerOptions {
-  /** Interval between samples; `0` disables the timer. Default 5 s. */
+  /**
+   * Interval between samples; `0` disables the timer. Default 30 s: usage is billed in 15-minute
+   * buckets, and a process is also sampled when it stops, exits, and before every query.
+   */
   intervalMs?: number;
   /** Reads a process tree; tests replace it. */
   read?: (pid: number) => ProcessTreeUsage | undefined;
@@ -101,7 +108,7 @@ export class ProcessSampler {
     this.#meter = meter;
     this.#read = options.read ?? readProcessTreeUsage;
     this.#now = options.now ?? Date.now;
-    const intervalMs = options.intervalMs ?? 5_000;
+    const intervalMs = options.intervalMs ?? 30_000;
     if (intervalMs > 0) {
       this.#timer = setInterval(() => this.sample(), intervalMs);
       Deno.unrefTimer(this.#timer as unknown as number);
