@@ -169,6 +169,14 @@ async function echoOverWebSocket(port: number, host: string): Promise<[string, s
   return [protocol, new TextDecoder().decode(text.payload), [...binary.payload]];
 }
 
+/** Answers, once the body ends, when each chunk of the request body arrived. */
+const UPLOAD = `Deno.serve(async (request) => {
+  const arrivals = [];
+  for await (const chunk of request.body) arrivals.push([new TextDecoder().decode(chunk), Date.now()]);
+  return Response.json(arrivals);
+});
+`;
+
 const ON_LISTEN = `let heard = null;
 Deno.serve({ onListen(addr) { heard = addr; } }, () => Response.json({ heard, env: Deno.env.toObject() }));
 `;
@@ -228,6 +236,39 @@ for (const frontProxy of [true, false]) {
           assert.equal(plain.status, 426);
           await plain.body?.cancel();
         });
+
+        await t.step(
+          "a request body streams: each chunk reaches the tenant as it is sent",
+          async () => {
+            const url = await deploy(api, frontProxy ? "upload-proxy" : "upload-router", {
+              "main.ts": UPLOAD,
+            });
+            await (await invoke(url)).body?.cancel(); // started: the next request is warm
+            const sent: number[] = [];
+            const body = new ReadableStream<Uint8Array>({
+              async start(controller) {
+                for (let i = 0; i < 4; i++) {
+                  sent.push(Date.now());
+                  controller.enqueue(new TextEncoder().encode(`part${i};`));
+                  await new Promise((resolve) => setTimeout(resolve, 200));
+                }
+                controller.close();
+              },
+            });
+            const response = await invoke(
+              url,
+              { method: "POST", body, duplex: "half" } as RequestInit,
+            );
+            const arrivals: [string, number][] = await response.json();
+            assert.equal(arrivals.map(([text]) => text).join(""), "part0;part1;part2;part3;");
+            // Chunk i arrived before chunk i+1 was sent: nothing waited for the whole body.
+            const firstPart = arrivals.find(([text]) => text.includes("part0"))!;
+            assert.ok(
+              firstPart[1] < sent[1],
+              `the first chunk arrived ${firstPart[1] - sent[0]} ms late`,
+            );
+          },
+        );
 
         await t.step("onListen hears a TCP listener; the env is Deploy's and its own", async () => {
           const url = await deploy(api, frontProxy ? "listen-proxy" : "listen-router", {
