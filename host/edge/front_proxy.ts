@@ -59,6 +59,9 @@ const BACKSTOP_MARGIN_MS = 250;
 /** How often counters and activity are read from HAProxy. */
 const POLL_INTERVAL_MS = 1_000;
 
+/** Every this many polls, every occupied slot is read (the others read busy slots only). */
+const FULL_SWEEP_TICKS = 10;
+
 /** Where the front proxy keeps its files: `<dataDir>/front`. */
 export function frontProxyDir(dataDir: string): string {
   return join(dataDir, "front");
@@ -101,6 +104,11 @@ interface Slot {
   syncing?: boolean;
   /** Counter values already attributed to the occupant. */
   counted: { requests: number; bytesIn: number; bytesOut: number };
+  /**
+   * Whether the last read saw it serve (new requests, or requests in flight): such a slot is
+   * read every second, a quiet one with the full sweep only.
+   */
+  busy?: boolean;
 }
 
 /** HAProxy in front of the host, routing warm deployments to their tenants. */
@@ -144,8 +152,14 @@ export class FrontProxy implements InstanceObserver {
       retiring: false,
       counted: { requests: 0, bytesIn: 0, bytesOut: 0 },
     }));
+    let ticks = 0;
     this.#poller = setInterval(() => {
-      if (this.#byDeployment.size > 0) this.collect().catch(() => {});
+      if (this.#byDeployment.size === 0) return;
+      // Every second the slots that served lately; all of them every FULL_SWEEP_TICKS: a
+      // thousand idle tenants cost HAProxy and the host no admin commands in between.
+      const sweep = ++ticks % FULL_SWEEP_TICKS === 0;
+      const slots = [...this.#byDeployment.values()].filter((slot) => sweep || slot.busy);
+      if (slots.length > 0) this.#enqueue(() => this.#collect(slots)).catch(() => {});
     }, POLL_INTERVAL_MS);
     Deno.unrefTimer(this.#poller as unknown as number);
   }
@@ -316,6 +330,7 @@ export class FrontProxy implements InstanceObserver {
     if (read) {
       slot.counted = { requests: read.requests, bytesIn: read.bytesIn, bytesOut: read.bytesOut };
     }
+    slot.busy = true; // it was started for a request: read it every second until it is quiet
     const server = `${slotBackend(slot.index)}/s`;
     await this.#admin([`set server ${server} state ready`, `set server ${server} health up`]);
     await this.#syncSlot(slot);
@@ -423,7 +438,8 @@ export class FrontProxy implements InstanceObserver {
           networkEgressBytes: bytesOut,
         });
       }
-      if (slot.instance && (requests > 0 || read.current > 0)) slot.instance.lastUsed = now;
+      slot.busy = requests > 0 || read.current > 0;
+      if (slot.instance && slot.busy) slot.instance.lastUsed = now;
       // A connection failed (the router serves meanwhile); if the process lives, route to it.
       if (read.serverDown && !slot.retiring && slot.instance && !this.#exited.has(slot.instance)) {
         await this.#admin([`set server ${slotBackend(slot.index)}/s health up`]);
@@ -483,6 +499,7 @@ export class FrontProxy implements InstanceObserver {
     }
     const instance = slot?.instance;
     if (instance) instance.lastUsed = Date.now();
+    if (slot) slot.busy = true;
     // HAProxy's server timeout fired: the tenant did not even answer its own time limit.
     if (entry.status === 504 && entry.termination.startsWith("sH") && instance) {
       const record = this.#options.store.getDeploymentRecord(entry.deploymentId);
