@@ -12,6 +12,7 @@
 import type { Domain } from "../../lib/types.ts";
 import type { DomainVerifier } from "./domain_verify.ts";
 import type { Store } from "../store/store.ts";
+import { CertificateError, checkCertificate, type LocalCa } from "../edge/certs.ts";
 import { isHostName, RequestError } from "./validate.ts";
 import {
   customDomainCertificates,
@@ -19,6 +20,8 @@ import {
   DomainTakenError,
   findCustomDomain,
   markCustomDomainVerified,
+  setCustomDomainCertificates,
+  setCustomDomainStatus,
 } from "../store/custom_domains.ts";
 
 /**
@@ -174,4 +177,50 @@ export function newVerificationToken(): string {
 function wildcardParent(name: string): string | undefined {
   const labels = name.split(".");
   return labels.length >= 3 ? `*.${labels.slice(1).join(".")}` : undefined;
+}
+
+/**
+ * Stores an uploaded certificate of `record` (checked against its name); a first upload
+ * replaces provisioned certificates, later ones replace their own cipher.
+ *
+ * @throws {RequestError} 400 `invalidCertificate` naming what is wrong.
+ */
+export function storeUploadedCertificate(
+  store: Store,
+  record: CustomDomainRecord,
+  upload: { certificateChain: string; privateKey: string },
+): void {
+  let checked;
+  try {
+    checked = checkCertificate({ ...upload, domain: record.domain });
+  } catch (error) {
+    if (!(error instanceof CertificateError)) throw error;
+    throw new RequestError(400, "invalidCertificate", error.message);
+  }
+  const replaceAll = record.provisioningStatus.code !== "manual";
+  setCustomDomainCertificates(store, record.id, [checked], { code: "manual" }, replaceAll);
+}
+
+/**
+ * Issues `record` one EC and one RSA certificate from the local CA (where Deploy uses Let's
+ * Encrypt) and records the provisioning status. Returns why it failed, or `undefined`.
+ */
+export async function provisionCertificates(
+  store: Store,
+  ca: () => Promise<LocalCa>,
+  record: CustomDomainRecord,
+): Promise<string | undefined> {
+  try {
+    const authority = await ca();
+    const certificates = [
+      await authority.issue(record.domain, "ec"),
+      await authority.issue(record.domain, "rsa"),
+    ];
+    setCustomDomainCertificates(store, record.id, certificates, { code: "success" }, true);
+    return undefined;
+  } catch (error) {
+    const message = error instanceof CertificateError ? error.message : String(error);
+    setCustomDomainStatus(store, record.id, { code: "failed", message });
+    return message;
+  }
 }

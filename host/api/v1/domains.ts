@@ -14,13 +14,15 @@ import type { Hono } from "hono";
 import type { QuotaGuard } from "../quotas.ts";
 import { z } from "zod";
 import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "../http.ts";
-import { CertificateError, checkCertificate, type LocalCa } from "../../edge/certs.ts";
+import { CertificateError, type LocalCa } from "../../edge/certs.ts";
 import {
   assertAttachable,
   domainJson,
   ensureVerified,
   newVerificationToken,
   normalizeDomainName,
+  provisionCertificates,
+  storeUploadedCertificate,
 } from "../domains.ts";
 import { DomainVerifier, hostAddresses } from "../domain_verify.ts";
 import type { DeploymentRecord, Store } from "../../store/store.ts";
@@ -33,8 +35,6 @@ import {
   deleteCustomDomain,
   DomainExistsError,
   listCustomDomains,
-  setCustomDomainCertificates,
-  setCustomDomainStatus,
 } from "../../store/custom_domains.ts";
 
 /** What the domain routes need besides the store. */
@@ -142,37 +142,19 @@ export function registerDomainRoutes(
     let record = ownDomain(c, store, c.req.param("domainId"));
     const body = parseBody(certificateBody, await readJson(c, SMALL_BODY_BYTES));
     record = await ensureVerified(store, verifier, record);
-    let checked;
-    try {
-      checked = checkCertificate({ ...body, domain: record.domain });
-    } catch (error) {
-      if (!(error instanceof CertificateError)) throw error;
-      throw new RequestError(400, "invalidCertificate", error.message);
-    }
-    // A first upload replaces provisioned certificates; later ones replace their own cipher.
-    const replaceAll = record.provisioningStatus.code !== "manual";
-    setCustomDomainCertificates(store, record.id, [checked], { code: "manual" }, replaceAll);
+    storeUploadedCertificate(store, record, body);
     return c.body(null, 200);
   });
 
   app.post("/v1/domains/:domainId/certificates/provision", async (c) => {
     let record = ownDomain(c, store, c.req.param("domainId"));
     record = await ensureVerified(store, verifier, record);
-    try {
-      const ca = await services.ca();
-      // Like Deploy's Let's Encrypt provisioning: one EC and one RSA certificate.
-      const certificates = [
-        await ca.issue(record.domain, "ec"),
-        await ca.issue(record.domain, "rsa"),
-      ];
-      setCustomDomainCertificates(store, record.id, certificates, { code: "success" }, true);
-    } catch (error) {
-      const message = error instanceof CertificateError ? error.message : String(error);
-      setCustomDomainStatus(store, record.id, { code: "failed", message });
+    const failure = await provisionCertificates(store, services.ca, record);
+    if (failure !== undefined) {
       throw new RequestError(
         500,
         "certificateProvisioningFailed",
-        `The certificates of ${record.domain} could not be issued: ${message}`,
+        `The certificates of ${record.domain} could not be issued: ${failure}`,
       );
     }
     return c.body(null, 200);

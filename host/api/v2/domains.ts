@@ -9,8 +9,13 @@
  */
 import type { Hono } from "hono";
 import { z } from "zod";
-import { CertificateError, checkCertificate } from "../../edge/certs.ts";
-import { ensureVerified, newVerificationToken, normalizeDomainName } from "../domains.ts";
+import {
+  ensureVerified,
+  newVerificationToken,
+  normalizeDomainName,
+  provisionCertificates,
+  storeUploadedCertificate,
+} from "../domains.ts";
 import type { DomainServices } from "../v1/domains.ts";
 import type { Store } from "../../store/store.ts";
 import { isUuid } from "../../store/ids.ts";
@@ -34,8 +39,6 @@ import {
   findCustomDomain,
   getCustomDomain,
   listCustomDomains,
-  setCustomDomainCertificates,
-  setCustomDomainStatus,
 } from "../../store/custom_domains.ts";
 
 const createDomainBody = z.strictObject({
@@ -123,36 +126,17 @@ export function registerDomainRoutes(
     let record = ownDomainV2(c, store, c.req.param("domain"));
     const body = parseBody(certificateBody, await deps.readJson(c, SMALL_BODY_BYTES));
     record = await ensureVerified(store, verifier, record);
-    let checked;
-    try {
-      checked = checkCertificate({
-        privateKey: body.private_key,
-        certificateChain: body.certificate,
-        domain: record.domain,
-      });
-    } catch (error) {
-      if (!(error instanceof CertificateError)) throw error;
-      throw new RequestError(400, "INVALID_CERTIFICATE", error.message);
-    }
-    const replaceAll = record.provisioningStatus.code !== "manual";
-    setCustomDomainCertificates(store, record.id, [checked], { code: "manual" }, replaceAll);
+    storeUploadedCertificate(store, record, {
+      certificateChain: body.certificate,
+      privateKey: body.private_key,
+    });
     return c.json(json(getCustomDomain(store, record.id)!));
   });
 
   v2.post("/domains/:domain/certificates/provision", async (c) => {
     let record = ownDomainV2(c, store, c.req.param("domain"));
     record = await ensureVerified(store, verifier, record);
-    try {
-      const ca = await services.ca();
-      const certificates = [
-        await ca.issue(record.domain, "ec"),
-        await ca.issue(record.domain, "rsa"),
-      ];
-      setCustomDomainCertificates(store, record.id, certificates, { code: "success" }, true);
-    } catch (error) {
-      const message = error instanceof CertificateError ? error.message : String(error);
-      setCustomDomainStatus(store, record.id, { code: "failed", message });
-    }
+    await provisionCertificates(store, services.ca, record);
     // Deploy provisions in the background and answers at once; here it is already done.
     return c.json({ accepted: true }, 202);
   });
