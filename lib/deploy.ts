@@ -41,6 +41,7 @@ import type {
 import type { UploadCache } from "./upload_cache.ts";
 import { V2Api } from "./v2_api.ts";
 import { checkV2Settings, deployRevision } from "./v2_deploy.ts";
+import { sleep } from "./time.ts";
 
 export type { UploadStats } from "./packer.ts";
 
@@ -573,19 +574,4 @@ function deploymentRequest(
 function formatDuration(ms: number): string {
   if (ms % 60_000 === 0) return `${ms / 60_000} min`;
   return `${Math.round(ms / 100) / 10} s`;
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }

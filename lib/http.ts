@@ -13,6 +13,7 @@
  */
 import denoJson from "../deno.json" with { type: "json" };
 import { ApiError, DeployTenantError, isQuotaExceeded, NetworkError } from "./errors.ts";
+import { sleep } from "./time.ts";
 
 /** `deploy-tenant/<version>`, the default `User-Agent`. */
 export const DEFAULT_USER_AGENT = `deploy-tenant/${denoJson.version}`;
@@ -359,21 +360,6 @@ export function networkErrorReason(error: unknown): string {
   while (root instanceof Error && root.cause !== undefined) root = root.cause;
   const message = root instanceof Error ? root.message : String(root);
   return message.split(": ").at(-1) || message;
-}
-
-function sleep(ms: number, signal?: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal?.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal!.reason);
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
 }
 
 async function readJson<T>(response: Response): Promise<T> {

@@ -42,3 +42,19 @@ export function parseTimeArg(text: string, now: number = Date.now()): number | u
   const duration = parseDuration(text);
   return duration === undefined ? undefined : now - duration;
 }
+
+/** Resolves after `ms`, or rejects with `signal`'s reason as soon as it aborts. */
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) return reject(signal.reason);
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal!.reason);
+    };
+    const timer = setTimeout(() => {
+      signal?.removeEventListener("abort", onAbort);
+      resolve();
+    }, ms);
+    signal?.addEventListener("abort", onAbort, { once: true });
+  });
+}

@@ -24,6 +24,7 @@ import {
   type V2Api,
   v2Template,
 } from "./v2_api.ts";
+import { sleep } from "./time.ts";
 
 const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 const DEFAULT_POLL_INTERVAL_MS = 1_000;
@@ -212,19 +213,4 @@ export function revisionError(revision: Revision, logs: BuildLogEntry[]): string
   const failure = failureOf(revision);
   if (failure) lines.push(failure);
   return lines.join("\n") || "The build failed (no build log).";
-}
-
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener("abort", onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener("abort", onAbort, { once: true });
-  });
 }
