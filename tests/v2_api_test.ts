@@ -19,38 +19,13 @@ import {
 import { analyticsRows } from "../lib/analytics.ts";
 import type { App, Domain, Revision } from "../lib/v2/types.ts";
 import { rejection } from "./helpers/rejection.ts";
-
-interface Seen {
-  method: string;
-  path: string;
-  query: URLSearchParams;
-  headers: Headers;
-  body: string;
-}
-
-type Handler = (request: Request, seen: Seen) => Response | Promise<Response>;
+import { type Handler, recordingServer } from "./helpers/recording_server.ts";
 
 const ROOT = "/v2";
 
+/** A loopback server under `/v2` that records every request; `await using` stops it. */
 function serve(handler: Handler) {
-  const requests: Seen[] = [];
-  const server = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", onListen() {} },
-    async (request) => {
-      const url = new URL(request.url);
-      const seen: Seen = {
-        method: request.method,
-        path: url.pathname.slice(ROOT.length),
-        query: url.searchParams,
-        headers: request.headers,
-        body: await request.text(),
-      };
-      requests.push(seen);
-      return await handler(request, seen);
-    },
-  );
-  const origin = `http://127.0.0.1:${server.addr.port}`;
-  return Object.assign(server, { requests, origin, baseUrl: `${origin}${ROOT}` });
+  return recordingServer(ROOT, handler);
 }
 
 function api(baseUrl: string, options: Partial<V2ApiOptions> = {}): V2Api {

@@ -16,42 +16,14 @@ import {
 } from "../lib/v2/mod.ts";
 import type { BuildLogEntry, Revision, RevisionProgress, RuntimeLog } from "../lib/v2/types.ts";
 import { rejection } from "./helpers/rejection.ts";
+import { type Handler, recordingServer, type Seen } from "./helpers/recording_server.ts";
 
 /** What the server saw of one request. */
-interface Seen {
-  method: string;
-  /** The path below the API root, e.g. `/apps/my-app`. */
-  path: string;
-  query: URLSearchParams;
-  headers: Headers;
-  /** The body as text; `""` when there was none. */
-  body: string;
-}
-
-type Handler = (request: Request, seen: Seen) => Response | Promise<Response>;
-
 const ROOT = "/api/v2";
 
 /** A loopback server under `/api/v2` that records every request; `await using` stops it. */
 function serve(handler: Handler) {
-  const requests: Seen[] = [];
-  const server = Deno.serve(
-    { port: 0, hostname: "127.0.0.1", onListen() {} },
-    async (request) => {
-      const url = new URL(request.url);
-      const seen: Seen = {
-        method: request.method,
-        path: url.pathname.slice(ROOT.length),
-        query: url.searchParams,
-        headers: request.headers,
-        body: await request.text(),
-      };
-      requests.push(seen);
-      return await handler(request, seen);
-    },
-  );
-  const origin = `http://127.0.0.1:${server.addr.port}`;
-  return Object.assign(server, { requests, origin, baseUrl: `${origin}${ROOT}` });
+  return recordingServer(ROOT, handler);
 }
 
 /** A client of `baseUrl` with an organization token and a tiny backoff. */
