@@ -213,13 +213,24 @@ function keepNewerProduction(
   const production = productionNames(record.projectName, record.organizationSlug, baseDomain);
   return domains.filter((domain) => {
     if (!production.includes(domain)) return true;
-    const holder = store.domainBinding(domain);
-    if (!holder || holder.deploymentId === record.id) return true;
-    const current = store.getDeploymentRecord(holder.deploymentId);
-    if (!current || current.createdAt < record.createdAt) return true;
-    log(`${domain} stays with deployment ${current.id}, created after this one`, "warning");
-    return false;
+    const newer = newerHolder(store, record, domain);
+    if (newer) {
+      log(`${domain} stays with deployment ${newer.id}, created after this one`, "warning");
+    }
+    return !newer;
   });
+}
+
+/** The deployment serving `domain`, when it was created after `record` (and is not it). */
+export function newerHolder(
+  store: Store,
+  record: DeploymentRecord,
+  domain: string,
+): DeploymentRecord | undefined {
+  const holder = store.domainBinding(domain);
+  if (!holder || holder.deploymentId === record.id) return undefined;
+  const current = store.getDeploymentRecord(holder.deploymentId);
+  return current && current.createdAt > record.createdAt ? current : undefined;
 }
 
 /** An expected build failure, logged as is. */

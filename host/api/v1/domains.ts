@@ -26,7 +26,7 @@ import {
 } from "../domains.ts";
 import { DomainVerifier, hostAddresses } from "../domain_verify.ts";
 import type { DeploymentRecord, Store } from "../../store/store.ts";
-import { previewNames, productionNames } from "../../build/builder.ts";
+import { newerHolder, previewNames, productionNames } from "../../build/builder.ts";
 import { parseBody, parseListQuery, RequestError, resolveDomains } from "../validate.ts";
 import { ownDeployment, ownDomain, ownOrganization } from "./ownership.ts";
 import {
@@ -182,15 +182,12 @@ export function registerDomainRoutes(
           `not ${ifHolder}: production changed meanwhile`,
       );
     }
-    if (c.req.query("unlessNewer") === "true" && holder && holderId !== deployment.id) {
-      const current = store.getDeploymentRecord(holderId);
-      if (current && current.createdAt > deployment.createdAt) {
-        throw new RequestError(
-          409,
-          "newerDeploymentHoldsDomain",
-          `${name} stays with deployment ${holderId}, created after ${deployment.id}`,
-        );
-      }
+    if (c.req.query("unlessNewer") === "true" && newerHolder(store, deployment, name)) {
+      throw new RequestError(
+        409,
+        "newerDeploymentHoldsDomain",
+        `${name} stays with deployment ${holderId}, created after ${deployment.id}`,
+      );
     }
     attach(deployment, name);
     return c.json({ domain: name });
