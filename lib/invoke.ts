@@ -20,6 +20,7 @@
  */
 import { DeployTenantError, ExitCode, NetworkError } from "./errors.ts";
 import { networkErrorReason } from "./http.ts";
+import { fetchThroughProxy, type ProxyAgent, proxyAgent } from "./proxy_fetch.ts";
 
 /** Options of {@link invoke}. */
 export interface InvokeOptions {
@@ -31,8 +32,8 @@ export interface InvokeOptions {
 
 const DEFAULT_TIMEOUT_MS = 30_000;
 
-/** One client per proxy origin, so connections to the router are reused. */
-const proxyClients = new Map<string, Deno.HttpClient>();
+/** One agent per proxy origin, so connections to the router are reused. */
+const proxyAgents = new Map<string, ProxyAgent>();
 
 /**
  * Calls a deployment like `fetch`, reaching `*.localhost` hosts through the local router.
@@ -50,12 +51,15 @@ export async function invoke(
   const proxy = proxyFor(target, options.via);
   const timeout = timeoutMs > 0 ? AbortSignal.timeout(timeoutMs) : undefined;
   const signals = [init.signal, timeout].filter((signal) => signal instanceof AbortSignal);
+  const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
   try {
-    return await fetch(target, {
-      ...init,
-      signal: signals.length > 0 ? AbortSignal.any(signals) : undefined,
-      client: proxy ? clientFor(proxy) : undefined,
-    });
+    if (!proxy) return await fetch(target, { ...init, signal });
+    return await fetchThroughProxy(
+      new URL(proxy),
+      new Request(target, { ...init, signal: undefined }),
+      agentFor(proxy),
+      signal,
+    );
   } catch (error) {
     if (init.signal?.aborted) throw init.signal.reason;
     if (timeout?.aborted) {
@@ -83,10 +87,10 @@ export async function invoke(
   }
 }
 
-/** Closes the cached proxy clients (tests call it so no connection outlives them). */
+/** Closes the kept-alive connections to routers (tests call it so none outlives them). */
 export function closeInvokeClients(): void {
-  for (const client of proxyClients.values()) client.close();
-  proxyClients.clear();
+  for (const agent of proxyAgents.values()) agent.destroy();
+  proxyAgents.clear();
 }
 
 /** The proxy origin for `target`, or `undefined` to connect directly. */
@@ -106,11 +110,11 @@ function proxyFor(target: URL, via: string | undefined): string | undefined {
   return proxy.origin;
 }
 
-function clientFor(proxy: string): Deno.HttpClient {
-  let client = proxyClients.get(proxy);
-  if (!client) {
-    client = Deno.createHttpClient({ proxy: { url: proxy } });
-    proxyClients.set(proxy, client);
+function agentFor(proxy: string): ProxyAgent {
+  let agent = proxyAgents.get(proxy);
+  if (!agent) {
+    agent = proxyAgent();
+    proxyAgents.set(proxy, agent);
   }
-  return client;
+  return agent;
 }

@@ -91,3 +91,56 @@ Deno.test("https through a proxy is refused with a usage error", async () => {
   assert.equal(error.code, "unsupportedProxy");
   assert.equal(error.exitCode, ExitCode.usage);
 });
+
+Deno.test("a burst of invocations to many *.localhost names all answer, none waits on a name lookup", async () => {
+  // Deno's proxy client looked every name up before sending it to the proxy: a DNS query off
+  // loopback per deployment, and a burst waited 5 s for the slow ones (past this limit).
+  await using server = serveEcho();
+  try {
+    const responses = await Promise.all(
+      Array.from(
+        { length: 48 },
+        (_, i) =>
+          invoke(`http://burst-${i}-abcde12vwxyz.localhost:${server.port}/`, undefined, {
+            timeoutMs: 4_000,
+          }).then(async (response) => (await response.json()).host),
+      ),
+    );
+    assert.deepEqual(
+      responses,
+      Array.from({ length: 48 }, (_, i) => `burst-${i}-abcde12vwxyz.localhost:${server.port}`),
+    );
+  } finally {
+    closeInvokeClients();
+  }
+});
+
+Deno.test("invoke streams a request body and answers statuses without a body as fetch does", async () => {
+  await using server = Deno.serve(
+    { port: 0, hostname: "127.0.0.1", onListen() {} },
+    async (request) => {
+      const url = new URL(request.url);
+      if (url.pathname === "/empty") return new Response(null, { status: 204 });
+      return new Response(`${request.method} ${(await request.text()).length}`, {
+        headers: [["set-cookie", "a=1"], ["set-cookie", "b=2"]],
+      });
+    },
+  );
+  const origin = `http://stream-abcde12vwxyz.localhost:${server.addr.port}`;
+  try {
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < 4; i++) controller.enqueue(new Uint8Array(64 * 1024));
+        controller.close();
+      },
+    });
+    const response = await invoke(`${origin}/upload`, { method: "PUT", body });
+    assert.equal(await response.text(), `PUT ${256 * 1024}`);
+    assert.deepEqual(response.headers.getSetCookie(), ["a=1", "b=2"]);
+    const empty = await invoke(`${origin}/empty`);
+    assert.equal(empty.status, 204);
+    assert.equal(empty.body, null);
+  } finally {
+    closeInvokeClients();
+  }
+});
