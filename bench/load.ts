@@ -22,6 +22,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { V1Api } from "../lib/api.ts";
 import { deploy } from "../lib/deploy.ts";
+import { closeInvokeClients, invoke as invokeDeployment } from "../lib/invoke.ts";
 import { startBenchHost } from "./host.ts";
 import { ms, percentile, report } from "./report.ts";
 
@@ -46,7 +47,6 @@ const api = new V1Api({
   organizationId: info.organizationId,
   maxRetries: 0,
 });
-const router = Deno.createHttpClient({ proxy: { url: `http://127.0.0.1:${host.port}` } });
 let appCount = 0;
 
 try {
@@ -114,7 +114,7 @@ try {
     throw new Error(`lost deployments:\n${[...sequential.lost, ...concurrent.lost].join("\n")}`);
   }
 } finally {
-  router.close();
+  closeInvokeClients();
   await host.stop();
   await Deno.remove(root, { recursive: true });
 }
@@ -177,7 +177,9 @@ async function deployMany(workers: number, count: number, more: () => boolean) {
 }
 
 async function expectContent(domain: string, expected: string): Promise<void> {
-  const response = await fetch(`http://${domain}/`, { client: router });
+  const response = await invokeDeployment(`http://${domain}/`, undefined, {
+    via: `http://127.0.0.1:${host.port}`,
+  });
   const body = await response.text();
   if (response.status !== 200 || body !== expected) {
     throw new Error(`${domain} answered ${response.status} ${body.slice(0, 200)}`);

@@ -12,15 +12,18 @@
  *
  * @module
  */
+import { fetchThroughProxy, proxyAgent } from "../lib/proxy_fetch.ts";
+
 const [url, rateText, secondsText, hostList] = Deno.args;
 const rate = Number(rateText);
 const WARMUP_SECONDS = 0.5;
 const warmup = Math.round(rate * WARMUP_SECONDS);
 const total = warmup + Math.round(rate * Number(secondsText));
 const hosts = hostList ? hostList.split(",") : [];
-const client = hosts.length > 0
-  ? Deno.createHttpClient({ proxy: { url: new URL(url).origin } })
-  : Deno.createHttpClient({});
+// Both paths, through the host and to a bare server, go out the same way: node:http sending
+// the absolute URL to the server at `url` (Deno's proxy client looks each name up in DNS).
+const server = new URL(new URL(url).origin);
+const agent = proxyAgent();
 const targets = hosts.length > 0
   ? hosts.map((host) => `http://${host}${new URL(url).pathname}`)
   : [url];
@@ -35,7 +38,11 @@ for (let i = 0; i < total; i++) {
   inflight.push((async () => {
     const sent = performance.now();
     try {
-      const response = await fetch(targets[i % targets.length], { client });
+      const response = await fetchThroughProxy(
+        server,
+        new Request(targets[i % targets.length]),
+        agent,
+      );
       await response.arrayBuffer();
       if (!response.ok) errors++;
       else if (i >= warmup) latencies.push(performance.now() - sent);
@@ -45,5 +52,5 @@ for (let i = 0; i < total; i++) {
   })());
 }
 await Promise.all(inflight);
-client.close();
+agent.destroy();
 console.log(JSON.stringify({ latencies, errors }));

@@ -42,6 +42,7 @@ interface HostFlags {
   frontProxy?: boolean;
   maxWarm?: string;
   warmPool?: string;
+  warmPoolMemory?: string;
   quota?: string[];
 }
 
@@ -98,10 +99,11 @@ Examples:
         ? undefined
         : parseResolver(this, flags.dnsResolver);
       const logRetentionMs = parseRetention(this, flags.logRetention);
-      const maxLogBytesPerDeployment = parseLogBytes(this, "--log-budget", flags.logBudget);
-      const maxLogBytesPerSecond = parseLogBytes(this, "--log-rate", flags.logRate);
+      const maxLogBytesPerDeployment = parseSize(this, "--log-budget", flags.logBudget);
+      const maxLogBytesPerSecond = parseSize(this, "--log-rate", flags.logRate);
       const maxWarm = parseMaxWarm(this, flags.maxWarm);
       const warmPool = parseWarmPool(this, flags.warmPool);
+      const warmPoolMemory = parseSize(this, "--warm-pool-memory", flags.warmPoolMemory);
       const quotas = parseQuotas(this, flags.quota);
       const token = globalOptions(this).token || Deno.env.get(HOST_TOKEN_ENV) || undefined;
       const { startHost } = await import("../host/mod.ts");
@@ -122,6 +124,7 @@ Examples:
           maxLogBytesPerSecond,
           maxWarm,
           warmPool,
+          warmPoolMemoryMb: warmPoolMemory && warmPoolMemory / 2 ** 20,
           quotas,
           frontProxy: flags.frontProxy,
           log: (line) => out.info(`${new Date().toISOString()} ${line}`),
@@ -207,10 +210,14 @@ Examples:
         args.push("--log-retention", flags.logRetention);
       }
       for (
-        const [flag, value] of [["--log-budget", flags.logBudget], ["--log-rate", flags.logRate]]
+        const [flag, value] of [
+          ["--log-budget", flags.logBudget],
+          ["--log-rate", flags.logRate],
+          ["--warm-pool-memory", flags.warmPoolMemory],
+        ]
       ) {
         if (value === undefined) continue;
-        parseLogBytes(this, flag!, value);
+        parseSize(this, flag!, value);
         args.push(flag!, value);
       }
       if (flags.maxWarm !== undefined) {
@@ -398,7 +405,7 @@ function describeStatus(out: Output, info: HostInfo, dataDir: string, healthy: b
 }
 
 /** `--log-budget` or `--log-rate` as bytes: `512k`, `64m`, `1g` or a plain count. */
-function parseLogBytes(
+function parseSize(
   command: Command,
   flag: string,
   text: string | undefined,
@@ -488,7 +495,12 @@ function addHostSettings(command: Command): Command {
     )
     .option(
       "--warm-pool <n>",
-      "sandboxed runtimes started ahead of cold starts (default 1, 0: none)",
+      "the fewest sandboxed runtimes kept started ahead of cold starts (default 1, 0: none); " +
+        "the pool grows to recent bursts of cold starts within --warm-pool-memory",
+    )
+    .option(
+      "--warm-pool-memory <size>",
+      "memory the warm pool may hold, e.g. 512m (default 5% of the machine's, at most 1g)",
     )
     .option(
       "--no-front-proxy",

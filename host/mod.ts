@@ -72,9 +72,12 @@ export interface HostOptions {
   /**
    * Tenant runtimes kept started and sandboxed ahead of need, so that the cold start of a
    * deployment with default settings only hands one its files (`host/tenant/warm_pool.ts`).
-   * Default 1; 0 turns the pool off.
+   * The pool holds at least this many, and grows to the recent bursts of cold starts within
+   * `warmPoolMemoryMb` (`host/tenant/pool_sizer.ts`). Default 1; 0 turns the pool off.
    */
   warmPool?: number;
+  /** The memory the warm pool may hold, in MiB. Default: 5% of the machine's, at most 1 GiB. */
+  warmPoolMemoryMb?: number;
   /**
    * Put HAProxy in front (when it is installed): requests to a running deployment go
    * straight to its process instead of through the host's JavaScript router. Default true.
@@ -171,6 +174,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     bootstrap: await installTenantFile(dataDir, "bootstrap.js"),
     poolMain: await installTenantFile(dataDir, "pool.js"),
     warmPool: options.warmPool ?? 1,
+    poolBudgetMb: options.warmPoolMemoryMb,
     hostLog: log,
     deno: tenantDenoBinary(),
     memoryMb: options.memoryMb,

@@ -211,6 +211,7 @@ Deno.test("host settings out of range are usage errors, before anything starts",
         ["--warm-pool", "65", /Invalid --warm-pool "65": expected 0-64/],
         ["--warm-pool", "-1", /Invalid --warm-pool "-1"/],
         ["--max-warm", "0", /Invalid --max-warm "0": expected 1-10000/],
+        ["--warm-pool-memory", "lots", /Invalid --warm-pool-memory "lots": expected a size/],
       ] as const
     ) {
       for (const command of [["host"], ["host", "start"]]) {

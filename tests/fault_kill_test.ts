@@ -203,7 +203,6 @@ async function checkDeployments(
   checked: Set<string>,
   { all = false } = {},
 ): Promise<void> {
-  const client = Deno.createHttpClient({ proxy: { url: `http://127.0.0.1:${host.port}` } });
   try {
     const api = apiOf(host);
     const served = deployments.filter((d) => d.status === "success");
@@ -226,14 +225,16 @@ async function checkDeployments(
     }
     await Promise.all(toServe.map(async (deployment) => {
       const variant = variants.get(deployment.description!)!;
-      const response = await fetch(`http://${deployment.domains![0]}/`, { client });
+      const response = await invoke(`http://${deployment.domains![0]}/`, undefined, {
+        via: `http://127.0.0.1:${host.port}`,
+      });
       const body = await response.text();
       assert.equal(response.status, 200, `${deployment.id}: ${body.slice(0, 300)}`);
       assert.ok(body === variant.data, `${deployment.id} served content that is not its own`);
       checked.add(deployment.id);
     }));
   } finally {
-    client.close();
+    closeInvokeClients();
   }
 }
 

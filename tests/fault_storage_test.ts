@@ -20,6 +20,7 @@ import { V1Api } from "../lib/api.ts";
 import { gitSha1 } from "../lib/git_sha1.ts";
 import type { CreateDeploymentRequest, Deployment } from "../lib/types.ts";
 import { BlobStore } from "../host/store/blobs.ts";
+import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import { storageFailure } from "../host/api/storage_errors.ts";
 import { describe, runCli, startTestHost, type TestHost } from "./helpers/host.ts";
 import { requires } from "./helpers/programs.ts";
@@ -220,14 +221,15 @@ async function waitBuilt(api: V1Api, id: string): Promise<Deployment> {
 }
 
 async function serve(host: TestHost, deployment: Deployment): Promise<string> {
-  const client = Deno.createHttpClient({ proxy: { url: `http://127.0.0.1:${host.port}` } });
   try {
-    const response = await fetch(`http://${deployment.domains![0]}/`, { client });
+    const response = await invoke(`http://${deployment.domains![0]}/`, undefined, {
+      via: `http://127.0.0.1:${host.port}`,
+    });
     const body = await response.text();
     assert.equal(response.status, 200, body);
     return body;
   } finally {
-    client.close();
+    closeInvokeClients();
   }
 }
 

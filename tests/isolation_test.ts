@@ -885,8 +885,8 @@ async function latencies(deployment: Deployed, count: number): Promise<number[]>
  * four times a second; runs until killed.
  */
 const ATTACK_CLIENTS = `
-const [origin, host, connections] = Deno.args;
-const client = Deno.createHttpClient({ proxy: { url: origin } });
+const [origin, host, connections, invokeModule] = Deno.args;
+const { invoke } = await import(invokeModule);
 const open = [];
 const request = new TextEncoder().encode(\`GET /hang HTTP/1.1\\r\\nhost: \${host}\\r\\n\\r\\n\`);
 const { hostname, port } = new URL(origin);
@@ -898,7 +898,7 @@ for (let i = 0; i < Number(connections); i++) {
 let read = 0;
 const download = async (pauseEvery, pauseMs) => {
   for (;;) {
-    const response = await fetch(\`http://\${host}/huge\`, { client });
+    const response = await invoke(\`http://\${host}/huge\`, undefined, { via: origin, timeoutMs: 0 });
     let unpaused = 0;
     for await (const chunk of response.body) {
       read += chunk.length;
@@ -972,7 +972,15 @@ for (const frontProxy of [true, false]) {
         const alone = p99(await latencies(neighbour, 1_000));
         assert.equal((await call(attacker, "/storm")).text, "noisy 5000");
         const clients = new Deno.Command(Deno.execPath(), {
-          args: ["run", "-A", script, `http://127.0.0.1:${api.host.port}`, attacker.host, "1500"],
+          args: [
+            "run",
+            "-A",
+            script,
+            `http://127.0.0.1:${api.host.port}`,
+            attacker.host,
+            "1500",
+            new URL("../lib/invoke.ts", import.meta.url).href,
+          ],
           stdout: "piped",
           stderr: "inherit",
         }).spawn();

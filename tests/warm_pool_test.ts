@@ -74,7 +74,7 @@ Deno.test("poolable: default settings and own modules only", async (t) => {
     await t.step(`${name}: ${expected ? "pooled" : "starts on its own"}`, async () => {
       const app = await appWith(files);
       try {
-        assert.equal(await poolable(runnable("d", extra), app), expected);
+        assert.equal(poolable(runnable("d", extra), app), expected);
       } finally {
         await Deno.remove(app, { recursive: true });
       }
@@ -87,7 +87,7 @@ Deno.test("linkTree mirrors a tree with hard links and copies symlinks", async (
   const to = await Deno.makeTempDir({ prefix: "dt-pool-to-" });
   try {
     await Deno.symlink("lib/deep/x.ts", join(from, "alias.ts"));
-    await linkTree(from, to);
+    linkTree(from, to);
     assert.equal(await Deno.readTextFile(join(to, "lib/deep/x.ts")), "export const x = 1;");
     assert.equal(
       (await Deno.stat(join(to, "main.ts"))).ino,
@@ -186,6 +186,54 @@ Deno.test(requires(["bwrap"], {
     } finally {
       await runtime.stopAll();
       assert.deepEqual(await entries(poolDir), [], "no pooled runtime outlives the runtime");
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+}));
+
+Deno.test(requires(["bwrap"], {
+  name: "after a restart the pool holds a runtime per deployment that was warm, and a burst of " +
+    "first requests takes them all",
+  ignore: isolation.kind !== "bwrap",
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "dt-pool-burst-" });
+    const deploymentsDir = join(root, "deployments");
+    const ids = ["one", "two", "three", "four"];
+    const start = () =>
+      new Runtime({
+        isolation,
+        deploymentsDir,
+        poolDir: join(root, "pool"),
+        bootstrap,
+        poolMain,
+        warmPool: 1,
+        poolBudgetMb: 64,
+        deno: tenantDenoBinary(),
+      });
+    const app = "export default { fetch: () => new Response(Deno.env.get('DENO_DEPLOYMENT_ID')) };";
+    let runtime = start();
+    try {
+      for (const id of ids) {
+        const { app: dir } = deploymentDirs(deploymentsDir, id);
+        await Deno.mkdir(dir, { recursive: true });
+        await Deno.writeTextFile(join(dir, "main.ts"), app);
+        await runtime.ensure(runnable(id));
+      }
+      await runtime.stopAll();
+      const saved = JSON.parse(await Deno.readTextFile(join(root, "pool-demand.json")));
+      assert.equal(saved.warm, 4, "the deployments warm at the stop are saved");
+
+      // The restarted runtime expects their first requests at once.
+      runtime = start();
+      runtime.warmUp();
+      await waitFor(() => Promise.resolve(runtime.pooled === 4));
+      const instances = await Promise.all(ids.map((id) => runtime.ensure(runnable(id))));
+      for (const [i, instance] of instances.entries()) {
+        assert.ok(instance.socketPath.startsWith(join(root, "pool")), `${ids[i]} was pooled`);
+        assert.equal(await (await tenantGet(instance.client)).text(), ids[i]);
+      }
+    } finally {
+      await runtime.stopAll();
       await Deno.remove(root, { recursive: true });
     }
   },

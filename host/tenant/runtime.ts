@@ -17,6 +17,7 @@ import {
 import { TenantClient } from "./client.ts";
 import { readTenantOutput } from "./output.ts";
 import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable, warmUp } from "./warm_pool.ts";
+import { defaultPoolBudgetMb, type PoolDemand, PoolSizer } from "./pool_sizer.ts";
 import type { RunnableDeployment } from "./runnable.ts";
 
 export type { RunnableDeployment } from "./runnable.ts";
@@ -103,8 +104,19 @@ export interface RuntimeOptions {
   instances?: InstanceObserver;
   /** Receives the host's own events (a pooled runtime that failed to start). */
   hostLog?: (line: string) => void;
-  /** Pooled runtimes kept started for cold starts (see `warm_pool.ts`). Default 0: none. */
+  /**
+   * The fewest pooled runtimes kept started for cold starts (see `warm_pool.ts`); the pool
+   * grows to the recent bursts of cold starts within `poolBudgetMb` (see `pool_sizer.ts`).
+   * Default 0: no pool.
+   */
   warmPool?: number;
+  /** The memory the warm pool may hold, in MiB. Default: 5% of the machine's, at most 1 GiB. */
+  poolBudgetMb?: number;
+  /**
+   * Where the pool's demand is kept across restarts. Default: `pool-demand.json` beside
+   * `deploymentsDir`.
+   */
+  poolDemandFile?: string;
   /** The pooled runtimes' main module (`pool.js`, a real file). Needed when `warmPool` > 0. */
   poolMain?: string;
   /** Where pooled runtimes keep their directories. Default: `pool` beside `deploymentsDir`. */
@@ -125,7 +137,9 @@ export function deploymentDirs(deploymentsDir: string, id: string) {
 /** Starts, tracks and stops tenant processes. */
 export class Runtime {
   #options:
-    & Required<Omit<RuntimeOptions, "log" | "processes" | "guard" | "instances" | "crons">>
+    & Required<
+      Omit<RuntimeOptions, "log" | "processes" | "guard" | "instances" | "crons" | "poolBudgetMb">
+    >
     & {
       log: TenantLog;
       processes?: ProcessObserver;
@@ -143,7 +157,11 @@ export class Runtime {
   #pool: PoolMember[] = [];
   /** Whether a deployment can take a pooled runtime, by id (see {@link poolable}). */
   #poolable = new Map<string, boolean>();
-  #filling: Promise<void> | undefined;
+  /** Pooled runtimes being started now. */
+  #filling = new Set<Promise<void>>();
+  #sizer: PoolSizer;
+  /** The demand last saved to `poolDemandFile`, as JSON. */
+  #savedDemand = "";
   #poolFailures = 0;
   /** Processes being started now (the pool waits for them). */
   #starting = 0;
@@ -161,17 +179,30 @@ export class Runtime {
       warmPool: options.warmPool ?? 0,
       poolMain: options.poolMain ?? "",
       poolDir: options.poolDir ?? join(dirname(options.deploymentsDir), "pool"),
+      poolDemandFile: options.poolDemandFile ??
+        join(dirname(options.deploymentsDir), "pool-demand.json"),
       log: options.log ?? (() => {}),
       hostLog: options.hostLog ?? (() => {}),
     };
     this.#guard = new ProcessGuard(this.#options.memoryMb, options.guard);
+    const saved = readDemand(this.#options.poolDemandFile);
+    this.#savedDemand = JSON.stringify(saved ?? null);
+    this.#sizer = new PoolSizer({
+      minimum: this.#options.warmPool,
+      budgetMb: options.poolBudgetMb ??
+        defaultPoolBudgetMb(Deno.systemMemoryInfo().total / 2 ** 20),
+      saved,
+    });
     // Left by a host that was killed (its pooled runtimes died with it): nothing runs yet.
     if (this.#options.warmPool > 0) {
       try {
         Deno.removeSync(this.#options.poolDir, { recursive: true });
       } catch { /* none */ }
     }
-    this.#sweeper = setInterval(() => this.#evictIdle(), 5_000);
+    this.#sweeper = setInterval(() => {
+      this.#evictIdle();
+      this.#resizePool();
+    }, 5_000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
   }
 
@@ -254,10 +285,12 @@ export class Runtime {
 
   /** Stops every process, the warm pool's too. */
   async stopAll(): Promise<void> {
+    // Every deployment with a process now is a cold start after the restart to come.
+    this.#saveDemand();
     this.#closed = true;
     clearInterval(this.#sweeper);
     this.#guard.close();
-    await this.#filling;
+    await Promise.all(this.#filling);
     const pool = this.#pool;
     this.#pool = [];
     for (const member of pool) this.#kill(member.process.child);
@@ -511,14 +544,16 @@ export class Runtime {
     if (this.#options.warmPool === 0 || this.#closed) return undefined;
     let eligible = this.#poolable.get(deployment.id);
     if (eligible === undefined) {
-      eligible = await poolable(deployment, appDir);
+      eligible = poolable(deployment, appDir);
       this.#poolable.set(deployment.id, eligible); // its files and settings never change
     }
     if (!eligible) return undefined;
+    // Only the cold starts a pooled runtime could have taken size the pool.
+    this.#sizer.coldStart();
     const member = this.#pool.shift();
     if (!member) return undefined;
     try {
-      await linkTree(appDir, member.appDir);
+      linkTree(appDir, member.appDir);
       this.#claim(member.process, deployment.id);
       const writer = member.process.child.stdin.getWriter();
       await writer.write(new TextEncoder().encode(handoffLine(deployment)));
@@ -531,23 +566,59 @@ export class Runtime {
     return member.process;
   }
 
-  /** Starts pooled runtimes until the pool is full (in the background; one at a time). */
+  /**
+   * Starts pooled runtimes in the background until the pool holds its target, a few at a
+   * time. Not while deployments start: a handoff never waits for a refill's CPU.
+   */
   #fillPool(): void {
-    if (this.#filling || this.#closed || this.#pool.length >= this.#options.warmPool) return;
-    if (this.#starting > 0) return; // the last start to end calls again
+    if (this.#closed || this.#starting > 0) return; // the last start to end calls again
     // A runtime that cannot start here would fail again: stop trying after a few.
     if (this.#poolFailures >= MAX_POOL_FAILURES) return;
     // Unsandboxed, a runtime's `/app` would be a path of the pool's, not `/app`.
     if (this.#options.isolation.kind !== "bwrap") return;
-    this.#filling = this.#addToPool()
-      .catch((error) => {
-        this.#poolFailures++;
-        this.#options.hostLog(`warm pool: ${(error as Error).message}`);
-      })
-      .finally(() => {
-        this.#filling = undefined;
-        this.#fillPool();
-      });
+    const target = this.#sizer.target;
+    // A runtime being started may be in the pool already: counted twice, it only slows the
+    // fill down until it is up.
+    while (
+      this.#pool.length + this.#filling.size < target &&
+      this.#filling.size < POOL_FILL_CONCURRENCY
+    ) {
+      const filling: Promise<void> = this.#addToPool()
+        .catch((error) => {
+          this.#poolFailures++;
+          this.#options.hostLog(`warm pool: ${(error as Error).message}`);
+        })
+        .finally(() => {
+          this.#filling.delete(filling);
+          this.#fillPool();
+        });
+      this.#filling.add(filling);
+    }
+  }
+
+  /** Stops pooled runtimes past the pool's target (a burst long past), then saves the demand. */
+  #resizePool(): void {
+    const surplus = this.#pool.length - this.#sizer.target;
+    for (const member of surplus > 0 ? this.#pool.splice(0, surplus) : []) {
+      this.#kill(member.process.child);
+    }
+    this.#saveDemand();
+    this.#fillPool();
+  }
+
+  /** Writes the pool's demand for the next start, when it changed. */
+  #saveDemand(): void {
+    if (this.#options.warmPool === 0 || this.#closed) return;
+    const demand = JSON.stringify(this.#sizer.demand(this.#instances.size));
+    if (demand === this.#savedDemand) return;
+    this.#savedDemand = demand;
+    try {
+      const temporary = `${this.#options.poolDemandFile}.tmp`;
+      Deno.writeTextFileSync(temporary, demand);
+      Deno.renameSync(temporary, this.#options.poolDemandFile);
+    } catch (error) {
+      this.#options.hostLog(`warm pool: could not save its demand: ${(error as Error).message}`);
+    }
   }
 
   async #addToPool(): Promise<void> {
@@ -589,7 +660,6 @@ export class Runtime {
     if (this.#closed) return this.#kill(process.child);
     // It can be handed a deployment at once: the bootstrap reads the handoff once it runs.
     this.#pool.push({ process, appDir: dirs.app });
-    // One runtime booting at a time keeps a burst of cold starts from starving the others.
     await warmUp(client, process.exited);
   }
 
@@ -670,6 +740,19 @@ const MAX_POOL_FAILURES = 3;
 
 /** How long after the last start the pool starts another runtime. */
 const POOL_REFILL_DELAY_MS = 50;
+
+/** Pooled runtimes started at once: a few, so the others (and the host) keep some CPU. */
+const POOL_FILL_CONCURRENCY = 2;
+
+/** The pool's demand saved by the last host on this data dir, if it is readable. */
+function readDemand(path: string): PoolDemand | undefined {
+  try {
+    const value = JSON.parse(Deno.readTextFileSync(path));
+    const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
+    if (count(value?.peak) && count(value?.peakAt) && count(value?.warm)) return value;
+  } catch { /* none yet, or unreadable: start from the minimum */ }
+  return undefined;
+}
 
 /** Waits until the tenant says it serves, or fails if it exits or takes too long. */
 async function waitForWord(

@@ -74,6 +74,8 @@ export async function startApiHost(options: Partial<HostOptions> = {}): Promise<
     port: 0,
     trustDomains: ["test"],
     unsandboxed: Deno.env.get("DEPLOY_TENANT_TEST_UNSANDBOXED") === "1",
+    // One pooled runtime: see tests/helpers/host.ts.
+    warmPoolMemoryMb: 16,
     ...options,
   });
   const origin = new URL(host.apiUrl).origin;

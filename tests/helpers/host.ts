@@ -148,7 +148,12 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
 /** `--unsandboxed` is added when `DEPLOY_TENANT_TEST_UNSANDBOXED=1` (machines without bwrap). */
 function extraArgs(args: string[] = []): string[] {
   const unsandboxed = Deno.env.get("DEPLOY_TENANT_TEST_UNSANDBOXED") === "1";
-  return unsandboxed && !args.includes("--unsandboxed") ? [...args, "--unsandboxed"] : args;
+  const extra = unsandboxed && !args.includes("--unsandboxed") ? ["--unsandboxed"] : [];
+  // One pooled runtime, as before the pool grew with bursts: test hosts share two cores, and
+  // a pool filling behind a test's back would slow the next one (tests/warm_pool_test.ts and
+  // tests/pool_sizer_test.ts test the growth).
+  if (!args.includes("--warm-pool-memory")) extra.push("--warm-pool-memory", "16m");
+  return [...args, ...extra];
 }
 
 async function readHostJson(path: string): Promise<HostJson | undefined> {

@@ -1,0 +1,120 @@
+/**
+ * How many runtimes the warm pool keeps: as many as the largest recent burst of cold starts,
+ * within a memory budget.
+ *
+ * Cold starts come in bursts (a host restart turns every warm deployment cold at once; at
+ * 9 a.m. many customers' hooks fire together), and a pooled runtime spares a cold start only
+ * if it was started before the burst. So the pool is sized to the most cold starts seen within
+ * {@link BURST_WINDOW_MS} over the last {@link DEMAND_MEMORY_MS}, and, after a restart, to the
+ * deployments that were warm before it, whose first requests are the burst to come. The size
+ * never passes what the memory budget pays for ({@link POOLED_RUNTIME_MB} each) and never falls
+ * below the operator's minimum.
+ *
+ * The figures worth keeping across a restart are saved in a small JSON file (see
+ * {@link PoolDemand}); the runtime writes it when they change.
+ *
+ * @module
+ */
+
+/**
+ * What one pooled runtime costs in memory, sandbox included: PSS measured by bench/idle.ts
+ * (12.8 MB per warm hello tenant) rounded up.
+ */
+export const POOLED_RUNTIME_MB = 16;
+
+/** Cold starts this close together count as one burst. */
+export const BURST_WINDOW_MS = 10_000;
+
+/** How long a burst is remembered before the pool shrinks back. */
+export const DEMAND_MEMORY_MS = 10 * 60_000;
+
+/** The default memory budget of the pool: 5% of the machine's memory, at most 1 GiB. */
+export function defaultPoolBudgetMb(totalMemoryMb: number): number {
+  return Math.min(1024, Math.floor(totalMemoryMb * 0.05));
+}
+
+/** The demand worth keeping across a restart. */
+export interface PoolDemand {
+  /** The largest burst of cold starts remembered. */
+  peak: number;
+  /** When that burst was seen (ms since the epoch). */
+  peakAt: number;
+  /** Deployments with a process when this was saved: a restart makes them all cold. */
+  warm: number;
+}
+
+/** Settings of a {@link PoolSizer}. */
+export interface PoolSizerOptions {
+  /** The operator's minimum (`--warm-pool`); 0 turns the pool off. */
+  minimum: number;
+  /** The memory the pool may hold (`--warm-pool-memory`), in MiB. */
+  budgetMb: number;
+  /** What the host saved before its last restart. */
+  saved?: PoolDemand;
+  /** The clock (tests move it). */
+  now?: () => number;
+}
+
+/** Tracks cold starts and says how large the warm pool should be. */
+export class PoolSizer {
+  #minimum: number;
+  #maximum: number;
+  #now: () => number;
+  /** Cold starts within the last burst window, oldest first. */
+  #recent: number[] = [];
+  #peak = 0;
+  #peakAt = 0;
+  /** The burst a restart brings: the deployments warm before it. */
+  #afterRestart = 0;
+  #startedAt: number;
+
+  /** Creates a sizer; `saved` carries the demand over a restart. */
+  constructor(options: PoolSizerOptions) {
+    this.#minimum = options.minimum;
+    this.#maximum = options.minimum === 0
+      ? 0
+      : Math.max(options.minimum, Math.floor(options.budgetMb / POOLED_RUNTIME_MB));
+    this.#now = options.now ?? Date.now;
+    this.#startedAt = this.#now();
+    if (options.saved) {
+      this.#peak = options.saved.peak;
+      this.#peakAt = options.saved.peakAt;
+      this.#afterRestart = options.saved.warm;
+    }
+  }
+
+  /** The most runtimes the budget pays for (or the minimum, when that is more). */
+  get maximum(): number {
+    return this.#maximum;
+  }
+
+  /** Counts a cold start now. */
+  coldStart(): void {
+    const now = this.#now();
+    this.#recent.push(now);
+    while (this.#recent[0] <= now - BURST_WINDOW_MS) this.#recent.shift();
+    if (this.#recent.length >= this.#currentPeak(now)) {
+      this.#peak = this.#recent.length;
+      this.#peakAt = now;
+    }
+  }
+
+  /** How many runtimes the pool should hold now. */
+  get target(): number {
+    const now = this.#now();
+    const afterRestart = now - this.#startedAt < DEMAND_MEMORY_MS ? this.#afterRestart : 0;
+    const demand = Math.max(this.#currentPeak(now), afterRestart);
+    return Math.min(this.#maximum, Math.max(this.#minimum, demand));
+  }
+
+  /** What to save for the next start, given how many deployments have a process now. */
+  demand(warm: number): PoolDemand {
+    const now = this.#now();
+    return { peak: this.#currentPeak(now), peakAt: this.#peakAt, warm };
+  }
+
+  /** The remembered peak, forgotten once it is older than {@link DEMAND_MEMORY_MS}. */
+  #currentPeak(now: number): number {
+    return now - this.#peakAt < DEMAND_MEMORY_MS ? this.#peak : 0;
+  }
+}
