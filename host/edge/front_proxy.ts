@@ -126,6 +126,8 @@ export class FrontProxy implements InstanceObserver {
   #exited = new WeakSet<Instance>();
   /** Processes that came up while every slot was taken, served by the router meanwhile. */
   #waiting: Instance[] = [];
+  /** Processes that came up since the queue last mapped any. */
+  #comingUp: Instance[] = [];
   /** The routes map as HAProxy has it: host name → slot. */
   #routes = new Map<string, { slot: Slot; value: string }>();
   /** Map and slot changes run one at a time, in order. */
@@ -230,16 +232,29 @@ export class FrontProxy implements InstanceObserver {
     return this.#haproxy.exited;
   }
 
-  /** A process came up: give it a slot and map its names (the runtime's hook). */
+  /**
+   * A process came up: give it a slot and map its names (the runtime's hook). Processes that
+   * come up together (a burst of cold starts) are mapped together, in two admin calls.
+   */
   ready(instance: Instance): void {
+    this.#comingUp.push(instance);
+    if (this.#comingUp.length > 1) return; // the task queued for the first takes it along
     this.#enqueue(async () => {
-      instance.exited.then(() => {
-        this.#exited.add(instance);
-        this.#enqueue(() => this.#release(instance));
-      });
-      const slot = this.#slots.find((candidate) => !candidate.instance);
-      if (slot) await this.#assign(slot, instance);
-      else this.#waiting.push(instance);
+      const batch = this.#comingUp;
+      this.#comingUp = [];
+      const assignments: [Slot, Instance][] = [];
+      for (const instance of batch) {
+        instance.exited.then(() => {
+          this.#exited.add(instance);
+          this.#enqueue(() => this.#release(instance));
+        });
+        const slot = this.#slots.find((candidate) =>
+          !candidate.instance && !assignments.some(([taken]) => taken === candidate)
+        );
+        if (slot) assignments.push([slot, instance]);
+        else this.#waiting.push(instance);
+      }
+      await this.#assign(assignments);
     });
   }
 
@@ -315,25 +330,36 @@ export class FrontProxy implements InstanceObserver {
 
   // ---- slots ----
 
-  async #assign(slot: Slot, instance: Instance): Promise<void> {
-    const record = this.#options.store.getDeploymentRecord(instance.deploymentId);
-    slot.instance = instance;
-    slot.retiring = false;
-    slot.owner = record && { organizationId: record.organizationId, projectId: record.projectId };
-    this.#byDeployment.set(instance.deploymentId, slot);
-    const link = this.#slotSocket(slot);
-    const temp = `${link}.${crypto.randomUUID().slice(0, 8)}`;
-    await Deno.symlink(instance.socketPath, temp);
-    await Deno.rename(temp, link);
-    // What the counters say now belongs to earlier occupants.
-    const read = (await this.#readCounters([slot])).get(slot.index);
-    if (read) {
-      slot.counted = { requests: read.requests, bytesIn: read.bytesIn, bytesOut: read.bytesOut };
+  /** Puts each process in its slot and routes its names there: two admin calls in all. */
+  async #assign(assignments: [Slot, Instance][]): Promise<void> {
+    if (assignments.length === 0) return;
+    for (const [slot, instance] of assignments) {
+      const record = this.#options.store.getDeploymentRecord(instance.deploymentId);
+      slot.instance = instance;
+      slot.retiring = false;
+      slot.owner = record &&
+        { organizationId: record.organizationId, projectId: record.projectId };
+      this.#byDeployment.set(instance.deploymentId, slot);
+      const link = this.#slotSocket(slot);
+      const temp = `${link}.${crypto.randomUUID().slice(0, 8)}`;
+      await Deno.symlink(instance.socketPath, temp);
+      await Deno.rename(temp, link);
     }
-    slot.busy = true; // it was started for a request: read it every second until it is quiet
-    const server = `${slotBackend(slot.index)}/s`;
-    await this.#admin([`set server ${server} state ready`, `set server ${server} health up`]);
-    await this.#syncSlot(slot);
+    const slots = assignments.map(([slot]) => slot);
+    // What the counters say now belongs to earlier occupants.
+    const counters = await this.#readCounters(slots);
+    const commands: string[] = [];
+    for (const slot of slots) {
+      const read = counters.get(slot.index);
+      if (read) {
+        slot.counted = { requests: read.requests, bytesIn: read.bytesIn, bytesOut: read.bytesOut };
+      }
+      slot.busy = true; // it was started for a request: read it every second until it is quiet
+      const server = `${slotBackend(slot.index)}/s`;
+      commands.push(`set server ${server} state ready`, `set server ${server} health up`);
+      this.#syncCommands(slot, commands);
+    }
+    await this.#admin(commands);
   }
 
   /** The process exited: count its last requests and free its slot. */
@@ -360,7 +386,7 @@ export class FrontProxy implements InstanceObserver {
     occupant.owner = undefined;
     const next = this.#waiting.find((waiting) => !this.#exited.has(waiting));
     this.#waiting = this.#waiting.filter((waiting) => waiting !== next);
-    if (next) await this.#assign(occupant, next);
+    if (next) await this.#assign([[occupant, next]]);
   }
 
   /** Takes the slot's names out of the map and the slot out of service. */
@@ -378,6 +404,13 @@ export class FrontProxy implements InstanceObserver {
 
   /** Makes the map route exactly the names the router would serve from the slot's deployment. */
   async #syncSlot(slot: Slot): Promise<void> {
+    const commands: string[] = [];
+    this.#syncCommands(slot, commands);
+    await this.#admin(commands);
+  }
+
+  /** Adds to `commands` what routes the slot's names as {@link #syncSlot} says. */
+  #syncCommands(slot: Slot, commands: string[]): void {
     const instance = slot.instance;
     if (!instance || slot.retiring) return;
     const { store, baseDomain } = this.#options;
@@ -399,7 +432,6 @@ export class FrontProxy implements InstanceObserver {
       };
       value = routeValue(route);
     }
-    const commands: string[] = [];
     for (const [name, route] of this.#routes) {
       if (route.slot === slot && !wanted.has(name)) this.#dropRoute(name, commands);
     }
@@ -409,7 +441,6 @@ export class FrontProxy implements InstanceObserver {
       commands.push(`${current ? "set" : "add"} map ${this.#routesMap} ${name} ${value}`);
       this.#routes.set(name, { slot, value });
     }
-    await this.#admin(commands);
   }
 
   #dropRoute(name: string, commands: string[]): void {

@@ -738,8 +738,11 @@ interface PoolMember {
 /** Pooled runtimes that may fail to start or die waiting before the pool gives up. */
 const MAX_POOL_FAILURES = 3;
 
-/** How long after the last start the pool starts another runtime. */
-const POOL_REFILL_DELAY_MS = 50;
+/**
+ * How long after the last start the pool starts another runtime: the first requests of a
+ * burst come staggered by tens of milliseconds, and a refill among them takes their CPU.
+ */
+const POOL_REFILL_DELAY_MS = 300;
 
 /** Pooled runtimes started at once: a few, so the others (and the host) keep some CPU. */
 const POOL_FILL_CONCURRENCY = 2;
