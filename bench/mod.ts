@@ -18,6 +18,7 @@ export const BENCHMARKS = [
   "deploy_live",
   "deploy_v2",
   "cold_start",
+  "burst",
   "throughput",
   "proxy_cost",
   "latency",
