@@ -52,6 +52,12 @@ Deno.test("after a restart the pool expects the deployments that were warm, for 
   assert.deepEqual(saved, { peak: 3, peakAt: time.now(), warm: 20 });
   const after = new PoolSizer({ minimum: 1, budgetMb: 1024, saved, now: time.now });
   assert.equal(after.target, 20);
+  assert.equal(after.restartBurst, 20);
+  // Restarted again before they served: they are still the burst to expect.
+  time.advance(60_000);
+  assert.equal(after.demand(2).warm, 20);
   time.advance(DEMAND_MEMORY_MS);
   assert.equal(after.target, 1);
+  assert.equal(after.restartBurst, 0);
+  assert.equal(after.demand(2).warm, 2);
 });

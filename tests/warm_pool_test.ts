@@ -226,7 +226,8 @@ Deno.test(requires(["bwrap"], {
       // The restarted runtime expects their first requests at once.
       runtime = start();
       runtime.warmUp();
-      await waitFor(() => Promise.resolve(runtime.pooled === 4));
+      assert.equal(await runtime.restartBurstReady(10_000), 4, "it waits for four");
+      assert.equal(runtime.pooled, 4);
       const instances = await Promise.all(ids.map((id) => runtime.ensure(runnable(id))));
       for (const [i, instance] of instances.entries()) {
         assert.ok(instance.socketPath.startsWith(join(root, "pool")), `${ids[i]} was pooled`);

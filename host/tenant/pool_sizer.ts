@@ -88,6 +88,15 @@ export class PoolSizer {
     return this.#maximum;
   }
 
+  /**
+   * The burst a restart brings (the deployments warm before it), while it is expected; 0 when
+   * the pool's minimum covers it or there was none.
+   */
+  get restartBurst(): number {
+    const expected = this.#expected(this.#now());
+    return expected > this.#minimum ? expected : 0;
+  }
+
   /** Counts a cold start now. */
   coldStart(): void {
     const now = this.#now();
@@ -102,15 +111,27 @@ export class PoolSizer {
   /** How many runtimes the pool should hold now. */
   get target(): number {
     const now = this.#now();
-    const afterRestart = now - this.#startedAt < DEMAND_MEMORY_MS ? this.#afterRestart : 0;
-    const demand = Math.max(this.#currentPeak(now), afterRestart);
+    const demand = Math.max(this.#currentPeak(now), this.#expected(now));
     return Math.min(this.#maximum, Math.max(this.#minimum, demand));
   }
 
-  /** What to save for the next start, given how many deployments have a process now. */
+  /**
+   * What to save for the next start, given how many deployments have a process now. A host
+   * restarted again soon still expects the burst the last restart announced: those
+   * deployments were warm a moment ago, whether or not they served since.
+   */
   demand(warm: number): PoolDemand {
     const now = this.#now();
-    return { peak: this.#currentPeak(now), peakAt: this.#peakAt, warm };
+    return {
+      peak: this.#currentPeak(now),
+      peakAt: this.#peakAt,
+      warm: Math.max(warm, this.#expected(now)),
+    };
+  }
+
+  /** The burst the last restart announced, forgotten {@link DEMAND_MEMORY_MS} after it. */
+  #expected(now: number): number {
+    return now - this.#startedAt < DEMAND_MEMORY_MS ? this.#afterRestart : 0;
   }
 
   /** The remembered peak, forgotten once it is older than {@link DEMAND_MEMORY_MS}. */

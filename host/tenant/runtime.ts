@@ -316,6 +316,24 @@ export class Runtime {
     this.#fillPool();
   }
 
+  /**
+   * After a restart, settles once the pool holds a warm runtime for each deployment that had a
+   * process before it (their first requests are the burst to come), or after `timeoutMs`, or
+   * at once when no such burst is expected. The host says it is ready after this. Returns
+   * how many runtimes it waited for.
+   */
+  async restartBurstReady(timeoutMs: number): Promise<number> {
+    const expected = this.#options.isolation.kind === "bwrap"
+      ? Math.min(this.#sizer.restartBurst, this.#sizer.target)
+      : 0;
+    const deadline = Date.now() + timeoutMs;
+    while (this.#pool.filter((member) => member.warm).length < expected) {
+      if (Date.now() > deadline || this.#closed || this.#poolFailures >= MAX_POOL_FAILURES) break;
+      await delay(20);
+    }
+    return expected;
+  }
+
   async #start(deployment: RunnableDeployment): Promise<Instance> {
     this.#starting++;
     try {
@@ -659,8 +677,10 @@ export class Runtime {
     });
     if (this.#closed) return this.#kill(process.child);
     // It can be handed a deployment at once: the bootstrap reads the handoff once it runs.
-    this.#pool.push({ process, appDir: dirs.app });
+    const member: PoolMember = { process, appDir: dirs.app, warm: false };
+    this.#pool.push(member);
     await warmUp(client, process.exited);
+    member.warm = true;
   }
 
   /**
@@ -733,6 +753,8 @@ interface PoolMember {
   process: Launched;
   /** Its `/app`, on the host. */
   appDir: string;
+  /** Whether it has served its warm-up request (it can be handed a deployment before). */
+  warm: boolean;
 }
 
 /** Pooled runtimes that may fail to start or die waiting before the pool gives up. */
