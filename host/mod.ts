@@ -412,7 +412,7 @@ async function withFrontProxy(
 }
 
 /** How long a restarted host waits for its warm pool before it says it is ready. */
-const RESTART_POOL_WAIT_MS = 10_000;
+const RESTART_POOL_WAIT_MS = 5_000;
 
 /**
  * Copies a module tenants run (`bootstrap.js`, `pool.js`) into the data dir: bubblewrap binds
