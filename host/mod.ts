@@ -206,7 +206,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     baseDomain,
     urlFor: (domain) => `http://${domain}:${port}`,
     beforeLive: async (id, domains) => await front?.beforeLive(id, domains),
-    afterLive: () => front?.resync(),
+    afterLive: (id) => front?.live(id),
     dependencies: { proxyUrl: egress.url, deno: tenantDenoBinary() },
   });
   const crons = new CronScheduler({
@@ -407,9 +407,25 @@ async function withFrontProxy(
     return await api(request);
   }
   const response = await api(request);
-  await proxy.resync().catch(() => {});
+  const { pathname } = new URL(request.url);
+  if (request.method !== "POST" || !ROUTES_UNCHANGED.some((route) => route.test(pathname))) {
+    await proxy.resync().catch(() => {});
+  }
   return response;
 }
+
+/**
+ * Requests that create something no name routes to yet (a pending deployment, an empty
+ * project): no resync, which costs a look at every warm deployment. A build going live maps
+ * its own names (`FrontProxy.live`).
+ */
+const ROUTES_UNCHANGED = [
+  /^\/v1\/projects\/[^/]+\/deployments$/,
+  /^\/v1\/deployments\/[^/]+\/redeploy$/,
+  /^\/v1\/organizations\/[^/]+\/(?:projects|databases)$/,
+  /^(?:\/api)?\/v2\/apps(?:\/[^/]+\/deploy)?$/,
+  /^(?:\/api)?\/v2\/layers$/,
+];
 
 /** How long a restarted host waits for its warm pool before it says it is ready. */
 const RESTART_POOL_WAIT_MS = 5_000;

@@ -292,6 +292,17 @@ export class FrontProxy implements InstanceObserver {
     });
   }
 
+  /**
+   * A deployment went live (the builder's hook): map its names if its process has a slot.
+   * Only its slot changes: `beforeLive` took its names from whoever held them.
+   */
+  live(deploymentId: string): Promise<void> {
+    return this.#enqueue(async () => {
+      const slot = this.#byDeployment.get(deploymentId);
+      if (slot) await this.#syncSlot(slot);
+    });
+  }
+
   /** A deployment that served a request through the router: map its names if it has a slot. */
   served(instance: Instance): void {
     const slot = this.#byDeployment.get(instance.deploymentId);
