@@ -627,7 +627,11 @@ export class Runtime {
   /** Writes the pool's demand for the next start, when it changed. */
   #saveDemand(): void {
     if (this.#options.warmPool === 0 || this.#closed) return;
-    const demand = JSON.stringify(this.#sizer.demand(this.#instances.size));
+    // The deployments running now that a pooled runtime can start: after a restart, each
+    // one's first request is a cold start the pool can spare.
+    let warm = 0;
+    for (const id of this.#instances.keys()) if (this.#poolable.get(id)) warm++;
+    const demand = JSON.stringify(this.#sizer.demand(warm));
     if (demand === this.#savedDemand) return;
     this.#savedDemand = demand;
     try {
