@@ -60,9 +60,7 @@ export async function buildProgram(
       }),
   ).addHelpText("after", ROOT_HELP);
   const commands = await Promise.all(
-    COMMANDS.map(async (entry) => {
-      return loaded.has(entry) ? await entry.load() : new StandIn(entry);
-    }),
+    COMMANDS.map((entry) => loaded.has(entry) ? entry.load() : new StandIn(entry)),
   );
   for (const command of commands) program.addCommand(command);
   for (const command of allCommands(program)) {
