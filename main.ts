@@ -2,29 +2,17 @@
 /**
  * `deploy-tenant`: deploy customers' code to Deno Deploy Subhosting or to the local host.
  *
- * Builds the root command from `commands/` and maps failures to exit codes. The host is
- * loaded lazily by `host run`, so the other commands start fast.
+ * Builds the root command from the table in `commands/table.ts` and maps failures to exit
+ * codes. A command's code is loaded only when that command runs (or its help is shown), so
+ * `--help`, `--version` and each command start without the others' code.
  *
  * @module
  */
-import { Command, CommanderError } from "commander";
+import { Command, CommanderError, Help } from "commander";
 import denoJson from "./deno.json" with { type: "json" };
 import { addGlobalOptions, commandPath } from "./commands/context.ts";
-import { dbCommand } from "./commands/db.ts";
-import { deployCommand } from "./commands/deploy.ts";
-import { deploymentsCommand } from "./commands/deployments.ts";
-import { logsCommand } from "./commands/logs.ts";
-import { analyticsCommand, usageCommand } from "./commands/analytics.ts";
-import { completionsCommand } from "./commands/completions.ts";
-import { domainCommand } from "./commands/domain.ts";
-import { envCommand } from "./commands/env.ts";
-import { hostCommand } from "./commands/host.ts";
-import { invokeCommand } from "./commands/invoke.ts";
-import { layerCommand } from "./commands/layer.ts";
-import { projectCommand } from "./commands/project.ts";
-import { redeployCommand } from "./commands/redeploy.ts";
+import { type CommandEntry, COMMANDS } from "./commands/table.ts";
 import { DeployTenantError, ExitCode } from "./lib/errors.ts";
-import { closeInvokeClients } from "./lib/invoke.ts";
 import { exitCodeOf, Output } from "./lib/output.ts";
 
 const ROOT_HELP = `
@@ -51,33 +39,30 @@ Examples:
   $ DEPLOY_API_URL=https://api.deno.com/v1 DEPLOY_ACCESS_TOKEN=ddo_… DEPLOY_ORG_ID=… \\
       deploy-tenant project list --json`;
 
-/** Builds the root command with every subcommand. */
-export function buildProgram(): Command {
+/**
+ * Builds the root command. The commands in `loaded` (every one by default) are built from
+ * their modules; each other one is a stand-in that the root help lists as the real one and
+ * that, when run, asks `main` to load it (see {@link NotLoaded}).
+ */
+export async function buildProgram(
+  loaded: ReadonlySet<CommandEntry> = new Set(COMMANDS),
+): Promise<Command> {
+  const help = new Help();
   const program = addGlobalOptions(
     new Command("deploy-tenant")
       .description("Deploy and run your customers' code: Deno Deploy Subhosting, or locally")
       .version(denoJson.version, "-V, --version")
-      .showSuggestionAfterError(),
+      .showSuggestionAfterError()
+      .configureHelp({
+        // A stand-in has no options or arguments of its own: list it as the real command.
+        subcommandTerm: (command) =>
+          command instanceof StandIn ? command.entry.term : help.subcommandTerm(command),
+      }),
   ).addHelpText("after", ROOT_HELP);
-  for (
-    const command of [
-      projectCommand(),
-      deployCommand(),
-      deploymentsCommand().addCommand(redeployCommand()),
-      logsCommand(),
-      analyticsCommand(),
-      usageCommand(),
-      envCommand(),
-      layerCommand(),
-      dbCommand(),
-      domainCommand(),
-      invokeCommand(),
-      hostCommand(),
-      completionsCommand(),
-    ]
-  ) {
-    program.addCommand(command);
-  }
+  const commands = await Promise.all(
+    COMMANDS.map((entry) => loaded.has(entry) ? entry.load() : new StandIn(entry)),
+  );
+  for (const command of commands) program.addCommand(command);
   for (const command of allCommands(program)) {
     // Usage errors are printed by `main`, in the shape the user chose (text or JSON).
     command.configureOutput({ outputError: () => {} });
@@ -85,9 +70,62 @@ export function buildProgram(): Command {
   return program;
 }
 
+/** Thrown by a stand-in when it runs: `main` loads `entry` (or everything) and parses again. */
+class NotLoaded extends Error {
+  constructor(readonly entry: CommandEntry) {
+    super(`${entry.name} is not loaded`);
+  }
+}
+
+/**
+ * A command that takes whatever follows it (its `--help` included) and throws
+ * {@link NotLoaded} when it runs or its help is asked for (`help <command>` asks directly):
+ * commander's own parsing of the global options decides which command runs, so only that
+ * one's module is loaded.
+ */
+class StandIn extends Command {
+  constructor(readonly entry: CommandEntry) {
+    super(entry.name);
+    this.aliases(entry.aliases)
+      .description(entry.description)
+      .helpOption(false)
+      .allowUnknownOption()
+      .allowExcessArguments()
+      .action(() => {
+        throw new NotLoaded(entry);
+      });
+  }
+
+  /** Not this one's help: the real command's. */
+  override help(): never {
+    throw new NotLoaded(this.entry);
+  }
+
+  /** Not this one's help: the real command's. */
+  override outputHelp(): void {
+    throw new NotLoaded(this.entry);
+  }
+}
+
 /** Runs the CLI with `args` and returns the exit code. */
 export async function main(args: string[]): Promise<number> {
-  const program = buildProgram();
+  let loaded = new Set<CommandEntry>();
+  try {
+    for (;;) {
+      try {
+        return await run(await buildProgram(loaded), args);
+      } catch (error) {
+        if (!(error instanceof NotLoaded) || loaded.has(error.entry)) throw error;
+        loaded = new Set(error.entry.needsAll ? COMMANDS : [error.entry]);
+      }
+    }
+  } finally {
+    for (const entry of loaded) await entry.close?.();
+  }
+}
+
+/** Parses `args` with `program` and runs the command; {@link NotLoaded} is passed on. */
+async function run(program: Command, args: string[]): Promise<number> {
   let failed: Command = program;
   for (const command of allCommands(program)) {
     command.hook("preAction", (_self, action) => {
@@ -102,6 +140,7 @@ export async function main(args: string[]): Promise<number> {
     await program.parseAsync(args, { from: "user" });
     return ExitCode.ok;
   } catch (error) {
+    if (error instanceof NotLoaded) throw error;
     const out = new Output({
       json: program.opts().json ?? args.includes("--json"),
       quiet: program.opts().quiet,
@@ -120,8 +159,6 @@ export async function main(args: string[]): Promise<number> {
     }
     out.error(error);
     return exitCodeOf(error);
-  } finally {
-    closeInvokeClients();
   }
 }
 

@@ -5,11 +5,11 @@
  * @module
  */
 import type { Command } from "commander";
-import { type DeployApi, V1Api } from "../lib/api.ts";
-import { type ApiConfig, resolveApiConfig } from "../lib/config.ts";
+import type { DeployApi } from "../lib/api.ts";
+import type { ApiConfig } from "../lib/config.ts";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
 import { Output } from "../lib/output.ts";
-import { V2Api } from "../lib/v2_api.ts";
+import type { V2Api } from "../lib/v2_api.ts";
 import { canPrompt, confirm } from "./prompts.ts";
 
 /** The options accepted by every command, before or after its name. */
@@ -85,6 +85,12 @@ export function outputFor(command: Command): Output {
  */
 export async function connect(command: Command, out = outputFor(command)): Promise<Session> {
   const { api, token, org, apiVersion } = globalOptions(command);
+  // Loaded here, not at the top: a command's help and the root help need none of them.
+  const [{ resolveApiConfig }, { V1Api }, { V2Api }] = await Promise.all([
+    import("../lib/config.ts"),
+    import("../lib/api.ts"),
+    import("../lib/v2_api.ts"),
+  ]);
   const config = await resolveApiConfig({ api, token, org, apiVersion }, {
     onHostStarted: (info, logPath) =>
       out.info(`Started the local host at ${new URL(info.apiUrl).origin} (logs: ${logPath})`),

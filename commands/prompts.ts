@@ -8,7 +8,6 @@
  *
  * @module
  */
-import process from "node:process";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
 
 /** One choice of {@link select}. */
@@ -32,14 +31,16 @@ export function canPrompt(nonInteractive: boolean): boolean {
 /** Asks a yes/no question (default no). Only call it when {@link canPrompt}. */
 export async function confirm(question: string, defaultAnswer = false): Promise<boolean> {
   const prompts = await import("@inquirer/prompts");
-  return await answered(prompts.confirm({ message: question, default: defaultAnswer }, context()));
+  const context = await promptContext();
+  return await answered(prompts.confirm({ message: question, default: defaultAnswer }, context));
 }
 
 /** Lets the person pick one of `choices`. Only call it when {@link canPrompt}. */
 export async function select<T>(question: string, choices: Choice<T>[]): Promise<T> {
   const prompts = await import("@inquirer/prompts");
+  const context = await promptContext();
   return await answered(
-    prompts.select<T>({ message: question, choices, pageSize: 12, loop: false }, context()),
+    prompts.select<T>({ message: question, choices, pageSize: 12, loop: false }, context),
   );
 }
 
@@ -52,16 +53,19 @@ export async function input(
   options: { defaultAnswer?: string; validate?: (value: string) => true | string } = {},
 ): Promise<string> {
   const prompts = await import("@inquirer/prompts");
+  const context = await promptContext();
   return await answered(
     prompts.input({
       message: question,
       default: options.defaultAnswer,
       validate: options.validate,
-    }, context()),
+    }, context),
   );
 }
 
-function context() {
+/** Where prompts read and draw; `node:process` is loaded only when someone is asked. */
+async function promptContext() {
+  const { default: process } = await import("node:process");
   return { input: process.stdin, output: process.stderr, clearPromptOnDone: false };
 }
 
