@@ -7,9 +7,9 @@
  * from `/proc/self/cgroup`, so whatever limits the host itself runs under still hold): the
  * unified hierarchy (v2) with the `memory` and `cpu` controllers available, or writable v1
  * hierarchies for `memory` and `cpu` (and `cpuacct`, for CPU time, where it is mounted apart).
- * It makes a directory of its own there (`deploy-tenant-<pid>-<random>`), one child per tenant
- * process, and removes it when it stops; directories of a host that was killed (its pid gone,
- * no process left in them) are removed at the next start. Where none of this is possible
+ * It makes a child there per tenant process (`deploy-tenant-<pid>-<random>-t<n>`), removed
+ * when the process exits; those of a host that was killed (its pid gone, no process left in
+ * them) are removed at the next start. Where none of this is possible
  * (non-root without delegation, a read-only cgroup file system, not Linux) the process guard
  * samples `/proc` instead (see `process_guard.ts`).
  *
@@ -179,16 +179,10 @@ function tryV2(
       }
     }
   }
-  const dir = join(own, `${PREFIX}${pid}-${randomSuffix()}`);
-  try {
-    Deno.mkdirSync(dir);
-    writeFile(join(dir, "cgroup.subtree_control"), "+memory +cpu");
-    writeFile(join(dir, "cpu.weight"), String(hostWeight("v2")));
-  } catch (error) {
-    removeDir(dir);
-    return `cannot make ${dir}: ${message(error)}`;
-  }
-  return new HostCgroups("v2", { unified: dir });
+  const prefix = `${PREFIX}${pid}-${randomSuffix()}-`;
+  const probe = probeDirs([own], prefix);
+  if (probe) return probe;
+  return new HostCgroups("v2", { unified: own }, prefix);
 }
 
 function tryV1(
@@ -211,66 +205,60 @@ function tryV1(
   }
   const owns = [...new Set(Object.values(dirs))];
   removeStale(owns, pid);
-  const name = `${PREFIX}${pid}-${randomSuffix()}`;
-  const made: string[] = [];
-  try {
-    for (const own of owns) {
-      const dir = join(own, name);
-      Deno.mkdirSync(dir);
-      made.push(dir);
-    }
-    const memory = join(dirs.memory!, name);
+  const prefix = `${PREFIX}${pid}-${randomSuffix()}-`;
+  const probe = probeDirs(owns, prefix);
+  if (probe) return probe;
+  return new HostCgroups("v1", dirs, prefix);
+}
+
+/** Whether a cgroup can be made (and removed) under each of `owns`: why not, or `undefined`. */
+function probeDirs(owns: string[], prefix: string): string | undefined {
+  for (const own of owns) {
+    const dir = join(own, `${prefix}probe`);
     try {
-      writeFile(join(memory, "memory.use_hierarchy"), "1");
-    } catch { /* always hierarchical on recent kernels */ }
-    writeFile(join(dirs.cpu!, name, "cpu.shares"), String(hostWeight("v1")));
-  } catch (error) {
-    for (const dir of made.reverse()) removeDir(dir);
-    return `cannot make ${name} under ${owns.join(", ")}: ${message(error)}`;
+      Deno.mkdirSync(dir);
+    } catch (error) {
+      return `cannot make a cgroup under ${own}: ${message(error)}`;
+    }
+    removeDir(dir);
   }
-  return new HostCgroups("v1", {
-    memory: join(dirs.memory!, name),
-    cpu: join(dirs.cpu!, name),
-    cpuacct: dirs.cpuacct ? join(dirs.cpuacct, name) : undefined,
-  });
+  return undefined;
 }
 
 /**
- * The weight of the host's whole directory against the host's own processes (HAProxy and the
- * host itself, on v1 often in the root group): as many default weights as there are cores, so
- * serving tenants together are not held to one thread's share.
- */
-function hostWeight(version: "v1" | "v2"): number {
-  const cores = navigator.hardwareConcurrency || 1;
-  return version === "v2" ? Math.min(100 * cores, 10_000) : Math.min(1024 * cores, 262_144);
-}
-
-/**
- * The cgroups of one host: a directory per hierarchy, a child per tenant process. Made by
- * {@link detectCgroups}.
+ * The cgroups of one host: a child of the host's own cgroup per tenant process, in each
+ * hierarchy, named `<prefix>t<n>`. Made by {@link detectCgroups}.
+ *
+ * The tenants' cgroups are the host's siblings' level, not children of one directory of the
+ * host's: a parent common to every tenant stays runnable while any tenant boots, and a
+ * serving tenant waking up behind it waits its turn, where a cgroup of its own that slept
+ * wakes up ahead (measured with bench/load.ts: p99 several times worse with one parent).
  */
 export class HostCgroups {
   #count = 0;
   #tenants = new Set<TenantCgroup>();
 
-  /** Wraps the host's directories (`unified` for v2; `memory`, `cpu`, `cpuacct` for v1). */
+  /**
+   * Wraps the host's own cgroup directories (`unified` for v2; `memory`, `cpu`, `cpuacct`
+   * for v1) and the prefix of its tenants' cgroups.
+   */
   constructor(
     readonly version: "v1" | "v2",
     readonly dirs: { unified?: string; memory?: string; cpu?: string; cpuacct?: string },
+    readonly prefix: string,
   ) {}
 
-  /** The host's directories, one per hierarchy. */
+  /** The host's own cgroup directories, one per hierarchy, where its tenants' cgroups go. */
   get paths(): string[] {
     return [...new Set(Object.values(this.dirs).filter((dir): dir is string => !!dir))];
   }
 
   /** One line for the host's log and `host status`. */
   describe(): string {
+    const where = `${this.paths.join(", ")} (${this.prefix}t<n>)`;
     return this.version === "v2"
-      ? `cgroup v2 (memory, cpu) at ${this.dirs.unified}`
-      : `cgroup v1 (memory, cpu${this.dirs.cpuacct ? ", cpuacct" : ""}) at ${
-        this.paths.join(", ")
-      }`;
+      ? `cgroup v2 (memory, cpu) under ${where}`
+      : `cgroup v1 (memory, cpu${this.dirs.cpuacct ? ", cpuacct" : ""}) under ${where}`;
   }
 
   /**
@@ -278,7 +266,7 @@ export class HostCgroups {
    * included) and CPU weight. Throws if the kernel refuses.
    */
   create(limits: { memoryBytes: number; weight: CpuWeight }): TenantCgroup {
-    const name = `t${++this.#count}`;
+    const name = `${this.prefix}t${++this.#count}`;
     const cgroup = this.version === "v2"
       ? TenantCgroup.makeV2(join(this.dirs.unified!, name), limits)
       : TenantCgroup.makeV1({
@@ -298,10 +286,9 @@ export class HostCgroups {
     return this.#tenants.size;
   }
 
-  /** Removes every tenant cgroup (their processes must have exited) and the host's directories. */
+  /** Removes every tenant cgroup (their processes must have exited). */
   async close(): Promise<void> {
     await Promise.all([...this.#tenants].map((cgroup) => cgroup.remove()));
-    for (const dir of this.paths) removeDir(dir);
   }
 }
 
@@ -486,7 +473,7 @@ export function inCgroup<T extends { command: string; args: string[] }>(
 const SHELL = "/bin/sh";
 
 /**
- * Removes the directories of hosts that are gone under each of `owns`: named
+ * Removes the cgroups of hosts that are gone under each of `owns`: named
  * `deploy-tenant-<pid>-…` with a pid no longer running and no process left in them.
  */
 function removeStale(owns: string[], self: number): void {
