@@ -229,10 +229,12 @@ function probeDirs(owns: string[], prefix: string): string | undefined {
  * The cgroups of one host: a child of the host's own cgroup per tenant process, in each
  * hierarchy, named `<prefix>t<n>`. Made by {@link detectCgroups}.
  *
- * The tenants' cgroups are the host's siblings' level, not children of one directory of the
- * host's: a parent common to every tenant stays runnable while any tenant boots, and a
- * serving tenant waking up behind it waits its turn, where a cgroup of its own that slept
- * wakes up ahead (measured with bench/load.ts: p99 several times worse with one parent).
+ * The tenants' cgroups sit beside the host's processes, not under one directory of the
+ * host's: the scheduler weighs a group as one entity against its siblings, so a parent common
+ * to every tenant stays runnable while any tenant boots, and a serving tenant waking up inside
+ * it waits for that parent's turn; a cgroup of its own that slept wakes up as a sleeping task
+ * would. The price: a booting tenant's low weight is low against every process beside the
+ * host, not only against serving tenants.
  */
 export class HostCgroups {
   #count = 0;

@@ -384,7 +384,7 @@ export class Runtime {
     const cgroup = this.#makeCgroup();
     const tenant = tenantCommand(spec, this.#options.isolation);
     const { command, args, env, cwd } = cgroup ? inCgroup(tenant, cgroup) : tenant;
-    const child = new Deno.Command(command, {
+    const spawning = new Deno.Command(command, {
       args,
       env,
       clearEnv: true,
@@ -395,7 +395,14 @@ export class Runtime {
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-    }).spawn();
+    });
+    let child: Deno.ChildProcess;
+    try {
+      child = spawning.spawn();
+    } catch (error) {
+      cgroup?.remove();
+      throw error;
+    }
     const process: Launched = {
       child,
       socketPath: join(spec.runDir, SOCKET_NAME),
