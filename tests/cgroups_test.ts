@@ -90,6 +90,82 @@ Deno.test("cgroups: turned off, or nothing usable, says why", async () => {
   }
 });
 
+Deno.test("cgroups v2, on a fake tree: limits written, the tenant joins before it runs, weight, OOM kills, CPU time", async () => {
+  // Only the files: the kernel's side (enforcing, counting) is not there to test on a machine
+  // without a delegated v2 subtree; the tests below do that where the host can make cgroups.
+  const mount = await Deno.makeTempDir({ prefix: "dt-cgroups-v2-" });
+  const own = join(mount, "app.slice", "host.service");
+  try {
+    await Deno.mkdir(own, { recursive: true });
+    await Deno.writeTextFile(join(own, "cgroup.controllers"), "cpuset cpu io memory pids\n");
+    await Deno.writeTextFile(join(own, "cgroup.subtree_control"), "cpu memory\n");
+    // A cgroup a killed host (pid 2^22 + 1) left behind, with no process in it.
+    const stale = join(own, `deploy-tenant-${2 ** 22 + 1}-0badf00d-t3`);
+    await Deno.mkdir(stale);
+    await Deno.writeTextFile(join(stale, "cgroup.procs"), "");
+    const support = detectCgroups({
+      sources: {
+        selfCgroup: "0::/app.slice/host.service\n",
+        mountInfo: `25 20 0:23 / ${mount} rw,nosuid - cgroup2 cgroup2 rw,nsdelegate\n`,
+        pid: 4242,
+      },
+    });
+    assert.equal(support.kind, "v2", (support as { reason?: string }).reason);
+    if (support.kind !== "v2") return;
+    const { cgroups } = support;
+    assert.throws(() => Deno.statSync(stale), Deno.errors.NotFound, "the stale one is gone");
+    assert.match(
+      cgroups.describe(),
+      /^cgroup v2 \(memory, cpu\) under .*host\.service \(deploy-tenant-4242-[0-9a-f]{8}-t<n>\)$/,
+    );
+
+    const cgroup = cgroups.create({ memoryBytes: 704 * 2 ** 20, weight: "low" });
+    const [procs] = cgroup.procsFiles;
+    const dir = join(procs, "..");
+    assert.equal(cgroup.procsFiles.length, 1, "one file: memory and cpu are one tree");
+    assert.ok(dir.startsWith(join(own, cgroups.prefix)));
+    const read = (name: string) => Deno.readTextFileSync(join(dir, name)).trim();
+    assert.equal(read("memory.max"), String(704 * 2 ** 20));
+    assert.equal(read("memory.swap.max"), "0");
+    assert.equal(read("memory.oom.group"), "1");
+    assert.equal(read("cpu.weight"), "5");
+    assert.equal(cgroup.memoryLimit(), 704 * 2 ** 20);
+
+    // The wrapper writes the pid that then runs the command (exec keeps it), also in front of
+    // a shell script of its own (the seccomp filter's).
+    for (
+      const command of [
+        { command: "/bin/sh", args: ["-c", 'echo "$1 $$"', "sh", "first"] },
+        { command: "/usr/bin/env", args: ["sh", "-c", 'echo "first $$"'] },
+      ]
+    ) {
+      const wrapped = inCgroup(command, cgroup);
+      const output = await new Deno.Command(wrapped.command, { args: wrapped.args }).output();
+      const [word, pid] = new TextDecoder().decode(output.stdout).trim().split(" ");
+      assert.equal(word, "first", "the command's own arguments come through");
+      if (command.command === "/bin/sh") assert.equal(read("cgroup.procs"), pid);
+      else assert.match(read("cgroup.procs"), /^\d+$/);
+    }
+
+    cgroup.setWeight("normal");
+    assert.equal(read("cpu.weight"), "100");
+    assert.equal(cgroup.oomKills(), 0);
+    await Deno.writeTextFile(
+      join(dir, "memory.events"),
+      "low 0\nhigh 0\nmax 12\noom 1\noom_kill 1\n",
+    );
+    assert.equal(cgroup.oomKills(), 1);
+    await Deno.writeTextFile(join(dir, "cpu.stat"), "usage_usec 2500000\nuser_usec 2000000\n");
+    assert.equal(cgroup.cpuSeconds(), 2.5);
+
+    await cgroups.close();
+    assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound, "removed");
+    assert.deepEqual(leftUnder([own], cgroups.prefix), []);
+  } finally {
+    await Deno.remove(mount, { recursive: true });
+  }
+});
+
 /** What this machine offers, detected once (and removed again) to name the skipped tests. */
 const here = await (async () => {
   const support = detectCgroups();

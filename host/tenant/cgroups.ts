@@ -430,14 +430,8 @@ export class TenantCgroup {
       const dirs = [this.#dirs.memory, this.#dirs.cpu, this.#dirs.cpuacct];
       for (const dir of new Set(dirs)) {
         if (!dir) continue;
-        for (let attempt = 0; attempt < 20; attempt++) {
-          try {
-            Deno.removeSync(dir);
-            break;
-          } catch (error) {
-            if (error instanceof Deno.errors.NotFound) break;
-            await new Promise((resolve) => setTimeout(resolve, 50));
-          }
+        for (let attempt = 0; attempt < 20 && !removeDir(dir); attempt++) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
         }
       }
       this.#removed.resolve();
@@ -516,21 +510,26 @@ function isAlive(pid: number): boolean {
 }
 
 /**
- * Removes a cgroup directory. `rmdir` is what the kernel accepts (its files cannot be
- * deleted), and `Deno.removeSync` of a directory is `rmdir`; a fake tree (tests) has plain
- * files, removed first.
+ * Removes a cgroup directory; whether it is gone. `rmdir` is what the kernel accepts (its files
+ * cannot be deleted; it refuses while a process is in the cgroup), and `Deno.removeSync` of a
+ * directory is `rmdir`; a fake tree (tests) has plain files, removed first.
  */
-function removeDir(dir: string): void {
+function removeDir(dir: string): boolean {
   try {
     Deno.removeSync(dir);
+    return true;
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return;
+    if (error instanceof Deno.errors.NotFound) return true;
+    if (error instanceof Deno.errors.Busy) return false;
     try {
       for (const entry of Deno.readDirSync(dir)) {
         if (entry.isFile) Deno.removeSync(join(dir, entry.name));
       }
       Deno.removeSync(dir);
-    } catch { /* still busy, or not ours */ }
+      return true;
+    } catch {
+      return false; // still busy, or not ours
+    }
   }
 }
 
@@ -554,7 +553,7 @@ function readNumber(path: string): number | undefined {
 }
 
 function writeFile(path: string, value: string): void {
-  Deno.writeTextFileSync(path, value, { create: false });
+  Deno.writeTextFileSync(path, value);
 }
 
 function tryWrite(path: string, value: string): void {
