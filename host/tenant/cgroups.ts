@@ -25,8 +25,14 @@ import { join } from "node:path";
 /** The CPU weight of a tenant: `low` while it boots (a build's check, the warm pool), `normal` once it serves. */
 export type CpuWeight = "low" | "normal";
 
-/** v2 `cpu.weight` of each {@link CpuWeight} (v1 `cpu.shares` are these × 1024 / 100). */
-export const CPU_WEIGHTS: Readonly<Record<CpuWeight, number>> = { low: 5, normal: 100 };
+/**
+ * v2 `cpu.weight` of each {@link CpuWeight} (v1 `cpu.shares` are these × 1024 / 100). A tenant's
+ * cgroup is weighed against every process beside the host, not only other tenants, so `low` is
+ * a fifth, not a twentieth: a booting tenant yields to serving ones without being starved by
+ * whatever else keeps the machine busy (with 5, bench/load.ts's deploy throughput dropped in
+ * some runs on a shared machine; see docs/benchmarks.md).
+ */
+export const CPU_WEIGHTS: Readonly<Record<CpuWeight, number>> = { low: 20, normal: 100 };
 
 /** What {@link detectCgroups} found: the cgroups tenants run in, or why there are none. */
 export type CgroupSupport =
