@@ -68,6 +68,8 @@ Deno.test("host start, status and stop manage a background host", async (t) => {
           assert.ok(capacity.tenants! > 0);
           assert.equal(capacity.tenants, Math.min(...Object.values(capacity.each)));
           assert.equal(capacity.each[capacity.boundBy!], capacity.tenants);
+          const log = await Deno.readTextFile(join(dataDir, "host.log"));
+          if (capacity.tenants! >= 256) assert.doesNotMatch(log, /warning: --max-warm/);
         }
       },
     );
@@ -88,6 +90,33 @@ Deno.test("host start, status and stop manage a background host", async (t) => {
       const stoppedAgain = await runCli(["host", "stop"], { env });
       assert.match(stoppedAgain.stdout, /No local host is running/);
     });
+
+    await t.step(
+      "--max-warm past the machine's room is warned about; --no-cgroups samples",
+      async () => {
+        const started = await runCli(
+          ["host", "start", "--port", "0", "--max-warm", "10000", "--no-cgroups", "--json"],
+          { env },
+        );
+        assert.equal(started.code, 0, describe(started));
+        const info = jsonOf<{
+          cgroups: string;
+          limits: { capacity: { tenants: number | null; boundBy: string } };
+        }>(started);
+        assert.match(info.cgroups, /^no cgroups \(turned off \(--no-cgroups\)\): memory sampled/);
+        const log = await Deno.readTextFile(join(dataDir, "host.log"));
+        const { tenants, boundBy } = info.limits.capacity;
+        if (tenants !== null && tenants < 10_000) {
+          assert.match(
+            log,
+            new RegExp(
+              `warning: --max-warm is 10000, but this machine's ${boundBy} limit leaves room for about ${tenants} warm tenants`,
+            ),
+          );
+        } else assert.doesNotMatch(log, /warning: --max-warm/);
+        assert.equal((await runCli(["host", "stop"], { env })).code, 0);
+      },
+    );
   } finally {
     await stopBackgroundHost(dataDir).catch(() => {});
     await Deno.remove(root, { recursive: true });
