@@ -526,7 +526,10 @@ function removeDir(dir: string): boolean {
     return true;
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return true;
-    if (error instanceof Deno.errors.Busy) return false;
+    // A process is still in it (Deno reports EBUSY as a plain Error with its code).
+    if (error instanceof Deno.errors.Busy || (error as { code?: string }).code === "EBUSY") {
+      return false;
+    }
     try {
       for (const entry of Deno.readDirSync(dir)) {
         if (entry.isFile) Deno.removeSync(join(dir, entry.name));
