@@ -40,6 +40,7 @@ interface HostFlags {
   logBudget?: string;
   logRate?: string;
   frontProxy?: boolean;
+  cgroups?: boolean;
   maxWarm?: string;
   warmPool?: string;
   warmPoolMemory?: string;
@@ -127,6 +128,7 @@ Examples:
           warmPoolMemoryMb: warmPoolMemory && warmPoolMemory / 2 ** 20,
           quotas,
           frontProxy: flags.frontProxy,
+          cgroups: flags.cgroups,
           log: (line) => out.info(`${new Date().toISOString()} ${line}`),
         });
       } catch (error) {
@@ -231,6 +233,7 @@ Examples:
       parseQuotas(this, flags.quota);
       for (const quota of flags.quota ?? []) args.push("--quota", quota);
       if (flags.frontProxy === false) args.push("--no-front-proxy");
+      if (flags.cgroups === false) args.push("--no-cgroups");
       const token = globalOptions(this).token;
       if (token) Deno.env.set(HOST_TOKEN_ENV, token); // inherited by the child only
       const info = await startBackgroundHost({ dataDir, port, args });
@@ -400,8 +403,20 @@ function describeStatus(out: Output, info: HostInfo, dataDir: string, healthy: b
           "connections delay others by tens of ms; install haproxy)"
         : info.frontProxy,
     ],
+    ["limits", info.cgroups],
+    ["capacity", describeCapacity(info)],
     ["logs", hostLogPath(dataDir)],
   ]);
+}
+
+/** The warm tenants the machine's limits allow, against `--max-warm`. */
+function describeCapacity(info: HostInfo): string | undefined {
+  const capacity = info.limits?.capacity;
+  if (!capacity) return undefined;
+  const room = capacity.tenants === null
+    ? "unknown (no limit could be read)"
+    : `about ${capacity.tenants} warm tenants (bound by ${capacity.boundBy})`;
+  return `${room}; --max-warm ${info.limits?.maxWarm ?? "?"}`;
 }
 
 /** `--log-budget` or `--log-rate` as bytes: `512k`, `64m`, `1g` or a plain count. */
@@ -505,5 +520,9 @@ function addHostSettings(command: Command): Command {
     .option(
       "--no-front-proxy",
       "route requests through the host itself even if HAProxy is installed",
+    )
+    .option(
+      "--no-cgroups",
+      "no cgroup per tenant even where the machine allows it: memory is then sampled from /proc",
     );
 }

@@ -30,6 +30,14 @@ import type { GuardOptions } from "./tenant/process_guard.ts";
 import { deploymentDirs, kvDatabaseDir, Runtime } from "./tenant/runtime.ts";
 import { detectIsolation, type Isolation, tenantDenoBinary } from "./tenant/sandbox.ts";
 import { Store } from "./store/store.ts";
+import { type CgroupSupport, detectCgroups } from "./tenant/cgroups.ts";
+import {
+  capacityWarning,
+  type MachineLimits,
+  readMachineLimits,
+  type WarmCapacity,
+  warmCapacity,
+} from "./tenant/machine_limits.ts";
 import { createTelemetry } from "./tenant/telemetry.ts";
 import type { HostInfo as HostFile } from "../lib/local_host.ts";
 
@@ -64,6 +72,12 @@ export interface HostOptions {
   idleTimeoutMs?: number;
   /** Resident memory and CPU limits of tenant processes (`host/tenant/process_guard.ts`). */
   guard?: GuardOptions;
+  /**
+   * Put each tenant process in a cgroup of its own where the machine allows it
+   * (`host/tenant/cgroups.ts`): the kernel enforces its memory limit and weighs its CPU.
+   * Default true; false (`--no-cgroups`) makes the guard sample memory from `/proc` instead.
+   */
+  cgroups?: boolean;
   /**
    * At most this many tenant processes run at once; starting another stops the least
    * recently used. Default 256.
@@ -112,6 +126,10 @@ export interface HostOptions {
 export interface HostInfo extends HostFile {
   isolation: string;
   frontProxy: "haproxy" | "none";
+  /** How tenant limits are enforced: the cgroups in use, or why the guard samples instead. */
+  cgroups: string;
+  /** The machine's limits found at start, and the warm tenants they make room for. */
+  limits: MachineLimits & { capacity: WarmCapacity; maxWarm: number };
 }
 
 /** A running host. */
@@ -159,6 +177,15 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   let front: FrontProxy | undefined;
   const isolation: Isolation = await detectIsolation(options.unsandboxed ?? false);
   log(`isolation: ${describeIsolation(isolation)}`);
+  const cgroupSupport = detectCgroups({
+    disabled: options.cgroups === false ? "turned off (--no-cgroups)" : undefined,
+  });
+  const cgroups = cgroupSupport.kind === "none" ? undefined : cgroupSupport.cgroups;
+  log(`limits: ${describeCgroups(cgroupSupport)}`);
+  const machine = readMachineLimits();
+  const capacity = warmCapacity(machine);
+  const tooMany = capacityWarning(maxWarm, capacity);
+  if (tooMany) log(tooMany);
   log(
     haproxy
       ? "data path: HAProxy in front of the tenants"
@@ -180,6 +207,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     memoryMb: options.memoryMb,
     idleTimeoutMs: options.idleTimeoutMs,
     guard: options.guard,
+    cgroups,
     log: telemetry.appLog,
     processes: telemetry.processes,
     crons: { registered: (id, name, schedule) => crons.registered(id, name, schedule) },
@@ -300,6 +328,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     } catch (error) {
       await server.shutdown();
       await egress.close();
+      await runtime.stopAll();
+      await cgroups?.close();
       store.close();
       lock.close();
       throw error;
@@ -324,6 +354,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       await front?.stop();
       await server.shutdown();
       await egress.close();
+      await runtime.stopAll();
+      await cgroups?.close();
       store.close();
       lock.close();
       throw error;
@@ -357,6 +389,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     baseDomain,
     pid: Deno.pid,
     isolation: describeIsolation(isolation),
+    cgroups: describeCgroups(cgroupSupport),
+    limits: { ...machine, capacity, maxWarm },
     ...(https ? { httpsPort: https.port } : {}),
     frontProxy: front ? "haproxy" : "none",
   };
@@ -377,6 +411,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       await builder.idle();
       crons.stop();
       await runtime.stopAll();
+      await cgroups?.close();
       await egress.close();
       await within(closing, 2_000);
       telemetry.close();
@@ -451,6 +486,15 @@ async function within(promise: Promise<unknown>, ms: number): Promise<void> {
     new Promise((resolve) => timer = setTimeout(resolve, ms)),
   ]);
   clearTimeout(timer);
+}
+
+/** How tenant limits are enforced, for logs and `host status`. */
+export function describeCgroups(support: CgroupSupport): string {
+  if (support.kind !== "none") {
+    return `${support.cgroups.describe()}: the kernel enforces each tenant's memory limit; ` +
+      "booting tenants run at a low CPU weight";
+  }
+  return `no cgroups (${support.reason}): memory sampled from /proc, one CPU priority`;
 }
 
 /** A one-line description of the isolation in force, for logs and `host status`. */

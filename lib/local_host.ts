@@ -38,6 +38,22 @@ export interface HostInfo {
   isolation?: string;
   /** What forwards requests to deployments: `haproxy` in front, or `none` (the host's router). */
   frontProxy?: string;
+  /** How tenant limits are enforced: the cgroups in use, or why memory is sampled instead. */
+  cgroups?: string;
+  /**
+   * The machine's limits the host found at start (open files, processes, pids, threads,
+   * memory) and `capacity`: the warm tenants they make room for, and which binds first.
+   */
+  limits?: {
+    capacity?: { tenants: number | null; boundBy: string | null; each?: Record<string, number> };
+    maxWarm?: number;
+    openFiles?: { soft: number | null; hard: number | null } | null;
+    processes?: { soft: number | null; hard: number | null } | null;
+    pidMax?: number | null;
+    threadsMax?: number | null;
+    memoryAvailableBytes?: number | null;
+    cgroupMemory?: { limitBytes: number; usageBytes: number } | null;
+  };
 }
 
 /** Options of {@link startBackgroundHost}. */

@@ -34,7 +34,45 @@ Deno.test("host start, status and stop manage a background host", async (t) => {
       assert.equal(status.code, 0, describe(status));
       assert.match(status.stdout, /^healthy:\s+yes$/m);
       assert.match(status.stdout, new RegExp(`^pid:\\s+${pid}$`, "m"));
+      // How limits are enforced, and the machine's room for warm tenants.
+      assert.match(status.stdout, /^limits:\s+(cgroup v[12] \(memory, cpu.*|no cgroups \(.+)$/m);
+      assert.match(
+        status.stdout,
+        /^capacity:\s+(about \d+ warm tenants \(bound by [a-z ]+\)|unknown.*); --max-warm 256$/m,
+      );
     });
+
+    await t.step(
+      "status --json reports the machine's limits and the capacity they allow",
+      async () => {
+        const status = jsonOf<{
+          cgroups: string;
+          limits: {
+            openFiles: { soft: number } | null;
+            pidMax: number | null;
+            memoryAvailableBytes: number | null;
+            maxWarm: number;
+            capacity: {
+              tenants: number | null;
+              boundBy: string | null;
+              each: Record<string, number>;
+            };
+          };
+        }>(await runCli(["host", "status", "--json"], { env }));
+        assert.equal(typeof status.cgroups, "string");
+        assert.equal(status.limits.maxWarm, 256);
+        if (Deno.build.os === "linux") {
+          assert.ok(status.limits.openFiles!.soft > 0);
+          assert.ok(status.limits.pidMax! > 0 && status.limits.memoryAvailableBytes! > 0);
+          const { capacity } = status.limits;
+          assert.ok(capacity.tenants! > 0);
+          assert.equal(capacity.tenants, Math.min(...Object.values(capacity.each)));
+          assert.equal(capacity.each[capacity.boundBy!], capacity.tenants);
+          const log = await Deno.readTextFile(join(dataDir, "host.log"));
+          if (capacity.tenants! >= 256) assert.doesNotMatch(log, /warning: --max-warm/);
+        }
+      },
+    );
 
     await t.step("commands without an API use it", async () => {
       const created = await runCli(["project", "create", "local-one"], { env });
@@ -52,6 +90,33 @@ Deno.test("host start, status and stop manage a background host", async (t) => {
       const stoppedAgain = await runCli(["host", "stop"], { env });
       assert.match(stoppedAgain.stdout, /No local host is running/);
     });
+
+    await t.step(
+      "--max-warm past the machine's room is warned about; --no-cgroups samples",
+      async () => {
+        const started = await runCli(
+          ["host", "start", "--port", "0", "--max-warm", "10000", "--no-cgroups", "--json"],
+          { env },
+        );
+        assert.equal(started.code, 0, describe(started));
+        const info = jsonOf<{
+          cgroups: string;
+          limits: { capacity: { tenants: number | null; boundBy: string } };
+        }>(started);
+        assert.match(info.cgroups, /^no cgroups \(turned off \(--no-cgroups\)\): memory sampled/);
+        const log = await Deno.readTextFile(join(dataDir, "host.log"));
+        const { tenants, boundBy } = info.limits.capacity;
+        if (tenants !== null && tenants < 10_000) {
+          assert.match(
+            log,
+            new RegExp(
+              `warning: --max-warm is 10000, but this machine's ${boundBy} limit leaves room for about ${tenants} warm tenants`,
+            ),
+          );
+        } else assert.doesNotMatch(log, /warning: --max-warm/);
+        assert.equal((await runCli(["host", "stop"], { env })).code, 0);
+      },
+    );
   } finally {
     await stopBackgroundHost(dataDir).catch(() => {});
     await Deno.remove(root, { recursive: true });

@@ -11,6 +11,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { detectIsolation } from "../host/tenant/sandbox.ts";
+import { detectCgroups } from "../host/tenant/cgroups.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import { gitSha1 } from "../lib/git_sha1.ts";
 import type { AppLogEntry, Deployment } from "../lib/types.ts";
@@ -743,19 +744,38 @@ async function quietNeighbour(api: ApiHost): Promise<() => Promise<void>> {
   };
 }
 
-Deno.test({
-  name:
-    "a tenant over its memory is killed, its requests get MEMORY_LIMIT, it restarts; its neighbour serves on",
-  ignore: !runnable,
-  async fn() {
+/** Why the host cannot make tenant cgroups here, or `undefined` when it can. */
+const noCgroups = await (async () => {
+  const support = detectCgroups();
+  if (support.kind === "none") return support.reason;
+  await support.cgroups.close();
+})();
+
+for (const cgroups of [true, false]) {
+  const skipped = cgroups && noCgroups;
+  Deno.test({
+    name: "a tenant over its memory is killed, its requests get MEMORY_LIMIT, it restarts; its " +
+      `neighbour serves on (${cgroups ? "cgroups: the kernel" : "--no-cgroups: the guard"} ` +
+      `stops ArrayBuffers)${
+        skipped ? ` [skipped: no cgroups the host can make here: ${noCgroups}]` : ""
+      }`,
+    ignore: !runnable || !!skipped,
+    fn: () => memoryLimitTest(cgroups),
+  });
+}
+
+async function memoryLimitTest(cgroups: boolean) {
+  {
     // Through the router: HAProxy learns MEMORY_LIMIT from a verdict the host sets when V8
     // reports the heap full, and a process that dies of it faster than that admin call gets
     // `deploymentUnavailable` from HAProxy (seen here). Its kept-alive connections also get
-    // closed rather than answered (see the crash test below).
+    // closed rather than answered (see the crash test below). So does a process the kernel
+    // kills at its cgroup's limit, which the host learns of only when it has exited.
     await using api = await startApiHost({
       memoryMb: 64,
       guard: { intervalMs: 200 },
       frontProxy: false,
+      cgroups,
     });
     const assertNeighbourUnaffected = await quietNeighbour(api);
 
@@ -790,14 +810,23 @@ Deno.test({
       const other = await inFlight;
       assert.equal(other.status, 502, "the request in flight fails with the process");
       assert.equal(JSON.parse(other.text).code, "MEMORY_LIMIT");
-      await waitForLog(api, hog.id, /^Memory limit exceeded/);
+      const logged = await waitForLog(api, hog.id, /^Memory limit exceeded/);
+      if (path === "/buffers") {
+        // Who stopped it: the kernel at the cgroup's limit, or the guard's sample over it.
+        assert.match(
+          logged,
+          cgroups
+            ? /^Memory limit exceeded: the process reached its limit of 144 MiB, terminated$/
+            : /^Memory limit exceeded: the process used \d+ MiB \(the limit is 144 MiB\), terminated$/,
+        );
+      }
       const after = await call(hog);
       assert.equal(after.status, 200, "it restarts on the next request");
       assert.notEqual(after.text, before);
       await assertNeighbourUnaffected();
     }
-  },
-});
+  }
+}
 
 Deno.test({
   name: "a tenant burning CPU or crashing is stopped and restarted; its neighbour serves on",

@@ -137,3 +137,61 @@ Deno.test("the guard leaves alone a process under the CPU share, and one unwatch
   assert.equal(calls, 1);
   guard.close();
 });
+
+Deno.test("where the kernel enforces memory, the guard samples CPU only, from the process's own reading", () => {
+  let procReads = 0;
+  let cgroupCpu = 0;
+  let now = 0;
+  const exceeded: [GuardLimit, string][] = [];
+  const guard = new ProcessGuard(
+    64,
+    { intervalMs: 0, cpuIdleWindowMs: 5_000 },
+    () => {
+      procReads++;
+      return { cpuSeconds: 0, rssBytes: 1e12 };
+    },
+    () => now,
+  );
+  assert.equal(guard.residentMemoryMb, 144, "the limit a cgroup gets");
+  guard.watch({
+    pid: 1,
+    lastActive: () => -Infinity,
+    exceeded: (limit, message) => exceeded.push([limit, message]),
+    memoryEnforced: true,
+    readUsage: () => ({ cpuSeconds: cgroupCpu, rssBytes: 1e12 }),
+  });
+  for (let i = 0; i < 4; i++) {
+    now += 1_000;
+    cgroupCpu += 0.1;
+    guard.sample();
+  }
+  assert.equal(exceeded.length, 0, "memory is the kernel's to stop");
+  assert.equal(procReads, 0, "/proc is not walked");
+  for (let i = 0; i < 6; i++) {
+    now += 1_000;
+    cgroupCpu += 1;
+    guard.sample();
+  }
+  assert.deepEqual(
+    exceeded.map(([limit]) => limit),
+    ["cpu"],
+    "CPU outside requests is the guard's",
+  );
+
+  // A cgroup without a CPU reading (v1 without cpuacct): /proc, for CPU only.
+  const fallback = new ProcessGuard(64, { intervalMs: 0 }, () => {
+    procReads++;
+    return { cpuSeconds: 0, rssBytes: 1e12 };
+  });
+  fallback.watch({
+    pid: 1,
+    lastActive: () => 0,
+    exceeded: (limit, message) => exceeded.push([limit, message]),
+    memoryEnforced: true,
+    readUsage: () => undefined,
+  });
+  assert.equal(procReads, 1);
+  assert.deepEqual(exceeded.map(([limit]) => limit), ["cpu"], "not killed for memory");
+  fallback.close();
+  guard.close();
+});

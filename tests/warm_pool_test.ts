@@ -10,6 +10,7 @@ import { deploymentDirs, type RunnableDeployment, Runtime } from "../host/tenant
 import { detectIsolation, tenantDenoBinary } from "../host/tenant/sandbox.ts";
 import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable } from "../host/tenant/warm_pool.ts";
 import { requires } from "./helpers/programs.ts";
+import { CPU_WEIGHTS, detectCgroups, type HostCgroups } from "../host/tenant/cgroups.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";
 
 const bootstrap = fileURLToPath(new URL("../host/tenant/bootstrap.js", import.meta.url));
@@ -235,6 +236,80 @@ Deno.test(requires(["bwrap"], {
       }
     } finally {
       await runtime.stopAll();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+}));
+
+/** Why the host cannot make tenant cgroups here, or `undefined` when it can. */
+const noCgroups = await (async () => {
+  const support = detectCgroups();
+  if (support.kind === "none") return support.reason;
+  await support.cgroups.close();
+})();
+
+/** The CPU weights (v2 units) of the tenant cgroups `cgroups` has now. */
+function weights(cgroups: HostCgroups): number[] {
+  const dir = cgroups.dirs.unified ?? cgroups.dirs.cpu!;
+  const file = cgroups.version === "v2" ? "cpu.weight" : "cpu.shares";
+  const scale = cgroups.version === "v2" ? 1 : 100 / 1024;
+  return [...Deno.readDirSync(dir)]
+    .filter((entry) => entry.name.startsWith(cgroups.prefix))
+    .map((entry) => Math.round(Number(Deno.readTextFileSync(join(dir, entry.name, file))) * scale))
+    .sort((a, b) => a - b);
+}
+
+Deno.test(requires(["bwrap"], {
+  name: `pooled runtimes wait at a low CPU weight; the one handed to a build's check stays low ` +
+    `until it goes live, the one handed to a request is raised${
+      noCgroups ? ` [skipped: no cgroups the host can make here: ${noCgroups}]` : ""
+    }`,
+  ignore: isolation.kind !== "bwrap" || !!noCgroups,
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "dt-pool-weight-" });
+    const deploymentsDir = join(root, "deployments");
+    const support = detectCgroups();
+    if (support.kind === "none") return;
+    const cgroups = support.cgroups;
+    const runtime = new Runtime({
+      isolation,
+      deploymentsDir,
+      poolDir: join(root, "pool"),
+      bootstrap,
+      poolMain,
+      warmPool: 1,
+      deno: tenantDenoBinary(),
+      cgroups,
+    });
+    const { low, normal } = CPU_WEIGHTS;
+    try {
+      for (const id of ["built", "requested"]) {
+        const { app } = deploymentDirs(deploymentsDir, id);
+        await Deno.mkdir(app, { recursive: true });
+        await Deno.writeTextFile(
+          join(app, "main.ts"),
+          "export default { fetch: () => new Response('hi') };",
+        );
+      }
+      runtime.warmUp();
+      await waitFor(() => Promise.resolve(runtime.pooled === 1));
+      assert.deepEqual(weights(cgroups), [low], "a pooled runtime waits low");
+
+      const built = await runtime.ensure(runnable("built"), "check");
+      assert.ok(built.socketPath.startsWith(join(root, "pool")), "from the pool");
+      assert.equal(runtime.cpuWeight("built"), "low");
+      runtime.promote("built");
+      assert.equal(runtime.cpuWeight("built"), "normal");
+
+      await waitFor(() => Promise.resolve(runtime.pooled === 1));
+      assert.deepEqual(weights(cgroups), [low, normal], "its replacement waits low");
+      const requested = await runtime.ensure(runnable("requested"));
+      assert.ok(requested.socketPath.startsWith(join(root, "pool")), "from the pool");
+      assert.equal(runtime.cpuWeight("requested"), "normal");
+    } finally {
+      await runtime.stopAll();
+      await cgroups.close();
+      assert.deepEqual(weights(cgroups), [], "no cgroup outlives its process");
       await Deno.remove(root, { recursive: true });
     }
   },

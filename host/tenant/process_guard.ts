@@ -9,6 +9,11 @@
  *   for `cpuIdleWindowMs` with no request in flight — or for `cpuBusyWindowMs` whatever it
  *   serves — is killed ("CPU time limit exceeded", as Deploy says).
  *
+ * Where the kernel enforces a process's memory limit (its cgroup, see `cgroups.ts`), the guard
+ * does not sample its memory, and reads its CPU time from the cgroup (one file) rather than
+ * walking its tree in `/proc`; CPU outside requests is a policy, not a cap the kernel has, so
+ * it is still sampled.
+ *
  * The runtime restarts a killed process on the next request.
  *
  * @module
@@ -52,6 +57,13 @@ export interface GuardedProcess {
   lastActive(): number;
   /** Called once when the process goes over a limit; the callee kills it. */
   exceeded(limit: GuardLimit, message: string): void;
+  /** Whether the kernel enforces its memory limit (a cgroup): then memory is not sampled. */
+  memoryEnforced?: boolean;
+  /**
+   * Reads its usage another way than walking `/proc` (its cgroup's CPU time);
+   * `undefined` from it falls back to `/proc`.
+   */
+  readUsage?: () => ProcessTreeUsage | undefined;
 }
 
 interface Watched {
@@ -90,6 +102,11 @@ export class ProcessGuard {
     };
     this.#read = read;
     this.#now = now;
+  }
+
+  /** The resident memory limit of a process tree, in MiB (also a cgroup's memory limit). */
+  get residentMemoryMb(): number {
+    return this.#options.residentMemoryMb;
   }
 
   /** Watches `process` until the returned function is called or it goes over a limit. */
@@ -135,12 +152,12 @@ export class ProcessGuard {
   }
 
   #sampleOne(watched: Watched): void {
-    const usage = this.#read(watched.process.pid);
+    const usage = watched.process.readUsage?.() ?? this.#read(watched.process.pid);
     if (!usage) return; // exiting; the runtime forgets it
     const now = this.#now();
     const limits = this.#options;
     const residentMb = usage.rssBytes / 2 ** 20;
-    if (residentMb > limits.residentMemoryMb) {
+    if (!watched.process.memoryEnforced && residentMb > limits.residentMemoryMb) {
       return this.#exceeded(
         watched,
         "memory",

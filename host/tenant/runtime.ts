@@ -7,6 +7,7 @@
 import { dirname, join } from "node:path";
 import type { LogLevel } from "../../lib/types.ts";
 import { type GuardOptions, ProcessGuard } from "./process_guard.ts";
+import { type HostCgroups, inCgroup, type TenantCgroup } from "./cgroups.ts";
 import {
   type Isolation,
   SOCKET_NAME,
@@ -121,7 +122,21 @@ export interface RuntimeOptions {
   poolMain?: string;
   /** Where pooled runtimes keep their directories. Default: `pool` beside `deploymentsDir`. */
   poolDir?: string;
+  /**
+   * Cgroups for tenant processes (`detectCgroups()` in cgroups.ts): the kernel enforces each
+   * one's memory limit and weighs its CPU. Without them the guard samples memory from `/proc`
+   * and every process has the same CPU priority.
+   */
+  cgroups?: HostCgroups;
 }
+
+/**
+ * Why {@link Runtime.ensure} is called: `serve` (a request, a cron job; the default) or
+ * `check` (a build proving the deployment boots). A process runs at a low CPU weight until it
+ * serves: started for a check or for the warm pool, it is raised by {@link Runtime.promote} or
+ * by the first `serve`.
+ */
+export type EnsurePurpose = "serve" | "check";
 
 /** The directory of KV database `id` under the runtime's `kvDir`. */
 export function kvDatabaseDir(kvDir: string, id: string): string {
@@ -138,9 +153,13 @@ export function deploymentDirs(deploymentsDir: string, id: string) {
 export class Runtime {
   #options:
     & Required<
-      Omit<RuntimeOptions, "log" | "processes" | "guard" | "instances" | "crons" | "poolBudgetMb">
+      Omit<
+        RuntimeOptions,
+        "log" | "processes" | "guard" | "instances" | "crons" | "cgroups" | "poolBudgetMb"
+      >
     >
     & {
+      cgroups?: HostCgroups;
       log: TenantLog;
       processes?: ProcessObserver;
       crons?: RuntimeOptions["crons"];
@@ -150,6 +169,12 @@ export class Runtime {
   /** The instances that came up, by deployment, until they are stopped or exit. */
   #ready = new Map<string, Instance>();
   #processes = new Map<string, Deno.ChildProcess>();
+  /** The cgroup of each process that has one. */
+  #cgroups = new WeakMap<Deno.ChildProcess, TenantCgroup>();
+  /** Deployments whose process serves: it runs at the normal CPU weight. */
+  #serving = new Set<string>();
+  /** Whether a tenant cgroup failed to be made (said once). */
+  #cgroupFailed = false;
   /** Processes the host killed on purpose: their exit is not a crash. */
   #killedByHost = new WeakSet<Deno.ChildProcess>();
   #sweeper: ReturnType<typeof setInterval>;
@@ -211,8 +236,12 @@ export class Runtime {
     return this.#options.isolation;
   }
 
-  /** The running instance of `deployment`, starting it if needed. Concurrent callers share one start. */
-  ensure(deployment: RunnableDeployment): Promise<Instance> {
+  /**
+   * The running instance of `deployment`, starting it if needed. Concurrent callers share one
+   * start. A `check` leaves the process at a low CPU weight; `serve` raises it.
+   */
+  ensure(deployment: RunnableDeployment, purpose: EnsurePurpose = "serve"): Promise<Instance> {
+    if (purpose === "serve") this.promote(deployment.id);
     const existing = this.#instances.get(deployment.id);
     if (existing) return existing;
     const starting = this.#makeRoom().then(() => this.#start(deployment));
@@ -221,6 +250,22 @@ export class Runtime {
       if (this.#instances.get(deployment.id) === starting) this.#instances.delete(deployment.id);
     });
     return starting;
+  }
+
+  /**
+   * The process of `id` serves from now on (its build went live): it runs at the normal CPU
+   * weight, as does any later process of `id` until it is stopped.
+   */
+  promote(id: string): void {
+    this.#serving.add(id);
+    const child = this.#processes.get(id);
+    if (child) this.#cgroups.get(child)?.setWeight("normal");
+  }
+
+  /** The CPU weight of `id`'s process, if it runs in a cgroup. */
+  cpuWeight(id: string): "low" | "normal" | undefined {
+    const child = this.#processes.get(id);
+    return child && this.#cgroups.get(child)?.weight;
   }
 
   /** The instance of `id` if a process is running or starting, without starting one. */
@@ -255,6 +300,7 @@ export class Runtime {
   async stop(id: string): Promise<void> {
     const pending = this.#instances.get(id);
     this.#instances.delete(id);
+    this.#serving.delete(id);
     const child = this.#processes.get(id);
     const ready = this.#ready.get(id);
     if (ready) {
@@ -387,8 +433,10 @@ export class Runtime {
   /** Spawns a tenant process and starts reading its output; it belongs to no deployment yet. */
   async #launch(spec: TenantSpec): Promise<Launched> {
     await Deno.remove(join(spec.runDir, SOCKET_NAME)).catch(() => {});
-    const { command, args, env, cwd } = tenantCommand(spec, this.#options.isolation);
-    const child = new Deno.Command(command, {
+    const cgroup = this.#makeCgroup();
+    const tenant = tenantCommand(spec, this.#options.isolation);
+    const { command, args, env, cwd } = cgroup ? inCgroup(tenant, cgroup) : tenant;
+    const spawning = new Deno.Command(command, {
       args,
       env,
       clearEnv: true,
@@ -399,7 +447,14 @@ export class Runtime {
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-    }).spawn();
+    });
+    let child: Deno.ChildProcess;
+    try {
+      child = spawning.spawn();
+    } catch (error) {
+      cgroup?.remove();
+      throw error;
+    }
     const process: Launched = {
       child,
       socketPath: join(spec.runDir, SOCKET_NAME),
@@ -413,7 +468,9 @@ export class Runtime {
       outputDone: Promise.resolve(),
       exited: child.status,
       listening: Promise.withResolvers<void>(),
+      cgroup,
     };
+    if (cgroup) this.#cgroups.set(child, cgroup);
     const log = (level: LogLevel, message: string) => {
       if (level === "error") process.output.push(message);
       if (process.deploymentId) this.#options.log(process.deploymentId, level, message);
@@ -448,6 +505,13 @@ export class Runtime {
     process.outputDone = Promise.all([stdoutDone, stderrDone]).then(() => {});
     process.exited = child.status.then((status) => {
       child.stdin.close().catch(() => {});
+      // Killed by the kernel at its cgroup's memory limit: said before anyone hears of the exit.
+      if (cgroup && !process.outOfMemory && cgroup.oomKills() > 0) {
+        process.outOfMemory = true;
+        process.memoryReport = `Memory limit exceeded: the process reached its limit of ` +
+          `${this.#guard.residentMemoryMb} MiB, terminated`;
+      }
+      cgroup?.remove();
       const id = process.deploymentId;
       if (id === undefined) return status;
       if (this.#processes.get(id) === child) this.#processes.delete(id);
@@ -484,6 +548,7 @@ export class Runtime {
 
   /** Makes a launched process the deployment's. */
   #claim(process: Launched, deploymentId: string): void {
+    if (this.#serving.has(deploymentId)) process.cgroup?.setWeight("normal");
     process.deploymentId = deploymentId;
     process.claimedAt = performance.now();
     this.#processes.set(deploymentId, process.child);
@@ -529,8 +594,14 @@ export class Runtime {
       },
       inFlight: 0,
     };
+    const cgroup = process.cgroup;
     const unwatch = this.#guard.watch({
       pid: child.pid,
+      memoryEnforced: cgroup !== undefined,
+      readUsage: cgroup && (() => {
+        const cpuSeconds = cgroup.cpuSeconds();
+        return cpuSeconds === undefined ? undefined : { cpuSeconds, rssBytes: 0 };
+      }),
       lastActive: () => instance.inFlight > 0 ? Date.now() : instance.lastUsed,
       exceeded: (limit, message) => {
         if (limit === "memory") {
@@ -711,6 +782,28 @@ export class Runtime {
     }
   }
 
+  /**
+   * A cgroup for a new process, at the low CPU weight (raised when it serves) and with the
+   * guard's memory limit; none without cgroups or when the kernel refuses (then the guard
+   * samples its memory, as without cgroups).
+   */
+  #makeCgroup(): TenantCgroup | undefined {
+    const cgroups = this.#options.cgroups;
+    if (!cgroups || this.#closed) return undefined;
+    try {
+      return cgroups.create({ memoryBytes: this.#guard.residentMemoryMb * 2 ** 20, weight: "low" });
+    } catch (error) {
+      if (!this.#cgroupFailed) {
+        this.#cgroupFailed = true;
+        this.#options.hostLog(
+          `cgroups: cannot make a tenant cgroup (${(error as Error).message}); ` +
+            "sampling memory instead",
+        );
+      }
+      return undefined;
+    }
+  }
+
   /** Kills a process on purpose (idle, deleted, recycled, shutting down): not a crash. */
   #kill(child: Deno.ChildProcess): void {
     if (this.#killedByHost.has(child)) return;
@@ -750,6 +843,8 @@ interface Launched {
   listening: PromiseWithResolvers<void>;
   /** A pooled runtime's client, connected (and warmed up) before it had a deployment. */
   client?: TenantClient;
+  /** Its cgroup (memory limit, CPU weight), when the host has cgroups. */
+  cgroup?: TenantCgroup;
 }
 
 /** A pooled runtime waiting for a deployment. */
