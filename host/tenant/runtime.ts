@@ -637,8 +637,9 @@ export class Runtime {
       this.#poolable.set(deployment.id, eligible); // its files and settings never change
     }
     if (!eligible) return undefined;
-    // Only the cold starts a pooled runtime could have taken size the pool.
-    this.#sizer.coldStart();
+    // Only requests' cold starts that a pooled runtime could have taken size the pool: a
+    // burst of deploys (build checks) does not keep runtimes waiting for requests.
+    if (this.#serving.has(deployment.id)) this.#sizer.coldStart();
     const member = this.#pool.shift();
     if (!member) return undefined;
     try {
