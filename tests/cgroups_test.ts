@@ -15,7 +15,6 @@ import {
   parseSelfCgroup,
   procCgroupSources,
 } from "../host/tenant/cgroups.ts";
-import { Semaphore } from "../host/build/semaphore.ts";
 
 const HYBRID_CGROUP = `9:name=systemd:/
 4:memory:/process_api/abc
@@ -279,24 +278,4 @@ Deno.test("cgroups: the host's own memory limit is read where it has one", () =>
   const limit = hostMemoryLimit(procCgroupSources());
   if (limit) assert.ok(limit.limitBytes > 0 && limit.usageBytes > 0);
   assert.equal(hostMemoryLimit({ selfCgroup: "", mountInfo: "" }), undefined);
-});
-
-Deno.test("semaphore: at most `limit` tasks run at once, in order", async () => {
-  const semaphore = new Semaphore(2);
-  let running = 0;
-  let most = 0;
-  const order: number[] = [];
-  await Promise.all(Array.from({ length: 8 }, (_, i) =>
-    semaphore.run(async () => {
-      running++;
-      most = Math.max(most, running);
-      order.push(i);
-      await new Promise((resolve) => setTimeout(resolve, 5));
-      running--;
-    })));
-  assert.equal(most, 2);
-  assert.equal(semaphore.peak, 2);
-  assert.deepEqual(order, [0, 1, 2, 3, 4, 5, 6, 7]);
-  await assert.rejects(semaphore.run(() => Promise.reject(new Error("boom"))), /boom/);
-  await semaphore.run(() => Promise.resolve()); // a failed task gave its turn back
 });

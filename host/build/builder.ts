@@ -18,7 +18,6 @@ import type { DeploymentRecord, Store } from "../store/store.ts";
 import { runtimeEnv } from "../store/layers.ts";
 import { cronsOf } from "../store/crons.ts";
 import { fetchDependencies, needsDependencies } from "./dependencies.ts";
-import { Semaphore } from "./semaphore.ts";
 
 /** What the builder works with. */
 export interface BuilderOptions {
@@ -30,12 +29,6 @@ export interface BuilderOptions {
   /** Origin tenants are reached at, for the "Deployed to" line, e.g. `http://{domain}:8000`. */
   urlFor: (domain: string) => string;
   concurrency?: number;
-  /**
-   * At most this many builds boot their deployment at once (the check that it starts), so a
-   * burst of deploys does not start a Deno per build beside the tenants that serve. Default:
-   * {@link defaultBootLimit}.
-   */
-  maxBoots?: number;
   /**
    * Called before a deployment goes live with `domains` (some may move to it from another
    * deployment): whatever routes those names elsewhere must stop first.
@@ -56,12 +49,10 @@ export class Builder {
   #queue: string[] = [];
   #active = 0;
   #idle: (() => void)[] = [];
-  #boots: Semaphore;
 
   /** Creates a builder. */
   constructor(options: BuilderOptions) {
     this.#options = options;
-    this.#boots = new Semaphore(options.maxBoots ?? defaultBootLimit());
   }
 
   /** Queues the build of deployment `id`. */
@@ -108,7 +99,8 @@ export class Builder {
       await this.#fetchDependencies(dirs, runnable, log);
       log(`Starting the deployment (isolation: ${runtime.isolation.kind})`);
       // Below serving processes in CPU weight until it goes live (see Runtime.promote).
-      await this.#boots.run(() => runtime.ensure(runnable, "check"));
+      // Boots a few at a time, after requests' cold starts (tenant/boot_queue.ts).
+      await runtime.ensure(runnable, "check");
       const now = store.getDeploymentRecord(id);
       if (now?.status !== "pending") return await runtime.stop(id); // deleted meanwhile
       const jobs = cronsOf(store, id);
@@ -242,11 +234,6 @@ export function newerHolder(
   if (!holder || holder.deploymentId === record.id) return undefined;
   const current = store.getDeploymentRecord(holder.deploymentId);
   return current && current.createdAt > record.createdAt ? current : undefined;
-}
-
-/** How many builds boot at once by default: as many as there are cores, at least 2. */
-export function defaultBootLimit(): number {
-  return Math.max(2, navigator.hardwareConcurrency || 1);
 }
 
 /** An expected build failure, logged as is. */

@@ -19,6 +19,7 @@ import { TenantClient } from "./client.ts";
 import { readTenantOutput } from "./output.ts";
 import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable, warmUp } from "./warm_pool.ts";
 import { defaultPoolBudgetMb, type PoolDemand, PoolSizer } from "./pool_sizer.ts";
+import { BootQueue, type BootQueueOptions } from "./boot_queue.ts";
 import type { RunnableDeployment } from "./runnable.ts";
 
 export type { RunnableDeployment } from "./runnable.ts";
@@ -113,6 +114,8 @@ export interface RuntimeOptions {
   warmPool?: number;
   /** The memory the warm pool may hold, in MiB. Default: 5% of the machine's, at most 1 GiB. */
   poolBudgetMb?: number;
+  /** How many tenants boot at once (see `boot_queue.ts`). */
+  boots?: BootQueueOptions;
   /**
    * Where the pool's demand is kept across restarts. Default: `pool-demand.json` beside
    * `deploymentsDir`.
@@ -155,7 +158,7 @@ export class Runtime {
     & Required<
       Omit<
         RuntimeOptions,
-        "log" | "processes" | "guard" | "instances" | "crons" | "cgroups" | "poolBudgetMb"
+        "log" | "processes" | "guard" | "instances" | "crons" | "cgroups" | "poolBudgetMb" | "boots"
       >
     >
     & {
@@ -188,6 +191,7 @@ export class Runtime {
   /** The demand last saved to `poolDemandFile`, as JSON. */
   #savedDemand = "";
   #poolFailures = 0;
+  #boots: BootQueue;
   /** Processes being started now (the pool waits for them). */
   #starting = 0;
   #closed = false;
@@ -209,6 +213,7 @@ export class Runtime {
       log: options.log ?? (() => {}),
       hostLog: options.hostLog ?? (() => {}),
     };
+    this.#boots = new BootQueue(options.boots);
     this.#guard = new ProcessGuard(this.#options.memoryMb, options.guard);
     const saved = readDemand(this.#options.poolDemandFile);
     this.#savedDemand = JSON.stringify(saved ?? null);
@@ -382,9 +387,14 @@ export class Runtime {
 
   async #start(deployment: RunnableDeployment): Promise<Instance> {
     this.#starting++;
+    // A boot at a time per core, requests first (boot_queue.ts).
+    const release = await this.#boots.acquire(
+      this.#serving.has(deployment.id) ? "serve" : "check",
+    );
     try {
       return await this.#startProcess(deployment);
     } finally {
+      release();
       // The pool refills once no start is under way (and the runtime it handed out has
       // served), not beside them on the same CPUs: in a burst it would serve one in many.
       if (--this.#starting === 0) setTimeout(() => this.#fillPool(), POOL_REFILL_DELAY_MS);
