@@ -94,6 +94,9 @@ export async function warmUp(
   const deadline = Date.now() + timeoutMs;
   for (let wait = 5; !gone && Date.now() < deadline; wait = Math.min(wait * 2, 50)) {
     try {
+      // Until the socket exists a request only fails, and a failed connection costs the
+      // host's thread far more (Node's error objects) than a look at the file.
+      Deno.lstatSync(client.socketPath);
       const response = await client.fetch({
         method: "GET",
         path: "/",
