@@ -27,10 +27,14 @@ export interface BenchHost {
   stop(): Promise<void>;
 }
 
-/** Starts a host on `dataDir` and waits for its host.json. */
+/**
+ * Starts a host on `dataDir` and waits for its host.json. `BENCH_HOST_ARGS` adds `host` flags
+ * to every benchmark's host, space-separated (e.g. `--no-cgroups`, to compare).
+ */
 export async function startBenchHost(dataDir: string, args: string[] = []): Promise<BenchHost> {
+  const extra = (Deno.env.get("BENCH_HOST_ARGS") ?? "").split(" ").filter(Boolean);
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "host", "--port", "0", "--data-dir", dataDir, ...args],
+    args: ["run", "-A", MAIN, "host", "--port", "0", "--data-dir", dataDir, ...args, ...extra],
     stdin: "null",
     stdout: "null",
     stderr: "inherit",

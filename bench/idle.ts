@@ -15,8 +15,8 @@
  * once, idle for the same window, measured the same way. Ratios are to the bare processes'
  * figures (their CPU all together); the targets are absolute: host ≤ 5% of a core, tree ≤ 10%,
  * ≤ 20 MB PSS per warm tenant. Bare idle CPU can be near 0 (0/0): below 0.2% of a core the CPU
- * rows' ratio is to the target instead, and the row says so. `BENCH_HOST_ARGS`: more `host`
- * flags, space-separated (`--no-cgroups` to compare).
+ * rows' ratio is to the target instead, and the row says so. `BENCH_HOST_ARGS`: see
+ * bench/host.ts.
  *
  * @module
  */
@@ -218,7 +218,6 @@ async function measureHost(): Promise<
   const host = await startBenchHost(join(root, "data"), [
     "--max-warm",
     String(count + 50),
-    ...(Deno.env.get("BENCH_HOST_ARGS") ?? "").split(" ").filter(Boolean),
   ]);
   try {
     await host.api.projects.create({ name: "bench-idle" });

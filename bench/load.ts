@@ -14,8 +14,8 @@
  * otherwise).
  *
  * Knobs: BENCH_SECONDS (invocation window, default 8), BENCH_RATE (invocations/s, default
- * 100), BENCH_DEPLOYS (at least this many deployments, default 40), BENCH_HOST_ARGS (more
- * `host` flags, space-separated, e.g. `--no-cgroups` to compare).
+ * 100), BENCH_DEPLOYS (at least this many deployments, default 40), BENCH_HOST_ARGS (see
+ * bench/host.ts).
  *
  * @module
  */
@@ -39,8 +39,7 @@ const pace = fileURLToPath(new URL("./pace.ts", import.meta.url));
 
 const root = await Deno.makeTempDir({ prefix: "dt-bench-load-" });
 const dataDir = join(root, "data");
-const hostArgs = (Deno.env.get("BENCH_HOST_ARGS") ?? "").split(" ").filter(Boolean);
-const host = await startBenchHost(dataDir, hostArgs);
+const host = await startBenchHost(dataDir);
 const info = JSON.parse(await Deno.readTextFile(join(dataDir, "host.json")));
 // No retries: a 5xx or a dropped connection must show, not be papered over.
 const api = new V1Api({

@@ -357,20 +357,22 @@ export class FrontProxy implements InstanceObserver {
       await Deno.rename(temp, link);
     }
     const slots = assignments.map(([slot]) => slot);
-    // What the counters say now belongs to earlier occupants.
-    const counters = await this.#readCounters(slots);
     const commands: string[] = [];
     for (const slot of slots) {
-      const read = counters.get(slot.index);
-      if (read) {
-        slot.counted = { requests: read.requests, bytesIn: read.bytesIn, bytesOut: read.bytesOut };
-      }
       slot.busy = true; // it was started for a request: read it every second until it is quiet
       const server = `${slotBackend(slot.index)}/s`;
       commands.push(`set server ${server} state ready`, `set server ${server} health up`);
       this.#syncCommands(slot, commands);
     }
-    await this.#admin(commands);
+    // What the counters say before the slots are in service belongs to earlier occupants:
+    // read first, in the same admin call (HAProxy answers commands in order).
+    const counters = await this.#readCounters(slots, commands);
+    for (const slot of slots) {
+      const read = counters.get(slot.index);
+      if (read) {
+        slot.counted = { requests: read.requests, bytesIn: read.bytesIn, bytesOut: read.bytesOut };
+      }
+    }
   }
 
   /** The process exited: count its last requests and free its slot. */
@@ -489,9 +491,13 @@ export class FrontProxy implements InstanceObserver {
     }
   }
 
-  /** The slots' request totals, requests in flight and byte counters, from one admin call. */
+  /**
+   * The slots' request totals, requests in flight and byte counters, from one admin call, which
+   * then runs `then` (commands that answer nothing unless they fail).
+   */
   async #readCounters(
     slots: Slot[],
+    then: string[] = [],
   ): Promise<Map<number, Slot["counted"] & { current: number; serverDown: boolean }>> {
     const threads = this.#options.threads ?? 1;
     const commands: string[] = [];
@@ -503,9 +509,15 @@ export class FrontProxy implements InstanceObserver {
         commands.push(`get var ${byteCounter("o", slot.index, thread)}`);
       }
     }
-    const answer = await this.#haproxy.command(...commands);
+    const answer = await this.#haproxy.command(...commands, ...then);
     const stats = parseBackendStats(answer);
     const variables = parseVariables(answer);
+    // Neither a stats row (CSV) nor a variable: what one of `then` said went wrong.
+    const problems = answer.split("\n")
+      .filter((line) => line.trim() !== "" && !line.includes(",") && !line.startsWith("proc."));
+    if (then.length > 0 && problems.length > 0) {
+      this.#options.log(`haproxy admin: ${problems.join("; ")}`);
+    }
     const result = new Map<number, Slot["counted"] & { current: number; serverDown: boolean }>();
     for (const slot of slots) {
       const backend = stats.get(slotBackend(slot.index));
