@@ -330,3 +330,40 @@ async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000): P
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+Deno.test(requires(["bwrap"], {
+  name: "a pool demand file that is unreadable or not the host's is ignored, not fatal",
+  ignore: isolation.kind !== "bwrap",
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "dt-pool-demand-" });
+    const demandFile = join(root, "pool-demand.json");
+    const expected = async (text: string) => {
+      await Deno.writeTextFile(demandFile, text);
+      const runtime = new Runtime({
+        isolation,
+        deploymentsDir: join(root, "deployments"),
+        poolDir: join(root, "pool"),
+        bootstrap,
+        poolMain,
+        warmPool: 1,
+        poolBudgetMb: 64,
+        deno: tenantDenoBinary(),
+      });
+      try {
+        return await runtime.restartBurstReady(0); // not filled: it only says what it expects
+      } finally {
+        await runtime.stopAll();
+      }
+    };
+    try {
+      assert.equal(await expected(JSON.stringify({ peak: 0, peakAt: 0, warm: 3 })), 3);
+      for (
+        const text of ["{", "null", '{"peak":"9","peakAt":0,"warm":3}', '{"warm":-1}', "\u0000"]
+      ) {
+        assert.equal(await expected(text), 0, text);
+      }
+    } finally {
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+}));
