@@ -6,7 +6,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
-import { deploymentDirs, type RunnableDeployment, Runtime } from "../host/tenant/runtime.ts";
+import {
+  deploymentDirs,
+  type RunnableDeployment,
+  Runtime,
+  type RuntimeOptions,
+} from "../host/tenant/runtime.ts";
 import { detectIsolation, tenantDenoBinary } from "../host/tenant/sandbox.ts";
 import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable } from "../host/tenant/warm_pool.ts";
 import { requires } from "./helpers/programs.ts";
@@ -25,6 +30,20 @@ function runnable(id: string, extra: Partial<RunnableDeployment> = {}): Runnable
     denoFlags: [...POOL_DENO_FLAGS],
     ...extra,
   };
+}
+
+/** A runtime with a warm pool (at least one), its deployments and pool under `root`. */
+function pooledRuntime(root: string, options: Partial<RuntimeOptions> = {}): Runtime {
+  return new Runtime({
+    isolation,
+    deploymentsDir: join(root, "deployments"),
+    poolDir: join(root, "pool"),
+    bootstrap,
+    poolMain,
+    warmPool: 1,
+    deno: tenantDenoBinary(),
+    ...options,
+  });
 }
 
 async function appWith(files: Record<string, string>): Promise<string> {
@@ -123,15 +142,7 @@ Deno.test(requires(["bwrap"], {
     const root = await Deno.makeTempDir({ prefix: "dt-pool-runtime-" });
     const deploymentsDir = join(root, "deployments");
     const poolDir = join(root, "pool");
-    const runtime = new Runtime({
-      isolation,
-      deploymentsDir,
-      poolDir,
-      bootstrap,
-      poolMain,
-      warmPool: 1,
-      deno: tenantDenoBinary(),
-    });
+    const runtime = pooledRuntime(root);
     const app = `
       const boot = Date.now();
       export default {
@@ -200,17 +211,7 @@ Deno.test(requires(["bwrap"], {
     const root = await Deno.makeTempDir({ prefix: "dt-pool-burst-" });
     const deploymentsDir = join(root, "deployments");
     const ids = ["one", "two", "three", "four"];
-    const start = () =>
-      new Runtime({
-        isolation,
-        deploymentsDir,
-        poolDir: join(root, "pool"),
-        bootstrap,
-        poolMain,
-        warmPool: 1,
-        poolBudgetMb: 64,
-        deno: tenantDenoBinary(),
-      });
+    const start = () => pooledRuntime(root, { poolBudgetMb: 64 });
     const app = "export default { fetch: () => new Response(Deno.env.get('DENO_DEPLOYMENT_ID')) };";
     let runtime = start();
     try {
@@ -271,16 +272,7 @@ Deno.test(requires(["bwrap"], {
     const support = detectCgroups();
     if (support.kind === "none") return;
     const cgroups = support.cgroups;
-    const runtime = new Runtime({
-      isolation,
-      deploymentsDir,
-      poolDir: join(root, "pool"),
-      bootstrap,
-      poolMain,
-      warmPool: 1,
-      deno: tenantDenoBinary(),
-      cgroups,
-    });
+    const runtime = pooledRuntime(root, { cgroups });
     const { low, normal } = CPU_WEIGHTS;
     try {
       for (const id of ["built", "requested"]) {
@@ -339,16 +331,7 @@ Deno.test(requires(["bwrap"], {
     const demandFile = join(root, "pool-demand.json");
     const expected = async (text: string) => {
       await Deno.writeTextFile(demandFile, text);
-      const runtime = new Runtime({
-        isolation,
-        deploymentsDir: join(root, "deployments"),
-        poolDir: join(root, "pool"),
-        bootstrap,
-        poolMain,
-        warmPool: 1,
-        poolBudgetMb: 64,
-        deno: tenantDenoBinary(),
-      });
+      const runtime = pooledRuntime(root, { poolBudgetMb: 64 });
       try {
         return await runtime.restartBurstReady(0); // not filled: it only says what it expects
       } finally {
