@@ -37,7 +37,7 @@ import {
   v2OnlyFlag,
 } from "./context.ts";
 import { canPrompt, confirm, input, select } from "./prompts.ts";
-import { formatLogLine, unreachableNote, withUrl } from "./deployments.ts";
+import { printBuildWait, withUrl } from "./deployments.ts";
 
 interface DeployFlags {
   project?: string;
@@ -494,25 +494,12 @@ function progressReporter(
       case "created":
         out.info(`Created deployment ${event.deployment.id}; building…`);
         break;
-      case "buildLog":
-        if (out.showsProgress) out.progress(`Building: ${event.entry.message}`);
-        else out.info(`  ${formatLogLine(out, event.entry.level, event.entry.message)}`);
-        break;
-      case "polling":
-        out.info(`Waiting for the build (${event.reason})`);
-        break;
-      case "unreachable":
-        // One note for the whole outage, not one per retry.
-        out.info(unreachableNote(event));
-        if (retryNotes) retryNotes.muted = true;
-        break;
-      case "reachable":
-        if (retryNotes) retryNotes.muted = false;
-        break;
       case "progress":
         if (out.showsProgress) out.progress(`Building: ${event.stage} ${event.status}`);
         else out.info(`  ${event.stage}: ${event.status}`);
         break;
+      default:
+        printBuildWait(out, event, retryNotes, { buildLogAsProgress: true });
     }
   };
 }

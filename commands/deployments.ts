@@ -8,6 +8,7 @@
 import { Command } from "commander";
 import { promote } from "../lib/domains.ts";
 import type { Output } from "../lib/output.ts";
+import type { RedeployEvent } from "../lib/redeploy.ts";
 import type { Deployment } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { productionHostnamesOf, wireObject } from "../lib/v2_api.ts";
@@ -157,6 +158,37 @@ export function describeDeployment(out: Output, deployment: DeploymentWithUrl): 
     ["created", deployment.createdAt],
     ["updated", deployment.updatedAt],
   ]);
+}
+
+/**
+ * Prints what every command following a build says of it: its log lines, polling, the API
+ * going away and coming back (`retryNotes` muted meanwhile). Returns whether `event` was one of
+ * those. `buildLogAsProgress`: log lines replace the progress line where there is one.
+ */
+export function printBuildWait(
+  out: Output,
+  event: RedeployEvent,
+  retryNotes: { muted: boolean } | undefined,
+  { buildLogAsProgress = false } = {},
+): boolean {
+  switch (event.type) {
+    case "buildLog":
+      if (buildLogAsProgress && out.showsProgress) out.progress(`Building: ${event.entry.message}`);
+      else out.info(`  ${formatLogLine(out, event.entry.level, event.entry.message)}`);
+      return true;
+    case "polling":
+      out.info(`Waiting for the build (${event.reason})`);
+      return true;
+    case "unreachable":
+      // One note for the whole outage, not one per retry.
+      out.info(unreachableNote(event));
+      if (retryNotes) retryNotes.muted = true;
+      return true;
+    case "reachable":
+      if (retryNotes) retryNotes.muted = false;
+      return true;
+  }
+  return false;
 }
 
 /** What a person is told once when the API stops answering during a build. */

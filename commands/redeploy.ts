@@ -14,7 +14,7 @@ import { type RedeployEvent, redeployToProduction } from "../lib/redeploy.ts";
 import type { Deployment, RedeployRequest } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { collect, connect, usageError } from "./context.ts";
-import { formatLogLine, unreachableNote, withUrl } from "./deployments.ts";
+import { printBuildWait, withUrl } from "./deployments.ts";
 
 /** The flags every redeploying command takes. */
 export interface WaitFlags {
@@ -64,19 +64,6 @@ export async function redeployAndReport(
           `Created deployment ${event.deployment.id} from ${source} (${change}); building…`,
         );
         break;
-      case "buildLog":
-        out.info(`  ${formatLogLine(out, event.entry.level, event.entry.message)}`);
-        break;
-      case "polling":
-        out.info(`Waiting for the build (${event.reason})`);
-        break;
-      case "unreachable":
-        out.info(unreachableNote(event));
-        retryNotes.muted = true;
-        break;
-      case "reachable":
-        retryNotes.muted = false;
-        break;
       case "productionElsewhere":
         source = event.production;
         out.info(
@@ -88,6 +75,8 @@ export async function redeployAndReport(
         source = event.production;
         out.info(`Production changed meanwhile; merging onto ${event.production}`);
         break;
+      default:
+        printBuildWait(out, event, retryNotes);
     }
   };
 
