@@ -1,63 +1,90 @@
 /**
- * Cold-start bursts: right after a host restart, N first requests sent at once to N different
- * deployments that have no process yet (N = 8 and 32, as after a restart or at 9 a.m.), vs
- * a bare `deno serve` started by hand and polled to its first response, one at a time, in the
- * same run. Targets: p50 ≤ 0.3× and p99 ≤ 1× the bare start's p50.
+ * Cold-start bursts: N first requests sent at once to N different deployments (N = 8 and 32),
+ * vs a bare `deno serve` started by hand and polled to its first response, one at a time, in
+ * the same run. Targets: p50 ≤ 0.3× and p99 ≤ 1× the bare start's p50.
  *
- * The deployments are deployed before the restart (their builds are the host's recent cold
- * starts, which size its warm pool); after the restart the burst waits `BENCH_SETTLE_MS`
- * (default 2 000) for the host to settle, as traffic would take a moment to come back.
+ * Two kinds of burst:
+ * - **after a restart**: the deployments were warm when the host stopped; the restarted host
+ *   starts them again before it says it is ready (host/tenant/warm_set.ts), then the burst
+ *   waits `BENCH_SETTLE_MS` (default 2 000), as traffic takes a moment to come back.
+ * - **at 9 a.m.**: deployments with no process (a restart that forgot which were warm), on a
+ *   host whose warm pool an earlier burst of N cold starts sized (pool_sizer.ts): that burst
+ *   first, `BENCH_POOL_WAIT_MS` (default 8 000) for the pool to refill, then N others.
+ *
+ * Each request goes on a connection of its own, as from N callers (raw_get.ts).
  *
  * Knobs: BENCH_BURSTS (comma-separated sizes, default "8,32"), BENCH_RUNS (bare starts, 10).
  *
  * @module
  */
+import { dirname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { closeInvokeClients, invoke } from "../lib/invoke.ts";
-import { bareStartTimes, deployLive, startBenchHost } from "./host.ts";
+import { bareStartTimes, deployLive, forgetWarmDeployments, startBenchHost } from "./host.ts";
 import { ms, percentile, report } from "./report.ts";
+import { rawGet } from "./raw_get.ts";
 
 const bursts = (Deno.env.get("BENCH_BURSTS") ?? "8,32").split(",").map(Number);
 const runs = Number(Deno.env.get("BENCH_RUNS") ?? 10);
 const settleMs = Number(Deno.env.get("BENCH_SETTLE_MS") ?? 2_000);
+const poolWaitMs = Number(Deno.env.get("BENCH_POOL_WAIT_MS") ?? 8_000);
 const hello = fileURLToPath(new URL("../examples/hello", import.meta.url));
-const root = await Deno.makeTempDir({ prefix: "dt-bench-burst-" });
-let host = await startBenchHost(`${root}/data`);
+const dataDir = `${await Deno.makeTempDir({ prefix: "dt-bench-burst-" })}/data`;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+let host = await startBenchHost(dataDir);
+
+/** Sends one first request to each of `domains` at once; their times in ms. */
+function burst(domains: string[]): Promise<number[]> {
+  return Promise.all(domains.map(async (domain) => {
+    const start = performance.now();
+    const status = await rawGet(host.port, domain);
+    if (status !== 200) throw new Error(`${domain}: got ${status}`);
+    return performance.now() - start;
+  }));
+}
+
+/** Restarts the host on the same data dir, forgetting which deployments were warm if asked. */
+async function restart(forget: boolean): Promise<void> {
+  await host.stop();
+  if (forget) await forgetWarmDeployments(dataDir);
+  host = await startBenchHost(dataDir);
+}
+
 try {
   await host.api.projects.create({ name: "bench-burst" });
+  // Twice the largest burst: the 9 a.m. burst needs an earlier one on other deployments.
   const domains: string[] = [];
-  for (let i = 0; i < Math.max(...bursts); i++) {
+  for (let i = 0; i < 2 * Math.max(...bursts); i++) {
     domains.push((await deployLive(host.api, "bench-burst", hello)).domain);
   }
   const bare = percentile(await bareStartTimes(`${hello}/main.ts`, runs), 50);
-  for (const size of bursts) {
-    // A restart leaves every deployment without a process.
-    await host.stop();
-    host = await startBenchHost(`${root}/data`);
-    await new Promise((resolve) => setTimeout(resolve, settleMs));
-    const times = await Promise.all(
-      domains.slice(0, size).map(async (domain) => {
-        const start = performance.now();
-        const response = await invoke(`http://${domain}:${host.port}/`);
-        await response.body?.cancel();
-        if (response.status !== 200) throw new Error(`${domain}: got ${response.status}`);
-        return performance.now() - start;
-      }),
-    );
-    closeInvokeClients();
+  const row = (name: string, times: number[]) => {
     const p50 = percentile(times, 50);
     const p99 = percentile(times, 99);
     report({
-      name: `cold-start burst after a restart: ${size} at once (p50, p99)`,
+      name: `${name} (p50, p99)`,
       value: `p50 ${ms(p50)}, p99 ${ms(p99)}`,
       baseline: `${ms(bare)} (deno serve by hand → first response)`,
       ratio: p50 / bare,
       target: "p50 ≤ 0.3×, p99 ≤ 1×",
       met: p50 / bare <= 0.3 && p99 / bare <= 1,
     });
+  };
+  for (const size of bursts) {
+    await restart(false);
+    await sleep(settleMs);
+    row(`cold-start burst after a restart: ${size} at once`, await burst(domains.slice(0, size)));
+  }
+  for (const size of bursts) {
+    await restart(true);
+    await burst(domains.slice(0, size)); // sizes the pool
+    await sleep(poolWaitMs);
+    const others = domains.slice(size, 2 * size);
+    row(
+      `cold-start burst at 9 a.m. (pool sized by an earlier one): ${size} at once`,
+      await burst(others),
+    );
   }
 } finally {
-  closeInvokeClients();
   await host.stop();
-  await Deno.remove(root, { recursive: true });
+  await Deno.remove(dirname(dataDir), { recursive: true });
 }

@@ -1,6 +1,6 @@
 /**
  * Cold start: the first request to a deployment that has no process yet (after a host
- * restart), vs starting the same module with `deno serve` by hand and waiting for its first
+ * restart that forgot which deployments were warm: it would start them again), vs starting the same module with `deno serve` by hand and waiting for its first
  * response. p50 over several deployments. Target ≤ 0.3×.
  *
  * The host keeps a warm pool of one sandboxed runtime (host/tenant/warm_pool.ts), refilled once the
@@ -12,7 +12,7 @@
  */
 import { fileURLToPath } from "node:url";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
-import { bareStartTimes, deployLive, startBenchHost } from "./host.ts";
+import { bareStartTimes, deployLive, forgetWarmDeployments, startBenchHost } from "./host.ts";
 import { ms, percentile, report } from "./report.ts";
 
 const runs = Number(Deno.env.get("BENCH_RUNS") ?? 10);
@@ -27,8 +27,9 @@ try {
   }
   const bare = await bareStartTimes(`${hello}/main.ts`, runs);
   for (const pool of ["1", "0"]) {
-    // A restart leaves every deployment without a process.
+    // A restart that forgets which were warm leaves every deployment without a process.
     await host.stop();
+    await forgetWarmDeployments(`${root}/data`);
     host = await startBenchHost(`${root}/data`, ["--warm-pool", pool]);
     const cold: number[] = [];
     for (const domain of domains) {

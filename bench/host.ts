@@ -28,6 +28,14 @@ export interface BenchHost {
 }
 
 /**
+ * Makes the next host on `dataDir` start with every deployment cold: a restarted host starts
+ * the ones warm before it again (host/tenant/warm_set.ts), which a cold start must not meet.
+ */
+export async function forgetWarmDeployments(dataDir: string): Promise<void> {
+  await Deno.remove(join(dataDir, "warm.json")).catch(() => {});
+}
+
+/**
  * Starts a host on `dataDir` and waits for its host.json. `BENCH_HOST_ARGS` adds `host` flags
  * to every benchmark's host, space-separated (e.g. `--no-cgroups`, to compare).
  */

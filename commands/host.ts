@@ -510,12 +510,14 @@ function addHostSettings(command: Command): Command {
     )
     .option(
       "--warm-pool <n>",
-      "the fewest sandboxed runtimes kept started ahead of cold starts (default 1, 0: none); " +
-        "the pool grows to recent bursts of cold starts within --warm-pool-memory",
+      "the fewest sandboxed runtimes kept started ahead of cold starts (default 1; 0: none, " +
+        "and a restart starts nothing again); the pool grows to recent bursts of cold starts " +
+        "within --warm-pool-memory",
     )
     .option(
       "--warm-pool-memory <size>",
-      "memory the warm pool may hold, e.g. 512m (default 5% of the machine's, at most 1g)",
+      "memory the warm pool, and the deployments a restart starts again, may hold, e.g. 512m " +
+        "(default 5% of the machine's, at most 1g)",
     )
     .option(
       "--no-front-proxy",

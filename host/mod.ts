@@ -365,18 +365,22 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
 
   // Builds cut short by a crash or kill resume, so nothing stays pending.
   for (const id of store.pendingDeployments()) builder.enqueue(id);
-  runtime.warmUp();
   crons.start();
-  // The deployments warm before a restart get their first requests soon, all at once: the host
-  // says it is ready once a pooled runtime waits for each (bounded; see pool_sizer.ts).
-  const poolWait = performance.now();
-  const expected = await runtime.restartBurstReady(RESTART_POOL_WAIT_MS);
-  if (expected > 0) {
-    const ms = Math.round(performance.now() - poolWait);
-    log(
-      `warm pool: ${runtime.pooled} runtimes for the ${expected} deployments warm before (${ms} ms)`,
-    );
+  // A restart must not turn every warm deployment cold at once: the host starts them again
+  // (within the pool's memory budget, see warm_set.ts), then fills the pool, and says it is
+  // ready after both (each bounded).
+  const restoreStart = performance.now();
+  const restored = await runtime.restore((id) => {
+    const record = store.getDeploymentRecord(id);
+    if (record?.status !== "success") return undefined;
+    return startSettings(store, record, deploymentDirs(deploymentsDir, id).app, baseDomain);
+  }, RESTORE_WAIT_MS);
+  if (restored > 0) {
+    const ms = Math.round(performance.now() - restoreStart);
+    log(`restored ${restored} deployments that were warm before the restart (${ms} ms)`);
   }
+  runtime.warmUp();
+  await runtime.poolReady(POOL_WAIT_MS);
 
   const apiHost = hostname === "0.0.0.0" || hostname === "::" ? "127.0.0.1" : hostname;
   const info: HostInfo = {
@@ -462,8 +466,11 @@ const ROUTES_UNCHANGED = [
   /^(?:\/api)?\/v2\/layers$/,
 ];
 
-/** How long a restarted host waits for its warm pool before it says it is ready. */
-const RESTART_POOL_WAIT_MS = 5_000;
+/** How long a restarted host waits for the deployments it restores before it says it is ready. */
+const RESTORE_WAIT_MS = 5_000;
+
+/** How long a host waits for a pool sized by a burst remembered from before a restart. */
+const POOL_WAIT_MS = 2_000;
 
 /**
  * Copies a module tenants run (`bootstrap.js`, `pool.js`) into the data dir: bubblewrap binds

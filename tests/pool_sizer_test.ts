@@ -44,20 +44,15 @@ Deno.test("the memory budget caps the pool; the operator's minimum holds below i
   assert.equal(defaultPoolBudgetMb(4 * 1024), 204);
 });
 
-Deno.test("after a restart the pool expects the deployments that were warm, for a while", () => {
+Deno.test("the peak is kept across a restart, and forgotten as it would have been", () => {
   const time = clock();
   const before = new PoolSizer({ minimum: 1, budgetMb: 1024, now: time.now });
   for (let i = 0; i < 3; i++) before.coldStart();
-  const saved = before.demand(20);
-  assert.deepEqual(saved, { peak: 3, peakAt: time.now(), warm: 20 });
+  const saved = before.demand();
+  assert.deepEqual(saved, { peak: 3, peakAt: time.now() });
   const after = new PoolSizer({ minimum: 1, budgetMb: 1024, saved, now: time.now });
-  assert.equal(after.target, 20);
-  assert.equal(after.restartBurst, 20);
-  // Restarted again before they served: they are still the burst to expect.
-  time.advance(60_000);
-  assert.equal(after.demand(2).warm, 20);
+  assert.equal(after.target, 3);
   time.advance(DEMAND_MEMORY_MS);
   assert.equal(after.target, 1);
-  assert.equal(after.restartBurst, 0);
-  assert.equal(after.demand(2).warm, 2);
+  assert.deepEqual(after.demand().peak, 0);
 });

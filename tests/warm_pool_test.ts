@@ -17,6 +17,7 @@ import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable } from "../host/tenant
 import { requires } from "./helpers/programs.ts";
 import { CPU_WEIGHTS, detectCgroups, type HostCgroups } from "../host/tenant/cgroups.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";
+import { POOLED_RUNTIME_MB } from "../host/tenant/pool_sizer.ts";
 
 const bootstrap = fileURLToPath(new URL("../host/tenant/bootstrap.js", import.meta.url));
 const poolMain = fileURLToPath(new URL("../host/tenant/pool.js", import.meta.url));
@@ -204,37 +205,69 @@ Deno.test(requires(["bwrap"], {
 }));
 
 Deno.test(requires(["bwrap"], {
-  name: "after a restart the pool holds a runtime per deployment that was warm, and a burst of " +
-    "first requests takes them all",
+  name: "a restarted runtime starts again the deployments that were warm, most recently used " +
+    "first, as many as its budget pays for, skipping those that no longer serve",
   ignore: isolation.kind !== "bwrap",
   async fn() {
-    const root = await Deno.makeTempDir({ prefix: "dt-pool-burst-" });
+    const root = await Deno.makeTempDir({ prefix: "dt-restore-" });
     const deploymentsDir = join(root, "deployments");
-    const ids = ["one", "two", "three", "four"];
-    const start = () => pooledRuntime(root, { poolBudgetMb: 64 });
+    const ids = ["one", "two", "three", "four", "five"];
     const app = "export default { fetch: () => new Response(Deno.env.get('DENO_DEPLOYMENT_ID')) };";
+    // Three pooled runtimes' worth: the three most recently used of the four that still serve.
+    const support = detectCgroups(); // where the host can make cgroups, weights are checked too
+    const cgroups = support.kind === "none" ? undefined : support.cgroups;
+    const start = () => pooledRuntime(root, { poolBudgetMb: 3 * POOLED_RUNTIME_MB, cgroups });
     let runtime = start();
     try {
-      for (const id of ids) {
+      for (const [i, id] of ids.entries()) {
         const { app: dir } = deploymentDirs(deploymentsDir, id);
         await Deno.mkdir(dir, { recursive: true });
         await Deno.writeTextFile(join(dir, "main.ts"), app);
-        await runtime.ensure(runnable(id));
+        (await runtime.ensure(runnable(id))).lastUsed = 1_000 + i;
       }
       await runtime.stopAll();
-      const saved = JSON.parse(await Deno.readTextFile(join(root, "pool-demand.json")));
-      assert.equal(saved.warm, 4, "the deployments warm at the stop are saved");
+      const saved = JSON.parse(await Deno.readTextFile(join(root, "warm.json")));
+      assert.deepEqual(saved.warm, [...ids].reverse(), "saved most recently used first");
 
-      // The restarted runtime expects their first requests at once.
       runtime = start();
-      runtime.warmUp();
-      assert.equal(await runtime.restartBurstReady(10_000), 4, "it waits for four");
-      assert.equal(runtime.pooled, 4);
-      const instances = await Promise.all(ids.map((id) => runtime.ensure(runnable(id))));
-      for (const [i, instance] of instances.entries()) {
-        assert.ok(instance.socketPath.startsWith(join(root, "pool")), `${ids[i]} was pooled`);
-        assert.equal(await (await tenantGet(instance.client)).text(), ids[i]);
+      const asked: string[] = [];
+      const restored = await runtime.restore((id) => {
+        asked.push(id);
+        return id === "five" ? undefined : runnable(id); // "five" was deleted meanwhile
+      }, 10_000);
+      assert.deepEqual(asked, ["five", "four", "three"], "within the budget, newest first");
+      assert.equal(restored, 2);
+      assert.deepEqual(ids.filter((id) => runtime.isRunning(id)), ["three", "four"]);
+      for (const id of ["three", "four"]) {
+        if (cgroups) assert.equal(runtime.cpuWeight(id), "normal", `${id} serves at once`);
+        assert.equal(await (await tenantGet((await runtime.running(id)!).client)).text(), id);
       }
+    } finally {
+      await runtime.stopAll();
+      await cgroups?.close();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+}));
+
+Deno.test(requires(["bwrap"], {
+  name: "a deployment that fails to start again is left cold; the others are restored",
+  ignore: isolation.kind !== "bwrap",
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "dt-restore-fail-" });
+    const deploymentsDir = join(root, "deployments");
+    const good = "export default { fetch: () => new Response('ok') };";
+    await Deno.writeTextFile(join(root, "warm.json"), JSON.stringify({ warm: ["broken", "fine"] }));
+    for (const [id, text] of [["broken", "throw new Error('no');"], ["fine", good]]) {
+      const { app } = deploymentDirs(deploymentsDir, id);
+      await Deno.mkdir(app, { recursive: true });
+      await Deno.writeTextFile(join(app, "main.ts"), text);
+    }
+    const runtime = pooledRuntime(root, { poolBudgetMb: 64 });
+    try {
+      assert.equal(await runtime.restore((id) => runnable(id), 10_000), 1);
+      assert.ok(!runtime.isRunning("broken"));
+      assert.ok(runtime.isRunning("fine"));
     } finally {
       await runtime.stopAll();
       await Deno.remove(root, { recursive: true });
@@ -333,15 +366,15 @@ Deno.test(requires(["bwrap"], {
       await Deno.writeTextFile(demandFile, text);
       const runtime = pooledRuntime(root, { poolBudgetMb: 64 });
       try {
-        return await runtime.restartBurstReady(0); // not filled: it only says what it expects
+        return await runtime.poolReady(0); // not filled: it only says what it expects
       } finally {
         await runtime.stopAll();
       }
     };
     try {
-      assert.equal(await expected(JSON.stringify({ peak: 0, peakAt: 0, warm: 3 })), 3);
+      assert.equal(await expected(JSON.stringify({ peak: 3, peakAt: Date.now() })), 3);
       for (
-        const text of ["{", "null", '{"peak":"9","peakAt":0,"warm":3}', '{"warm":-1}', "\u0000"]
+        const text of ["{", "null", '{"peak":"9","peakAt":0}', '{"peak":-1,"peakAt":0}', "\u0000"]
       ) {
         assert.equal(await expected(text), 0, text);
       }

@@ -145,6 +145,28 @@ if (!socketPath) throw new Error("bootstrap: DENO_DEPLOYMENT_SOCKET is not set")
 let requestTimeoutMs = Number(Deno.env.get("DENO_DEPLOYMENT_TIME_LIMIT_MS")) || 0;
 Deno.env.delete("DENO_DEPLOYMENT_TIME_LIMIT_MS");
 
+// A process started for a build's check or a restart's restore gets one warm-up request from
+// the host before any caller's (host/tenant/warm_pool.ts): Deno's HTTP server warms up off the
+// caller's path. It carries a secret only the host knows, and never reaches the deployment.
+const warmUpSecret = Deno.env.get("DENO_DEPLOYMENT_WARM_UP");
+Deno.env.delete("DENO_DEPLOYMENT_WARM_UP");
+const WARM_UP_HEADER = "x-deploy-tenant-warm-up";
+
+/** `handler`, but the first request is the host's warm-up if it carries the secret. */
+function withWarmUp(handler) {
+  if (!warmUpSecret) return handler;
+  let first = true;
+  return (request, info) => {
+    if (first) {
+      first = false; // checked once: later requests cost nothing more
+      if (request.headers.get(WARM_UP_HEADER) === warmUpSecret) {
+        return new Response("warm");
+      }
+    }
+    return handler(request, info);
+  };
+}
+
 // Deno.openKv() opens the deployment's bound database, and only that one, as on Deploy.
 const kvPath = Deno.env.get("DENO_DEPLOYMENT_KV_PATH");
 Deno.env.delete("DENO_DEPLOYMENT_KV_PATH");
@@ -316,7 +338,7 @@ function listen(handler, options = {}) {
     throw new TypeError("Deno.serve() needs a handler function");
   }
   const onError = options.onError ?? logHandlerError;
-  const limited = withTimeLimit(handler);
+  const limited = withWarmUp(withTimeLimit(handler));
   if (pooledServer) {
     // Listening since boot (and warmed up): from now on it serves the deployment.
     dispatch = limited;

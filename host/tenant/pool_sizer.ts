@@ -5,13 +5,13 @@
  * Cold starts come in bursts (a host restart turns every warm deployment cold at once; at
  * 9 a.m. many customers' hooks fire together), and a pooled runtime spares a cold start only
  * if it was started before the burst. So the pool is sized to the most cold starts seen within
- * {@link BURST_WINDOW_MS} over the last {@link DEMAND_MEMORY_MS}, and, after a restart, to the
- * deployments that were warm before it, whose first requests are the burst to come. The size
- * never passes what the memory budget pays for ({@link POOLED_RUNTIME_MB} each) and never falls
- * below the operator's minimum.
+ * {@link BURST_WINDOW_MS} over the last {@link DEMAND_MEMORY_MS}. The size never passes what the
+ * memory budget pays for ({@link POOLED_RUNTIME_MB} each) and never falls below the operator's
+ * minimum. (A restart's own burst is met otherwise: the host starts the deployments that were
+ * warm again before it says it is ready, see warm_set.ts.)
  *
- * The figures worth keeping across a restart are saved in a small JSON file (see
- * {@link PoolDemand}); the runtime writes it when they change.
+ * The peak is kept across a restart in a small JSON file (see {@link PoolDemand}); the
+ * runtime writes it when it changes.
  *
  * @module
  */
@@ -39,8 +39,6 @@ export interface PoolDemand {
   peak: number;
   /** When that burst was seen (ms since the epoch). */
   peakAt: number;
-  /** Deployments with a process when this was saved: a restart makes them all cold. */
-  warm: number;
 }
 
 /** Settings of a {@link PoolSizer}. */
@@ -64,9 +62,6 @@ export class PoolSizer {
   #recent: number[] = [];
   #peak = 0;
   #peakAt = 0;
-  /** The burst a restart brings: the deployments warm before it. */
-  #afterRestart = 0;
-  #startedAt: number;
 
   /** Creates a sizer; `saved` carries the demand over a restart. */
   constructor(options: PoolSizerOptions) {
@@ -75,26 +70,15 @@ export class PoolSizer {
       ? 0
       : Math.max(options.minimum, Math.floor(options.budgetMb / POOLED_RUNTIME_MB));
     this.#now = options.now ?? Date.now;
-    this.#startedAt = this.#now();
     if (options.saved) {
       this.#peak = options.saved.peak;
       this.#peakAt = options.saved.peakAt;
-      this.#afterRestart = options.saved.warm;
     }
   }
 
   /** The most runtimes the budget pays for (or the minimum, when that is more). */
   get maximum(): number {
     return this.#maximum;
-  }
-
-  /**
-   * The burst a restart brings (the deployments warm before it), while it is expected; 0 when
-   * the pool's minimum covers it or there was none.
-   */
-  get restartBurst(): number {
-    const expected = this.#expected(this.#now());
-    return expected > this.#minimum ? expected : 0;
   }
 
   /** Counts a cold start now. */
@@ -111,27 +95,12 @@ export class PoolSizer {
   /** How many runtimes the pool should hold now. */
   get target(): number {
     const now = this.#now();
-    const demand = Math.max(this.#currentPeak(now), this.#expected(now));
-    return Math.min(this.#maximum, Math.max(this.#minimum, demand));
+    return Math.min(this.#maximum, Math.max(this.#minimum, this.#currentPeak(now)));
   }
 
-  /**
-   * What to save for the next start, given how many deployments have a process now. A host
-   * restarted again soon still expects the burst the last restart announced: those
-   * deployments were warm a moment ago, whether or not they served since.
-   */
-  demand(warm: number): PoolDemand {
-    const now = this.#now();
-    return {
-      peak: this.#currentPeak(now),
-      peakAt: this.#peakAt,
-      warm: Math.max(warm, this.#expected(now)),
-    };
-  }
-
-  /** The burst the last restart announced, forgotten {@link DEMAND_MEMORY_MS} after it. */
-  #expected(now: number): number {
-    return now - this.#startedAt < DEMAND_MEMORY_MS ? this.#afterRestart : 0;
+  /** What to save for the next start. */
+  demand(): PoolDemand {
+    return { peak: this.#currentPeak(this.#now()), peakAt: this.#peakAt };
   }
 
   /** The remembered peak, forgotten once it is older than {@link DEMAND_MEMORY_MS}. */

@@ -18,8 +18,14 @@ import {
 import { TenantClient } from "./client.ts";
 import { readTenantOutput } from "./output.ts";
 import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable, warmUp } from "./warm_pool.ts";
-import { defaultPoolBudgetMb, type PoolDemand, PoolSizer } from "./pool_sizer.ts";
+import {
+  defaultPoolBudgetMb,
+  type PoolDemand,
+  POOLED_RUNTIME_MB,
+  PoolSizer,
+} from "./pool_sizer.ts";
 import { BootQueue, type BootQueueOptions } from "./boot_queue.ts";
+import { readWarmSet, writeWarmSet } from "./warm_set.ts";
 import type { RunnableDeployment } from "./runnable.ts";
 
 export type { RunnableDeployment } from "./runnable.ts";
@@ -112,7 +118,10 @@ export interface RuntimeOptions {
    * Default 0: no pool.
    */
   warmPool?: number;
-  /** The memory the warm pool may hold, in MiB. Default: 5% of the machine's, at most 1 GiB. */
+  /**
+   * The memory the warm pool may hold, in MiB, and the deployments a restart starts again
+   * ({@link Runtime.restore}). Default: 5% of the machine's, at most 1 GiB.
+   */
   poolBudgetMb?: number;
   /** How many tenants boot at once (see `boot_queue.ts`). */
   boots?: BootQueueOptions;
@@ -121,6 +130,11 @@ export interface RuntimeOptions {
    * `deploymentsDir`.
    */
   poolDemandFile?: string;
+  /**
+   * Where the deployments with a process are kept across restarts (see `warm_set.ts`).
+   * Default: `warm.json` beside `deploymentsDir`.
+   */
+  warmSetFile?: string;
   /** The pooled runtimes' main module (`pool.js`, a real file). Needed when `warmPool` > 0. */
   poolMain?: string;
   /** Where pooled runtimes keep their directories. Default: `pool` beside `deploymentsDir`. */
@@ -190,6 +204,12 @@ export class Runtime {
   #sizer: PoolSizer;
   /** The demand last saved to `poolDemandFile`, as JSON. */
   #savedDemand = "";
+  /** The warm set last saved to `warmSetFile`, as JSON. */
+  #savedWarm = "";
+  /** The deployments the last host had a process for, most recently used first. */
+  #warmBefore: string[];
+  /** The memory the pool, and a restart's restored deployments, may hold (MiB). */
+  #budgetMb: number;
   #poolFailures = 0;
   #boots: BootQueue;
   /** Processes being started now (the pool waits for them). */
@@ -210,6 +230,7 @@ export class Runtime {
       poolDir: options.poolDir ?? join(dirname(options.deploymentsDir), "pool"),
       poolDemandFile: options.poolDemandFile ??
         join(dirname(options.deploymentsDir), "pool-demand.json"),
+      warmSetFile: options.warmSetFile ?? join(dirname(options.deploymentsDir), "warm.json"),
       log: options.log ?? (() => {}),
       hostLog: options.hostLog ?? (() => {}),
     };
@@ -217,12 +238,15 @@ export class Runtime {
     this.#guard = new ProcessGuard(this.#options.memoryMb, options.guard);
     const saved = readDemand(this.#options.poolDemandFile);
     this.#savedDemand = JSON.stringify(saved ?? null);
+    this.#budgetMb = options.poolBudgetMb ??
+      defaultPoolBudgetMb(Deno.systemMemoryInfo().total / 2 ** 20);
     this.#sizer = new PoolSizer({
       minimum: this.#options.warmPool,
-      budgetMb: options.poolBudgetMb ??
-        defaultPoolBudgetMb(Deno.systemMemoryInfo().total / 2 ** 20),
+      budgetMb: this.#budgetMb,
       saved,
     });
+    this.#warmBefore = readWarmSet(this.#options.warmSetFile);
+    this.#savedWarm = JSON.stringify(this.#warmBefore);
     // Left by a host that was killed (its pooled runtimes died with it): nothing runs yet.
     if (this.#options.warmPool > 0) {
       try {
@@ -232,6 +256,7 @@ export class Runtime {
     this.#sweeper = setInterval(() => {
       this.#evictIdle();
       this.#resizePool();
+      this.#saveWarmSet();
     }, 5_000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
   }
@@ -336,8 +361,9 @@ export class Runtime {
 
   /** Stops every process, the warm pool's too. */
   async stopAll(): Promise<void> {
-    // Every deployment with a process now is a cold start after the restart to come.
+    // Every deployment with a process now is started again by the next host.
     this.#saveDemand();
+    this.#saveWarmSet();
     this.#closed = true;
     clearInterval(this.#sweeper);
     this.#guard.close();
@@ -368,21 +394,61 @@ export class Runtime {
   }
 
   /**
-   * After a restart, settles once the pool holds a warm runtime for each deployment that had a
-   * process before it (their first requests are the burst to come), or after `timeoutMs`, or
-   * at once when no such burst is expected. The host says it is ready after this. Returns
-   * how many runtimes it waited for.
+   * Starts again the deployments that had a process when the last host on this data dir
+   * stopped (see warm_set.ts), most recently used first, as many as the pool's memory budget
+   * pays for (none without a pool): a restart would turn them all cold at once. `settings` gives one's start
+   * settings, or `undefined` when it no longer serves. They boot below requests' cold starts
+   * and serve at the normal weight once up. Settles when all are up or after `timeoutMs`
+   * (the rest go on starting); returns how many are up.
    */
-  async restartBurstReady(timeoutMs: number): Promise<number> {
-    const expected = this.#options.isolation.kind === "bwrap"
-      ? Math.min(this.#sizer.restartBurst, this.#sizer.target)
-      : 0;
+  async restore(
+    settings: (id: string) => RunnableDeployment | undefined,
+    timeoutMs: number,
+  ): Promise<number> {
+    // `--warm-pool 0` asks for no process before its request: none is restored either.
+    const limit = this.#options.warmPool === 0
+      ? 0
+      : Math.min(this.#options.maxWarm, Math.floor(this.#budgetMb / POOLED_RUNTIME_MB));
+    // Saved again until they are up (see #saveWarmSet): a host stopped mid-restore owes them.
+    const ids = this.#warmBefore = this.#warmBefore.slice(0, limit);
+    let up = 0;
+    const starts = ids.map(async (id) => {
+      let deployment;
+      try {
+        deployment = settings(id);
+      } catch (error) {
+        this.#options.hostLog(`restore: ${id}: ${(error as Error).message}`);
+      }
+      if (!deployment || this.#closed) return;
+      // A start that fails is the deployment's own log's business, as on a request.
+      await this.ensure(deployment, "check").then(() => {
+        if (this.#instances.has(id)) this.promote(id);
+        up++;
+      }, () => {});
+    });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      Promise.all(starts).then(() => this.#warmBefore = []),
+      new Promise((resolve) => timer = setTimeout(resolve, timeoutMs)),
+    ]);
+    clearTimeout(timer);
+    return up;
+  }
+
+  /**
+   * Settles once the pool holds its target of warm runtimes when that is more than the
+   * minimum (a burst remembered from before a restart), or after `timeoutMs`. Returns the
+   * target it waited for, 0 when it did not wait.
+   */
+  async poolReady(timeoutMs: number): Promise<number> {
+    const target = this.#sizer.target;
+    if (this.#options.isolation.kind !== "bwrap" || target <= this.#options.warmPool) return 0;
     const deadline = Date.now() + timeoutMs;
-    while (this.#pool.filter((member) => member.warm).length < expected) {
+    while (this.#pool.filter((member) => member.warm).length < target) {
       if (Date.now() > deadline || this.#closed || this.#poolFailures >= MAX_POOL_FAILURES) break;
       await delay(20);
     }
-    return expected;
+    return target;
   }
 
   async #start(deployment: RunnableDeployment): Promise<Instance> {
@@ -435,6 +501,7 @@ export class Runtime {
       denoFlags: deployment.denoFlags,
       deno: this.#options.deno,
       requestTimeoutMs: deployment.requestTimeoutMs,
+      warmUpSecret: crypto.randomUUID(),
     });
     this.#claim(process, deployment.id);
     return await this.#serve(process, deployment);
@@ -479,6 +546,7 @@ export class Runtime {
       exited: child.status,
       listening: Promise.withResolvers<void>(),
       cgroup,
+      warmUpSecret: spec.warmUpSecret,
     };
     if (cgroup) this.#cgroups.set(child, cgroup);
     const log = (level: LogLevel, message: string) => {
@@ -592,6 +660,11 @@ export class Runtime {
     const bootMs = (performance.now() - process.claimedAt).toFixed(2);
     log(deployment.id, "info", `isolate start time: ${bootMs} ms`);
     const client = process.client ?? new TenantClient(socketPath);
+    // Started ahead of its callers (a build's check, a restore): its server warms up off their
+    // path. A pooled runtime was warmed before it was handed over.
+    if (process.warmUpSecret && !this.#serving.has(deployment.id)) {
+      await warmUp(client, exited, { secret: process.warmUpSecret, timeoutMs: 1_000 });
+    }
     const instance: Instance = {
       deploymentId: deployment.id,
       socketPath,
@@ -709,11 +782,7 @@ export class Runtime {
   /** Writes the pool's demand for the next start, when it changed. */
   #saveDemand(): void {
     if (this.#options.warmPool === 0 || this.#closed) return;
-    // The deployments running now that a pooled runtime can start: after a restart, each
-    // one's first request is a cold start the pool can spare.
-    let warm = 0;
-    for (const id of this.#instances.keys()) if (this.#poolable.get(id)) warm++;
-    const demand = JSON.stringify(this.#sizer.demand(warm));
+    const demand = JSON.stringify(this.#sizer.demand());
     if (demand === this.#savedDemand) return;
     this.#savedDemand = demand;
     try {
@@ -722,6 +791,23 @@ export class Runtime {
       Deno.renameSync(temporary, this.#options.poolDemandFile);
     } catch (error) {
       this.#options.hostLog(`warm pool: could not save its demand: ${(error as Error).message}`);
+    }
+  }
+
+  /** Writes the deployments with a process, most recently used first, when they changed. */
+  #saveWarmSet(): void {
+    if (this.#closed) return;
+    const used = (id: string) => this.#ready.get(id)?.lastUsed ?? Infinity; // starting: newest
+    const ids = [...this.#instances.keys()].sort((a, b) => used(b) - used(a));
+    // A restore not finished yet still owes the rest of the last host's list.
+    for (const id of this.#warmBefore) if (!this.#instances.has(id)) ids.push(id);
+    const json = JSON.stringify(ids);
+    if (json === this.#savedWarm) return;
+    this.#savedWarm = json;
+    try {
+      writeWarmSet(this.#options.warmSetFile, ids);
+    } catch (error) {
+      this.#options.hostLog(`could not save the warm deployments: ${(error as Error).message}`);
     }
   }
 
@@ -854,6 +940,8 @@ interface Launched {
   listening: PromiseWithResolvers<void>;
   /** A pooled runtime's client, connected (and warmed up) before it had a deployment. */
   client?: TenantClient;
+  /** The secret of the host's warm-up request, when it was launched with one. */
+  warmUpSecret?: string;
   /** Its cgroup (memory limit, CPU weight), when the host has cgroups. */
   cgroup?: TenantCgroup;
 }
@@ -884,7 +972,9 @@ function readDemand(path: string): PoolDemand | undefined {
   try {
     const value = JSON.parse(Deno.readTextFileSync(path));
     const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
-    if (count(value?.peak) && count(value?.peakAt) && count(value?.warm)) return value;
+    if (count(value?.peak) && count(value?.peakAt)) {
+      return { peak: value.peak, peakAt: value.peakAt };
+    }
   } catch { /* none yet, or unreadable: start from the minimum */ }
   return undefined;
 }

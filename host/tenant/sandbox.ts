@@ -195,6 +195,8 @@ export interface TenantSpec {
   memoryMb: number;
   /** The request time limit the bootstrap answers 504 at, in ms; none when omitted. */
   requestTimeoutMs?: number;
+  /** The secret of the host's warm-up request (see `warmUp` in warm_pool.ts); none when omitted. */
+  warmUpSecret?: string;
   /** Extra `deno run` flags from the build (config, import map, lock). Paths relative to the app dir. */
   denoFlags: string[];
   deno: string;
@@ -353,6 +355,8 @@ export function tenantCommand(
   if (spec.requestTimeoutMs && !spec.poolMain) {
     env.DENO_DEPLOYMENT_TIME_LIMIT_MS = String(spec.requestTimeoutMs);
   }
+  // Read and deleted by the bootstrap, which answers the host's warm-up request itself.
+  if (spec.warmUpSecret) env.DENO_DEPLOYMENT_WARM_UP = spec.warmUpSecret;
   // Read and deleted by the bootstrap, which then waits for its deployment.
   if (spec.poolMain) env.DENO_DEPLOYMENT_POOL = "1";
   if (!sandboxed) {

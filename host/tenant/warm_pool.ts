@@ -79,16 +79,24 @@ export function handoffLine(deployment: RunnableDeployment): string {
   }) + "\n";
 }
 
+/** The header of the host's warm-up request to a deployment's process (see {@link warmUp}). */
+export const WARM_UP_HEADER = "x-deploy-tenant-warm-up";
+
 /**
- * Sends a pooled runtime, which listens from the start, one request through `client` once it
- * does: Deno's HTTP server in the runtime warms up, and `client` keeps the connection for the
- * deployment's first request. Gives up when the process exits or after `timeoutMs`.
+ * Sends a runtime one request through `client` once it listens: Deno's HTTP server in it warms
+ * up (a first request costs a process a few milliseconds of CPU more than the next), and
+ * `client` keeps the connection for the first caller's. A pooled runtime answers it itself; a
+ * deployment's process only when it carries `secret` (the bootstrap's, set at launch), so its
+ * handler never sees it. Gives up when the process exits or after `timeoutMs`.
  */
 export async function warmUp(
   client: TenantClient,
   exited: Promise<unknown>,
-  timeoutMs = 5_000,
+  options: { secret?: string; timeoutMs?: number } = {},
 ): Promise<void> {
+  const timeoutMs = options.timeoutMs ?? 5_000;
+  const headers = new Headers({ host: "pool.localhost" });
+  if (options.secret) headers.set(WARM_UP_HEADER, options.secret);
   let gone = false;
   exited.then(() => gone = true);
   const deadline = Date.now() + timeoutMs;
@@ -97,11 +105,7 @@ export async function warmUp(
       // Until the socket exists a request only fails, and a failed connection costs the
       // host's thread far more (Node's error objects) than a look at the file.
       Deno.lstatSync(client.socketPath);
-      const response = await client.fetch({
-        method: "GET",
-        path: "/",
-        headers: new Headers({ host: "pool.localhost" }),
-      });
+      const response = await client.fetch({ method: "GET", path: "/", headers });
       await response.body?.cancel();
       return;
     } catch { /* not listening yet */ }
