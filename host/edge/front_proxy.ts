@@ -48,7 +48,7 @@ import {
   timedOutMessage,
 } from "../tenant/limits.ts";
 import { parseBackendStats, parseProxyLogLine, parseVariables } from "./proxy_usage.ts";
-import { hostName, invalidHostResponse, servedDeployment } from "./router.ts";
+import { hostName, invalidHostResponse, servesName } from "./router.ts";
 import type { Instance, InstanceObserver, Runtime } from "../tenant/runtime.ts";
 import type { Store } from "../store/store.ts";
 import type { UsageMeter, UsageOwner } from "../tenant/usage.ts";
@@ -353,8 +353,9 @@ export class FrontProxy implements InstanceObserver {
       this.#byDeployment.set(instance.deploymentId, slot);
       const link = this.#slotSocket(slot);
       const temp = `${link}.${crypto.randomUUID().slice(0, 8)}`;
-      await Deno.symlink(instance.socketPath, temp);
-      await Deno.rename(temp, link);
+      // Two system calls: a trip through the I/O thread pool each would cost more.
+      Deno.symlinkSync(instance.socketPath, temp);
+      Deno.renameSync(temp, link);
     }
     const slots = assignments.map(([slot]) => slot);
     const commands: string[] = [];
@@ -434,7 +435,7 @@ export class FrontProxy implements InstanceObserver {
       for (const name of record.domains ?? []) {
         // Names under a wildcard are served by the router (the map matches whole names).
         if (name.includes("*")) continue;
-        if (servedDeployment(store, baseDomain, name)?.id === record.id) wanted.add(name);
+        if (servesName(store, baseDomain, name, record)) wanted.add(name);
       }
       const timeoutMs = requestTimeoutMs(record);
       const route: Route = {

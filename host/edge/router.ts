@@ -50,10 +50,25 @@ export function servedDeployment(
 ): DeploymentRecord | undefined {
   if (!deploymentId) return undefined;
   const record = store.getDeploymentRecord(deploymentId);
+  return record && servesName(store, baseDomain, host, record, deploymentId) ? record : undefined;
+}
+
+/**
+ * Whether `record` is served at `host` (lower-case, no port): it is live, bound to the name,
+ * and, for a custom domain, its organization verified the name. Pass `boundTo` when the
+ * binding was looked up already.
+ */
+export function servesName(
+  store: Store,
+  baseDomain: string,
+  host: string,
+  record: DeploymentRecord,
+  boundTo: string | undefined = store.findDeploymentByDomain(host),
+): boolean {
+  if (record.status !== "success" || boundTo !== record.id) return false;
   // A custom domain serves only the organization that verified it.
-  const ownsHost = host.endsWith("." + baseDomain) ||
-    customDomainCovering(store, host)?.organizationId === record?.organizationId;
-  return record && record.status === "success" && ownsHost ? record : undefined;
+  return host.endsWith("." + baseDomain) ||
+    customDomainCovering(store, host)?.organizationId === record.organizationId;
 }
 
 /** Builds the host's request handler. */

@@ -106,7 +106,8 @@ export async function warmUp(
       // host's thread far more (Node's error objects) than a look at the file.
       Deno.lstatSync(client.socketPath);
       const response = await client.fetch({ method: "GET", path: "/", headers });
-      await response.body?.cancel();
+      // Read to the end, not cancelled: a cancelled body closes the connection it came on.
+      await response.arrayBuffer();
       return;
     } catch { /* not listening yet */ }
     await new Promise((resolve) => setTimeout(resolve, wait));
