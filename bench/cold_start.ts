@@ -1,7 +1,8 @@
 /**
  * Cold start: the first request to a deployment that has no process yet (after a host
- * restart that forgot which deployments were warm: it would start them again), vs starting the same module with `deno serve` by hand and waiting for its first
- * response. p50 over several deployments. Target ≤ 0.3×.
+ * restart that forgot which deployments were warm: it would start them again), vs starting
+ * the same module with `deno serve` by hand and waiting for its first response. p50 over
+ * several deployments. Target ≤ 0.3×.
  *
  * The host keeps a warm pool of one sandboxed runtime (host/tenant/warm_pool.ts), refilled once the
  * runtime it handed out has served: cold starts here come one every half second, as they

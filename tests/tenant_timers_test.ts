@@ -7,16 +7,20 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { deploymentDirs, Runtime } from "../host/tenant/runtime.ts";
+import { processTree } from "../host/tenant/process_usage.ts";
 import { detectIsolation, tenantDenoBinary } from "../host/tenant/sandbox.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";
 
 const bootstrap = fileURLToPath(new URL("../host/tenant/bootstrap.js", import.meta.url));
 const isolation = await detectIsolation(true);
 
-/** A runtime with one deployment `id` whose main module is `source`, under a fresh root. */
-async function runtimeWith(id: string, source: string) {
+/**
+ * A runtime serving one deployment whose main module is `source`, under a fresh root: its
+ * instance, started, and what stops it all.
+ */
+async function tenantOf(source: string, requestTimeoutMs: number) {
   const root = await Deno.makeTempDir({ prefix: "dt-tenant-timers-" });
-  const { app } = deploymentDirs(root, id);
+  const { app } = deploymentDirs(root, "tenant");
   await Deno.mkdir(app, { recursive: true });
   await Deno.writeTextFile(join(app, "main.ts"), source);
   const runtime = new Runtime({
@@ -29,28 +33,25 @@ async function runtimeWith(id: string, source: string) {
     await runtime.stopAll();
     await Deno.remove(root, { recursive: true });
   };
-  return { runtime, close };
+  try {
+    const instance = await runtime.ensure({
+      id: "tenant",
+      entrypoint: "main.ts",
+      envVars: {},
+      denoFlags: ["--no-lock"],
+      requestTimeoutMs,
+    });
+    return { instance, close };
+  } catch (error) {
+    await close();
+    throw error;
+  }
 }
 
-/** Times the threads of `pid` and its descendants were woken up (voluntary switches). */
+/** Times the threads of `pid`'s tree were woken up (voluntary context switches). */
 function wakeUps(pid: number): number {
-  const parents = new Map<number, number>();
-  for (const entry of Deno.readDirSync("/proc")) {
-    if (!/^\d+$/.test(entry.name)) continue;
-    try {
-      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
-      parents.set(Number(entry.name), Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]));
-    } catch { /* exited */ }
-  }
-  const tree = new Set([pid]);
-  for (let grew = true; grew;) {
-    grew = false;
-    for (const [child, parent] of parents) {
-      if (tree.has(parent) && !tree.has(child)) grew = tree.add(child) !== undefined;
-    }
-  }
   let total = 0;
-  for (const member of tree) {
+  for (const member of processTree(pid)) {
     try {
       for (const task of Deno.readDirSync(`/proc/${member}/task`)) {
         const status = Deno.readTextFileSync(`/proc/${member}/task/${task.name}/status`);
@@ -65,18 +66,12 @@ Deno.test({
   name: "an idle tenant that uses no timers does not wake up (the bootstrap never loads Deno's)",
   ignore: Deno.build.os !== "linux",
   async fn() {
-    const { runtime, close } = await runtimeWith(
-      "quiet",
+    // A time limit, whose timer is armed only for a late answer.
+    const { instance, close } = await tenantOf(
       "export default { fetch: () => new Response('hi') };",
+      60_000,
     );
     try {
-      const instance = await runtime.ensure({
-        id: "quiet",
-        entrypoint: "main.ts",
-        envVars: {},
-        denoFlags: ["--no-lock"],
-        requestTimeoutMs: 60_000, // a time limit, whose timer is armed only for a late answer
-      });
       assert.equal(await (await tenantGet(instance.client)).text(), "hi");
       // Deno's own start-up work runs for ~18 s after a process starts (any process); after
       // it, a process that loaded the timers woke up 2–4 times every 10 s, forever.
@@ -92,19 +87,12 @@ Deno.test({
 });
 
 Deno.test("the time limit holds when tenant code replaces setTimeout", async () => {
-  const { runtime, close } = await runtimeWith(
-    "sly",
+  const { instance, close } = await tenantOf(
     `globalThis.setTimeout = () => 0;
     export default { fetch: () => new Promise(() => {}) };`,
+    300,
   );
   try {
-    const instance = await runtime.ensure({
-      id: "sly",
-      entrypoint: "main.ts",
-      envVars: {},
-      denoFlags: ["--no-lock"],
-      requestTimeoutMs: 300,
-    });
     const late = await tenantGet(instance.client);
     assert.equal(late.status, 504);
     assert.equal((await late.json()).code, "TIME_LIMIT");

@@ -47,6 +47,13 @@ function pooledRuntime(root: string, options: Partial<RuntimeOptions> = {}): Run
   });
 }
 
+/** Writes `source` as the `main.ts` of deployment `id`'s files. */
+async function writeMain(deploymentsDir: string, id: string, source: string): Promise<void> {
+  const { app } = deploymentDirs(deploymentsDir, id);
+  await Deno.mkdir(app, { recursive: true });
+  await Deno.writeTextFile(join(app, "main.ts"), source);
+}
+
 async function appWith(files: Record<string, string>): Promise<string> {
   const dir = await Deno.makeTempDir({ prefix: "dt-pool-app-" });
   for (const [path, text] of Object.entries(files)) {
@@ -166,9 +173,7 @@ Deno.test(requires(["bwrap"], {
       };`;
     try {
       for (const id of ["pooled", "other"]) {
-        const { app: dir } = deploymentDirs(deploymentsDir, id);
-        await Deno.mkdir(dir, { recursive: true });
-        await Deno.writeTextFile(join(dir, "main.ts"), app);
+        await writeMain(deploymentsDir, id, app);
       }
       runtime.warmUp();
       await waitFor(() => Promise.resolve(runtime.pooled === 1));
@@ -220,9 +225,7 @@ Deno.test(requires(["bwrap"], {
     let runtime = start();
     try {
       for (const [i, id] of ids.entries()) {
-        const { app: dir } = deploymentDirs(deploymentsDir, id);
-        await Deno.mkdir(dir, { recursive: true });
-        await Deno.writeTextFile(join(dir, "main.ts"), app);
+        await writeMain(deploymentsDir, id, app);
         (await runtime.ensure(runnable(id))).lastUsed = 1_000 + i;
       }
       await runtime.stopAll();
@@ -258,11 +261,8 @@ Deno.test(requires(["bwrap"], {
     const deploymentsDir = join(root, "deployments");
     const good = "export default { fetch: () => new Response('ok') };";
     await Deno.writeTextFile(join(root, "warm.json"), JSON.stringify({ warm: ["broken", "fine"] }));
-    for (const [id, text] of [["broken", "throw new Error('no');"], ["fine", good]]) {
-      const { app } = deploymentDirs(deploymentsDir, id);
-      await Deno.mkdir(app, { recursive: true });
-      await Deno.writeTextFile(join(app, "main.ts"), text);
-    }
+    await writeMain(deploymentsDir, "broken", "throw new Error('no');");
+    await writeMain(deploymentsDir, "fine", good);
     const runtime = pooledRuntime(root, { poolBudgetMb: 64 });
     try {
       assert.equal(await runtime.restore((id) => runnable(id), 10_000), 1);
@@ -309,12 +309,7 @@ Deno.test(requires(["bwrap"], {
     const { low, normal } = CPU_WEIGHTS;
     try {
       for (const id of ["built", "requested"]) {
-        const { app } = deploymentDirs(deploymentsDir, id);
-        await Deno.mkdir(app, { recursive: true });
-        await Deno.writeTextFile(
-          join(app, "main.ts"),
-          "export default { fetch: () => new Response('hi') };",
-        );
+        await writeMain(deploymentsDir, id, "export default { fetch: () => new Response('hi') };");
       }
       runtime.warmUp();
       await waitFor(() => Promise.resolve(runtime.pooled === 1));

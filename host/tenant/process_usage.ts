@@ -28,19 +28,31 @@ export function readProcessTreeUsage(pid: number): ProcessTreeUsage | undefined 
   const root = readProcess(pid);
   if (!root) return undefined;
   const total = { cpuSeconds: root.cpuSeconds, rssBytes: root.rssBytes };
-  const queue = childrenOf(pid);
-  const seen = new Set([pid]);
-  while (queue.length > 0) {
-    const child = queue.shift()!;
-    if (seen.has(child)) continue;
-    seen.add(child);
+  for (const child of processTree(pid).slice(1)) {
     const usage = readProcess(child);
     if (!usage) continue;
     total.cpuSeconds += usage.cpuSeconds;
     total.rssBytes += usage.rssBytes;
-    queue.push(...childrenOf(child));
   }
   return total;
+}
+
+/**
+ * `pid` and its descendants, parents first, through each one's main thread (see
+ * {@link childrenOf}): a tenant's tree of bubblewrap and Deno.
+ */
+export function processTree(pid: number): number[] {
+  const tree = [pid];
+  const seen = new Set(tree);
+  for (let i = 0; i < tree.length; i++) {
+    for (const child of childrenOf(tree[i])) {
+      if (!seen.has(child)) {
+        seen.add(child);
+        tree.push(child);
+      }
+    }
+  }
+  return tree;
 }
 
 function readProcess(pid: number): ProcessTreeUsage | undefined {

@@ -396,10 +396,10 @@ export class Runtime {
   /**
    * Starts again the deployments that had a process when the last host on this data dir
    * stopped (see warm_set.ts), most recently used first, as many as the pool's memory budget
-   * pays for (none without a pool): a restart would turn them all cold at once. `settings` gives one's start
-   * settings, or `undefined` when it no longer serves. They boot below requests' cold starts
-   * and serve at the normal weight once up. Settles when all are up or after `timeoutMs`
-   * (the rest go on starting); returns how many are up.
+   * pays for (none without a pool): a restart would turn them all cold at once. `settings`
+   * gives one's start settings, or `undefined` when it no longer serves. They boot below
+   * requests' cold starts and serve at the normal weight once up. Settles when all are up or
+   * after `timeoutMs` (the rest go on starting); returns how many are up.
    */
   async restore(
     settings: (id: string) => RunnableDeployment | undefined,

@@ -79,8 +79,11 @@ export function handoffLine(deployment: RunnableDeployment): string {
   }) + "\n";
 }
 
-/** The header of the host's warm-up request to a deployment's process (see {@link warmUp}). */
-export const WARM_UP_HEADER = "x-deploy-tenant-warm-up";
+/**
+ * The header of the host's warm-up request to a deployment's process (see {@link warmUp});
+ * bootstrap.js, which has no imports, spells it too.
+ */
+const WARM_UP_HEADER = "x-deploy-tenant-warm-up";
 
 /**
  * Sends a runtime one request through `client` once it listens: Deno's HTTP server in it warms
