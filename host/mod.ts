@@ -30,7 +30,7 @@ import type { GuardOptions } from "./tenant/process_guard.ts";
 import { deploymentDirs, kvDatabaseDir, Runtime } from "./tenant/runtime.ts";
 import { detectIsolation, type Isolation, tenantDenoBinary } from "./tenant/sandbox.ts";
 import { Store } from "./store/store.ts";
-import { type CgroupSupport, detectCgroups } from "./tenant/cgroups.ts";
+import { type CgroupSupport, detectCgroups, HOST_CPU_WEIGHT } from "./tenant/cgroups.ts";
 import {
   capacityWarning,
   type MachineLimits,
@@ -335,6 +335,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       throw error;
     }
     port = front.port;
+    // HAProxy runs (and stays) where the host was; the host's own work now yields to it.
+    if (cgroups?.lowerHost()) log(`cpu: the host's own work runs at weight ${HOST_CPU_WEIGHT}`);
   } else {
     const tcp = Deno.serve({ port, hostname, onListen() {} }, handler);
     port = tcp.addr.port;
@@ -499,7 +501,8 @@ async function within(promise: Promise<unknown>, ms: number): Promise<void> {
 export function describeCgroups(support: CgroupSupport): string {
   if (support.kind !== "none") {
     return `${support.cgroups.describe()}: the kernel enforces each tenant's memory limit; ` +
-      "booting tenants run at a low CPU weight";
+      "booting tenants run only on a core no one else needs (first second), then at a low " +
+      "CPU weight";
   }
   return `no cgroups (${support.reason}): memory sampled from /proc, one CPU priority`;
 }

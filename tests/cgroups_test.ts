@@ -9,7 +9,9 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
   detectCgroups,
+  HOST_CPU_WEIGHT,
   hostMemoryLimit,
+  IDLE_BOOT_MS,
   inCgroup,
   parseCgroupMounts,
   parseSelfCgroup,
@@ -146,8 +148,12 @@ Deno.test("cgroups v2, on a fake tree: limits written, the tenant joins before i
       else assert.match(read("cgroup.procs"), /^\d+$/);
     }
 
+    assert.equal(read("cpu.idle"), "1", "a booting tenant yields to everything else");
+    assert.ok(cgroup.idle);
     cgroup.setWeight("normal");
     assert.equal(read("cpu.weight"), "100");
+    assert.equal(read("cpu.idle"), "0", "a serving one does not");
+    assert.ok(!cgroup.idle);
     assert.equal(cgroup.oomKills(), 0);
     await Deno.writeTextFile(
       join(dir, "memory.events"),
@@ -157,8 +163,24 @@ Deno.test("cgroups v2, on a fake tree: limits written, the tenant joins before i
     await Deno.writeTextFile(join(dir, "cpu.stat"), "usage_usec 2500000\nuser_usec 2000000\n");
     assert.equal(cgroup.cpuSeconds(), 2.5);
 
+    // A boot that is still going after IDLE_BOOT_MS is no longer idle (it could be starved).
+    const booting = cgroups.create({ memoryBytes: 2 ** 28, weight: "low" });
+    const bootingDir = join(booting.procsFiles[0], "..");
+    assert.equal(Deno.readTextFileSync(join(bootingDir, "cpu.idle")), "1");
+    await new Promise((resolve) => setTimeout(resolve, IDLE_BOOT_MS + 100));
+    assert.equal(Deno.readTextFileSync(join(bootingDir, "cpu.idle")), "0");
+    assert.equal(Deno.readTextFileSync(join(bootingDir, "cpu.weight")), "20", "still low");
+
+    // The host's own work moves into a cgroup of its own at a quarter weight, and back.
+    assert.ok(cgroups.lowerHost(4242));
+    const hostDir = join(own, `${cgroups.prefix}host`);
+    assert.equal(Deno.readTextFileSync(join(hostDir, "cpu.weight")), String(HOST_CPU_WEIGHT));
+    assert.equal(Deno.readTextFileSync(join(hostDir, "cgroup.procs")), "4242");
+    assert.ok(!cgroups.lowerHost(4242), "once");
+
     await cgroups.close();
     assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound, "removed");
+    assert.equal(Deno.readTextFileSync(join(own, "cgroup.procs")), "4242", "the host is back");
     assert.deepEqual(leftUnder([own], cgroups.prefix), []);
   } finally {
     await Deno.remove(mount, { recursive: true });
@@ -241,6 +263,40 @@ Deno.test(onThisMachine(
       await cgroups.close();
     }
     assert.deepEqual(leftUnder(cgroups.paths, cgroups.prefix), [], "nothing left");
+  },
+));
+
+Deno.test(onThisMachine(
+  "cgroups: the host's own process moves below serving tenants and back, its children stay",
+  async () => {
+    const support = detectCgroups();
+    if (support.kind === "none") return;
+    const { cgroups } = support;
+    // A stand-in for the host (moving this test process would move the test runner), with a
+    // child it started before, as the host starts HAProxy.
+    const host = new Deno.Command("/bin/sh", {
+      args: ["-c", "sleep 30 & echo $!; wait"],
+      stdout: "piped",
+    }).spawn();
+    const reader = host.stdout.pipeThrough(new TextDecoderStream()).getReader();
+    const child = Number((await reader.read()).value!.trim());
+    const cpuPath = (pid: number) =>
+      Deno.readTextFileSync(`/proc/${pid}/cgroup`).split("\n")
+        .find((line) => /^\d+:(?:[^:]*,)?cpu(?:,[^:]*)?:|^0::/.test(line))!.split(":")[2];
+    const before = cpuPath(host.pid);
+    try {
+      assert.ok(cgroups.lowerHost(host.pid));
+      assert.match(cpuPath(host.pid), new RegExp(`/${cgroups.prefix}host$`));
+      assert.equal(cpuPath(child), before, "a process it started before stays");
+      await cgroups.close();
+      assert.equal(cpuPath(host.pid), before, "back where it was");
+      assert.deepEqual(leftUnder(cgroups.paths, cgroups.prefix), [], "nothing left");
+    } finally {
+      await cgroups.close();
+      Deno.kill(child);
+      await reader.cancel();
+      await host.status;
+    }
   },
 ));
 

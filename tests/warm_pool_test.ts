@@ -283,13 +283,28 @@ const noCgroups = await (async () => {
 })();
 
 /** The CPU weights (v2 units) of the tenant cgroups `cgroups` has now. */
+/**
+ * The CPU weight of each tenant cgroup, as the kernel holds it; an idle one (a boot's first
+ * second, below any weight) counts as `low`.
+ */
 function weights(cgroups: HostCgroups): number[] {
   const dir = cgroups.dirs.unified ?? cgroups.dirs.cpu!;
   const file = cgroups.version === "v2" ? "cpu.weight" : "cpu.shares";
   const scale = cgroups.version === "v2" ? 1 : 100 / 1024;
+  const read = (name: string, file: string) => {
+    try {
+      return Deno.readTextFileSync(join(dir, name, file)).trim();
+    } catch {
+      return undefined;
+    }
+  };
   return [...Deno.readDirSync(dir)]
-    .filter((entry) => entry.name.startsWith(cgroups.prefix))
-    .map((entry) => Math.round(Number(Deno.readTextFileSync(join(dir, entry.name, file))) * scale))
+    .filter((entry) => entry.name.startsWith(cgroups.prefix) && read(entry.name, file))
+    .map((entry) =>
+      read(entry.name, "cpu.idle") === "1"
+        ? CPU_WEIGHTS.low
+        : Math.round(Number(read(entry.name, file)) * scale)
+    )
     .sort((a, b) => a - b);
 }
 

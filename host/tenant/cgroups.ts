@@ -34,6 +34,26 @@ export type CpuWeight = "low" | "normal";
  */
 export const CPU_WEIGHTS: Readonly<Record<CpuWeight, number>> = { low: 20, normal: 100 };
 
+/**
+ * v2 `cpu.weight` of the host process itself while HAProxy serves the tenants (see
+ * {@link HostCgroups.lowerHost}): a quarter of a serving tenant's, as one group for all its
+ * threads (in its parent's cgroup each thread weighed as much as a serving tenant).
+ * bench/load.ts, p99 under 8 concurrent deploys: 7–9 ms at 100 or 50, 5.3–6 ms at 25, with
+ * deploy throughput unchanged.
+ */
+export const HOST_CPU_WEIGHT = 25;
+
+/**
+ * How long a new `low` cgroup is also *idle* (`cpu.idle`, where the kernel has it): it runs only
+ * on a core nothing else wants, and a serving tenant, HAProxy or the host waking up takes the
+ * core at once. A weight alone does not do that: the scheduler lets the task on the core finish
+ * its slice, so every hop of a request (client, HAProxy, tenant) waited for a booting tenant's
+ * slice (bench/load.ts: p99 under 8 concurrent deploys 11–12 ms → 7–8 ms). An idle group can be
+ * starved, though — by tenants burning both cores until the guard stops them — so after this
+ * long a boot still going gets the plain `low` weight and finishes.
+ */
+export const IDLE_BOOT_MS = 1_000;
+
 /** What {@link detectCgroups} found: the cgroups tenants run in, or why there are none. */
 export type CgroupSupport =
   | { kind: "v1" | "v2"; cgroups: HostCgroups }
@@ -163,6 +183,7 @@ function tryV2(
     return `the controllers ${missing.join(", ")} are not available in ${own}`;
   }
   removeStale([own], pid);
+  let hostDir = own;
   const enabled = readWords(join(own, "cgroup.subtree_control"));
   if (!enabled.includes("memory") || !enabled.includes("cpu")) {
     // A cgroup with processes cannot enable controllers for its children: a host alone in
@@ -180,6 +201,7 @@ function tryV2(
         Deno.mkdirSync(leaf, { recursive: true });
         writeFile(join(leaf, "cgroup.procs"), String(pid));
         writeFile(join(own, "cgroup.subtree_control"), "+memory +cpu");
+        hostDir = leaf;
       } catch (error) {
         return `cannot enable memory and cpu under ${own}: ${message(error)}`;
       }
@@ -188,7 +210,7 @@ function tryV2(
   const prefix = `${PREFIX}${pid}-${randomSuffix()}-`;
   const probe = probeDirs([own], prefix);
   if (probe) return probe;
-  return new HostCgroups("v2", { unified: own }, prefix);
+  return new HostCgroups("v2", { unified: own }, prefix, hostDir);
 }
 
 function tryV1(
@@ -214,7 +236,7 @@ function tryV1(
   const prefix = `${PREFIX}${pid}-${randomSuffix()}-`;
   const probe = probeDirs(owns, prefix);
   if (probe) return probe;
-  return new HostCgroups("v1", dirs, prefix);
+  return new HostCgroups("v1", dirs, prefix, dirs.cpu);
 }
 
 /** Whether a cgroup can be made (and removed) under each of `owns`: why not, or `undefined`. */
@@ -245,16 +267,49 @@ function probeDirs(owns: string[], prefix: string): string | undefined {
 export class HostCgroups {
   #count = 0;
   #tenants = new Set<TenantCgroup>();
+  #hostDir?: string;
+  #lowered?: { dir: string; pid: number };
 
   /**
    * Wraps the host's own cgroup directories (`unified` for v2; `memory`, `cpu`, `cpuacct`
-   * for v1) and the prefix of its tenants' cgroups.
+   * for v1), the prefix of its tenants' cgroups, and the directory the host process is in
+   * (of the CPU controller's hierarchy; for {@link lowerHost}).
    */
   constructor(
     readonly version: "v1" | "v2",
     readonly dirs: { unified?: string; memory?: string; cpu?: string; cpuacct?: string },
     readonly prefix: string,
-  ) {}
+    hostDir?: string,
+  ) {
+    this.#hostDir = hostDir;
+  }
+
+  /**
+   * Moves the host process (all its threads) into a cgroup of its own at
+   * {@link HOST_CPU_WEIGHT}, until {@link close}: when HAProxy serves the tenants, the host is
+   * not on a warm request's path, and a deploy's work in the host (upload, store, build) must
+   * not hold a core a serving tenant or HAProxy is waiting for. Processes the host started
+   * before (HAProxy) stay where they are; later ones inherit the cgroup (tenants leave it for
+   * their own). Whether the host moved.
+   */
+  lowerHost(pid: number = Deno.pid): boolean {
+    if (this.#lowered || !this.#hostDir) return false;
+    const parent = this.version === "v2" ? this.dirs.unified! : this.dirs.cpu!;
+    const dir = join(parent, `${this.prefix}host`);
+    try {
+      Deno.mkdirSync(dir);
+      const [file, value] = this.version === "v2"
+        ? ["cpu.weight", HOST_CPU_WEIGHT]
+        : ["cpu.shares", Math.round(HOST_CPU_WEIGHT * 1024 / 100)];
+      writeFile(join(dir, file), String(value));
+      writeFile(join(dir, "cgroup.procs"), String(pid));
+    } catch {
+      removeDir(dir);
+      return false;
+    }
+    this.#lowered = { dir, pid };
+    return true;
+  }
 
   /** The host's own cgroup directories, one per hierarchy, where its tenants' cgroups go. */
   get paths(): string[] {
@@ -294,8 +349,17 @@ export class HostCgroups {
     return this.#tenants.size;
   }
 
-  /** Removes every tenant cgroup (their processes must have exited). */
+  /**
+   * Removes every tenant cgroup (their processes must have exited) and moves the host back
+   * to the cgroup it came from.
+   */
   async close(): Promise<void> {
+    if (this.#lowered) {
+      const { dir, pid } = this.#lowered;
+      this.#lowered = undefined;
+      tryWrite(join(this.#hostDir!, "cgroup.procs"), String(pid));
+      removeDir(dir);
+    }
     await Promise.all([...this.#tenants].map((cgroup) => cgroup.remove()));
   }
 }
@@ -305,6 +369,7 @@ export class TenantCgroup {
   #dirs: { memory: string; cpu: string; cpuacct?: string };
   #version: "v1" | "v2";
   #weight: CpuWeight;
+  #idleTimer?: ReturnType<typeof setTimeout>;
   #removing?: Promise<void>;
   #removed = Promise.withResolvers<void>();
 
@@ -328,6 +393,7 @@ export class TenantCgroup {
       // The whole tree (bubblewrap and Deno) goes at once, as a guard kill would.
       tryWrite(join(dir, "memory.oom.group"), "1");
       writeFile(join(dir, "cpu.weight"), String(CPU_WEIGHTS[limits.weight]));
+      cgroup.#startIdle();
     } catch (error) {
       removeDir(dir);
       throw error;
@@ -355,7 +421,32 @@ export class TenantCgroup {
       for (const dir of made.reverse()) removeDir(dir);
       throw error;
     }
-    return new TenantCgroup("v1", dirs, limits.weight);
+    const cgroup = new TenantCgroup("v1", dirs, limits.weight);
+    cgroup.#startIdle();
+    return cgroup;
+  }
+
+  /** A `low` cgroup starts idle for {@link IDLE_BOOT_MS}. */
+  #startIdle(): void {
+    if (this.#weight !== "low" || !tryWrite(join(this.#dirs.cpu, "cpu.idle"), "1")) return;
+    const timer = setTimeout(() => this.#endIdle(), IDLE_BOOT_MS);
+    Deno.unrefTimer(timer);
+    this.#idleTimer = timer;
+  }
+
+  #endIdle(): void {
+    if (this.#idleTimer === undefined) return;
+    clearTimeout(this.#idleTimer);
+    this.#idleTimer = undefined;
+    // Leaving idle resets the kernel's weight to the default, and a weight cannot be written
+    // while idle: the weight goes after.
+    tryWrite(join(this.#dirs.cpu, "cpu.idle"), "0");
+    this.#writeWeight();
+  }
+
+  /** Whether the cgroup is idle now (see {@link IDLE_BOOT_MS}). */
+  get idle(): boolean {
+    return this.#idleTimer !== undefined;
   }
 
   /** The `cgroup.procs` files a process writes its pid to, to join this cgroup. */
@@ -373,9 +464,14 @@ export class TenantCgroup {
   setWeight(weight: CpuWeight): void {
     if (weight === this.#weight || this.#removing) return;
     this.#weight = weight;
+    if (this.#idleTimer !== undefined) this.#endIdle();
+    else this.#writeWeight();
+  }
+
+  #writeWeight(): void {
     const [file, value] = this.#version === "v2"
-      ? ["cpu.weight", CPU_WEIGHTS[weight]]
-      : ["cpu.shares", v1Shares(weight)];
+      ? ["cpu.weight", CPU_WEIGHTS[this.#weight]]
+      : ["cpu.shares", v1Shares(this.#weight)];
     tryWrite(join(this.#dirs.cpu, file), String(value));
   }
 
@@ -433,6 +529,8 @@ export class TenantCgroup {
    */
   remove(): Promise<void> {
     return this.#removing ??= (async () => {
+      clearTimeout(this.#idleTimer);
+      this.#idleTimer = undefined;
       const dirs = [this.#dirs.memory, this.#dirs.cpu, this.#dirs.cpuacct];
       for (const dir of new Set(dirs)) {
         if (!dir) continue;
@@ -565,10 +663,14 @@ function writeFile(path: string, value: string): void {
   Deno.writeTextFileSync(path, value);
 }
 
-function tryWrite(path: string, value: string): void {
+/** Writes `value` to `path`; whether it could (the file is not on every kernel). */
+function tryWrite(path: string, value: string): boolean {
   try {
     writeFile(path, value);
-  } catch { /* not on this kernel */ }
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 function randomSuffix(): string {
