@@ -30,7 +30,12 @@ import type { GuardOptions } from "./tenant/process_guard.ts";
 import { deploymentDirs, kvDatabaseDir, Runtime } from "./tenant/runtime.ts";
 import { detectIsolation, type Isolation, tenantDenoBinary } from "./tenant/sandbox.ts";
 import { Store } from "./store/store.ts";
-import { type CgroupSupport, detectCgroups, HOST_CPU_WEIGHT } from "./tenant/cgroups.ts";
+import {
+  type CgroupSupport,
+  CPU_WEIGHTS,
+  detectCgroups,
+  HOST_CPU_WEIGHT,
+} from "./tenant/cgroups.ts";
 import {
   capacityWarning,
   type MachineLimits,
@@ -324,6 +329,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         usage: telemetry.usage,
         appLog: telemetry.appLog,
         log,
+        cgroup: cgroups?.serviceCgroup("edge", CPU_WEIGHTS.normal),
       });
     } catch (error) {
       await server.shutdown();
@@ -335,7 +341,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       throw error;
     }
     port = front.port;
-    // HAProxy runs (and stays) where the host was; the host's own work now yields to it.
+    // The data path (HAProxy, tenants) in cgroups of its own; the host's work yields to it.
     if (cgroups?.lowerHost()) log(`cpu: the host's own work runs at weight ${HOST_CPU_WEIGHT}`);
   } else {
     const tcp = Deno.serve({ port, hostname, onListen() {} }, handler);

@@ -177,6 +177,10 @@ Deno.test("cgroups v2, on a fake tree: limits written, the tenant joins before i
     assert.equal(Deno.readTextFileSync(join(hostDir, "cpu.weight")), String(HOST_CPU_WEIGHT));
     assert.equal(Deno.readTextFileSync(join(hostDir, "cgroup.procs")), "4242");
     assert.ok(!cgroups.lowerHost(4242), "once");
+    // HAProxy's: a cgroup of its own at the normal weight, joined through the same wrapper.
+    const edge = cgroups.serviceCgroup("edge", 100)!;
+    assert.deepEqual(edge.procsFiles, [join(own, `${cgroups.prefix}edge`, "cgroup.procs")]);
+    assert.equal(Deno.readTextFileSync(join(own, `${cgroups.prefix}edge`, "cpu.weight")), "100");
 
     await cgroups.close();
     assert.throws(() => Deno.statSync(dir), Deno.errors.NotFound, "removed");

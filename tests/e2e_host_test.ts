@@ -81,6 +81,36 @@ Deno.test("host start, status and stop manage a background host", async (t) => {
       assert.deepEqual(list.map((p) => p.name), ["local-one"]);
     });
 
+    // Where the host makes cgroups and HAProxy fronts the tenants: HAProxy in a cgroup of its
+    // own, the host's own process below serving tenants (host/tenant/cgroups.ts).
+    let placed: string[] = [];
+    await t.step("the data path runs in cgroups of its own, the host's work below it", async () => {
+      const status = jsonOf<{ cgroups: string; frontProxy: string }>(
+        await runCli(["host", "status", "--json"], { env }),
+      );
+      if (!status.cgroups.startsWith("cgroup") || status.frontProxy !== "haproxy") {
+        console.log(`  (not here: ${status.cgroups}; data path ${status.frontProxy})`);
+        return;
+      }
+      const haproxy = [...Deno.readDirSync("/proc")].map((entry) => entry.name)
+        .filter((name) => /^\d+$/.test(name))
+        .find((name) => {
+          try {
+            const cmdline = Deno.readTextFileSync(`/proc/${name}/cmdline`);
+            return cmdline.includes("haproxy") && cmdline.includes(dataDir) &&
+              Deno.readTextFileSync(`/proc/${name}/comm`).trim() === "haproxy";
+          } catch {
+            return false;
+          }
+        });
+      assert.ok(haproxy, "HAProxy runs");
+      const hostGroup = cpuCgroup(pid);
+      const edgeGroup = cpuCgroup(Number(haproxy));
+      assert.match(hostGroup, new RegExp(`/deploy-tenant-${pid}-[0-9a-f]{8}-host$`));
+      assert.match(edgeGroup, new RegExp(`/deploy-tenant-${pid}-[0-9a-f]{8}-edge$`));
+      placed = [hostGroup, edgeGroup];
+    });
+
     await t.step("stop ends it; status then exits 6", async () => {
       const stopped = await runCli(["host", "stop"], { env });
       assert.equal(stopped.code, 0, describe(stopped));
@@ -89,6 +119,10 @@ Deno.test("host start, status and stop manage a background host", async (t) => {
       assert.equal(status.code, 6, describe(status));
       const stoppedAgain = await runCli(["host", "stop"], { env });
       assert.match(stoppedAgain.stdout, /No local host is running/);
+      for (const group of placed) {
+        const mount = cgroupMount("cpu");
+        assert.throws(() => Deno.statSync(join(mount, group)), Deno.errors.NotFound, group);
+      }
     });
 
     await t.step(
@@ -122,3 +156,20 @@ Deno.test("host start, status and stop manage a background host", async (t) => {
     await Deno.remove(root, { recursive: true });
   }
 });
+
+/** The cgroup of `pid` in the CPU controller's hierarchy (v1 `cpu`, or v2's one). */
+function cpuCgroup(pid: number): string {
+  const lines = Deno.readTextFileSync(`/proc/${pid}/cgroup`).trim().split("\n");
+  const v1 = lines.find((line) => line.split(":")[1].split(",").includes("cpu"));
+  return (v1 ?? lines.find((line) => line.startsWith("0::"))!).split(":")[2];
+}
+
+/** Where the CPU controller's hierarchy is mounted (v1 `cpu`, else v2). */
+function cgroupMount(controller: string): string {
+  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").split("\n");
+  const v1 = mounts.find((line) =>
+    / - cgroup /.test(line) && line.split(" - ")[1].split(" ")[2].split(",").includes(controller)
+  );
+  const line = v1 ?? mounts.find((line) => / - cgroup2 /.test(line))!;
+  return line.split(" ")[4];
+}

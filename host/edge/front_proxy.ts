@@ -84,6 +84,8 @@ export interface FrontProxyOptions {
   slots: number;
   /** HAProxy threads. Default 1. */
   threads?: number;
+  /** The cgroup HAProxy runs in (host/tenant/cgroups.ts `serviceCgroup`), if any. */
+  cgroup?: { procsFiles: string[] };
   store: Store;
   runtime: Runtime;
   baseDomain: string;
@@ -216,6 +218,7 @@ export class FrontProxy implements InstanceObserver {
             if (proxy) proxy.#onLogLine(line);
           },
           onMessage: (line) => options.log(`haproxy: ${line}`),
+          cgroup: options.cgroup,
         });
         proxy = new FrontProxy(options, haproxy, port, { dir, routesMap, verdictsMap });
         return proxy;

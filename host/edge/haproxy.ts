@@ -6,6 +6,7 @@
  * @module
  */
 import { findProgram } from "../../lib/programs.ts";
+import { inCgroup } from "../tenant/cgroups.ts";
 
 /**
  * `haproxy` from `DEPLOY_TENANT_HAPROXY`, `PATH` or the sbin directories (where Debian puts
@@ -42,6 +43,8 @@ export interface HaproxyStartOptions {
   onMessage?: (line: string) => void;
   /** How long HAProxy may take to answer on its admin socket. Default 10 s. */
   startTimeoutMs?: number;
+  /** A cgroup to run in (host/tenant/cgroups.ts `serviceCgroup`), joined before it starts. */
+  cgroup?: { procsFiles: string[] };
 }
 
 /** A running HAProxy. */
@@ -68,8 +71,13 @@ export class Haproxy {
    * then). Throws `Deno.errors.AddrInUse` when the public port is taken.
    */
   static async start(options: HaproxyStartOptions): Promise<Haproxy> {
-    const child = new Deno.Command("sh", {
+    let command = {
+      command: "/bin/sh",
       args: ["-c", LIFELINE, options.binary, "-db", "-f", options.configPath],
+    };
+    if (options.cgroup) command = inCgroup(command, options.cgroup);
+    const child = new Deno.Command(command.command, {
+      args: command.args,
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
