@@ -507,8 +507,8 @@ async function within(promise: Promise<unknown>, ms: number): Promise<void> {
 export function describeCgroups(support: CgroupSupport): string {
   if (support.kind !== "none") {
     return `${support.cgroups.describe()}: the kernel enforces each tenant's memory limit; ` +
-      "booting tenants run only on a core no one else needs (first second), then at a low " +
-      "CPU weight";
+      "booting tenants yield the CPU (idle for their first second where the kernel has " +
+      "cpu.idle), then run at a low CPU weight";
   }
   return `no cgroups (${support.reason}): memory sampled from /proc, one CPU priority`;
 }

@@ -17,6 +17,7 @@ import {
   parseSelfCgroup,
   procCgroupSources,
 } from "../host/tenant/cgroups.ts";
+import { cpuCgroup } from "./helpers/cgroups.ts";
 
 const HYBRID_CGROUP = `9:name=systemd:/
 4:memory:/process_api/abc
@@ -284,16 +285,13 @@ Deno.test(onThisMachine(
     }).spawn();
     const reader = host.stdout.pipeThrough(new TextDecoderStream()).getReader();
     const child = Number((await reader.read()).value!.trim());
-    const cpuPath = (pid: number) =>
-      Deno.readTextFileSync(`/proc/${pid}/cgroup`).split("\n")
-        .find((line) => /^\d+:(?:[^:]*,)?cpu(?:,[^:]*)?:|^0::/.test(line))!.split(":")[2];
-    const before = cpuPath(host.pid);
+    const before = cpuCgroup(host.pid);
     try {
       assert.ok(cgroups.lowerHost(host.pid));
-      assert.match(cpuPath(host.pid), new RegExp(`/${cgroups.prefix}host$`));
-      assert.equal(cpuPath(child), before, "a process it started before stays");
+      assert.match(cpuCgroup(host.pid), new RegExp(`/${cgroups.prefix}host$`));
+      assert.equal(cpuCgroup(child), before, "a process it started before stays");
       await cgroups.close();
-      assert.equal(cpuPath(host.pid), before, "back where it was");
+      assert.equal(cpuCgroup(host.pid), before, "back where it was");
       assert.deepEqual(leftUnder(cgroups.paths, cgroups.prefix), [], "nothing left");
     } finally {
       await cgroups.close();

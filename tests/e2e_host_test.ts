@@ -4,6 +4,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { stopBackgroundHost } from "../lib/local_host.ts";
+import { cpuCgroup, cpuCgroupDir } from "./helpers/cgroups.ts";
 import { describe, jsonOf, runCli } from "./helpers/host.ts";
 
 Deno.test("host start, status and stop manage a background host", async (t) => {
@@ -120,8 +121,7 @@ Deno.test("host start, status and stop manage a background host", async (t) => {
       const stoppedAgain = await runCli(["host", "stop"], { env });
       assert.match(stoppedAgain.stdout, /No local host is running/);
       for (const group of placed) {
-        const mount = cgroupMount("cpu");
-        assert.throws(() => Deno.statSync(join(mount, group)), Deno.errors.NotFound, group);
+        assert.throws(() => Deno.statSync(cpuCgroupDir(group)), Deno.errors.NotFound, group);
       }
     });
 
@@ -156,20 +156,3 @@ Deno.test("host start, status and stop manage a background host", async (t) => {
     await Deno.remove(root, { recursive: true });
   }
 });
-
-/** The cgroup of `pid` in the CPU controller's hierarchy (v1 `cpu`, or v2's one). */
-function cpuCgroup(pid: number): string {
-  const lines = Deno.readTextFileSync(`/proc/${pid}/cgroup`).trim().split("\n");
-  const v1 = lines.find((line) => line.split(":")[1].split(",").includes("cpu"));
-  return (v1 ?? lines.find((line) => line.startsWith("0::"))!).split(":")[2];
-}
-
-/** Where the CPU controller's hierarchy is mounted (v1 `cpu`, else v2). */
-function cgroupMount(controller: string): string {
-  const mounts = Deno.readTextFileSync("/proc/self/mountinfo").split("\n");
-  const v1 = mounts.find((line) =>
-    / - cgroup /.test(line) && line.split(" - ")[1].split(" ")[2].split(",").includes(controller)
-  );
-  const line = v1 ?? mounts.find((line) => / - cgroup2 /.test(line))!;
-  return line.split(" ")[4];
-}

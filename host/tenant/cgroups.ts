@@ -268,7 +268,7 @@ export class HostCgroups {
   #count = 0;
   #tenants = new Set<TenantCgroup>();
   #hostDir?: string;
-  #lowered?: { pid: number };
+  #loweredPid?: number;
   #services: string[] = [];
 
   /**
@@ -294,10 +294,10 @@ export class HostCgroups {
    * own). Whether the host moved.
    */
   lowerHost(pid: number = Deno.pid): boolean {
-    if (this.#lowered || !this.#hostDir) return false;
+    if (this.#loweredPid !== undefined || !this.#hostDir) return false;
     const group = this.serviceCgroup("host", HOST_CPU_WEIGHT);
     if (!group || !tryWrite(group.procsFiles[0], String(pid))) return false;
-    this.#lowered = { pid };
+    this.#loweredPid = pid;
     return true;
   }
 
@@ -305,8 +305,8 @@ export class HostCgroups {
    * A cgroup for one of the host's own services (`<prefix><name>`, CPU controller only) at a
    * v2 `weight`, removed at {@link close}; `undefined` if the kernel refuses. HAProxy runs in
    * one (`edge`): beside the tenants' cgroups rather than among the host's processes, it serves
-   * ~12% more hello requests per second (bench/throughput.ts: 0.43–0.44× → 0.49–0.51× of a bare
-   * `deno serve`, against a proxy bound of 0.51–0.52×).
+   * ~12% more hello requests per second (bench/throughput.ts: 0.43–0.45× → 0.47–0.50× of a bare
+   * `deno serve`, against a proxy bound of 0.50–0.53×).
    */
   serviceCgroup(name: string, weight: number): { procsFiles: string[] } | undefined {
     const parent = this.version === "v2" ? this.dirs.unified! : this.dirs.cpu!;
@@ -314,10 +314,8 @@ export class HostCgroups {
     if (!this.#services.includes(dir)) {
       try {
         Deno.mkdirSync(dir);
-        const [file, value] = this.version === "v2"
-          ? ["cpu.weight", weight]
-          : ["cpu.shares", Math.max(2, Math.round(weight * 1024 / 100))];
-        writeFile(join(dir, file), String(value));
+        const [file, value] = weightFile(this.version, weight);
+        writeFile(join(dir, file), value);
       } catch {
         removeDir(dir);
         return undefined;
@@ -370,17 +368,13 @@ export class HostCgroups {
    * to the cgroup it came from.
    */
   async close(): Promise<void> {
-    if (this.#lowered) {
-      tryWrite(join(this.#hostDir!, "cgroup.procs"), String(this.#lowered.pid));
-      this.#lowered = undefined;
+    if (this.#loweredPid !== undefined) {
+      tryWrite(join(this.#hostDir!, "cgroup.procs"), String(this.#loweredPid));
+      this.#loweredPid = undefined;
     }
     await Promise.all([...this.#tenants].map((cgroup) => cgroup.remove()));
-    // A service's processes (HAProxy) have exited by now, or exit within a second.
-    for (const dir of this.#services.splice(0)) {
-      for (let attempt = 0; attempt < 20 && !removeDir(dir); attempt++) {
-        await new Promise((resolve) => setTimeout(resolve, 50));
-      }
-    }
+    // A service's processes (HAProxy) have exited by now, or are being reaped.
+    for (const dir of this.#services.splice(0)) await removeDirWhenEmpty(dir);
   }
 }
 
@@ -436,7 +430,7 @@ export class TenantCgroup {
       writeFile(join(dirs.memory, "memory.limit_in_bytes"), String(limits.memoryBytes));
       // Memory + swap at the same limit: no swapping past it (only where swap is accounted).
       tryWrite(join(dirs.memory, "memory.memsw.limit_in_bytes"), String(limits.memoryBytes));
-      writeFile(join(dirs.cpu, "cpu.shares"), String(v1Shares(limits.weight)));
+      writeFile(join(dirs.cpu, "cpu.shares"), weightFile("v1", CPU_WEIGHTS[limits.weight])[1]);
     } catch (error) {
       for (const dir of made.reverse()) removeDir(dir);
       throw error;
@@ -489,10 +483,8 @@ export class TenantCgroup {
   }
 
   #writeWeight(): void {
-    const [file, value] = this.#version === "v2"
-      ? ["cpu.weight", CPU_WEIGHTS[this.#weight]]
-      : ["cpu.shares", v1Shares(this.#weight)];
-    tryWrite(join(this.#dirs.cpu, file), String(value));
+    const [file, value] = weightFile(this.#version, CPU_WEIGHTS[this.#weight]);
+    tryWrite(join(this.#dirs.cpu, file), value);
   }
 
   /** How many processes of this cgroup the kernel's OOM killer killed (0 if unreadable). */
@@ -553,18 +545,18 @@ export class TenantCgroup {
       this.#idleTimer = undefined;
       const dirs = [this.#dirs.memory, this.#dirs.cpu, this.#dirs.cpuacct];
       for (const dir of new Set(dirs)) {
-        if (!dir) continue;
-        for (let attempt = 0; attempt < 20 && !removeDir(dir); attempt++) {
-          await new Promise((resolve) => setTimeout(resolve, 50));
-        }
+        if (dir) await removeDirWhenEmpty(dir);
       }
       this.#removed.resolve();
     })();
   }
 }
 
-function v1Shares(weight: CpuWeight): number {
-  return Math.max(2, Math.round(CPU_WEIGHTS[weight] * 1024 / 100));
+/** The file a v2 CPU `weight` (1–10000) goes to, and its value there (v1 shares: × 1024 / 100). */
+function weightFile(version: "v1" | "v2", weight: number): [file: string, value: string] {
+  return version === "v2"
+    ? ["cpu.weight", String(weight)]
+    : ["cpu.shares", String(Math.max(2, Math.round(weight * 1024 / 100)))];
 }
 
 /**
@@ -657,6 +649,16 @@ function removeDir(dir: string): boolean {
     } catch {
       return false; // still busy, or not ours
     }
+  }
+}
+
+/**
+ * Removes a cgroup directory once its last process is gone: the kernel refuses while one is
+ * still being reaped, so it retries for a second.
+ */
+async function removeDirWhenEmpty(dir: string): Promise<void> {
+  for (let attempt = 0; attempt < 20 && !removeDir(dir); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
 
