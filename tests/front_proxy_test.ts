@@ -2,7 +2,8 @@
  * The front proxy (HAProxy in front of the host) against a real host with at most one warm
  * process (`--max-warm 1`): which names HAProxy routes, that a reused slot never reaches the
  * previous tenant, that usage is still counted exactly, that a stuck tenant still gets its
- * 504 and a restart, and that HAProxy dies with the host. Skipped where HAProxy is missing.
+ * 504 and a restart, that HAProxy dies with the host, and that a slot left idle is woken up by
+ * its next request (the host reads only slots that serve). Skipped where HAProxy is missing.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -12,6 +13,7 @@ import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import type { Deployment } from "../lib/types.ts";
 import { findHaproxy } from "../host/edge/haproxy.ts";
 import { parseProxyLogLine } from "../host/edge/proxy_usage.ts";
+import { ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
 import { startTestHost } from "./helpers/host.ts";
 import { requires } from "./helpers/programs.ts";
 
@@ -269,3 +271,60 @@ Deno.test("proxy log lines give body bytes HAProxy's counters could not", () => 
   );
   assert.equal(parseProxyLogLine("- 200 -- 1 2 - - - - - - - - - GET /"), undefined);
 });
+
+Deno.test(
+  requires(["haproxy"], {
+    name: "front proxy: an idle slot is not read, and its next request through HAProxy wakes it",
+    ignore: !haproxy,
+  }),
+  async () => {
+    // Stopped after 3 s without a request the host has seen: a slot whose requests go through
+    // HAProxy unseen would lose its process while it serves.
+    await using api = await startApiHost({ idleTimeoutMs: 3_000 });
+    const front = join(api.host.dataDir, "front");
+    const admin = async (command: string) => {
+      const conn = await Deno.connect({ transport: "unix", path: join(front, "admin.sock") });
+      await conn.write(new TextEncoder().encode(command + "\n"));
+      return await new Response(conn.readable).text();
+    };
+    const project = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/projects`, {
+      json: { name: "wakes-up" },
+    });
+    const created = await ok(api, "POST", `/v1/projects/${project.id}/deployments`, {
+      json: {
+        entryPointUrl: "main.ts",
+        envVars: {},
+        assets: { "main.ts": { kind: "file", content: APP } },
+        domains: ["wakes-up.localhost"],
+      },
+    });
+    assert.equal(await waitForBuild(api, String(created.id)), "success");
+    const router = `http://127.0.0.1:${api.host.port}`;
+    const processId = async () => {
+      const response = await invoke("http://wakes-up.localhost/", {}, { via: router });
+      assert.equal(response.status, 200);
+      return ((await response.json()) as Answer).processId;
+    };
+    const first = await processId();
+    const deadline = Date.now() + 15_000;
+    while (!(await admin(`show map ${join(front, "routes.map")}`)).includes("wakes-up.localhost")) {
+      assert.ok(Date.now() < deadline, "mapped in time");
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Its counters read quiet (polls are a second apart): the host stops reading the slot.
+    await new Promise((resolve) => setTimeout(resolve, 2_500));
+    const served = async () => {
+      const csv = (await admin("show stat -1 2 -1")).split("\n");
+      const header = csv[0].slice(2).split(",");
+      return csv.filter((line) => /^slot\d+,BACKEND,/.test(line))
+        .reduce((sum, line) => sum + Number(line.split(",")[header.indexOf("req_tot")]), 0);
+    };
+    const before = await served();
+    // Busy through HAProxy for longer than the idle timeout (and the host's 5 s eviction round).
+    for (const end = Date.now() + 8_000; Date.now() < end;) {
+      assert.equal(await processId(), first, "the process serving its callers is kept");
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
+    assert.ok((await served()) - before >= 20, "the requests went through HAProxy");
+  },
+);

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import {
   ProcessSampler,
   type ProcessTreeUsage,
+  QUIET_READ_MS,
   readProcessTreeUsage,
 } from "../host/tenant/process_usage.ts";
 import { Store } from "../host/store/store.ts";
@@ -112,6 +113,44 @@ Deno.test("countBytes passes a body through and counts it as it flows", async ()
   const bytes = await new Response(countBytes(body, (n) => counted.push(n))).bytes();
   assert.equal(bytes.length, 8);
   assert.deepEqual(counted, [3, 5]);
+});
+
+Deno.test("the sampler's rounds read only processes that served, and idle ones rarely", () => {
+  using t = setup();
+  const reads: number[] = [];
+  let cpuSeconds = 0;
+  const sampler = new ProcessSampler(t.meter, {
+    intervalMs: 0,
+    now: () => t.clock.now,
+    read: (pid) => {
+      reads.push(pid);
+      return { cpuSeconds, rssBytes: 1e6 };
+    },
+  });
+  let lastServed = t.clock.now;
+  sampler.started(t.a, 1, () => lastServed);
+  sampler.started(t.b, 2); // no activity to go by: read every round
+  const round = () => {
+    reads.length = 0;
+    t.clock.now += 30_000;
+    sampler.round();
+    return [...reads];
+  };
+  assert.deepEqual(round(), [2], "idle since it started: not read");
+  lastServed = t.clock.now + 1_000;
+  cpuSeconds = 0.25;
+  assert.deepEqual(round(), [1, 2], "served since: read");
+  assert.deepEqual(round(), [2]);
+  // Idle, but its own timers may burn CPU: read again once QUIET_READ_MS has passed.
+  let rounds = 1;
+  while (!round().includes(1)) rounds++;
+  assert.equal(rounds + 1, QUIET_READ_MS / 30_000, "the tenth round after its last read");
+  sampler.sample(); // before a query: everything is read
+  sampler.close();
+  const [a] = analyticsRows(t.meter.projectAnalytics(t.a.projectId, T0, T0 + 60 * MINUTE));
+  assert.equal(a.cpuSeconds, 0.25);
+  // Uptime counted every round, read or not.
+  assert.equal(a.uptimeSeconds, (3 + rounds) * 30);
 });
 
 Deno.test("the sampler adds CPU and uptime deltas and the largest memory seen", () => {

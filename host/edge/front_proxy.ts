@@ -21,7 +21,8 @@
  * recomputed from the store.
  *
  * What the router does per request still happens: usage per project (counted inside HAProxy,
- * see `haproxy_config.ts`, collected every second and before analytics are read), the
+ * see `haproxy_config.ts`, collected every second from the slots that serve and before
+ * analytics are read; an idle slot is read again once its next request's log line wakes it), the
  * per-request time limit (the tenant answers its own 504; HAProxy's server timeout catches a
  * stuck event loop, and its log line makes the host restart the process), `MEMORY_LIMIT` for
  * the requests of a process killed over its memory (a verdict map the host fills in while the
@@ -37,6 +38,7 @@ import {
   type Route,
   routeValue,
   slotBackend,
+  wakeFlag,
 } from "./haproxy_config.ts";
 import { Haproxy } from "./haproxy.ts";
 import {
@@ -56,11 +58,8 @@ import type { UsageMeter, UsageOwner } from "../tenant/usage.ts";
 /** HAProxy's server timeout is the tenant's own limit plus the grace plus this margin. */
 const BACKSTOP_MARGIN_MS = 250;
 
-/** How often counters and activity are read from HAProxy. */
+/** How often the counters of slots that serve are read from HAProxy. */
 const POLL_INTERVAL_MS = 1_000;
-
-/** Every this many polls, every occupied slot is read (the others read busy slots only). */
-const FULL_SWEEP_TICKS = 10;
 
 /** Where the front proxy keeps its files: `<dataDir>/front`. */
 export function frontProxyDir(dataDir: string): string {
@@ -107,8 +106,9 @@ interface Slot {
   /** Counter values already attributed to the occupant. */
   counted: { requests: number; bytesIn: number; bytesOut: number };
   /**
-   * Whether the last read saw it serve (new requests, or requests in flight): such a slot is
-   * read every second, a quiet one with the full sweep only.
+   * Whether it serves: set when it comes up and on its wake-up log line (see
+   * haproxy_config.ts `wakeFlag`), cleared when a read sees no new request and none in flight.
+   * Only busy slots are read, every second.
    */
   busy?: boolean;
 }
@@ -156,13 +156,10 @@ export class FrontProxy implements InstanceObserver {
       retiring: false,
       counted: { requests: 0, bytesIn: 0, bytesOut: 0 },
     }));
-    let ticks = 0;
     this.#poller = setInterval(() => {
-      if (this.#byDeployment.size === 0) return;
-      // Every second the slots that served lately; all of them every FULL_SWEEP_TICKS: a
-      // thousand idle tenants cost HAProxy and the host no admin commands in between.
-      const sweep = ++ticks % FULL_SWEEP_TICKS === 0;
-      const slots = [...this.#byDeployment.values()].filter((slot) => sweep || slot.busy);
+      // Slots that serve only: an idle one wakes up by its next request's log line, so a
+      // thousand idle tenants cost HAProxy and the host no admin command at all.
+      const slots = [...this.#byDeployment.values()].filter((slot) => slot.busy);
       if (slots.length > 0) this.#enqueue(() => this.#collect(slots)).catch(() => {});
     }, POLL_INTERVAL_MS);
     Deno.unrefTimer(this.#poller as unknown as number);
@@ -306,10 +303,14 @@ export class FrontProxy implements InstanceObserver {
     });
   }
 
-  /** A deployment that served a request through the router: map its names if it has a slot. */
+  /**
+   * A deployment that served a request through the router: map its names if it has a slot
+   * (and read the slot: its server may be marked down after a failed connection).
+   */
   served(instance: Instance): void {
     const slot = this.#byDeployment.get(instance.deploymentId);
     if (slot?.instance !== instance || slot.retiring || slot.syncing) return;
+    slot.busy = true;
     slot.syncing = true;
     this.#enqueue(() => {
       slot.syncing = false;
@@ -504,8 +505,12 @@ export class FrontProxy implements InstanceObserver {
     then: string[] = [],
   ): Promise<Map<number, Slot["counted"] & { current: number; serverDown: boolean }>> {
     const threads = this.#options.threads ?? 1;
-    const commands: string[] = [];
+    // `set var` is an experimental command in HAProxy 2.6 (for this connection only).
+    const commands: string[] = ["experimental-mode on"];
     for (const slot of slots) {
+      // Cleared before the read: a request after it is counted now and wakes the slot up too,
+      // none slips between a read that saw the slot quiet and the flag.
+      commands.push(`set var ${wakeFlag(slot.index)} int(0)`);
       // The slot's backend and server rows only: the whole table stalls HAProxy a moment.
       commands.push(`show stat ${slotBackend(slot.index)} 6 -1`);
       for (let thread = 0; thread < threads; thread++) {

@@ -12,6 +12,11 @@
  * over the admin socket. Only what those cannot count is logged: chunked requests, responses
  * without a length, and HAProxy's own answers (a stuck tenant's 504, a dead tenant's 502).
  *
+ * So that the host reads only slots that serve, each slot also has a wake flag
+ * (`proc.w<k>`): the first request after the host cleared it is logged, and sets it. The host
+ * clears it each time it reads the slot, and stops reading a slot once a read saw it quiet:
+ * an idle tenant costs HAProxy and the host nothing until its next request.
+ *
  * @module
  */
 
@@ -65,6 +70,11 @@ export function slotBackend(slot: number): string {
 /** The process-wide variable counting slot `k`'s body bytes in one direction on one thread. */
 export function byteCounter(direction: "i" | "o", slot: number, thread: number): string {
   return `proc.${direction}${slot}_${thread}`;
+}
+
+/** The process-wide flag a request to slot `k` sets, logging the first one after it was cleared. */
+export function wakeFlag(slot: number): string {
+  return `proc.w${slot}`;
 }
 
 /**
@@ -146,6 +156,7 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     "  log stdout format raw local0",
   ];
   for (let slot = 0; slot < options.slots; slot++) {
+    lines.push(`  set-var ${wakeFlag(slot)} int(0)`);
     for (let thread = 0; thread < threads; thread++) {
       lines.push(`  set-var ${byteCounter("i", slot, thread)} int(0)`);
       lines.push(`  set-var ${byteCounter("o", slot, thread)} int(0)`);
@@ -206,6 +217,9 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
       // restarts the process (the host puts the slot back in service for the new one).
       "  retry-on none",
       "  http-request set-timeout server var(txn.route),word(2,|)",
+      // The first request since the host last read the slot wakes it: logged, flag set.
+      `  http-request set-var(txn.wake) int(1) unless { var(${wakeFlag(slot)}) -m int 1 }`,
+      `  http-request set-var(${wakeFlag(slot)}) int(1) if { var(txn.wake) -m found }`,
       "  http-request set-header host %[var(txn.host)]",
       "  http-request set-var(txn.in) req.hdr(content-length)",
       "  http-response set-var(txn.out) res.hdr(content-length) unless { method HEAD }",
@@ -221,8 +235,8 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
       );
     }
     lines.push(
-      // Counted already: no log line.
-      "  http-response set-log-level silent if { var(txn.out) -m found } !{ var(txn.rc) -m found }",
+      // Counted already, and not a wake-up: no log line.
+      "  http-response set-log-level silent if { var(txn.out) -m found } !{ var(txn.rc) -m found } !{ var(txn.wake) -m found }",
       // Only a response without a counted length is logged: look for chunking only then.
       "  http-response set-var(txn.sc) int(1) if !{ var(txn.out) -m found } { res.hdr(transfer-encoding) -m found }",
       "  http-response set-var(txn.sh) res.hdrs,length unless { var(txn.out) -m found }",

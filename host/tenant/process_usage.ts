@@ -4,9 +4,12 @@
  *
  * A tenant runs as a small process tree (bubblewrap, its init, then Deno), so each sample
  * sums the tree. CPU time includes children already reaped (`cutime`, `cstime`), so the sum
- * only grows. A sample is taken every few seconds, on demand before an analytics query, and
- * just before the host stops a process; a process that dies on its own loses the CPU time
- * since its last sample (at most one interval), while its uptime is counted to its exit.
+ * only grows. A sample is taken on demand before an analytics query, just before the host
+ * stops a process, and every interval for a process that served since its last one; a
+ * process that did not (an idle tenant) only has its uptime counted then, and is read at most
+ * every {@link QUIET_READ_MS} (work it does on its own, timers, still gets billed): a thousand
+ * idle tenants cost the host no reads of `/proc` in between. A process that dies on its own
+ * loses the CPU time since its last read, while its uptime is counted to its exit.
  *
  * @module
  */
@@ -19,6 +22,9 @@ export interface ProcessTreeUsage {
   /** Resident memory of the tree now. */
   rssBytes: number;
 }
+
+/** How often a process that serves nothing is still read, in milliseconds. */
+export const QUIET_READ_MS = 5 * 60_000;
 
 /** Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS = 100;
@@ -91,7 +97,11 @@ interface Tracked {
   owner: UsageOwner;
   pid: number;
   cpuSeconds: number;
+  /** Uptime is counted up to here. */
   sampledAt: number;
+  /** When the process was last read. */
+  readAt: number;
+  lastActive?: () => number;
 }
 
 /** Tunables of {@link ProcessSampler}. */
@@ -122,14 +132,18 @@ export class ProcessSampler {
     this.#now = options.now ?? Date.now;
     const intervalMs = options.intervalMs ?? 30_000;
     if (intervalMs > 0) {
-      this.#timer = setInterval(() => this.sample(), intervalMs);
+      this.#timer = setInterval(() => this.round(), intervalMs);
       Deno.unrefTimer(this.#timer as unknown as number);
     }
   }
 
-  /** A tenant process was spawned: its usage from now on is the owner's. */
-  started(owner: UsageOwner, pid: number): void {
-    this.#tracked.set(pid, { owner, pid, cpuSeconds: 0, sampledAt: this.#now() });
+  /**
+   * A tenant process was spawned: its usage from now on is the owner's. `lastActive` says when
+   * it last served (`Date.now()` while it serves); without it, every round reads it.
+   */
+  started(owner: UsageOwner, pid: number, lastActive?: () => number): void {
+    const now = this.#now();
+    this.#tracked.set(pid, { owner, pid, cpuSeconds: 0, sampledAt: now, readAt: now, lastActive });
   }
 
   /** Samples every tracked process. */
@@ -159,11 +173,30 @@ export class ProcessSampler {
     clearInterval(this.#timer);
   }
 
+  /**
+   * What the timer runs: reads the processes that served since their last read (or were last
+   * read {@link QUIET_READ_MS} ago), and counts the others' uptime only.
+   */
+  round(): void {
+    const now = this.#now();
+    for (const tracked of this.#tracked.values()) {
+      const quiet = tracked.lastActive !== undefined &&
+        tracked.lastActive() <= tracked.readAt && now - tracked.readAt < QUIET_READ_MS;
+      if (!quiet) {
+        this.#sampleOne(tracked);
+        continue;
+      }
+      this.#meter.add(tracked.owner, { uptimeSeconds: (now - tracked.sampledAt) / 1000 });
+      tracked.sampledAt = now;
+    }
+  }
+
   #sampleOne(tracked: Tracked): void {
     const now = this.#now();
     const usage = this.#read(tracked.pid);
     const uptimeSeconds = (now - tracked.sampledAt) / 1000;
     tracked.sampledAt = now;
+    tracked.readAt = now;
     if (!usage) {
       this.#meter.add(tracked.owner, { uptimeSeconds });
       return;

@@ -60,8 +60,11 @@ export type TenantLog = (deploymentId: string, level: LogLevel, message: string)
 
 /** Hears about tenant processes, for usage accounting. */
 export interface ProcessObserver {
-  /** A process was spawned for the deployment. */
-  started(deploymentId: string, pid: number): void;
+  /**
+   * A process was spawned for the deployment; `lastActive` says when it last served
+   * (`Date.now()` while it serves).
+   */
+  started(deploymentId: string, pid: number, lastActive: () => number): void;
   /** The host is about to kill the process. */
   stopping(pid: number): void;
   /** The process exited (its output has been read). */
@@ -630,7 +633,13 @@ export class Runtime {
     process.deploymentId = deploymentId;
     process.claimedAt = performance.now();
     this.#processes.set(deploymentId, process.child);
-    this.#options.processes?.started(deploymentId, process.child.pid);
+    this.#options.processes?.started(deploymentId, process.child.pid, () => {
+      const instance = this.#ready.get(deploymentId);
+      // Still starting, or replaced (another pid's instance): read it.
+      return !instance || instance.pid !== process.child.pid || instance.inFlight > 0
+        ? Date.now()
+        : instance.lastUsed;
+    });
   }
 
   /** Waits for the deployment's process to listen, then watches over it as an instance. */

@@ -52,9 +52,9 @@ export function createTelemetry(store: Store, options: TelemetryOptions = {}): T
     return record && { organizationId: record.organizationId, projectId: record.projectId };
   };
   const processes: ProcessObserver = {
-    started(deploymentId, pid) {
+    started(deploymentId, pid, lastActive) {
       const owner = ownerOf(deploymentId);
-      if (owner) sampler.started(owner, pid);
+      if (owner) sampler.started(owner, pid, lastActive);
     },
     stopping: (pid) => sampler.stopping(pid),
     exited: (pid) => sampler.exited(pid),
