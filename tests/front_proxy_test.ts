@@ -236,6 +236,24 @@ Deno.test(
         },
       );
 
+      await t.step(
+        "HAProxy keeps an idle tenant's connection: closing it would wake it",
+        async () => {
+          const e = await live("tenant-e", "E");
+          const eHost = e.domains[0];
+          await answer(eHost);
+          await waitFor("E mapped", async () => (await routes()).has(eHost));
+          await answer(eHost); // through HAProxy
+          closeInvokeClients(); // the caller leaves: its server connection goes idle
+          // HAProxy's default purge closed it within ~15 s.
+          await new Promise((resolve) => setTimeout(resolve, 16_000));
+          const [header, row] = (await admin(`show servers conn ${(await routes()).get(eHost)}`))
+            .split("\n");
+          const idle = Number(row.split(" ")[header.split(" ").indexOf("idle_cur") - 1]);
+          assert.ok(idle >= 1, `idle connections to the tenant: ${idle}`);
+        },
+      );
+
       await t.step("HAProxy dies with the host, even by SIGKILL", async () => {
         const pid = Number((await admin("show info")).match(/^Pid: (\d+)$/m)![1]);
         closeInvokeClients();
