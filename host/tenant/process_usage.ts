@@ -61,21 +61,35 @@ export function processTree(pid: number): number[] {
   return tree;
 }
 
+/**
+ * The kernel's page size, which stat(5)'s `rss` counts in: `AT_PAGESZ` (6) from this process's
+ * auxiliary vector (64-bit key-value pairs); 4 KiB where it cannot be read.
+ */
+const PAGE_SIZE = (() => {
+  try {
+    const auxv = Deno.readFileSync("/proc/self/auxv");
+    const view = new DataView(auxv.buffer, auxv.byteOffset, auxv.byteLength);
+    for (let at = 0; at + 16 <= auxv.byteLength; at += 16) {
+      if (view.getBigUint64(at, true) === 6n) return Number(view.getBigUint64(at + 8, true));
+    }
+  } catch { /* not Linux */ }
+  return 4096;
+})();
+
+/** One process's CPU time and resident memory: one file (stat), not two (status as well). */
 function readProcess(pid: number): ProcessTreeUsage | undefined {
   let stat: string;
-  let status: string;
   try {
     stat = Deno.readTextFileSync(`/proc/${pid}/stat`);
-    status = Deno.readTextFileSync(`/proc/${pid}/status`);
   } catch {
     return undefined;
   }
   // The command name (field 2) may hold spaces and parentheses: split after its last ")".
   const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  // Fields 14-17 of stat(5) (utime, stime, cutime, cstime), counted here from field 3.
+  // Fields 14-17 of stat(5) (utime, stime, cutime, cstime), and 24 (rss, in pages), counted
+  // here from field 3.
   const ticks = [11, 12, 13, 14].reduce((sum, i) => sum + (Number(fields[i]) || 0), 0);
-  const rssKib = Number(/^VmRSS:\s+(\d+) kB/m.exec(status)?.[1] ?? 0);
-  return { cpuSeconds: ticks / CLOCK_TICKS, rssBytes: rssKib * 1024 };
+  return { cpuSeconds: ticks / CLOCK_TICKS, rssBytes: (Number(fields[21]) || 0) * PAGE_SIZE };
 }
 
 /**
