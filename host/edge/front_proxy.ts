@@ -61,6 +61,12 @@ const BACKSTOP_MARGIN_MS = 250;
 /** How often the counters of slots that serve are read from HAProxy. */
 const POLL_INTERVAL_MS = 1_000;
 
+/**
+ * Where HAProxy cannot clear a wake flag (`set var` is HAProxy 2.4's), every this many polls
+ * every slot is read: a quiet slot's requests are then seen this late.
+ */
+const FULL_SWEEP_TICKS = 10;
+
 /** Where the front proxy keeps its files: `<dataDir>/front`. */
 export function frontProxyDir(dataDir: string): string {
   return join(dataDir, "front");
@@ -135,6 +141,8 @@ export class FrontProxy implements InstanceObserver {
   /** Map and slot changes run one at a time, in order. */
   #queue: Promise<unknown> = Promise.resolve();
   #poller: ReturnType<typeof setInterval>;
+  /** Whether slots wake up by their wake flag (see `haproxy_config.ts`), or are swept. */
+  #wakes: boolean;
   #closed = false;
   /** The public port. */
   readonly port: number;
@@ -144,8 +152,10 @@ export class FrontProxy implements InstanceObserver {
     haproxy: Haproxy,
     port: number,
     paths: { dir: string; routesMap: string; verdictsMap: string },
+    wakes: boolean,
   ) {
     this.#options = options;
+    this.#wakes = wakes;
     this.#haproxy = haproxy;
     this.port = port;
     this.#dir = paths.dir;
@@ -156,10 +166,12 @@ export class FrontProxy implements InstanceObserver {
       retiring: false,
       counted: { requests: 0, bytesIn: 0, bytesOut: 0 },
     }));
+    let ticks = 0;
     this.#poller = setInterval(() => {
       // Slots that serve only: an idle one wakes up by its next request's log line, so a
       // thousand idle tenants cost HAProxy and the host no admin command at all.
-      const slots = [...this.#byDeployment.values()].filter((slot) => slot.busy);
+      const sweep = !this.#wakes && ++ticks % FULL_SWEEP_TICKS === 0;
+      const slots = [...this.#byDeployment.values()].filter((slot) => sweep || slot.busy);
       if (slots.length > 0) this.#enqueue(() => this.#collect(slots)).catch(() => {});
     }, POLL_INTERVAL_MS);
     Deno.unrefTimer(this.#poller as unknown as number);
@@ -217,7 +229,12 @@ export class FrontProxy implements InstanceObserver {
           onMessage: (line) => options.log(`haproxy: ${line}`),
           cgroup: options.cgroup,
         });
-        proxy = new FrontProxy(options, haproxy, port, { dir, routesMap, verdictsMap });
+        const wakes = options.slots > 0 && (await haproxy.command(
+              "experimental-mode on",
+              `set var ${wakeFlag(0)} int(0)`,
+            )).trim() === "";
+        if (!wakes) options.log("haproxy: no `set var`: quiet slots are read every 10 s");
+        proxy = new FrontProxy(options, haproxy, port, { dir, routesMap, verdictsMap }, wakes);
         return proxy;
       } catch (error) {
         if (options.port !== 0 || attempt >= 4 || !(error instanceof Deno.errors.AddrInUse)) {
@@ -506,11 +523,11 @@ export class FrontProxy implements InstanceObserver {
   ): Promise<Map<number, Slot["counted"] & { current: number; serverDown: boolean }>> {
     const threads = this.#options.threads ?? 1;
     // `set var` is an experimental command in HAProxy 2.6 (for this connection only).
-    const commands: string[] = ["experimental-mode on"];
+    const commands: string[] = this.#wakes ? ["experimental-mode on"] : [];
     for (const slot of slots) {
       // Cleared before the read: a request after it is counted now and wakes the slot up too,
       // none slips between a read that saw the slot quiet and the flag.
-      commands.push(`set var ${wakeFlag(slot.index)} int(0)`);
+      if (this.#wakes) commands.push(`set var ${wakeFlag(slot.index)} int(0)`);
       // The slot's backend and server rows only: the whole table stalls HAProxy a moment.
       commands.push(`show stat ${slotBackend(slot.index)} 6 -1`);
       for (let thread = 0; thread < threads; thread++) {
