@@ -46,6 +46,37 @@ Deno.serve(async (request) => {
 });
 `;
 
+/** The answer to one command on the front proxy's admin socket (`<front>/admin.sock`). */
+async function adminCommand(front: string, command: string): Promise<string> {
+  const conn = await Deno.connect({ transport: "unix", path: join(front, "admin.sock") });
+  await conn.write(new TextEncoder().encode(command + "\n"));
+  return await new Response(conn.readable).text();
+}
+
+/** The routes map: host name → slot backend. */
+async function routesOf(front: string): Promise<Map<string, string>> {
+  const map = new Map<string, string>();
+  for (
+    const line of (await adminCommand(front, `show map ${join(front, "routes.map")}`)).split("\n")
+  ) {
+    const [, name, value] = line.split(" ");
+    if (name) map.set(name, value.split("|")[0]);
+  }
+  return map;
+}
+
+/** The requests HAProxy forwarded through each backend (`req_tot`), by backend name. */
+async function requestTotals(front: string): Promise<Map<string, number>> {
+  const csv = (await adminCommand(front, "show stat -1 2 -1")).split("\n");
+  const header = csv[0].slice(2).split(",");
+  const totals = new Map<string, number>();
+  for (const line of csv.slice(1)) {
+    const row = line.split(",");
+    if (row[1] === "BACKEND") totals.set(row[0], Number(row[header.indexOf("req_tot")]));
+  }
+  return totals;
+}
+
 interface Answer {
   name: string;
   processId: string;
@@ -67,26 +98,9 @@ Deno.test(
       organizationId: host.organizationId,
     });
     const front = join(host.dataDir, "front");
-    const admin = async (command: string) => {
-      const conn = await Deno.connect({ transport: "unix", path: join(front, "admin.sock") });
-      await conn.write(new TextEncoder().encode(command + "\n"));
-      return await new Response(conn.readable).text();
-    };
-    /** The routes map: host name → slot backend. */
-    const routes = async () => {
-      const map = new Map<string, string>();
-      for (const line of (await admin(`show map ${join(front, "routes.map")}`)).split("\n")) {
-        const [, name, value] = line.split(" ");
-        if (name) map.set(name, value.split("|")[0]);
-      }
-      return map;
-    };
-    const requestsOf = async (backend: string) => {
-      const csv = (await admin("show stat -1 2 -1")).split("\n");
-      const header = csv[0].slice(2).split(",");
-      const row = csv.find((line) => line.startsWith(`${backend},BACKEND,`))!.split(",");
-      return Number(row[header.indexOf("req_tot")]);
-    };
+    const admin = (command: string) => adminCommand(front, command);
+    const routes = () => routesOf(front);
+    const requestsOf = async (backend: string) => (await requestTotals(front)).get(backend)!;
     const router = `http://127.0.0.1:${host.port}`;
     const call = async (domain: string, path = "/", init: RequestInit = {}) => {
       const response = await invoke(`http://${domain}:${host.port}${path}`, init, { via: router });
@@ -300,11 +314,6 @@ Deno.test(
     // HAProxy unseen would lose its process while it serves.
     await using api = await startApiHost({ idleTimeoutMs: 3_000 });
     const front = join(api.host.dataDir, "front");
-    const admin = async (command: string) => {
-      const conn = await Deno.connect({ transport: "unix", path: join(front, "admin.sock") });
-      await conn.write(new TextEncoder().encode(command + "\n"));
-      return await new Response(conn.readable).text();
-    };
     const project = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/projects`, {
       json: { name: "wakes-up" },
     });
@@ -325,18 +334,14 @@ Deno.test(
     };
     const first = await processId();
     const deadline = Date.now() + 15_000;
-    while (!(await admin(`show map ${join(front, "routes.map")}`)).includes("wakes-up.localhost")) {
+    let backend;
+    while (!(backend = (await routesOf(front)).get("wakes-up.localhost"))) {
       assert.ok(Date.now() < deadline, "mapped in time");
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     // Its counters read quiet (polls are a second apart): the host stops reading the slot.
     await new Promise((resolve) => setTimeout(resolve, 2_500));
-    const served = async () => {
-      const csv = (await admin("show stat -1 2 -1")).split("\n");
-      const header = csv[0].slice(2).split(",");
-      return csv.filter((line) => /^slot\d+,BACKEND,/.test(line))
-        .reduce((sum, line) => sum + Number(line.split(",")[header.indexOf("req_tot")]), 0);
-    };
+    const served = async () => (await requestTotals(front)).get(backend)!;
     const before = await served();
     // Busy through HAProxy for longer than the idle timeout (and the host's 5 s eviction round).
     for (const end = Date.now() + 8_000; Date.now() < end;) {

@@ -636,9 +636,7 @@ export class Runtime {
     this.#options.processes?.started(deploymentId, process.child.pid, () => {
       const instance = this.#ready.get(deploymentId);
       // Still starting, or replaced (another pid's instance): read it.
-      return !instance || instance.pid !== process.child.pid || instance.inFlight > 0
-        ? Date.now()
-        : instance.lastUsed;
+      return instance?.pid === process.child.pid ? lastActive(instance) : Date.now();
     });
   }
 
@@ -694,7 +692,7 @@ export class Runtime {
         const cpuSeconds = cgroup.cpuSeconds();
         return cpuSeconds === undefined ? undefined : { cpuSeconds, rssBytes: 0 };
       }),
-      lastActive: () => instance.inFlight > 0 ? Date.now() : instance.lastUsed,
+      lastActive: () => lastActive(instance),
       exceeded: (limit, message) => {
         if (limit === "memory") {
           // Logged when it has exited; requests in flight get MEMORY_LIMIT.
@@ -1046,6 +1044,11 @@ async function waitForSocket(
 }
 
 /** The start failure of a process that exited before it listened. */
+/** When `instance` last served: now while a request is in flight. */
+function lastActive(instance: Instance): number {
+  return instance.inFlight > 0 ? Date.now() : instance.lastUsed;
+}
+
 function exitedBeforeServing(status: Deno.CommandStatus): Error {
   return new Error(`The deployment exited with code ${status.code} before it served`);
 }
