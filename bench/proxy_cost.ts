@@ -131,6 +131,7 @@ try {
     port: hostPort,
     apiSocket: join(dir, "api.sock"), // never reached: the route is there
     adminSocket,
+    warmUpSocket: join(dir, "warm-up.sock"),
     routesMap,
     verdictsMap,
     messagesMap,

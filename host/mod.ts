@@ -383,6 +383,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     if (record?.status !== "success") return undefined;
     return startSettings(store, record, deploymentDirs(deploymentsDir, id).app, baseDomain);
   }, RESTORE_WAIT_MS);
+  // Routed by HAProxy, with a connection to each, before their callers come back.
+  await front?.settled();
   if (restored > 0) {
     const ms = Math.round(performance.now() - restoreStart);
     log(`restored ${restored} deployments that were warm before the restart (${ms} ms)`);

@@ -351,3 +351,74 @@ Deno.test(
     assert.ok((await served()) - before >= 20, "the requests went through HAProxy");
   },
 );
+
+/** Counts the requests its handler saw. */
+const COUNTING_APP = `let seen = 0;
+export default { fetch: () => Response.json({ seen: ++seen }) };
+`;
+
+/** `show servers conn` of a slot's tenant server: connections in use at most, and idle now. */
+async function tenantConnections(front: string, backend: string) {
+  const answer = await adminCommand(front, `show servers conn ${backend}`);
+  const lines = answer.split("\n");
+  const fields = lines[0].slice(2).split(" ");
+  const row = lines.find((line) => line.startsWith(`${backend}/s `))!.split(" ");
+  return {
+    usedMax: Number(row[fields.indexOf("used_max")]),
+    idle: Number(row[fields.indexOf("idle_cur")]),
+  };
+}
+
+Deno.test(
+  requires(["haproxy"], {
+    name:
+      "front proxy: a restored process has HAProxy's connection before its first caller; its handler and usage never see the warm-ups",
+    ignore: !haproxy,
+  }),
+  async () => {
+    const root = await Deno.makeTempDir({ prefix: "dt-front-restore-" });
+    const dataDir = join(root, "data");
+    const front = join(dataDir, "front");
+    let host = await startTestHost({ dataDir });
+    try {
+      const connect = () =>
+        new V1Api({ baseUrl: host.apiUrl, token: host.token, organizationId: host.organizationId });
+      const app = join(root, "app");
+      await Deno.mkdir(app);
+      await Deno.writeTextFile(join(app, "main.ts"), COUNTING_APP);
+      const project = await connect().projects.create({ name: "restored-counts" });
+      const result = await deploy({ api: connect(), project: project.name, root: app });
+      assert.equal(result.deployment.status, "success", result.buildError);
+      const domain = (result.deployment as Deployment & { domains: string[] }).domains[0];
+      const seen = async () => {
+        const response = await invoke(`http://${domain}/`, {}, {
+          via: `http://127.0.0.1:${host.port}`,
+        });
+        assert.equal(response.status, 200);
+        return ((await response.json()) as { seen: number }).seen;
+      };
+      assert.equal(await seen(), 1);
+
+      await host.stop();
+      host = await startTestHost({ dataDir });
+      const backend = (await routesOf(front)).get(domain);
+      assert.ok(backend, "routed as soon as the host is ready");
+      assert.deepEqual(await tenantConnections(front, backend), { usedMax: 1, idle: 1 });
+      assert.equal(await seen(), 1, "the warm-ups never reached the handler");
+      assert.equal(
+        (await tenantConnections(front, backend)).usedMax,
+        1,
+        "the first caller's request took HAProxy's connection",
+      );
+      const since = new Date(Date.now() - 3_600_000);
+      const analytics = await connect().analytics.project(project.id, { since });
+      const column = analytics.fields.findIndex((field) => field.name === "requestCount");
+      const requests = analytics.values.reduce((sum, row) => sum + Number(row[column]), 0);
+      assert.equal(requests, 2, "one request before the restart, one after: no warm-up counted");
+    } finally {
+      await host.stop();
+      await closeInvokeClients();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+);

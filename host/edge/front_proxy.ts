@@ -37,6 +37,7 @@ import {
   messagesMapFile,
   type Route,
   routeValue,
+  SLOT_HEADER,
   slotBackend,
   wakeFlag,
 } from "./haproxy_config.ts";
@@ -52,6 +53,8 @@ import {
 import { parseBackendStats, parseProxyLogLine, parseVariables } from "./proxy_usage.ts";
 import { hostName, invalidHostResponse, servesName } from "./router.ts";
 import type { Instance, InstanceObserver, Runtime } from "../tenant/runtime.ts";
+import { TenantClient } from "../tenant/client.ts";
+import { warmUp } from "../tenant/warm_pool.ts";
 import type { Store } from "../store/store.ts";
 import type { UsageMeter, UsageOwner } from "../tenant/usage.ts";
 
@@ -126,6 +129,8 @@ export class FrontProxy implements InstanceObserver {
   #dir: string;
   #routesMap: string;
   #verdictsMap: string;
+  /** Reaches a slot through HAProxy before its names are routed (see `#warmUp`). */
+  #warmUpClient: TenantClient;
   /** Deployments whose process is dying over its memory: the verdict being set, or set. */
   #verdicts = new Map<string, Promise<void>>();
   #slots: Slot[];
@@ -151,7 +156,7 @@ export class FrontProxy implements InstanceObserver {
     options: FrontProxyOptions,
     haproxy: Haproxy,
     port: number,
-    paths: { dir: string; routesMap: string; verdictsMap: string },
+    paths: { dir: string; routesMap: string; verdictsMap: string; warmUpSocket: string },
     wakes: boolean,
   ) {
     this.#options = options;
@@ -161,6 +166,7 @@ export class FrontProxy implements InstanceObserver {
     this.#dir = paths.dir;
     this.#routesMap = paths.routesMap;
     this.#verdictsMap = paths.verdictsMap;
+    this.#warmUpClient = new TenantClient(paths.warmUpSocket);
     this.#slots = Array.from({ length: options.slots }, (_, index) => ({
       index,
       retiring: false,
@@ -194,10 +200,12 @@ export class FrontProxy implements InstanceObserver {
     const verdictsMap = join(dir, "verdicts.map");
     const messagesMap = join(dir, "messages.map");
     const adminSocket = join(dir, "admin.sock");
+    const warmUpSocket = join(dir, "warm-up.sock");
     await writePrivate(routesMap, "");
     await writePrivate(verdictsMap, "");
     await writePrivate(messagesMap, messagesMapFile());
     await Deno.remove(adminSocket).catch(() => {});
+    await Deno.remove(warmUpSocket).catch(() => {});
     let proxy: FrontProxy | undefined;
     // A free port picked here may be taken before HAProxy binds it: then try another.
     for (let attempt = 0;; attempt++) {
@@ -210,6 +218,7 @@ export class FrontProxy implements InstanceObserver {
           port,
           apiSocket: frontProxyApiSocket(options.dataDir),
           adminSocket,
+          warmUpSocket,
           routesMap,
           verdictsMap,
           messagesMap,
@@ -234,7 +243,8 @@ export class FrontProxy implements InstanceObserver {
               `set var ${wakeFlag(0)} int(0)`,
             )).trim() === "";
         if (!wakes) options.log("haproxy: no `set var`: quiet slots are read every 10 s");
-        proxy = new FrontProxy(options, haproxy, port, { dir, routesMap, verdictsMap }, wakes);
+        const paths = { dir, routesMap, verdictsMap, warmUpSocket };
+        proxy = new FrontProxy(options, haproxy, port, paths, wakes);
         return proxy;
       } catch (error) {
         if (options.port !== 0 || attempt >= 4 || !(error instanceof Deno.errors.AddrInUse)) {
@@ -273,6 +283,11 @@ export class FrontProxy implements InstanceObserver {
       }
       await this.#assign(assignments);
     });
+  }
+
+  /** Settles once the processes that came up so far are in their slots and routed. */
+  settled(): Promise<void> {
+    return this.#enqueue(() => Promise.resolve());
   }
 
   /** The host is about to stop a process: its names leave the map first (the runtime's hook). */
@@ -379,11 +394,21 @@ export class FrontProxy implements InstanceObserver {
       Deno.renameSync(temp, link);
     }
     const slots = assignments.map(([slot]) => slot);
+    const inService = (slot: Slot) => {
+      const server = `${slotBackend(slot.index)}/s`;
+      return [`set server ${server} state ready`, `set server ${server} health up`];
+    };
+    const warming = assignments.filter(([, instance]) => instance.warmUpSecret !== undefined);
+    if (warming.length > 0) {
+      // In service, not routed yet: only the warm-up reaches them, and the counters read
+      // below count it before their occupant's time.
+      await this.#admin(warming.flatMap(([slot]) => inService(slot)));
+      await Promise.all(warming.map(([slot, instance]) => this.#warmUp(slot, instance)));
+    }
     const commands: string[] = [];
     for (const slot of slots) {
       slot.busy = true; // it was started for a request: read it every second until it is quiet
-      const server = `${slotBackend(slot.index)}/s`;
-      commands.push(`set server ${server} state ready`, `set server ${server} health up`);
+      commands.push(...inService(slot));
       this.#syncCommands(slot, commands);
     }
     // What the counters say before the slots are in service belongs to earlier occupants:
@@ -395,6 +420,23 @@ export class FrontProxy implements InstanceObserver {
         slot.counted = { requests: read.requests, bytesIn: read.bytesIn, bytesOut: read.bytesOut };
       }
     }
+  }
+
+  /**
+   * Sends a process that came up ahead of its callers (a restore, a build's check) its second
+   * warm-up through HAProxy: HAProxy keeps the connection (`http-reuse always`, no purge), and
+   * the first caller's request takes it instead of opening one: the tenant's first request
+   * costs it about half the CPU then (a burst of 32 after a restart: see benchmarks.md).
+   */
+  async #warmUp(slot: Slot, instance: Instance): Promise<void> {
+    const secret = instance.warmUpSecret;
+    instance.warmUpSecret = undefined;
+    await warmUp(this.#warmUpClient, instance.exited, {
+      secret,
+      timeoutMs: 1_000,
+      // Closed on the host's side: HAProxy's connection to the tenant goes to the slot's pool.
+      headers: { [SLOT_HEADER]: slotBackend(slot.index), connection: "close" },
+    });
   }
 
   /** The process exited: count its last requests and free its slot. */

@@ -29,6 +29,12 @@ export interface HaproxyConfigOptions {
   apiSocket: string;
   /** The admin (runtime API) socket, mode 0600. */
   adminSocket: string;
+  /**
+   * The host's way to a slot before its names are routed (mode 0600): a request here with
+   * {@link SLOT_HEADER} goes to that slot, so HAProxy holds a connection to a process that
+   * came up ahead of its callers before the first of them arrives.
+   */
+  warmUpSocket: string;
   /** The Host → route map file. */
   routesMap: string;
   /**
@@ -66,6 +72,9 @@ export function routeValue(route: Route): string {
 export function slotBackend(slot: number): string {
   return `slot${slot}`;
 }
+
+/** The header that names the slot backend of a request to {@link HaproxyConfigOptions.warmUpSocket}. */
+export const SLOT_HEADER = "x-deploy-tenant-slot";
 
 /** The process-wide variable counting slot `k`'s body bytes in one direction on one thread. */
 export function byteCounter(direction: "i" | "o", slot: number, thread: number): string {
@@ -204,6 +213,13 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     "",
     "backend api",
     `  server api unix@${options.apiSocket}`,
+    "",
+    "frontend warm-up",
+    `  bind unix@${options.warmUpSocket} mode 600`,
+    "  http-request set-log-level silent",
+    "  http-request set-var(txn.host) req.hdr(host),lower,word(1,:)",
+    `  http-request deny deny_status 400 unless { req.hdr(${SLOT_HEADER}) -m reg ^slot[0-9]+$ }`,
+    `  use_backend %[req.hdr(${SLOT_HEADER})]`,
   );
   const timeLimit = errorBody(
     "TIME_LIMIT",

@@ -145,21 +145,31 @@ if (!socketPath) throw new Error("bootstrap: DENO_DEPLOYMENT_SOCKET is not set")
 let requestTimeoutMs = Number(Deno.env.get("DENO_DEPLOYMENT_TIME_LIMIT_MS")) || 0;
 Deno.env.delete("DENO_DEPLOYMENT_TIME_LIMIT_MS");
 
-// A process started for a build's check or a restart's restore gets one warm-up request from
-// the host before any caller's (host/tenant/warm_pool.ts): Deno's HTTP server warms up off the
-// caller's path. It carries a secret only the host knows, and never reaches the deployment.
+// A process started for a build's check or a restart's restore gets warm-up requests from the
+// host before any caller's (host/tenant/warm_pool.ts): Deno's HTTP server warms up off the
+// callers' path. The first comes from the host itself, the second through HAProxy, which then
+// keeps a connection open for the first caller's. They carry a secret only the host knows, and
+// never reach the deployment. (A pooled runtime's comes before its handoff: answered 503.)
 const warmUpSecret = Deno.env.get("DENO_DEPLOYMENT_WARM_UP");
 Deno.env.delete("DENO_DEPLOYMENT_WARM_UP");
 const WARM_UP_HEADER = "x-deploy-tenant-warm-up";
+const WARM_UPS = 2;
+// A caller's request may come between them (the host's router serves a process before HAProxy
+// routes to it), or the second never (no HAProxy): only the first few requests are checked.
+const WARM_UP_CHECKS = 4;
 
-/** `handler`, but the first request is the host's warm-up if it carries the secret. */
+/** `handler`, but the host's warm-ups among the first requests are answered here. */
 function withWarmUp(handler) {
   if (!warmUpSecret) return handler;
-  let first = true;
+  let warmUps = 0;
+  let checks = 0;
   return (request, info) => {
-    if (first) {
-      first = false; // checked once: later requests cost nothing more
+    // Reading the headers costs a caller's first request a fraction of a millisecond: not
+    // once the warm-ups are in.
+    if (warmUps < WARM_UPS && checks < WARM_UP_CHECKS) {
+      checks++;
       if (request.headers.get(WARM_UP_HEADER) === warmUpSecret) {
+        warmUps++;
         return new Response("warm");
       }
     }

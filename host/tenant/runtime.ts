@@ -44,6 +44,12 @@ export interface Instance {
   readonly memoryLimitExceeded: boolean;
   /** Requests forwarded to the process and not answered yet (the router counts them). */
   inFlight: number;
+  /**
+   * The secret of the process's second warm-up request, when it was started ahead of its
+   * callers (see `warmUp` in warm_pool.ts): the front proxy sends it through HAProxy, which then
+   * keeps a connection to the process for the first caller's request. Cleared once sent.
+   */
+  warmUpSecret?: string;
 }
 
 /** Why a tenant did not come up: the tail of its stderr says what the module did wrong. */
@@ -669,7 +675,8 @@ export class Runtime {
     const client = process.client ?? new TenantClient(socketPath);
     // Started ahead of its callers (a build's check, a restore): its server warms up off their
     // path. A pooled runtime was warmed before it was handed over.
-    if (process.warmUpSecret && !this.#serving.has(deployment.id)) {
+    const aheadOfCallers = !this.#serving.has(deployment.id);
+    if (aheadOfCallers && !process.client) {
       await warmUp(client, exited, { secret: process.warmUpSecret, timeoutMs: 1_000 });
     }
     const instance: Instance = {
@@ -683,6 +690,7 @@ export class Runtime {
         return process.outOfMemory;
       },
       inFlight: 0,
+      warmUpSecret: aheadOfCallers ? process.warmUpSecret : undefined,
     };
     const cgroup = process.cgroup;
     const unwatch = this.#guard.watch({
@@ -730,9 +738,12 @@ export class Runtime {
     // Only requests' cold starts that a pooled runtime could have taken size the pool: a
     // burst of deploys (build checks) does not keep runtimes waiting for requests.
     if (this.#serving.has(deployment.id)) this.#sizer.coldStart();
-    const member = this.#pool.shift();
+    // One that has served its warm-up first; one still starting is taken once it has.
+    const warmIndex = this.#pool.findIndex((candidate) => candidate.warm);
+    const [member] = this.#pool.splice(Math.max(warmIndex, 0), 1);
     if (!member) return undefined;
     try {
+      await member.warmedUp;
       linkTree(appDir, member.appDir);
       this.#claim(member.process, deployment.id);
       const writer = member.process.child.stdin.getWriter();
@@ -856,10 +867,17 @@ export class Runtime {
     });
     if (this.#closed) return this.#kill(process.child);
     // It can be handed a deployment at once: the bootstrap reads the handoff once it runs.
-    const member: PoolMember = { process, appDir: dirs.app, warm: false };
+    const warmedUp = Promise.withResolvers<void>();
+    const member: PoolMember = {
+      process,
+      appDir: dirs.app,
+      warm: false,
+      warmedUp: warmedUp.promise,
+    };
     this.#pool.push(member);
     await warmUp(client, process.exited);
     member.warm = true;
+    warmedUp.resolve();
   }
 
   /**
@@ -958,8 +976,13 @@ interface PoolMember {
   process: Launched;
   /** Its `/app`, on the host. */
   appDir: string;
-  /** Whether it has served its warm-up request (it can be handed a deployment before). */
+  /** Whether it has served its warm-up request. */
   warm: boolean;
+  /**
+   * Settles once it has: a deployment is handed over only then, or the warm-up (no secret: a
+   * pooled runtime answers it itself until the handoff) would reach the deployment's handler.
+   */
+  warmedUp: Promise<void>;
 }
 
 /** Pooled runtimes that may fail to start or die waiting before the pool gives up. */

@@ -88,17 +88,18 @@ const WARM_UP_HEADER = "x-deploy-tenant-warm-up";
 /**
  * Sends a runtime one request through `client` once it listens: Deno's HTTP server in it warms
  * up (a first request costs a process a few milliseconds of CPU more than the next), and
- * `client` keeps the connection for the first caller's. A pooled runtime answers it itself; a
- * deployment's process only when it carries `secret` (the bootstrap's, set at launch), so its
- * handler never sees it. Gives up when the process exits or after `timeoutMs`.
+ * `client` keeps the connection for the first caller's. A pooled runtime answers it itself
+ * until it is handed a deployment; a deployment's process only when it carries `secret` (the
+ * bootstrap's, set at launch), so its handler never sees it. `headers` go with it. Gives up
+ * when the process exits or after `timeoutMs`.
  */
 export async function warmUp(
   client: TenantClient,
   exited: Promise<unknown>,
-  options: { secret?: string; timeoutMs?: number } = {},
+  options: { secret?: string; timeoutMs?: number; headers?: Record<string, string> } = {},
 ): Promise<void> {
   const timeoutMs = options.timeoutMs ?? 5_000;
-  const headers = new Headers({ host: "pool.localhost" });
+  const headers = new Headers({ host: "pool.localhost", ...options.headers });
   if (options.secret) headers.set(WARM_UP_HEADER, options.secret);
   let gone = false;
   exited.then(() => gone = true);
