@@ -27,9 +27,20 @@ const HELLO = fileURLToPath(new URL("../examples/hello/main.ts", import.meta.url
 const DOMAIN = "bench-proxy-cost.localhost";
 const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
 
-/** Sends commands to HAProxy's admin socket and returns its answer. */
+/**
+ * Sends commands to HAProxy's admin socket and returns its answer. HAProxy binds its unix
+ * sockets before it listens on them, and under valgrind the gap is long: refused, it retries.
+ */
 async function admin(socket: string, command: string): Promise<string> {
-  const conn = await Deno.connect({ transport: "unix", path: socket });
+  let conn: Deno.UnixConn | undefined;
+  for (let attempt = 0; !conn; attempt++) {
+    try {
+      conn = await Deno.connect({ transport: "unix", path: socket });
+    } catch (error) {
+      if (attempt >= 100) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  }
   await conn.write(new TextEncoder().encode(command + "\n"));
   return await new Response(conn.readable).text();
 }
