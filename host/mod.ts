@@ -384,7 +384,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     return startSettings(store, record, deploymentDirs(deploymentsDir, id).app, baseDomain);
   }, RESTORE_WAIT_MS);
   // Routed by HAProxy, with a connection to each, before their callers come back.
-  await front?.settled();
+  if (front) await within(front.settled(), ROUTE_WAIT_MS);
   if (restored > 0) {
     const ms = Math.round(performance.now() - restoreStart);
     log(`restored ${restored} deployments that were warm before the restart (${ms} ms)`);
@@ -478,6 +478,9 @@ const ROUTES_UNCHANGED = [
 
 /** How long a restarted host waits for the deployments it restores before it says it is ready. */
 const RESTORE_WAIT_MS = 5_000;
+
+/** How long a restarted host waits for HAProxy to route the deployments it restored. */
+const ROUTE_WAIT_MS = 2_000;
 
 /** How long a host waits for a pool sized by a burst remembered from before a restart. */
 const POOL_WAIT_MS = 2_000;
