@@ -220,7 +220,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     // The front proxy routes to a process from the moment it is up until it is stopped.
     instances: {
       ready: (instance) => front?.ready(instance),
-      retiring: async (instance) => await front?.retiring(instance),
+      retiring: async (instance, drainMs) => await front?.retiring(instance, drainMs),
       outOfMemory: async (deploymentId) => await front?.outOfMemory(deploymentId),
     },
   });

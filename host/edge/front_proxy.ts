@@ -61,6 +61,9 @@ import type { UsageMeter, UsageOwner } from "../tenant/usage.ts";
 /** HAProxy's server timeout is the tenant's own limit plus the grace plus this margin. */
 const BACKSTOP_MARGIN_MS = 250;
 
+/** How often a draining slot's requests in flight are looked at. */
+const DRAIN_POLL_MS = 10;
+
 /** How often the counters of slots that serve are read from HAProxy. */
 const POLL_INTERVAL_MS = 1_000;
 
@@ -290,15 +293,27 @@ export class FrontProxy implements InstanceObserver {
     return this.#enqueue(() => Promise.resolve());
   }
 
-  /** The host is about to stop a process: its names leave the map first (the runtime's hook). */
-  retiring(instance: Instance): Promise<void> {
-    return this.#enqueue(async () => {
+  /**
+   * The host is about to stop a process: its names leave the map first (the runtime's hook).
+   * With `drainMs`, then waits that long at most for the requests HAProxy forwarded to it
+   * already to be answered (outside the queue: other slots' work goes on meanwhile).
+   */
+  async retiring(instance: Instance, drainMs = 0): Promise<void> {
+    const slot = await this.#enqueue(async () => {
       this.#waiting = this.#waiting.filter((waiting) => waiting !== instance);
       const slot = this.#byDeployment.get(instance.deploymentId);
-      if (!slot || slot.instance !== instance || slot.retiring) return;
+      if (!slot || slot.instance !== instance || slot.retiring) return undefined;
       slot.retiring = true;
       await this.#unroute(slot);
+      return slot;
     });
+    if (!slot || drainMs <= 0) return;
+    const backend = slotBackend(slot.index);
+    for (const deadline = Date.now() + drainMs; Date.now() < deadline;) {
+      const stats = parseBackendStats(await this.#haproxy.command(`show stat ${backend} 2 -1`));
+      if (!(stats.get(backend)?.current)) return;
+      await new Promise((resolve) => setTimeout(resolve, DRAIN_POLL_MS));
+    }
   }
 
   /**

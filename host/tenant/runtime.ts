@@ -86,8 +86,12 @@ export interface ProcessObserver {
 export interface InstanceObserver {
   /** The process listens on its socket. */
   ready(instance: Instance): void;
-  /** The host is about to kill the process; it is killed once this settles. */
-  retiring(instance: Instance): Promise<void>;
+  /**
+   * The host is about to kill the process; it is killed once this settles. Nothing new reaches
+   * it from then on; with `drainMs`, this waits that long at most for the requests forwarded
+   * to it already to be answered.
+   */
+  retiring(instance: Instance, drainMs?: number): Promise<void>;
   /**
    * The process is dying over its memory limit (V8 said so, or the guard kills it once this
    * settles): requests in flight are answered `MEMORY_LIMIT`.
@@ -335,8 +339,11 @@ export class Runtime {
     }
   }
 
-  /** Stops the process of `id`, if any, and waits for it to exit. */
-  async stop(id: string): Promise<void> {
+  /**
+   * Stops the process of `id`, if any, and waits for it to exit. With `drainMs`, the requests
+   * it has in flight get that long at most to be answered first (no new one reaches it).
+   */
+  async stop(id: string, drainMs = 0): Promise<void> {
     const pending = this.#instances.get(id);
     this.#instances.delete(id);
     this.#serving.delete(id);
@@ -344,8 +351,10 @@ export class Runtime {
     const ready = this.#ready.get(id);
     if (ready) {
       this.#ready.delete(id);
+      const deadline = Date.now() + drainMs;
       // Nothing routes to the process any more before it dies.
-      await this.#options.instances?.retiring(ready).catch(() => {});
+      await this.#options.instances?.retiring(ready, drainMs).catch(() => {});
+      while (ready.inFlight > 0 && Date.now() < deadline) await delay(DRAIN_POLL_MS);
     }
     if (child) {
       this.#kill(child);
@@ -900,7 +909,8 @@ export class Runtime {
         `Stopped to make room for another deployment (at most ${this.#options.maxWarm} ` +
           "run at once); it restarts on the next request",
       );
-      await this.stop(oldest.deploymentId);
+      // Its callers' requests in flight are answered first: a cap is not a reason to fail them.
+      await this.stop(oldest.deploymentId, EVICTION_DRAIN_MS);
     }
   }
 
@@ -984,6 +994,15 @@ interface PoolMember {
    */
   warmedUp: Promise<void>;
 }
+
+/**
+ * How long a process stopped to make room (`maxWarm`) has to answer the requests it has in
+ * flight; a longer one (a stream) is cut as before.
+ */
+const EVICTION_DRAIN_MS = 5_000;
+
+/** How often a draining process's requests in flight are looked at. */
+const DRAIN_POLL_MS = 10;
 
 /** Pooled runtimes that may fail to start or die waiting before the pool gives up. */
 const MAX_POOL_FAILURES = 3;
