@@ -458,6 +458,11 @@ if (pooled) {
     { path: socketPath, onListen() {}, onError: (error) => dispatchError(error) },
     (request, info) => dispatch(request, info),
   );
+  // pool.js imports it before it waits: Deno's module loader sets its caches up on the first
+  // file it imports, so that is the host's module in the run dir (host/tenant/warm_pool.ts),
+  // not the deployment's entry point.
+  const runDir = socketPath.slice(0, socketPath.lastIndexOf("/"));
+  globalThis[Symbol.for("deploy-tenant.warm-module")] = `file://${runDir}/warm.ts`;
   // pool.js awaits this: the deployment's module loaded, and served if it exports `fetch`
   // (at once, not after the load event, which comes a few milliseconds later).
   globalThis[Symbol.for("deploy-tenant.handoff")] = handoff.then(async (deployment) => {

@@ -17,7 +17,14 @@ import {
 } from "./sandbox.ts";
 import { TenantClient } from "./client.ts";
 import { readTenantOutput } from "./output.ts";
-import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable, warmUp } from "./warm_pool.ts";
+import {
+  handoffLine,
+  linkTree,
+  POOL_DENO_FLAGS,
+  POOL_WARM_MODULE,
+  poolable,
+  warmUp,
+} from "./warm_pool.ts";
 import {
   defaultPoolBudgetMb,
   type PoolDemand,
@@ -845,6 +852,7 @@ export class Runtime {
     for (const dir of [dirs.app, dirs.run, dirs.cache]) {
       await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
     }
+    await Deno.writeTextFile(join(dirs.run, POOL_WARM_MODULE.name), POOL_WARM_MODULE.source);
     const process = await this.#launch({
       deploymentId: "",
       appDir: dirs.app,

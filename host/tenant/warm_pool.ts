@@ -25,6 +25,13 @@ import type { TenantClient } from "./client.ts";
 /** The Deno flags a pooled runtime starts with: the build's flags for an app with no lock file. */
 export const POOL_DENO_FLAGS: readonly string[] = ["--no-lock"];
 
+/**
+ * A module the host writes into a pooled runtime's run dir, which the bootstrap imports at boot:
+ * Deno's module loader sets its caches up on the first file it imports (~1 ms of a cold start
+ * here), so that is not the deployment's entry point. bootstrap.js spells the name too.
+ */
+export const POOL_WARM_MODULE = { name: "warm.ts", source: "export const warm: number = 1;\n" };
+
 /** Config files Deno would discover in `/app`: a pooled runtime started before they were there. */
 const CONFIG_FILES = ["deno.json", "deno.jsonc", "package.json", "import_map.json"];
 
