@@ -52,7 +52,12 @@ import {
 } from "../tenant/limits.ts";
 import { parseBackendStats, parseProxyLogLine, parseVariables } from "./proxy_usage.ts";
 import { hostName, invalidHostResponse, servesName } from "./router.ts";
-import type { Instance, InstanceObserver, Runtime } from "../tenant/runtime.ts";
+import {
+  DRAIN_POLL_MS,
+  type Instance,
+  type InstanceObserver,
+  type Runtime,
+} from "../tenant/runtime.ts";
 import { TenantClient } from "../tenant/client.ts";
 import { warmUp } from "../tenant/warm_pool.ts";
 import type { Store } from "../store/store.ts";
@@ -60,9 +65,6 @@ import type { UsageMeter, UsageOwner } from "../tenant/usage.ts";
 
 /** HAProxy's server timeout is the tenant's own limit plus the grace plus this margin. */
 const BACKSTOP_MARGIN_MS = 250;
-
-/** How often a draining slot's requests in flight are looked at. */
-const DRAIN_POLL_MS = 10;
 
 /** How often the counters of slots that serve are read from HAProxy. */
 const POLL_INTERVAL_MS = 1_000;

@@ -13,8 +13,7 @@ delete globalThis[warmKey];
 const keepAlive = setInterval(() => {}, 3_600_000);
 // Warm the loader, its caches and the TypeScript transpiler now, not on the deployment's time:
 // a file of the host's (a data: URL leaves the caches cold, ~1.5 ms of the handoff here).
-await import(warmModule ?? "data:application/typescript,export const warm: number = 1;")
-  .catch(() => {});
+await import(warmModule).catch(() => {});
 try {
   await handoff;
 } finally {

@@ -1009,8 +1009,8 @@ interface PoolMember {
  */
 const EVICTION_DRAIN_MS = 5_000;
 
-/** How often a draining process's requests in flight are looked at. */
-const DRAIN_POLL_MS = 10;
+/** How often a draining process's requests in flight are looked at (here and by the front proxy). */
+export const DRAIN_POLL_MS = 10;
 
 /** Pooled runtimes that may fail to start or die waiting before the pool gives up. */
 const MAX_POOL_FAILURES = 3;
@@ -1093,12 +1093,12 @@ async function waitForSocket(
   throw notServingWithin(timeoutMs);
 }
 
-/** The start failure of a process that exited before it listened. */
 /** When `instance` last served: now while a request is in flight. */
 function lastActive(instance: Instance): number {
   return instance.inFlight > 0 ? Date.now() : instance.lastUsed;
 }
 
+/** The start failure of a process that exited before it listened. */
 function exitedBeforeServing(status: Deno.CommandStatus): Error {
   return new Error(`The deployment exited with code ${status.code} before it served`);
 }
