@@ -272,6 +272,10 @@ export class FrontProxy implements InstanceObserver {
     this.#comingUp.push(instance);
     if (this.#comingUp.length > 1) return; // the task queued for the first takes it along
     this.#enqueue(async () => {
+      // A turn of the event loop first: the first request of a cold start, which the router
+      // forwards, goes before this work (a store read, a slot's symlink, admin calls: ~1 ms of
+      // the host's thread here).
+      await new Promise((resolve) => setTimeout(resolve, 0));
       const batch = this.#comingUp;
       this.#comingUp = [];
       const assignments: [Slot, Instance][] = [];
