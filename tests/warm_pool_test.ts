@@ -210,6 +210,57 @@ Deno.test(requires(["bwrap"], {
 }));
 
 Deno.test(requires(["bwrap"], {
+  name: "a request's cold start gets its pooled runtime as soon as it is handed the deployment: " +
+    "the request waits in it until the deployment serves; a deployment that fails to load says why",
+  ignore: isolation.kind !== "bwrap",
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "dt-pool-handed-" });
+    const deploymentsDir = join(root, "deployments");
+    const runtime = pooledRuntime(root);
+    try {
+      await writeMain(
+        deploymentsDir,
+        "late",
+        `await new Promise((resolve) => setTimeout(resolve, 400));
+        export default {
+          fetch: async (request: Request) => new Response(request.method + " " + await request.text()),
+        };`,
+      );
+      await writeMain(deploymentsDir, "broken", "throw new Error('CRM_API_KEY is not set');");
+      for (const id of ["late", "broken"]) {
+        runtime.warmUp();
+        await waitFor(() => Promise.resolve(runtime.pooled === 1));
+        const handed = await runtime.forRequest(runnable(id));
+        let settled = false;
+        handed.serving.then(() => settled = true, () => settled = true);
+        await Promise.resolve();
+        assert.equal(settled, false, `${id}: given before it serves`);
+        const response = handed.instance.client.fetch({
+          method: "POST",
+          path: "/",
+          headers: new Headers({ host: "tenant.localhost" }),
+          body: new Blob(["a lead"]).stream(),
+        });
+        if (id === "late") {
+          const answer = await response;
+          assert.equal(await answer.text(), "POST a lead", "held until the deployment served");
+          await handed.serving;
+          assert.equal(await runtime.running("late"), handed.instance, "the same instance serves");
+        } else {
+          await assert.rejects(response, "the request dies with the process");
+          await assert.rejects(handed.serving, /CRM_API_KEY is not set/);
+          // Forgotten: the next request starts it again.
+          await waitFor(() => Promise.resolve(!runtime.isRunning("broken")));
+        }
+      }
+    } finally {
+      await runtime.stopAll();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+}));
+
+Deno.test(requires(["bwrap"], {
   name: "a restarted runtime starts again the deployments that were warm, most recently used " +
     "first, as many as its budget pays for, skipping those that no longer serve",
   ignore: isolation.kind !== "bwrap",

@@ -94,18 +94,22 @@ export function createRouter(
     const owner = { organizationId: record.organizationId, projectId: record.projectId };
     const usage = options.usage;
     usage?.add(owner, { requestCount: 1 });
-    let instance;
+    let instance: Instance;
+    // Set for a cold start taken from the warm pool: the request goes to the runtime as soon as
+    // it was handed the deployment, and waits in it until the deployment serves.
+    let serving: Promise<void> | undefined;
     try {
-      const dirs = deploymentDirs(options.deploymentsDir, deploymentId);
-      // A running tenant needs no start settings (built from its files: system calls).
-      instance = await (runtime.running(deploymentId) ??
-        runtime.ensure(startSettings(store, record, dirs.app, baseDomain)));
+      const running = runtime.running(deploymentId);
+      if (running) instance = await running;
+      else {
+        // A running tenant needs no start settings (built from its files: system calls).
+        const dirs = deploymentDirs(options.deploymentsDir, deploymentId);
+        ({ instance, serving } = await runtime.forRequest(
+          startSettings(store, record, dirs.app, baseDomain),
+        ));
+      }
     } catch (error) {
-      return errorResponse(
-        502,
-        "deploymentUnavailable",
-        `The deployment failed to start: ${(error as Error).message.split("\n")[0]}`,
-      );
+      return startFailureResponse(error);
     }
     instance.lastUsed = Date.now();
     const timeoutMs = record.requestTimeout ?? options.defaultRequestTimeoutMs ??
@@ -117,6 +121,11 @@ export function createRouter(
     if ("hostname" in info.remoteAddr) headers.set("x-forwarded-for", info.remoteAddr.hostname);
     headers.set("x-forwarded-proto", url.protocol.slice(0, -1));
     if (isWebSocketUpgrade(request)) {
+      try {
+        await serving;
+      } catch (error) {
+        return startFailureResponse(error);
+      }
       headers.set("host", host);
       // Open while the connection is: the process serves, the CPU and idle guards know it.
       return await relayWebSocket(
@@ -136,10 +145,17 @@ export function createRouter(
     const body = request.body && usage
       ? countBytes(request.body, (bytes) => usage.add(owner, { networkIngressBytes: bytes }))
       : request.body;
-    // The limit covers the wait for the response head; a streamed body may take longer.
-    // The tenant answers 504 itself at its limit; this fires only if its event loop is stuck.
+    // The limit covers the wait for the response head (from when the deployment serves); a
+    // streamed body may take longer. The tenant answers 504 itself at its limit; this fires
+    // only if its event loop is stuck.
     const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), timeoutMs + TIME_LIMIT_GRACE_MS);
+    let answered = false;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const startTimer = () => {
+      if (!answered) timer = setTimeout(() => timeout.abort(), timeoutMs + TIME_LIMIT_GRACE_MS);
+    };
+    if (serving) serving.then(startTimer, () => {});
+    else startTimer();
     instance.inFlight++; // until the response head: the CPU guard spares a process that serves
     try {
       headers.set("host", host);
@@ -156,6 +172,9 @@ export function createRouter(
       options.onServed?.(instance);
       return response;
     } catch (error) {
+      // A runtime handed the deployment that then failed to load it: that is what to say.
+      const failure = await serving?.then(() => undefined, (failure) => failure as Error);
+      if (failure) return startFailureResponse(failure);
       if (timeout.signal.aborted) {
         return await timeLimitResponse({
           instance,
@@ -168,6 +187,7 @@ export function createRouter(
       }
       return await forwardFailureResponse(instance, error);
     } finally {
+      answered = true;
       clearTimeout(timer);
       instance.inFlight--;
     }
@@ -190,6 +210,15 @@ const USABLE_HOST = /^(?:[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_.])?|\[[0-9a-f:.]+\])(?
 /** The answer to a request without a usable Host: the host's error shape, nothing logged. */
 export function invalidHostResponse(): Response {
   return errorResponse(400, "invalidHost", "The request has no usable Host header");
+}
+
+/** The answer to a request whose deployment failed to start: the first line of why. */
+function startFailureResponse(error: unknown): Response {
+  return errorResponse(
+    502,
+    "deploymentUnavailable",
+    `The deployment failed to start: ${(error as Error).message.split("\n")[0]}`,
+  );
 }
 
 function errorResponse(status: number, code: string, message: string): Response {

@@ -149,7 +149,7 @@ Deno.env.delete("DENO_DEPLOYMENT_TIME_LIMIT_MS");
 // host before any caller's (host/tenant/warm_pool.ts): Deno's HTTP server warms up off the
 // callers' path. The first comes from the host itself, the second through HAProxy, which then
 // keeps a connection open for the first caller's. They carry a secret only the host knows, and
-// never reach the deployment. (A pooled runtime's comes before its handoff: answered 503.)
+// never reach the deployment. (A pooled runtime's comes before its handoff: see the pool below.)
 const warmUpSecret = Deno.env.get("DENO_DEPLOYMENT_WARM_UP");
 Deno.env.delete("DENO_DEPLOYMENT_WARM_UP");
 const WARM_UP_HEADER = "x-deploy-tenant-warm-up";
@@ -160,7 +160,7 @@ const WARM_UP_CHECKS = 4;
 
 /** `handler`, but the host's warm-ups among the first requests are answered here. */
 function withWarmUp(handler) {
-  if (!warmUpSecret) return handler;
+  if (!warmUpSecret || pooled) return handler;
   let warmUps = 0;
   let checks = 0;
   return (request, info) => {
@@ -361,10 +361,12 @@ function listen(handler, options = {}) {
   const onError = options.onError ?? logHandlerError;
   const limited = withWarmUp(withTimeLimit(handler));
   if (pooledServer) {
-    // Listening since boot (and warmed up): from now on it serves the deployment.
+    // Listening since boot (and warmed up): from now on it serves the deployment, starting
+    // with the requests that came while it loaded.
     dispatch = limited;
     dispatchError = onError;
     server = pooledServer;
+    deploymentServes.resolve();
   } else {
     server = realServe({ path: socketPath, onListen() {}, onError }, limited);
   }
@@ -448,10 +450,18 @@ async function runCron(name) {
 // The entry point a pooled runtime was handed (its main module is the pool's, see pool.js).
 let handedEntry;
 // A pooled runtime listens on its socket from the start, so that the host can warm the server
-// (and its own connection to it) up with a request before any deployment is handed over; until
-// then every request is answered 503.
+// (and its own connection to it) up with a request, its secret's, before any deployment is
+// handed over. Any other request is a caller's, which the host sends as soon as it has handed
+// the deployment over: it waits here until the deployment serves (it may even come before the
+// handoff is read).
 let pooledServer = null;
-let dispatch = () => new Response("not handed a deployment yet", { status: 503 });
+const deploymentServes = Promise.withResolvers();
+let dispatch = (request, info) => {
+  if (warmUpSecret && request.headers.get(WARM_UP_HEADER) === warmUpSecret) {
+    return new Response("warm");
+  }
+  return deploymentServes.promise.then(() => dispatch(request, info));
+};
 let dispatchError = logHandlerError;
 if (pooled) {
   pooledServer = realServe(
