@@ -36,6 +36,7 @@ Deno.serve(async (request) => {
   }
   if (url.pathname === "/spin") while (true) {}
   if (url.pathname === "/hang") await new Promise(() => {});
+  if (url.pathname === "/slow") await new Promise((resolve) => setTimeout(resolve, 1000));
   return Response.json({
     name: Deno.env.get("NAME"),
     processId,
@@ -183,6 +184,23 @@ Deno.test(
           }
           const both = await Promise.all([aHost, bHost, aHost, bHost].map((name) => answer(name)));
           assert.deepEqual(both.map((each) => each.name), ["A", "B", "A", "B"]);
+        },
+      );
+
+      await t.step(
+        "a process stopped to make room answers the requests it has in flight first",
+        async () => {
+          const before = await answer(aHost);
+          await waitFor("A mapped", async () => (await routes()).has(aHost));
+          const slow = call(aHost, "/slow"); // through HAProxy, straight to A
+          await new Promise((resolve) => setTimeout(resolve, 200));
+          assert.equal((await answer(bHost)).name, "B", "B started in A's place");
+          const answered = await slow;
+          assert.equal(answered.status, 200, answered.text);
+          // A client that resends a request whose connection closed unanswered would get it
+          // from a new A: the process id says it was the one it was sent to.
+          const late = JSON.parse(answered.text) as Answer;
+          assert.equal(late.processId, before.processId, "answered by A before it stopped");
         },
       );
 
