@@ -36,6 +36,15 @@ const DEFAULT_TIMEOUT_MS = 30_000;
 const proxyAgents = new Map<string, ProxyAgent>();
 
 /**
+ * Methods a client may send twice (RFC 9110, 9.2.2). Only these go on a kept-alive connection:
+ * when one closes before the answer, `node:http` in Deno sends the request again on a new one,
+ * whatever the method, and HAProxy closes a kept-alive connection unanswered when the
+ * deployment dies mid-request (for the client to retry): a `POST` hook ran twice. On a
+ * connection of its own a request is sent once, and such a death is answered 502.
+ */
+const IDEMPOTENT_METHODS = new Set(["GET", "HEAD", "OPTIONS", "TRACE", "PUT", "DELETE"]);
+
+/**
  * Calls a deployment like `fetch`, reaching `*.localhost` hosts through the local router.
  *
  * @throws {DeployTenantError} code `invokeTimeout` when no answer came within the limit.
@@ -54,12 +63,9 @@ export async function invoke(
   const signal = signals.length > 0 ? AbortSignal.any(signals) : undefined;
   try {
     if (!proxy) return await fetch(target, { ...init, signal });
-    return await fetchThroughProxy(
-      new URL(proxy),
-      new Request(target, { ...init, signal: undefined }),
-      agentFor(proxy),
-      signal,
-    );
+    const request = new Request(target, { ...init, signal: undefined });
+    const agent = IDEMPOTENT_METHODS.has(request.method) ? agentFor(proxy) : proxyAgent(false);
+    return await fetchThroughProxy(new URL(proxy), request, agent, signal);
   } catch (error) {
     if (init.signal?.aborted) throw init.signal.reason;
     if (timeout?.aborted) {

@@ -18,9 +18,12 @@ const NULL_BODY_STATUSES = new Set([101, 103, 204, 205, 304]);
 /** Keep-alive connections to a proxy, reused across requests. */
 export type ProxyAgent = http.Agent;
 
-/** A keep-alive agent for one proxy origin. */
-export function proxyAgent(): ProxyAgent {
-  return new http.Agent({ keepAlive: true });
+/**
+ * An agent for one proxy origin: connections kept alive and reused, or with `keepAlive`
+ * false, one connection per request, closed after it.
+ */
+export function proxyAgent(keepAlive = true): ProxyAgent {
+  return new http.Agent({ keepAlive });
 }
 
 /**

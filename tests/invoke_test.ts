@@ -144,3 +144,46 @@ Deno.test("invoke streams a request body and answers statuses without a body as 
     closeInvokeClients();
   }
 });
+
+Deno.test("a POST or PATCH whose kept-alive connection closes unanswered is sent once", async () => {
+  // A router stand-in that reads each request and, for /drop, closes the connection without an
+  // answer (what HAProxy does on a kept-alive connection when the deployment dies mid-request).
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  const seen: string[] = [];
+  const serving = (async () => {
+    for await (const conn of listener) {
+      (async () => {
+        const buffer = new Uint8Array(64 * 1024);
+        for (let read; (read = await conn.read(buffer).catch(() => null)) !== null;) {
+          const head = new TextDecoder().decode(buffer.subarray(0, read));
+          const line = head.split("\r\n")[0];
+          if (!line.includes(" HTTP/1.1")) continue; // a body's rest
+          seen.push(line.split(" ").slice(0, 2).join(" "));
+          if (!line.includes("/drop")) {
+            await conn.write(
+              new TextEncoder().encode("HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok"),
+            );
+            continue;
+          }
+          conn.close();
+          return;
+        }
+      })();
+    }
+  })();
+  const url = (path: string) => `http://lead-hook-abcde12vwxyz.localhost:${port}${path}`;
+  try {
+    for (const method of ["POST", "PATCH"]) {
+      assert.equal(await (await invoke(url("/ok"))).text(), "ok"); // a kept-alive connection
+      seen.length = 0;
+      const error = await rejection(invoke(url("/drop"), { method, body: "lead 42" }));
+      assert.ok(error instanceof NetworkError, String(error));
+      assert.deepEqual(seen, [`${method} ${url("/drop")}`], `${method}: sent once`);
+    }
+  } finally {
+    closeInvokeClients();
+    listener.close();
+    await serving.catch(() => {});
+  }
+});

@@ -6,7 +6,9 @@
  * requests pending through such clients (any of them, any socket) opens no new connection
  * through any of them, so one tenant holding requests open stalled every tenant that needed a
  * connection (tests/isolation_test.ts, the slow-client attack without HAProxy). `node:http`
- * has no such limit and does not resend a request whose connection closed unanswered.
+ * has no such limit. (It does send a request again, once, when a kept-alive connection closes
+ * before the answer, whatever the method: from a process that died mid-request, the second
+ * finds no one listening on its socket, and the router answers as for any dead process.)
  *
  * @module
  */
