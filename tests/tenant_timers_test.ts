@@ -12,13 +12,14 @@ import { detectIsolation, tenantDenoBinary } from "../host/tenant/sandbox.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";
 
 const bootstrap = fileURLToPath(new URL("../host/tenant/bootstrap.js", import.meta.url));
+const poolMain = fileURLToPath(new URL("../host/tenant/pool.js", import.meta.url));
 const isolation = await detectIsolation(true);
 
 /**
  * A runtime serving one deployment whose main module is `source`, under a fresh root: its
- * instance, started, and what stops it all.
+ * instance, started (`pooled`: a runtime from the warm pool handed it), and what stops it all.
  */
-async function tenantOf(source: string, requestTimeoutMs: number) {
+async function tenantOf(source: string, requestTimeoutMs: number, pooled = false) {
   const root = await Deno.makeTempDir({ prefix: "dt-tenant-timers-" });
   const { app } = deploymentDirs(root, "tenant");
   await Deno.mkdir(app, { recursive: true });
@@ -28,12 +29,20 @@ async function tenantOf(source: string, requestTimeoutMs: number) {
     deploymentsDir: root,
     bootstrap,
     deno: tenantDenoBinary(),
+    ...(pooled ? { poolMain, poolDir: join(root, "pool"), warmPool: 1 } : {}),
   });
   const close = async () => {
     await runtime.stopAll();
     await Deno.remove(root, { recursive: true });
   };
   try {
+    if (pooled) {
+      runtime.warmUp();
+      for (let waited = 0; runtime.pooled < 1; waited += 50) {
+        assert.ok(waited < 20_000, "a pooled runtime started");
+        await new Promise((resolve) => setTimeout(resolve, 50));
+      }
+    }
     const instance = await runtime.ensure({
       id: "tenant",
       entrypoint: "main.ts",
@@ -41,11 +50,27 @@ async function tenantOf(source: string, requestTimeoutMs: number) {
       denoFlags: ["--no-lock"],
       requestTimeoutMs,
     });
+    if (pooled) assert.ok(instance.socketPath.startsWith(join(root, "pool")), "pooled");
     return { instance, close };
   } catch (error) {
     await close();
     throw error;
   }
+}
+
+/** The processes whose parent is `pid` (spawned from any of its threads). */
+function childrenOf(pid: number): number[] {
+  const children: number[] = [];
+  for (const entry of Deno.readDirSync("/proc")) {
+    if (!/^\d+$/.test(entry.name)) continue;
+    try {
+      const stat = Deno.readTextFileSync(`/proc/${entry.name}/stat`);
+      if (Number(stat.slice(stat.lastIndexOf(")") + 2).split(" ")[1]) === pid) {
+        children.push(Number(entry.name));
+      }
+    } catch { /* exited */ }
+  }
+  return children;
 }
 
 /** Times the threads of `pid`'s tree were woken up (voluntary context switches). */
@@ -63,25 +88,37 @@ function wakeUps(pid: number): number {
 }
 
 Deno.test({
-  name: "an idle tenant that uses no timers does not wake up (the bootstrap never loads Deno's)",
+  name: "an idle tenant that uses no timers does not wake up, started on its own or from the " +
+    "warm pool, nor does a pooled runtime waiting (neither the bootstrap nor pool.js arms a timer)",
   ignore: Deno.build.os !== "linux",
   async fn() {
-    // A time limit, whose timer is armed only for a late answer.
-    const { instance, close } = await tenantOf(
-      "export default { fetch: () => new Response('hi') };",
-      60_000,
-    );
+    // A time limit, whose timer is armed only for a late answer. The pool runs under bubblewrap.
+    const source = "export default { fetch: () => new Response('hi') };";
+    const tenants = [await tenantOf(source, 60_000)];
     try {
-      assert.equal(await (await tenantGet(instance.client)).text(), "hi");
+      if (isolation.kind === "bwrap") tenants.push(await tenantOf(source, 60_000, true));
+      for (const { instance } of tenants) {
+        assert.equal(await (await tenantGet(instance.client)).text(), "hi");
+      }
       // Deno's own start-up work runs for ~18 s after a process starts (any process); after
       // it, a process that loaded the timers woke up 2–4 times every 10 s, forever.
       await new Promise((resolve) => setTimeout(resolve, 21_000));
-      const before = wakeUps(instance.pid);
+      // The rest of this process's children: the runtime the pool started in place of the one
+      // it handed over, waiting for a deployment.
+      const served = new Set(tenants.flatMap(({ instance }) => processTree(instance.pid)));
+      const waiting = childrenOf(Deno.pid).filter((pid) => !served.has(pid));
+      if (tenants.length > 1) assert.ok(waiting.length > 0, "the pool refilled");
+      const watched = [...tenants.map(({ instance }) => instance.pid), ...waiting];
+      const before = watched.map(wakeUps);
       await new Promise((resolve) => setTimeout(resolve, 10_000));
-      const woken = wakeUps(instance.pid) - before;
-      assert.ok(woken <= 1, `the idle tenant woke up ${woken} times in 10 s`);
+      for (const [i, pid] of watched.entries()) {
+        const woken = wakeUps(pid) - before[i];
+        const what = ["a tenant started on its own", "a tenant from the pool"][i] ??
+          "a pooled runtime waiting";
+        assert.ok(woken <= 1, `${what} woke up ${woken} times in 10 s, idle`);
+      }
     } finally {
-      await close();
+      for (const { close } of tenants) await close();
     }
   },
 });
