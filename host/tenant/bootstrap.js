@@ -158,6 +158,11 @@ const WARM_UPS = 2;
 // routes to it), or the second never (no HAProxy): only the first few requests are checked.
 const WARM_UP_CHECKS = 4;
 
+/** Whether `request` is one of the host's warm-ups (it carries the secret). */
+function isWarmUp(request) {
+  return Boolean(warmUpSecret) && request.headers.get(WARM_UP_HEADER) === warmUpSecret;
+}
+
 /** `handler`, but the host's warm-ups among the first requests are answered here. */
 function withWarmUp(handler) {
   if (!warmUpSecret || pooled) return handler;
@@ -168,7 +173,7 @@ function withWarmUp(handler) {
     // once the warm-ups are in.
     if (warmUps < WARM_UPS && checks < WARM_UP_CHECKS) {
       checks++;
-      if (request.headers.get(WARM_UP_HEADER) === warmUpSecret) {
+      if (isWarmUp(request)) {
         warmUps++;
         return new Response("warm");
       }
@@ -457,9 +462,7 @@ let handedEntry;
 let pooledServer = null;
 const deploymentServes = Promise.withResolvers();
 let dispatch = (request, info) => {
-  if (warmUpSecret && request.headers.get(WARM_UP_HEADER) === warmUpSecret) {
-    return new Response("warm");
-  }
+  if (isWarmUp(request)) return new Response("warm");
   return deploymentServes.promise.then(() => dispatch(request, info));
 };
 let dispatchError = logHandlerError;
