@@ -461,8 +461,11 @@ let handedEntry;
 // handoff is read).
 let pooledServer = null;
 const deploymentServes = Promise.withResolvers();
+// Settled once the loader is warm (below): the host's warm-up is answered then, so that the host
+// knows the runtime's Deno cache is set up (host/tenant/module_seed.ts plants in it).
+const loaderWarm = Promise.withResolvers();
 let dispatch = (request, info) => {
-  if (isWarmUp(request)) return new Response("warm");
+  if (isWarmUp(request)) return loaderWarm.promise.then(() => new Response("warm"));
   return deploymentServes.promise.then(() => dispatch(request, info));
 };
 let dispatchError = logHandlerError;
@@ -471,13 +474,18 @@ if (pooled) {
     { path: socketPath, onListen() {}, onError: (error) => dispatchError(error) },
     (request, info) => dispatch(request, info),
   );
-  // pool.js imports it before it waits: Deno's module loader sets its caches up on the first
-  // file it imports, so that is the host's module in the run dir (host/tenant/warm_pool.ts),
-  // not the deployment's entry point.
+  // Deno loads the main module (pool.js) once the event loop has run dry after the preload, so
+  // never while this listens: everything a pooled runtime does runs here.
+  //
+  // Warm the loader, its caches and the TypeScript transpiler before any handoff, not on the
+  // deployment's time: a file of the host's (host/tenant/warm_pool.ts), as Deno sets its caches
+  // up on the first file it imports (a data: URL leaves them cold). The host's warm-up is
+  // answered once this is done.
   const runDir = socketPath.slice(0, socketPath.lastIndexOf("/"));
-  globalThis[Symbol.for("deploy-tenant.warm-module")] = `file://${runDir}/warm.ts`;
-  // pool.js awaits this: the deployment's module loaded, and served if it exports `fetch`
-  // (at once, not after the load event, which comes a few milliseconds later).
+  import(`file://${runDir}/warm.ts`).catch(() => {}).finally(loaderWarm.resolve);
+  // The deployment's module loaded, and served if it exports `fetch` (at once: a main module's
+  // load event would come a few milliseconds later). A failure is an unhandled rejection,
+  // logged by the handler above, and the process exits.
   globalThis[Symbol.for("deploy-tenant.handoff")] = handoff.then(async (deployment) => {
     for (const [name, value] of Object.entries(deployment.env)) Deno.env.set(name, value);
     requestTimeoutMs = Number(deployment.requestTimeoutMs) || 0;

@@ -33,6 +33,7 @@ import {
 } from "./pool_sizer.ts";
 import { BootQueue, type BootQueueOptions } from "./boot_queue.ts";
 import { readWarmSet, writeWarmSet } from "./warm_set.ts";
+import { harvestModuleSeed, type ModuleSeed, readModuleSeed, SeedBed } from "./module_seed.ts";
 import type { RunnableDeployment } from "./runnable.ts";
 
 export type { RunnableDeployment } from "./runnable.ts";
@@ -229,6 +230,8 @@ export class Runtime {
   #pool: PoolMember[] = [];
   /** Whether a deployment can take a pooled runtime, by id (see {@link poolable}). */
   #poolable = new Map<string, boolean>();
+  /** Deployments' module seeds read so far (`null`: none kept yet), by id (module_seed.ts). */
+  #seeds = new Map<string, ModuleSeed | null>();
   /** Pooled runtimes being started now. */
   #filling = new Set<Promise<void>>();
   #sizer: PoolSizer;
@@ -604,6 +607,7 @@ export class Runtime {
     const process: Launched = {
       child,
       socketPath: join(spec.runDir, SOCKET_NAME),
+      cacheDir: spec.cacheDir,
       claimedAt: 0,
       deploymentId: undefined,
       ready: false,
@@ -743,6 +747,7 @@ export class Runtime {
     if (aheadOfCallers && !process.client) {
       await warmUp(instance.client, exited, { secret: process.warmUpSecret, timeoutMs: 1_000 });
     }
+    this.#keepModuleSeed(deployment.id, process.cacheDir, aheadOfCallers);
     const cgroup = process.cgroup;
     const unwatch = this.#guard.watch({
       pid: child.pid,
@@ -820,19 +825,54 @@ export class Runtime {
     const warmIndex = this.#pool.findIndex((candidate) => candidate.warm);
     const [member] = this.#pool.splice(Math.max(warmIndex, 0), 1);
     if (!member) return undefined;
+    const { child } = member.process;
     try {
       await member.warmedUp;
       linkTree(appDir, member.appDir);
-      this.#claim(member.process, deployment.id);
-      const writer = member.process.child.stdin.getWriter();
-      await writer.write(new TextEncoder().encode(handoffLine(deployment)));
-      writer.releaseLock();
+      const seed = this.#moduleSeed(deployment.id);
+      if (seed) member.seedBed?.plant(seed);
     } catch {
-      this.#kill(member.process.child);
+      this.#kill(child);
       member.process.client?.close();
       return undefined;
     }
+    this.#claim(member.process, deployment.id);
+    // Not awaited: the first request travels meanwhile (the bootstrap holds it until the
+    // deployment serves). A runtime that cannot read it died: its start fails as any would.
+    const writer = child.stdin.getWriter();
+    writer.write(new TextEncoder().encode(handoffLine(deployment)))
+      .then(() => writer.releaseLock(), () => this.#kill(child))
+      .finally(() => member.seedBed?.close());
     return member.process;
+  }
+
+  /** The module seed kept for deployment `id`, if any (read once). */
+  #moduleSeed(id: string): ModuleSeed | undefined {
+    let seed = this.#seeds.get(id);
+    if (seed === undefined) {
+      seed = readModuleSeed(this.#seedDir(id)) ?? null;
+      this.#seeds.set(id, seed);
+    }
+    return seed ?? undefined;
+  }
+
+  /**
+   * Keeps what Deno learnt loading deployment `id`'s modules in `cacheDir` (a process of it
+   * serves from there) for the pooled runtimes it will be handed to, once: `now` for a process
+   * started ahead of its callers (a build's check), else a little later, off the path of the
+   * requests that wait for it.
+   */
+  #keepModuleSeed(id: string, cacheDir: string, now: boolean): void {
+    if (this.#poolable.get(id) !== true || this.#moduleSeed(id)) return;
+    const harvest = () => {
+      if (!this.#closed && harvestModuleSeed(cacheDir, this.#seedDir(id))) this.#seeds.delete(id);
+    };
+    if (now) return harvest();
+    Deno.unrefTimer(setTimeout(harvest, SEED_HARVEST_DELAY_MS));
+  }
+
+  #seedDir(id: string): string {
+    return join(deploymentDirs(this.#options.deploymentsDir, id).root, "module_seed");
   }
 
   /**
@@ -958,6 +998,11 @@ export class Runtime {
     };
     this.#pool.push(member);
     await warmUp(client, process.exited, { secret: process.warmUpSecret });
+    // Answered once its loader is warm: its cache is set up.
+    if (process.deploymentId === undefined) {
+      member.seedBed = SeedBed.open(dirs.cache);
+      process.exited.then(() => member.seedBed?.close());
+    }
     member.warm = true;
     warmedUp.resolve();
   }
@@ -1033,6 +1078,8 @@ export class Runtime {
 interface Launched {
   child: Deno.ChildProcess;
   socketPath: string;
+  /** Its Deno cache, on the host. */
+  cacheDir: string;
   /** When it became a deployment's (its start time counts from there). */
   claimedAt: number;
   deploymentId: string | undefined;
@@ -1059,6 +1106,8 @@ interface PoolMember {
   process: Launched;
   /** Its `/app`, on the host. */
   appDir: string;
+  /** Its Deno cache, opened for a module seed once it has served its warm-up. */
+  seedBed?: SeedBed;
   /** Whether it has served its warm-up request. */
   warm: boolean;
   /**
@@ -1068,6 +1117,9 @@ interface PoolMember {
    */
   warmedUp: Promise<void>;
 }
+
+/** How long after a deployment's process serves its module seed is harvested (module_seed.ts). */
+const SEED_HARVEST_DELAY_MS = 1_000;
 
 /**
  * How long a process stopped to make room (`maxWarm`) has to answer the requests it has in

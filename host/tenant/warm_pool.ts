@@ -26,9 +26,9 @@ import type { TenantClient } from "./client.ts";
 export const POOL_DENO_FLAGS: readonly string[] = ["--no-lock"];
 
 /**
- * A module the host writes into a pooled runtime's run dir, which pool.js imports before it
- * waits (the bootstrap gives it the path, and spells the name too): Deno's module loader sets
- * its caches up on the first file it imports (~1.5 ms of a cold start here), so that is not the
+ * A module the host writes into a pooled runtime's run dir, which its bootstrap imports before
+ * it answers the host's warm-up (and spells the name too): Deno's module loader sets its caches
+ * up on the first file it imports (~1.5 ms of a cold start here), so that is not the
  * deployment's entry point.
  */
 export const POOL_WARM_MODULE = { name: "warm.ts", source: "export const warm: number = 1;\n" };
