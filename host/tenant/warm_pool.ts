@@ -60,11 +60,11 @@ export function poolable(deployment: RunnableDeployment, appDir: string): boolea
   if (deployment.kvDatabaseId) return false;
   if (deployment.net && !deployment.net.includes("*")) return false;
   if (deployment.denoFlags.join(" ") !== POOL_DENO_FLAGS.join(" ")) return false;
-  for (const name of CONFIG_FILES) {
-    if (exists(join(appDir, name))) return false;
-  }
+  // One listing of the tree, read on a cold start's path: no look-up per config file name.
+  const top = [...Deno.readDirSync(appDir)];
+  if (top.some((entry) => CONFIG_FILES.includes(entry.name))) return false;
   let scanned = 0;
-  for (const path of files(appDir)) {
+  for (const path of files(appDir, top)) {
     if (!MODULE_FILE.test(path)) continue;
     if (++scanned > MAX_SCANNED_MODULES) return false;
     let source;
@@ -152,19 +152,11 @@ export function linkTree(from: string, to: string): void {
   }
 }
 
-function* files(dir: string): Generator<string> {
-  for (const entry of Deno.readDirSync(dir)) {
+/** The files under `dir`, whose entries are `listed` when they have been read already. */
+function* files(dir: string, listed?: Deno.DirEntry[]): Generator<string> {
+  for (const entry of listed ?? Deno.readDirSync(dir)) {
     const path = join(dir, entry.name);
     if (entry.isDirectory) yield* files(path);
     else if (entry.isFile) yield path;
-  }
-}
-
-function exists(path: string): boolean {
-  try {
-    Deno.lstatSync(path);
-    return true;
-  } catch {
-    return false;
   }
 }
