@@ -230,6 +230,8 @@ export class Runtime {
   #pool: PoolMember[] = [];
   /** Whether a deployment can take a pooled runtime, by id (see {@link poolable}). */
   #poolable = new Map<string, boolean>();
+  /** The handoff line's write to a pooled runtime handed a deployment, by process. */
+  #handoffs = new WeakMap<Deno.ChildProcess, Promise<void>>();
   /** Deployments' module seeds read so far (`null`: none kept yet), by id (module_seed.ts). */
   #seeds = new Map<string, ModuleSeed | null>();
   /** Pooled runtimes being started now. */
@@ -376,6 +378,7 @@ export class Runtime {
   async runCron(id: string, name: string): Promise<boolean> {
     const child = this.#processes.get(id);
     if (!child) return false;
+    await this.#handoffs.get(child); // the lifeline's first line, still being written
     const writer = child.stdin.getWriter();
     try {
       await writer.write(new TextEncoder().encode(JSON.stringify({ cron: name }) + "\n"));
@@ -840,9 +843,10 @@ export class Runtime {
     // Not awaited: the first request travels meanwhile (the bootstrap holds it until the
     // deployment serves). A runtime that cannot read it died: its start fails as any would.
     const writer = child.stdin.getWriter();
-    writer.write(new TextEncoder().encode(handoffLine(deployment)))
+    const written = writer.write(new TextEncoder().encode(handoffLine(deployment)))
       .then(() => writer.releaseLock(), () => this.#kill(child))
       .finally(() => member.seedBed?.close());
+    this.#handoffs.set(child, written);
     return member.process;
   }
 
@@ -863,6 +867,8 @@ export class Runtime {
    * requests that wait for it.
    */
   #keepModuleSeed(id: string, cacheDir: string, now: boolean): void {
+    // Unsandboxed there is no pool (nor `/app`, whose modules a seed keeps).
+    if (this.#options.isolation.kind !== "bwrap") return;
     if (this.#poolable.get(id) !== true || this.#moduleSeed(id)) return;
     const harvest = () => {
       if (!this.#closed && harvestModuleSeed(cacheDir, this.#seedDir(id))) this.#seeds.delete(id);
