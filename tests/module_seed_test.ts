@@ -12,7 +12,12 @@ import { fileURLToPath } from "node:url";
 import { deploymentDirs, type RunnableDeployment, Runtime } from "../host/tenant/runtime.ts";
 import { detectIsolation, tenantDenoBinary } from "../host/tenant/sandbox.ts";
 import { POOL_DENO_FLAGS } from "../host/tenant/warm_pool.ts";
-import { type ModuleSeed, readModuleSeed, SeedBed } from "../host/tenant/module_seed.ts";
+import {
+  harvestModuleSeed,
+  type ModuleSeed,
+  readModuleSeed,
+  SeedBed,
+} from "../host/tenant/module_seed.ts";
 import { requires } from "./helpers/programs.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";
 
@@ -156,3 +161,60 @@ async function waitFor(condition: () => boolean, timeoutMs = 15_000): Promise<vo
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
+
+Deno.test("a harvest keeps only the deployment's own modules, appears whole or not at all, and never throws", async () => {
+  const root = await Deno.makeTempDir({ prefix: "dt-seed-harvest-" });
+  try {
+    // A Deno cache laid out as Deno 2 leaves it: the module info table and the emitted code.
+    const cache = join(root, "cache");
+    await Deno.mkdir(join(cache, "gen/file/app/lib"), { recursive: true });
+    await Deno.writeTextFile(join(cache, "gen/file/app/main.ts.js"), "export default {};");
+    await Deno.writeTextFile(join(cache, "gen/file/app/lib/greet.ts.js"), "export {};");
+    const db = new DatabaseSync(join(cache, "dep_analysis_cache_v2"));
+    db.exec(`CREATE TABLE info (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+      CREATE TABLE moduleinfocache (specifier TEXT PRIMARY KEY, media_type INTEGER NOT NULL,
+        source_hash INTEGER NOT NULL, module_info TEXT NOT NULL);
+      INSERT INTO info VALUES ('CLI_VERSION', '2.9.6');`);
+    const insert = db.prepare("INSERT INTO moduleinfocache VALUES (?, 5, ?, '{}')");
+    insert.run("file:///app/main.ts", -1234567890123456789n);
+    insert.run("file:///app/lib/greet.ts", 42);
+    insert.run("file:///deno/warm.ts", 7);
+    db.close();
+
+    assert.equal(harvestModuleSeed(join(root, "nowhere"), join(root, "none")), false);
+    assert.equal(exists(join(root, "none")), false);
+
+    const seedDir = join(root, "seed");
+    assert.equal(harvestModuleSeed(cache, seedDir), true);
+    const seed = readModuleSeed(seedDir);
+    assert.ok(seed);
+    assert.equal(seed.denoVersion, "2.9.6");
+    assert.deepEqual(
+      seed.modules.map((m) => [m.specifier, m.sourceHash]).sort(),
+      [["file:///app/lib/greet.ts", "42"], ["file:///app/main.ts", "-1234567890123456789"]],
+      "the deployment's modules only, hashes exact",
+    );
+    assert.equal(
+      (await Deno.stat(join(seedDir, "gen/lib/greet.ts.js"))).ino,
+      (await Deno.stat(join(cache, "gen/file/app/lib/greet.ts.js"))).ino,
+    );
+
+    // Nowhere to write it (a file where its directory would be): no seed, and no throw.
+    await Deno.writeTextFile(join(root, "file"), "");
+    assert.equal(harvestModuleSeed(cache, join(root, "file", "seed")), false);
+
+    // A second harvest (another process of the deployment) finds it there: nothing changes.
+    assert.equal(harvestModuleSeed(cache, seedDir), false);
+    assert.deepEqual(
+      [...Deno.readDirSync(root)].map((entry) => entry.name).sort(),
+      ["cache", "file", "seed"],
+      "no half-made seed left behind",
+    );
+    assert.deepEqual(readModuleSeed(seedDir), seed);
+
+    await Deno.writeTextFile(join(seedDir, "modules.json"), "{not json");
+    assert.equal(readModuleSeed(seedDir), undefined, "an unreadable seed is no seed");
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -95,7 +95,9 @@ export function harvestModuleSeed(cacheDir: string, seedDir: string): boolean {
     Deno.renameSync(temporary, seedDir);
     return true;
   } catch {
-    Deno.removeSync(temporary, { recursive: true });
+    try {
+      Deno.removeSync(temporary, { recursive: true });
+    } catch { /* never made */ }
     return false;
   }
 }
