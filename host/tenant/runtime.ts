@@ -1005,10 +1005,8 @@ export class Runtime {
     this.#pool.push(member);
     await warmUp(client, process.exited, { secret: process.warmUpSecret });
     // Answered once its loader is warm: its cache is set up.
-    if (process.deploymentId === undefined) {
-      member.seedBed = SeedBed.open(dirs.cache);
-      process.exited.then(() => member.seedBed?.close());
-    }
+    member.seedBed = SeedBed.open(dirs.cache);
+    process.exited.then(() => member.seedBed?.close());
     member.warm = true;
     warmedUp.resolve();
   }
