@@ -162,7 +162,7 @@ async function waitFor(condition: () => boolean, timeoutMs = 15_000): Promise<vo
   }
 }
 
-Deno.test("a harvest keeps only the deployment's own modules, appears whole or not at all, and never throws", async () => {
+Deno.test("a harvest keeps only the deployment's own modules, appears whole or not at all, never brings a deleted deployment's directory back, and never throws", async () => {
   const root = await Deno.makeTempDir({ prefix: "dt-seed-harvest-" });
   try {
     // A Deno cache laid out as Deno 2 leaves it: the module info table and the emitted code.
@@ -198,6 +198,10 @@ Deno.test("a harvest keeps only the deployment's own modules, appears whole or n
       (await Deno.stat(join(seedDir, "gen/lib/greet.ts.js"))).ino,
       (await Deno.stat(join(cache, "gen/file/app/lib/greet.ts.js"))).ino,
     );
+
+    // Its deployment deleted meanwhile: its directory does not come back.
+    assert.equal(harvestModuleSeed(cache, join(root, "deleted", "module_seed")), false);
+    assert.equal(exists(join(root, "deleted")), false);
 
     // Nowhere to write it (a file where its directory would be): no seed, and no throw.
     await Deno.writeTextFile(join(root, "file"), "");

@@ -85,7 +85,7 @@ export function harvestModuleSeed(cacheDir: string, seedDir: string): boolean {
   if (!denoVersion || modules.length === 0) return false;
   const temporary = `${seedDir}.${crypto.randomUUID().slice(0, 8)}.tmp`;
   try {
-    Deno.mkdirSync(temporary, { recursive: true });
+    Deno.mkdirSync(temporary); // not its parent: a deployment deleted meanwhile stays deleted
     const emitted = join(cacheDir, EMITTED_APP);
     if (isDirectory(emitted)) {
       Deno.mkdirSync(join(temporary, "gen"));
