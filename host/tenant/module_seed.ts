@@ -35,11 +35,15 @@ const APP_SPECIFIERS = `file://${APP_IN_SANDBOX}/%`;
 /** The seed's record of module infos, in its directory (emitted code lies beside it). */
 const SEED_FILE = "modules.json";
 
-/** One row of Deno's module info cache (the hash is a 64-bit integer, kept as a string). */
-interface ModuleInfoRow {
+/** One row of Deno's module info cache. */
+export interface ModuleInfoRow {
+  /** The module's URL, `file:///app/…`. */
   specifier: string;
+  /** Deno's number for its media type (TypeScript, JavaScript, …). */
   mediaType: number;
+  /** The hash of its source, a 64-bit integer written in decimal. */
   sourceHash: string;
+  /** What Deno found in it (its imports and exports), as Deno wrote it. */
   moduleInfo: string;
 }
 
@@ -47,6 +51,7 @@ interface ModuleInfoRow {
 export interface ModuleSeed {
   /** The Deno version that wrote the entries (its cache's `CLI_VERSION`). */
   denoVersion: string;
+  /** The module info of each of the deployment's modules that was loaded. */
   modules: ModuleInfoRow[];
   /** The emitted code, mirroring Deno's `gen/file/app`; absent when there is none (plain JS). */
   emittedDir?: string;
