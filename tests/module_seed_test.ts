@@ -185,6 +185,8 @@ Deno.test("a harvest keeps only the deployment's own modules, appears whole or n
     assert.equal(exists(join(root, "none")), false);
 
     const seedDir = join(root, "seed");
+    // What a harvest killed mid-way left.
+    await Deno.mkdir(join(root, "seed.tmp/gen"), { recursive: true });
     assert.equal(harvestModuleSeed(cache, seedDir), true);
     const seed = readModuleSeed(seedDir);
     assert.ok(seed);

@@ -88,8 +88,13 @@ export function harvestModuleSeed(cacheDir: string, seedDir: string): boolean {
     db?.close();
   }
   if (!denoVersion || modules.length === 0) return false;
-  const temporary = `${seedDir}.${crypto.randomUUID().slice(0, 8)}.tmp`;
+  // One name: a harvest runs whole, synchronously, so none runs beside it in the host, and what
+  // one killed mid-way left is cleared by the next.
+  const temporary = `${seedDir}.tmp`;
   try {
+    try {
+      Deno.removeSync(temporary, { recursive: true });
+    } catch { /* none left */ }
     Deno.mkdirSync(temporary); // not its parent: a deployment deleted meanwhile stays deleted
     const emitted = join(cacheDir, EMITTED_APP);
     if (isDirectory(emitted)) {
