@@ -68,9 +68,7 @@ export function harvestModuleSeed(cacheDir: string, seedDir: string): boolean {
   let modules: ModuleInfoRow[];
   try {
     db = new DatabaseSync(join(cacheDir, MODULE_INFO_DB), { readOnly: true });
-    denoVersion = String(
-      db.prepare("SELECT value FROM info WHERE key = 'CLI_VERSION'").get()?.value ?? "",
-    );
+    denoVersion = cacheDenoVersion(db);
     const select = db.prepare(
       "SELECT specifier, media_type, source_hash, module_info FROM moduleinfocache " +
         "WHERE specifier LIKE ?",
@@ -142,9 +140,7 @@ export class SeedBed {
     // The runtime's own writes wait for nothing of ours, and ours need no fsync: a lost
     // entry is a miss.
     db.exec("PRAGMA synchronous = OFF; PRAGMA busy_timeout = 0");
-    this.#denoVersion = String(
-      db.prepare("SELECT value FROM info WHERE key = 'CLI_VERSION'").get()?.value ?? "",
-    );
+    this.#denoVersion = cacheDenoVersion(db);
     this.#insert = db.prepare(
       "INSERT OR REPLACE INTO moduleinfocache (specifier, media_type, source_hash, module_info) " +
         "VALUES (?, ?, ?, ?)",
@@ -195,6 +191,11 @@ export class SeedBed {
       this.#db.close();
     } catch { /* closed */ }
   }
+}
+
+/** The Deno version that wrote the cache `db` (`""` when it does not say). */
+function cacheDenoVersion(db: DatabaseSync): string {
+  return String(db.prepare("SELECT value FROM info WHERE key = 'CLI_VERSION'").get()?.value ?? "");
 }
 
 function isDirectory(path: string): boolean {
