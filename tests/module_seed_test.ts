@@ -8,10 +8,8 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { dirname, join } from "node:path";
-import { fileURLToPath } from "node:url";
-import { deploymentDirs, type RunnableDeployment, Runtime } from "../host/tenant/runtime.ts";
-import { detectIsolation, tenantDenoBinary } from "../host/tenant/sandbox.ts";
-import { POOL_DENO_FLAGS } from "../host/tenant/warm_pool.ts";
+import { deploymentDirs } from "../host/tenant/runtime.ts";
+import { tenantDenoBinary } from "../host/tenant/sandbox.ts";
 import {
   harvestModuleSeed,
   type ModuleSeed,
@@ -20,10 +18,8 @@ import {
 } from "../host/tenant/module_seed.ts";
 import { requires } from "./helpers/programs.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";
-
-const bootstrap = fileURLToPath(new URL("../host/tenant/bootstrap.js", import.meta.url));
-const poolMain = fileURLToPath(new URL("../host/tenant/pool.js", import.meta.url));
-const isolation = await detectIsolation(false);
+import { isolation, poolableDeployment, pooledRuntime } from "./helpers/pooled_runtime.ts";
+import { waitFor } from "./helpers/wait_for.ts";
 
 Deno.test(requires(["bwrap"], {
   name: "a deployment's modules, harvested from its check, load in a pooled runtime from the " +
@@ -32,21 +28,8 @@ Deno.test(requires(["bwrap"], {
   async fn() {
     const root = await Deno.makeTempDir({ prefix: "dt-seed-" });
     const deploymentsDir = join(root, "deployments");
-    const runtime = new Runtime({
-      isolation,
-      deploymentsDir,
-      poolDir: join(root, "pool"),
-      bootstrap,
-      poolMain,
-      warmPool: 1,
-      deno: tenantDenoBinary(),
-    });
-    const deployment: RunnableDeployment = {
-      id: "hooks",
-      entrypoint: "main.ts",
-      envVars: {},
-      denoFlags: [...POOL_DENO_FLAGS],
-    };
+    const runtime = pooledRuntime(root);
+    const deployment = poolableDeployment("hooks");
     const { app, root: deploymentRoot } = deploymentDirs(deploymentsDir, deployment.id);
     try {
       await Deno.mkdir(join(app, "lib"), { recursive: true });
@@ -60,11 +43,11 @@ Deno.test(requires(["bwrap"], {
         "export const greet = (name: string): string => `hello, ${name}`;",
       );
       runtime.warmUp();
-      await waitFor(() => runtime.pooled === 1);
+      await waitFor(() => runtime.pooled === 1, 15_000);
       // Its loader warmed up on a module of the host's before it is handed anything.
       const [member] = [...Deno.readDirSync(join(root, "pool"))];
       const warmed = join(root, "pool", member.name, "cache/gen/file/run/deployment/warm.ts.js");
-      await waitFor(() => exists(warmed));
+      await waitFor(() => exists(warmed), 15_000);
 
       await runtime.ensure(deployment, "check");
       const seedDir = join(deploymentRoot, "module_seed");
@@ -76,7 +59,7 @@ Deno.test(requires(["bwrap"], {
       );
       await runtime.stop(deployment.id);
 
-      await waitFor(() => runtime.pooled === 1);
+      await waitFor(() => runtime.pooled === 1, 15_000);
       const instance = await runtime.ensure(deployment);
       assert.equal(await (await tenantGet(instance.client)).text(), "hello, lead");
       const cache = join(dirname(dirname(instance.socketPath)), "cache");
@@ -151,14 +134,6 @@ function exists(path: string): boolean {
     return true;
   } catch {
     return false;
-  }
-}
-
-async function waitFor(condition: () => boolean, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
 

@@ -12,6 +12,7 @@ import { deploymentDirs, type ProcessObserver, Runtime } from "../host/tenant/ru
 import { detectIsolation, tenantDenoBinary } from "../host/tenant/sandbox.ts";
 import type { LogLevel } from "../lib/types.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";
+import { waitFor } from "./helpers/wait_for.ts";
 
 const bootstrap = fileURLToPath(new URL("../host/tenant/bootstrap.js", import.meta.url));
 const isolation = await detectIsolation(true);
@@ -77,14 +78,6 @@ Deno.test("the runtime logs start, output and the memory cap, and reports its pr
     await Deno.remove(root, { recursive: true });
   }
 });
-
-async function waitFor(condition: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!condition()) {
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 /** Allocates ArrayBuffers (outside V8's heap cap) on `/buffers` until something stops it. */
 const BUFFERS_APP = `

@@ -5,47 +5,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { fileURLToPath } from "node:url";
-import {
-  deploymentDirs,
-  type RunnableDeployment,
-  Runtime,
-  type RuntimeOptions,
-} from "../host/tenant/runtime.ts";
-import { detectIsolation, tenantDenoBinary } from "../host/tenant/sandbox.ts";
-import { handoffLine, linkTree, POOL_DENO_FLAGS, poolable } from "../host/tenant/warm_pool.ts";
+import { deploymentDirs, type RunnableDeployment } from "../host/tenant/runtime.ts";
+import { handoffLine, linkTree, poolable } from "../host/tenant/warm_pool.ts";
 import { requires } from "./helpers/programs.ts";
 import { CPU_WEIGHTS, detectCgroups, type HostCgroups } from "../host/tenant/cgroups.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";
 import { POOLED_RUNTIME_MB } from "../host/tenant/pool_sizer.ts";
-
-const bootstrap = fileURLToPath(new URL("../host/tenant/bootstrap.js", import.meta.url));
-const poolMain = fileURLToPath(new URL("../host/tenant/pool.js", import.meta.url));
-const isolation = await detectIsolation(false);
-
-function runnable(id: string, extra: Partial<RunnableDeployment> = {}): RunnableDeployment {
-  return {
-    id,
-    entrypoint: "main.ts",
-    envVars: {},
-    denoFlags: [...POOL_DENO_FLAGS],
-    ...extra,
-  };
-}
-
-/** A runtime with a warm pool (at least one), its deployments and pool under `root`. */
-function pooledRuntime(root: string, options: Partial<RuntimeOptions> = {}): Runtime {
-  return new Runtime({
-    isolation,
-    deploymentsDir: join(root, "deployments"),
-    poolDir: join(root, "pool"),
-    bootstrap,
-    poolMain,
-    warmPool: 1,
-    deno: tenantDenoBinary(),
-    ...options,
-  });
-}
+import { isolation, poolableDeployment, pooledRuntime } from "./helpers/pooled_runtime.ts";
+import { waitFor } from "./helpers/wait_for.ts";
 
 /** Writes `source` as the `main.ts` of deployment `id`'s files. */
 async function writeMain(deploymentsDir: string, id: string, source: string): Promise<void> {
@@ -102,7 +69,7 @@ Deno.test("poolable: default settings and own modules only", async (t) => {
     await t.step(`${name}: ${expected ? "pooled" : "starts on its own"}`, async () => {
       const app = await appWith(files);
       try {
-        assert.equal(poolable(runnable("d", extra), app), expected);
+        assert.equal(poolable(poolableDeployment("d", extra), app), expected);
       } finally {
         await Deno.remove(app, { recursive: true });
       }
@@ -130,7 +97,7 @@ Deno.test("linkTree mirrors a tree with hard links and copies symlinks", async (
 
 Deno.test("the handoff carries entry, env vars and id; host variables cannot be overridden", () => {
   const line = handoffLine(
-    runnable("abc", {
+    poolableDeployment("abc", {
       envVars: { GREETING: "hi", DENO_DIR: "/etc", HOME: "/", DENO_DEPLOYMENT_ID: "x" },
       requestTimeoutMs: 900,
     }),
@@ -178,7 +145,7 @@ Deno.test(requires(["bwrap"], {
       runtime.warmUp();
       await waitFor(() => Promise.resolve(runtime.pooled === 1));
       const instance = await runtime.ensure(
-        runnable("pooled", { envVars: { GREETING: "hello" }, requestTimeoutMs: 500 }),
+        poolableDeployment("pooled", { envVars: { GREETING: "hello" }, requestTimeoutMs: 500 }),
       );
       assert.ok(instance.socketPath.startsWith(poolDir), "served by the pooled runtime");
       const answer = await (await tenantGet(instance.client))
@@ -194,7 +161,7 @@ Deno.test(requires(["bwrap"], {
       // The pool refills; a deployment that needs its own start does not take from it.
       await waitFor(() => Promise.resolve(runtime.pooled === 1));
       assert.equal((await entries(poolDir)).length, 2, "the handed-out one and its replacement");
-      const own = await runtime.ensure(runnable("other", { net: [] }));
+      const own = await runtime.ensure(poolableDeployment("other", { net: [] }));
       assert.ok(own.socketPath.startsWith(deploymentsDir), "started on its own");
       assert.equal((await entries(poolDir)).length, 2);
 
@@ -230,7 +197,7 @@ Deno.test(requires(["bwrap"], {
       for (const id of ["late", "broken"]) {
         runtime.warmUp();
         await waitFor(() => Promise.resolve(runtime.pooled === 1));
-        const handed = await runtime.forRequest(runnable(id));
+        const handed = await runtime.forRequest(poolableDeployment(id));
         let settled = false;
         handed.serving.then(() => settled = true, () => settled = true);
         await Promise.resolve();
@@ -277,7 +244,7 @@ Deno.test(requires(["bwrap"], {
     try {
       for (const [i, id] of ids.entries()) {
         await writeMain(deploymentsDir, id, app);
-        (await runtime.ensure(runnable(id))).lastUsed = 1_000 + i;
+        (await runtime.ensure(poolableDeployment(id))).lastUsed = 1_000 + i;
       }
       await runtime.stopAll();
       const saved = JSON.parse(await Deno.readTextFile(join(root, "warm.json")));
@@ -287,7 +254,7 @@ Deno.test(requires(["bwrap"], {
       const asked: string[] = [];
       const restored = await runtime.restore((id) => {
         asked.push(id);
-        return id === "five" ? undefined : runnable(id); // "five" was deleted meanwhile
+        return id === "five" ? undefined : poolableDeployment(id); // "five" was deleted meanwhile
       }, 10_000);
       assert.deepEqual(asked, ["five", "four", "three"], "within the budget, newest first");
       assert.equal(restored, 2);
@@ -316,7 +283,7 @@ Deno.test(requires(["bwrap"], {
     await writeMain(deploymentsDir, "fine", good);
     const runtime = pooledRuntime(root, { poolBudgetMb: 64 });
     try {
-      assert.equal(await runtime.restore((id) => runnable(id), 10_000), 1);
+      assert.equal(await runtime.restore((id) => poolableDeployment(id), 10_000), 1);
       assert.ok(!runtime.isRunning("broken"));
       assert.ok(runtime.isRunning("fine"));
     } finally {
@@ -381,7 +348,7 @@ Deno.test(requires(["bwrap"], {
       await waitFor(() => Promise.resolve(runtime.pooled === 1));
       assert.deepEqual(weights(cgroups), [low], "a pooled runtime waits low");
 
-      const built = await runtime.ensure(runnable("built"), "check");
+      const built = await runtime.ensure(poolableDeployment("built"), "check");
       assert.ok(built.socketPath.startsWith(join(root, "pool")), "from the pool");
       assert.equal(runtime.cpuWeight("built"), "low");
       runtime.promote("built");
@@ -389,7 +356,7 @@ Deno.test(requires(["bwrap"], {
 
       await waitFor(() => Promise.resolve(runtime.pooled === 1));
       assert.deepEqual(weights(cgroups), [low, normal], "its replacement waits low");
-      const requested = await runtime.ensure(runnable("requested"));
+      const requested = await runtime.ensure(poolableDeployment("requested"));
       assert.ok(requested.socketPath.startsWith(join(root, "pool")), "from the pool");
       assert.equal(runtime.cpuWeight("requested"), "normal");
     } finally {
@@ -407,14 +374,6 @@ async function entries(dir: string): Promise<string[]> {
     for await (const entry of Deno.readDir(dir)) names.push(entry.name);
   } catch { /* not created yet */ }
   return names;
-}
-
-async function waitFor(condition: () => Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error("timed out waiting");
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 Deno.test(requires(["bwrap"], {
