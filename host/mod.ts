@@ -387,7 +387,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   if (front) await within(front.settled(), ROUTE_WAIT_MS);
   if (restored > 0) {
     const ms = Math.round(performance.now() - restoreStart);
-    log(`restored ${restored} deployments that were warm before the restart (${ms} ms)`);
+    const what = restored === 1 ? "1 deployment that was" : `${restored} deployments that were`;
+    log(`restored ${what} warm before the restart (${ms} ms)`);
   }
   runtime.warmUp();
   await runtime.poolReady(POOL_WAIT_MS);

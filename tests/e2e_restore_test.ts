@@ -50,3 +50,30 @@ Deno.test("a restarted host starts the deployments that were warm again before i
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("a host killed outright right after its deploys starts them again too", async () => {
+  const root = await Deno.makeTempDir({ prefix: "dt-restore-kill-" });
+  const dataDir = join(root, "data");
+  const args = ["--warm-pool-memory", "64m"];
+  let host = await startTestHost({ dataDir, args });
+  try {
+    const cli = (...argv: string[]) => runCli(argv, { env: host.env });
+    const app = join(root, "app");
+    await Deno.mkdir(app);
+    await Deno.writeTextFile(join(app, "main.ts"), BOOT_STAMP);
+    assert.equal((await cli("project", "create", "killed")).code, 0);
+    const deployed = await cli("deploy", app, "--project", "killed", "--json");
+    assert.equal(deployed.code, 0, describe(deployed));
+    const { id } = jsonOf<Deployment>(deployed);
+    // Well within the runtime's 5 s sweep, past the save that follows a process coming up.
+    await new Promise((resolve) => setTimeout(resolve, 1_000));
+    await host.stop("SIGKILL");
+    host = await startTestHost({ dataDir, args });
+    assert.match(host.output(), /restored 1 deployment that was warm before the restart/);
+    const result = await runCli(["invoke", id, "--json"], { env: host.env });
+    assert.equal(result.code, 0, describe(result));
+  } finally {
+    await host.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});

@@ -241,6 +241,8 @@ export class Runtime {
   #savedDemand = "";
   /** The warm set last saved to `warmSetFile`, as JSON. */
   #savedWarm = "";
+  /** A save of the warm set soon after it changed (see {@link WARM_SET_SAVE_DELAY_MS}). */
+  #warmSetSave: ReturnType<typeof setTimeout> | undefined;
   /** The deployments the last host had a process for, most recently used first. */
   #warmBefore: string[];
   /** The memory the pool, and a restart's restored deployments, may hold (MiB). */
@@ -398,6 +400,7 @@ export class Runtime {
     const pending = this.#instances.get(id);
     this.#instances.delete(id);
     this.#serving.delete(id);
+    if (pending) this.#warmSetChanged();
     const child = this.#processes.get(id);
     const ready = this.#ready.get(id);
     if (ready) {
@@ -435,6 +438,7 @@ export class Runtime {
     this.#saveWarmSet();
     this.#closed = true;
     clearInterval(this.#sweeper);
+    clearTimeout(this.#warmSetSave);
     this.#guard.close();
     await Promise.all(this.#filling);
     const pool = this.#pool;
@@ -774,6 +778,7 @@ export class Runtime {
     });
     exited.then(unwatch);
     this.#ready.set(deployment.id, instance);
+    this.#warmSetChanged();
     exited.then(() => {
       if (this.#ready.get(deployment.id) === instance) this.#ready.delete(deployment.id);
     });
@@ -934,6 +939,19 @@ export class Runtime {
     } catch (error) {
       this.#options.hostLog(`warm pool: could not save its demand: ${(error as Error).message}`);
     }
+  }
+
+  /**
+   * Saves the warm set shortly after a process came up or was stopped, not at the next sweep:
+   * a host killed right after its deploys restores them too. One save covers a burst of changes.
+   */
+  #warmSetChanged(): void {
+    if (this.#warmSetSave !== undefined || this.#closed) return;
+    this.#warmSetSave = setTimeout(() => {
+      this.#warmSetSave = undefined;
+      this.#saveWarmSet();
+    }, WARM_SET_SAVE_DELAY_MS);
+    Deno.unrefTimer(this.#warmSetSave as unknown as number);
   }
 
   /** Writes the deployments with a process, most recently used first, when they changed. */
@@ -1121,6 +1139,12 @@ interface PoolMember {
    */
   warmedUp: Promise<void>;
 }
+
+/**
+ * How long after a process came up or was stopped the warm set is saved: after the rest of a
+ * burst of cold starts (the save is a write and a rename on the host's thread).
+ */
+const WARM_SET_SAVE_DELAY_MS = 500;
 
 /** How long after a deployment's process serves its module seed is harvested (module_seed.ts). */
 const SEED_HARVEST_DELAY_MS = 1_000;

@@ -6,7 +6,7 @@
  * deployments' ids (most recently used first) to a small JSON file when they change and at
  * stop, and a restarted host starts them again before it says it is ready
  * ({@link Runtime.restore} in runtime.ts): the restart is not seen by their callers. A host
- * killed outright has a list at most one sweep (a few seconds) old.
+ * killed outright has a list half a second old (its order: one sweep, a few seconds).
  *
  * @module
  */
