@@ -20,6 +20,7 @@ interface Answer {
   version: string;
   host: string;
   proto: string;
+  url: string;
 }
 
 const APP = `export default {
@@ -28,6 +29,7 @@ const APP = `export default {
       version: Deno.env.get("VERSION"),
       host: request.headers.get("host"),
       proto: request.headers.get("x-forwarded-proto"),
+      url: request.url,
     });
   },
 };
@@ -81,6 +83,7 @@ Deno.test("production, staging and custom domains with TLS, through the CLI", as
       version: "",
       host: "",
       proto: text,
+      url: "",
     };
   };
   const deploy = async (...args: string[]) =>
@@ -166,11 +169,13 @@ Deno.test("production, staging and custom domains with TLS, through the CLI", as
       assert.match(attached.stdout, new RegExp(`Attached shop\\.test to deployment ${second.id}`));
       assert.match(attached.stdout, /no TLS certificate yet/);
       const answer = await answerAt("shop.test");
+      // The Host as the client sent it, and the URL it asked for, as a local server sees them.
       assert.deepEqual(answer, {
         status: 200,
         version: "2",
-        host: "shop.test",
+        host: `shop.test:${host.port}`,
         proto: "http",
+        url: `http://shop.test:${host.port}/`,
       });
       const listed = jsonOf<Domain[]>(await ok("domain", "list", "--json"));
       assert.equal(listed.length, 1);
@@ -192,6 +197,7 @@ Deno.test("production, staging and custom domains with TLS, through the CLI", as
         version: "2",
         host: "shop.test",
         proto: "https",
+        url: "https://shop.test/",
       });
       // Names under the base domain get certificates from the same CA.
       const production = await httpsGet(info.httpsPort, "shop.localhost", ca);

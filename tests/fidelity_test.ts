@@ -177,6 +177,29 @@ const UPLOAD = `Deno.serve(async (request) => {
 });
 `;
 
+/** Says what a handler sees of its request: URL, origin, a redirect built from it, the client. */
+const SEEN = `Deno.serve((request, info) => {
+  const url = new URL(request.url);
+  return Response.json({
+    url: request.url,
+    origin: url.origin,
+    redirect: Response.redirect(new URL("/next", request.url)).headers.get("location"),
+    remote: info.remoteAddr,
+  });
+});
+`;
+
+/** A GET in origin form (as browsers send it) on a connection of its own; the JSON answer. */
+async function getJson(port: number, host: string, path: string): Promise<Record<string, unknown>> {
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  await connection.write(
+    new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+  );
+  const text = await new Response(connection.readable).text();
+  assert.match(text, /^HTTP\/1\.1 200/, text);
+  return JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4));
+}
+
 const ON_LISTEN = `let heard = null;
 Deno.serve({ onListen(addr) { heard = addr; } }, () => Response.json({ heard, env: Deno.env.toObject() }));
 `;
@@ -270,6 +293,25 @@ for (const frontProxy of [true, false]) {
           },
         );
 
+        await t.step(
+          "request.url is the URL the client asked for, info.remoteAddr the client's address",
+          async () => {
+            const url = await deploy(api, frontProxy ? "seen-proxy" : "seen-router", {
+              "main.ts": SEEN,
+            });
+            const host = new URL(url).host;
+            for (const when of ["first", "next"]) {
+              const seen = await getJson(api.host.port, host, "/a/b?c=1");
+              assert.deepEqual(seen, {
+                url: `http://${host}/a/b?c=1`,
+                origin: `http://${host}`,
+                redirect: `http://${host}/next`,
+                remote: { transport: "tcp", hostname: "127.0.0.1", port: 0 },
+              }, when);
+            }
+          },
+        );
+
         await t.step("onListen hears a TCP listener; the env is Deploy's and its own", async () => {
           const url = await deploy(api, frontProxy ? "listen-proxy" : "listen-router", {
             "main.ts": ON_LISTEN,
@@ -306,5 +348,21 @@ Deno.serve(() => new Response(leftPad("7", 3, "0")));
     closeInvokeClients();
   } finally {
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("a WebSocket can be the first request of a cold start from the warm pool", async () => {
+  // One process at a time: deploying the second stops the first's, so its next request is a
+  // cold start, handed to a pooled runtime while the request waits.
+  await using api = await startApiHost({ maxWarm: 1 });
+  try {
+    const url = await deploy(api, "ws-cold", { "main.ts": ECHO });
+    await deploy(api, "ws-other", { "main.ts": "Deno.serve(() => new Response('other'));\n" });
+    const [protocol, text, bytes] = await echoOverWebSocket(api.host.port, new URL(url).host);
+    assert.equal(protocol, "chat");
+    assert.equal(text, "echo hello");
+    assert.deepEqual(bytes, [1, 2, 3]);
+  } finally {
+    closeInvokeClients();
   }
 });

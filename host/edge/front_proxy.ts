@@ -26,7 +26,7 @@
  * per-request time limit (the tenant answers its own 504; HAProxy's server timeout catches a
  * stuck event loop, and its log line makes the host restart the process), `MEMORY_LIMIT` for
  * the requests of a process killed over its memory (a verdict map the host fills in while the
- * process dies), the `x-forwarded-*` headers and the `Host` without its port.
+ * process dies) and the `x-forwarded-*` headers.
  *
  * @module
  */
@@ -52,6 +52,7 @@ import {
 } from "../tenant/limits.ts";
 import { parseBackendStats, parseProxyLogLine, parseVariables } from "./proxy_usage.ts";
 import { hostName, invalidHostResponse, servesName } from "./router.ts";
+import { isWebSocketUpgrade } from "./websocket.ts";
 import {
   DRAIN_POLL_MS,
   type Instance,
@@ -698,12 +699,16 @@ export function behindProxy(
     if (hostName(request) === undefined) return invalidHostResponse();
     const url = request.url.replace(/^http\+unix:/, "http:");
     // Not `new Request(url, request)`: copying `request.signal` makes Deno warn about its
-    // legacy abort behaviour, and nothing here listens to it.
-    const forwarded = url === request.url ? request : new Request(url, {
-      method: request.method,
-      headers: request.headers,
-      body: request.body,
-    });
+    // legacy abort behaviour, and nothing here listens to it. A WebSocket upgrade stays the
+    // server's own request, with its `http+unix:` URL: only that one can be upgraded (a copy
+    // gets its 101 written, and the connection is then read as HTTP again).
+    const forwarded = url === request.url || isWebSocketUpgrade(request)
+      ? request
+      : new Request(url, {
+        method: request.method,
+        headers: request.headers,
+        body: request.body,
+      });
     const client = request.headers.get("x-forwarded-for") ?? "";
     return handler(forwarded, {
       ...info,

@@ -204,9 +204,9 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     "  http-request set-header x-forwarded-for %[src]",
     "  http-request set-header x-forwarded-proto http",
     "  http-request del-header forwarded",
-    // The name as the router sees it (no port, lower case), which is also the Host it sends on.
-    "  http-request set-var(txn.host) req.hdr(host),lower,word(1,:)",
-    `  http-request set-var(txn.route) var(txn.host),map(${options.routesMap})`,
+    // Routed by the name as the router sees it (no port, lower case); the tenant gets the Host
+    // as the client sent it, as a local `deno serve` would (its request.url keeps the port).
+    `  http-request set-var(txn.route) req.hdr(host),lower,word(1,:),map(${options.routesMap})`,
     "  http-request set-log-level silent unless { var(txn.route) -m found }",
     "  use_backend %[var(txn.route),word(1,|)] if { var(txn.route) -m found }",
     "  default_backend api",
@@ -217,7 +217,6 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     "frontend warm-up",
     `  bind unix@${options.warmUpSocket} mode 600`,
     "  http-request set-log-level silent",
-    "  http-request set-var(txn.host) req.hdr(host),lower,word(1,:)",
     `  http-request deny deny_status 400 unless { req.hdr(${SLOT_HEADER}) -m reg ^slot[0-9]+$ }`,
     `  use_backend %[req.hdr(${SLOT_HEADER})]`,
   );
@@ -240,7 +239,6 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
       // The first request since the host last read the slot wakes it: logged, flag set.
       `  http-request set-var(txn.wake) int(1) unless { var(${wakeFlag(slot)}) -m int 1 }`,
       `  http-request set-var(${wakeFlag(slot)}) int(1) if { var(txn.wake) -m found }`,
-      "  http-request set-header host %[var(txn.host)]",
       "  http-request set-var(txn.in) req.hdr(content-length)",
       "  http-response set-var(txn.out) res.hdr(content-length) unless { method HEAD }",
       "  http-response set-var(txn.out) int(0) if { method HEAD }",

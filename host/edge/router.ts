@@ -119,14 +119,14 @@ export function createRouter(
     // Set by the host alone, like X-Forwarded-*: a client's own claims never reach the tenant.
     headers.delete("forwarded");
     if ("hostname" in info.remoteAddr) headers.set("x-forwarded-for", info.remoteAddr.hostname);
-    headers.set("x-forwarded-proto", url.protocol.slice(0, -1));
+    // `http+unix:` for an upgrade that came through the front proxy (see behindProxy).
+    headers.set("x-forwarded-proto", url.protocol === "https:" ? "https" : "http");
     if (isWebSocketUpgrade(request)) {
       try {
         await serving;
       } catch (error) {
         return startFailureResponse(error);
       }
-      headers.set("host", host);
       // Open while the connection is: the process serves, the CPU and idle guards know it.
       return await relayWebSocket(
         request,
@@ -158,7 +158,6 @@ export function createRouter(
     else startTimer();
     instance.inFlight++; // until the response head: the CPU guard spares a process that serves
     try {
-      headers.set("host", host);
       const response = await instance.client.fetch({
         method: request.method,
         path: `${url.pathname}${url.search}`,

@@ -276,6 +276,70 @@ if (typeof Deno.Kv === "function") {
   globalThis.addEventListener("unload", reportKvUsage);
 }
 
+// ---- a request as Deploy shows it: the URL the client asked for, the client's address ----
+
+// The tenant serves on a unix socket, so Deno gives its requests `http+unix:` URLs (whose origin
+// is "null": `new URL("/next", request.url)` would make a redirect no browser follows) and a
+// unix remote address. The host and HAProxy forward the scheme and the client's address in
+// headers no client can set (x-forwarded-proto, x-forwarded-for), read only when asked for:
+// a handler that never looks pays nothing.
+const UNIX_SCHEME = "http+unix";
+const rawUrl = Object.getOwnPropertyDescriptor(Request.prototype, "url").get;
+const rawHeaders = Object.getOwnPropertyDescriptor(Request.prototype, "headers").get;
+const getHeader = Headers.prototype.get;
+const apply = Reflect.apply;
+/**
+ * The request header `name` of `request`, through functions tenant code cannot replace; `null`
+ * once Deno.upgradeWebSocket() has taken the request over (its headers are gone then, and Deno
+ * reads the URL after that).
+ */
+function headerOf(request, name) {
+  try {
+    return apply(getHeader, apply(rawHeaders, request, []), [name]);
+  } catch {
+    return null;
+  }
+}
+/** Each request's URL as first read, so that it reads the same after an upgrade. */
+const deployUrls = new WeakMap();
+Object.defineProperty(Request.prototype, "url", {
+  configurable: true,
+  enumerable: true,
+  get: function url() {
+    const raw = apply(rawUrl, this, []);
+    if (!raw.startsWith(UNIX_SCHEME + "://")) return raw;
+    let url = deployUrls.get(this);
+    if (url === undefined) {
+      const scheme = headerOf(this, "x-forwarded-proto") === "https" ? "https" : "http";
+      url = scheme + raw.slice(UNIX_SCHEME.length);
+      deployUrls.set(this, url);
+    }
+    return url;
+  },
+});
+
+/** What a deployment's handler gets as its second argument: the client's address, not ours. */
+class ClientInfo {
+  #request;
+  #info;
+  constructor(request, info) {
+    this.#request = request;
+    this.#info = info;
+  }
+  get remoteAddr() {
+    const client = headerOf(this.#request, "x-forwarded-for")?.split(",")[0].trim();
+    return { transport: "tcp", hostname: client || "127.0.0.1", port: 0 };
+  }
+  get completed() {
+    return this.#info.completed;
+  }
+}
+
+/** `handler`, given the client's address as Deploy gives it. */
+function withClientInfo(handler) {
+  return (request, info) => handler(request, new ClientInfo(request, info));
+}
+
 const realServe = Deno.serve;
 let server = null;
 
@@ -364,7 +428,7 @@ function listen(handler, options = {}) {
     throw new TypeError("Deno.serve() needs a handler function");
   }
   const onError = options.onError ?? logHandlerError;
-  const limited = withWarmUp(withTimeLimit(handler));
+  const limited = withWarmUp(withTimeLimit(withClientInfo(handler)));
   if (pooledServer) {
     // Listening since boot (and warmed up): from now on it serves the deployment, starting
     // with the requests that came while it loaded.
