@@ -5,7 +5,13 @@
  * nothing; a v1 deployment without `enableCron` that registers a job fails its build.
  */
 import assert from "node:assert/strict";
+import { join } from "node:path";
+import { MAX_CRONS_PER_DEPLOYMENT } from "../host/tenant/cron.ts";
 import { parseCron, scheduleText } from "../host/tenant/cron_schedule.ts";
+import { cronsOf } from "../host/store/crons.ts";
+import { Store } from "../host/store/store.ts";
+import { closeInvokeClients, invoke } from "../lib/invoke.ts";
+import { waitFor } from "./helpers/wait_for.ts";
 import { type ApiHost, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
 
 Deno.test("cron schedules match the minutes cron would run them", () => {
@@ -107,4 +113,37 @@ Deno.test("a current deployment's Deno.cron job runs on its schedule, started if
     !(await messages(api, preview.id)).includes("ticked preview"),
     "not current: never ran",
   );
+});
+
+/** Writes the bootstrap's cron records itself: many names, and names far past 64 characters. */
+const FORGED_CRONS = `
+const encoder = new TextEncoder();
+const record = (name) => encoder.encode("\\x1e" + JSON.stringify({ cron: { name, schedule: "* * * * *" } }) + "\\n");
+export default {
+  fetch() {
+    for (let i = 0; i < 100; i++) Deno.stdout.writeSync(record("job" + i));
+    Deno.stdout.writeSync(record("n".repeat(50_000)));
+    Deno.stdout.writeSync(record(""));
+    return new Response("written");
+  },
+};
+`;
+
+Deno.test("cron records a tenant forges on stdout are held to Deno.cron's limits", async () => {
+  await using api = await startApiHost();
+  const forged = await deploy(api, "cron-forged", FORGED_CRONS, { enableCron: true });
+  assert.equal(forged.status, "success");
+  const url = `http://cron-forged-${forged.id}.localhost:${api.host.port}/`;
+  assert.equal(await (await invoke(url)).text(), "written");
+  closeInvokeClients();
+  const refused = `a deployment registers at most ${MAX_CRONS_PER_DEPLOYMENT} jobs`;
+  await waitFor(async () => (await messages(api, forged.id)).some((m) => m.includes(refused)));
+  const store = Store.open(join(api.host.dataDir, "host.db"));
+  try {
+    const jobs = cronsOf(store, forged.id);
+    assert.equal(jobs.length, MAX_CRONS_PER_DEPLOYMENT);
+    assert.ok(jobs.every((job) => job.name.length >= 1 && job.name.length <= 64));
+  } finally {
+    store.close();
+  }
 });

@@ -67,3 +67,16 @@ Deno.test("KV reports are counted, and malformed tags are plain output", async (
   assert.ok(lines.every(([level]) => level === "info"));
   assert.match(lines[0][1], /"kv":\[-1,5\]/);
 });
+
+Deno.test("indented stderr that never ends a chunk at a newline is not held without bound", async () => {
+  // Each chunk ends mid-line, so no chunk ends with an empty buffer: 8 MiB of continuation
+  // lines once grew one held entry (in the host's heap) as long as the tenant kept writing.
+  const line = "  " + "x".repeat(100_000);
+  const chunks = Array.from({ length: 80 }, () => `${line}\n${line.slice(0, 50)}`);
+  const { lines } = await read("stderr", chunks);
+  const longest = Math.max(...lines.map(([, message]) => message.length));
+  assert.ok(longest <= 32 * 1024 * 8, `an entry of ${longest} characters was held`);
+  // Nothing is lost: it is logged in entries of a bounded length instead.
+  assert.ok(lines.every(([level]) => level === "error"));
+  assert.ok(lines.length > 1);
+});

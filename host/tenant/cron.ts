@@ -10,9 +10,18 @@
  * @module
  */
 import { isProduction } from "../build/builder.ts";
-import { recordCron, runnableCrons } from "../store/crons.ts";
+import { cronsOf, recordCron, runnableCrons } from "../store/crons.ts";
 import type { Store } from "../store/store.ts";
 import { parseCron, scheduleText } from "./cron_schedule.ts";
+
+/** Longest job name (as bootstrap.js checks). */
+export const MAX_CRON_NAME_LENGTH = 64;
+
+/** Longest schedule kept, in its text form. */
+export const MAX_CRON_SCHEDULE_LENGTH = 256;
+
+/** Most jobs one deployment registers. */
+export const MAX_CRONS_PER_DEPLOYMENT = 32;
 
 /** What the scheduler needs of the host. */
 export interface CronRunner {
@@ -43,12 +52,28 @@ export class CronScheduler {
    * kept when the schedule reads, logged as an error otherwise.
    */
   registered(deploymentId: string, name: string, schedule: unknown): void {
+    // The record comes from the tenant's stdout, which it can write itself: the bootstrap's
+    // checks (bootstrap.js `Deno.cron`) are repeated here, and the host's database keeps a
+    // bounded number of bounded rows per deployment.
+    if (typeof name !== "string" || name.length === 0 || name.length > MAX_CRON_NAME_LENGTH) {
+      return;
+    }
     let text: string;
     try {
       text = scheduleText(schedule);
+      if (text.length > MAX_CRON_SCHEDULE_LENGTH) throw new SyntaxError("the schedule is too long");
       parseCron(text);
     } catch (error) {
       this.#runner.log(deploymentId, "error", `Deno.cron("${name}"): ${(error as Error).message}`);
+      return;
+    }
+    const jobs = cronsOf(this.#runner.store, deploymentId);
+    if (jobs.length >= MAX_CRONS_PER_DEPLOYMENT && !jobs.some((job) => job.name === name)) {
+      this.#runner.log(
+        deploymentId,
+        "error",
+        `Deno.cron("${name}"): a deployment registers at most ${MAX_CRONS_PER_DEPLOYMENT} jobs`,
+      );
       return;
     }
     recordCron(this.#runner.store, { deploymentId, name, schedule: text });

@@ -65,7 +65,10 @@ export async function readTenantOutput(
     // A blank line carries nothing; Deno's hint about `deno serve` is not the tenant's.
     if (text.trim() === "" || IGNORED_PREFIXES.some((prefix) => text.startsWith(prefix))) return;
     if (kind === "stdout") return handlers.log(untaggedLevel, text);
-    if (held !== undefined && /^\s/.test(text)) {
+    // A continuation joins the held entry only while that stays within one line's bound: a
+    // tenant writing indented lines and never ending a write at a newline would otherwise
+    // grow `held` in the host's heap without limit (its own memory limit does not cover it).
+    if (held !== undefined && /^\s/.test(text) && held.length + 1 + text.length <= MAX_LINE) {
       held += `\n${text}`;
       return;
     }
