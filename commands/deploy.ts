@@ -15,7 +15,7 @@ import {
   type DeployPlan,
   planDeploy,
 } from "../lib/deploy.ts";
-import { parseEnvAssignment, parseEnvFile } from "../lib/env_file.ts";
+import { parseEnvAssignment, parseEnvFile, readEnvFileText } from "../lib/env_file.ts";
 import type { DeployApi } from "../lib/api.ts";
 import { ApiError, DeployTenantError, ExitCode } from "../lib/errors.ts";
 import { baseDomainOf, productionDomain, type RefusedDomain } from "../lib/domains.ts";
@@ -422,16 +422,10 @@ function parseTimeout(command: Command, value: string | undefined): number {
 }
 
 async function readEnvFile(path: string): Promise<Record<string, string>> {
-  let text: string;
-  try {
-    text = await Deno.readTextFile(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    throw new DeployTenantError("envFileNotFound", `Env file ${path} does not exist`, {
-      hint: "Pass --env-file with a path relative to the current directory.",
-      exitCode: ExitCode.usage,
-    });
-  }
+  const text = await readEnvFileText(
+    path,
+    "Pass --env-file with the path of a .env file, relative to the current directory.",
+  );
   return parseEnvFile(text, path);
 }
 
@@ -602,6 +596,9 @@ function projectNameFrom(directory: string): string | undefined {
 }
 
 function printPlan(out: Output, plan: DeployPlan, settings: DeploymentSettings): void {
+  // The warnings a deploy would print (e.g. a .env file among the files): a dry run is where
+  // they matter most. Under --json they are in the document instead.
+  for (const warning of plan.pack.warnings) out.warn(warning);
   const reusedFiles = plan.files.filter((file) => file.reused).length;
   const document = {
     dryRun: true,

@@ -9,8 +9,7 @@
  * @module
  */
 import { Command } from "commander";
-import { parseEnvAssignment, parseEnvFile } from "../lib/env_file.ts";
-import { DeployTenantError, ExitCode } from "../lib/errors.ts";
+import { parseEnvAssignment, parseEnvFile, readEnvFileText } from "../lib/env_file.ts";
 import type { Output } from "../lib/output.ts";
 import type { EnvVarOptions, V2Api } from "../lib/v2_api.ts";
 import type { App, EnvVar } from "../lib/v2/types.ts";
@@ -249,14 +248,6 @@ export function formatEnvValue(value: string): string {
   return `"${escaped}"`;
 }
 
-async function readEnvFile(path: string): Promise<string> {
-  try {
-    return await Deno.readTextFile(path);
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) throw error;
-    throw new DeployTenantError("envFileNotFound", `Env file ${path} does not exist`, {
-      hint: "Pass the path of a .env file, relative to the current directory.",
-      exitCode: ExitCode.usage,
-    });
-  }
+function readEnvFile(path: string): Promise<string> {
+  return readEnvFileText(path, "Pass the path of a .env file, relative to the current directory.");
 }

@@ -132,15 +132,18 @@ Examples:
           log: (line) => out.info(`${new Date().toISOString()} ${line}`),
         });
       } catch (error) {
-        if ((error as { code?: string }).code === "EADDRINUSE") {
-          throw new DeployTenantError("portInUse", `HTTPS port ${httpsPort} is already in use`, {
-            hint: "Pass --https-port with another port (0 picks a free one).",
-            exitCode: ExitCode.unavailable,
-          });
-        }
+        // The public port (Deno.serve or HAProxy) fails with Deno's AddrInUse; the HTTPS
+        // port's node:https server with a node-style EADDRINUSE (Deno's errors have that
+        // code too, so this order matters).
         if (error instanceof Deno.errors.AddrInUse) {
           throw new DeployTenantError("portInUse", `Port ${port} is already in use`, {
             hint: "Pass --port with another port (0 picks a free one), or stop what uses it.",
+            exitCode: ExitCode.unavailable,
+          });
+        }
+        if ((error as { code?: string }).code === "EADDRINUSE") {
+          throw new DeployTenantError("portInUse", `HTTPS port ${httpsPort} is already in use`, {
+            hint: "Pass --https-port with another port (0 picks a free one).",
             exitCode: ExitCode.unavailable,
           });
         }

@@ -120,3 +120,42 @@ function unescape(value: string): string {
 function truncate(text: string, max = 40): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
+
+/**
+ * Reads a `.env` file's text for `--env-file` or `env load`: a missing file, a directory or
+ * a file that cannot be read is a {@link DeployTenantError} naming the path (no stack trace),
+ * with `hint` on what to pass instead.
+ *
+ * @throws {DeployTenantError} `envFileNotFound` or `envFileNotAFile` (exit code 2), or
+ *   `envFileUnreadable` (exit code 1).
+ */
+export async function readEnvFileText(path: string, hint: string): Promise<string> {
+  try {
+    return await Deno.readTextFile(path);
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new DeployTenantError("envFileNotFound", `Env file ${path} does not exist`, {
+        hint,
+        exitCode: ExitCode.usage,
+        cause: error,
+      });
+    }
+    if (error instanceof Deno.errors.IsADirectory) {
+      throw new DeployTenantError("envFileNotAFile", `Env file ${path} is a directory`, {
+        hint,
+        exitCode: ExitCode.usage,
+        cause: error,
+      });
+    }
+    const why = error instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : error instanceof Error
+      ? error.message
+      : String(error);
+    throw new DeployTenantError("envFileUnreadable", `Cannot read env file ${path}: ${why}`, {
+      hint: "Check the file's permissions, or pass another file.",
+      exitCode: ExitCode.failed,
+      cause: error,
+    });
+  }
+}

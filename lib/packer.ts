@@ -184,7 +184,10 @@ export async function pack(options: PackOptions): Promise<Pack> {
   const explicit = options.entrypoint !== undefined && isAbsolute(options.entrypoint)
     ? relative(root, options.entrypoint)
     : options.entrypoint;
-  const entrypoint = detectEntrypoint(entries.map((entry) => entry.path), explicit);
+  const paths = entries.map((entry) => entry.path);
+  const entrypoint = explicit === undefined
+    ? await detectEntrypointOrSayWhy(root, paths)
+    : detectEntrypoint(paths, explicit);
   const warnings = [...walked.warnings, ...envFileWarnings(entries)];
   warnings.push(...danglingTargetWarnings(entries));
   return { root, entries, entrypoint, totalBytes, warnings };
@@ -216,6 +219,34 @@ export function detectEntrypoint(paths: Iterable<string>, explicit?: string): st
     `No entry point found (looked for ${ENTRYPOINT_CANDIDATES.join(", ")}).`,
     { hint: "Pass --entrypoint <file> to name it.", exitCode: ExitCode.usage },
   );
+}
+
+/**
+ * {@link detectEntrypoint} without an explicit one; when none of the candidates is packed but
+ * one is in the directory, the error says that ignore rules left it out (a `.gitignore` that
+ * lists `main.ts` otherwise reads as "there is no main.ts").
+ */
+async function detectEntrypointOrSayWhy(root: string, paths: string[]): Promise<string> {
+  try {
+    return detectEntrypoint(paths);
+  } catch (error) {
+    for (const candidate of ENTRYPOINT_CANDIDATES) {
+      const info = await Deno.stat(join(root, candidate)).catch(() => undefined);
+      if (!info?.isFile) continue;
+      throw new DeployTenantError(
+        "entrypointNotFound",
+        `No entry point among the files to deploy: ${candidate} is in the directory, but ` +
+          ".gitignore, --include or --exclude leaves it out.",
+        {
+          hint: `Deploy it anyway with --no-gitignore or by changing those rules, or pass ` +
+            "--entrypoint <file> to name another one.",
+          exitCode: ExitCode.usage,
+          cause: error,
+        },
+      );
+    }
+    throw error;
+  }
 }
 
 /** Counters of one upload, updated while the body is pulled. */

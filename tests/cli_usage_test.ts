@@ -119,6 +119,30 @@ Deno.test("deploy names a malformed --env and the line of a malformed .env", asy
   }
 });
 
+Deno.test("an --env-file or env load file that is a directory is a usage error, no stack", async () => {
+  const api = sentinel();
+  const dir = await Deno.makeTempDir();
+  try {
+    const deploy = await runCli(["deploy", HOOKS, "--env-file", dir], { env: api.env });
+    assert.equal(deploy.code, 2, describe(deploy));
+    assert.match(deploy.stderr, /^error: Env file .* is a directory$/m);
+    assert.doesNotMatch(deploy.stderr, /\bat .*:\d+:\d+/, "no stack trace");
+
+    const load = await runCli(["env", "load", "abcdefghijkl", dir], { env: api.env });
+    assert.equal(load.code, 2, describe(load));
+    assert.match(load.stderr, /^error: Env file .* is a directory$/m);
+    assert.doesNotMatch(load.stderr, /\bat .*:\d+:\d+/, "no stack trace");
+
+    const json = await runCli(["deploy", HOOKS, "--env-file", dir, "--json"], { env: api.env });
+    assert.equal(json.code, 2, describe(json));
+    assert.equal(JSON.parse(json.stderr).error.code, "envFileNotAFile");
+    assert.equal(api.requests(), 0);
+  } finally {
+    await api.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("an API without a token exits 3 with a hint, and never prints a token", async () => {
   const result = await runCli(["project", "list", "--api", "http://127.0.0.1:9/v1", "--org", "o"]);
   assert.equal(result.code, 3, describe(result));
@@ -223,5 +247,76 @@ Deno.test("host settings out of range are usage errors, before anything starts",
     assert.deepEqual([...Deno.readDirSync(dataDir)], [], "nothing was started or written");
   } finally {
     await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("host on a port already in use names that port, not the HTTPS one", async () => {
+  const dataDir = await Deno.makeTempDir();
+  const taken = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const { port } = taken.addr as Deno.NetAddr;
+  try {
+    const result = await runCli([
+      "host",
+      "--port",
+      String(port),
+      "--data-dir",
+      dataDir,
+      "--no-front-proxy",
+      "--unsandboxed",
+      "--warm-pool",
+      "0",
+    ]);
+    assert.equal(result.code, 6, describe(result));
+    assert.match(result.stderr, new RegExp(`^error: Port ${port} is already in use$`, "m"));
+    assert.doesNotMatch(result.stderr, /HTTPS/);
+  } finally {
+    taken.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("deploy --dry-run prints the warnings a deploy would print", async () => {
+  const api = sentinel();
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      join(dir, "main.ts"),
+      "export default { fetch: () => new Response() };",
+    );
+    await Deno.writeTextFile(join(dir, ".env"), "SECRET=1\n");
+    const result = await runCli(["deploy", dir, "--dry-run"], { env: api.env });
+    assert.equal(result.code, 0, describe(result));
+    assert.match(result.stderr, /^warning: "\.env" will be uploaded and may hold secrets/m);
+    const json = await runCli(["deploy", dir, "--dry-run", "--json"], { env: api.env });
+    assert.equal(json.code, 0, describe(json));
+    assert.equal(json.stderr, "", "under --json the warnings are in the document only");
+    assert.equal(jsonOf<{ warnings: string[] }>(json).warnings.length, 1);
+    assert.equal(api.requests(), 0);
+  } finally {
+    await api.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deploy says when .gitignore leaves out the entry point it would have found", async () => {
+  const api = sentinel();
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      join(dir, "main.ts"),
+      "export default { fetch: () => new Response() };",
+    );
+    await Deno.writeTextFile(join(dir, "other.ts"), "export {};");
+    await Deno.writeTextFile(join(dir, ".gitignore"), "main.ts\n");
+    const result = await runCli(["deploy", dir, "--dry-run"], { env: api.env });
+    assert.equal(result.code, 2, describe(result));
+    assert.match(result.stderr, /main\.ts is in the directory, but \.gitignore/);
+    assert.match(result.stderr, /--no-gitignore/);
+    const anyway = await runCli(["deploy", dir, "--dry-run", "--no-gitignore"], { env: api.env });
+    assert.equal(anyway.code, 0, describe(anyway));
+    assert.equal(api.requests(), 0);
+  } finally {
+    await api.stop();
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -161,6 +161,9 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
   const lines = [
     "global",
     `  nbthread ${threads}`,
+    // HAProxy binds with SO_REUSEPORT by default: a second host on the same port (another data
+    // dir) would then share it and get half the requests. Without it the bind fails: AddrInUse.
+    "  noreuseport",
     `  stats socket ${options.adminSocket} mode 600 level admin`,
     "  log stdout format raw local0",
   ];
