@@ -16,6 +16,7 @@ import {
   planDeploy,
 } from "../lib/deploy.ts";
 import { parseEnvAssignment, parseEnvFile, readEnvFileText } from "../lib/env_file.ts";
+import { PROJECT_NAME_RULE, projectNameFrom, projectNameProblem } from "../lib/project_name.ts";
 import type { DeployApi } from "../lib/api.ts";
 import { ApiError, DeployTenantError, ExitCode } from "../lib/errors.ts";
 import { baseDomainOf, productionDomain, type RefusedDomain } from "../lib/domains.ts";
@@ -581,18 +582,12 @@ async function pickProject(
   if (choice !== NEW) return choice;
   const name = await input("Name of the new project", {
     defaultAnswer: projectNameFrom(basename(root)),
-    validate: (value) =>
-      /^[a-z0-9][a-z0-9-]{1,24}[a-z0-9]$/.test(value) ||
-      "3 to 26 characters from a-z, 0-9 and -, not starting or ending with -",
+    validate: (value) => {
+      const problem = projectNameProblem(value);
+      return problem === undefined || `Not a project name: ${problem}. ${PROJECT_NAME_RULE}.`;
+    },
   });
   return await createProject(name);
-}
-
-/** A project name suggested by a directory's name: `My Hooks` → `my-hooks`. */
-function projectNameFrom(directory: string): string | undefined {
-  const name = directory.toLowerCase().replaceAll(/[^a-z0-9]+/g, "-").replaceAll(/^-+|-+$/g, "")
-    .slice(0, 26).replace(/-+$/, "");
-  return name.length >= 3 ? name : undefined;
 }
 
 function printPlan(out: Output, plan: DeployPlan, settings: DeploymentSettings): void {

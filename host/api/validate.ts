@@ -13,6 +13,7 @@ import type { CompilerOptions, DeploymentPermissions } from "../../lib/types.ts"
 import type { ListQuery } from "../store/store.ts";
 import { isUuid } from "../store/ids.ts";
 import { MAX_ASSETS } from "../../lib/packer.ts";
+import { PROJECT_NAME_RULE, projectNameProblem } from "../../lib/project_name.ts";
 
 /** A request the API refuses: HTTP status and the `{code, message}` error body. */
 export class RequestError extends Error {
@@ -35,23 +36,6 @@ function badRequest(code: string, message: string): RequestError {
 }
 
 // ---- project names ----
-
-/** The project-name rule, as told to users. */
-export const PROJECT_NAME_RULE = "A project name has 3 to 26 characters from a-z, 0-9 and -, " +
-  "does not start or end with a hyphen, and no part after a hyphen is 8 or 12 characters long " +
-  "(those would clash with {name}-{deploymentId} host names)";
-
-/** What is wrong with a project name, or `undefined` when it is valid. */
-export function projectNameProblem(name: string): string | undefined {
-  if (name.length < 3 || name.length > 26) return "it must be 3 to 26 characters long";
-  if (!/^[a-z0-9-]+$/.test(name)) return "it may only contain a-z, 0-9 and -";
-  if (name.startsWith("-") || name.endsWith("-")) {
-    return "it may not start or end with a hyphen";
-  }
-  const part = name.split("-").slice(1).find((p) => p.length === 8 || p.length === 12);
-  if (part !== undefined) return `the part "${part}" after a hyphen is ${part.length} characters`;
-  return undefined;
-}
 
 /** Throws `invalidProjectName` unless `name` follows {@link PROJECT_NAME_RULE}. */
 export function assertProjectName(name: string): void {
