@@ -14,7 +14,11 @@ Deno.serve(async (request) => {
 });
 `;
 
-/** Three KV writes (a set, an atomic commit of two mutations) and three reads (get, getMany of 2). */
+/**
+ * Four KV writes (a set, an atomic commit of two mutations, one of one made with the prototype's
+ * methods) and seven reads (get, getMany of 2, a watch of 1, a listing of 3 made with the
+ * prototype's `next`): however the code reaches an operation, it is counted.
+ */
 const KV_APP = `
 Deno.serve(async () => {
   const kv = await Deno.openKv();
@@ -22,6 +26,16 @@ Deno.serve(async () => {
   await kv.atomic().set(["leads", "bob"], { score: 40 }).delete(["leads", "eve"]).commit();
   await kv.get(["leads", "ada"]);
   await kv.getMany([["leads", "ada"], ["leads", "bob"]]);
+  const operation = kv.atomic();
+  const { set, commit } = Object.getPrototypeOf(operation);
+  set.call(operation, ["leads", "cy"], { score: 10 });
+  await commit.call(operation);
+  const listing = kv.list({ prefix: ["leads"] });
+  const next = Object.getPrototypeOf(listing).next;
+  while (!(await next.call(listing)).done);
+  const watching = kv.watch([["leads", "ada"]]).getReader();
+  await watching.read();
+  await watching.cancel();
   return new Response("stored");
 });
 `;
@@ -157,8 +171,8 @@ Deno.test("analytics counts each invocation; usage has one row per project", asy
         if (totals.kvWriteCount > 0) break;
         await new Promise((resolve) => setTimeout(resolve, 300));
       }
-      assert.equal(totals.kvWriteCount, 3, JSON.stringify(totals));
-      assert.equal(totals.kvReadCount, 3, JSON.stringify(totals));
+      assert.equal(totals.kvWriteCount, 4, JSON.stringify(totals));
+      assert.equal(totals.kvReadCount, 7, JSON.stringify(totals));
       assert.equal(totals.requestCount, 1);
     });
   } finally {

@@ -229,50 +229,70 @@ function reportKvUsage() {
   kvWrites = 0;
 }
 
+/** A KV operation was counted: the report goes out within a second. */
+function counted() {
+  if (kvReport === undefined) {
+    kvReport = setTimer(reportKvUsage, 1000);
+    Deno.unrefTimer(kvReport);
+  }
+}
+
+/** Wraps method `name` of `target`: `count(args, result, self)` runs after each call. */
 function countCalls(target, name, count) {
   const original = target[name];
   if (typeof original !== "function") return;
   target[name] = function (...args) {
     const result = original.apply(this, args);
-    count(args, result);
-    if (kvReport === undefined) {
-      kvReport = setTimer(reportKvUsage, 1000);
-      Deno.unrefTimer(kvReport);
-    }
+    count(args, result, this);
+    counted();
     return result;
   };
 }
 
+// Counted on the classes' prototypes, so that every way to an operation is counted (a method
+// taken from a prototype and called on an instance too).
 if (typeof Deno.Kv === "function") {
+  const keys = (args) => Array.isArray(args[0]) ? args[0].length : 0;
   const kv = Deno.Kv.prototype;
   countCalls(kv, "get", () => kvReads++);
-  countCalls(kv, "getMany", (args) => kvReads += Array.isArray(args[0]) ? args[0].length : 0);
-  // One read per entry listed.
-  countCalls(kv, "list", (_args, iterator) => {
-    const next = iterator.next.bind(iterator);
-    iterator.next = async (...args) => {
-      const step = await next(...args);
-      if (!step.done) kvReads++;
-      return step;
-    };
-  });
+  countCalls(kv, "getMany", (args) => kvReads += keys(args));
+  countCalls(kv, "watch", (args) => kvReads += keys(args));
   countCalls(kv, "set", () => kvWrites++);
   countCalls(kv, "delete", () => kvWrites++);
   countCalls(kv, "enqueue", () => kvWrites++);
+  // One read per entry listed.
+  const list = Deno.KvListIterator?.prototype;
+  const next = list?.next;
+  if (typeof next === "function") {
+    list.next = async function (...args) {
+      const step = await next.apply(this, args);
+      if (!step.done) {
+        kvReads++;
+        counted();
+      }
+      return step;
+    };
+  }
   // An atomic operation counts one write per mutation, once it commits.
-  countCalls(kv, "atomic", (_args, operation) => {
-    let mutations = 0;
+  const atomic = Deno.AtomicOperation?.prototype;
+  if (atomic && typeof atomic.commit === "function") {
+    const mutations = new WeakMap();
+    const add = (operation, n) => mutations.set(operation, (mutations.get(operation) ?? 0) + n);
     for (const name of ["set", "delete", "sum", "min", "max", "enqueue"]) {
-      countCalls(operation, name, () => mutations++);
+      countCalls(atomic, name, (_args, _result, operation) => add(operation, 1));
     }
-    countCalls(operation, "mutate", (args) => mutations += args.length);
-    const commit = operation.commit.bind(operation);
-    operation.commit = async () => {
-      const result = await commit();
-      if (result.ok) kvWrites += mutations;
+    countCalls(atomic, "mutate", (args, _result, operation) => add(operation, args.length));
+    const commit = atomic.commit;
+    atomic.commit = async function (...args) {
+      const result = await commit.apply(this, args);
+      if (result?.ok) {
+        kvWrites += mutations.get(this) ?? 0;
+        counted();
+      }
+      mutations.delete(this);
       return result;
     };
-  });
+  }
   globalThis.addEventListener("unload", reportKvUsage);
 }
 
@@ -560,3 +580,10 @@ if (pooled) {
     }
   });
 }
+
+// ---- last: Deno's internals out of the deployment's reach ----
+
+// `Deno[Deno.internal]` holds Deno's core, every op beneath the wrappers above (KV counting, the
+// captured Deno.serve, the tagged console). The bootstrap took what it needs; the deployment's
+// code, which runs after this, gets none of it.
+delete Deno[Deno.internal];
