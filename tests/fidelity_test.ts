@@ -366,3 +366,37 @@ Deno.test("a WebSocket can be the first request of a cold start from the warm po
     closeInvokeClients();
   }
 });
+
+Deno.test("a process stopped for being idle runs its SIGINT listeners first, as on Deploy", async () => {
+  await using api = await startApiHost({ idleTimeoutMs: 500 });
+  try {
+    const url = await deploy(api, "graceful", {
+      "main.ts": `Deno.addSignalListener("SIGINT", () => {
+  console.log("flushed and closing");
+  Deno.exit(0);
+});
+Deno.serve(() => new Response("up"));
+`,
+    });
+    assert.equal(await (await invoke(url)).text(), "up");
+    const id = new URL(url).hostname.split(".")[0].replace("graceful-", "");
+    const logs = async () =>
+      (await ok<{ message: string; level: string }[]>(
+        api,
+        "GET",
+        `/v1/deployments/${id}/app_logs?since=2000-01-01T00:00:00Z&limit=100`,
+      )).map((line) => `${line.level}: ${line.message}`);
+    let seen: string[] = [];
+    const deadline = Date.now() + 15_000; // the idle sweep runs every 5 s
+    while (Date.now() < deadline && !seen.includes("info: flushed and closing")) {
+      await new Promise((resolve) => setTimeout(resolve, 250));
+      seen = await logs();
+    }
+    assert.ok(seen.includes("info: flushed and closing"), seen.join("\n"));
+    // Its own exit is no crash.
+    await new Promise((resolve) => setTimeout(resolve, 1_500));
+    assert.ok(!(await logs()).some((line) => line.startsWith("error:")), seen.join("\n"));
+  } finally {
+    closeInvokeClients();
+  }
+});

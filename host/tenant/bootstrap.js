@@ -119,6 +119,8 @@ async function followHost() {
           receiveHandoff(record);
         } else if (typeof record.cron === "string") {
           runCron(record.cron);
+        } else if (record.stop === true) {
+          shutDown();
         }
       }
     }
@@ -493,6 +495,41 @@ globalThis.addEventListener("load", async () => {
   );
   Deno.exit(70);
 });
+
+// ---- shutdown: the host stops an idle process as Deploy does, SIGINT then SIGKILL 5 s later ----
+
+// The sandbox does not pass signals on, so the host says "stop" on the lifeline instead, and the
+// deployment's SIGINT listeners run here (or, with none, the process exits as SIGINT would end it).
+const realAddSignalListener = Deno.addSignalListener;
+const realRemoveSignalListener = Deno.removeSignalListener;
+const interruptListeners = new Set();
+Object.defineProperty(Deno, "addSignalListener", {
+  configurable: true,
+  writable: true,
+  value: function addSignalListener(signal, handler) {
+    realAddSignalListener(signal, handler);
+    if (signal === "SIGINT") interruptListeners.add(handler);
+  },
+});
+Object.defineProperty(Deno, "removeSignalListener", {
+  configurable: true,
+  writable: true,
+  value: function removeSignalListener(signal, handler) {
+    realRemoveSignalListener(signal, handler);
+    if (signal === "SIGINT") interruptListeners.delete(handler);
+  },
+});
+
+function shutDown() {
+  if (interruptListeners.size === 0) exitNow(130);
+  for (const listener of [...interruptListeners]) {
+    try {
+      listener();
+    } catch (error) {
+      writeLog("error", `Uncaught ${inspect(error)}`);
+    }
+  }
+}
 
 // ---- Deno.cron: registered with the host, which runs each job on its schedule ----
 

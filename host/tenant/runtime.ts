@@ -225,6 +225,10 @@ export class Runtime {
   #cgroupFailed = false;
   /** Processes the host killed on purpose: their exit is not a crash. */
   #killedByHost = new WeakSet<Deno.ChildProcess>();
+  /** The last line written to a process's lifeline after its handoff (they go one at a time). */
+  #lifelineWrites = new WeakMap<Deno.ChildProcess, Promise<boolean>>();
+  /** Processes the host asked to shut down (their exit is no crash). */
+  #askedToStop = new WeakSet<Deno.ChildProcess>();
   #sweeper: ReturnType<typeof setInterval>;
   #guard: ProcessGuard;
   #pool: PoolMember[] = [];
@@ -379,24 +383,38 @@ export class Runtime {
    */
   async runCron(id: string, name: string): Promise<boolean> {
     const child = this.#processes.get(id);
-    if (!child) return false;
-    await this.#handoffs.get(child); // the lifeline's first line, still being written
-    const writer = child.stdin.getWriter();
-    try {
-      await writer.write(new TextEncoder().encode(JSON.stringify({ cron: name }) + "\n"));
-      return true;
-    } catch {
-      return false;
-    } finally {
-      writer.releaseLock();
-    }
+    return child ? await this.#tell(child, { cron: name }) : false;
+  }
+
+  /**
+   * Writes `record` as a line on `child`'s lifeline, after the lines before it (the handoff
+   * first); whether it was written (not once the process is gone).
+   */
+  #tell(child: Deno.ChildProcess, record: Record<string, unknown>): Promise<boolean> {
+    const before = this.#lifelineWrites.get(child) ?? this.#handoffs.get(child);
+    const written = Promise.resolve(before).catch(() => {}).then(async () => {
+      const writer = child.stdin.getWriter();
+      try {
+        await writer.write(new TextEncoder().encode(JSON.stringify(record) + "\n"));
+        return true;
+      } catch {
+        return false;
+      } finally {
+        writer.releaseLock();
+      }
+    });
+    this.#lifelineWrites.set(child, written);
+    return written;
   }
 
   /**
    * Stops the process of `id`, if any, and waits for it to exit. With `drainMs`, the requests
-   * it has in flight get that long at most to be answered first (no new one reaches it).
+   * it has in flight get that long at most to be answered first (no new one reaches it). With
+   * `graceMs`, the deployment is then told to shut down, as Deploy sends SIGINT (its
+   * `Deno.addSignalListener("SIGINT", …)` listeners run, or it exits), and is killed if it has
+   * not exited within that time.
    */
-  async stop(id: string, drainMs = 0): Promise<void> {
+  async stop(id: string, drainMs = 0, graceMs = 0): Promise<void> {
     const pending = this.#instances.get(id);
     this.#instances.delete(id);
     this.#serving.delete(id);
@@ -411,6 +429,7 @@ export class Runtime {
       while (ready.inFlight > 0 && Date.now() < deadline) await delay(DRAIN_POLL_MS);
     }
     if (child) {
+      if (graceMs > 0) await this.#askToStop(child, graceMs);
       this.#kill(child);
       await child.status;
     }
@@ -690,7 +709,7 @@ export class Runtime {
       this.#options.processes?.exited(child.pid);
       if (process.outOfMemory) {
         this.#options.log(id, "error", process.memoryReport);
-      } else if (!this.#killedByHost.has(child)) {
+      } else if (!this.#killedByHost.has(child) && !this.#askedToStop.has(child)) {
         const how = describeExit(status);
         this.#options.log(
           id,
@@ -1077,6 +1096,19 @@ export class Runtime {
   }
 
   /** Kills a process on purpose (idle, deleted, recycled, shutting down): not a crash. */
+  /** Tells `child` to shut down (a line on its lifeline); settles once it exits or in `graceMs`. */
+  async #askToStop(child: Deno.ChildProcess, graceMs: number): Promise<void> {
+    if (this.#killedByHost.has(child)) return;
+    this.#askedToStop.add(child);
+    if (!await this.#tell(child, { stop: true })) return; // the lifeline is closed: it is going
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    await Promise.race([
+      child.status,
+      new Promise((resolve) => timer = setTimeout(resolve, graceMs)),
+    ]);
+    clearTimeout(timer);
+  }
+
   #kill(child: Deno.ChildProcess): void {
     if (this.#killedByHost.has(child)) return;
     this.#killedByHost.add(child);
@@ -1090,7 +1122,7 @@ export class Runtime {
     const cutoff = Date.now() - this.#options.idleTimeoutMs;
     for (const [id, pending] of this.#instances) {
       pending.then((instance) => {
-        if (instance.lastUsed < cutoff) this.stop(id);
+        if (instance.lastUsed < cutoff) this.stop(id, 0, SHUTDOWN_GRACE_MS);
       }, () => {});
     }
   }
@@ -1154,6 +1186,12 @@ const SEED_HARVEST_DELAY_MS = 1_000;
  * flight; a longer one (a stream) is cut as before.
  */
 const EVICTION_DRAIN_MS = 5_000;
+
+/**
+ * How long a process stopped for being idle has to shut down once told to (Deploy sends SIGINT,
+ * then SIGKILL 5 s later).
+ */
+const SHUTDOWN_GRACE_MS = 5_000;
 
 /** How often a draining process's requests in flight are looked at (here and by the front proxy). */
 export const DRAIN_POLL_MS = 10;
