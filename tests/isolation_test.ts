@@ -1114,6 +1114,11 @@ for (const frontProxy of [true, false]) {
         "GET / HTTP/1.1\r\nhost:\r\nconnection: close\r\n\r\n",
         "GET / HTTP/1.1\r\nhost: a%00b\r\nconnection: close\r\n\r\n",
         "GET / HTTP/1.1\r\nhost: a b/c\r\nconnection: close\r\n\r\n",
+        // A deployment's name with a port that is none: Deno cannot make the tenant's URL of it.
+        ...[":99999", ":80a", ":"].map((port) =>
+          `GET / HTTP/1.1\r\nhost: ${echo.host.replace(/:\d+$/, "")}${port}\r\n` +
+          "connection: close\r\n\r\n"
+        ),
       ];
       for (const text of unusable) {
         const { status, body } = await rawRequest(port, text);

@@ -20,6 +20,10 @@
  * @module
  */
 
+/** A Host whose port, if it has one, is 0–65535 (the name is checked by the map lookup). */
+const HOST_WITH_PORT =
+  "^[^:]*(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?$";
+
 /** Paths and numbers the configuration is made of. */
 export interface HaproxyConfigOptions {
   /** Public listener address (`127.0.0.1`, `0.0.0.0`, `::`) and port. */
@@ -208,8 +212,11 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     "  http-request set-header x-forwarded-proto http",
     "  http-request del-header forwarded",
     // Routed by the name as the router sees it (no port, lower case); the tenant gets the Host
-    // as the client sent it, as a local `deno serve` would (its request.url keeps the port).
-    `  http-request set-var(txn.route) req.hdr(host),lower,word(1,:),map(${options.routesMap})`,
+    // as the client sent it, as a local `deno serve` would (its request.url keeps the port). A
+    // Host with a port that is no port goes to the router, which answers 400 invalidHost: Deno
+    // could not make a URL of it, and the tenant would answer 500.
+    `  http-request set-var(txn.route) req.hdr(host),lower,word(1,:),map(${options.routesMap}) ` +
+      `if { req.hdr(host) -m reg ${HOST_WITH_PORT} }`,
     "  http-request set-log-level silent unless { var(txn.route) -m found }",
     "  use_backend %[var(txn.route),word(1,|)] if { var(txn.route) -m found }",
     "  default_backend api",

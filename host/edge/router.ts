@@ -200,6 +200,9 @@ export function createRouter(
 export function hostName(request: Request): string | undefined {
   const raw = request.headers.get("host")?.trim().toLowerCase();
   if (!raw || !USABLE_HOST.test(raw)) return undefined;
+  // The tenant gets the Host as sent: a port Deno cannot make a URL with is refused here.
+  const port = /:(\d+)$/.exec(raw)?.[1];
+  if (port !== undefined && Number(port) > 65535) return undefined;
   return raw.replace(/:\d+$/, "").replace(/\.$/, "");
 }
 
