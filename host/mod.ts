@@ -24,6 +24,7 @@ import { type HttpsServer, serveHttps } from "./edge/https.ts";
 import { servingCertificates } from "./edge/serving_certificates.ts";
 import { newToken } from "./store/ids.ts";
 import { behindProxy, FrontProxy, frontProxyApiSocket, frontProxyDir } from "./edge/front_proxy.ts";
+import { type HostServer, serveHost } from "./edge/listener.ts";
 import { findHaproxy } from "./edge/haproxy.ts";
 import { createRouter } from "./edge/router.ts";
 import type { GuardOptions } from "./tenant/process_guard.ts";
@@ -309,13 +310,12 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   });
 
   const hostname = options.hostname ?? "127.0.0.1";
-  let server: Deno.HttpServer;
+  let server: HostServer;
   if (haproxy) {
     // HAProxy takes the public port; the host's server listens behind it on a unix socket.
     const apiSocket = frontProxyApiSocket(dataDir);
     await Deno.mkdir(frontProxyDir(dataDir), { recursive: true, mode: 0o700 });
-    await Deno.remove(apiSocket).catch(() => {});
-    server = Deno.serve({ path: apiSocket, onListen() {} }, behindProxy(handler));
+    server = serveHost({ path: apiSocket }, behindProxy(handler), log);
     try {
       front = await FrontProxy.start({
         haproxy,
@@ -344,9 +344,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     // The data path (HAProxy, tenants) in cgroups of its own; the host's work yields to it.
     if (cgroups?.lowerHost()) log(`cpu: the host's own work runs at weight ${HOST_CPU_WEIGHT}`);
   } else {
-    const tcp = Deno.serve({ port, hostname, onListen() {} }, handler);
-    port = tcp.addr.port;
-    server = tcp;
+    server = serveHost({ hostname, port }, handler, log);
+    port = server.port;
   }
   let https: HttpsServer | undefined;
   if (options.httpsPort !== undefined) {
