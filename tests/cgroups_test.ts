@@ -16,6 +16,7 @@ import {
   parseCgroupMounts,
   parseSelfCgroup,
   procCgroupSources,
+  TENANT_MAX_TASKS,
 } from "../host/tenant/cgroups.ts";
 import { cpuCgroup } from "./helpers/cgroups.ts";
 
@@ -131,6 +132,7 @@ Deno.test("cgroups v2, on a fake tree: limits written, the tenant joins before i
     assert.equal(read("memory.swap.max"), "0");
     assert.equal(read("memory.oom.group"), "1");
     assert.equal(read("cpu.weight"), "20");
+    assert.equal(read("pids.max"), String(TENANT_MAX_TASKS));
     assert.equal(cgroup.memoryLimit(), 704 * 2 ** 20);
 
     // The wrapper writes the pid that then runs the command (exec keeps it), also in front of
@@ -330,6 +332,51 @@ function leftUnder(dirs: string[], prefix: string): string[] {
     [...Deno.readDirSync(dir)].filter((entry) => entry.name.startsWith(prefix))
       .map((entry) => join(dir, entry.name))
   );
+}
+
+Deno.test(onThisMachine(
+  "cgroups: a tenant cannot make more tasks than its limit (the machine's pid_max is shared)",
+  async () => {
+    const support = detectCgroups();
+    if (support.kind === "none") return;
+    const { cgroups } = support;
+    // Only where the kernel has the pids controller for the host.
+    const hasPids = support.kind === "v1"
+      ? /^\d+:(?:[\w=]+,)*pids(?:,[\w=]+)*:/m.test(Deno.readTextFileSync("/proc/self/cgroup"))
+      : Deno.readTextFileSync(join(cgroups.dirs.unified!, "cgroup.controllers")).includes("pids");
+    if (!hasPids) return;
+    try {
+      const cgroup = cgroups.create({ memoryBytes: 256 * 2 ** 20, weight: "normal" });
+      const dir = cgroup.procsFiles.map((file) => join(file, "..")).find((d) =>
+        readable(join(d, "pids.max"))
+      );
+      assert.ok(dir, "the tenant's cgroup has a task limit");
+      assert.equal(Deno.readTextFileSync(join(dir, "pids.max")).trim(), String(TENANT_MAX_TASKS));
+      // More sleeping children than the limit: the forks past it fail, the shell goes on.
+      const command = inCgroup({
+        command: "/bin/sh",
+        args: [
+          "-c",
+          `for i in $(seq ${TENANT_MAX_TASKS + 100}); do sleep 2 & done 2>/dev/null; wait`,
+        ],
+      }, cgroup);
+      await new Deno.Command(command.command, { args: command.args, stderr: "null" }).output();
+      const refused = /^max (\d+)$/m.exec(Deno.readTextFileSync(join(dir, "pids.events")));
+      assert.ok(Number(refused?.[1]) > 0, "forks past the limit were refused");
+      await cgroup.remove();
+    } finally {
+      await cgroups.close();
+    }
+  },
+));
+
+function readable(path: string): boolean {
+  try {
+    Deno.statSync(path);
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 Deno.test("cgroups: the host's own memory limit is read where it has one", () => {

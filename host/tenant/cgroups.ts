@@ -207,6 +207,8 @@ function tryV2(
       }
     }
   }
+  // The task limit where the kernel has it (threads count: a tenant must not take the machine's).
+  if (available.includes("pids")) tryWrite(join(own, "cgroup.subtree_control"), "+pids");
   const prefix = `${PREFIX}${pid}-${randomSuffix()}-`;
   const probe = probeDirs([own], prefix);
   if (probe) return probe;
@@ -218,12 +220,13 @@ function tryV1(
   mounts: CgroupMount[],
   pid: number,
 ): HostCgroups | string {
-  const dirs: Partial<Record<"memory" | "cpu" | "cpuacct", string>> = {};
-  for (const controller of ["memory", "cpu", "cpuacct"] as const) {
+  const dirs: Partial<Record<"memory" | "cpu" | "cpuacct" | "pids", string>> = {};
+  for (const controller of ["memory", "cpu", "cpuacct", "pids"] as const) {
     const mount = mounts.find((m) => m.type === "cgroup" && m.controllers.includes(controller));
     const membership = memberships.find((m) => m.controllers.includes(controller));
     if (!mount || !membership) {
-      if (controller === "cpuacct") continue; // CPU time is then read from /proc
+      // CPU time is then read from /proc; tasks are not limited.
+      if (controller === "cpuacct" || controller === "pids") continue;
       return `no ${controller} hierarchy`;
     }
     if (mount.readOnly) return `${mount.mountPoint} is mounted read-only`;
@@ -278,7 +281,13 @@ export class HostCgroups {
    */
   constructor(
     readonly version: "v1" | "v2",
-    readonly dirs: { unified?: string; memory?: string; cpu?: string; cpuacct?: string },
+    readonly dirs: {
+      unified?: string;
+      memory?: string;
+      cpu?: string;
+      cpuacct?: string;
+      pids?: string;
+    },
     readonly prefix: string,
     hostDir?: string,
   ) {
@@ -335,7 +344,9 @@ export class HostCgroups {
     const where = `${this.paths.join(", ")} (${this.prefix}t<n>)`;
     return this.version === "v2"
       ? `cgroup v2 (memory, cpu) under ${where}`
-      : `cgroup v1 (memory, cpu${this.dirs.cpuacct ? ", cpuacct" : ""}) under ${where}`;
+      : `cgroup v1 (memory, cpu${this.dirs.cpuacct ? ", cpuacct" : ""}${
+        this.dirs.pids ? ", pids" : ""
+      }) under ${where}`;
   }
 
   /**
@@ -352,6 +363,7 @@ export class HostCgroups {
         cpuacct: this.dirs.cpuacct && this.dirs.cpuacct !== this.dirs.cpu
           ? join(this.dirs.cpuacct, name)
           : undefined,
+        pids: this.dirs.pids && join(this.dirs.pids, name),
       }, limits);
     this.#tenants.add(cgroup);
     cgroup.removed.then(() => this.#tenants.delete(cgroup));
@@ -378,20 +390,31 @@ export class HostCgroups {
   }
 }
 
+/**
+ * The most tasks (processes and threads) a tenant's cgroup may hold: Deno runs ~8, a Worker ~10
+ * more; a tenant making threads without end (a pending file lock holds one) would otherwise
+ * take the machine's `pid_max`, and every process on it could no longer fork.
+ */
+export const TENANT_MAX_TASKS = 512;
+
+/** A tenant cgroup's directory in each hierarchy (all one directory under v2). */
+interface TenantDirs {
+  memory: string;
+  cpu: string;
+  cpuacct?: string;
+  pids?: string;
+}
+
 /** The cgroup of one tenant process. */
 export class TenantCgroup {
-  #dirs: { memory: string; cpu: string; cpuacct?: string };
+  #dirs: TenantDirs;
   #version: "v1" | "v2";
   #weight: CpuWeight;
   #idleTimer?: ReturnType<typeof setTimeout>;
   #removing?: Promise<void>;
   #removed = Promise.withResolvers<void>();
 
-  private constructor(
-    version: "v1" | "v2",
-    dirs: { memory: string; cpu: string; cpuacct?: string },
-    weight: CpuWeight,
-  ) {
+  private constructor(version: "v1" | "v2", dirs: TenantDirs, weight: CpuWeight) {
     this.#version = version;
     this.#dirs = dirs;
     this.#weight = weight;
@@ -407,6 +430,7 @@ export class TenantCgroup {
       // The whole tree (bubblewrap and Deno) goes at once, as a guard kill would.
       tryWrite(join(dir, "memory.oom.group"), "1");
       writeFile(join(dir, "cpu.weight"), String(CPU_WEIGHTS[limits.weight]));
+      tryWrite(join(dir, "pids.max"), String(TENANT_MAX_TASKS));
       cgroup.#startIdle();
     } catch (error) {
       removeDir(dir);
@@ -417,12 +441,12 @@ export class TenantCgroup {
 
   /** @internal Makes a v1 tenant cgroup in each hierarchy. */
   static makeV1(
-    dirs: { memory: string; cpu: string; cpuacct?: string },
+    dirs: TenantDirs,
     limits: { memoryBytes: number; weight: CpuWeight },
   ): TenantCgroup {
     const made: string[] = [];
     try {
-      for (const dir of [dirs.memory, dirs.cpu, dirs.cpuacct]) {
+      for (const dir of [dirs.memory, dirs.cpu, dirs.cpuacct, dirs.pids]) {
         if (!dir) continue;
         Deno.mkdirSync(dir);
         made.push(dir);
@@ -431,6 +455,7 @@ export class TenantCgroup {
       // Memory + swap at the same limit: no swapping past it (only where swap is accounted).
       tryWrite(join(dirs.memory, "memory.memsw.limit_in_bytes"), String(limits.memoryBytes));
       writeFile(join(dirs.cpu, "cpu.shares"), weightFile("v1", CPU_WEIGHTS[limits.weight])[1]);
+      if (dirs.pids) writeFile(join(dirs.pids, "pids.max"), String(TENANT_MAX_TASKS));
     } catch (error) {
       for (const dir of made.reverse()) removeDir(dir);
       throw error;
@@ -465,7 +490,9 @@ export class TenantCgroup {
 
   /** The `cgroup.procs` files a process writes its pid to, to join this cgroup. */
   get procsFiles(): string[] {
-    const dirs = [...new Set([this.#dirs.memory, this.#dirs.cpu, this.#dirs.cpuacct])];
+    const dirs = [
+      ...new Set([this.#dirs.memory, this.#dirs.cpu, this.#dirs.cpuacct, this.#dirs.pids]),
+    ];
     return dirs.filter((dir): dir is string => !!dir).map((dir) => join(dir, "cgroup.procs"));
   }
 
@@ -543,7 +570,7 @@ export class TenantCgroup {
     return this.#removing ??= (async () => {
       clearTimeout(this.#idleTimer);
       this.#idleTimer = undefined;
-      const dirs = [this.#dirs.memory, this.#dirs.cpu, this.#dirs.cpuacct];
+      const dirs = [this.#dirs.memory, this.#dirs.cpu, this.#dirs.cpuacct, this.#dirs.pids];
       for (const dir of new Set(dirs)) {
         if (dir) await removeDirWhenEmpty(dir);
       }
