@@ -298,6 +298,37 @@ if (typeof Deno.Kv === "function") {
   globalThis.addEventListener("unload", reportKvUsage);
 }
 
+// ---- the Cache API: best-effort, as on Deploy ----
+
+// Deno keeps `caches` under DENO_DIR/location_data, which the sandbox makes a small tmpfs
+// (host/tenant/sandbox.ts CACHE_STORAGE_BYTES) so that a tenant cannot fill the host's disk. A put
+// that finds it full is not an error here, as Deploy's cache drops entries: the entry is not kept,
+// and the oldest entries this process put go, so that later ones fit.
+const CachePrototype = globalThis.Cache?.prototype;
+if (CachePrototype && typeof CachePrototype.put === "function") {
+  const apply = Reflect.apply;
+  const put = CachePrototype.put;
+  const remove = CachePrototype.delete;
+  /** [cache, request] of each entry put, oldest first. */
+  const entries = [];
+  const isFull = (error) =>
+    /No space left|os error 28|QuotaExceeded/i.test(String(error?.message ?? error));
+  CachePrototype.put = async function (request, response) {
+    try {
+      const result = await apply(put, this, [request, response]);
+      entries.push([this, request]);
+      return result;
+    } catch (error) {
+      if (!isFull(error)) throw error;
+      await apply(remove, this, [request]).catch(() => {});
+      for (const [cache, key] of entries.splice(0, Math.ceil(entries.length / 2))) {
+        await apply(remove, cache, [key]).catch(() => {});
+      }
+      return undefined;
+    }
+  };
+}
+
 // ---- a request as Deploy shows it: the URL the client asked for, the client's address ----
 
 // The tenant serves on a unix socket, so Deno gives its requests `http+unix:` URLs (whose origin

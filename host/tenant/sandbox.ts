@@ -298,6 +298,16 @@ const IN_SANDBOX = {
   kv: "/kv",
 } as const;
 
+/**
+ * The room of what Deno keeps for a tenant without any permission: the Cache API (`caches`),
+ * `localStorage` and a default `Deno.openKv()` of a Worker, all under `DENO_DIR/location_data`.
+ * That directory is a tmpfs of this size in the sandbox, not the deployment's cache dir on the
+ * host's disk (where it once grew without bound: 160 MiB of `cache.put()` in a second). Its pages
+ * count in the tenant's memory limit; they do not outlive the process (Deploy's cache is
+ * best-effort: past the cap the bootstrap drops the entry, see bootstrap.js).
+ */
+export const CACHE_STORAGE_BYTES = 64 * 1024 * 1024;
+
 /** The KV database file inside {@link TenantSpec.kvDir}; SQLite keeps `-wal`/`-shm` beside it. */
 export const KV_FILE_NAME = "kv.sqlite3";
 
@@ -408,6 +418,7 @@ export function tenantCommand(
     "--bind",
     spec.cacheDir,
     IN_SANDBOX.cache,
+    ...["--size", String(CACHE_STORAGE_BYTES), "--tmpfs", `${IN_SANDBOX.cache}/location_data`],
     ...(spec.kvDir === undefined ? [] : ["--bind", spec.kvDir, IN_SANDBOX.kv]),
     // No procfs: a tenant's /proc would show the host's mounts (bind sources: the data dir,
     // deployment ids), the shared network namespace's sockets and the machine's load. Deno
