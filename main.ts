@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { Command, CommanderError, Help } from "commander";
+import { Command, CommanderError, Help, type HelpContext } from "commander";
 import denoJson from "./deno.json" with { type: "json" };
 import { addGlobalOptions, commandPath } from "./commands/context.ts";
 import { type CommandEntry, COMMANDS } from "./commands/table.ts";
@@ -36,7 +36,7 @@ Examples:
   $ deploy-tenant project create acme-crm
   $ deploy-tenant deploy examples/hooks --project acme-crm --env MIN_SCORE=70
   $ deploy-tenant invoke <deployment-id> /lead -d '{"name":"Ada","email":"ada@example.com"}'
-  $ DEPLOY_API_URL=https://api.deno.com/v1 DEPLOY_ACCESS_TOKEN=ddo_… DEPLOY_ORG_ID=… \\
+  $ DEPLOY_API_URL=https://api.deno.com/v2 DENO_DEPLOY_TOKEN=ddo_… \\
       deploy-tenant project list --json`;
 
 /**
@@ -49,7 +49,7 @@ export async function buildProgram(
 ): Promise<Command> {
   const help = new Help();
   const program = addGlobalOptions(
-    new Command("deploy-tenant")
+    new Root("deploy-tenant")
       .description("Deploy and run your customers' code: Deno Deploy Subhosting, or locally")
       .version(denoJson.version, "-V, --version")
       .showSuggestionAfterError()
@@ -66,8 +66,32 @@ export async function buildProgram(
   for (const command of allCommands(program)) {
     // Usage errors are printed by `main`, in the shape the user chose (text or JSON).
     command.configureOutput({ outputError: () => {} });
+    // A command's help lists the global options too (--json, --api, …): they work after it.
+    command.configureHelp({ ...command.configureHelp(), showGlobalOptions: true });
+    for (const option of command.options) {
+      // `(default: 600)`, not `(default: "600")`: a number is shown as one.
+      if (typeof option.defaultValue === "string" && /^\d+$/.test(option.defaultValue)) {
+        option.defaultValueDescription ??= option.defaultValue;
+      }
+    }
+    borrowExamples(command);
   }
   return program;
+}
+
+/**
+ * The root command. `help <name>` where no command has that name is an unknown command (exit 2,
+ * with commander's "Did you mean …?"), as `<name>` alone is, not the whole help on stderr.
+ */
+class Root extends Command {
+  override help(context?: HelpContext | ((text: string) => string)): never {
+    const [word, name] = this.args;
+    if (typeof context === "object" && context.error && word === "help" && name !== undefined) {
+      this.args = [name]; // what commander's unknown-command error names and matches
+      (this as unknown as { unknownCommand(): never }).unknownCommand();
+    }
+    return super.help(context as HelpContext);
+  }
 }
 
 /** Thrown by a stand-in when it runs: `main` loads `entry` (or everything) and parses again. */
@@ -160,6 +184,37 @@ async function run(program: Command, args: string[]): Promise<number> {
     out.error(error);
     return exitCodeOf(error);
   }
+}
+
+/**
+ * A subcommand whose help has no examples of its own shows those of its group that run it:
+ * `project list --help` ends with the group's `$ deploy-tenant project list --json`.
+ */
+function borrowExamples(command: Command): void {
+  if (command.commands.length > 0 || !command.parent?.parent) return;
+  if (/^Examples:/m.test(helpTextAfter(command))) return;
+  const names = [command.name(), ...command.aliases()].map(escapeRegExp).join("|");
+  const runs = new RegExp(`^\\s+\\$ ${escapeRegExp(commandPath(command.parent))} (${names})\\b`);
+  const examples: string[] = [];
+  for (let group: Command | null = command.parent; group; group = group.parent) {
+    examples.push(...helpTextAfter(group).split("\n").filter((line) => runs.test(line)));
+  }
+  if (examples.length === 0) return;
+  command.addHelpText("after", `\nExamples:\n${[...new Set(examples)].join("\n")}`);
+}
+
+/** What `addHelpText("after", …)` gave `command`'s help, as it prints it. */
+function helpTextAfter(command: Command): string {
+  let text = "";
+  // Commander keeps that text as listeners of the command's "afterHelp" event (a Command is an
+  // EventEmitter; its typings leave `emit` out).
+  (command as unknown as { emit(event: string, context: object): boolean })
+    .emit("afterHelp", { error: false, command, write: (part: string) => text += part });
+  return text;
+}
+
+function escapeRegExp(text: string): string {
+  return text.replaceAll(/[.*+?^${}()|[\]\\]/g, "\\$&");
 }
 
 function allCommands(command: Command): Command[] {

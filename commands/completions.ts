@@ -4,13 +4,15 @@
  *
  * @module
  */
-import { Command } from "commander";
+import { Argument, Command } from "commander";
 import { usageError } from "./context.ts";
 
-/** What completes after one command path: its subcommands and its options. */
+/** What completes after one command path: its subcommands, its argument's values, its options. */
 interface Level {
   path: string[];
   subcommands: string[];
+  /** The values its first argument takes, when it names them (`completions <shell>`). */
+  values: string[];
   options: string[];
 }
 
@@ -20,7 +22,10 @@ const SHELLS = ["bash", "zsh", "fish"] as const;
 export function completionsCommand(): Command {
   return new Command("completions")
     .description("Print a shell completion script (bash, zsh or fish)")
-    .argument("<shell>", SHELLS.join(", "))
+    .addArgument(
+      // The choices are for the help and the completions; the action names a wrong one itself.
+      new Argument("<shell>", "the shell").choices(SHELLS).argParser((value) => value),
+    )
     .addHelpText(
       "after",
       `
@@ -48,7 +53,8 @@ Examples:
 }
 
 /**
- * Every command path with what may follow it; global options are offered everywhere. An
+ * Every command path with what may follow it; global options are offered everywhere, and
+ * the values of a first argument that has choices (`completions bash`). An
  * alias that is only the name's plural or singular (`projects`, `deployment`, `dbs`) is
  * walked but not offered, so `pro<Tab>` completes to one word; other aliases (`ls`, `rm`,
  * `databases`) are offered too.
@@ -62,7 +68,8 @@ export function commandLevels(root: Command): Level[] {
       ...sub.aliases().filter((alias) => !isVariant(alias, sub.name())),
     ]);
     const options = [...new Set([...flagsOf(command), ...globals, "--help"])];
-    levels.push({ path, subcommands, options });
+    const values = command.registeredArguments[0]?.argChoices ?? [];
+    levels.push({ path, subcommands, values, options });
     for (const sub of command.commands) {
       for (const name of [sub.name(), ...sub.aliases()]) visit(sub, [...path, name]);
     }
@@ -86,7 +93,9 @@ function flagsOf(command: Command): string[] {
 function bashScript(program: string, levels: Level[]): string {
   const fn = `_${program.replaceAll("-", "_")}`;
   const cases = levels.map((level) =>
-    `    "${level.path.join(" ")}") words="${[...level.subcommands, ...level.options].join(" ")}";;`
+    `    "${level.path.join(" ")}") words="${
+      [...level.subcommands, ...level.values, ...level.options].join(" ")
+    }";;`
   ).join("\n");
   return `# bash completion for ${program}
 ${fn}() {
@@ -137,8 +146,8 @@ function fishScript(program: string, levels: Level[]): string {
   ];
   for (const level of levels) {
     const condition = `'${fn} "${level.path.join(" ")}"'`;
-    for (const sub of level.subcommands) {
-      lines.push(`complete -c ${program} -n ${condition} -a ${sub}`);
+    for (const word of [...level.subcommands, ...level.values]) {
+      lines.push(`complete -c ${program} -n ${condition} -a ${word}`);
     }
     for (const option of level.options) {
       const flag = option.startsWith("--") ? `-l ${option.slice(2)}` : `-s ${option.slice(1)}`;

@@ -224,3 +224,33 @@ export async function confirmOrRefuse(
 ): Promise<void> {
   if (!confirmedOrAskable(command, yes, refusal)) await confirmOrCancel(question);
 }
+
+/**
+ * A failed build (exit 1): `what`, then the build's error lines, or, when they were printed
+ * above as the log streamed (`logShown`), the line that says what went wrong. `also` ends the
+ * hint (e.g. "; deployment … is unchanged").
+ */
+export function buildFailed(
+  what: string,
+  buildError: string | undefined,
+  id: string,
+  logShown: boolean,
+  also = "",
+): DeployTenantError {
+  const error = buildError ?? `${what}.`;
+  const lines = error.split("\n");
+  // The verdict: the first line that is neither an introduction ("…failed to start:") nor part
+  // of a stack trace or an error's properties (indented, or a lone brace).
+  const verdict = lines.find((line) => /^\S/.test(line) && !/[:{}]$/.test(line)) ?? lines.at(-1);
+  const why = logShown ? `: ${verdict}` : lines.length > 1 ? `:\n${indent(error)}` : `: ${error}`;
+  return new DeployTenantError("buildFailed", `${what}${why}`, {
+    hint: (logShown
+      ? `Its log is above; see it again with \`deploy-tenant logs ${id} --build\``
+      : `See the whole build log with \`deploy-tenant logs ${id} --build\``) + `${also}.`,
+    exitCode: ExitCode.failed,
+  });
+}
+
+function indent(text: string): string {
+  return text.split("\n").map((line) => `  ${line}`).join("\n");
+}

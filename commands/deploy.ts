@@ -20,7 +20,7 @@ import { PROJECT_NAME_RULE, projectNameFrom, projectNameProblem } from "../lib/p
 import type { DeployApi } from "../lib/api.ts";
 import { ApiError, DeployTenantError, ExitCode } from "../lib/errors.ts";
 import { baseDomainOf, productionDomain, type RefusedDomain } from "../lib/domains.ts";
-import { formatBytes, formatCount, formatTransfer, type Output } from "../lib/output.ts";
+import { formatBytes, formatCount, formatTransfer, type Output, printable } from "../lib/output.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { defaultCacheDir } from "../lib/paths.ts";
 import type { CompilerOptions, Project } from "../lib/types.ts";
@@ -29,6 +29,7 @@ import { productionHostnamesOf, wireObject } from "../lib/v2_api.ts";
 import type { Revision } from "../lib/v2/types.ts";
 import type { DeployResult } from "../lib/deploy.ts";
 import {
+  buildFailed,
   collect,
   commandPath,
   connect,
@@ -117,9 +118,10 @@ a project that does not exist is offered for creation there, and created without
 with --create. Elsewhere (a script, CI, or -y) nothing is asked: no project is exit 2, an
 unknown one exit 4. On a terminal one line on stderr shows packing, the upload (bytes of
 total, rate) and the build. Ctrl-C once the deployment exists leaves its build running on
-the server and says how to follow it (exit 130). Files already uploaded to this API and organization are sent by hash.
---env overrides --env-file. Under --json stdout gets the deployment plus "url" and
-"upload": {files, reusedFiles, bytesSent}. A failed build exits with code 1.
+the server and says how to follow it (exit 130). Files already uploaded to this API and
+organization are sent by hash. --env overrides --env-file. Under --json stdout gets the
+deployment plus "url" and "upload": {files, reusedFiles, bytesSent}. A failed build exits
+with code 1.
 
 --prod moves {project.name}.<base-domain> (deno.dev on Deno Deploy) to the new deployment
 once its build succeeds; the previous production deployment keeps its own URL. Production
@@ -152,7 +154,7 @@ Examples:
       const root = resolve(dir);
       const settings = deploymentSettings(this, flags);
       await checkRoot(root);
-      const config = await readDeployConfig(root);
+      const config = await readDeployConfig(root, { onWarning: (message) => out.warn(message) });
       const envFile = flags.envFile ?? (config.envFile && join(root, config.envFile));
       settings.envVars = {
         ...(envFile ? await readEnvFile(envFile) : {}),
@@ -190,6 +192,10 @@ Examples:
       }
       // Ctrl-C: say what exists (a build goes on on the server without us), then exit 130.
       const interrupt: { deploymentId?: string } = {};
+      // Whether the build log's error lines were printed as they came (not only drawn on the
+      // progress line): a failure then sums them up instead of printing them again.
+      const printsBuildLog = !out.quiet && !out.json && !out.showsProgress;
+      let errorLinesPrinted = false;
       const onInterrupt = () => {
         out.error(interrupted(interrupt.deploymentId));
         Deno.exit(ExitCode.interrupted);
@@ -228,6 +234,9 @@ Examples:
           timeoutMs,
           onProgress: (event) => {
             if (event.type === "created") interrupt.deploymentId = event.deployment.id;
+            if (event.type === "buildLog" && event.entry.level === "error") {
+              errorLinesPrinted ||= printsBuildLog;
+            }
             reportProgress(event);
           },
           production: flags.prod,
@@ -237,7 +246,7 @@ Examples:
         });
 
         if (v2) {
-          printRevision(out, result, apiConfig.apiUrl);
+          printRevision(out, result, apiConfig.apiUrl, errorLinesPrinted);
           return;
         }
         const deployment = withUrl(result.deployment, apiConfig.apiUrl);
@@ -254,13 +263,12 @@ Examples:
         };
         if (deployment.status === "failed") {
           if (out.json) out.result(document, () => "");
-          const why = result.buildError?.includes("\n")
-            ? `:\n${indent(result.buildError)}`
-            : `: ${result.buildError}`;
-          throw new DeployTenantError("buildFailed", `The build failed${why}`, {
-            hint: `See the whole build log with \`deploy-tenant logs ${deployment.id} --build\`.`,
-            exitCode: ExitCode.failed,
-          });
+          throw buildFailed(
+            "The build failed",
+            result.buildError,
+            deployment.id,
+            errorLinesPrinted,
+          );
         }
         out.result(document, () => {
           if (deployment.status === "pending") {
@@ -314,18 +322,23 @@ function newerHolds(
 }
 
 /** Prints a v2 deploy's outcome: the revision as v2 returns it under --json, its URLs. */
-function printRevision(out: Output, result: DeployResult, apiUrl: string): void {
+function printRevision(
+  out: Output,
+  result: DeployResult,
+  apiUrl: string,
+  logShown: boolean,
+): void {
   const deployment = withUrl(result.deployment, apiUrl);
   const revision = wireObject(result.deployment) as Revision;
   const document = { ...revision, url: deployment.url, upload: result.upload };
   if (deployment.status === "failed") {
     if (out.json) out.result(document, () => "");
-    const error = result.buildError ?? "The build failed.";
-    const why = error.includes("\n") ? `:\n${indent(error)}` : `: ${error}`;
-    throw new DeployTenantError("buildFailed", `The revision failed${why}`, {
-      hint: `See the whole build log with \`deploy-tenant logs ${deployment.id} --build\`.`,
-      exitCode: ExitCode.failed,
-    });
+    throw buildFailed(
+      "The revision failed",
+      result.buildError ?? "The build failed.",
+      deployment.id,
+      logShown,
+    );
   }
   out.result(document, () => {
     if (deployment.status === "pending") {
@@ -357,10 +370,6 @@ function parseLabels(
     labels[item.slice(0, equals)] = item.slice(equals + 1);
   }
   return labels;
-}
-
-function indent(text: string): string {
-  return text.split("\n").map((line) => `  ${line}`).join("\n");
 }
 
 /** The deployment settings given by flags (the env file is read later). */
@@ -609,11 +618,15 @@ function printPlan(out: Output, plan: DeployPlan, settings: DeploymentSettings):
   out.result(document, () => {
     const rows = [
       ...plan.files.map((file) => ({
-        path: file.path,
+        path: printable(file.path),
         size: formatBytes(file.size),
         how: file.reused ? "hash only (uploaded before)" : file.encoding,
       })),
-      ...plan.symlinks.map((link) => ({ path: link.path, size: "", how: `→ ${link.target}` })),
+      ...plan.symlinks.map((link) => ({
+        path: printable(link.path),
+        size: "",
+        how: `→ ${printable(link.target)}`,
+      })),
     ];
     const table = out.table(rows, [
       { header: "PATH", value: (row) => row.path },

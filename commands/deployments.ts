@@ -6,10 +6,10 @@
  * @module
  */
 import { Command } from "commander";
-import { promote } from "../lib/domains.ts";
+import { baseDomainOf, promote } from "../lib/domains.ts";
 import type { Output } from "../lib/output.ts";
 import type { RedeployEvent } from "../lib/redeploy.ts";
-import type { Deployment } from "../lib/types.ts";
+import type { Deployment, Project } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { productionHostnamesOf, wireObject } from "../lib/v2_api.ts";
 import type { Revision } from "../lib/v2/types.ts";
@@ -44,8 +44,12 @@ Examples:
         () =>
           out.table(withUrls, [
             { header: "ID", value: (d) => d.id },
-            { header: "STATUS", value: (d) => out.status(d.status) },
-            { header: "CREATED", value: (d) => d.createdAt },
+            {
+              header: "STATUS",
+              // Plain text: the table pads by length, escape codes included.
+              value: (d) => out.status(d.status) + (isProduction(project, d) ? " production" : ""),
+            },
+            { header: "CREATED", value: (d) => out.time(d.createdAt) },
             { header: "URL", value: (d) => d.url ?? "" },
           ], `Project ${project.name} has no deployments yet.`),
       );
@@ -58,7 +62,14 @@ Examples:
       const { api, config, out } = await connect(this);
       const found = await api.deployments.get(id);
       const deployment = withUrl(found, config.apiUrl);
-      out.result(asApiReturns(found, deployment.url), () => describeDeployment(out, deployment));
+      // People read the project's name; a script has its id in the document.
+      const project = out.json
+        ? undefined
+        : await api.projects.get(found.projectId).catch(() => undefined);
+      out.result(
+        asApiReturns(found, deployment.url),
+        () => describeDeployment(out, deployment, project),
+      );
     });
 
   deployments.command("promote")
@@ -142,21 +153,35 @@ export function withUrl(deployment: Deployment, apiUrl: string): DeploymentWithU
   return domain ? { ...deployment, url: deploymentUrl(domain, apiUrl) } : deployment;
 }
 
-/** The human view of a deployment. */
-export function describeDeployment(out: Output, deployment: DeploymentWithUrl): string {
+/**
+ * Whether `deployment` serves its project's production name, `{project.name}.<base-domain>`
+ * (never known for a v2 revision as listed: a listing has no timelines).
+ */
+export function isProduction(project: Project, deployment: Deployment): boolean {
+  const base = baseDomainOf(project, deployment);
+  return base !== undefined && (deployment.domains ?? []).includes(`${project.name}.${base}`);
+}
+
+/** The human view of a deployment; its project named when `project` is given. */
+export function describeDeployment(
+  out: Output,
+  deployment: DeploymentWithUrl,
+  project?: Project,
+): string {
+  const production = project !== undefined && isProduction(project, deployment);
   return out.fields([
     ["id", out.bold(deployment.id)],
-    ["status", out.status(deployment.status)],
+    ["status", out.status(deployment.status) + (production ? ` ${out.bold("production")}` : "")],
     ["url", deployment.url],
-    ["project", deployment.projectId],
+    ["project", project ? `${project.name} (${project.id})` : deployment.projectId],
     ["description", deployment.description],
     ["domains", deployment.domains?.join(", ")],
     [
       "databases",
       Object.entries(deployment.databases ?? {}).map(([k, v]) => `${k}=${v}`).join(", "),
     ],
-    ["created", deployment.createdAt],
-    ["updated", deployment.updatedAt],
+    ["created", out.time(deployment.createdAt)],
+    ["updated", out.time(deployment.updatedAt)],
   ]);
 }
 

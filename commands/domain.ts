@@ -39,6 +39,10 @@ Examples:
   $ deploy-tenant domain certs provision shop.example.com
   $ deploy-tenant domain attach abcde12vwxyz shop.example.com
   $ deploy-tenant domain attach abcde12vwxyz "{project.name}.example.com"
+  $ deploy-tenant domain certs upload shop.example.com --cert fullchain.pem --key key.pem
+  $ deploy-tenant domain show shop.example.com
+  $ deploy-tenant domain detach abcde12vwxyz shop.example.com
+  $ deploy-tenant domain remove shop.example.com --yes
   $ deploy-tenant domain list --json`,
     );
 
@@ -228,7 +232,7 @@ export function recordsTable(out: Output, domain: Domain): string {
 
 function describeDomain(out: Output, domain: Domain): string {
   const certificates = domain.certificates.map((certificate) =>
-    `${certificate.cipher} until ${certificate.expiresAt}`
+    `${certificate.cipher} until ${out.time(certificate.expiresAt)}`
   ).join(", ");
   const fields = out.fields([
     ["domain", out.bold(domain.domain)],
@@ -239,7 +243,7 @@ function describeDomain(out: Output, domain: Domain): string {
     ["deployment", domain.deploymentId],
     ["project", domain.projectId],
     ["token", domain.token],
-    ["created", domain.createdAt],
+    ["created", out.time(domain.createdAt)],
   ]);
   return `${fields}\n\nDNS records:\n${recordsTable(out, domain)}`;
 }

@@ -62,6 +62,7 @@ Examples:
   $ deploy-tenant host                       # foreground on port 8000, Ctrl-C stops it
   $ deploy-tenant host --port 0 --data-dir /tmp/dt
   $ deploy-tenant host start && deploy-tenant host status
+  $ deploy-tenant host status --json
   $ deploy-tenant host stop`,
     );
 

@@ -37,6 +37,8 @@ Examples:
   $ deploy-tenant layer set crm-defaults MIN_SCORE=80
   $ deploy-tenant layer set crm-defaults API_KEY=s3cr3t --secret --context production
   $ deploy-tenant layer show crm-defaults
+  $ deploy-tenant layer unset crm-defaults MIN_SCORE
+  $ deploy-tenant layer list --json
   $ deploy-tenant layer detach crm-defaults --project acme-crm
   $ deploy-tenant layer delete crm-defaults --yes`,
     );

@@ -21,6 +21,7 @@ export function projectCommand(): Command {
 Examples:
   $ deploy-tenant project create acme-crm --description "Acme's CRM hooks"
   $ deploy-tenant project list --json
+  $ deploy-tenant project show acme-crm
   $ deploy-tenant project rename acme-crm acme-crm-eu
   $ deploy-tenant project delete acme-crm-eu --yes`,
     );
@@ -48,7 +49,7 @@ Examples:
         out.table(projects, [
           { header: "NAME", value: (p) => p.name },
           { header: "ID", value: (p) => p.id },
-          { header: "UPDATED", value: (p) => p.updatedAt },
+          { header: "UPDATED", value: (p) => out.time(p.updatedAt) },
           { header: "DESCRIPTION", value: (p) => p.description },
         ], "No projects yet: create one with `deploy-tenant project create <name>`."));
     });
@@ -114,7 +115,7 @@ function describe(out: Output, project: Project): string {
     ["name", out.bold(project.name)],
     ["id", project.id],
     ["description", project.description],
-    ["created", project.createdAt],
-    ["updated", project.updatedAt],
+    ["created", out.time(project.createdAt)],
+    ["updated", out.time(project.updatedAt)],
   ]);
 }

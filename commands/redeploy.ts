@@ -9,11 +9,10 @@ import { Command } from "commander";
 import { DEFAULT_BUILD_TIMEOUT_MS, waitForBuild } from "../lib/deploy.ts";
 import { parseEnvAssignment } from "../lib/env_file.ts";
 import { promote } from "../lib/domains.ts";
-import { DeployTenantError, ExitCode } from "../lib/errors.ts";
 import { type RedeployEvent, redeployToProduction } from "../lib/redeploy.ts";
 import type { Deployment, RedeployRequest } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
-import { collect, connect, usageError } from "./context.ts";
+import { buildFailed, collect, connect, usageError } from "./context.ts";
 import { printBuildWait, withUrl } from "./deployments.ts";
 
 /** The flags every redeploying command takes. */
@@ -57,7 +56,12 @@ export async function redeployAndReport(
   }
   const { api, config, out, retryNotes } = await connect(command);
   let source = sourceId;
+  // Whether the build log's error lines were printed as they came: a failure then sums them up.
+  let errorLinesPrinted = false;
   const onProgress = (event: RedeployEvent) => {
+    if (event.type === "buildLog" && event.entry.level === "error") {
+      errorLinesPrinted ||= !out.quiet && !out.json;
+    }
     switch (event.type) {
       case "created":
         out.info(
@@ -111,12 +115,13 @@ export async function redeployAndReport(
     if (out.json) {
       out.result({ ...withUrl(deployment, config.apiUrl), redeployedFrom: source }, () => "");
     }
-    const why = buildError?.includes("\n") ? `:\n${indent(buildError)}` : `: ${buildError}`;
-    throw new DeployTenantError("buildFailed", `The build failed${why}`, {
-      hint: `See the whole build log with \`deploy-tenant logs ${deployment.id} --build\`; ` +
-        `deployment ${source} is unchanged.`,
-      exitCode: ExitCode.failed,
-    });
+    throw buildFailed(
+      "The build failed",
+      buildError,
+      deployment.id,
+      errorLinesPrinted,
+      `; deployment ${source} is unchanged`,
+    );
   }
 
   const document = {
@@ -133,10 +138,6 @@ export async function redeployAndReport(
     const production = productionUrl ? `\nproduction: ${productionUrl}` : "";
     return `Redeployed ${source} as ${out.bold(deployment.id)} (${change})${url}${production}`;
   });
-}
-
-function indent(text: string): string {
-  return text.split("\n").map((line) => `  ${line}`).join("\n");
 }
 
 interface RedeployFlags extends WaitFlags {

@@ -13,6 +13,7 @@
  */
 import { ApiError, DeployTenantError, ExitCode } from "./errors.ts";
 import { HttpClient, type HttpClientOptions, ndjson, parseLinkHeader, type Query } from "./http.ts";
+import { PROJECT_NAME_RULE, projectNameProblem } from "./project_name.ts";
 import type {
   AddDomainCertificateRequest,
   Analytics,
@@ -307,6 +308,7 @@ class V1Projects implements ProjectsApi {
   }
 
   async create(request: CreateProjectRequest): Promise<Project> {
+    if (request.name != null) checkProjectName(request.name);
     return await this.#http.json("POST", `${this.#organizationPath()}/projects`, { json: request });
   }
 
@@ -322,12 +324,26 @@ class V1Projects implements ProjectsApi {
   }
 
   async update(id: string, request: UpdateProjectRequest): Promise<Project> {
+    if (request.name != null) checkProjectName(request.name);
     return await this.#http.json("PATCH", `/projects/${segment(id)}`, { json: request });
   }
 
   async delete(id: string): Promise<void> {
     await this.#http.json("DELETE", `/projects/${segment(id)}`);
   }
+}
+
+/**
+ * A name the API would refuse is refused before the request, with the API's code
+ * (`invalidProjectName`) but as a usage error (exit 2): the rule is the same on both sides.
+ */
+function checkProjectName(name: string): void {
+  const problem = projectNameProblem(name);
+  if (problem === undefined) return;
+  throw new DeployTenantError("invalidProjectName", `Invalid project name "${name}": ${problem}`, {
+    hint: `${PROJECT_NAME_RULE}.`,
+    exitCode: ExitCode.usage,
+  });
 }
 
 class V1Deployments implements DeploymentsApi {

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { join } from "node:path";
+import { basename, join } from "node:path";
 import { DeployTenantError, ExitCode } from "./errors.ts";
 import { findRunningHost, type HostInfo, hostLogPath, startBackgroundHost } from "./local_host.ts";
 import { defaultDataDir } from "./paths.ts";
@@ -24,7 +24,7 @@ import { type ApiVersion, apiVersionOf } from "./v2/urls.ts";
 
 /** Values given on the command line; `undefined` when not given. */
 export interface ConfigFlags {
-  /** `--api`: the API root, e.g. `https://api.deno.com/v1`. */
+  /** `--api`: the API root, e.g. `https://api.deno.com/v2`. */
   api?: string;
   /** `--token`. */
   token?: string;
@@ -172,13 +172,29 @@ export async function resolveApiConfig(
   };
 }
 
+/** The keys a `deploy` key may hold (see {@link DeployConfig}). */
+const DEPLOY_KEYS = ["project", "entrypoint", "include", "exclude", "envFile"] as const;
+
+/** Options of {@link readDeployConfig}. */
+export interface ReadDeployConfigOptions {
+  /**
+   * Told what is suspicious but not fatal: a key the `deploy` key does not know (a typo of
+   * one it does, with a "did you mean").
+   */
+  onWarning?: (message: string) => void;
+}
+
 /**
  * Reads the `deploy` key of `<dir>/deno.json` or `<dir>/deno.jsonc`; `{}` when there is
  * none. Relative paths stay relative to `dir`.
  *
- * @throws {DeployTenantError} `invalidDeployConfig` (exit 2) when the file or key is malformed.
+ * @throws {DeployTenantError} `invalidDeployConfig` (exit 2) when the file is not JSON(C) or
+ *   the key is malformed.
  */
-export async function readDeployConfig(dir: string): Promise<DeployConfig> {
+export async function readDeployConfig(
+  dir: string,
+  options: ReadDeployConfigOptions = {},
+): Promise<DeployConfig> {
   for (const name of ["deno.json", "deno.jsonc"]) {
     const path = join(dir, name);
     let text: string;
@@ -192,10 +208,14 @@ export async function readDeployConfig(dir: string): Promise<DeployConfig> {
     try {
       parsed = JSON.parse(stripJsonComments(text));
     } catch (error) {
-      throw invalidConfig(path, `not valid JSON: ${(error as Error).message}`);
+      throw invalidConfig(
+        path,
+        `not valid JSON: ${(error as Error).message}`,
+        `Fix the JSON syntax of ${name}; comments and trailing commas are allowed.`,
+      );
     }
     const deploy = (parsed as { deploy?: unknown })?.deploy;
-    return deploy === undefined ? {} : validateDeployConfig(deploy, path);
+    return deploy === undefined ? {} : validateDeployConfig(deploy, path, options.onWarning);
   }
   return {};
 }
@@ -231,11 +251,23 @@ export function stripJsonComments(text: string): string {
   return out;
 }
 
-function validateDeployConfig(value: unknown, path: string): DeployConfig {
+function validateDeployConfig(
+  value: unknown,
+  path: string,
+  onWarning?: (message: string) => void,
+): DeployConfig {
   if (typeof value !== "object" || value === null || Array.isArray(value)) {
     throw invalidConfig(path, `"deploy" must be an object`);
   }
   const raw = value as Record<string, unknown>;
+  for (const key of Object.keys(raw)) {
+    if ((DEPLOY_KEYS as readonly string[]).includes(key)) continue;
+    const near = closest(key, DEPLOY_KEYS);
+    onWarning?.(
+      `unknown key "${key}" in ${basename(path)} "deploy"` +
+        (near ? ` (did you mean "${near}"?)` : ` (known: ${DEPLOY_KEYS.join(", ")})`),
+    );
+  }
   const config: DeployConfig = {};
   for (const key of ["project", "entrypoint", "envFile"] as const) {
     if (raw[key] === undefined) continue;
@@ -254,11 +286,42 @@ function validateDeployConfig(value: unknown, path: string): DeployConfig {
   return config;
 }
 
-function invalidConfig(path: string, problem: string): DeployTenantError {
+function invalidConfig(
+  path: string,
+  problem: string,
+  hint = `Fix the "deploy" key: {${DEPLOY_KEYS.map((key) => `"${key}"`).join(", ")}}.`,
+): DeployTenantError {
   return new DeployTenantError("invalidDeployConfig", `${path}: ${problem}`, {
-    hint: `Fix the "deploy" key: {"project", "entrypoint", "include", "exclude", "envFile"}.`,
+    hint,
     exitCode: ExitCode.usage,
   });
+}
+
+/** The one of `candidates` within two edits of `word` (case aside), if there is one. */
+function closest(word: string, candidates: readonly string[]): string | undefined {
+  let best: { candidate: string; distance: number } | undefined;
+  for (const candidate of candidates) {
+    const distance = editDistance(word.toLowerCase(), candidate.toLowerCase());
+    if (distance <= 2 && distance < (best?.distance ?? Infinity)) best = { candidate, distance };
+  }
+  return best?.candidate;
+}
+
+/** Levenshtein distance: insertions, deletions and substitutions. */
+function editDistance(a: string, b: string): number {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        previous[j] + 1,
+        row[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length];
 }
 
 /** `v1`, `v2` or nothing from `--api-version` / `DEPLOY_API_VERSION`. */
@@ -279,7 +342,7 @@ function checkApiUrl(apiUrl: string): void {
   } catch { /* reported below */ }
   if (!url || (url.protocol !== "http:" && url.protocol !== "https:")) {
     throw new DeployTenantError("invalidApiUrl", `Invalid API URL "${apiUrl}"`, {
-      hint: "Use the API root with its version, e.g. https://api.deno.com/v1.",
+      hint: "Use the API root with its version, e.g. https://api.deno.com/v2.",
       exitCode: ExitCode.usage,
     });
   }

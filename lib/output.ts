@@ -113,7 +113,10 @@ export class Output {
     return !this.quiet && !this.json && this.stderrIsTerminal;
   }
 
-  /** Prints an error: `error:`/`hint:` lines for people, an {@link ErrorDocument} for `--json`. */
+  /**
+   * Prints an error: `error:`/`hint:` lines for people, an {@link ErrorDocument} for `--json`.
+   * A cancellation (code `cancelled`: "no" at a prompt) is one plain line for people.
+   */
   error(error: unknown): void {
     this.#clearProgress();
     const document = errorDocument(error);
@@ -122,6 +125,14 @@ export class Output {
       return;
     }
     const { message, hint, status, traceId } = document.error;
+    if (
+      error instanceof DeployTenantError && !(error instanceof ApiError) &&
+      error.code === "cancelled"
+    ) {
+      // The person answered no (or pressed Ctrl-C) at a prompt: their choice, not a failure.
+      writeSync(Deno.stderr, `${message}\n`);
+      return;
+    }
     const lines = [`${this.#err(31, "error:")} ${message}`];
     if (hint) lines.push(`${this.#err(36, "hint:")} ${hint}`);
     const details = [status && `status ${status}`, traceId && `trace id ${traceId}`]
@@ -182,6 +193,15 @@ export class Output {
     return this.#style(text, 36, 39);
   }
 
+  /**
+   * A time from the API for people: `2026-12-07 01:55 UTC` on a terminal; elsewhere (a pipe, a
+   * script, `--json`) as the API wrote it.
+   */
+  time(value: string | null | undefined): string {
+    if (!value) return "";
+    return this.stdoutIsTerminal && !this.json ? formatTime(value) : value;
+  }
+
   /** Colours a deployment status: green success, red failure, yellow pending. */
   status(status: string): string {
     if (status === "success") return this.green(status);
@@ -227,6 +247,18 @@ export function exitCodeOf(error: unknown): ExitCode {
   return error instanceof DeployTenantError ? error.exitCode : ExitCode.failed;
 }
 
+/**
+ * `text` with its control characters escaped (`new\nline.txt`, `\x1b`), so a value from
+ * elsewhere (a file name) stays on its line of a table and cannot drive the terminal.
+ */
+export function printable(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replaceAll(/[\x00-\x1f\x7f]/g, (char) => {
+    const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+    return named[char] ?? `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`;
+  });
+}
+
 /** Formats a count for people, in groups of three digits: `1 234 567`. */
 export function formatCount(count: number): string {
   return String(Math.round(count)).replace(/\B(?=(\d{3})+(?!\d))/g, " ");
@@ -254,6 +286,17 @@ export function formatBytes(bytes: number): string {
     unit = next;
   }
   return `${value.toFixed(1)} ${unit}`;
+}
+
+/**
+ * An RFC 3339 time, short for people: `2026-12-07T01:55:27.263000Z` → `2026-12-07 01:55 UTC`
+ * (to the minute, in UTC); text that is not a time is returned as it is.
+ */
+export function formatTime(value: string): string {
+  const time = Date.parse(value);
+  if (Number.isNaN(time)) return value;
+  const iso = new Date(time).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
 }
 
 /** The terminal's width in columns (80 when it cannot be read). */

@@ -48,6 +48,9 @@ Deno.test(requires(["bash"], {
         "--env-file",
       );
       assert.equal(await complete(["deploy-tenant", "nothing", "x"]), "");
+      // An argument's choices: the shells after `completions`, before any option.
+      assert.match(await complete(["deploy-tenant", "completions", ""]), /^bash zsh fish --/);
+      assert.equal(await complete(["deploy-tenant", "completions", "z"]), "zsh");
     } finally {
       await Deno.remove(dir, { recursive: true });
     }
@@ -64,6 +67,7 @@ Deno.test(requires(["fish"], {
         run("fish", `source ${file}; complete -C "${line}"`).then((out) => out.split("\n"));
       assert.deepEqual(await complete("deploy-tenant pro"), ["project"]);
       assert.ok((await complete("deploy-tenant project ")).includes("rename"));
+      assert.deepEqual(await complete("deploy-tenant completions "), ["bash", "fish", "zsh"]);
       assert.deepEqual(await complete("deploy-tenant deploy ./x --project a --pro"), [
         "--prod",
         "--project",

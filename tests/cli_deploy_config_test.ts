@@ -1,0 +1,62 @@
+/**
+ * The `deploy` key of the deployed directory's deno.json: a typo is pointed out, and a file
+ * that is not JSON is told to be fixed as JSON.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, runCli } from "./helpers/cli.ts";
+
+/** A directory with main.ts and `denoJson` as its deno.json. */
+async function app(denoJson: string): Promise<string> {
+  const dir = await Deno.makeTempDir();
+  await Deno.writeTextFile(join(dir, "main.ts"), "export default { fetch: () => new Response() };");
+  await Deno.writeTextFile(join(dir, "deno.json"), denoJson);
+  return dir;
+}
+
+/** No API and no local host: a dry run needs neither. */
+const env = (dir: string) => ({ DEPLOY_TENANT_DATA_DIR: `${dir}-no-host` });
+
+Deno.test("an unknown key in deno.json's deploy key is a warning with a did-you-mean", async () => {
+  const dir = await app(`{"deploy": {"projct": "acme-crm", "exlude": ["x"], "zzz": 1}}`);
+  try {
+    const result = await runCli(["deploy", dir, "--dry-run"], { env: env(dir) });
+    assert.equal(result.code, 0, describe(result));
+    assert.match(
+      result.stderr,
+      /^warning: unknown key "projct" in deno\.json "deploy" \(did you mean "project"\?\)$/m,
+    );
+    assert.match(result.stderr, /^warning: unknown key "exlude" .*\(did you mean "exclude"\?\)$/m);
+    assert.match(result.stderr, /^warning: unknown key "zzz" .*\(known: project, entrypoint/m);
+
+    // Without a project the typo is what the person needs to see, before the error.
+    const deploy = await runCli(["deploy", dir], { env: env(dir) });
+    assert.equal(deploy.code, 2, describe(deploy));
+    assert.match(deploy.stderr, /warning: unknown key "projct"[\s\S]*error: No project/);
+
+    const json = await runCli(["deploy", dir, "--dry-run", "--json"], { env: env(dir) });
+    assert.equal(json.code, 0, describe(json));
+    assert.equal(json.stderr, "", "under --json stderr holds nothing but errors");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("deno.json that is not JSON gets a hint about JSON syntax, not the deploy key", async () => {
+  const dir = await app(`{"deploy": {"project": "acme-crm"}\n"tasks": {}}`);
+  try {
+    const result = await runCli(["deploy", dir, "--dry-run"], { env: env(dir) });
+    assert.equal(result.code, 2, describe(result));
+    assert.match(result.stderr, /^error: .*deno\.json: not valid JSON: /m);
+    assert.match(result.stderr, /^hint: Fix the JSON syntax of deno\.json/m);
+    assert.doesNotMatch(result.stderr, /"deploy" key/);
+
+    // A malformed deploy key still gets the deploy key's hint.
+    await Deno.writeTextFile(join(dir, "deno.json"), `{"deploy": {"project": 1}}`);
+    const key = await runCli(["deploy", dir, "--dry-run"], { env: env(dir) });
+    assert.equal(key.code, 2, describe(key));
+    assert.match(key.stderr, /^hint: Fix the "deploy" key: \{"project", "entrypoint"/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

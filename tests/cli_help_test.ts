@@ -1,0 +1,73 @@
+/**
+ * Help as a first-time user reads it: `help <typo>`, what a subcommand's help lists, and
+ * examples that work against today's Deno Deploy.
+ */
+import assert from "node:assert/strict";
+import { describe, runCli } from "./helpers/cli.ts";
+
+Deno.test("help <unknown> says unknown command with a suggestion and exits 2", async () => {
+  const result = await runCli(["help", "projet"]);
+  assert.equal(result.code, 2, describe(result));
+  assert.equal(result.stdout, "");
+  assert.match(result.stderr, /^error: unknown command 'projet'\s*\(Did you mean project\?\)$/m);
+  assert.match(result.stderr, /^hint: See `deploy-tenant --help`\.$/m);
+  assert.doesNotMatch(result.stderr, /Usage:/, "not the whole root help");
+
+  const json = await runCli(["help", "projet", "--json"]);
+  assert.equal(json.code, 2, describe(json));
+  assert.match(JSON.parse(json.stderr).error.message, /unknown command 'projet'/);
+
+  // `help <command>` and `help` still show help.
+  const known = await runCli(["help", "project"]);
+  assert.equal(known.code, 0, describe(known));
+  assert.match(known.stdout, /^Usage: deploy-tenant project/);
+  assert.equal((await runCli(["help"])).code, 0);
+});
+
+Deno.test("a subcommand's help lists the global options and an example", async () => {
+  for (
+    const args of [
+      ["project", "list"],
+      ["deployments", "show"],
+      ["env", "set"],
+      ["db", "list"],
+      ["domain", "certs", "provision"],
+      ["deploy"],
+    ]
+  ) {
+    const result = await runCli([...args, "--help"]);
+    assert.equal(result.code, 0, describe(result));
+    const text = result.stdout;
+    assert.match(text, /^Global Options:$/m, args.join(" "));
+    for (const option of ["--json", "--api <url>", "--token <token>", "--org <id>", "--quiet"]) {
+      assert.ok(text.includes(option), `${args.join(" ")} --help lists ${option}\n${text}`);
+    }
+    assert.match(text, new RegExp(`^Examples:\\n  \\$ deploy-tenant ${args.join(" ")}`, "m"));
+  }
+});
+
+Deno.test("help shows numeric defaults unquoted and keeps its lines short", async () => {
+  const deploy = await runCli(["deploy", "--help"]);
+  assert.equal(deploy.code, 0, describe(deploy));
+  assert.match(deploy.stdout, /\(default: 600\)/);
+  const logs = await runCli(["logs", "--help"]);
+  assert.match(logs.stdout, /\(default: 100\)/);
+  for (const result of [deploy, logs]) {
+    assert.doesNotMatch(result.stdout, /default: "\d+"/);
+    const long = result.stdout.split("\n")
+      .filter((line) => line.length > 100 && !line.startsWith("  $ ")); // an example is typed whole
+    assert.deepEqual(long, [], "no line of prose runs past 100 columns");
+  }
+});
+
+Deno.test("help and hints name an API URL that works now, not the shut-down v1", async () => {
+  const root = await runCli(["--help"]);
+  assert.equal(root.code, 0, describe(root));
+  assert.doesNotMatch(root.stdout, /api\.deno\.com\/v1/);
+  assert.match(root.stdout, /DEPLOY_API_URL=https:\/\/api\.deno\.com\/v2/);
+
+  const bad = await runCli(["project", "list", "--api", "notaurl"]);
+  assert.equal(bad.code, 2, describe(bad));
+  assert.match(bad.stderr, /^hint: .*https:\/\/api\.deno\.com\/v2/m);
+  assert.doesNotMatch(bad.stderr, /\/v1/);
+});
