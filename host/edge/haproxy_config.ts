@@ -218,6 +218,10 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     `  http-request set-var(txn.route) req.hdr(host),lower,word(1,:),map(${options.routesMap}) ` +
       `if { req.hdr(host) -m reg ${HOST_WITH_PORT} }`,
     "  http-request set-log-level silent unless { var(txn.route) -m found }",
+    // A tenant gets its request target in origin form: an absolute-form one (`GET https://name/`,
+    // as proxies send) would name its own scheme in request.url (HAProxy has checked that its
+    // authority is the Host's).
+    "  http-request set-uri %[pathq] if { var(txn.route) -m found } { url_beg -i http:// https:// }",
     "  use_backend %[var(txn.route),word(1,|)] if { var(txn.route) -m found }",
     "  default_backend api",
     "",

@@ -14,9 +14,11 @@
  * @module
  */
 import https from "node:https";
-import type { IncomingMessage, ServerResponse } from "node:http";
-import { Readable } from "node:stream";
+import { Buffer } from "node:buffer";
+import { type IncomingMessage, type ServerResponse, STATUS_CODES } from "node:http";
+import { type Duplex, Readable } from "node:stream";
 import { createSecureContext, type SecureContext, type TLSSocket } from "node:tls";
+import { type RawUpgrade, upgradeRaw } from "./websocket.ts";
 
 /** A certificate for one server name. */
 export interface ServedCertificate {
@@ -55,6 +57,18 @@ export interface HttpsServer {
 
 const CONTEXT_CACHE_SIZE = 256;
 
+/** Requests that came over this listener's TLS connections. */
+const overHttps = new WeakSet<Request>();
+
+/**
+ * Whether `request` came over the HTTPS port: what `x-forwarded-proto` says to the tenant. Not
+ * its URL's scheme, which a client names itself in an absolute-form request target
+ * (`GET https://name/ HTTP/1.1` on the plain HTTP port).
+ */
+export function isHttpsRequest(request: Request): boolean {
+  return overHttps.has(request);
+}
+
 /** Starts the HTTPS listener. */
 export async function serveHttps(options: HttpsServerOptions): Promise<HttpsServer> {
   const log = options.log ?? (() => {});
@@ -87,45 +101,52 @@ export async function serveHttps(options: HttpsServerOptions): Promise<HttpsServ
     });
   });
 
+  // A WebSocket handshake (wss://) comes here, not to the request listener: the relay takes
+  // the connection over once the tenant has accepted (see RawUpgrade).
+  server.on("upgrade", (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    upgrade(req, socket, head).catch((error) => {
+      log(`HTTPS upgrade failed: ${(error as Error).message}`);
+      socket.destroy();
+    });
+  });
+
+  async function upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
+    socket.on("error", () => {});
+    const misdirected = misdirectedResponse(req);
+    if (misdirected) return await sendRaw(socket, misdirected);
+    const target = originForm(req);
+    if (target instanceof Response) return await sendRaw(socket, target);
+    const raw: RawUpgrade = { socket, head: new Uint8Array(head) };
+    const request = new Request(`https://${req.headers.host}${target}`, {
+      method: req.method,
+      headers: headersOf(req),
+    });
+    overHttps.add(request);
+    upgradeRaw(request, raw);
+    const response = await options.handler(request, infoOf(req, new Promise(() => {})));
+    if (!raw.taken) await sendRaw(socket, response);
+  }
+
   async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    // `servername` (the SNI the client sent) is missing from the bundled Node types.
-    const socket = req.socket as TLSSocket & { servername?: string | false };
-    const serverName = String(socket.servername || "").toLowerCase();
-    const host = (req.headers.host ?? "").replace(/:\d+$/, "").replace(/\.$/, "").toLowerCase();
-    if (!serverName || host !== serverName) {
-      return send(
-        res,
-        Response.json({
-          code: "misdirectedRequest",
-          message: `This connection is for ${serverName || "no server name"}, not ${host}`,
-        }, { status: 421 }),
-      );
-    }
+    const misdirected = misdirectedResponse(req);
+    if (misdirected) return send(res, misdirected);
+    const target = originForm(req);
+    if (target instanceof Response) return send(res, target);
     const closed = new AbortController();
     res.on("close", () => closed.abort());
-    const headers = new Headers();
-    for (let i = 0; i < req.rawHeaders.length; i += 2) {
-      headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
-    }
+    const headers = headersOf(req);
     const hasBody = req.method !== "GET" && req.method !== "HEAD";
-    const request = new Request(`https://${req.headers.host}${req.url}`, {
+    const request = new Request(`https://${req.headers.host}${target}`, {
       method: req.method,
       headers,
       body: hasBody ? Readable.toWeb(req) as ReadableStream<Uint8Array> : undefined,
       signal: closed.signal,
     });
+    overHttps.add(request);
     let finished = () => {};
     const completed = new Promise<void>((resolve) => finished = resolve);
     res.on("close", finished);
-    const info: Deno.ServeHandlerInfo<Deno.NetAddr> = {
-      remoteAddr: {
-        transport: "tcp",
-        hostname: socket.remoteAddress ?? "",
-        port: socket.remotePort ?? 0,
-      },
-      completed,
-    };
-    await send(res, await options.handler(request, info), closed.signal);
+    await send(res, await options.handler(request, infoOf(req, completed)), closed.signal);
   }
 
   await new Promise<void>((resolve, reject) => {
@@ -147,6 +168,90 @@ export async function serveHttps(options: HttpsServerOptions): Promise<HttpsServ
         server.closeAllConnections();
       }),
   };
+}
+
+/**
+ * A 421 when the request's `Host` is not the name the connection was opened for: one
+ * domain's certificate never fronts another domain's deployment.
+ */
+function misdirectedResponse(req: IncomingMessage): Response | undefined {
+  // `servername` (the SNI the client sent) is missing from the bundled Node types.
+  const socket = req.socket as TLSSocket & { servername?: string | false };
+  const serverName = String(socket.servername || "").toLowerCase();
+  const host = (req.headers.host ?? "").replace(/:\d+$/, "").replace(/\.$/, "").toLowerCase();
+  if (serverName && host === serverName) return undefined;
+  return Response.json({
+    code: "misdirectedRequest",
+    message: `This connection is for ${serverName || "no server name"}, not ${host}`,
+  }, { status: 421 });
+}
+
+/**
+ * The request target in origin form (path and query). An absolute-form target
+ * (`GET https://name/path HTTP/1.1`, as proxies send) must name the same authority as `Host`
+ * (RFC 9112 3.2.2; HAProxy answers a mismatch 400 too).
+ */
+function originForm(req: IncomingMessage): string | Response {
+  const target = req.url ?? "/";
+  if (target.startsWith("/")) return target;
+  let url: URL | undefined;
+  try {
+    url = /^https?:\/\//i.test(target) ? new URL(target) : undefined;
+  } catch { /* below */ }
+  if (url && sameAuthority(url.host, req.headers.host ?? "", 443)) return url.pathname + url.search;
+  return Response.json({
+    code: "invalidHost",
+    message: "The request target does not match its Host header",
+  }, {
+    status: 400,
+  });
+}
+
+/** Whether two `host[:port]` authorities name the same, `defaultPort` being implied. */
+function sameAuthority(a: string, b: string, defaultPort: number): boolean {
+  const normal = (authority: string) => {
+    const lower = authority.toLowerCase().replace(/\.$/, "");
+    return lower.endsWith(`:${defaultPort}`) ? lower.slice(0, -`:${defaultPort}`.length) : lower;
+  };
+  return normal(a) === normal(b);
+}
+
+/** The request's headers as the client wrote them. */
+function headersOf(req: IncomingMessage): Headers {
+  const headers = new Headers();
+  for (let i = 0; i < req.rawHeaders.length; i += 2) {
+    headers.append(req.rawHeaders[i], req.rawHeaders[i + 1]);
+  }
+  return headers;
+}
+
+/** What the handler gets as its second argument: the client's TCP address. */
+function infoOf(
+  req: IncomingMessage,
+  completed: Promise<void>,
+): Deno.ServeHandlerInfo<Deno.NetAddr> {
+  const socket = req.socket;
+  return {
+    remoteAddr: {
+      transport: "tcp",
+      hostname: socket.remoteAddress ?? "",
+      port: socket.remotePort ?? 0,
+    },
+    completed,
+  };
+}
+
+/** Writes `response` as HTTP/1.1 on a raw connection (an upgrade that was refused), then ends it. */
+async function sendRaw(socket: Duplex, response: Response): Promise<void> {
+  const body = new Uint8Array(await response.arrayBuffer());
+  let head = `HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}\r\n`;
+  for (const [name, value] of response.headers) {
+    if (name !== "content-length" && name !== "transfer-encoding" && name !== "connection") {
+      head += `${name}: ${value}\r\n`;
+    }
+  }
+  head += `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
+  socket.end(Buffer.concat([Buffer.from(head, "latin1"), body]));
 }
 
 /** Writes a fetch `Response` to a Node response, honouring back-pressure. */

@@ -7,6 +7,7 @@
  */
 import { startSettings } from "../build/builder.ts";
 import { isWebSocketUpgrade, relayWebSocket } from "./websocket.ts";
+import { isHttpsRequest } from "./https.ts";
 import {
   type AppLog,
   DEFAULT_REQUEST_TIMEOUT_MS,
@@ -80,6 +81,9 @@ export function createRouter(
   return async (request, info) => {
     const host = hostName(request);
     if (host === undefined) return invalidHostResponse();
+    // An absolute-form target (`GET http://name/ HTTP/1.1`) names the authority Deno built the
+    // URL from; it must be the Host's (RFC 9112 3.2.2), as HAProxy also requires.
+    if (!sameHostAsUrl(request)) return invalidHostResponse();
     const deploymentId = store.findDeploymentByDomain(host);
     if (!deploymentId) {
       if (host.endsWith(suffix)) {
@@ -119,8 +123,8 @@ export function createRouter(
     // Set by the host alone, like X-Forwarded-*: a client's own claims never reach the tenant.
     headers.delete("forwarded");
     if ("hostname" in info.remoteAddr) headers.set("x-forwarded-for", info.remoteAddr.hostname);
-    // `http+unix:` for an upgrade that came through the front proxy (see behindProxy).
-    headers.set("x-forwarded-proto", url.protocol === "https:" ? "https" : "http");
+    // From the listener, not the URL: an absolute-form target names its own scheme.
+    headers.set("x-forwarded-proto", isHttpsRequest(request) ? "https" : "http");
     if (isWebSocketUpgrade(request)) {
       try {
         await serving;
@@ -204,6 +208,18 @@ export function hostName(request: Request): string | undefined {
   const port = /:(\d+)$/.exec(raw)?.[1];
   if (port !== undefined && Number(port) > 65535) return undefined;
   return raw.replace(/:\d+$/, "").replace(/\.$/, "");
+}
+
+/** Whether the request URL's authority is its `Host` header's (default ports aside). */
+function sameHostAsUrl(request: Request): boolean {
+  const url = new URL(request.url);
+  if (url.protocol !== "http:" && url.protocol !== "https:") return true; // http+unix: origin form
+  try {
+    const host = new URL(`${url.protocol}//${request.headers.get("host")}`).host;
+    return host === url.host;
+  } catch {
+    return false;
+  }
 }
 
 /** A DNS name or IPv4 address, or a bracketed IPv6 one, with an optional port. */

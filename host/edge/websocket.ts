@@ -10,6 +10,7 @@
  * @module
  */
 import { Buffer } from "node:buffer";
+import { createHash } from "node:crypto";
 import { type IncomingMessage, request as httpRequest } from "node:http";
 import type { Duplex } from "node:stream";
 import { TenantFrames } from "./websocket_frames.ts";
@@ -24,6 +25,30 @@ const HANDSHAKE_HEADERS = new Set([
   "content-length",
   "transfer-encoding",
 ]);
+
+/**
+ * A client connection handed over raw, as `node:https` hands an upgrade request to its
+ * `'upgrade'` listener (the HTTPS port: `Deno.upgradeWebSocket` cannot take such a request
+ * over). Once the tenant has accepted, the relay answers the client's handshake on `socket`
+ * itself and splices the two connections byte for byte (client frames are masked, as the
+ * tenant expects from its client; no extension is negotiated on either side), and sets
+ * `taken`; otherwise the caller writes the answer it gets.
+ */
+export interface RawUpgrade {
+  /** The client's connection, after its request head. */
+  socket: Duplex;
+  /** Bytes the client sent after its request head. */
+  head: Uint8Array;
+  /** Set once the relay has answered on `socket`. */
+  taken?: boolean;
+}
+
+const rawUpgrades = new WeakMap<Request, RawUpgrade>();
+
+/** Marks `request` as one whose client connection `raw` the relay may take over. */
+export function upgradeRaw(request: Request, raw: RawUpgrade): void {
+  rawUpgrades.set(request, raw);
+}
 
 /** Whether `request` asks to become a WebSocket. */
 export function isWebSocketUpgrade(request: Request): boolean {
@@ -92,6 +117,13 @@ export async function relayWebSocket(
   );
   if (opened instanceof Response) return opened;
 
+  const raw = rawUpgrades.get(request);
+  if (raw) {
+    spliceRaw(raw, request.headers.get("sec-websocket-key") ?? "", opened, hooks);
+    // Not written: the connection is the tenant's now.
+    return new Response(null, { status: 204 });
+  }
+
   const { socket: client, response } = Deno.upgradeWebSocket(request, {
     protocol: opened.protocol,
   });
@@ -129,6 +161,42 @@ export async function relayWebSocket(
   };
   client.onerror = () => {};
   return response;
+}
+
+/** RFC 6455's GUID, hashed with the client's key into `Sec-WebSocket-Accept`. */
+const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65";
+
+/** Answers the client's handshake on its raw connection, then joins it to the tenant's. */
+function spliceRaw(
+  raw: RawUpgrade,
+  key: string,
+  tenant: { socket: Duplex; head: Buffer; protocol?: string },
+  hooks: { onOpen?: () => void; onClose?: () => void },
+): void {
+  raw.taken = true;
+  const accept = createHash("sha1").update(key + WEBSOCKET_GUID).digest("base64");
+  raw.socket.write(
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n" +
+      `Sec-WebSocket-Accept: ${accept}\r\n` +
+      (tenant.protocol ? `Sec-WebSocket-Protocol: ${tenant.protocol}\r\n` : "") + "\r\n",
+  );
+  if (tenant.head.length > 0) raw.socket.write(tenant.head);
+  if (raw.head.length > 0) tenant.socket.write(raw.head);
+  hooks.onOpen?.();
+  let finished = false;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    raw.socket.destroy();
+    tenant.socket.destroy();
+    hooks.onClose?.();
+  };
+  for (const socket of [raw.socket, tenant.socket]) {
+    socket.on("close", finish);
+    socket.on("error", finish);
+  }
+  raw.socket.pipe(tenant.socket);
+  tenant.socket.pipe(raw.socket);
 }
 
 /** A close code one may send (1005 and 1006 only describe what happened): else 1000. */

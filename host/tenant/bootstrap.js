@@ -371,6 +371,20 @@ Object.defineProperty(Request.prototype, "url", {
   },
 });
 
+// Deno.upgradeWebSocket() takes the request's headers away and then reads its URL: read it
+// first, while x-forwarded-proto is still there, or a wss:// request would read as http://.
+const realUpgradeWebSocket = Deno.upgradeWebSocket;
+Object.defineProperty(Deno, "upgradeWebSocket", {
+  configurable: true,
+  writable: true,
+  value: function upgradeWebSocket(request, options) {
+    try {
+      request?.url;
+    } catch { /* not a Request: Deno's own error follows */ }
+    return realUpgradeWebSocket(request, options);
+  },
+});
+
 /** What a deployment's handler gets as its second argument: the client's address, not ours. */
 class ClientInfo {
   #request;
@@ -642,11 +656,33 @@ if (pooled) {
     for (const [name, value] of Object.entries(deployment.env)) Deno.env.set(name, value);
     requestTimeoutMs = Number(deployment.requestTimeoutMs) || 0;
     handedEntry = deployment.entry;
-    const entry = (await import(handedEntry)).default;
+    let entry;
+    try {
+      entry = (await import(handedEntry)).default;
+    } catch (error) {
+      writeLog("error", loadFailure(error));
+      Deno.exit(1);
+    }
     if (!server && entry && typeof entry.fetch === "function") {
       listen((request, info) => entry.fetch(request, info));
     }
   });
+}
+
+/**
+ * A handed entry point that failed to load, said as Deno says it of a main module (a fresh
+ * process's): a module Deno could not load or parse is `error: <why>` (a dynamic import wraps it
+ * in a TypeError coded ERR_MODULE_NOT_FOUND, even for a syntax error), an error its code threw is
+ * `Uncaught (in promise) <error>`; either way without the bootstrap's own frames.
+ */
+function loadFailure(error) {
+  const ours = (line) => line.includes("file:///deno/bootstrap.js");
+  if (error instanceof TypeError && error.code === "ERR_MODULE_NOT_FOUND") {
+    const lines = String(error.stack ?? error.message).split("\n").filter((line) => !ours(line));
+    return "error: " + lines.join("\n").replace(/^TypeError: /, "");
+  }
+  const text = typeof error === "string" ? error : inspect(error);
+  return "Uncaught (in promise) " + text.split("\n").filter((line) => !ours(line)).join("\n");
 }
 
 // ---- last: Deno's internals out of the deployment's reach ----
