@@ -175,6 +175,12 @@ export async function resolveApiConfig(
 /** The keys a `deploy` key may hold (see {@link DeployConfig}). */
 const DEPLOY_KEYS = ["project", "entrypoint", "include", "exclude", "envFile"] as const;
 
+/**
+ * Keys of Deno Deploy's own `deploy` configuration (deploy/reference/builds.md, and `org`/`app`
+ * of `deno deploy`): not this CLI's, but no typo either (`runtime.entrypoint` is read below).
+ */
+const DENO_DEPLOY_KEYS = ["org", "app", "framework", "install", "build", "predeploy", "runtime"];
+
 /** Options of {@link readDeployConfig}. */
 export interface ReadDeployConfigOptions {
   /**
@@ -261,7 +267,9 @@ function validateDeployConfig(
   }
   const raw = value as Record<string, unknown>;
   for (const key of Object.keys(raw)) {
-    if ((DEPLOY_KEYS as readonly string[]).includes(key)) continue;
+    if ((DEPLOY_KEYS as readonly string[]).includes(key) || DENO_DEPLOY_KEYS.includes(key)) {
+      continue;
+    }
     const near = closest(key, DEPLOY_KEYS);
     onWarning?.(
       `unknown key "${key}" in ${basename(path)} "deploy"` +
@@ -273,6 +281,12 @@ function validateDeployConfig(
     if (raw[key] === undefined) continue;
     if (typeof raw[key] !== "string") throw invalidConfig(path, `"deploy.${key}" must be a string`);
     config[key] = raw[key];
+  }
+  // Deno Deploy's own app configuration (deploy/reference/builds.md) names the entry point as
+  // deploy.runtime.entrypoint; deploy.entrypoint, this CLI's, wins when both are there.
+  const runtime = raw.runtime as { entrypoint?: unknown } | undefined;
+  if (config.entrypoint === undefined && typeof runtime?.entrypoint === "string") {
+    config.entrypoint = runtime.entrypoint.replace(/^\.\//, "");
   }
   for (const key of ["include", "exclude"] as const) {
     const globs = raw[key];

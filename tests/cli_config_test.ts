@@ -195,6 +195,16 @@ Deno.test("readDeployConfig reads the deploy key of deno.jsonc with comments", a
       envFile: ".env.production",
     });
 
+    await Deno.writeTextFile(
+      join(dir, "deno.json"),
+      `{"deploy": {"runtime": {"type": "dynamic", "entrypoint": "./server.ts"}}}`,
+    );
+    assert.deepEqual(
+      await readDeployConfig(dir),
+      { entrypoint: "server.ts" },
+      "Deno Deploy's deploy.runtime.entrypoint",
+    );
+
     await Deno.writeTextFile(join(dir, "deno.json"), `{"tasks": {}}`);
     assert.deepEqual(await readDeployConfig(dir), {}, "deno.json wins and has no deploy key");
 

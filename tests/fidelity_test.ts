@@ -318,7 +318,18 @@ for (const frontProxy of [true, false]) {
           });
           const { heard, env } = await (await invoke(url)).json();
           assert.deepEqual(heard, { transport: "tcp", hostname: "0.0.0.0", port: 8000 });
-          assert.deepEqual(Object.keys(env).sort(), ["DENO_DEPLOYMENT_ID", "DENO_REGION", "OWN"]);
+          assert.deepEqual(Object.keys(env).sort(), [
+            "DENO_DEPLOY",
+            "DENO_DEPLOYMENT_ID",
+            "DENO_DEPLOY_APP_ID",
+            "DENO_DEPLOY_APP_SLUG",
+            "DENO_DEPLOY_BUILD_ID",
+            "DENO_DEPLOY_ORG_ID",
+            "DENO_DEPLOY_ORG_SLUG",
+            "DENO_REGION",
+            "DENO_TIMELINE",
+            "OWN",
+          ]);
         });
       } finally {
         closeInvokeClients();

@@ -424,7 +424,18 @@ Deno.test(requires(["bwrap"], {
     // the runtime's own (DENO_DIR, HOME, the node shims' PATH are read at start, then removed).
     assert.deepEqual(
       Object.keys(report.env).sort(),
-      ["DENO_DEPLOYMENT_ID", "DENO_REGION", "MY_OWN_VAR"],
+      [
+        "DENO_DEPLOY",
+        "DENO_DEPLOYMENT_ID",
+        "DENO_DEPLOY_APP_ID",
+        "DENO_DEPLOY_APP_SLUG",
+        "DENO_DEPLOY_BUILD_ID",
+        "DENO_DEPLOY_ORG_ID",
+        "DENO_DEPLOY_ORG_SLUG",
+        "DENO_REGION",
+        "DENO_TIMELINE",
+        "MY_OWN_VAR",
+      ],
       "the tenant's variables",
     );
     assert.equal(report.env.MY_OWN_VAR, "mine");

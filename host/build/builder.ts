@@ -256,8 +256,32 @@ export function startSettings(
   appDir: string,
   baseDomain: string,
 ): RunnableDeployment {
-  const context = isProduction(record, baseDomain) ? "production" : "development";
-  return runnableDeployment(record, appDir, runtimeEnv(store, record, context));
+  const production = isProduction(record, baseDomain);
+  const context = production ? "production" : "development";
+  return runnableDeployment(record, appDir, {
+    ...runtimeEnv(store, record, context),
+    ...predefinedEnv(record, production),
+  });
+}
+
+/**
+ * The variables Deploy sets in every app's runtime (deploy/reference/env_vars_and_contexts.md,
+ * "Predefined environment variables"), beside `DENO_DEPLOYMENT_ID` and `DENO_REGION`, which
+ * the sandbox sets. `DENO_` names are reserved, so no variable of the deployment's can clash.
+ */
+export function predefinedEnv(
+  record: DeploymentRecord,
+  production: boolean,
+): Record<string, string> {
+  return {
+    DENO_DEPLOY: "true",
+    DENO_DEPLOY_ORG_ID: record.organizationId,
+    DENO_DEPLOY_ORG_SLUG: record.organizationSlug,
+    DENO_DEPLOY_APP_ID: record.projectId,
+    DENO_DEPLOY_APP_SLUG: record.projectName,
+    DENO_DEPLOY_BUILD_ID: record.id,
+    DENO_TIMELINE: production ? "production" : `preview/${record.id}`,
+  };
 }
 
 /** Whether `record` holds (or, while building, asks for) its project's production name. */

@@ -9,6 +9,7 @@
 import type { Hono } from "hono";
 import { z } from "zod";
 import type { BuildLogEntry } from "../../../lib/types.ts";
+import { stripJsonComments } from "../../../lib/config.ts";
 import { startBuild } from "../engine.ts";
 import { isProduction, productionNames } from "../../build/builder.ts";
 import { assertAttachable } from "../domains.ts";
@@ -77,6 +78,49 @@ const deployBody = z.strictObject({
   retention: z.string().optional(),
 });
 
+/** The options of a `deploy` key that make it the app configuration (deploy/reference/builds.md). */
+const CONFIG_OPTIONS = ["framework", "install", "build", "predeploy", "runtime"];
+
+/**
+ * The app configuration in the deployed `deno.json` or `deno.jsonc` (its `deploy` key, when that
+ * holds any of {@link CONFIG_OPTIONS}), checked as the API's `config`; `undefined` when none.
+ */
+function configFromSource(
+  assets: Record<string, { content: string; encoding?: string } | { kind: "symlink" }>,
+): z.infer<typeof appConfig> | undefined {
+  for (const name of ["deno.json", "deno.jsonc"]) {
+    const asset = assets[name];
+    if (!asset || !("content" in asset)) continue;
+    const text = asset.encoding === "base64"
+      ? new TextDecoder().decode(Uint8Array.fromBase64(asset.content))
+      : asset.content;
+    let deploy: unknown;
+    try {
+      deploy = (JSON.parse(stripJsonComments(text)) as { deploy?: unknown })?.deploy;
+    } catch {
+      return undefined; // not JSON: Deno reports it when the app starts
+    }
+    if (typeof deploy !== "object" || deploy === null) return undefined;
+    const options = Object.fromEntries(
+      Object.entries(deploy).filter(([key]) => CONFIG_OPTIONS.includes(key)),
+    );
+    if (Object.keys(options).length === 0) return undefined;
+    // In deno.json `type` may be left out: dynamic is the default.
+    const runtime = options.runtime;
+    if (typeof runtime === "object" && runtime !== null && !("type" in runtime)) {
+      options.runtime = { type: "dynamic", ...runtime };
+    }
+    const checked = appConfig.safeParse(options);
+    if (!checked.success) {
+      throw invalid(
+        `${name}: "deploy" is not a valid app configuration: ${checked.error.issues[0]?.message}`,
+      );
+    }
+    return checked.data;
+  }
+  return undefined;
+}
+
 /** Entry points tried, in order, when neither the revision nor the app names one. */
 const ENTRYPOINTS = ["main.ts", "main.js", "mod.ts", "index.ts", "index.js", "src/main.ts"];
 
@@ -102,7 +146,10 @@ export function registerRevisionRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
         'Revision retention other than "auto" is not available on the local host',
       );
     }
-    const config = body.config ?? appSettings(store, project.id)?.config ?? null;
+    // As Deploy's builds: app configuration in the source's deno.json(c) `deploy` key wins over
+    // the deploy's and the app's, entirely (deploy/reference/builds.md).
+    const sourceConfig = configFromSource(body.assets);
+    const config = sourceConfig ?? body.config ?? appSettings(store, project.id)?.config ?? null;
     const entrypoint = entrypointOf(config, Object.keys(body.assets));
     for (const which of ["production", "preview"] as const) {
       const value = body[which];
@@ -142,7 +189,7 @@ export function registerRevisionRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
       enableCron: config?.crons !== false,
       revision: {
         labels: body.labels ?? {},
-        config: body.config ?? null,
+        config: sourceConfig ?? body.config ?? null,
         layerIds: body.layers?.map((ref) => ownLayer(c, store, ref).id) ?? null,
         preview: body.preview !== undefined && body.preview !== false,
       },
