@@ -83,7 +83,8 @@ export function createRouter(
     if (host === undefined) return invalidHostResponse();
     // An absolute-form target (`GET http://name/ HTTP/1.1`) names the authority Deno built the
     // URL from; it must be the Host's (RFC 9112 3.2.2), as HAProxy also requires.
-    if (!sameHostAsUrl(request)) return invalidHostResponse();
+    const url = new URL(request.url);
+    if (!sameHostAsUrl(url, request)) return invalidHostResponse();
     const deploymentId = store.findDeploymentByDomain(host);
     if (!deploymentId) {
       if (host.endsWith(suffix)) {
@@ -118,7 +119,6 @@ export function createRouter(
     instance.lastUsed = Date.now();
     const timeoutMs = record.requestTimeout ?? options.defaultRequestTimeoutMs ??
       DEFAULT_REQUEST_TIMEOUT_MS;
-    const url = new URL(request.url);
     const headers = new Headers(request.headers);
     // Set by the host alone, like X-Forwarded-*: a client's own claims never reach the tenant.
     headers.delete("forwarded");
@@ -211,8 +211,7 @@ export function hostName(request: Request): string | undefined {
 }
 
 /** Whether the request URL's authority is its `Host` header's (default ports aside). */
-function sameHostAsUrl(request: Request): boolean {
-  const url = new URL(request.url);
+function sameHostAsUrl(url: URL, request: Request): boolean {
   if (url.protocol !== "http:" && url.protocol !== "https:") return true; // http+unix: origin form
   try {
     const host = new URL(`${url.protocol}//${request.headers.get("host")}`).host;

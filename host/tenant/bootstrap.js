@@ -15,6 +15,7 @@ const writeStdout = Deno.stdout.writeSync.bind(Deno.stdout);
 const stringify = JSON.stringify;
 const inspect = Deno.inspect;
 const exitNow = Deno.exit;
+const apply = Reflect.apply;
 
 function writeTagged(record) {
   const bytes = encoder.encode(LOG_TAG + stringify(record) + "\n");
@@ -306,7 +307,6 @@ if (typeof Deno.Kv === "function") {
 // and the oldest entries this process put go, so that later ones fit.
 const CachePrototype = globalThis.Cache?.prototype;
 if (CachePrototype && typeof CachePrototype.put === "function") {
-  const apply = Reflect.apply;
   const put = CachePrototype.put;
   const remove = CachePrototype.delete;
   /** [cache, request] of each entry put, oldest first. */
@@ -340,7 +340,6 @@ const UNIX_SCHEME = "http+unix";
 const rawUrl = Object.getOwnPropertyDescriptor(Request.prototype, "url").get;
 const rawHeaders = Object.getOwnPropertyDescriptor(Request.prototype, "headers").get;
 const getHeader = Headers.prototype.get;
-const apply = Reflect.apply;
 /**
  * The request header `name` of `request`, through functions tenant code cannot replace; `null`
  * once Deno.upgradeWebSocket() has taken the request over (its headers are gone then, and Deno
