@@ -450,7 +450,11 @@ const QUOTAS = {
   databases: "databases",
   domains: "domains",
   storage: "storedBytes",
+  "database-size": "databaseBytes",
 } as const;
+
+/** The quotas that are sizes (and take k, m, g). */
+const SIZED_QUOTAS = new Set<string>(["storedBytes", "databaseBytes"]);
 
 /** `--quota projects=5000 --quota storage=20g` as quotas (sizes take k, m, g). */
 function parseQuotas(
@@ -466,11 +470,11 @@ function parseQuotas(
     const amount = match
       ? Number(match[1]) * 1024 ** "_kmg".indexOf(match[2].toLowerCase() || "_")
       : NaN;
-    if (!key || !Number.isSafeInteger(amount) || (key !== "storedBytes" && match?.[2])) {
+    if (!key || !Number.isSafeInteger(amount) || (!SIZED_QUOTAS.has(key) && match?.[2])) {
       throw usageError(
         command,
         `Invalid --quota "${text}": expected ${Object.keys(QUOTAS).join(", ")}=<n> ` +
-          "(storage takes a size like 20g)",
+          "(storage and database-size take a size like 20g)",
       );
     }
     quotas[key] = amount;
@@ -509,7 +513,7 @@ function addHostSettings(command: Command): Command {
     .option(
       "--quota <name=n>",
       "per-organization quota: projects (10000), deployments (100000), databases (1000), " +
-        "domains (1000), storage (50g); repeatable",
+        "domains (1000), storage (50g), database-size (1g, each KV database); repeatable",
       collect,
     )
     .option(

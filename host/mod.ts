@@ -15,7 +15,7 @@ import { join } from "node:path";
 import { createApi } from "./api/mod.ts";
 import { EgressProxy } from "./build/egress_proxy.ts";
 import { CronScheduler } from "./tenant/cron.ts";
-import type { Quotas } from "./api/quotas.ts";
+import { DEFAULT_QUOTAS, type Quotas } from "./api/quotas.ts";
 import { BlobStore } from "./store/blobs.ts";
 import { Builder, startSettings } from "./build/builder.ts";
 import { caDir, LocalCa } from "./edge/certs.ts";
@@ -204,6 +204,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     isolation,
     deploymentsDir,
     kvDir: join(dataDir, "kv"),
+    kvMaxBytes: options.quotas?.databaseBytes ?? DEFAULT_QUOTAS.databaseBytes,
     bootstrap: await installTenantFile(dataDir, "bootstrap.js"),
     poolMain: await installTenantFile(dataDir, "pool.js"),
     warmPool: options.warmPool ?? 1,

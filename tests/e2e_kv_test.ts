@@ -161,3 +161,39 @@ Deno.test("a KV counter survives redeploys and a host restart, shared by deploym
     await Deno.remove(root, { recursive: true });
   }
 });
+
+Deno.test("host --quota database-size caps a KV database: a write past it says so, and the host serves on", async () => {
+  const root = await Deno.makeTempDir({ prefix: "deploy-tenant-kv-size-" });
+  const app = join(root, "filler");
+  await Deno.mkdir(app);
+  await Deno.writeTextFile(
+    join(app, "main.ts"),
+    `Deno.serve(async () => {
+      const kv = await Deno.openKv();
+      try {
+        for (let i = 0; i < 200; i++) await kv.set(["fill", i], new Uint8Array(60_000));
+        return new Response("never full");
+      } catch (error) {
+        return new Response(error.message, { status: 507 });
+      }
+    });`,
+  );
+  const host = await startTestHost({ args: ["--quota", "database-size=2m"] });
+  const cli = (...args: string[]) => runCli(args, { env: host.env });
+  try {
+    const db = jsonOf<KvDatabase>(await cli("db", "create", "--json"));
+    const deployed = jsonOf<Deployed>(
+      await cli("deploy", app, "-p", "kv-filler", "--create", "--db", db.id, "--json"),
+    );
+    const filled = await cli("invoke", deployed.id, "/");
+    assert.match(filled.stdout, /the KV database is at its size limit \(2 MiB\)/, describe(filled));
+    for await (const file of Deno.readDir(join(host.dataDir, "kv", db.id))) {
+      const { size } = await Deno.stat(join(host.dataDir, "kv", db.id, file.name));
+      assert.ok(size <= 2 * 1024 ** 2, `${file.name}: ${size} bytes`);
+    }
+    assert.equal((await cli("projects", "list")).code, 0, "the host serves on");
+  } finally {
+    await host.stop();
+    await Deno.remove(root, { recursive: true });
+  }
+});

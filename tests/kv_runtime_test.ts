@@ -95,6 +95,18 @@ const attempts = {
   openMemory: () => Deno.openKv(":memory:"),
   openOwnFileByPath: () => Deno.openKv("/kv/kv.sqlite3"),
   readOtherDb: () => Deno.readFile(Deno.env.get("OTHER_DB")),
+  fill: async () => {
+    const kv = await Deno.openKv();
+    const value = new Uint8Array(60_000);
+    let i = 0;
+    try {
+      for (; i < 1_000; i++) await kv.set(["fill", i], value);
+    } catch (error) {
+      const kept = (await kv.get(["fill", 0])).value?.length;
+      return \`full after \${i}, the first entry \${kept} bytes: \${error.message}\`;
+    }
+    return "never full";
+  },
 };
 Deno.serve(async (request) => {
   const name = new URL(request.url).pathname.slice(1);
@@ -109,12 +121,14 @@ Deno.serve(async (request) => {
 async function withRuntime(
   isolation: Isolation,
   fn: (runtime: Runtime, root: string) => Promise<void>,
+  kvMaxBytes?: number,
 ) {
   const root = await Deno.makeTempDir({ prefix: "dt-kv-" });
   const runtime = new Runtime({
     isolation,
     deploymentsDir: join(root, "deployments"),
     kvDir: join(root, "kv"),
+    kvMaxBytes,
     bootstrap,
     deno: tenantDenoBinary(),
   });
@@ -177,4 +191,19 @@ for (const isolation of ISOLATIONS) {
       assert.equal(await unbound("openPath"), "refused Non-default databases are not supported");
       assert.match(await unbound("readOtherDb"), /^refused .*(Requires read access|No such file)/);
     }));
+
+  Deno.test(`[${isolation.kind}] a KV database stops growing at its size limit; its data stays, the tenant serves on`, () =>
+    withRuntime(isolation, async (runtime, root) => {
+      const call = await startTenant(runtime, root, "kvtenant0005", DB);
+      const filled = await call("fill");
+      assert.match(
+        filled,
+        /^ok full after \d+, the first entry 60000 bytes: .*the KV database is at its size limit \(4 MiB\)/,
+      );
+      for await (const file of Deno.readDir(kvDatabaseDir(join(root, "kv"), DB))) {
+        const { size } = await Deno.stat(join(kvDatabaseDir(join(root, "kv"), DB), file.name));
+        assert.ok(size <= 4 * 1024 ** 2, `${file.name} grew to ${size} bytes`);
+      }
+      assert.match(await call("count"), /^(ok 1|refused .*size limit)/, "it still answers");
+    }, 4 * 1024 ** 2));
 }

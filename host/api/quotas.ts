@@ -19,6 +19,11 @@ export interface Quotas {
   domains: number;
   /** Bytes of the distinct files the organization's deployments hold. */
   storedBytes: number;
+  /**
+   * The largest a KV database's file (and its write-ahead log) may grow, in bytes: the kernel
+   * refuses a tenant's write past it (`RLIMIT_FSIZE`), so no database can fill the host's disk.
+   */
+  databaseBytes: number;
 }
 
 /** What each organization may hold unless `host --quota` says otherwise. */
@@ -28,6 +33,7 @@ export const DEFAULT_QUOTAS: Quotas = {
   databases: 1_000,
   domains: 1_000,
   storedBytes: 50 * 1024 ** 3,
+  databaseBytes: 1024 ** 3,
 };
 
 /** `--quota` names → {@link Quotas} keys. */
@@ -37,9 +43,10 @@ export const QUOTA_NAMES: Record<string, keyof Quotas> = {
   databases: "databases",
   domains: "domains",
   storage: "storedBytes",
+  "database-size": "databaseBytes",
 };
 
-type Counted = Exclude<keyof Quotas, "storedBytes">;
+type Counted = Exclude<keyof Quotas, "storedBytes" | "databaseBytes">;
 
 const COUNTS: Record<Counted, string> = {
   projects: "SELECT count(*) AS n FROM projects WHERE organization_id = ?",

@@ -297,6 +297,35 @@ if (typeof Deno.Kv === "function") {
     };
   }
   globalThis.addEventListener("unload", reportKvUsage);
+
+  // The host limits the database's file size (the process's RLIMIT_FSIZE): SQLite's write past
+  // it fails as "disk I/O error", which this names, so that the customer knows what to do.
+  const kvMaxBytes = Number(Deno.env.get("DENO_DEPLOYMENT_KV_MAX_BYTES")) || 0;
+  Deno.env.delete("DENO_DEPLOYMENT_KV_MAX_BYTES");
+  const full = `the KV database is at its size limit (${formatBytes(kvMaxBytes)}): ` +
+    "delete entries to make room";
+  const explainFull = (error) => {
+    if (kvMaxBytes && error?.message === "disk I/O error") error.message += ` (${full})`;
+    throw error;
+  };
+  for (const [target, name] of [[kv, "set"], [kv, "delete"], [kv, "enqueue"], [atomic, "commit"]]) {
+    const original = target?.[name];
+    if (typeof original !== "function") continue;
+    target[name] = function (...args) {
+      return original.apply(this, args).catch(explainFull);
+    };
+  }
+}
+
+/** 1073741824 → "1 GiB", 4194304 → "4 MiB". */
+function formatBytes(bytes) {
+  const units = ["bytes", "KiB", "MiB", "GiB", "TiB"];
+  let unit = 0;
+  while (bytes >= 1024 && unit < units.length - 1) {
+    bytes /= 1024;
+    unit++;
+  }
+  return `${Math.round(bytes * 10) / 10} ${units[unit]}`;
 }
 
 // ---- the Cache API: best-effort, as on Deploy ----

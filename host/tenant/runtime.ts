@@ -127,6 +127,8 @@ export interface RuntimeOptions {
    * starts. Default: `kv` beside `deploymentsDir`.
    */
   kvDir?: string;
+  /** The largest a KV database's file may grow (`TenantSpec.kvMaxBytes`). Default 1 GiB. */
+  kvMaxBytes?: number;
   bootstrap: string;
   deno: string;
   memoryMb?: number;
@@ -262,6 +264,7 @@ export class Runtime {
     this.#options = {
       ...options,
       kvDir: options.kvDir ?? join(dirname(options.deploymentsDir), "kv"),
+      kvMaxBytes: options.kvMaxBytes ?? 1024 ** 3,
       memoryMb: options.memoryMb ?? 512,
       idleTimeoutMs: options.idleTimeoutMs ?? 5 * 60_000,
       startTimeoutMs: options.startTimeoutMs ?? 30_000,
@@ -593,6 +596,7 @@ export class Runtime {
       bootstrap: this.#options.bootstrap,
       envVars: deployment.envVars,
       kvDir,
+      kvMaxBytes: this.#options.kvMaxBytes,
       net: deployment.net,
       seccompFilter: await writeTenantFilter(isolation, deployment.net, dirs.root),
       memoryMb: this.#options.memoryMb,

@@ -187,6 +187,11 @@ export interface TenantSpec {
    * `kv.sqlite3` in it), read-write; omitted when it has none.
    */
   kvDir?: string;
+  /**
+   * The largest the KV database's files may grow, in bytes (with {@link kvDir}): the process's
+   * `RLIMIT_FSIZE`, so SQLite's write past it fails (EFBIG) instead of filling the disk.
+   */
+  kvMaxBytes?: number;
   /** `permissions.net` of the deployment: undefined/null = all public hosts, `[]` = none. */
   net?: string[] | null;
   /** The seccomp filter bubblewrap loads (from {@link writeTenantFilter}); none when omitted. */
@@ -314,11 +319,43 @@ export const KV_FILE_NAME = "kv.sqlite3";
 /** The socket file name inside `runDir`. */
 export const SOCKET_NAME = "http.sock";
 
+/** How a tenant process is started: argv (command + args), env and working directory. */
+interface StartCommand {
+  command: string;
+  args: string[];
+  env: Record<string, string>;
+  cwd: string;
+}
+
 /** Builds the argv (command + args) and env that start the tenant under `isolation`. */
-export function tenantCommand(
-  spec: TenantSpec,
-  isolation: Isolation,
-): { command: string; args: string[]; env: Record<string, string>; cwd: string } {
+export function tenantCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
+  const command = startCommand(spec, isolation);
+  return spec.kvDir !== undefined && spec.kvMaxBytes
+    ? withFileSizeLimit(command, spec.kvMaxBytes)
+    : command;
+}
+
+/**
+ * `command` started from a shell that first sets the size limit of every file the process
+ * writes (POSIX `ulimit -f`, in blocks of 512 bytes: the only file a tenant may write is its KV
+ * database) and ignores SIGXFSZ, so that a write past the limit fails with EFBIG — SQLite's
+ * "disk I/O error", the database intact — instead of growing the file or killing the process.
+ */
+function withFileSizeLimit(command: StartCommand, bytes: number): StartCommand {
+  const prelude = `ulimit -f ${Math.max(1, Math.floor(bytes / 512))} && trap '' XFSZ && `;
+  if (command.command === SHELL && command.args[0] === "-c") {
+    const [, script, ...rest] = command.args;
+    return { ...command, args: ["-c", prelude + script, ...rest] };
+  }
+  return {
+    ...command,
+    command: SHELL,
+    args: ["-c", `${prelude}exec "$@"`, "sh", command.command, ...command.args],
+  };
+}
+
+/** {@link tenantCommand} without the file size limit. */
+function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
   const sandboxed = isolation.kind === "bwrap";
   const where = sandboxed ? IN_SANDBOX : {
     app: spec.appDir,
@@ -361,6 +398,10 @@ export function tenantCommand(
   };
   // Read and deleted by the bootstrap, which binds Deno.openKv() to it.
   if (kvFile !== undefined) env.DENO_DEPLOYMENT_KV_PATH = kvFile;
+  // Read and deleted by the bootstrap, which names the limit when a write meets it.
+  if (kvFile !== undefined && spec.kvMaxBytes) {
+    env.DENO_DEPLOYMENT_KV_MAX_BYTES = String(spec.kvMaxBytes);
+  }
   // Read and deleted by the bootstrap, which answers a late request itself (limits.ts).
   if (spec.requestTimeoutMs && !spec.poolMain) {
     env.DENO_DEPLOYMENT_TIME_LIMIT_MS = String(spec.requestTimeoutMs);
