@@ -232,7 +232,9 @@ export async function stopBackgroundHost(
 async function logTail(path: string, lines = 5): Promise<string> {
   try {
     const text = await Deno.readTextFile(path);
-    return text.trimEnd().split("\n").slice(-lines).join("\n").trim();
+    // A stack trace's frames say where, its first line what: keep the what.
+    const said = text.trimEnd().split("\n").filter((line) => !/^\s+at /.test(line));
+    return said.slice(-lines).join("\n").trim();
   } catch {
     return "";
   }

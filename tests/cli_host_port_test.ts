@@ -43,3 +43,18 @@ Deno.test(
     }
   },
 );
+
+Deno.test("host start that fails says why, not where: the error's line, not its stack frames", async () => {
+  const dataDir = await Deno.makeTempDir();
+  try {
+    await Deno.mkdir(`${dataDir}/host.db`); // the store cannot open a directory
+    const result = await runCli(["host", "start", "--port", "0"], {
+      env: { DEPLOY_TENANT_DATA_DIR: dataDir },
+    });
+    assert.equal(result.code, 6, describe(result));
+    assert.match(result.stderr, /did not start: .*unable to open database file/, describe(result));
+    assert.doesNotMatch(result.stderr, /^\s+at /m, describe(result));
+  } finally {
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
