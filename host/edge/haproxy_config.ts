@@ -256,6 +256,9 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
       "  http-request set-var(txn.in) req.hdr(content-length)",
       "  http-response set-var(txn.out) res.hdr(content-length) unless { method HEAD }",
       "  http-response set-var(txn.out) int(0) if { method HEAD }",
+      // http-response rules see only answers that came from a server (the tenant, or the router
+      // behind it), never HAProxy's own: its 503 is told apart from the tenant's by this.
+      "  http-response set-var(txn.served) int(1)",
     );
     for (let thread = 0; thread < threads; thread++) {
       const onThread = threads > 1 ? ` { thread ${thread} }` : "";
@@ -277,7 +280,8 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
       `  http-error status 502 content-type application/json lf-string ${unavailable}`,
       `  http-error status 503 content-type application/json lf-string ${unavailable}`,
       // HAProxy says 503 when a reused connection dies under a request; the router says 502.
-      "  http-after-response set-status 502 if { status 503 }",
+      // A tenant's own 503 (maintenance, overload, with its Retry-After) reaches the client as is.
+      "  http-after-response set-status 502 if { status 503 } !{ var(txn.served) -m found }",
       `  server s unix@${options.slotSocket(slot)} disabled ${SLOT_SERVER_OPTIONS}`,
       // While the slot is not in service (a tenant starting or gone), the Deno router answers.
       `  server api unix@${options.apiSocket} backup`,
