@@ -216,6 +216,13 @@ function setTimer(callback, ms) {
   const real = timeoutProperty?.get ? timeoutProperty.get.call(globalThis) : timeoutProperty?.value;
   return real(callback, ms);
 }
+const clearTimeoutProperty = Object.getOwnPropertyDescriptor(globalThis, "clearTimeout");
+function clearTimer(id) {
+  const real = clearTimeoutProperty?.get
+    ? clearTimeoutProperty.get.call(globalThis)
+    : clearTimeoutProperty?.value;
+  real(id);
+}
 
 // ---- usage: KV operations counted for analytics, reported on the log channel ----
 
@@ -473,18 +480,22 @@ function expireLate() {
 
 /** The 504 of a request its handler did not answer within the time limit; logged. */
 function timeLimitAnswer(request) {
-  const path = new URL(request.url).pathname;
+  return new RealResponse(timeLimitBody(request.method, new URL(request.url).pathname), {
+    status: 504,
+    headers: { "content-type": "application/json" },
+  });
+}
+
+/** The body of a time limit's 504 for `method` and `path`; logs the request that timed out. */
+function timeLimitBody(method, path) {
   writeLog(
     "error",
-    `Request timed out after ${requestTimeoutMs} ms: ${request.method} ${path} (TIME_LIMIT)`,
+    `Request timed out after ${requestTimeoutMs} ms: ${method} ${path} (TIME_LIMIT)`,
   );
-  return new RealResponse(
-    jsonBody({
-      code: "TIME_LIMIT",
-      message: `The deployment did not answer within its time limit of ${requestTimeoutMs} ms`,
-    }),
-    { status: 504, headers: { "content-type": "application/json" } },
-  );
+  return jsonBody({
+    code: "TIME_LIMIT",
+    message: `The deployment did not answer within its time limit of ${requestTimeoutMs} ms`,
+  });
 }
 
 /** `handler`'s answer, or a 504 TIME_LIMIT when it has not come within the time limit. */
@@ -554,6 +565,106 @@ Object.defineProperty(Deno, "serve", {
     return listen(handler, options);
   },
 });
+
+// ---- Node's HTTP server: `http.createServer(app).listen(8000)` serves, as on Deploy ----
+
+// Express, Koa and frameworks' Node adapters listen on a TCP port with `node:net` underneath, which
+// the sandbox does not allow: the first such listen of a process listens on the host's socket
+// instead. Loading Node's `net` costs a start ~20–50 ms, so only a deployment the host found may
+// use it is told to (host/tenant/node_server.ts).
+const nodeServer = Deno.env.get("DENO_DEPLOYMENT_NODE_SERVER") === "1";
+Deno.env.delete("DENO_DEPLOYMENT_NODE_SERVER");
+if (nodeServer) {
+  const { Server } = await import("node:net");
+  const realListen = Server.prototype.listen;
+  const realAddress = Server.prototype.address;
+  /** Servers listening on the socket in place of a port, and the port they asked for. */
+  const redirected = new WeakMap();
+  Server.prototype.listen = function listen(...args) {
+    const port = tcpPort(args);
+    if (port === undefined || server) return apply(realListen, this, args);
+    server = this;
+    redirected.set(this, port);
+    // Node closes a connection idle for 5 s: one HAProxy or the host reuses at that moment would
+    // fail its request. A Deno.serve server keeps them, as this one now does, unless told.
+    if (this.keepAliveTimeout === 5_000) this.keepAliveTimeout = 0;
+    answerNodeWarmUps(this);
+    limitNodeRequests(this);
+    this.once("listening", () => writeTagged({ listening: true }));
+    const callback = args.findLast((arg) => typeof arg === "function");
+    return apply(
+      realListen,
+      this,
+      callback ? [{ path: socketPath }, callback] : [{ path: socketPath }],
+    );
+  };
+  // As on Deploy, the server says it listens on the TCP port it asked for (the socket is the host's).
+  Server.prototype.address = function address() {
+    const port = redirected.get(this);
+    if (port === undefined) return apply(realAddress, this, []);
+    return { address: "0.0.0.0", family: "IPv4", port: port || 8000 };
+  };
+}
+
+/** The TCP port a `net.Server#listen(...)` call asks for, or `undefined` for a path or a handle. */
+function tcpPort(args) {
+  let [first] = args;
+  if (first === null || first === undefined || typeof first === "function") return 0;
+  if (typeof first === "object") {
+    if (first.path !== undefined || first.handle !== undefined || first.fd !== undefined) {
+      return undefined;
+    }
+    if (first._handle !== undefined) return undefined; // a server or socket's handle
+    first = first.port ?? 0;
+  }
+  if (typeof first === "number") return first;
+  if (typeof first === "string" && /^\d*$/.test(first)) return Number(first);
+  return undefined; // a path
+}
+
+/** The host's warm-ups among a Node server's first requests are answered here (see withWarmUp). */
+function answerNodeWarmUps(nodeHttpServer) {
+  if (!warmUpSecret) return;
+  const emit = nodeHttpServer.emit;
+  let warmUps = 0;
+  let checks = 0;
+  nodeHttpServer.emit = function (event, ...rest) {
+    if (event === "request" && warmUps < WARM_UPS && checks < WARM_UP_CHECKS) {
+      checks++;
+      const [request, response] = rest;
+      if (request.headers?.[WARM_UP_HEADER] === warmUpSecret) {
+        warmUps++;
+        response.end("warm");
+        return true;
+      }
+    }
+    return apply(emit, this, [event, ...rest]);
+  };
+}
+
+/**
+ * A Node server's request not answered within the time limit gets the 504 (see withTimeLimit),
+ * and what its handler writes later goes nowhere, as a late Response does.
+ */
+function limitNodeRequests(nodeHttpServer) {
+  if (!(requestTimeoutMs > 0)) return;
+  nodeHttpServer.prependListener("request", (request, response) => {
+    const timer = setTimer(() => {
+      if (response.headersSent || response.writableEnded) return;
+      const path = String(request.url ?? "/").split("?")[0];
+      response.writeHead(504, { "content-type": "application/json" });
+      response.end(timeLimitBody(request.method, path));
+      for (
+        const name of ["writeHead", "setHeader", "appendHeader", "removeHeader", "write", "end"]
+      ) {
+        response[name] = function () {
+          return name === "write" ? false : this;
+        };
+      }
+    }, requestTimeoutMs);
+    response.once("close", () => clearTimer(timer));
+  });
+}
 
 globalThis.addEventListener("load", async () => {
   if (server) return;

@@ -35,6 +35,7 @@ import { BootQueue, type BootQueueOptions } from "./boot_queue.ts";
 import { readWarmSet, writeWarmSet } from "./warm_set.ts";
 import { harvestModuleSeed, type ModuleSeed, readModuleSeed, SeedBed } from "./module_seed.ts";
 import type { RunnableDeployment } from "./runnable.ts";
+import { mayServeWithNode } from "./node_server.ts";
 
 export type { RunnableDeployment } from "./runnable.ts";
 
@@ -236,6 +237,8 @@ export class Runtime {
   #pool: PoolMember[] = [];
   /** Whether a deployment can take a pooled runtime, by id (see {@link poolable}). */
   #poolable = new Map<string, boolean>();
+  /** Whether a deployment may listen with Node's server, by id (see {@link mayServeWithNode}). */
+  #nodeServer = new Map<string, boolean>();
   /** The handoff line's write to a pooled runtime handed a deployment, by process. */
   #handoffs = new WeakMap<Deno.ChildProcess, Promise<void>>();
   /** Deployments' module seeds read so far (`null`: none kept yet), by id (module_seed.ts). */
@@ -604,6 +607,7 @@ export class Runtime {
       deno: this.#options.deno,
       requestTimeoutMs: deployment.requestTimeoutMs,
       warmUpSecret: crypto.randomUUID(),
+      nodeServer: this.#mayServeWithNode(deployment.id, dirs.app),
     });
     this.#claim(process, deployment.id);
     return await this.#serve(process, deployment);
@@ -876,6 +880,16 @@ export class Runtime {
       .finally(() => member.seedBed?.close());
     this.#handoffs.set(child, written);
     return member.process;
+  }
+
+  /** Whether deployment `id` (files in `appDir`) may listen with Node's server (read once). */
+  #mayServeWithNode(id: string, appDir: string): boolean {
+    let may = this.#nodeServer.get(id);
+    if (may === undefined) {
+      may = mayServeWithNode(appDir);
+      this.#nodeServer.set(id, may); // its files never change
+    }
+    return may;
   }
 
   /** The module seed kept for deployment `id`, if any (read once). */

@@ -202,6 +202,11 @@ export interface TenantSpec {
   requestTimeoutMs?: number;
   /** The secret of the host's warm-up request (see `warmUp` in warm_pool.ts); none when omitted. */
   warmUpSecret?: string;
+  /**
+   * Whether the deployment may listen with Node's HTTP server (see node_server.ts): the bootstrap
+   * then serves such a listen on the host's socket.
+   */
+  nodeServer?: boolean;
   /** Extra `deno run` flags from the build (config, import map, lock). Paths relative to the app dir. */
   denoFlags: string[];
   deno: string;
@@ -408,6 +413,8 @@ function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
   }
   // Read and deleted by the bootstrap, which answers the host's warm-up request itself.
   if (spec.warmUpSecret) env.DENO_DEPLOYMENT_WARM_UP = spec.warmUpSecret;
+  // Read and deleted by the bootstrap, which then serves a Node server's listen on the socket.
+  if (spec.nodeServer && !spec.poolMain) env.DENO_DEPLOYMENT_NODE_SERVER = "1";
   // Read and deleted by the bootstrap, which then waits for its deployment.
   if (spec.poolMain) env.DENO_DEPLOYMENT_POOL = "1";
   if (!sandboxed) {

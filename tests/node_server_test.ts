@@ -1,0 +1,86 @@
+/**
+ * A deployment that serves with Node's HTTP server (`http.createServer(app).listen(8000)`, as
+ * Express and Koa apps do) serves as on Deno Deploy, through both data paths: the listen is
+ * served on the host's socket (the sandbox allows no TCP listener), `server.address()` names the
+ * port asked for, the host's warm-ups never reach the app, and a request past the time limit
+ * gets the tenant's own 504 TIME_LIMIT.
+ */
+import assert from "node:assert/strict";
+import { hasProgram } from "../lib/programs.ts";
+import { type ApiHost, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
+
+const NODE_SERVER = `import http from "node:http";
+let seen = 0;
+const server = http.createServer((request, response) => {
+  seen++;
+  if (request.url === "/slow") return; // never answered
+  response.setHeader("content-type", "application/json");
+  response.end(JSON.stringify({ url: request.url, host: request.headers.host, seen, address: server.address() }));
+});
+server.listen(8000, () => console.log("listening on", server.address().port));
+`;
+
+async function deploy(api: ApiHost, name: string): Promise<string> {
+  const project = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/projects`, {
+    json: { name },
+  });
+  const deployment = await ok(api, "POST", `/v1/projects/${project.id}/deployments`, {
+    json: {
+      entryPointUrl: "main.ts",
+      envVars: {},
+      requestTimeout: 1_000,
+      assets: { "main.ts": { kind: "file", content: NODE_SERVER } },
+    },
+  });
+  const status = await waitForBuild(api, String(deployment.id));
+  if (status !== "success") {
+    const logs = await ok<{ message: string }[]>(
+      api,
+      "GET",
+      `/v1/deployments/${deployment.id}/build_logs`,
+    );
+    assert.fail(`${name} did not build:\n${logs.map((l) => l.message).join("\n")}`);
+  }
+  return `${name}-${deployment.id}.localhost:${api.host.port}`;
+}
+
+/** A GET on a connection of its own: status and body. */
+async function get(port: number, host: string, path: string): Promise<[number, string]> {
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  await connection.write(
+    new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+  );
+  const text = await new Response(connection.readable).text();
+  const status = Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1]);
+  const body = text.slice(text.indexOf("\r\n\r\n") + 4);
+  // A chunked body (the 504): its one chunk.
+  return [status, /^[0-9a-f]+\r\n/.test(body) ? body.split("\r\n")[1] : body];
+}
+
+for (const frontProxy of [true, false]) {
+  Deno.test({
+    name: `a Node http server serves as on Deploy ${
+      frontProxy ? "behind HAProxy" : "through the host's router"
+    }`,
+    ignore: frontProxy && !hasProgram("haproxy"),
+    async fn() {
+      await using api = await startApiHost({ frontProxy });
+      const host = await deploy(api, frontProxy ? "node-proxy" : "node-router");
+      const [status, body] = await get(api.host.port, host, "/hello?x=1");
+      assert.equal(status, 200, body);
+      assert.deepEqual(JSON.parse(body), {
+        url: "/hello?x=1",
+        host,
+        seen: 1, // the host's warm-ups were answered before the app
+        address: { address: "0.0.0.0", family: "IPv4", port: 8000 },
+      });
+      const [late, lateBody] = await get(api.host.port, host, "/slow");
+      assert.equal(late, 504, lateBody);
+      assert.equal(JSON.parse(lateBody).code, "TIME_LIMIT");
+      // Still serving, the same process.
+      const [again, againBody] = await get(api.host.port, host, "/again");
+      assert.equal(again, 200, againBody);
+      assert.equal(JSON.parse(againBody).seen, 3);
+    },
+  });
+}
