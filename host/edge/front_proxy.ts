@@ -51,7 +51,7 @@ import {
   timedOutMessage,
 } from "../tenant/limits.ts";
 import { parseBackendStats, parseProxyLogLine, parseVariables } from "./proxy_usage.ts";
-import { hostName, invalidHostResponse, servesName } from "./router.ts";
+import { copiedFrom, hostName, invalidHostResponse, servesName } from "./router.ts";
 import { isWebSocketUpgrade } from "./websocket.ts";
 import {
   DRAIN_POLL_MS,
@@ -698,17 +698,19 @@ export function behindProxy(
     // Checked before the URL is built from it, which would throw.
     if (hostName(request) === undefined) return invalidHostResponse();
     const url = request.url.replace(/^http\+unix:/, "http:");
-    // Not `new Request(url, request)`: copying `request.signal` makes Deno warn about its
-    // legacy abort behaviour, and nothing here listens to it. A WebSocket upgrade stays the
-    // server's own request, with its `http+unix:` URL: only that one can be upgraded (a copy
-    // gets its 101 written, and the connection is then read as HTTP again).
-    const forwarded = url === request.url || isWebSocketUpgrade(request)
-      ? request
-      : new Request(url, {
+    // Not `new Request(url, request)`: a copy's signal would follow the client's, which the router
+    // reads only while it waits for the tenant's answer, through copiedFrom(). A
+    // WebSocket upgrade stays the server's own request, with its `http+unix:` URL: only that one
+    // can be upgraded (a copy gets its 101 written, and the connection is then read as HTTP again).
+    let forwarded = request;
+    if (url !== request.url && !isWebSocketUpgrade(request)) {
+      forwarded = new Request(url, {
         method: request.method,
         headers: request.headers,
         body: request.body,
       });
+      copiedFrom(forwarded, request);
+    }
     const client = request.headers.get("x-forwarded-for") ?? "";
     return handler(forwarded, {
       ...info,

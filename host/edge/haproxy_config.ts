@@ -187,6 +187,9 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     "  option dontlognull",
     // Each chunk a tenant writes (SSE, a streamed body) leaves at once, not with the next one.
     "  option http-no-delay",
+    // A client that goes away before its answer aborts the request it sent the tenant, as it would
+    // a Deno.serve server's of its own (request.signal): HAProxy would otherwise wait it out.
+    "  option abortonclose",
     "  timeout connect 5s",
     // Like the host's own server: no limit on a quiet stream (live logs), only on reading
     // a request head and on idle keep-alive connections.

@@ -72,6 +72,22 @@ export function servesName(
     customDomainCovering(store, host)?.organizationId === record.organizationId;
 }
 
+/** The client's own request of a copy made in front of the router, by the copy. */
+const originals = new WeakMap<Request, Request>();
+
+/**
+ * Records that `copy` stands for the client's `original` (see front_proxy.ts `behindProxy`), whose
+ * signal aborts when the client goes away.
+ */
+export function copiedFrom(copy: Request, original: Request): void {
+  originals.set(copy, original);
+}
+
+/** Aborts when the client of `request` goes away before its answer. */
+function clientGone(request: Request): AbortSignal {
+  return (originals.get(request) ?? request).signal;
+}
+
 /** Builds the host's request handler. */
 export function createRouter(
   options: RouterOptions,
@@ -153,6 +169,8 @@ export function createRouter(
     // streamed body may take longer. The tenant answers 504 itself at its limit; this fires
     // only if its event loop is stuck.
     const timeout = new AbortController();
+    // A client gone before the answer aborts the tenant's request too (its request.signal).
+    const gone = clientGone(request);
     let answered = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const startTimer = () => {
@@ -167,7 +185,7 @@ export function createRouter(
         path: `${url.pathname}${url.search}`,
         headers,
         body,
-        signal: timeout.signal,
+        signal: AbortSignal.any([timeout.signal, gone]),
         onBodyBytes: usage &&
           ((bytes) => usage.add(owner, { networkEgressBytes: bytes })),
       });
@@ -178,6 +196,8 @@ export function createRouter(
       // A runtime handed the deployment that then failed to load it: that is what to say.
       const failure = await serving?.then(() => undefined, (failure) => failure as Error);
       if (failure) return startFailureResponse(failure);
+      // No one reads it: not worth waiting to see whether the process died.
+      if (gone.aborted && !timeout.signal.aborted) return new Response(null, { status: 499 });
       if (timeout.signal.aborted) {
         return await timeLimitResponse({
           instance,
