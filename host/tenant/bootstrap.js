@@ -270,6 +270,12 @@ if (typeof Deno.Kv === "function") {
   countCalls(kv, "set", () => kvWrites++);
   countCalls(kv, "delete", () => kvWrites++);
   countCalls(kv, "enqueue", () => kvWrites++);
+  // A queue's deliveries start a deployment on Deploy; here its process is kept warm instead.
+  let listensToQueue = false;
+  countCalls(kv, "listenQueue", () => {
+    if (!listensToQueue) writeTagged({ queue: true });
+    listensToQueue = true;
+  });
   // One read per entry listed.
   const list = Deno.KvListIterator?.prototype;
   const next = list?.next;

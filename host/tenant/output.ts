@@ -2,14 +2,14 @@
  * Reads what a tenant process writes. The bootstrap (host/tenant/bootstrap.js) turns every
  * `console.*` call into one tagged line on stdout: {@link TAG} followed by JSON, either
  * `{"level", "message"}` (a log line, multi-line messages kept whole), `{"kv": [reads,
- * writes]}` (KV operations since the last report) or `{"listening": true}` (the server is
- * up: the host looks at the socket at once). Anything else is the process writing
+ * writes]}` (KV operations since the last report), `{"listening": true}` (the server is
+ * up: the host looks at the socket at once) or `{"queue": true}` (it listens on its KV queue). Anything else is the process writing
  * directly: an untagged stdout line is an `info` line, untagged stderr is `error`, and an
  * indented stderr line continues the previous one, so Deno's report of an uncaught error
  * (`error: Uncaught …` and its stack) stays one entry.
  *
  * A tenant can write tagged lines itself; that only lets it log at a level it could pick
- * anyway, or count KV operations it did not do.
+ * anyway, count KV operations it did not do, or keep itself warm as a queue listener would.
  *
  * @module
  */
@@ -29,6 +29,8 @@ export interface TenantOutputHandlers {
   listening?(): void;
   /** The tenant registered a `Deno.cron` job (its schedule as given: a string or an object). */
   cron?(name: string, schedule: unknown): void;
+  /** The tenant listens on its KV queue (`Deno.Kv#listenQueue`). */
+  queue?(): void;
 }
 
 /**
@@ -105,9 +107,13 @@ function handleTagged(json: string, handlers: TenantOutputHandlers): boolean {
     return false;
   }
   if (typeof record !== "object" || record === null) return false;
-  const { level, message, kv, listening, cron } = record as Record<string, unknown>;
+  const { level, message, kv, listening, cron, queue } = record as Record<string, unknown>;
   if (listening === true) {
     handlers.listening?.();
+    return true;
+  }
+  if (queue === true) {
+    handlers.queue?.();
     return true;
   }
   if (

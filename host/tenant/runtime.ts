@@ -237,6 +237,11 @@ export class Runtime {
   #pool: PoolMember[] = [];
   /** Whether a deployment can take a pooled runtime, by id (see {@link poolable}). */
   #poolable = new Map<string, boolean>();
+  /**
+   * The processes listening on their KV queue, kept from the idle sweep: on Deploy a queue's
+   * delivery starts the deployment, and nothing here reads a database's queue to do that.
+   */
+  #queueListeners = new WeakSet<Deno.ChildProcess>();
   /** Whether a deployment may listen with Node's server, by id (see {@link mayServeWithNode}). */
   #nodeServer = new Map<string, boolean>();
   /** The handoff line's write to a pooled runtime handed a deployment, by process. */
@@ -671,7 +676,14 @@ export class Runtime {
         this.#options.crons?.registered(process.deploymentId, name, schedule);
       }
     };
-    const stdoutDone = readTenantOutput(child.stdout, "stdout", { log, kv, listening, cron });
+    const queue = () => this.#queueListeners.add(child);
+    const stdoutDone = readTenantOutput(child.stdout, "stdout", {
+      log,
+      kv,
+      listening,
+      cron,
+      queue,
+    });
     const stderrDone = readTenantOutput(child.stderr, "stderr", {
       log: (level, message) => {
         if (process.outOfMemory) return; // the rest is V8's diagnostic dump
@@ -1140,7 +1152,10 @@ export class Runtime {
     const cutoff = Date.now() - this.#options.idleTimeoutMs;
     for (const [id, pending] of this.#instances) {
       pending.then((instance) => {
-        if (instance.lastUsed < cutoff) this.stop(id, 0, SHUTDOWN_GRACE_MS);
+        if (instance.lastUsed >= cutoff) return;
+        const child = this.#processes.get(id);
+        if (child && this.#queueListeners.has(child)) return;
+        this.stop(id, 0, SHUTDOWN_GRACE_MS);
       }, () => {});
     }
   }
