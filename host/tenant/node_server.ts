@@ -18,25 +18,31 @@ const CONFIG_FILES = ["deno.json", "deno.jsonc", "import_map.json"];
 
 const MODULE_FILE = /\.(?:[cm]?[jt]sx?)$/;
 
-/** What a module that may start a Node server says: Node's server modules, or an npm package. */
-const MAY_SERVE =
-  /\bnode:(?:https?|http2|net)\b|(?:\bfrom|\bimport|\brequire)\s*\(?\s*["'](?:https?|http2|net)["']|\bnpm:/;
+/** A module naming Node's server modules: `node:http`, `"https"` in an import or a require. */
+const NODE_SERVER =
+  /\bnode:(?:https?|http2|net)\b|(?:\bfrom|\bimport|\brequire)\s*\(?\s*["'](?:https?|http2|net)["']/;
 
-/** Above this many module files the scan stops: yes. */
+const NPM = /\bnpm:/;
+
+/** Above this many of the app's module files the scan stops: yes. */
 const MAX_SCANNED_MODULES = 256;
 
+/** Above this many bytes of npm packages' sources the scan stops: yes. */
+const MAX_SCANNED_PACKAGE_BYTES = 64 * 1024 * 1024;
+
 /**
- * Whether the deployment in `appDir` may listen with Node's server: a module naming `node:http`,
- * `node:https`, `node:http2` or `node:net` (or their bare names), or an npm package (a
- * `package.json`, an `npm:` specifier in a module or config). When unsure, yes.
+ * Whether the deployment in `appDir` may listen with Node's server: one of its modules names
+ * `node:http`, `node:https`, `node:http2` or `node:net` (or their bare names), or it uses npm
+ * packages (a `package.json`, an `npm:` specifier in a module or config) and one of those in
+ * `cacheDir` (where the build fetched them) does. When unsure, yes.
  */
-export function mayServeWithNode(appDir: string): boolean {
+export function mayServeWithNode(appDir: string, cacheDir?: string): boolean {
   const top = [...Deno.readDirSync(appDir)];
-  if (top.some((entry) => PACKAGE_FILES.includes(entry.name))) return true;
+  let usesNpm = top.some((entry) => PACKAGE_FILES.includes(entry.name));
   for (const entry of top) {
-    if (!CONFIG_FILES.includes(entry.name)) continue;
+    if (usesNpm || !CONFIG_FILES.includes(entry.name)) continue;
     try {
-      if (/\bnpm:/.test(Deno.readTextFileSync(join(appDir, entry.name)))) return true;
+      usesNpm = NPM.test(Deno.readTextFileSync(join(appDir, entry.name)));
     } catch {
       return true;
     }
@@ -45,12 +51,34 @@ export function mayServeWithNode(appDir: string): boolean {
   for (const path of moduleFiles(appDir, top)) {
     if (++scanned > MAX_SCANNED_MODULES) return true;
     try {
-      if (MAY_SERVE.test(Deno.readTextFileSync(path))) return true;
+      const source = Deno.readTextFileSync(path);
+      if (NODE_SERVER.test(source)) return true;
+      usesNpm ||= NPM.test(source);
     } catch {
       return true;
     }
   }
-  return false;
+  if (!usesNpm) return false;
+  return cacheDir === undefined || packagesMayServe(join(cacheDir, "npm"));
+}
+
+/**
+ * Whether an npm package under `npmDir` (Deno's npm cache) names Node's server modules, as
+ * Express, Koa or a Node adapter do (most packages, zod or hono among them, do not). Packages
+ * not in that cache (none fetched, or too many to read) may: yes.
+ */
+function packagesMayServe(npmDir: string): boolean {
+  let bytes = 0;
+  try {
+    for (const path of moduleFiles(npmDir)) {
+      const source = Deno.readTextFileSync(path);
+      bytes += source.length;
+      if (bytes > MAX_SCANNED_PACKAGE_BYTES || NODE_SERVER.test(source)) return true;
+    }
+  } catch {
+    return true;
+  }
+  return bytes === 0;
 }
 
 function* moduleFiles(dir: string, listed?: Deno.DirEntry[]): Generator<string> {

@@ -612,7 +612,7 @@ export class Runtime {
       deno: this.#options.deno,
       requestTimeoutMs: deployment.requestTimeoutMs,
       warmUpSecret: crypto.randomUUID(),
-      nodeServer: this.#mayServeWithNode(deployment.id, dirs.app),
+      nodeServer: this.#mayServeWithNode(deployment.id, dirs),
     });
     this.#claim(process, deployment.id);
     return await this.#serve(process, deployment);
@@ -894,11 +894,11 @@ export class Runtime {
     return member.process;
   }
 
-  /** Whether deployment `id` (files in `appDir`) may listen with Node's server (read once). */
-  #mayServeWithNode(id: string, appDir: string): boolean {
+  /** Whether deployment `id` may listen with Node's server (its files and packages read once). */
+  #mayServeWithNode(id: string, dirs: { app: string; cache: string }): boolean {
     let may = this.#nodeServer.get(id);
     if (may === undefined) {
-      may = mayServeWithNode(appDir);
+      may = mayServeWithNode(dirs.app, dirs.cache);
       this.#nodeServer.set(id, may); // its files never change
     }
     return may;
