@@ -156,7 +156,7 @@ export function failureOf(revision: v2.Revision): string | undefined {
   const detail = revision.failure_detail;
   if (detail) {
     const what = detail.code === "boot_failed"
-      ? "the app failed to start: see `deploy-tenant logs " + revision.id + "`"
+      ? "the app failed to start: see `deploy-tenant logs " + revision.id + " --build`"
       : detail.code === "internal"
       ? "an internal error of the platform: deploy again"
       : `${detail.code}`;

@@ -145,6 +145,7 @@ Deno.test("the host's v2 API: codes, pagination, streams and one store with v1",
     const detail = failed.failure_detail as { stage: string; code: string; message: string };
     assert.equal(detail.stage, "warmup");
     assert.equal(detail.code, "boot_failed");
+    assert.match(detail.message, /no boot/, JSON.stringify(detail));
     const listed = await ok<{ id: string }[]>(
       api,
       "GET",

@@ -279,7 +279,10 @@ Deno.test("a failed revision carries its build log and failure_detail explained"
     const result = await deploy({ api: api(server.baseUrl), project: "acme-crm", root });
     assert.equal(result.deployment.status, "failed");
     assert.match(result.buildError!, /Uncaught Error: boom/);
-    assert.match(result.buildError!, /the app failed to start: see `deploy-tenant logs/);
+    assert.match(
+      result.buildError!,
+      /the app failed to start: see `deploy-tenant logs \S+ --build`/,
+    );
     assert.match(result.buildError!, /exited with 1/);
     const logs = server.requests.find((seen) => seen.path.endsWith("/build_logs"))!;
     assert.equal(logs.headers.get("accept"), "application/x-ndjson");

@@ -148,7 +148,7 @@ export class Builder {
         id,
         "error",
         error instanceof TenantStartError
-          ? { stage: "warmup", code: "boot_failed", message }
+          ? { stage: "warmup", code: "boot_failed", message: firstLine(error.output) ?? message }
           : null,
       );
       store.setDeploymentStatus(id, "failed");
@@ -382,4 +382,9 @@ function isFile(path: string): boolean {
   } catch {
     return false;
   }
+}
+
+/** The first line of a process's error output (Deno's `error: …` of an uncaught error). */
+function firstLine(output: string): string | undefined {
+  return output.split("\n").map((line) => line.trim()).find(Boolean);
 }
