@@ -252,6 +252,7 @@ Deno.test("a deployment record round-trips with its assets and JSON fields", asy
     organizationSlug: org.slug,
     revision: { labels: {}, config: null, layerIds: null, preview: false },
     enableCron: false,
+    runtimeArgs: [],
     failureReason: null,
     failureDetail: null,
     cancellationRequestedAt: null,

@@ -66,3 +66,35 @@ Deno.test("a v2 revision sees Deploy's predefined variables", async () => {
   assert.equal(env.DENO_DEPLOY_BUILD_ID, preview);
   assert.equal(env.DENO_DEPLOY, "true");
 });
+
+Deno.test("a v2 revision's config.runtime.args are its program's arguments (Deno.args), from the app's config too", async () => {
+  await using api = await startApiHost();
+  const port = api.host.port;
+  const ARGS_APP = "Deno.serve(() => Response.json(Deno.args));\n";
+  const args = ["--greeting", "hello world", "-v"];
+  await ok(api, "POST", "/v2/apps", {
+    json: {
+      slug: "args-probe",
+      config: { runtime: { type: "dynamic", entrypoint: "main.ts", args } },
+    },
+  });
+  const revision = await ok(api, "POST", "/v2/apps/args-probe/deploy", {
+    json: { assets: { "main.ts": { content: ARGS_APP } }, production: true },
+  });
+  for (const deadline = Date.now() + 60_000;;) {
+    const now = await ok(api, "GET", `/v2/revisions/${revision.id}`);
+    if (now.status === "succeeded") break;
+    assert.ok(["queued", "building"].includes(String(now.status)), JSON.stringify(now));
+    assert.ok(Date.now() < deadline, "still building after 60 s");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  await connection.write(
+    new TextEncoder().encode(
+      `GET / HTTP/1.1\r\nHost: args-probe.local.localhost:${port}\r\nConnection: close\r\n\r\n`,
+    ),
+  );
+  const text = await new Response(connection.readable).text();
+  assert.match(text, /^HTTP\/1\.1 200/, text);
+  assert.deepEqual(JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)), args);
+});

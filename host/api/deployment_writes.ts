@@ -26,7 +26,7 @@ const PUT_CONCURRENCY = 8;
 /** What a new deployment names besides its checked body. */
 export type DeploymentFields = Pick<
   NewDeployment,
-  "id" | "projectId" | "domains" | "requestedDomains" | "revision" | "enableCron"
+  "id" | "projectId" | "domains" | "requestedDomains" | "revision" | "enableCron" | "runtimeArgs"
 >;
 
 /** Records and deletes deployments with their blobs. */

@@ -330,6 +330,7 @@ export function runnableDeployment(
     kvDatabaseId: record.databases.default ?? null,
     net: record.permissions?.net,
     denoFlags: flags,
+    args: record.runtimeArgs,
     requestTimeoutMs: requestTimeoutMs(record),
   };
 }

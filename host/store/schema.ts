@@ -227,4 +227,8 @@ export const MIGRATIONS: readonly string[] = [
     PRIMARY KEY (deployment_id, name)
   );
   `,
+  // v2's config.runtime.args: the arguments of the deployment's program (Deno.args).
+  `
+  ALTER TABLE deployments ADD COLUMN runtime_args TEXT NOT NULL DEFAULT '[]';
+  `,
 ];

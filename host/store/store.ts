@@ -108,6 +108,8 @@ export interface DeploymentRecord {
   revision: RevisionFields;
   /** Whether its `Deno.cron` jobs run (v1 `enableCron`, v2 `config.crons`). */
   enableCron: boolean;
+  /** The program's arguments, `Deno.args` (v2 `config.runtime.args`; v1 has none). */
+  runtimeArgs: string[];
   failureReason: FailureReason | null;
   failureDetail: FailureDetail | null;
   cancellationRequestedAt: string | null;
@@ -149,6 +151,8 @@ export interface NewDeployment {
   revision?: RevisionFields;
   /** Whether its `Deno.cron` jobs run; default no. */
   enableCron?: boolean;
+  /** The program's arguments (`Deno.args`); default none. */
+  runtimeArgs?: string[];
   assets: AssetRecord[];
 }
 
@@ -503,8 +507,8 @@ export class Store {
         `INSERT INTO deployments (id, project_id, status, description, entry_point_url, env_vars,
            databases, domains, import_map_url, lock_file_url, compiler_options, request_timeout,
            permissions, requested_domains, labels, config, layers, preview, enable_cron,
-           created_at, updated_at)
-         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+           runtime_args, created_at, updated_at)
+         VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
         deployment.id,
         deployment.projectId,
         deployment.description,
@@ -523,6 +527,7 @@ export class Store {
         jsonOrNull(deployment.revision?.layerIds),
         deployment.revision?.preview ? 1 : 0,
         deployment.enableCron ? 1 : 0,
+        JSON.stringify(deployment.runtimeArgs ?? []),
         now,
         now,
       );
@@ -1021,6 +1026,7 @@ function toDeployment(row: Row): DeploymentRecord {
       preview: row.preview === 1,
     },
     enableCron: row.enable_cron === 1,
+    runtimeArgs: parseJson<string[]>(row.runtime_args) ?? [],
     failureReason: row.failure_reason === null ? null : row.failure_reason as FailureReason,
     failureDetail: parseJson<FailureDetail>(row.failure_detail),
     cancellationRequestedAt: nullableString(row.cancellation_requested_at),

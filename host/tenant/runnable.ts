@@ -14,6 +14,8 @@ export interface RunnableDeployment {
   kvDatabaseId?: string | null;
   net?: string[] | null;
   denoFlags: string[];
+  /** The program's arguments (`Deno.args`); none when omitted. */
+  args?: string[];
   /** The request time limit the tenant answers 504 at itself (see limits.ts), in ms. */
   requestTimeoutMs?: number;
 }

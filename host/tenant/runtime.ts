@@ -609,6 +609,7 @@ export class Runtime {
       seccompFilter: await writeTenantFilter(isolation, deployment.net, dirs.root),
       memoryMb: this.#options.memoryMb,
       denoFlags: deployment.denoFlags,
+      args: deployment.args,
       deno: this.#options.deno,
       requestTimeoutMs: deployment.requestTimeoutMs,
       warmUpSecret: crypto.randomUUID(),

@@ -207,6 +207,8 @@ export interface TenantSpec {
    * then serves such a listen on the host's socket.
    */
   nodeServer?: boolean;
+  /** The program's arguments (`Deno.args`), after the entry point; none for a pooled runtime. */
+  args?: string[];
   /** Extra `deno run` flags from the build (config, import map, lock). Paths relative to the app dir. */
   denoFlags: string[];
   deno: string;
@@ -393,6 +395,7 @@ function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
     "--cached-only",
     ...spec.denoFlags.map((flag) => flag.replaceAll("{app}", where.app)),
     spec.poolMain ? where.pool! : `${where.app}/${spec.entrypoint}`,
+    ...(spec.poolMain ? [] : spec.args ?? []),
   ];
   const env: Record<string, string> = {
     ...(spec.poolMain ? {} : deploymentEnv(spec.deploymentId, spec.envVars)),

@@ -54,11 +54,12 @@ const MAX_SCANNED_MODULES = 64;
 /**
  * Whether a pooled runtime runs `deployment` (files in `appDir`) exactly as a fresh process
  * would: default network and no KV (the sandbox is set at start), no import map, config or
- * lock (Deno reads those at start), and modules that neither ask for their main module
+ * lock (Deno reads those at start), no program arguments (`Deno.args` is the pool's), and
+ * modules that neither ask for their main module
  * (`import.meta.main` is the pool's) nor import remote packages (the pool's cache is empty).
  */
 export function poolable(deployment: RunnableDeployment, appDir: string): boolean {
-  if (deployment.kvDatabaseId) return false;
+  if (deployment.kvDatabaseId || deployment.args?.length) return false;
   if (deployment.net && !deployment.net.includes("*")) return false;
   if (deployment.denoFlags.join(" ") !== POOL_DENO_FLAGS.join(" ")) return false;
   // One listing of the tree, read on a cold start's path: no look-up per config file name.

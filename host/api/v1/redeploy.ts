@@ -63,6 +63,7 @@ export function registerRedeployRoutes(
         domains,
         requestedDomains,
         enableCron: source.enableCron,
+        runtimeArgs: source.runtimeArgs,
         assets: store.listDeploymentAssets(source.id),
       });
     });

@@ -187,6 +187,7 @@ export function registerRevisionRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
       requestedDomains: requested,
       // v2 runs Deno.cron jobs unless the config says `crons: false`.
       enableCron: config?.crons !== false,
+      runtimeArgs: (config?.runtime as { args?: string[] } | undefined)?.args ?? [],
       revision: {
         labels: body.labels ?? {},
         config: sourceConfig ?? body.config ?? null,
