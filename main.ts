@@ -49,7 +49,7 @@ export async function buildProgram(
 ): Promise<Command> {
   const help = new Help();
   const program = addGlobalOptions(
-    new Root("deploy-tenant")
+    new Command("deploy-tenant")
       .description("Deploy and run your customers' code: Deno Deploy Subhosting, or locally")
       .version(denoJson.version, "-V, --version")
       .showSuggestionAfterError()
@@ -75,23 +75,26 @@ export async function buildProgram(
       }
     }
     borrowExamples(command);
+    if (command.commands.length > 0) unknownHelpTopicIsUnknownCommand(command);
   }
   return program;
 }
 
 /**
- * The root command. `help <name>` where no command has that name is an unknown command (exit 2,
- * with commander's "Did you mean …?"), as `<name>` alone is, not the whole help on stderr.
+ * `help <name>` (`deploy-tenant help <name>`, `project help <name>`) where the group has no
+ * command of that name is an unknown command (exit 2, with commander's "Did you mean …?"), as
+ * `<name>` alone is, not the group's whole help on stderr.
  */
-class Root extends Command {
-  override help(context?: HelpContext | ((text: string) => string)): never {
-    const [word, name] = this.args;
+function unknownHelpTopicIsUnknownCommand(command: Command): void {
+  const help = command.help.bind(command);
+  command.help = (context?: HelpContext | ((text: string) => string)): never => {
+    const [word, name] = command.args;
     if (typeof context === "object" && context.error && word === "help" && name !== undefined) {
-      this.args = [name]; // what commander's unknown-command error names and matches
-      (this as unknown as { unknownCommand(): never }).unknownCommand();
+      command.args = [name]; // what commander's unknown-command error names and matches
+      (command as unknown as { unknownCommand(): never }).unknownCommand();
     }
-    return super.help(context as HelpContext);
-  }
+    return help(context as HelpContext);
+  };
 }
 
 /** Thrown by a stand-in when it runs: `main` loads `entry` (or everything) and parses again. */

@@ -24,6 +24,28 @@ Deno.test("help <unknown> says unknown command with a suggestion and exits 2", a
   assert.equal((await runCli(["help"])).code, 0);
 });
 
+Deno.test("<group> help <unknown> is an unknown command of that group, exit 2", async () => {
+  const result = await runCli(["project", "help", "lst"]);
+  assert.equal(result.code, 2, describe(result));
+  assert.equal(result.stdout, "");
+  assert.match(
+    result.stderr,
+    /^error: unknown command 'lst'\s*\(Did you mean one of list, ls\?\)$/m,
+  );
+  assert.match(result.stderr, /^hint: See `deploy-tenant project --help`\.$/m);
+  assert.doesNotMatch(result.stderr, /Usage:/, "not the group's whole help");
+
+  const nested = await runCli(["domain", "certs", "help", "upld", "--json"]);
+  assert.equal(nested.code, 2, describe(nested));
+  assert.match(JSON.parse(nested.stderr).error.message, /unknown command 'upld'/);
+
+  // `<group> help <command>` and `<group> help` still show help.
+  const known = await runCli(["project", "help", "list"]);
+  assert.equal(known.code, 0, describe(known));
+  assert.match(known.stdout, /^Usage: deploy-tenant project list/);
+  assert.equal((await runCli(["project", "help"])).code, 0);
+});
+
 Deno.test("a subcommand's help lists the global options and an example", async () => {
   for (
     const args of [
