@@ -399,7 +399,7 @@ async function apiErrorFrom(response: Response): Promise<ApiError> {
     traceId,
     hint: isQuotaExceeded(code)
       ? "Delete what the organization no longer needs, or ask the host's operator to raise the quota."
-      : hintForStatus(response.status, traceId),
+      : NOT_FOUND_HINTS[code] ?? hintForStatus(response.status, traceId),
   });
 }
 
@@ -414,6 +414,20 @@ function parseErrorBody(text: string): { code?: string; message?: string } | und
     return undefined;
   }
 }
+
+/**
+ * What to do about a thing the API does not know, by its error code (v1 and v2 spellings):
+ * where to find the right id, or which setting named the wrong organization.
+ */
+const NOT_FOUND_HINTS: Record<string, string> = {
+  organizationNotFound: "Check --org or DEPLOY_ORG_ID (the organization's id); leave both " +
+    "unset to use the local host's organization.",
+  deploymentNotFound: "`deploy-tenant deployments list <project>` lists a project's " +
+    "deployments with their ids.",
+  REVISION_NOT_FOUND: "`deploy-tenant deployments list <project>` lists a project's " +
+    "revisions with their ids.",
+  databaseNotFound: "`deploy-tenant db list` lists the organization's KV databases.",
+};
 
 function hintForStatus(status: number, traceId?: string): string | undefined {
   if (status === 401) {
