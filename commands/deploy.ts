@@ -74,6 +74,9 @@ export function deployCommand(): Command {
   return new Command("deploy")
     .description("Deploy a directory to a project, wait for the build and print the URL")
     .argument("<dir>", "the directory holding the code")
+    // A second word is most often the project, typed as in `wrangler deploy`/`vercel` habits:
+    // the action says how to pass it instead of commander's bare "too many arguments".
+    .allowExcessArguments()
     .option("-p, --project <name|id>", "the project to deploy to (or deploy.project in deno.json)")
     .option("--create", "create the project when it does not exist, without asking")
     .option("--entrypoint <file>", "entry module, relative to <dir> (default: main.ts, main.js, …)")
@@ -150,6 +153,7 @@ Examples:
   $ deploy-tenant deploy ./hooks -p acme-crm --prod --label custom.customer=acme --api-version v2`,
     )
     .action(async function (this: Command, dir: string, flags: DeployFlags) {
+      if (this.args.length > 1) throw await tooManyArguments(this, this.args);
       const out = outputFor(this);
       const root = resolve(dir);
       const settings = deploymentSettings(this, flags);
@@ -353,6 +357,46 @@ function printRevision(
     }
     return lines.join("\n");
   });
+}
+
+/**
+ * `deploy <dir> <project>` or `deploy <project> <dir>`: deploy takes one directory, and the
+ * project goes in --project. The usage error names the command to type when one of two
+ * words is a directory.
+ */
+async function tooManyArguments(command: Command, args: string[]): Promise<DeployTenantError> {
+  // A KEY=VALUE word is a variable that lost its --env; its value may be a secret: not shown.
+  const assignment = /^([A-Za-z_][A-Za-z0-9_]*)=/;
+  const shown = args.map((arg) => arg.replace(/^([A-Za-z_][A-Za-z0-9_]*)=.*$/s, "$1=…"));
+  const message = `deploy takes one directory, but got ${args.length} arguments: ` +
+    shown.map((arg) => `"${arg}"`).join(" ");
+  const variables = args.slice(1).flatMap((arg) => assignment.exec(arg)?.[1] ?? []);
+  if (variables.length > 0) {
+    return usageError(
+      command,
+      message,
+      "Each variable needs its own --env: " +
+        variables.map((key) => `--env ${key}=…`).join(" ") + ".",
+    );
+  }
+  if (args.length === 2) {
+    const isDir = await Promise.all(
+      args.map((arg) => Deno.stat(arg).then((info) => info.isDirectory, () => false)),
+    );
+    if (isDir[0] !== isDir[1]) {
+      const [dir, project] = isDir[0] ? args : [args[1], args[0]];
+      return usageError(
+        command,
+        message,
+        `Name the project with --project: \`${commandPath(command)} ${dir} -p ${project}\`.`,
+      );
+    }
+  }
+  return usageError(
+    command,
+    message,
+    `Name the project with --project: \`${commandPath(command)} <dir> -p <project>\`.`,
+  );
 }
 
 /** `--label key=value` flags as labels; `undefined` when none was given. */

@@ -11,7 +11,13 @@ import type { Output } from "../lib/output.ts";
 import type { Domain } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { wireObject } from "../lib/v2_api.ts";
-import { confirmedOrAskable, confirmOrCancel, connect, usageError } from "./context.ts";
+import {
+  commandPath,
+  confirmedOrAskable,
+  confirmOrCancel,
+  connect,
+  usageError,
+} from "./context.ts";
 
 /** The `domain` command group. */
 export function domainCommand(): Command {
@@ -159,6 +165,7 @@ Examples:
     .argument("<deployment>", "deployment id")
     .argument("<domain>", "host name; {project.name} and {deployment.id} are filled in")
     .action(async function (this: Command, deploymentId: string, name: string) {
+      checkOrder(this, deploymentId, name);
       const { api, config, out } = await connect(this);
       const attached = await api.domains.attach(deploymentId, name);
       const url = deploymentUrl(attached, config.apiUrl);
@@ -175,6 +182,7 @@ Examples:
     .argument("<deployment>", "deployment id")
     .argument("<domain>", "host name; {project.name} and {deployment.id} are filled in")
     .action(async function (this: Command, deploymentId: string, name: string) {
+      checkOrder(this, deploymentId, name);
       const { api, out } = await connect(this);
       await api.domains.detach(deploymentId, name);
       out.result(
@@ -266,6 +274,20 @@ async function tlsNote(domains: DomainsApi, name: string): Promise<string | unde
   } catch {
     return undefined; // under a wildcard, or a name of the base domain
   }
+}
+
+/**
+ * `domain attach shop.example.com <deployment>`: a host name where the deployment goes and a
+ * word without a dot where the name goes is the arguments swapped (no deployment id has a
+ * dot); the usage error names the command to type.
+ */
+function checkOrder(command: Command, deploymentId: string, name: string): void {
+  if (!deploymentId.includes(".") || name.includes(".")) return;
+  throw usageError(
+    command,
+    `"${deploymentId}" is a host name, not a deployment: the deployment comes first`,
+    `\`${commandPath(command)} ${name} ${deploymentId}\`.`,
+  );
 }
 
 async function readFileFlag(command: Command, flag: string, path: string): Promise<string> {

@@ -13,7 +13,8 @@ import { parseEnvAssignment, parseEnvFile, readEnvFileText } from "../lib/env_fi
 import type { Output } from "../lib/output.ts";
 import type { EnvVarOptions, V2Api } from "../lib/v2_api.ts";
 import type { App, EnvVar } from "../lib/v2/types.ts";
-import { collect, connect, type Session, usageError, v2OnlyFlag } from "./context.ts";
+import type { DeployTenantError } from "../lib/errors.ts";
+import { collect, commandPath, connect, type Session, usageError, v2OnlyFlag } from "./context.ts";
 import { addWaitOptions, redeployAndReport, type WaitFlags } from "./redeploy.ts";
 
 /** Flags of the changing `env` commands: v1's waiting ones and v2's variable options. */
@@ -175,6 +176,7 @@ On v2: the app's variables (secret ones without values); under --json {"app", "k
       .argument("<deployment>", "deployment id (v2: project name or id)")
       .argument("<assignments...>", "KEY=VALUE pairs"),
   )).action(async function (this: Command, id: string, assignments: string[], flags: EnvFlags) {
+    if (isAssignment(id)) throw targetAfterAssignments(this, "set <deployment> KEY=VALUE…");
     const envVars: Record<string, string> = {};
     for (const assignment of assignments) {
       const [key, value] = parseEnvAssignment(assignment);
@@ -217,6 +219,13 @@ On v2: the app's variables (secret ones without values); under --json {"app", "k
       .argument("<deployment>", "deployment id (v2: project name or id)")
       .argument("<file>", "a .env file: KEY=VALUE lines, quotes, export, # comments"),
   )).action(async function (this: Command, id: string, file: string, flags: EnvFlags) {
+    if (!await isFile(file) && await isFile(id)) {
+      throw usageError(
+        this,
+        `"${id}" is a file and "${file}" is not: the deployment comes first`,
+        `\`${commandPath(this)} ${file} ${id}\`.`,
+      );
+    }
     const envVars = parseEnvFile(await readEnvFile(file), file);
     const keys = Object.keys(envVars);
     if (keys.length === 0) {
@@ -246,6 +255,31 @@ export function formatEnvValue(value: string): string {
       ({ "\n": "\\n", "\r": "\\r", "\t": "\\t" } as Record<string, string>)[char] ?? `\\${char}`,
   );
   return `"${escaped}"`;
+}
+
+/** Whether `word` is a `KEY=VALUE` pair (not a deployment id or project name). */
+function isAssignment(word: string): boolean {
+  return /^[A-Za-z_][A-Za-z0-9_]*=/.test(word);
+}
+
+/**
+ * `env set KEY=VALUE <deployment>`: the usage error naming the order, without the value (it
+ * may be a secret).
+ */
+function targetAfterAssignments(command: Command, usage: string): DeployTenantError {
+  return usageError(
+    command,
+    "The first argument is a KEY=VALUE pair, not a deployment: the deployment comes first",
+    `\`deploy-tenant env ${usage}\` (on v2 the project comes first).`,
+  );
+}
+
+async function isFile(path: string): Promise<boolean> {
+  try {
+    return (await Deno.stat(path)).isFile;
+  } catch {
+    return false;
+  }
 }
 
 function readEnvFile(path: string): Promise<string> {

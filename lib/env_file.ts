@@ -96,7 +96,7 @@ export function parseEnvAssignment(argument: string): [key: string, value: strin
       "invalidEnvVar",
       `Invalid environment variable "${truncate(argument)}": expected KEY=VALUE`,
       {
-        hint: "Pass --env NAME=value, where NAME is letters, digits and underscores.",
+        hint: "Write it as NAME=value, where NAME is letters, digits and underscores.",
         exitCode: ExitCode.usage,
       },
     );
