@@ -5,7 +5,11 @@
  */
 import { Command } from "commander";
 import { basename, join, resolve } from "node:path";
-import { readDeployConfig, resolveApiConfig } from "../lib/config.ts";
+import {
+  type DeployConfigSource,
+  readDeployConfigWithSource,
+  resolveApiConfig,
+} from "../lib/config.ts";
 import {
   checkRoot,
   DEFAULT_BUILD_TIMEOUT_MS,
@@ -158,12 +162,21 @@ Examples:
       const root = resolve(dir);
       const settings = deploymentSettings(this, flags);
       await checkRoot(root);
-      const config = await readDeployConfig(root, { onWarning: (message) => out.warn(message) });
+      const source = await readDeployConfigWithSource(root, {
+        onWarning: (message) => out.warn(message),
+      });
+      const { config } = source;
       const envFile = flags.envFile ?? (config.envFile && join(root, config.envFile));
       settings.envVars = {
-        ...(envFile ? await readEnvFile(envFile) : {}),
+        ...(envFile
+          ? await readEnvFile(envFile, flags.envFile === undefined ? source : undefined)
+          : {}),
         ...settings.envVars,
       };
+      // An entry point named in deno.json: an error about it says where to fix it.
+      const fromConfig = flags.entrypoint === undefined
+        ? (error: unknown) => entrypointFromConfig(error, source)
+        : (error: unknown) => error;
       const selection = {
         root,
         entrypoint: flags.entrypoint ?? config.entrypoint,
@@ -179,6 +192,8 @@ Examples:
           ...selection,
           cache: await existingCache(this),
           onProgress: progressReporter(out),
+        }).catch((error) => {
+          throw fromConfig(error);
         });
         printPlan(out, plan, settings);
         return;
@@ -247,6 +262,8 @@ Examples:
           preview: flags.preview,
           domains: flags.domain,
           labels,
+        }).catch((error) => {
+          throw fromConfig(error);
         });
 
         if (v2) {
@@ -475,12 +492,48 @@ function parseTimeout(command: Command, value: string | undefined): number {
   return seconds * 1000;
 }
 
-async function readEnvFile(path: string): Promise<Record<string, string>> {
+/**
+ * The variables of the env file at `path`: --env-file's, or (`source` given) the one
+ * deno.json's `deploy.envFile` names, which an error names as where to fix it.
+ */
+async function readEnvFile(
+  path: string,
+  source?: DeployConfigSource,
+): Promise<Record<string, string>> {
   const text = await readEnvFileText(
     path,
-    "Pass --env-file with the path of a .env file, relative to the current directory.",
+    source?.path
+      ? `Fix "${source.keys.envFile}" in ${source.path} (a path relative to its directory), ` +
+        "or pass --env-file <path>."
+      : "Pass --env-file with the path of a .env file, relative to the current directory.",
   );
   return parseEnvFile(text, path);
+}
+
+/**
+ * A missing entry point that deno.json named (`deploy.entrypoint`, or Deno Deploy's
+ * `deploy.runtime.entrypoint`): the error says so and where to fix it, not only --entrypoint.
+ */
+function entrypointFromConfig(error: unknown, source: DeployConfigSource): unknown {
+  const key = source.keys.entrypoint;
+  if (
+    !(error instanceof DeployTenantError) || error.code !== "entrypointNotFound" ||
+    key === undefined || source.path === undefined
+  ) {
+    return error;
+  }
+  return new DeployTenantError(
+    "entrypointNotFound",
+    `Entry point "${source.config.entrypoint}", named by "${key}" in ${source.path}, is not ` +
+      "among the files to deploy.",
+    {
+      hint: `Fix "${key}" (a path relative to ${basename(source.path)}'s directory), or pass ` +
+        "--entrypoint <file> to override it; check it is not left out by .gitignore or " +
+        "--exclude.",
+      exitCode: ExitCode.usage,
+      cause: error,
+    },
+  );
 }
 
 /**

@@ -201,6 +201,27 @@ export async function readDeployConfig(
   dir: string,
   options: ReadDeployConfigOptions = {},
 ): Promise<DeployConfig> {
+  return (await readDeployConfigWithSource(dir, options)).config;
+}
+
+/** A `deploy` key as read, and where each of its settings came from. */
+export interface DeployConfigSource {
+  /** The settings. */
+  config: DeployConfig;
+  /** The file read, when there was one. */
+  path?: string;
+  /**
+   * The key each setting was read from, e.g. `entrypoint: "deploy.runtime.entrypoint"`, so an
+   * error about a setting can name where to fix it.
+   */
+  keys: Partial<Record<keyof DeployConfig, string>>;
+}
+
+/** {@link readDeployConfig}, with the file and the key each setting came from. */
+export async function readDeployConfigWithSource(
+  dir: string,
+  options: ReadDeployConfigOptions = {},
+): Promise<DeployConfigSource> {
   for (const name of ["deno.json", "deno.jsonc"]) {
     const path = join(dir, name);
     let text: string;
@@ -221,9 +242,16 @@ export async function readDeployConfig(
       );
     }
     const deploy = (parsed as { deploy?: unknown })?.deploy;
-    return deploy === undefined ? {} : validateDeployConfig(deploy, path, options.onWarning);
+    if (deploy === undefined) return { config: {}, path, keys: {} };
+    const config = validateDeployConfig(deploy, path, options.onWarning);
+    const keys: DeployConfigSource["keys"] = {};
+    for (const key of Object.keys(config) as (keyof DeployConfig)[]) keys[key] = `deploy.${key}`;
+    if (config.entrypoint !== undefined && (deploy as DeployConfig).entrypoint === undefined) {
+      keys.entrypoint = "deploy.runtime.entrypoint";
+    }
+    return { config, path, keys };
   }
-  return {};
+  return { config: {}, keys: {} };
 }
 
 /** Removes `//` and `/* *\/` comments and trailing commas from JSONC, leaving strings alone. */

@@ -60,3 +60,50 @@ Deno.test("deno.json that is not JSON gets a hint about JSON syntax, not the dep
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("an entry point or env file deno.json names is named as coming from there", async () => {
+  const dir = await app(`{"deploy": {"entrypoint": "nope.ts"}}`);
+  try {
+    const result = await runCli(["deploy", dir, "--dry-run"], { env: env(dir) });
+    assert.equal(result.code, 2, describe(result));
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `^error: Entry point "nope\\.ts", named by "deploy\\.entrypoint" in ${dir}/deno\\.json, ` +
+          "is not among the files to deploy\\.$",
+        "m",
+      ),
+    );
+    assert.match(result.stderr, /^hint: Fix "deploy\.entrypoint" .*--entrypoint <file>/m);
+
+    // Deno Deploy's own key, in deno.jsonc: named as such.
+    await Deno.remove(join(dir, "deno.json"));
+    await Deno.writeTextFile(
+      join(dir, "deno.jsonc"),
+      `{"deploy": {"runtime": {"entrypoint": "./src/app.ts"}, "envFile": ".env.prod"}}`,
+    );
+    const envMissing = await runCli(["deploy", dir, "--dry-run"], { env: env(dir) });
+    assert.equal(envMissing.code, 2, describe(envMissing));
+    assert.match(envMissing.stderr, /^error: Env file .*\.env\.prod does not exist$/m);
+    assert.match(
+      envMissing.stderr,
+      new RegExp(`^hint: Fix "deploy\\.envFile" in ${dir}/deno\\.jsonc`, "m"),
+      "not 'relative to the current directory'",
+    );
+    await Deno.writeTextFile(join(dir, ".env.prod"), "A=1\n");
+    const runtime = await runCli(["deploy", dir, "--dry-run", "--json"], { env: env(dir) });
+    assert.equal(runtime.code, 2, describe(runtime));
+    const error = JSON.parse(runtime.stderr).error;
+    assert.match(error.message, /named by "deploy\.runtime\.entrypoint" in .*deno\.jsonc/);
+    assert.match(error.hint, /^Fix "deploy\.runtime\.entrypoint"/);
+
+    // A flag wins, and an error about it names the flag only.
+    const flag = await runCli(["deploy", dir, "--dry-run", "--entrypoint", "x.ts"], {
+      env: env(dir),
+    });
+    assert.equal(flag.code, 2, describe(flag));
+    assert.match(flag.stderr, /^error: Entry point "x\.ts" is not among the files to deploy\.$/m);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
