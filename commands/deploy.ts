@@ -4,7 +4,7 @@
  * @module
  */
 import { Command } from "commander";
-import { basename, join, resolve } from "node:path";
+import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import {
   type DeployConfigSource,
   readDeployConfigWithSource,
@@ -177,11 +177,20 @@ Examples:
       const fromConfig = flags.entrypoint === undefined
         ? (error: unknown) => entrypointFromConfig(error, source)
         : (error: unknown) => error;
+      const exclude = flags.exclude ?? config.exclude;
+      // The env file's variables are set on the deployment: the file itself, when it is among
+      // the deployed files (deploy.envFile is, by design), is not uploaded as well.
+      const envFileInRoot = envFile ? pathInside(root, resolve(envFile)) : undefined;
+      if (envFileInRoot !== undefined) {
+        out.info(`Leaving out ${envFileInRoot}: it is the env file, its variables are set instead`);
+      }
       const selection = {
         root,
         entrypoint: flags.entrypoint ?? config.entrypoint,
         include: flags.include ?? config.include,
-        exclude: flags.exclude ?? config.exclude,
+        exclude: envFileInRoot === undefined
+          ? exclude
+          : [...exclude ?? [], `/${escapeGlob(envFileInRoot)}`],
         gitignore: flags.gitignore,
       };
       const timeoutMs = parseTimeout(this, flags.timeout);
@@ -490,6 +499,18 @@ function parseTimeout(command: Command, value: string | undefined): number {
     throw usageError(command, `Invalid --timeout "${value}": expected a number of seconds`);
   }
   return seconds * 1000;
+}
+
+/** `path` relative to `root` when it is inside it (POSIX separators), else `undefined`. */
+function pathInside(root: string, path: string): string | undefined {
+  const inside = relative(root, path);
+  if (inside === "" || inside.startsWith("..") || isAbsolute(inside)) return undefined;
+  return inside.split(sep).join("/");
+}
+
+/** `path` as a gitignore pattern that matches only itself (`*`, `?`, `[`, `\\` escaped). */
+function escapeGlob(path: string): string {
+  return path.replaceAll(/[*?[\]\\]/g, "\\$&");
 }
 
 /**

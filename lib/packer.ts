@@ -823,7 +823,8 @@ function envFileWarnings(entries: PackedEntry[]): string[] {
   if (envFiles.length === 0) return [];
   return [
     `${envFiles.map((path) => `"${path}"`).join(", ")} will be uploaded and may hold secrets; ` +
-    "leave them out with --exclude or .gitignore, and pass variables with --env instead.",
+    "leave them out with --exclude or .gitignore, or pass the file with --env-file (its " +
+    "variables are set and the file is not uploaded).",
   ];
 }
 

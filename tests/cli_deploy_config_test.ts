@@ -107,3 +107,36 @@ Deno.test("an entry point or env file deno.json names is named as coming from th
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("the env file deno.json or --env-file names is not uploaded with the files", async () => {
+  const dir = await app(`{"deploy": {"envFile": ".env.prod"}}`);
+  try {
+    await Deno.writeTextFile(join(dir, ".env.prod"), "API_KEY=s3cr3t\n");
+    await Deno.mkdir(join(dir, "conf"));
+    await Deno.writeTextFile(join(dir, "conf", ".env[1]"), "DEBUG=1\n");
+    const paths = (result: { stdout: string }) =>
+      (JSON.parse(result.stdout).files as { path: string }[]).map((file) => file.path).sort();
+
+    const json = await runCli(["deploy", dir, "--dry-run", "--json"], { env: env(dir) });
+    assert.equal(json.code, 0, describe(json));
+    assert.deepEqual(JSON.parse(json.stdout).envVars, ["API_KEY"], "its variables are set");
+    assert.deepEqual(paths(json), ["conf/.env[1]", "deno.json", "main.ts"], "not .env.prod");
+
+    const text = await runCli(["deploy", dir, "--dry-run"], { env: env(dir) });
+    assert.equal(text.code, 0, describe(text));
+    assert.match(text.stderr, /^Leaving out \.env\.prod: it is the env file/m);
+    assert.doesNotMatch(text.stderr, /"\.env\.prod" will be uploaded/, "no warning against it");
+    assert.match(text.stderr, /"conf\/\.env\[1\]" will be uploaded .*--env-file/);
+
+    // --env-file inside the directory, with glob characters in its name: that file only.
+    const flag = await runCli(
+      ["deploy", dir, "--dry-run", "--json", "--env-file", join(dir, "conf", ".env[1]")],
+      { env: env(dir) },
+    );
+    assert.equal(flag.code, 0, describe(flag));
+    assert.deepEqual(paths(flag), [".env.prod", "deno.json", "main.ts"]);
+    assert.deepEqual(JSON.parse(flag.stdout).envVars, ["DEBUG"], "the flag wins over envFile");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
