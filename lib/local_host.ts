@@ -147,7 +147,7 @@ export function cliCommand(args: string[]): string[] {
  * waits until it is healthy. If another process won the race to start a host on the same
  * data directory, that one is returned.
  *
- * @throws {DeployTenantError} `hostStartFailed` (exit code 6) with the end of the log.
+ * @throws {DeployTenantError} `hostStartFailed` (exit code 6) with the error the host printed (or the end of its log).
  */
 export async function startBackgroundHost(options: StartHostOptions): Promise<HostInfo> {
   const { dataDir } = options;
@@ -161,6 +161,8 @@ export async function startBackgroundHost(options: StartHostOptions): Promise<Ho
   if (options.port !== undefined) args.push("--port", String(options.port));
   const [command, ...rest] = cliCommand(args);
   const logPath = hostLogPath(dataDir);
+  // What this start adds to the log (it is appended to): an error is read from there only.
+  const logStart = await Deno.stat(logPath).then((info) => info.size, () => 0);
   const log = openSync(logPath, "a", 0o600);
   let pid: number | undefined;
   let exited = false; // a child that exited stays a zombie until reaped: it would look alive
@@ -191,15 +193,37 @@ export async function startBackgroundHost(options: StartHostOptions): Promise<Ho
       process.kill(pid, "SIGTERM");
     } catch { /* it exited meanwhile */ }
   }
-  throw new DeployTenantError(
-    "hostStartFailed",
-    `The local host did not start: ${await logTail(logPath) || "no output"}`,
-    {
-      hint: `See ${logPath}. Another program may use the port: try \`host start --port 0\`, ` +
-        "or point the CLI at a server with --api.",
-      exitCode: ExitCode.unavailable,
-    },
-  );
+  throw await startFailed(logPath, logStart);
+}
+
+/**
+ * Why a background host did not start, from what it wrote to its log since `from`: the
+ * error (and hint) the host command printed, said once, or else the log's last lines.
+ */
+async function startFailed(logPath: string, from: number): Promise<DeployTenantError> {
+  const written = await logText(logPath, from);
+  const lines = written.trimEnd().split("\n");
+  const errorAt = lines.findLastIndex((line) => line.startsWith("error: "));
+  const portHint = "Another program may use the port: start the host on a free one with " +
+    "`deploy-tenant host start --port 0`, or point the CLI at a server with --api.";
+  if (errorAt < 0) {
+    // A stack trace's frames say where, its first line what: keep the what.
+    const tail = lines.filter((line) => !/^\s+at /.test(line)).slice(-5).join("\n").trim();
+    return new DeployTenantError(
+      "hostStartFailed",
+      `The local host did not start: ${tail || "no output"}`,
+      { hint: `${portHint} See ${logPath}.`, exitCode: ExitCode.unavailable },
+    );
+  }
+  const error = lines[errorAt].slice("error: ".length);
+  const hint = lines.slice(errorAt + 1).find((line) => line.startsWith("hint: "))
+    ?.slice("hint: ".length);
+  // The host's own hint for a taken port names `host --port`, which nobody typed here.
+  const what = /^Port \d+ is already in use/.test(error) ? portHint : hint;
+  return new DeployTenantError("hostStartFailed", `The local host did not start: ${error}`, {
+    hint: `${what ? `${what} ` : ""}Its log: ${logPath}.`,
+    exitCode: ExitCode.unavailable,
+  });
 }
 
 /**
@@ -229,12 +253,11 @@ export async function stopBackgroundHost(
   return info;
 }
 
-async function logTail(path: string, lines = 5): Promise<string> {
+/** The text of the log at `path` from byte `from` on ("" when it cannot be read). */
+async function logText(path: string, from: number): Promise<string> {
   try {
-    const text = await Deno.readTextFile(path);
-    // A stack trace's frames say where, its first line what: keep the what.
-    const said = text.trimEnd().split("\n").filter((line) => !/^\s+at /.test(line));
-    return said.slice(-lines).join("\n").trim();
+    const bytes = await Deno.readFile(path);
+    return new TextDecoder().decode(bytes.subarray(Math.min(from, bytes.length)));
   } catch {
     return "";
   }

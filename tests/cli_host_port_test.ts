@@ -58,3 +58,40 @@ Deno.test("host start that fails says why, not where: the error's line, not its 
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("a background host that cannot start says why once, with one hint", async () => {
+  // Any program on the port: here a plain listener.
+  const listener = Deno.listen({ port: 0, hostname: "127.0.0.1" });
+  const { port } = listener.addr as Deno.NetAddr;
+  const dataDir = await Deno.makeTempDir();
+  try {
+    // An earlier start's failure in the appended log is not this one's.
+    await Deno.writeTextFile(`${dataDir}/host.log`, "error: an old failure\nhint: old\n");
+    const result = await runCli(
+      ["host", "start", "--port", String(port), "--data-dir", dataDir, "--no-front-proxy"],
+    );
+    assert.equal(result.code, 6, describe(result));
+    const lines = result.stderr.trimEnd().split("\n");
+    assert.deepEqual(
+      lines,
+      [
+        `error: The local host did not start: Port ${port} is already in use`,
+        "hint: Another program may use the port: start the host on a free one with " +
+        "`deploy-tenant host start --port 0`, or point the CLI at a server with --api. " +
+        `Its log: ${dataDir}/host.log.`,
+      ],
+      "one error line and one hint, not the host's own lines again",
+    );
+    const json = await runCli(
+      ["host", "start", "--port", String(port), "--data-dir", dataDir, "--json"],
+    );
+    assert.equal(json.code, 6, describe(json));
+    assert.equal(
+      JSON.parse(json.stderr).error.message,
+      `The local host did not start: Port ${port} is already in use`,
+    );
+  } finally {
+    listener.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
