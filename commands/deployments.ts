@@ -46,7 +46,6 @@ Examples:
             { header: "ID", value: (d) => d.id },
             {
               header: "STATUS",
-              // Plain text: the table pads by length, escape codes included.
               value: (d) => out.status(d.status) + (isProduction(project, d) ? " production" : ""),
             },
             { header: "CREATED", value: (d) => out.time(d.createdAt) },

@@ -148,12 +148,15 @@ export class Output {
   table<T>(rows: T[], columns: Column<T>[], empty = "(none)"): string {
     if (rows.length === 0) return this.dim(empty);
     const cells = rows.map((row) => columns.map((column) => column.value(row)));
+    // Widths as seen: a coloured cell (`out.status(…)`, `out.green("yes")`) carries escape
+    // codes that take no column.
     const widths = columns.map((column, i) =>
-      Math.max(column.header.length, ...cells.map((row) => row[i].length))
+      Math.max(column.header.length, ...cells.map((row) => visibleLength(row[i])))
     );
     const format = (row: string[]) =>
-      row.map((cell, i) => i === row.length - 1 ? cell : cell.padEnd(widths[i])).join("  ")
-        .trimEnd();
+      row.map((cell, i) =>
+        i === row.length - 1 ? cell : cell + " ".repeat(widths[i] - visibleLength(cell))
+      ).join("  ").trimEnd();
     const header = this.bold(format(columns.map((column) => column.header)));
     return [header, ...cells.map(format)].join("\n");
   }
@@ -257,6 +260,12 @@ export function printable(text: string): string {
     const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
     return named[char] ?? `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`;
   });
+}
+
+/** How many columns `text` takes on a terminal: its length without SGR escape codes. */
+function visibleLength(text: string): number {
+  // deno-lint-ignore no-control-regex
+  return text.replaceAll(/\x1b\[[0-9;]*m/g, "").length;
 }
 
 /** Formats a count for people, in groups of three digits: `1 234 567`. */

@@ -62,6 +62,28 @@ Deno.test("Output.table aligns columns and shows a message when empty", () => {
   assert.equal(out.table([], [{ header: "X", value: () => "" }], "nothing"), "nothing");
 });
 
+Deno.test("Output.table aligns coloured cells by what they show, not their escape codes", () => {
+  const out = new Output({ color: false });
+  // What out.status() and out.green() give on a colour terminal.
+  const green = (text: string) => `\x1b[32m${text}\x1b[39m`;
+  const rows = [
+    { id: "aaaaaaaaaaaa", status: green("success") + " production", created: "2026-12-07" },
+    { id: "bbbbbbbbbbbb", status: `\x1b[31mfailed\x1b[39m`, created: "2026-12-08" },
+  ];
+  const table = out.table(rows, [
+    { header: "ID", value: (row) => row.id },
+    { header: "STATUS", value: (row) => row.status },
+    { header: "CREATED", value: (row) => row.created },
+  ]);
+  // deno-lint-ignore no-control-regex
+  const seen = table.replaceAll(/\x1b\[[0-9;]*m/g, "").split("\n");
+  assert.deepEqual(seen, [
+    "ID            STATUS              CREATED",
+    "aaaaaaaaaaaa  success production  2026-12-07",
+    "bbbbbbbbbbbb  failed              2026-12-08",
+  ]);
+});
+
 Deno.test("formatBytes picks a readable unit", () => {
   assert.equal(formatBytes(0), "0 B");
   assert.equal(formatBytes(1023), "1023 B");
