@@ -83,7 +83,7 @@ clear and delete are extensions of the local host (Deno Deploy's v1 API has neit
     });
 
   db.command("delete")
-    .alias("rm")
+    .aliases(["rm", "remove"])
     .description("Delete a KV database no deployment is bound to")
     .argument("<id>", "database id")
     .option("--yes", "do not ask for confirmation")

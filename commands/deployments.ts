@@ -107,7 +107,7 @@ Examples:
     });
 
   deployments.command("delete")
-    .alias("rm")
+    .aliases(["rm", "remove"])
     .description("Delete a deployment (its URL stops answering)")
     .argument("<id>", "deployment id")
     .option("--yes", "do not ask for confirmation")

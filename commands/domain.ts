@@ -192,7 +192,7 @@ Examples:
     });
 
   domain.command("remove")
-    .alias("rm")
+    .aliases(["rm", "delete"])
     .description("Remove a domain; deployments stop answering at the names it covered")
     .argument("<domain>", "name or id")
     .option("--yes", "do not ask for confirmation")

@@ -133,7 +133,7 @@ Examples:
   });
 
   layer.command("delete")
-    .alias("rm")
+    .aliases(["rm", "remove"])
     .description("Delete a layer (refused while apps use it)")
     .argument("<layer>", "slug or id")
     .option("--yes", "do not ask for confirmation")

@@ -78,7 +78,7 @@ Examples:
     });
 
   project.command("delete")
-    .alias("rm")
+    .aliases(["rm", "remove"])
     .description("Delete a project and all its deployments")
     .argument("<project>", "name or id")
     .option("--yes", "do not ask for confirmation")

@@ -93,3 +93,21 @@ Deno.test("help and hints name an API URL that works now, not the shut-down v1",
   assert.match(bad.stderr, /^hint: .*https:\/\/api\.deno\.com\/v2/m);
   assert.doesNotMatch(bad.stderr, /\/v1/);
 });
+
+Deno.test("delete, remove and rm name the same command in every group", async () => {
+  const groups: [string, string, RegExp][] = [
+    ["project", "acme-crm", /^error: Refusing to delete project "acme-crm"/m],
+    ["deployments", "abcde12vwxyz", /^error: Refusing to delete deployment "abcde12vwxyz"/m],
+    ["db", "5b484959", /^error: Refusing to delete KV database 5b484959/m],
+    ["layer", "crm-defaults", /^error: Refusing to delete layer "crm-defaults"/m],
+    ["domain", "shop.example.com", /^error: Refusing to remove domain "shop.example.com"/m],
+  ];
+  for (const [group, target, refusal] of groups) {
+    for (const verb of ["delete", "remove", "rm"]) {
+      // No --yes and no terminal: each refuses before any request, which proves which one ran.
+      const result = await runCli([group, verb, target]);
+      assert.equal(result.code, 2, `${group} ${verb}\n${describe(result)}`);
+      assert.match(result.stderr, refusal, `${group} ${verb}`);
+    }
+  }
+});
