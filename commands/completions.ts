@@ -14,6 +14,8 @@ interface Level {
   /** The values its first argument takes, when it names them (`completions <shell>`). */
   values: string[];
   options: string[];
+  /** What each subcommand and option is for (fish shows it beside the word). */
+  descriptions: Map<string, string>;
 }
 
 const SHELLS = ["bash", "zsh", "fish"] as const;
@@ -61,21 +63,33 @@ Examples:
  */
 export function commandLevels(root: Command): Level[] {
   const globals = flagsOf(root).filter((flag) => flag !== "--version" && flag !== "-V");
+  const globalDescriptions = optionDescriptions(root);
   const levels: Level[] = [];
   const visit = (command: Command, path: string[]) => {
-    const subcommands = command.commands.flatMap((sub) => [
-      sub.name(),
-      ...sub.aliases().filter((alias) => !isVariant(alias, sub.name())),
-    ]);
+    const descriptions = new Map([...globalDescriptions, ...optionDescriptions(command)]);
+    descriptions.set("--help", "display help for command");
+    const subcommands = command.commands.flatMap((sub) => {
+      const words = [sub.name(), ...sub.aliases().filter((alias) => !isVariant(alias, sub.name()))];
+      for (const word of words) descriptions.set(word, sub.description());
+      return words;
+    });
     const options = [...new Set([...flagsOf(command), ...globals, "--help"])];
     const values = command.registeredArguments[0]?.argChoices ?? [];
-    levels.push({ path, subcommands, values, options });
+    levels.push({ path, subcommands, values, options, descriptions });
     for (const sub of command.commands) {
       for (const name of [sub.name(), ...sub.aliases()]) visit(sub, [...path, name]);
     }
   };
   visit(root, []);
   return levels;
+}
+
+/** Each option's flags (long and short) with what it is for. */
+function optionDescriptions(command: Command): [string, string][] {
+  return command.options.flatMap((option) =>
+    [option.long, option.short].filter((flag): flag is string => Boolean(flag))
+      .map((flag): [string, string] => [flag, option.description])
+  );
 }
 
 /** Whether `alias` is `name` with or without a trailing "s". */
@@ -146,13 +160,22 @@ function fishScript(program: string, levels: Level[]): string {
   ];
   for (const level of levels) {
     const condition = `'${fn} "${level.path.join(" ")}"'`;
+    const described = (word: string) => {
+      const description = level.descriptions.get(word);
+      return description ? ` -d ${fishQuote(description)}` : "";
+    };
     for (const word of [...level.subcommands, ...level.values]) {
-      lines.push(`complete -c ${program} -n ${condition} -a ${word}`);
+      lines.push(`complete -c ${program} -n ${condition} -a ${word}${described(word)}`);
     }
     for (const option of level.options) {
       const flag = option.startsWith("--") ? `-l ${option.slice(2)}` : `-s ${option.slice(1)}`;
-      lines.push(`complete -c ${program} -n ${condition} ${flag}`);
+      lines.push(`complete -c ${program} -n ${condition} ${flag}${described(option)}`);
     }
   }
   return lines.join("\n");
+}
+
+/** `text` as one fish word in single quotes (only `\\` and `'` are special there). */
+function fishQuote(text: string): string {
+  return `'${text.replaceAll("\\", "\\\\").replaceAll("'", "\\'")}'`;
 }

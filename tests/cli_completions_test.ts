@@ -63,9 +63,27 @@ Deno.test(requires(["fish"], {
     const dir = await Deno.makeTempDir();
     try {
       const file = await script("fish", dir);
-      const complete = (line: string) =>
+      const described = (line: string) =>
         run("fish", `source ${file}; complete -C "${line}"`).then((out) => out.split("\n"));
+      // Each candidate is "word<Tab>description"; the words alone:
+      const complete = async (line: string) =>
+        (await described(line)).map((candidate) => candidate.split("\t")[0]);
       assert.deepEqual(await complete("deploy-tenant pro"), ["project"]);
+      // fish shows what each command and option is for, apostrophes and all.
+      assert.deepEqual(await described("deploy-tenant pro"), [
+        "project\tCreate, list, show, rename and delete projects (one per customer)",
+      ]);
+      assert.ok(
+        (await described("deploy-tenant project ")).includes(
+          "rename\tRename a project (its deployments' URLs change with it)",
+        ),
+      );
+      assert.ok(
+        (await described("deploy-tenant deploy ./x --js")).includes(
+          "--json\tprint one JSON document on stdout; errors as JSON on stderr",
+        ),
+        "a global option too",
+      );
       assert.ok((await complete("deploy-tenant project ")).includes("rename"));
       assert.deepEqual(await complete("deploy-tenant completions "), ["bash", "fish", "zsh"]);
       assert.deepEqual(await complete("deploy-tenant deploy ./x --project a --pro"), [
