@@ -31,6 +31,7 @@ Exit codes:
   5  conflict
   6  network error or server unavailable
   130  interrupted (Ctrl-C)
+  143  terminated (SIGTERM, e.g. a cancelled CI job)
 
 Examples:
   $ deploy-tenant project create acme-crm

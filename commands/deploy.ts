@@ -224,11 +224,17 @@ Examples:
       // progress line): a failure then sums them up instead of printing them again.
       const printsBuildLog = !out.quiet && !out.json && !out.showsProgress;
       let errorLinesPrinted = false;
+      // SIGTERM (a cancelled CI job, `timeout`, a stopped container) says the same, exit 143.
       const onInterrupt = () => {
         out.error(interrupted(interrupt.deploymentId));
         Deno.exit(ExitCode.interrupted);
       };
+      const onTerminate = () => {
+        out.error(interrupted(interrupt.deploymentId, "SIGTERM"));
+        Deno.exit(ExitCode.terminated);
+      };
       Deno.addSignalListener("SIGINT", onInterrupt);
+      Deno.addSignalListener("SIGTERM", onTerminate);
       try {
         const { api, v2, config: apiConfig, retryNotes } = await connect(this, out);
         const reportProgress = progressReporter(out, retryNotes);
@@ -320,6 +326,7 @@ Examples:
         }
       } finally {
         Deno.removeSignalListener("SIGINT", onInterrupt);
+        Deno.removeSignalListener("SIGTERM", onTerminate);
       }
     });
 }
@@ -631,20 +638,29 @@ function files(count: number): string {
   return `${formatCount(count)} ${count === 1 ? "file" : "files"}`;
 }
 
-/** What Ctrl-C says: what exists, and how to follow a build that goes on without us. */
-function interrupted(deploymentId: string | undefined): DeployTenantError {
+/**
+ * What Ctrl-C (or SIGTERM) says: what exists, and how to follow a build that goes on without
+ * us.
+ */
+function interrupted(
+  deploymentId: string | undefined,
+  signal: "SIGINT" | "SIGTERM" = "SIGINT",
+): DeployTenantError {
+  const [stopped, exitCode] = signal === "SIGINT"
+    ? ["Interrupted", ExitCode.interrupted]
+    : ["Terminated (SIGTERM)", ExitCode.terminated];
   if (deploymentId === undefined) {
-    return new DeployTenantError("interrupted", "Interrupted: nothing was deployed", {
-      exitCode: ExitCode.interrupted,
+    return new DeployTenantError("interrupted", `${stopped}: nothing was deployed`, {
+      exitCode,
     });
   }
   return new DeployTenantError(
     "interrupted",
-    `Interrupted: deployment ${deploymentId} exists and its build goes on on the server`,
+    `${stopped}: deployment ${deploymentId} exists and its build goes on on the server`,
     {
       hint: `Follow it with \`deploy-tenant logs ${deploymentId} --build\`, or see it with ` +
         `\`deploy-tenant deployments show ${deploymentId}\`.`,
-      exitCode: ExitCode.interrupted,
+      exitCode,
     },
   );
 }

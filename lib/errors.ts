@@ -16,6 +16,8 @@ export const ExitCode = {
   unavailable: 6,
   /** Stopped by Ctrl-C (128 + SIGINT), as shells report it. */
   interrupted: 130,
+  /** Stopped by SIGTERM (128 + 15): a CI job cancelled, `timeout`, a container stopped. */
+  terminated: 143,
 } as const;
 
 /** One of {@link ExitCode}'s values. */

@@ -298,3 +298,34 @@ Deno.test("progress reads like a person says it: counts grouped, bytes of total,
   );
   assert.equal(formatTransfer(10, 100, 0), "10 B of 100 B (10%)", "no rate before it means much");
 });
+
+Deno.test("SIGTERM (a cancelled CI job) says what was deployed, as Ctrl-C does (exit 143)", async () => {
+  // An API that accepts connections and never answers: the CLI waits on it.
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const held: Deno.Conn[] = [];
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(
+      join(dir, "main.ts"),
+      "export default { fetch: () => new Response() };",
+    );
+    const child = spawnCli(["deploy", dir, "-p", "acme-crm", "--json"], {
+      DEPLOY_API_URL: `http://127.0.0.1:${listener.addr.port}/v1`,
+      DEPLOY_ACCESS_TOKEN: "ddo_test",
+      DEPLOY_ORG_ID: "00000000-0000-0000-0000-000000000000",
+    });
+    held.push(await listener.accept()); // the CLI is now asking for the project
+    child.kill("SIGTERM");
+    const { code, stderr } = await child.output();
+    const text = new TextDecoder().decode(stderr);
+    assert.equal(code, 143, text);
+    assert.deepEqual(JSON.parse(text).error, {
+      code: "interrupted",
+      message: "Terminated (SIGTERM): nothing was deployed",
+    });
+  } finally {
+    for (const conn of held) conn.close();
+    listener.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
