@@ -122,14 +122,33 @@ Examples:
         `Refusing to delete deployment "${id}" without confirmation`,
       );
       const { api, out } = await connect(this);
+      // Deleting what serves production takes the project's production name down with it:
+      // the question and the outcome say so, and how to bring it back.
+      const found = await api.deployments.get(id);
+      const project = await api.projects.get(found.projectId).catch(() => undefined);
+      const production = project && isProduction(project, found)
+        ? `${project.name}.${baseDomainOf(project, found)}`
+        : undefined;
       if (!confirmed) {
         await confirmOrCancel(
-          `Delete deployment ${id}? Its URL stops answering.`,
+          production
+            ? `Delete deployment ${id}? It serves production: ${production} stops answering too.`
+            : `Delete deployment ${id}? Its URL stops answering.`,
           "Cancelled: nothing was deleted",
         );
       }
       await api.deployments.delete(id);
-      out.result({ id, deleted: true }, () => `Deleted deployment ${id}`);
+      out.result(
+        { id, deleted: true, ...(production ? { production } : {}) },
+        () => `Deleted deployment ${id}`,
+      );
+      if (production) {
+        out.warn(
+          `${production} no longer answers: deployment ${id} was production of project ` +
+            `${project!.name}. Promote another with \`deploy-tenant deployments promote <id>\` ` +
+            `(\`deploy-tenant deployments list ${project!.name}\` lists them).`,
+        );
+      }
     });
 
   return deployments;
