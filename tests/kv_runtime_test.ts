@@ -207,3 +207,18 @@ for (const isolation of ISOLATIONS) {
       assert.match(await call("count"), /^(ok 1|refused .*size limit)/, "it still answers");
     }, 4 * 1024 ** 2));
 }
+
+Deno.test("tenantCommand holds every file a tenant writes to a size: its KV database's, or the cache's cap", () => {
+  const bwrap: Isolation = { kind: "bwrap", bwrap: "/usr/bin/bwrap" };
+  const none: Isolation = { kind: "none", reason: "test", accepted: true };
+  for (const isolation of [bwrap, none]) {
+    const bound = tenantCommand(
+      { ...SPEC, kvDir: `/data/kv/${DB}`, kvMaxBytes: 2 ** 30 },
+      isolation,
+    );
+    assert.equal(bound.command, "/bin/sh");
+    assert.match(bound.args[1], /^ulimit -f 2097152 && trap '' XFSZ && /);
+    const unbound = tenantCommand(SPEC, isolation);
+    assert.match(unbound.args[1], /^ulimit -f 524288 && trap '' XFSZ && /, "256 MiB");
+  }
+});

@@ -337,15 +337,21 @@ interface StartCommand {
 /** Builds the argv (command + args) and env that start the tenant under `isolation`. */
 export function tenantCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
   const command = startCommand(spec, isolation);
-  return spec.kvDir !== undefined && spec.kvMaxBytes
-    ? withFileSizeLimit(command, spec.kvMaxBytes)
-    : command;
+  const limit = spec.kvDir !== undefined && spec.kvMaxBytes ? spec.kvMaxBytes : CACHE_FILE_BYTES;
+  return withFileSizeLimit(command, limit);
 }
 
 /**
+ * The largest file a tenant without a KV database may write: what Deno writes for it in its
+ * cache dir (the code cache and module analysis databases, which grow with every module it makes
+ * at run time from `data:` or `blob:` URLs) stops there, and Deno runs on without caching more.
+ */
+export const CACHE_FILE_BYTES = 256 * 1024 * 1024;
+
+/**
  * `command` started from a shell that first sets the size limit of every file the process
- * writes (POSIX `ulimit -f`, in blocks of 512 bytes: the only file a tenant may write is its KV
- * database) and ignores SIGXFSZ, so that a write past the limit fails with EFBIG — SQLite's
+ * writes (POSIX `ulimit -f`, in blocks of 512 bytes: a tenant writes its KV database and what Deno
+ * caches for it) and ignores SIGXFSZ, so that a write past the limit fails with EFBIG — SQLite's
  * "disk I/O error", the database intact — instead of growing the file or killing the process.
  */
 function withFileSizeLimit(command: StartCommand, bytes: number): StartCommand {
