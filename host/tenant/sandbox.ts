@@ -355,7 +355,8 @@ export const CACHE_FILE_BYTES = 256 * 1024 * 1024;
  * "disk I/O error", the database intact — instead of growing the file or killing the process.
  */
 function withFileSizeLimit(command: StartCommand, bytes: number): StartCommand {
-  const prelude = `ulimit -f ${Math.max(1, Math.floor(bytes / 512))} && trap '' XFSZ && `;
+  // A lower limit the host itself runs under stays (ulimit cannot raise it): say nothing then.
+  const prelude = `ulimit -f ${Math.max(1, Math.floor(bytes / 512))} 2>/dev/null; trap '' XFSZ && `;
   if (command.command === SHELL && command.args[0] === "-c") {
     const [, script, ...rest] = command.args;
     return { ...command, args: ["-c", prelude + script, ...rest] };
