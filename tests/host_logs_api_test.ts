@@ -13,7 +13,7 @@ import { UsageMeter } from "../host/tenant/usage.ts";
 import { ndjson, parseLinkHeader } from "../lib/http.ts";
 import type { Analytics, AppLogEntry } from "../lib/types.ts";
 
-async function startHost() {
+async function startHost(logOptions: ConstructorParameters<typeof AppLogs>[1] = {}) {
   const dir = await Deno.makeTempDir({ prefix: "host_logs_api_test_" });
   const store = Store.open(join(dir, "host.sqlite"));
   const org = store.ensureOrganization("acme");
@@ -39,7 +39,7 @@ async function startHost() {
   // A deployment of another organization, which this token must not see.
   const other = store.createOrganization("other");
   const otherProject = store.createProject(other.id, { name: "not-yours", description: "" });
-  const appLogs = new AppLogs(store, { sweepIntervalMs: 0 });
+  const appLogs = new AppLogs(store, { sweepIntervalMs: 0, ...logOptions });
   const usage = new UsageMeter(store, { flushIntervalMs: 0 });
   const app = createApi(store, new BlobStore(join(dir, "blobs")), {
     baseDomain: "localhost",
@@ -175,6 +175,66 @@ Deno.test("live app logs without NDJSON are one JSON array, closed when the stre
     ["info", "one"],
     ["debug", "two"],
   ]);
+});
+
+Deno.test("a live stream whose client does not read is ended at its backlog, not held in the host's memory", async () => {
+  // A deployment may log 1 MiB/s; each live stream held every line its client had not read yet
+  // in the host's heap, so a client that never reads (or a hundred of them on one chatty
+  // deployment) grew the host without bound.
+  await using host = await startHost({ maxBytesPerSecond: 1 << 30 });
+  const id = host.deploymentId;
+  const stalled = await host.get(`/deployments/${id}/app_logs`, "application/x-ndjson");
+  const array = await host.get(`/deployments/${id}/app_logs`);
+  await new Promise((resolve) => setTimeout(resolve, 50)); // subscribed once the response starts
+  const line = "x".repeat(32 * 1024);
+  for (let i = 0; i < 2048; i++) { // 64 MiB, with turns for the server to pull between
+    host.appLogs.append(id, "info", line);
+    if (i % 64 === 0) await new Promise((resolve) => setTimeout(resolve, 0));
+  }
+  const results: [boolean, number][] = [];
+  for (const response of [stalled, array]) {
+    const reader = response.body!.getReader();
+    let bytes = 0;
+    let ended = false;
+    for (;;) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const next = await Promise.race([
+        reader.read(),
+        new Promise<undefined>((resolve) => timer = setTimeout(() => resolve(undefined), 3_000)),
+      ]);
+      clearTimeout(timer);
+      if (next === undefined) break; // nothing more for 3 s: still open
+      if (next.done) {
+        ended = true;
+        break;
+      }
+      bytes += next.value.byteLength;
+    }
+    await reader.cancel().catch(() => {});
+    results.push([ended, bytes]);
+  }
+  for (const [ended, bytes] of results) {
+    assert.ok(
+      ended && bytes < 16 * 1024 * 1024,
+      `the host held ${(bytes / 1048576).toFixed(1)} MiB for a client that did not read ` +
+        `(stream ${ended ? "ended" : "still open"})`,
+    );
+  }
+  // A client that reads keeps up and stays subscribed.
+  const abort = new AbortController();
+  const reading = await host.get(
+    `/deployments/${id}/app_logs`,
+    "application/x-ndjson",
+    abort.signal,
+  );
+  const lines = ndjson<AppLogEntry>(reading.body!);
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  for (let i = 0; i < 256; i++) {
+    host.appLogs.append(id, "info", `${i} ${line.slice(16)}`);
+    assert.ok((await lines.next()).value?.message.startsWith(`${i} x`));
+  }
+  abort.abort();
+  await lines.return(undefined).catch(() => {});
 });
 
 Deno.test("analytics: 15-minute rows over [since, until), ranges checked", async () => {

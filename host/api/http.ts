@@ -16,6 +16,30 @@ type Env = ApiEnv;
 /** Bodies of the small JSON requests (projects, databases, redeploys). */
 export const SMALL_BODY_BYTES = 1024 * 1024;
 
+/**
+ * Bytes a live stream (app logs) may hold for a client that has not read them yet; past that the
+ * stream ends: its client does not keep up, and may connect again. Every line waited in the host's
+ * heap until its client read it, so a client that never read (or many of them on one deployment
+ * logging its 1 MiB/s) grew the host without bound.
+ */
+export const LIVE_STREAM_BACKLOG_BYTES = 4 * 1024 * 1024;
+
+/** How a live stream counts what it holds: in bytes, up to {@link LIVE_STREAM_BACKLOG_BYTES}. */
+export function liveStreamStrategy(): QueuingStrategy<Uint8Array> {
+  return new ByteLengthQueuingStrategy({ highWaterMark: LIVE_STREAM_BACKLOG_BYTES });
+}
+
+/**
+ * Whether a live stream made with {@link liveStreamStrategy} holds more than its backlog for its
+ * client, beyond `allowance` bytes it was given at its start (past lines).
+ */
+export function overBacklog(
+  controller: ReadableStreamDefaultController<Uint8Array>,
+  allowance = 0,
+): boolean {
+  return -(controller.desiredSize ?? 0) > allowance;
+}
+
 /** The `{code, message}` error answer. */
 export function errorJson(
   c: Context<Env>,

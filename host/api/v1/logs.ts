@@ -18,7 +18,7 @@
 import type { Context, Hono } from "hono";
 import { parseRfc3339 } from "../../../lib/time.ts";
 import type { AppLogEntry, LogLevel } from "../../../lib/types.ts";
-import type { ApiEnv } from "../http.ts";
+import { type ApiEnv, liveStreamStrategy, overBacklog } from "../http.ts";
 import {
   type AppLogs,
   InvalidCursorError,
@@ -145,6 +145,8 @@ function liveStream(
           const text = ndjson ? `${json}\n` : `${first ? "" : ","}\n${json}`;
           first = false;
           controller.enqueue(encoder.encode(text));
+          // A client that does not read is not kept up with in the host's memory.
+          if (overBacklog(controller)) end();
         });
       }
       heartbeat = setInterval(() => {
@@ -158,7 +160,7 @@ function liveStream(
     cancel() {
       stop();
     },
-  });
+  }, liveStreamStrategy());
 }
 
 function parseFilter(params: URLSearchParams): Filter {

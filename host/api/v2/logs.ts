@@ -9,6 +9,7 @@ import type { Hono } from "hono";
 import { parseRfc3339 } from "../../../lib/time.ts";
 import type { LogLevel } from "../../../lib/types.ts";
 import { type AppLogs, InvalidCursorError } from "../../tenant/app_logs.ts";
+import { liveStreamStrategy, overBacklog } from "../http.ts";
 import type { UsageMeter } from "../../tenant/usage.ts";
 import {
   invalid,
@@ -136,9 +137,17 @@ function liveLogs(
       // What is already there from `start` on, then what comes.
       const past = appLogs.query(ids, { since: start, ...filter, limit: 1000, order: "asc" });
       past.entries.forEach((entry, i) => send(logJson(entry, past.deploymentIds[i])));
+      // Past lines are a page, bounded; live ones may hold at most the backlog on top.
+      const allowance = Math.max(0, -(controller.desiredSize ?? 0));
       for (const id of ids) {
         unsubscribers.push(appLogs.subscribe(id, filter, (entry) => {
-          if (entry !== null) send(logJson(entry, id));
+          if (entry === null) return;
+          send(logJson(entry, id));
+          // A client that does not read is not kept up with in the host's memory.
+          if (overBacklog(controller, allowance)) {
+            stop();
+            controller.close();
+          }
         }));
       }
       heartbeat = setInterval(() => {
@@ -150,7 +159,7 @@ function liveLogs(
       }, 15_000);
     },
     cancel: stop,
-  });
+  }, liveStreamStrategy());
   return c.body(stream, 200, {
     "content-type": sse ? "text/event-stream" : "application/x-ndjson",
     "cache-control": "no-store",
