@@ -137,15 +137,34 @@ export async function relayWebSocket(
   };
   // What the tenant sends before the client's side is open waits for it.
   const early: (string | Uint8Array)[] = [];
+  // Neither side is read faster than the other takes it: what waits for a slow client (or a
+  // tenant that does not read) would wait in the host's memory, without bound.
+  let draining: ReturnType<typeof setInterval> | undefined;
+  const keepUp = () => {
+    if (draining !== undefined) return;
+    if (client.readyState === client.OPEN && client.bufferedAmount <= RELAY_BUFFER_BYTES) return;
+    tenant.pause();
+    draining = setInterval(() => {
+      if (client.readyState === client.CONNECTING) return;
+      if (client.readyState === client.OPEN && client.bufferedAmount > RELAY_BUFFER_BYTES / 2) {
+        return;
+      }
+      clearInterval(draining);
+      draining = undefined;
+      tenant.resume();
+    }, RELAY_DRAIN_POLL_MS);
+  };
   const tenant = new TenantFrames(opened.socket, opened.head, {
     message: (data) => {
       if (client.readyState === client.OPEN) client.send(data);
       else early.push(data);
+      keepUp();
     },
     close: (code, reason) => {
       if (client.readyState === client.OPEN || client.readyState === client.CONNECTING) {
         client.close(sendableCode(code), reason);
       }
+      clearInterval(draining);
       finish();
     },
   });
@@ -154,14 +173,31 @@ export async function relayWebSocket(
   };
   client.onmessage = (event) => {
     tenant.send(typeof event.data === "string" ? event.data : new Uint8Array(event.data));
+    // A client's socket cannot be paused: one that sends more than the tenant takes is closed.
+    if (tenant.writableLength > RELAY_BUFFER_BYTES) {
+      client.close(1008, "the deployment does not take messages this fast");
+      tenant.close(1008, "the client sent faster than this end read");
+    }
   };
   client.onclose = (event) => {
+    clearInterval(draining);
     tenant.close(sendableCode(event.code), event.reason);
     finish();
   };
   client.onerror = () => {};
   return response;
 }
+
+/**
+ * Bytes the relay lets wait for one side of a WebSocket: past them it stops reading the tenant
+ * until its client has taken half (or closes the connection of a client sending faster than the
+ * tenant reads). Without it, a tenant sending to a client that did not read grew the host by
+ * what it sent (300 MiB: +180 MiB of the host's memory in 8 s).
+ */
+export const RELAY_BUFFER_BYTES = 8 * 1024 * 1024;
+
+/** How often a paused relay looks whether its client has caught up. */
+const RELAY_DRAIN_POLL_MS = 20;
 
 /** RFC 6455's GUID, hashed with the client's key into `Sec-WebSocket-Accept`. */
 const WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC11B65";
