@@ -206,8 +206,14 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     "",
     "frontend public",
     `  bind ${bind}`,
-    // What the body-size arithmetic of a chunked request needs, before headers change.
+    // A body whose bytes are not all here with the head is counted from the log line when the
+    // request ends (`%U`), as a chunked one is: a Content-Length is only a claim (one of a
+    // terabyte with three bytes behind it was billed a terabyte to the deployment's project).
+    // Value 1: chunked; 2: a Content-Length the body so far does not fill.
     "  http-request set-var(txn.rc) int(1) if { req.hdr(transfer-encoding) -m found }",
+    "  http-request set-var(txn.cl) req.hdr(content-length) if !{ var(txn.rc) -m found }",
+    "  http-request set-var(txn.rc) int(2) if { var(txn.cl) -m found } { req.body_len,sub(txn.cl) -m int lt 0 }",
+    // What the body-size arithmetic needs, before headers change.
     "  http-request set-var(txn.rh) req.hdrs,length if { var(txn.rc) -m found }",
     "  http-request set-var(txn.rn) req.fhdr_cnt if { var(txn.rc) -m found }",
     "  http-request set-var(txn.ul) url,length if { var(txn.rc) -m found }",
@@ -256,7 +262,8 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
       // The first request since the host last read the slot wakes it: logged, flag set.
       `  http-request set-var(txn.wake) int(1) unless { var(${wakeFlag(slot)}) -m int 1 }`,
       `  http-request set-var(${wakeFlag(slot)}) int(1) if { var(txn.wake) -m found }`,
-      "  http-request set-var(txn.in) req.hdr(content-length)",
+      // Counted now only when the whole body came with the head (see txn.rc).
+      "  http-request set-var(txn.in) var(txn.cl) unless { var(txn.rc) -m found }",
       "  http-response set-var(txn.out) res.hdr(content-length) unless { method HEAD }",
       "  http-response set-var(txn.out) int(0) if { method HEAD }",
       // http-response rules see only answers that came from a server (the tenant, or the router

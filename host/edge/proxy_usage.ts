@@ -49,10 +49,13 @@ export function parseProxyLogLine(line: string): ProxyLogEntry | undefined {
   const number = (text: string) => (/^\d+$/.test(text) ? Number(text) : undefined);
   const status = Number(field.status);
   let bodyIn = 0;
+  // `requestChunked`: 1 for a chunked body, 2 for a Content-Length whose bytes had not all come
+  // with the head (counted here from what HAProxy received, not from the header's claim).
   if (field.countedIn === "-" && field.requestChunked !== "-") {
+    const trailers = field.requestChunked === "2" ? 0 : HTX_END_OF_TRAILERS;
     const head = HTX_START_LINE + field.method.length + (number(field.uriLength) ?? 0) +
       HTX_VERSION + headerBlock(field.requestHeaderBytes, field.requestHeaderCount) +
-      HTX_END_OF_HEADERS + HTX_END_OF_TRAILERS;
+      HTX_END_OF_HEADERS + trailers;
     bodyIn = Math.max(0, (number(field.bytesIn) ?? 0) - head);
   }
   let bodyOut = 0;
