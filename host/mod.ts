@@ -90,6 +90,11 @@ export interface HostOptions {
    */
   maxWarm?: number;
   /**
+   * The most bytes Deno's own cache databases may take in one tenant process's cache before it
+   * is stopped and they are cleared (`host/tenant/cache_cap.ts`). Default 256 MiB.
+   */
+  cacheDatabaseBytes?: number;
+  /**
    * Tenant runtimes kept started and sandboxed ahead of need, so that the cold start of a
    * deployment with default settings only hands one its files (`host/tenant/warm_pool.ts`).
    * The pool holds at least this many, and grows to the recent bursts of cold starts within
@@ -219,6 +224,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     processes: telemetry.processes,
     crons: { registered: (id, name, schedule) => crons.registered(id, name, schedule) },
     maxWarm,
+    cacheDatabaseBytes: options.cacheDatabaseBytes,
     // The front proxy routes to a process from the moment it is up until it is stopped.
     instances: {
       ready: (instance) => front?.ready(instance),

@@ -77,3 +77,68 @@ Deno.test({
   assert.equal(after.status, 200, after.text);
   assert.ok(after.text === "kept" || after.text === "miss", after.text);
 });
+
+/** Imports `n` TypeScript modules of `kb` kB it makes at run time, as `data:` and `blob:` URLs. */
+const MODULE_MAKER = `
+export default {
+  async fetch(request) {
+    const url = new URL(request.url);
+    const n = Number(url.searchParams.get("n"));
+    const pad = "x".repeat(Number(url.searchParams.get("kb")) * 1024);
+    for (let i = 0; i < n; i++) {
+      const source = "const s: string = " + JSON.stringify(Math.random() + pad) + "; export default s;";
+      await import(i % 2
+        ? "data:application/typescript;base64," + btoa(source)
+        : URL.createObjectURL(new Blob([source], { type: "application/typescript" })));
+    }
+    return new Response("imported " + n);
+  },
+};
+`;
+
+function fileCount(dir: string): number {
+  const out = new Deno.Command("find", { args: [dir] }).outputSync();
+  return new TextDecoder().decode(out.stdout).trim().split("\n").length;
+}
+
+Deno.test({
+  name: "modules a tenant makes at run time cannot fill the host's disk with Deno's caches",
+  ignore: !sandboxed,
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  const cap = 16 * 1024 * 1024;
+  await using api = await startApiHost({ frontProxy: false, cacheDatabaseBytes: cap });
+  const project = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/projects`, {
+    json: { name: "modulemaker" },
+  });
+  const deployment = await ok(api, "POST", `/v1/projects/${project.id}/deployments`, {
+    json: {
+      entryPointUrl: "main.ts",
+      envVars: {},
+      assets: { "main.ts": { kind: "file", content: MODULE_MAKER, encoding: "utf-8" } },
+    },
+  });
+  assert.equal(await waitForBuild(api, String(deployment.id)), "success");
+  const url = `http://modulemaker-${deployment.id}.localhost:${api.host.port}`;
+  const call = async (path: string) => {
+    const response = await invoke(url + path, {}, { timeoutMs: 60_000 });
+    return { status: response.status, text: await response.text() };
+  };
+  assert.deepEqual(await call("/?n=0&kb=0"), { status: 200, text: "imported 0" });
+  const dataDir = api.host.dataDir;
+  const [bytes, files] = [duBytes(dataDir), fileCount(dataDir)];
+  // Two lives of the process (it is stopped past its cap, and starts again on the next call).
+  for (let life = 0; life < 2; life++) {
+    assert.deepEqual(await call("/?n=120&kb=50"), { status: 200, text: "imported 120" });
+    await new Promise((resolve) => setTimeout(resolve, 6_000)); // a sweep of the runtime
+  }
+  assert.deepEqual(await call("/?n=0&kb=0"), { status: 200, text: "imported 0" });
+  const grown = duBytes(dataDir) - bytes;
+  const made = fileCount(dataDir) - files;
+  assert.ok(
+    grown < cap + 8 * 1024 * 1024 && made < 20,
+    `240 imports of modules made at run time grew the host's data dir by ` +
+      `${(grown / 1048576).toFixed(1)} MiB and ${made} files`,
+  );
+});

@@ -36,6 +36,7 @@ import { readWarmSet, writeWarmSet } from "./warm_set.ts";
 import { harvestModuleSeed, type ModuleSeed, readModuleSeed, SeedBed } from "./module_seed.ts";
 import type { RunnableDeployment } from "./runnable.ts";
 import { mayServeWithNode } from "./node_server.ts";
+import { CACHE_DATABASE_BYTES, cacheDatabaseBytes, pruneCacheDatabases } from "./cache_cap.ts";
 
 export type { RunnableDeployment } from "./runnable.ts";
 
@@ -141,6 +142,11 @@ export interface RuntimeOptions {
   crons?: { registered(deploymentId: string, name: string, schedule: unknown): void };
   /** Limits on resident memory and CPU burnt outside requests (see process_guard.ts). */
   guard?: GuardOptions;
+  /**
+   * The most bytes Deno's cache databases may take in one process's cache (see cache_cap.ts).
+   * Default {@link CACHE_DATABASE_BYTES}.
+   */
+  cacheDatabaseBytes?: number;
   /** At most this many processes run; starting one more stops the least recently used. Default 256. */
   maxWarm?: number;
   instances?: InstanceObserver;
@@ -220,6 +226,8 @@ export class Runtime {
   /** The instances that came up, by deployment, until they are stopped or exit. */
   #ready = new Map<string, Instance>();
   #processes = new Map<string, Deno.ChildProcess>();
+  /** Every process launched and not exited yet (a deployment's or the pool's). */
+  #launched = new Set<Launched>();
   /** The cgroup of each process that has one. */
   #cgroups = new WeakMap<Deno.ChildProcess, TenantCgroup>();
   /** Deployments whose process serves: it runs at the normal CPU weight. */
@@ -277,6 +285,7 @@ export class Runtime {
       idleTimeoutMs: options.idleTimeoutMs ?? 5 * 60_000,
       startTimeoutMs: options.startTimeoutMs ?? 30_000,
       maxWarm: options.maxWarm ?? 256,
+      cacheDatabaseBytes: options.cacheDatabaseBytes ?? CACHE_DATABASE_BYTES,
       warmPool: options.warmPool ?? 0,
       poolMain: options.poolMain ?? "",
       poolDir: options.poolDir ?? join(dirname(options.deploymentsDir), "pool"),
@@ -306,6 +315,7 @@ export class Runtime {
       } catch { /* none */ }
     }
     this.#sweeper = setInterval(() => {
+      this.#capCaches();
       this.#evictIdle();
       this.#resizePool();
       this.#saveWarmSet();
@@ -590,6 +600,15 @@ export class Runtime {
     if (pooled) return await this.#serve(pooled, deployment, onHandedOver);
     await Deno.mkdir(dirs.run, { recursive: true, mode: 0o700 });
     await Deno.mkdir(dirs.cache, { recursive: true, mode: 0o700 });
+    // Deno's caches as the last process left them: past their cap, made again from nothing.
+    if (pruneCacheDatabases(dirs.cache, this.#options.cacheDatabaseBytes)) {
+      this.#options.log(
+        deployment.id,
+        "warning",
+        `Its Deno cache had grown past ${cacheLimitMib(this.#options.cacheDatabaseBytes)} MiB ` +
+          "(modules made at run time: data: or blob: imports): cleared",
+      );
+    }
     let kvDir: string | undefined;
     if (deployment.kvDatabaseId) {
       kvDir = kvDatabaseDir(this.#options.kvDir, deployment.kvDatabaseId);
@@ -662,6 +681,8 @@ export class Runtime {
       warmUpSecret: spec.warmUpSecret,
     };
     if (cgroup) this.#cgroups.set(child, cgroup);
+    this.#launched.add(process);
+    child.status.finally(() => this.#launched.delete(process));
     const log = (level: LogLevel, message: string) => {
       if (level === "error") process.output.push(message);
       if (process.deploymentId) this.#options.log(process.deploymentId, level, message);
@@ -1149,6 +1170,26 @@ export class Runtime {
     } catch { /* already gone */ }
   }
 
+  /**
+   * Stops a deployment's process whose Deno cache databases grew past their cap (see
+   * cache_cap.ts): they are cleared before its next process starts.
+   */
+  #capCaches(): void {
+    const limit = this.#options.cacheDatabaseBytes;
+    for (const process of this.#launched) {
+      const id = process.deploymentId;
+      if (!id || this.#killedByHost.has(process.child)) continue;
+      if (cacheDatabaseBytes(process.cacheDir) <= limit) continue;
+      this.#options.log(
+        id,
+        "error",
+        `Disk limit exceeded: its Deno cache grew past ${cacheLimitMib(limit)} MiB (modules ` +
+          "made at run time: data: or blob: imports), terminated; it restarts on the next request",
+      );
+      this.#kill(process.child);
+    }
+  }
+
   #evictIdle(): void {
     const cutoff = Date.now() - this.#options.idleTimeoutMs;
     for (const [id, pending] of this.#instances) {
@@ -1344,6 +1385,10 @@ const V8_OUT_OF_MEMORY =
 
 function describeExit(status: Deno.CommandStatus): string {
   return status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
+}
+
+function cacheLimitMib(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
 }
 
 function delay(ms: number): Promise<void> {

@@ -320,6 +320,19 @@ const IN_SANDBOX = {
  */
 export const CACHE_STORAGE_BYTES = 64 * 1024 * 1024;
 
+/**
+ * Where Deno keeps the code it emitted for modules a tenant makes at run time (`import()` of a
+ * `data:` or `blob:` URL, a Worker from one), under its cache's `gen/`: a file per module, which
+ * the deployment's code can make without end (400 such imports once put 129 MB and 400 files in
+ * the host's data dir). In the sandbox each is a tmpfs of {@link RUNTIME_MODULE_BYTES}, counted
+ * in the tenant's memory and gone with its process; past it Deno only emits the module again
+ * the next time it loads it.
+ */
+export const RUNTIME_MODULE_DIRS: readonly string[] = ["data", "blob"];
+
+/** The room of each of {@link RUNTIME_MODULE_DIRS}. */
+export const RUNTIME_MODULE_BYTES = 16 * 1024 * 1024;
+
 /** The KV database file inside {@link TenantSpec.kvDir}; SQLite keeps `-wal`/`-shm` beside it. */
 export const KV_FILE_NAME = "kv.sqlite3";
 
@@ -477,6 +490,14 @@ function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
     spec.cacheDir,
     IN_SANDBOX.cache,
     ...["--size", String(CACHE_STORAGE_BYTES), "--tmpfs", `${IN_SANDBOX.cache}/location_data`],
+    // The code Deno emits for modules made at run time (`data:` and `blob:` URLs): a file each,
+    // which the tenant makes as many of as it likes; not kept on the host's disk either.
+    ...RUNTIME_MODULE_DIRS.flatMap((dir) => [
+      "--size",
+      String(RUNTIME_MODULE_BYTES),
+      "--tmpfs",
+      `${IN_SANDBOX.cache}/gen/${dir}`,
+    ]),
     ...(spec.kvDir === undefined ? [] : ["--bind", spec.kvDir, IN_SANDBOX.kv]),
     // No procfs: a tenant's /proc would show the host's mounts (bind sources: the data dir,
     // deployment ids), the shared network namespace's sockets and the machine's load. Deno
