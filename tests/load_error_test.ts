@@ -10,6 +10,7 @@ import { deploymentDirs, TenantStartError } from "../host/tenant/runtime.ts";
 import { requires } from "./helpers/programs.ts";
 import { isolation, poolableDeployment, pooledRuntime } from "./helpers/pooled_runtime.ts";
 import { waitFor } from "./helpers/wait_for.ts";
+import { ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
 
 const BROKEN: Record<string, { files: Record<string, string>; says: RegExp }> = {
   syntax: {
@@ -71,3 +72,36 @@ Deno.test(requires(["bwrap"], {
     }
   },
 }));
+
+/** Writes 10 MB of errors (logged lines and raw stderr) before it fails to load. */
+const LOUD_FAILURE = `
+const line = "E".repeat(200 * 1024);
+for (let i = 0; i < 25; i++) console.error(i + " " + line);
+const encoder = new TextEncoder();
+for (let i = 0; i < 25; i++) Deno.stderr.writeSync(encoder.encode("raw " + i + " " + line + "\\n"));
+throw new Error("the last words");
+`;
+
+Deno.test({
+  name: "a build log keeps the tail of what a failing module wrote, not all of it",
+  sanitizeOps: false,
+  sanitizeResources: false,
+}, async () => {
+  await using api = await startApiHost({ frontProxy: false });
+  const project = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/projects`, {
+    json: { name: "loudfailure" },
+  });
+  const deployment = await ok(api, "POST", `/v1/projects/${project.id}/deployments`, {
+    json: {
+      entryPointUrl: "main.js",
+      envVars: {},
+      assets: { "main.js": { kind: "file", content: LOUD_FAILURE, encoding: "utf-8" } },
+    },
+  });
+  assert.equal(await waitForBuild(api, String(deployment.id)), "failed");
+  const response = await api.request("GET", `/v1/deployments/${deployment.id}/build_logs`);
+  const log = await response.text();
+  // Each failed deploy wrote all of it into host.db: 10 MB, kept as long as the deployment.
+  assert.ok(log.length < 256 * 1024, `the build log holds ${log.length} characters`);
+  assert.match(log, /the last words/);
+});

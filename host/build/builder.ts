@@ -9,6 +9,7 @@ import { dirname, join, posix } from "node:path";
 import type { BlobStore } from "../store/blobs.ts";
 import {
   deploymentDirs,
+  OUTPUT_TAIL_CHARS,
   type RunnableDeployment,
   type Runtime,
   TenantStartError,
@@ -174,7 +175,11 @@ export class Builder {
       proxyUrl: dependencies.proxyUrl,
     }, this.#options.runtime.isolation);
     if (result.ok) return;
-    for (const line of result.output.split("\n").filter(Boolean)) log(line, "error");
+    // Its last lines: the whole of it could be as long as the import specifiers the app names.
+    const output = result.output.length > OUTPUT_TAIL_CHARS
+      ? result.output.slice(-OUTPUT_TAIL_CHARS)
+      : result.output;
+    for (const line of output.split("\n").filter(Boolean)) log(line, "error");
     throw new BuildError("Could not fetch the deployment's dependencies");
   }
 

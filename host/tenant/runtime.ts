@@ -36,6 +36,7 @@ import { readWarmSet, writeWarmSet } from "./warm_set.ts";
 import { harvestModuleSeed, type ModuleSeed, readModuleSeed, SeedBed } from "./module_seed.ts";
 import type { RunnableDeployment } from "./runnable.ts";
 import { mayServeWithNode } from "./node_server.ts";
+import { MAX_MESSAGE_LENGTH } from "./app_logs.ts";
 import { CACHE_DATABASE_BYTES, cacheDatabaseBytes, pruneCacheDatabases } from "./cache_cap.ts";
 
 export type { RunnableDeployment } from "./runnable.ts";
@@ -1367,12 +1368,31 @@ function notServingWithin(timeoutMs: number): Error {
   return new Error(`The deployment did not start serving within ${timeoutMs / 1000} s`);
 }
 
+/** The most lines of a process's last errors kept for a start failure (its build log). */
+const OUTPUT_TAIL_LINES = 50;
+
+/** The most characters of them kept: the last ones (a line's own bound is the app log's). */
+export const OUTPUT_TAIL_CHARS = 64 * 1024;
+
 /** Keeps the last lines a process wrote to stderr, for build logs. */
 class OutputTail {
   #lines: string[] = [];
+  #chars = 0;
   push(line: string): void {
+    // Bounded as the app log bounds a line, and as a whole: a module failing its build's check
+    // wrote 10 MB into the build log (host.db), every deploy, for as long as the deployment stays.
+    if (line.length > MAX_MESSAGE_LENGTH) {
+      const cut = line.length - MAX_MESSAGE_LENGTH;
+      line = `${line.slice(0, MAX_MESSAGE_LENGTH)}… [${cut} more characters not kept]`;
+    }
     this.#lines.push(line);
-    if (this.#lines.length > 50) this.#lines.shift();
+    this.#chars += line.length;
+    while (
+      this.#lines.length > OUTPUT_TAIL_LINES ||
+      (this.#chars > OUTPUT_TAIL_CHARS && this.#lines.length > 1)
+    ) {
+      this.#chars -= this.#lines.shift()!.length;
+    }
   }
   text(): string {
     return this.#lines.join("\n");
