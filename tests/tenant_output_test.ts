@@ -80,3 +80,22 @@ Deno.test("indented stderr that never ends a chunk at a newline is not held with
   assert.ok(lines.every(([level]) => level === "error"));
   assert.ok(lines.length > 1);
 });
+
+Deno.test("a tenant's output is read at most at the host's rate: past it, the reader waits", async () => {
+  // Each line costs the host's event loop; one tenant writing as fast as a pipe takes kept it
+  // busy. Past the rate the host reads on a moment later (the tenant's writes wait meanwhile).
+  const line = tagged({ kv: [1, 0] });
+  const chunk = new TextEncoder().encode(line.repeat(Math.floor(65536 / line.length)));
+  const chunks = 48; // ~3 MiB
+  let reads = 0;
+  const started = performance.now();
+  await readTenantOutput(
+    ReadableStream.from(Array.from({ length: chunks }, () => chunk)),
+    "stdout",
+    { log: () => {}, kv: (n) => reads += n },
+    1024 * 1024, // 1 MiB per second
+  );
+  const ms = performance.now() - started;
+  assert.equal(reads, chunks * Math.floor(65536 / line.length), "every record is read");
+  assert.ok(ms >= 2_000, `3 MiB at 1 MiB/s were read in ${ms.toFixed(0)} ms`);
+});

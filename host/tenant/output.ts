@@ -39,6 +39,15 @@ export interface TenantOutputHandlers {
  */
 const MAX_LINE = MAX_MESSAGE_LENGTH * 8;
 
+/**
+ * Bytes of one output stream the host reads per second at most, by default. Each line costs the
+ * host's event loop (a parse; a record, more): one tenant writing as fast as a pipe takes kept it
+ * busy (forged `{"kv":…}` records, 200 MiB of them: 90% of the host's event loop for a minute).
+ * Past this the host reads on a moment later, and a tenant writing faster waits in its writes. It
+ * is 16 times the app log's default rate, which drops what is over it anyway.
+ */
+export const OUTPUT_BYTES_PER_SECOND = 16 * 1024 * 1024;
+
 /** Deno suggests `deno serve` for `export default { fetch }` modules; the bootstrap serves them. */
 const IGNORED_PREFIXES = ["warning: Detected export default { fetch }"];
 
@@ -50,6 +59,7 @@ export async function readTenantOutput(
   stream: ReadableStream<Uint8Array>,
   kind: "stdout" | "stderr",
   handlers: TenantOutputHandlers,
+  maxBytesPerSecond = OUTPUT_BYTES_PER_SECOND,
 ): Promise<void> {
   const untaggedLevel: LogLevel = kind === "stdout" ? "info" : "error";
   // Untagged stderr lines wait here for continuation lines until the chunk is done.
@@ -78,10 +88,14 @@ export async function readTenantOutput(
     held = text;
   };
 
+  const decoder = new TextDecoder();
   let buffer = "";
+  // A window of a second and what was read in it: past the rate, the next read waits.
+  let windowStart = performance.now();
+  let windowBytes = 0;
   try {
-    for await (const chunk of stream.pipeThrough(new TextDecoderStream())) {
-      buffer += chunk;
+    for await (const bytes of stream) {
+      buffer += decoder.decode(bytes, { stream: true });
       let newline;
       while ((newline = buffer.indexOf("\n")) >= 0) {
         onLine(buffer.slice(0, newline).replace(/\r$/, ""));
@@ -92,7 +106,19 @@ export async function readTenantOutput(
         buffer = buffer.slice(MAX_LINE);
       }
       if (buffer === "") release();
+      windowBytes += bytes.byteLength;
+      const elapsed = performance.now() - windowStart;
+      if (elapsed >= 1_000) {
+        windowStart = performance.now();
+        windowBytes = 0;
+      } else if (windowBytes > maxBytesPerSecond) {
+        // Not read on until the second is over: the pipe fills, and the tenant's writes wait.
+        await new Promise((resolve) => setTimeout(resolve, 1_000 - elapsed));
+        windowStart = performance.now();
+        windowBytes = 0;
+      }
     }
+    buffer += decoder.decode();
   } catch { /* the process went away */ }
   if (buffer) onLine(buffer);
   release();

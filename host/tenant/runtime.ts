@@ -688,16 +688,33 @@ export class Runtime {
       if (level === "error") process.output.push(message);
       if (process.deploymentId) this.#options.log(process.deploymentId, level, message);
     };
-    const kv = (reads: number, writes: number) => {
-      if (process.deploymentId) {
-        this.#options.processes?.kvUsage(process.deploymentId, reads, writes);
+    // KV counts are summed here and handed on once a second (and at exit): the bootstrap reports
+    // at most once a second, and a record a tenant forges on every line must not cost the host a
+    // store lookup each (200 MiB of them held the host's event loop for a minute).
+    let kvPending: [number, number] | undefined;
+    const reportKv = () => {
+      const pending = kvPending;
+      kvPending = undefined;
+      if (pending && process.deploymentId) {
+        this.#options.processes?.kvUsage(process.deploymentId, pending[0], pending[1]);
       }
     };
-    const listening = () => process.listening.resolve();
-    const cron = (name: string, schedule: unknown) => {
-      if (process.deploymentId) {
-        this.#options.crons?.registered(process.deploymentId, name, schedule);
+    const kv = (reads: number, writes: number) => {
+      if (!process.deploymentId) return;
+      if (kvPending === undefined) {
+        kvPending = [0, 0];
+        Deno.unrefTimer(setTimeout(reportKv, KV_REPORT_MS));
       }
+      kvPending[0] += reads;
+      kvPending[1] += writes;
+    };
+    const listening = () => process.listening.resolve();
+    // The bootstrap reports each `Deno.cron` job once per process; more is forged, and each costs
+    // the host a parse and a write to its database.
+    let cronRecords = 0;
+    const cron = (name: string, schedule: unknown) => {
+      if (!process.deploymentId || ++cronRecords > MAX_CRON_RECORDS_PER_PROCESS) return;
+      this.#options.crons?.registered(process.deploymentId, name, schedule);
     };
     const queue = () => this.#queueListeners.add(child);
     const stdoutDone = readTenantOutput(child.stdout, "stdout", {
@@ -747,6 +764,7 @@ export class Runtime {
     // Once its output is read (the uncaught error comes first), say why the process ended.
     process.exited.then(async (status) => {
       await Promise.race([process.outputDone, delay(1_000)]);
+      reportKv();
       const id = process.deploymentId;
       if (id === undefined) return;
       this.#options.processes?.exited(child.pid);
@@ -1367,6 +1385,16 @@ function exitedBeforeServing(status: Deno.CommandStatus): Error {
 function notServingWithin(timeoutMs: number): Error {
   return new Error(`The deployment did not start serving within ${timeoutMs / 1000} s`);
 }
+
+/** How often the KV counts a process reported are handed to usage accounting. */
+const KV_REPORT_MS = 1_000;
+
+/**
+ * The most `Deno.cron` records the host reads from one process: the bootstrap writes one per job,
+ * and a deployment registers at most 32 (cron.ts); twice that leaves room for both, and not for
+ * a process that writes them on every line.
+ */
+const MAX_CRON_RECORDS_PER_PROCESS = 64;
 
 /** The most lines of a process's last errors kept for a start failure (its build log). */
 const OUTPUT_TAIL_LINES = 50;
