@@ -237,6 +237,29 @@ Deno.test("a live stream whose client does not read is ended at its backlog, not
   await lines.return(undefined).catch(() => {});
 });
 
+Deno.test("a page of past logs is bounded in bytes whatever its limit; the cursor goes on", async () => {
+  // 10 000 lines of 32 Ki control characters, escaped as JSON, were one 394 MiB answer built
+  // in the host's memory for one request.
+  await using host = await startHost({ maxBytesPerSecond: 1 << 30 });
+  const id = host.deploymentId;
+  const line = "\x01".repeat(32 * 1024 - 16);
+  for (let i = 0; i < 300; i++) host.appLogs.append(id, "info", `${String(i).padStart(3)}${line}`);
+  let next: string | undefined =
+    `/deployments/${id}/app_logs?since=2000-01-01T00:00:00Z&limit=10000&order=asc`;
+  const seen: string[] = [];
+  let largest = 0;
+  while (next) {
+    const response = await host.get(next);
+    const text = await response.text();
+    largest = Math.max(largest, text.length);
+    const entries: AppLogEntry[] = JSON.parse(text);
+    seen.push(...entries.map((entry) => entry.message.slice(0, 3).trim()));
+    next = parseLinkHeader(response.headers.get("link") ?? "").next;
+  }
+  assert.ok(largest < 16 * 1024 * 1024, `one page was ${(largest / 1048576).toFixed(0)} MiB`);
+  assert.deepEqual(seen, Array.from({ length: 300 }, (_, i) => String(i)));
+});
+
 Deno.test("analytics: 15-minute rows over [since, until), ranges checked", async () => {
   await using host = await startHost();
   const owner = { organizationId: host.org.id, projectId: host.project.id };
