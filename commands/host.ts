@@ -449,6 +449,7 @@ const QUOTAS = {
   deployments: "deployments",
   databases: "databases",
   domains: "domains",
+  layers: "layers",
   storage: "storedBytes",
   "database-size": "databaseBytes",
 } as const;
@@ -513,7 +514,7 @@ function addHostSettings(command: Command): Command {
     .option(
       "--quota <name=n>",
       "per-organization quota: projects (10000), deployments (100000), databases (1000), " +
-        "domains (1000), storage (50g), database-size (1g, each KV database); repeatable",
+        "domains (1000), layers (1000), storage (50g), database-size (1g, each KV database); repeatable",
       collect,
     )
     .option(

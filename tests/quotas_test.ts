@@ -135,6 +135,22 @@ Deno.test("an organization over a quota gets 403 quotaExceeded and nothing is wr
   });
 });
 
+Deno.test("v2 layers are held to the organization's quota of layers", async () => {
+  // Each layer holds up to 512 KiB of variables in host.db; nothing bounded how many there were.
+  await using api = await startApiHost({ quotas: { layers: 2 } });
+  const layer = (slug: string) =>
+    api.request("POST", "/v2/layers", {
+      json: { slug, env_vars: [{ key: "BIG", value: "v".repeat(60_000) }] },
+    });
+  for (const slug of ["layer-one", "layer-two"]) assert.equal((await layer(slug)).status, 201);
+  const message = await refused(await layer("layer-three"), "QUOTA_EXCEEDED");
+  assert.match(message, /2 layers, its quota is 2/);
+  const list = await ok<unknown[]>(api, "GET", "/v2/layers");
+  assert.equal(list.length, 2, "nothing was created");
+  assert.equal((await api.request("DELETE", "/v2/layers/layer-two")).status, 204);
+  assert.equal((await layer("layer-three")).status, 201);
+});
+
 Deno.test("host --quota refuses what it cannot read, exit 2", async () => {
   const dataDir = await Deno.makeTempDir();
   try {

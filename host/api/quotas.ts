@@ -17,6 +17,11 @@ export interface Quotas {
   deployments: number;
   databases: number;
   domains: number;
+  /**
+   * v2 layers: each holds up to 512 KiB of variables in host.db, and nothing else bounded how
+   * many an organization made (50 of them: +25 MB).
+   */
+  layers: number;
   /** Bytes of the distinct files the organization's deployments hold. */
   storedBytes: number;
   /**
@@ -32,6 +37,7 @@ export const DEFAULT_QUOTAS: Quotas = {
   deployments: 100_000,
   databases: 1_000,
   domains: 1_000,
+  layers: 1_000,
   storedBytes: 50 * 1024 ** 3,
   databaseBytes: 1024 ** 3,
 };
@@ -42,6 +48,7 @@ export const QUOTA_NAMES: Record<string, keyof Quotas> = {
   deployments: "deployments",
   databases: "databases",
   domains: "domains",
+  layers: "layers",
   storage: "storedBytes",
   "database-size": "databaseBytes",
 };
@@ -54,6 +61,7 @@ const COUNTS: Record<Counted, string> = {
     WHERE p.organization_id = ?`,
   databases: "SELECT count(*) AS n FROM kv_databases WHERE organization_id = ?",
   domains: "SELECT count(*) AS n FROM custom_domains WHERE organization_id = ?",
+  layers: "SELECT count(*) AS n FROM layers WHERE organization_id = ?",
 };
 
 const WHAT: Record<Counted, string> = {
@@ -61,6 +69,7 @@ const WHAT: Record<Counted, string> = {
   deployments: "deployments",
   databases: "KV databases",
   domains: "custom domains",
+  layers: "layers",
 };
 
 /** Checks creates against the quotas. */

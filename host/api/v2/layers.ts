@@ -63,6 +63,7 @@ export function registerLayerRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
   v2.post("/layers", async (c) => {
     const body = parseBody(createLayerBody, await deps.readJson(c, SMALL_BODY_BYTES));
     assertSlug(body.slug);
+    deps.quotas.assertCanCreate(c.get("organizationId"), "layers");
     try {
       const layer = createLayer(store, c.get("organizationId"), {
         slug: body.slug,
