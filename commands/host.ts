@@ -45,6 +45,7 @@ interface HostFlags {
   warmPool?: string;
   warmPoolMemory?: string;
   quota?: string[];
+  allowPrivateNet?: boolean;
 }
 
 /** The `host` command group; `host` alone runs the host in the foreground. */
@@ -130,6 +131,7 @@ Examples:
           quotas,
           frontProxy: flags.frontProxy,
           cgroups: flags.cgroups,
+          allowPrivateNet: flags.allowPrivateNet,
           log: (line) => out.info(`${new Date().toISOString()} ${line}`),
         });
       } catch (error) {
@@ -238,6 +240,7 @@ Examples:
       for (const quota of flags.quota ?? []) args.push("--quota", quota);
       if (flags.frontProxy === false) args.push("--no-front-proxy");
       if (flags.cgroups === false) args.push("--no-cgroups");
+      if (flags.allowPrivateNet) args.push("--allow-private-net");
       const token = globalOptions(this).token;
       if (token) Deno.env.set(HOST_TOKEN_ENV, token); // inherited by the child only
       const info = await startBackgroundHost({ dataDir, port, args });
@@ -535,5 +538,10 @@ function addHostSettings(command: Command): Command {
     .option(
       "--no-cgroups",
       "no cgroup per tenant even where the machine allows it: memory is then sampled from /proc",
+    )
+    .option(
+      "--allow-private-net",
+      "let a deployment's permissions.net (--allow-net) name loopback and private addresses; " +
+        "by default they stay denied whatever it lists",
     );
 }

@@ -90,6 +90,12 @@ export interface HostOptions {
    */
   maxWarm?: number;
   /**
+   * Whether a deployment's `permissions.net` may name loopback and private addresses (this
+   * machine's services, its network, a cloud's metadata service). Default false: an allow-list
+   * only narrows what a deployment reaches, as a token holder chooses it.
+   */
+  allowPrivateNet?: boolean;
+  /**
    * The most bytes Deno's own cache databases may take in one tenant process's cache before it
    * is stopped and they are cleared (`host/tenant/cache_cap.ts`). Default 256 MiB.
    */
@@ -225,6 +231,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     crons: { registered: (id, name, schedule) => crons.registered(id, name, schedule) },
     maxWarm,
     cacheDatabaseBytes: options.cacheDatabaseBytes,
+    allowPrivateNet: options.allowPrivateNet,
     // The front proxy routes to a process from the moment it is up until it is stopped.
     instances: {
       ready: (instance) => front?.ready(instance),

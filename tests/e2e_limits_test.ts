@@ -34,7 +34,8 @@ interface Invoked {
 }
 
 Deno.test("limits: request timeouts and outbound network permissions", async (t) => {
-  const host = await startTestHost();
+  // Its allow-list names a loopback server: the operator's choice (host --allow-private-net).
+  const host = await startTestHost({ args: ["--allow-private-net"] });
   const cli = (...args: string[]) => runCli(args, { env: host.env });
   const server = Deno.serve(
     { port: 0, hostname: "127.0.0.1", onListen() {} },

@@ -556,7 +556,9 @@ Deno.test({
   name: "a tenant reaches no loopback service unless allowed, by any name, redirect or socket",
   ignore: !runnable,
   async fn() {
-    await using api = await startApiHost();
+    // Its allow-list names loopback servers: the operator's choice (host --allow-private-net);
+    // without it they stay denied (tests/net_permissions_test.ts).
+    await using api = await startApiHost({ allowPrivateNet: true });
     const neighbour = await deploy(api, "neighbour", {
       "main.ts": `export default { fetch: () => new Response("neighbour") };`,
     });

@@ -166,7 +166,12 @@ Deno.test("netFlags: public hosts only by default, an allow-list, or nothing", (
   for (const entry of localAddresses()) {
     assert.ok(denied.includes(entry), `${entry} must be denied`);
   }
+  // An allow-list narrows: the deny list stays, unless the host's operator allows private nets.
   assert.deepEqual(netFlags(["example.com", "1.2.3.4:443"]), [
+    "--allow-net=example.com,1.2.3.4:443",
+    open[1],
+  ]);
+  assert.deepEqual(netFlags(["example.com", "1.2.3.4:443"], undefined, true), [
     "--allow-net=example.com,1.2.3.4:443",
   ]);
   assert.deepEqual(netFlags([]), []);

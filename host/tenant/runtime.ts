@@ -144,6 +144,11 @@ export interface RuntimeOptions {
   /** Limits on resident memory and CPU burnt outside requests (see process_guard.ts). */
   guard?: GuardOptions;
   /**
+   * Whether a deployment's `permissions.net` may name loopback and private addresses (see
+   * `netFlags` in sandbox.ts). Default false: they stay denied whatever it lists.
+   */
+  allowPrivateNet?: boolean;
+  /**
    * The most bytes Deno's cache databases may take in one process's cache (see cache_cap.ts).
    * Default {@link CACHE_DATABASE_BYTES}.
    */
@@ -287,6 +292,7 @@ export class Runtime {
       startTimeoutMs: options.startTimeoutMs ?? 30_000,
       maxWarm: options.maxWarm ?? 256,
       cacheDatabaseBytes: options.cacheDatabaseBytes ?? CACHE_DATABASE_BYTES,
+      allowPrivateNet: options.allowPrivateNet ?? false,
       warmPool: options.warmPool ?? 0,
       poolMain: options.poolMain ?? "",
       poolDir: options.poolDir ?? join(dirname(options.deploymentsDir), "pool"),
@@ -626,6 +632,7 @@ export class Runtime {
       kvDir,
       kvMaxBytes: this.#options.kvMaxBytes,
       net: deployment.net,
+      privateNet: this.#options.allowPrivateNet,
       seccompFilter: await writeTenantFilter(isolation, deployment.net, dirs.root),
       memoryMb: this.#options.memoryMb,
       denoFlags: deployment.denoFlags,

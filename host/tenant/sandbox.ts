@@ -194,6 +194,11 @@ export interface TenantSpec {
   kvMaxBytes?: number;
   /** `permissions.net` of the deployment: undefined/null = all public hosts, `[]` = none. */
   net?: string[] | null;
+  /**
+   * Whether `net` may name loopback and private addresses (the host's operator allows it,
+   * `host --allow-private-net`); otherwise they stay denied whatever the list says.
+   */
+  privateNet?: boolean;
   /** The seccomp filter bubblewrap loads (from {@link writeTenantFilter}); none when omitted. */
   seccompFilter?: string;
   /** V8 old-space cap in MiB. */
@@ -407,7 +412,7 @@ function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
     `--allow-read=${[where.app, where.run, kvFile].filter(Boolean).join(",")}`,
     `--allow-write=${[socket, kvFile].filter(Boolean).join(",")}`,
     "--allow-env",
-    ...netFlags(spec.net, socket),
+    ...netFlags(spec.net, socket, spec.privateNet),
     `--v8-flags=--max-old-space-size=${spec.memoryMb}`,
     // Dependencies were fetched at build time through the host's egress proxy (build/): the
     // tenant's own process fetches no module, from any registry or URL it could name.
@@ -559,14 +564,24 @@ export function deploymentEnv(
  * `--allow-net`/`--deny-net` for a deployment's `permissions.net`. Listening on a unix
  * socket needs net permission too, so `socket` (the tenant's own) stays allowed when the
  * list is restricted; `unix:` entries of the list itself are dropped.
+ *
+ * An allow-list narrows what a deployment reaches; it does not widen it past the deny list
+ * unless `privateNet` (the host's operator, `host --allow-private-net`) says so: the list is
+ * chosen by whoever holds a token, and naming `127.0.0.1`, `localhost`, a private address or a
+ * name that resolves to one (Deno checks the deny list after DNS) would otherwise reach the
+ * host's own services, its network or a cloud's metadata service from any organization's code.
  */
-export function netFlags(net: string[] | null | undefined, socket?: string): string[] {
-  if (!net || net.includes("*")) {
-    return ["--allow-net", `--deny-net=${[...DENIED_NET, ...localAddresses()].join(",")}`];
-  }
-  const allowed = net.filter((entry) => !/^unix:/i.test(entry));
-  if (socket) allowed.push(`unix:${socket}`);
-  return allowed.length === 0 ? [] : [`--allow-net=${allowed.join(",")}`];
+export function netFlags(
+  net: string[] | null | undefined,
+  socket?: string,
+  privateNet = false,
+): string[] {
+  const deny = `--deny-net=${[...DENIED_NET, ...localAddresses()].join(",")}`;
+  if (!net || net.includes("*")) return ["--allow-net", deny];
+  const hosts = net.filter((entry) => !/^unix:/i.test(entry));
+  const allowed = socket ? [...hosts, `unix:${socket}`] : hosts;
+  if (allowed.length === 0) return [];
+  return [`--allow-net=${allowed.join(",")}`, ...(hosts.length > 0 && !privateNet ? [deny] : [])];
 }
 
 let cachedAddresses: string[] | undefined;
