@@ -643,6 +643,31 @@ Deno.test("deployments: invalid requests are refused naming what is wrong", asyn
       "invalidEnvVar",
       /"1BAD-NAME"/,
     ],
+    // v2's bounds: unbounded, one deployment's variables went into host.db outside every quota.
+    [
+      "too many env vars",
+      deploymentBody(mainAsset(), {
+        envVars: Object.fromEntries(Array.from({ length: 501 }, (_, i) => [`V${i}`, "x"])),
+      }),
+      "invalidEnvVar",
+      /At most 500 environment variables/,
+    ],
+    [
+      "an env value over 64 Ki",
+      deploymentBody(mainAsset(), { envVars: { BIG: "x".repeat(65_537) } }),
+      "invalidEnvVar",
+      /"BIG" is 65537 characters/,
+    ],
+    [
+      "env vars over 512 KiB together",
+      deploymentBody(mainAsset(), {
+        envVars: Object.fromEntries(
+          Array.from({ length: 9 }, (_, i) => [`V${i}`, "x".repeat(60_000)]),
+        ),
+      }),
+      "invalidEnvVar",
+      /at most 524288 per deployment/,
+    ],
     [
       "non-string env value",
       deploymentBody(mainAsset(), { envVars: { PORT: 8000 } }),

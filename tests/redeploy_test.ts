@@ -286,6 +286,11 @@ Deno.test("redeploy refuses what create refuses, and unknown deployments", async
   await refused({ databases: { default: DB_A } }, 400, "databaseNotFound");
   await refused({ description: "x".repeat(1001) }, 400, "invalidRequest");
   await refused({ requestTimeout: 0 }, 400, "invalidRequest");
+  // The merged variables are held to v2's bounds (512 KiB together), whatever each change adds.
+  const big = Object.fromEntries(
+    Array.from({ length: 9 }, (_, i) => [`V${i}`, "x".repeat(60_000)]),
+  );
+  await refused({ envVars: big }, 400, "invalidEnvVar");
   assert.deepEqual(api.engine.created, [source.id], "nothing was built");
 
   const missing = await api.call("POST", "/deployments/abcde12vwxyz/redeploy", {});

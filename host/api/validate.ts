@@ -262,7 +262,7 @@ export function checkDeployment(body: CreateDeploymentBody): CheckedDeployment {
   return {
     entryPointUrl,
     assets,
-    envVars: checkEnvVars(body.envVars),
+    envVars: checkEnvVarSizes(checkEnvVars(body.envVars)),
     databases: checkDatabases(body.databases ?? {}),
     importMapUrl: checkOptionalFile("importMapUrl", body.importMapUrl, tree),
     lockFileUrl: checkOptionalFile("lockFileUrl", body.lockFileUrl, tree),
@@ -439,6 +439,53 @@ function checkOptionalFile(
 
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const RESERVED_ENV_PREFIXES = ["DENO_", "LD_"];
+
+/** The longest value of a variable (v2's OpenAPI says 65 536). */
+export const MAX_ENV_VALUE_LENGTH = 65_536;
+
+/**
+ * Variables of one deployment, app or layer, and their bytes: every process gets them all in its
+ * environment, which the kernel caps (about 2 MiB with the arguments).
+ */
+export const MAX_ENV_VARS = 500;
+
+/** Bytes of keys and values of one deployment's, app's or layer's variables together. */
+export const MAX_ENV_BYTES = 512 * 1024;
+
+/**
+ * Checks a v1 deployment's whole set of variables against {@link MAX_ENV_VARS},
+ * {@link MAX_ENV_VALUE_LENGTH} and {@link MAX_ENV_BYTES} (v2's bounds): v1 had none, and one
+ * deployment's 40 MB of variables (which no process could even start with) added 115 MiB to
+ * host.db outside every quota. Returns `envVars` unchanged.
+ */
+export function checkEnvVarSizes(envVars: Record<string, string>): Record<string, string> {
+  const entries = Object.entries(envVars);
+  if (entries.length > MAX_ENV_VARS) {
+    throw badRequest(
+      "invalidEnvVar",
+      `At most ${MAX_ENV_VARS} environment variables per deployment, not ${entries.length}`,
+    );
+  }
+  let bytes = 0;
+  for (const [name, value] of entries) {
+    if (value.length > MAX_ENV_VALUE_LENGTH) {
+      throw badRequest(
+        "invalidEnvVar",
+        `Environment variable "${name}" is ${value.length} characters long; at most ` +
+          `${MAX_ENV_VALUE_LENGTH}`,
+      );
+    }
+    bytes += name.length + value.length;
+  }
+  if (bytes > MAX_ENV_BYTES) {
+    throw badRequest(
+      "invalidEnvVar",
+      `The environment variables take ${bytes} bytes; at most ${MAX_ENV_BYTES} per deployment ` +
+        "(every process gets them all in its environment)",
+    );
+  }
+  return envVars;
+}
 
 /**
  * Checks env var names (letters, digits, `_`; not reserved by the platform) and values (no

@@ -7,7 +7,13 @@
  * @module
  */
 import type { DeploymentPermissions } from "../../../lib/types.ts";
-import { checkDatabases, checkEnvVars, type RedeployBody, RequestError } from "../validate.ts";
+import {
+  checkDatabases,
+  checkEnvVars,
+  checkEnvVarSizes,
+  type RedeployBody,
+  RequestError,
+} from "../validate.ts";
 
 /** The settings a redeploy may change. */
 export interface RedeploySettings {
@@ -45,7 +51,7 @@ export function mergeRedeploy(source: RedeploySettings, body: RedeployBody): Red
     permissions = { ...source.permissions, net: body.permissions.net };
   }
   return {
-    envVars: merge(source.envVars, envChanges),
+    envVars: checkEnvVarSizes(merge(source.envVars, envChanges)),
     databases,
     description: body.description ?? source.description,
     requestTimeout: body.requestTimeout ?? source.requestTimeout,

@@ -7,20 +7,10 @@
  */
 import { z } from "zod";
 import type { EnvVarRecord } from "../../store/app_settings.ts";
-import { checkEnvVars } from "../validate.ts";
+import { checkEnvVars, MAX_ENV_BYTES, MAX_ENV_VALUE_LENGTH, MAX_ENV_VARS } from "../validate.ts";
 import { invalid } from "./common.ts";
 
-/** The longest value v2 accepts (its OpenAPI says 65 536). */
-export const MAX_ENV_VALUE_LENGTH = 65_536;
-
-/**
- * Variables of one app or layer, and their bytes: every process of the app gets them all in
- * its environment, which the kernel caps (about 2 MiB with the arguments).
- */
-export const MAX_ENV_VARS = 500;
-
-/** Bytes of keys and values of one app's or layer's variables together. */
-export const MAX_ENV_BYTES = 512 * 1024;
+export { MAX_ENV_BYTES, MAX_ENV_VALUE_LENGTH, MAX_ENV_VARS };
 
 const contexts = z.union([z.literal("all"), z.array(z.string().min(1).max(64)).max(16)]);
 
