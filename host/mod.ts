@@ -96,8 +96,9 @@ export interface HostOptions {
    */
   allowPrivateNet?: boolean;
   /**
-   * The most bytes Deno's own cache databases may take in one tenant process's cache before it
-   * is stopped and they are cleared (`host/tenant/cache_cap.ts`). Default 256 MiB.
+   * The largest file Deno's cache may grow to for a tenant process without a KV database (its
+   * `RLIMIT_FSIZE`), and the most its cache databases may hold when a process starts, past which
+   * they are cleared (`host/tenant/cache_cap.ts`). Default 256 MiB.
    */
   cacheDatabaseBytes?: number;
   /**

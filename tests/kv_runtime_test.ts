@@ -220,5 +220,7 @@ Deno.test("tenantCommand holds every file a tenant writes to a size: its KV data
     assert.match(bound.args[1], /^ulimit -f 2097152 2>\/dev\/null; trap '' XFSZ && /);
     const unbound = tenantCommand(SPEC, isolation);
     assert.match(unbound.args[1], /^ulimit -f 524288 2>\/dev\/null; trap '' XFSZ && /, "256 MiB");
+    const capped = tenantCommand({ ...SPEC, cacheFileBytes: 16 * 2 ** 20 }, isolation);
+    assert.match(capped.args[1], /^ulimit -f 32768 /, "the runtime's cache cap");
   }
 });

@@ -7,9 +7,10 @@
  * back does it again. (The code Deno emits for such modules, a file each, goes to a small tmpfs
  * in the sandbox instead: `RUNTIME_MODULE_DIRS` in sandbox.ts.)
  *
- * These databases are only caches: Deno makes them again when they are gone. So a process whose
- * databases pass {@link CACHE_DATABASE_BYTES} is stopped, and they are removed before its
- * deployment's next process starts.
+ * These databases are only caches: Deno makes them again when they are gone, and runs on without
+ * caching more when a write fails. So the kernel holds each of them to
+ * {@link CACHE_DATABASE_BYTES} while a process runs (its `RLIMIT_FSIZE`, sandbox.ts), and they are
+ * removed before a deployment's next process starts once together they pass it.
  *
  * @module
  */

@@ -37,7 +37,7 @@ import { harvestModuleSeed, type ModuleSeed, readModuleSeed, SeedBed } from "./m
 import type { RunnableDeployment } from "./runnable.ts";
 import { mayServeWithNode } from "./node_server.ts";
 import { MAX_MESSAGE_LENGTH } from "./app_logs.ts";
-import { CACHE_DATABASE_BYTES, cacheDatabaseBytes, pruneCacheDatabases } from "./cache_cap.ts";
+import { CACHE_DATABASE_BYTES, pruneCacheDatabases } from "./cache_cap.ts";
 
 export type { RunnableDeployment } from "./runnable.ts";
 
@@ -149,8 +149,9 @@ export interface RuntimeOptions {
    */
   allowPrivateNet?: boolean;
   /**
-   * The most bytes Deno's cache databases may take in one process's cache (see cache_cap.ts).
-   * Default {@link CACHE_DATABASE_BYTES}.
+   * The largest file Deno's cache may grow to for a process without a KV database (its
+   * `RLIMIT_FSIZE`), and the most its cache databases may hold when a process starts (past it
+   * they are cleared; see cache_cap.ts). Default {@link CACHE_DATABASE_BYTES}.
    */
   cacheDatabaseBytes?: number;
   /** At most this many processes run; starting one more stops the least recently used. Default 256. */
@@ -232,8 +233,6 @@ export class Runtime {
   /** The instances that came up, by deployment, until they are stopped or exit. */
   #ready = new Map<string, Instance>();
   #processes = new Map<string, Deno.ChildProcess>();
-  /** Every process launched and not exited yet (a deployment's or the pool's). */
-  #launched = new Set<Launched>();
   /** The cgroup of each process that has one. */
   #cgroups = new WeakMap<Deno.ChildProcess, TenantCgroup>();
   /** Deployments whose process serves: it runs at the normal CPU weight. */
@@ -322,7 +321,6 @@ export class Runtime {
       } catch { /* none */ }
     }
     this.#sweeper = setInterval(() => {
-      this.#capCaches();
       this.#evictIdle();
       this.#resizePool();
       this.#saveWarmSet();
@@ -650,7 +648,10 @@ export class Runtime {
   async #launch(spec: TenantSpec): Promise<Launched> {
     await Deno.remove(join(spec.runDir, SOCKET_NAME)).catch(() => {});
     const cgroup = this.#makeCgroup();
-    const tenant = tenantCommand(spec, this.#options.isolation);
+    const tenant = tenantCommand(
+      { cacheFileBytes: this.#options.cacheDatabaseBytes, ...spec },
+      this.#options.isolation,
+    );
     const { command, args, env, cwd } = cgroup ? inCgroup(tenant, cgroup) : tenant;
     const spawning = new Deno.Command(command, {
       args,
@@ -689,8 +690,6 @@ export class Runtime {
       warmUpSecret: spec.warmUpSecret,
     };
     if (cgroup) this.#cgroups.set(child, cgroup);
-    this.#launched.add(process);
-    child.status.finally(() => this.#launched.delete(process));
     const log = (level: LogLevel, message: string) => {
       if (level === "error") process.output.push(message);
       if (process.deploymentId) this.#options.log(process.deploymentId, level, message);
@@ -1194,26 +1193,6 @@ export class Runtime {
     try {
       child.kill("SIGKILL");
     } catch { /* already gone */ }
-  }
-
-  /**
-   * Stops a deployment's process whose Deno cache databases grew past their cap (see
-   * cache_cap.ts): they are cleared before its next process starts.
-   */
-  #capCaches(): void {
-    const limit = this.#options.cacheDatabaseBytes;
-    for (const process of this.#launched) {
-      const id = process.deploymentId;
-      if (!id || this.#killedByHost.has(process.child)) continue;
-      if (cacheDatabaseBytes(process.cacheDir) <= limit) continue;
-      this.#options.log(
-        id,
-        "error",
-        `Disk limit exceeded: its Deno cache grew past ${cacheLimitMib(limit)} MiB (modules ` +
-          "made at run time: data: or blob: imports), terminated; it restarts on the next request",
-      );
-      this.#kill(process.child);
-    }
   }
 
   #evictIdle(): void {

@@ -9,6 +9,7 @@
  */
 import { basename, join } from "node:path";
 import { findProgram } from "../../lib/programs.ts";
+import { CACHE_DATABASE_BYTES } from "./cache_cap.ts";
 import { tenantFilter } from "./seccomp_filter.ts";
 
 /**
@@ -192,6 +193,13 @@ export interface TenantSpec {
    * `RLIMIT_FSIZE`, so SQLite's write past it fails (EFBIG) instead of filling the disk.
    */
   kvMaxBytes?: number;
+  /**
+   * The largest file a tenant without a KV database may write, in bytes: what Deno caches for it
+   * (code cache and module analysis databases, which grow with every module it makes at run time
+   * from `data:` or `blob:` URLs) stops there, and Deno runs on without caching more. Default
+   * {@link CACHE_DATABASE_BYTES}.
+   */
+  cacheFileBytes?: number;
   /** `permissions.net` of the deployment: undefined/null = all public hosts, `[]` = none. */
   net?: string[] | null;
   /**
@@ -355,16 +363,11 @@ interface StartCommand {
 /** Builds the argv (command + args) and env that start the tenant under `isolation`. */
 export function tenantCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
   const command = startCommand(spec, isolation);
-  const limit = spec.kvDir !== undefined && spec.kvMaxBytes ? spec.kvMaxBytes : CACHE_FILE_BYTES;
+  const limit = spec.kvDir !== undefined && spec.kvMaxBytes
+    ? spec.kvMaxBytes
+    : spec.cacheFileBytes ?? CACHE_DATABASE_BYTES;
   return withFileSizeLimit(command, limit);
 }
-
-/**
- * The largest file a tenant without a KV database may write: what Deno writes for it in its
- * cache dir (the code cache and module analysis databases, which grow with every module it makes
- * at run time from `data:` or `blob:` URLs) stops there, and Deno runs on without caching more.
- */
-export const CACHE_FILE_BYTES = 256 * 1024 * 1024;
 
 /**
  * `command` started from a shell that first sets the size limit of every file the process
