@@ -279,6 +279,10 @@ export class Runtime {
   /** Processes being started now (the pool waits for them). */
   #starting = 0;
   #closed = false;
+  /** Set once {@link stopAll} has stopped every process and handed on their last KV counts. */
+  #stopped = false;
+  /** The processes' KV counts waiting to be handed on (see `#launch`). */
+  #kvReports = new Set<() => void>();
 
   /** Creates a supervisor; idle processes are swept every few seconds. */
   constructor(options: RuntimeOptions) {
@@ -496,6 +500,9 @@ export class Runtime {
     if (this.#options.warmPool > 0) {
       await Deno.remove(this.#options.poolDir, { recursive: true }).catch(() => {});
     }
+    // The KV counts the processes reported last, before the host closes the store.
+    for (const report of this.#kvReports) report();
+    this.#stopped = true;
   }
 
   /** How many pooled runtimes wait for a deployment now. */
@@ -701,14 +708,17 @@ export class Runtime {
     const reportKv = () => {
       const pending = kvPending;
       kvPending = undefined;
-      if (pending && process.deploymentId) {
+      this.#kvReports.delete(reportKv);
+      // Once the runtime has stopped, the store it reports to may be closed.
+      if (pending && process.deploymentId && !this.#stopped) {
         this.#options.processes?.kvUsage(process.deploymentId, pending[0], pending[1]);
       }
     };
     const kv = (reads: number, writes: number) => {
-      if (!process.deploymentId) return;
+      if (!process.deploymentId || this.#stopped) return;
       if (kvPending === undefined) {
         kvPending = [0, 0];
+        this.#kvReports.add(reportKv);
         Deno.unrefTimer(setTimeout(reportKv, KV_REPORT_MS));
       }
       kvPending[0] += reads;
