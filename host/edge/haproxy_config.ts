@@ -211,7 +211,8 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     // terabyte with three bytes behind it was billed a terabyte to the deployment's project).
     // Value 1: chunked; 2: a Content-Length the body so far does not fill.
     "  http-request set-var(txn.rc) int(1) if { req.hdr(transfer-encoding) -m found }",
-    "  http-request set-var(txn.cl) req.hdr(content-length) if !{ var(txn.rc) -m found }",
+    // HAProxy drops a Content-Length that comes with Transfer-Encoding: no condition needed.
+    "  http-request set-var(txn.cl) req.hdr(content-length)",
     "  http-request set-var(txn.rc) int(2) if { var(txn.cl) -m found } { req.body_len,sub(txn.cl) -m int lt 0 }",
     // What the body-size arithmetic needs, before headers change.
     "  http-request set-var(txn.rh) req.hdrs,length if { var(txn.rc) -m found }",
@@ -266,9 +267,6 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
       "  http-request set-var(txn.in) var(txn.cl) unless { var(txn.rc) -m found }",
       "  http-response set-var(txn.out) res.hdr(content-length) unless { method HEAD }",
       "  http-response set-var(txn.out) int(0) if { method HEAD }",
-      // http-response rules see only answers that came from a server (the tenant, or the router
-      // behind it), never HAProxy's own: its 503 is told apart from the tenant's by this.
-      "  http-response set-var(txn.served) int(1)",
     );
     for (let thread = 0; thread < threads; thread++) {
       const onThread = threads > 1 ? ` { thread ${thread} }` : "";
@@ -290,8 +288,10 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
       `  http-error status 502 content-type application/json lf-string ${unavailable}`,
       `  http-error status 503 content-type application/json lf-string ${unavailable}`,
       // HAProxy says 503 when a reused connection dies under a request; the router says 502.
-      // A tenant's own 503 (maintenance, overload, with its Retry-After) reaches the client as is.
-      "  http-after-response set-status 502 if { status 503 } !{ var(txn.served) -m found }",
+      // A tenant's own 503 (maintenance, overload, with its Retry-After) reaches the client as is:
+      // http-response rules see only answers that came from a server, and set txn.out or txn.sh
+      // for each of them, never for HAProxy's own (no rule of its own per response for this).
+      "  http-after-response set-status 502 if { status 503 } !{ var(txn.out) -m found } !{ var(txn.sh) -m found }",
       `  server s unix@${options.slotSocket(slot)} disabled ${SLOT_SERVER_OPTIONS}`,
       // While the slot is not in service (a tenant starting or gone), the Deno router answers.
       `  server api unix@${options.apiSocket} backup`,
