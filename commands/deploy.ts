@@ -44,6 +44,7 @@ import {
 } from "./context.ts";
 import { canPrompt, confirm, input, select } from "./prompts.ts";
 import { printBuildWait, withUrl } from "./deployments.ts";
+import { interruptedError, onStopSignals } from "./interrupt.ts";
 
 interface DeployFlags {
   project?: string;
@@ -225,16 +226,10 @@ Examples:
       const printsBuildLog = !out.quiet && !out.json && !out.showsProgress;
       let errorLinesPrinted = false;
       // SIGTERM (a cancelled CI job, `timeout`, a stopped container) says the same, exit 143.
-      const onInterrupt = () => {
-        out.error(interrupted(interrupt.deploymentId));
-        Deno.exit(ExitCode.interrupted);
-      };
-      const onTerminate = () => {
-        out.error(interrupted(interrupt.deploymentId, "SIGTERM"));
-        Deno.exit(ExitCode.terminated);
-      };
-      Deno.addSignalListener("SIGINT", onInterrupt);
-      Deno.addSignalListener("SIGTERM", onTerminate);
+      const removeStopSignals = onStopSignals(
+        out,
+        (signal) => interruptedError(interrupt.deploymentId, signal),
+      );
       try {
         const { api, v2, config: apiConfig, retryNotes } = await connect(this, out);
         const reportProgress = progressReporter(out, retryNotes);
@@ -325,8 +320,7 @@ Examples:
           throw newerHolds(deployment.id, deployment.url, refused, productionName);
         }
       } finally {
-        Deno.removeSignalListener("SIGINT", onInterrupt);
-        Deno.removeSignalListener("SIGTERM", onTerminate);
+        removeStopSignals();
       }
     });
 }
@@ -636,33 +630,6 @@ function progressReporter(
 /** `1 file`, `1 234 files`. */
 function files(count: number): string {
   return `${formatCount(count)} ${count === 1 ? "file" : "files"}`;
-}
-
-/**
- * What Ctrl-C (or SIGTERM) says: what exists, and how to follow a build that goes on without
- * us.
- */
-function interrupted(
-  deploymentId: string | undefined,
-  signal: "SIGINT" | "SIGTERM" = "SIGINT",
-): DeployTenantError {
-  const [stopped, exitCode] = signal === "SIGINT"
-    ? ["Interrupted", ExitCode.interrupted]
-    : ["Terminated (SIGTERM)", ExitCode.terminated];
-  if (deploymentId === undefined) {
-    return new DeployTenantError("interrupted", `${stopped}: nothing was deployed`, {
-      exitCode,
-    });
-  }
-  return new DeployTenantError(
-    "interrupted",
-    `${stopped}: deployment ${deploymentId} exists and its build goes on on the server`,
-    {
-      hint: `Follow it with \`deploy-tenant logs ${deploymentId} --build\`, or see it with ` +
-        `\`deploy-tenant deployments show ${deploymentId}\`.`,
-      exitCode,
-    },
-  );
 }
 
 /**

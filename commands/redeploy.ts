@@ -14,6 +14,7 @@ import type { Deployment, RedeployRequest } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { buildFailed, collect, connect, usageError } from "./context.ts";
 import { printBuildWait, withUrl } from "./deployments.ts";
+import { interruptedError, onStopSignals } from "./interrupt.ts";
 
 /** The flags every redeploying command takes. */
 export interface WaitFlags {
@@ -55,89 +56,100 @@ export async function redeployAndReport(
     throw usageError(command, "--prod needs the build to finish: drop --no-wait");
   }
   const { api, config, out, retryNotes } = await connect(command);
-  let source = sourceId;
-  // Whether the build log's error lines were printed as they came: a failure then sums them up.
-  let errorLinesPrinted = false;
-  const onProgress = (event: RedeployEvent) => {
-    if (event.type === "buildLog" && event.entry.level === "error") {
-      errorLinesPrinted ||= !out.quiet && !out.json;
-    }
-    switch (event.type) {
-      case "created":
-        out.info(
-          `Created deployment ${event.deployment.id} from ${source} (${change}); building…`,
-        );
-        break;
-      case "productionElsewhere":
-        source = event.production;
-        out.info(
-          `Production is served by deployment ${event.production}, not ${event.named}: ` +
-            `merging onto ${event.production}`,
-        );
-        break;
-      case "productionChanged":
-        source = event.production;
-        out.info(`Production changed meanwhile; merging onto ${event.production}`);
-        break;
-      default:
-        printBuildWait(out, event, retryNotes);
-    }
-  };
+  // Ctrl-C or SIGTERM: say whether the new deployment exists (its build goes on without us).
+  let created: string | undefined;
+  const removeStopSignals = onStopSignals(
+    out,
+    (signal) => interruptedError(created, signal, "nothing was changed"),
+  );
+  try {
+    let source = sourceId;
+    // Whether the build log's error lines were printed as they came: a failure then sums them up.
+    let errorLinesPrinted = false;
+    const onProgress = (event: RedeployEvent) => {
+      if (event.type === "buildLog" && event.entry.level === "error") {
+        errorLinesPrinted ||= !out.quiet && !out.json;
+      }
+      switch (event.type) {
+        case "created":
+          created = event.deployment.id;
+          out.info(
+            `Created deployment ${event.deployment.id} from ${source} (${change}); building…`,
+          );
+          break;
+        case "productionElsewhere":
+          source = event.production;
+          out.info(
+            `Production is served by deployment ${event.production}, not ${event.named}: ` +
+              `merging onto ${event.production}`,
+          );
+          break;
+        case "productionChanged":
+          source = event.production;
+          out.info(`Production changed meanwhile; merging onto ${event.production}`);
+          break;
+        default:
+          printBuildWait(out, event, retryNotes);
+      }
+    };
 
-  let deployment: Deployment;
-  let buildError: string | undefined;
-  // The previous production deployment keeps its own URL.
-  let productionUrl: string | undefined;
-  if (flags.prod && options.ontoProduction) {
-    const result = await redeployToProduction(api, sourceId, request, { timeoutMs, onProgress });
-    ({ deployment, buildError } = result);
-    source = result.source.id;
-    if (deployment.status === "success") {
-      productionUrl = deploymentUrl(result.domain, config.apiUrl);
+    let deployment: Deployment;
+    let buildError: string | undefined;
+    // The previous production deployment keeps its own URL.
+    let productionUrl: string | undefined;
+    if (flags.prod && options.ontoProduction) {
+      const result = await redeployToProduction(api, sourceId, request, { timeoutMs, onProgress });
+      ({ deployment, buildError } = result);
+      source = result.source.id;
+      if (deployment.status === "success") {
+        productionUrl = deploymentUrl(result.domain, config.apiUrl);
+      }
+    } else {
+      deployment = await api.deployments.redeploy(sourceId, request);
+      onProgress({ type: "created", deployment });
+      if (flags.wait) {
+        ({ deployment, buildError } = await waitForBuild(api, deployment.id, {
+          timeoutMs,
+          onProgress,
+        }));
+      }
+      if (flags.prod && deployment.status === "success") {
+        const promoted = await promote(api, deployment.id);
+        deployment = promoted.deployment;
+        productionUrl = deploymentUrl(promoted.domain, config.apiUrl);
+      }
     }
-  } else {
-    deployment = await api.deployments.redeploy(sourceId, request);
-    onProgress({ type: "created", deployment });
-    if (flags.wait) {
-      ({ deployment, buildError } = await waitForBuild(api, deployment.id, {
-        timeoutMs,
-        onProgress,
-      }));
+
+    if (deployment.status === "failed") {
+      if (out.json) {
+        out.result({ ...withUrl(deployment, config.apiUrl), redeployedFrom: source }, () => "");
+      }
+      throw buildFailed(
+        "The build failed",
+        buildError,
+        deployment.id,
+        errorLinesPrinted,
+        `; deployment ${source} is unchanged`,
+      );
     }
-    if (flags.prod && deployment.status === "success") {
-      const promoted = await promote(api, deployment.id);
-      deployment = promoted.deployment;
-      productionUrl = deploymentUrl(promoted.domain, config.apiUrl);
-    }
+
+    const document = {
+      ...withUrl(deployment, config.apiUrl),
+      redeployedFrom: source,
+      ...(productionUrl ? { productionUrl } : {}),
+    };
+    out.result(document, () => {
+      if (deployment.status === "pending") {
+        return `Deployment ${out.bold(deployment.id)} is building ` +
+          `(\`deploy-tenant deployments show ${deployment.id}\`).`;
+      }
+      const url = document.url ? `\n${out.bold(document.url)}` : "";
+      const production = productionUrl ? `\nproduction: ${productionUrl}` : "";
+      return `Redeployed ${source} as ${out.bold(deployment.id)} (${change})${url}${production}`;
+    });
+  } finally {
+    removeStopSignals();
   }
-
-  if (deployment.status === "failed") {
-    if (out.json) {
-      out.result({ ...withUrl(deployment, config.apiUrl), redeployedFrom: source }, () => "");
-    }
-    throw buildFailed(
-      "The build failed",
-      buildError,
-      deployment.id,
-      errorLinesPrinted,
-      `; deployment ${source} is unchanged`,
-    );
-  }
-
-  const document = {
-    ...withUrl(deployment, config.apiUrl),
-    redeployedFrom: source,
-    ...(productionUrl ? { productionUrl } : {}),
-  };
-  out.result(document, () => {
-    if (deployment.status === "pending") {
-      return `Deployment ${out.bold(deployment.id)} is building ` +
-        `(\`deploy-tenant deployments show ${deployment.id}\`).`;
-    }
-    const url = document.url ? `\n${out.bold(document.url)}` : "";
-    const production = productionUrl ? `\nproduction: ${productionUrl}` : "";
-    return `Redeployed ${source} as ${out.bold(deployment.id)} (${change})${url}${production}`;
-  });
 }
 
 interface RedeployFlags extends WaitFlags {

@@ -329,3 +329,36 @@ Deno.test("SIGTERM (a cancelled CI job) says what was deployed, as Ctrl-C does (
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("SIGTERM or Ctrl-C during env set says nothing was changed yet (exit 143, 130)", async () => {
+  for (
+    const [signal, code, stopped] of [["SIGTERM", 143, "Terminated (SIGTERM)"], [
+      "SIGINT",
+      130,
+      "Interrupted",
+    ]] as const
+  ) {
+    // An API that accepts connections and never answers: the CLI waits on it.
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const held: Deno.Conn[] = [];
+    try {
+      const child = spawnCli(["env", "set", "abcde12vwxyz", "MIN_SCORE=80", "--json"], {
+        DEPLOY_API_URL: `http://127.0.0.1:${listener.addr.port}/v1`,
+        DEPLOY_ACCESS_TOKEN: "ddo_test",
+        DEPLOY_ORG_ID: "00000000-0000-0000-0000-000000000000",
+      });
+      held.push(await listener.accept()); // the CLI is now asking for the redeploy
+      child.kill(signal);
+      const { code: exited, stderr } = await child.output();
+      const text = new TextDecoder().decode(stderr);
+      assert.equal(exited, code, text);
+      assert.deepEqual(JSON.parse(text).error, {
+        code: "interrupted",
+        message: `${stopped}: nothing was changed`,
+      });
+    } finally {
+      for (const conn of held) conn.close();
+      listener.close();
+    }
+  }
+});
