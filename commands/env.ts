@@ -13,7 +13,7 @@ import { parseEnvAssignment, parseEnvFile, readEnvFileText } from "../lib/env_fi
 import type { Output } from "../lib/output.ts";
 import type { EnvVarOptions, V2Api } from "../lib/v2_api.ts";
 import type { App, EnvVar } from "../lib/v2/types.ts";
-import type { DeployTenantError } from "../lib/errors.ts";
+import { DeployTenantError } from "../lib/errors.ts";
 import { collect, commandPath, connect, type Session, usageError, v2OnlyFlag } from "./context.ts";
 import { addWaitOptions, redeployAndReport, type WaitFlags } from "./redeploy.ts";
 
@@ -207,6 +207,7 @@ On v2: the app's variables (secret ones without values); under --json {"app", "k
     const onV2 = (v2: V2Api, app: string, options: EnvVarOptions) =>
       v2.appEnv.unset(app, keys, options);
     if (await changeAppVars(this, id, flags, onV2, `Unset ${keys.join(", ")}`)) return;
+    if (!flags.prod && await noneSet(this, id, keys)) return;
     const envVars = Object.fromEntries(keys.map((key) => [key, null]));
     await redeployAndReport(this, id, { envVars }, `unset ${keys.join(", ")}`, flags, {
       ontoProduction: true,
@@ -284,4 +285,28 @@ async function isFile(path: string): Promise<boolean> {
 
 function readEnvFile(path: string): Promise<string> {
   return readEnvFileText(path, "Pass the path of a .env file, relative to the current directory.");
+}
+
+/**
+ * Whether none of `keys` is set on deployment `id`, said then (no deployment is made for
+ * nothing). Where the API cannot show a deployment's variables (Deploy's), it cannot tell: no.
+ */
+async function noneSet(command: Command, id: string, keys: string[]): Promise<boolean> {
+  const { api, out } = await connect(command);
+  let envVars: Record<string, string>;
+  try {
+    envVars = await api.env.list(id);
+  } catch (error) {
+    if (error instanceof DeployTenantError && error.code === "envVarsUnreadable") return false;
+    throw error;
+  }
+  if (keys.some((key) => Object.hasOwn(envVars, key))) return false;
+  out.result(
+    // `.id` is still the deployment that has the variables asked for, as after a redeploy.
+    { id, unchanged: true },
+    () =>
+      `${keys.join(", ")} ${keys.length === 1 ? "is" : "are"} not set on deployment ${id}: ` +
+      "nothing to redeploy",
+  );
+  return true;
 }

@@ -84,6 +84,21 @@ Deno.test("env set, unset and load redeploy; the old deployment keeps its variab
       assert.equal(third.status, "success");
       assert.deepEqual(await envOf(third, "A,B,C"), { A: "changed", B: null, C: "charlie" });
       assert.deepEqual(await envOf(second, "B"), { B: "bravo" });
+
+      // Unsetting what is not set makes no deployment: the same one still has what was asked.
+      const before =
+        jsonOf<Deployed[]>(await cli("deployments", "list", "env-hook", "--json")).length;
+      const human = await cli("env", "unset", third.id, "B", "NOPE");
+      assert.equal(human.code, 0, describe(human));
+      assert.match(human.stdout, /B, NOPE are not set on deployment \w+: nothing to redeploy/);
+      const json = jsonOf<{ id: string; unchanged: boolean }>(
+        await cli("env", "unset", third.id, "B", "--json"),
+      );
+      assert.deepEqual(json, { id: third.id, unchanged: true });
+      assert.equal(
+        jsonOf<Deployed[]>(await cli("deployments", "list", "env-hook", "--json")).length,
+        before,
+      );
     });
 
     await t.step("env load reads quotes, export, comments and multi-line values", async () => {
