@@ -92,8 +92,12 @@ export async function connect(command: Command, out = outputFor(command)): Promi
     import("../lib/v2_api.ts"),
   ]);
   const config = await resolveApiConfig({ api, token, org, apiVersion }, {
-    onHostStarted: (info, logPath) =>
-      out.info(`Started the local host at ${new URL(info.apiUrl).origin} (logs: ${logPath})`),
+    onHostStarted: (info, logPath, portTaken) =>
+      out.info(
+        `Started the local host at ${new URL(info.apiUrl).origin}` +
+          (portTaken ? ` (port ${portTaken} is in use by another program)` : "") +
+          ` (logs: ${logPath})`,
+      ),
   });
   const retryNotes = { muted: false };
   const transport = {

@@ -17,7 +17,13 @@
  */
 import { basename, join } from "node:path";
 import { DeployTenantError, ExitCode } from "./errors.ts";
-import { findRunningHost, type HostInfo, hostLogPath, startBackgroundHost } from "./local_host.ts";
+import {
+  DEFAULT_HOST_PORT,
+  findRunningHost,
+  type HostInfo,
+  hostLogPath,
+  startBackgroundHost,
+} from "./local_host.ts";
 import { defaultDataDir } from "./paths.ts";
 import { isOrganizationToken } from "./v2/client.ts";
 import { type ApiVersion, apiVersionOf } from "./v2/urls.ts";
@@ -60,8 +66,11 @@ export interface ResolveOptions {
    * environment says `DEPLOY_TENANT_AUTOSTART=0`.
    */
   startHost?: boolean;
-  /** Called after a local host was started in the background. */
-  onHostStarted?: (info: HostInfo, logPath: string) => void;
+  /**
+   * Called after a local host was started in the background; `portTaken` is the default port
+   * when another program held it and the host took a free one instead.
+   */
+  onHostStarted?: (info: HostInfo, logPath: string, portTaken?: number) => void;
 }
 
 /** The `deploy` key of a directory's `deno.json(c)`. */
@@ -150,9 +159,18 @@ export async function resolveApiConfig(
         exitCode: ExitCode.unavailable,
       });
     }
-    info = await startBackgroundHost({ dataDir });
+    let portTaken: number | undefined;
+    try {
+      info = await startBackgroundHost({ dataDir });
+    } catch (error) {
+      // Another program holds the default port (a dev server on 8000): a free one does as well,
+      // since every command finds the host's URL in its host.json.
+      if (!(error instanceof DeployTenantError && error.code === "portInUse")) throw error;
+      portTaken = DEFAULT_HOST_PORT;
+      info = await startBackgroundHost({ dataDir, port: 0 });
+    }
     started = true;
-    options.onHostStarted?.(info, hostLogPath(dataDir));
+    options.onHostStarted?.(info, hostLogPath(dataDir), portTaken);
   }
   if (wanted === "v2" && !info.apiV2Url) {
     throw new DeployTenantError("v2Unavailable", "The local host does not serve the v2 API", {

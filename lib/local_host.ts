@@ -56,6 +56,9 @@ export interface HostInfo {
   };
 }
 
+/** The port a local host listens on unless told otherwise. */
+export const DEFAULT_HOST_PORT = 8000;
+
 /** Options of {@link startBackgroundHost}. */
 export interface StartHostOptions {
   /** The host's data directory; `host.json` and `host.log` go there. */
@@ -147,7 +150,8 @@ export function cliCommand(args: string[]): string[] {
  * waits until it is healthy. If another process won the race to start a host on the same
  * data directory, that one is returned.
  *
- * @throws {DeployTenantError} `hostStartFailed` (exit code 6) with the error the host printed (or the end of its log).
+ * @throws {DeployTenantError} `portInUse` (exit code 6) when another program holds the port,
+ *   else `hostStartFailed` (exit code 6) with the error the host printed (or the end of its log).
  */
 export async function startBackgroundHost(options: StartHostOptions): Promise<HostInfo> {
   const { dataDir } = options;
@@ -219,11 +223,16 @@ async function startFailed(logPath: string, from: number): Promise<DeployTenantE
   const hint = lines.slice(errorAt + 1).find((line) => line.startsWith("hint: "))
     ?.slice("hint: ".length);
   // The host's own hint for a taken port names `host --port`, which nobody typed here.
-  const what = /^Port \d+ is already in use/.test(error) ? portHint : hint;
-  return new DeployTenantError("hostStartFailed", `The local host did not start: ${error}`, {
-    hint: `${what ? `${what} ` : ""}Its log: ${logPath}.`,
-    exitCode: ExitCode.unavailable,
-  });
+  const portTaken = /^Port \d+ is already in use/.test(error);
+  const what = portTaken ? portHint : hint;
+  return new DeployTenantError(
+    portTaken ? "portInUse" : "hostStartFailed",
+    `The local host did not start: ${error}`,
+    {
+      hint: `${what ? `${what} ` : ""}Its log: ${logPath}.`,
+      exitCode: ExitCode.unavailable,
+    },
+  );
 }
 
 /**

@@ -95,3 +95,28 @@ Deno.test("a background host that cannot start says why once, with one hint", as
     await Deno.remove(dataDir, { recursive: true });
   }
 });
+
+Deno.test("autostart with the default port taken by another program takes a free one and says so", async () => {
+  // Port 8000 held here (or already by another program: taken either way).
+  let holder: Deno.Listener | undefined;
+  try {
+    holder = Deno.listen({ hostname: "127.0.0.1", port: 8000 });
+  } catch { /* in use already */ }
+  const dataDir = await Deno.makeTempDir();
+  const env = { DEPLOY_TENANT_DATA_DIR: dataDir, DEPLOY_TENANT_AUTOSTART: "1" };
+  try {
+    const listed = await runCli(["project", "list"], { env });
+    assert.equal(listed.code, 0, describe(listed));
+    assert.match(
+      listed.stderr,
+      /Started the local host at http:\/\/127\.0\.0\.1:\d+ \(port 8000 is in use by another program\)/,
+      describe(listed),
+    );
+    const status = await runCli(["host", "status", "--json"], { env });
+    assert.notEqual(JSON.parse(status.stdout).port, 8000, describe(status));
+  } finally {
+    await runCli(["host", "stop"], { env });
+    holder?.close();
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
