@@ -158,6 +158,8 @@ Examples:
         `${verb} a layer ${name === "attach" ? "to" : "from"} a project (no redeploy needed)`,
       )
       .argument("<layer>", "slug or id")
+      // `layer attach <layer> <project>`: the action names the command to type instead.
+      .allowExcessArguments()
       .option("-p, --project <name|id>", "the project (app)")
       .option("--app <name|id>", "the same as --project")
       .action(
@@ -166,6 +168,14 @@ Examples:
           idOrSlug: string,
           flags: { project?: string; app?: string },
         ) {
+          if (this.args.length > 1) {
+            throw usageError(
+              this,
+              `layer ${name} takes one layer, but got ${this.args.length} arguments`,
+              `The project goes in --project: \`deploy-tenant layer ${name} ${this.args[0]} ` +
+                `--project ${this.args[1]}\`.`,
+            );
+          }
           const project = flags.project ?? flags.app;
           if (!project) throw usageError(this, `Which project? Pass --project <name>.`);
           const { v2, out } = await v2Session(this);

@@ -68,6 +68,11 @@ Deno.test("swapped or extra arguments get the command to type, exit 2, nothing s
         /^error: "shop.example.com" is a host name/m,
         /^hint: `deploy-tenant domain detach abcde12vwxyz shop.example.com`/m,
       ],
+      [
+        ["layer", "attach", "crm-defaults", "acme-crm"],
+        /^error: layer attach takes one layer, but got 2 arguments/m,
+        /^hint: The project goes in --project: `deploy-tenant layer attach crm-defaults --project acme-crm`/m,
+      ],
     ];
     for (const [args, error, hint] of cases) {
       const result = await runCli(args, { env: api.env });
