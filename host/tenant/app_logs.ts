@@ -175,7 +175,7 @@ export class AppLogs {
    */
   append(deploymentId: string, level: LogLevel, message: string): void {
     if (this.#closed) return;
-    message = truncate(message);
+    message = truncateMessage(message);
     const rate = this.#rateOf(deploymentId);
     const bytes = utf8Length(message);
     if (rate.tokens < bytes) {
@@ -485,7 +485,8 @@ function deliver(listener: LiveListener, entry: AppLogEntry | null): void {
   }
 }
 
-function truncate(message: string): string {
+/** `message` cut to {@link MAX_MESSAGE_LENGTH} characters, saying how many more there were. */
+export function truncateMessage(message: string): string {
   if (message.length <= MAX_MESSAGE_LENGTH) return message;
   const cut = message.length - MAX_MESSAGE_LENGTH;
   return `${message.slice(0, MAX_MESSAGE_LENGTH)}… [${cut} more characters not kept]`;

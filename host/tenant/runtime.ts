@@ -36,7 +36,7 @@ import { readWarmSet, writeWarmSet } from "./warm_set.ts";
 import { harvestModuleSeed, type ModuleSeed, readModuleSeed, SeedBed } from "./module_seed.ts";
 import type { RunnableDeployment } from "./runnable.ts";
 import { mayServeWithNode } from "./node_server.ts";
-import { MAX_MESSAGE_LENGTH } from "./app_logs.ts";
+import { truncateMessage } from "./app_logs.ts";
 import { CACHE_DATABASE_BYTES, pruneCacheDatabases } from "./cache_cap.ts";
 
 export type { RunnableDeployment } from "./runnable.ts";
@@ -1405,10 +1405,7 @@ class OutputTail {
   push(line: string): void {
     // Bounded as the app log bounds a line, and as a whole: a module failing its build's check
     // wrote 10 MB into the build log (host.db), every deploy, for as long as the deployment stays.
-    if (line.length > MAX_MESSAGE_LENGTH) {
-      const cut = line.length - MAX_MESSAGE_LENGTH;
-      line = `${line.slice(0, MAX_MESSAGE_LENGTH)}… [${cut} more characters not kept]`;
-    }
+    line = truncateMessage(line);
     this.#lines.push(line);
     this.#chars += line.length;
     while (
