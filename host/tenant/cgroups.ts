@@ -21,6 +21,7 @@
  * @module
  */
 import { join } from "node:path";
+import { withShellPrelude } from "./shell_prelude.ts";
 
 /** The CPU weight of a tenant: `low` while it boots (a build's check, the warm pool), `normal` once it serves. */
 export type CpuWeight = "low" | "normal";
@@ -588,28 +589,16 @@ function weightFile(version: "v1" | "v2", weight: number): [file: string, value:
 
 /**
  * A command started inside `cgroup`: `/bin/sh` writes its pid to the cgroup's `cgroup.procs`
- * files, then `exec`s the command (same pid), so everything the command starts is inside too.
- * A command that is itself a `/bin/sh -c` script gets the lines in front of its script,
- * rather than a second shell.
+ * files, then `exec`s the command (same pid), so everything the command starts is inside too
+ * (see shell_prelude.ts).
  */
 export function inCgroup<T extends { command: string; args: string[] }>(
   command: T,
   cgroup: { procsFiles: string[] },
 ): T {
   const join = 'while [ "$1" != -- ]; do echo $$ > "$1" || exit 125; shift; done; shift; ';
-  const files = cgroup.procsFiles;
-  if (command.command === SHELL && command.args[0] === "-c") {
-    const [, script, name, ...rest] = command.args;
-    return { ...command, args: ["-c", join + script, name, ...files, "--", ...rest] };
-  }
-  return {
-    ...command,
-    command: SHELL,
-    args: ["-c", `${join}exec "$@"`, "sh", ...files, "--", command.command, ...command.args],
-  };
+  return withShellPrelude(command, join, [...cgroup.procsFiles, "--"]);
 }
-
-const SHELL = "/bin/sh";
 
 /**
  * Removes the cgroups of hosts that are gone under each of `owns`: named

@@ -11,6 +11,7 @@ import { basename, join } from "node:path";
 import { findProgram } from "../../lib/programs.ts";
 import { CACHE_DATABASE_BYTES } from "./cache_cap.ts";
 import { tenantFilter } from "./seccomp_filter.ts";
+import { SHELL, withShellPrelude } from "./shell_prelude.ts";
 
 /**
  * Which isolation the host runs tenants under. `seccomp`: whether bubblewrap can load the
@@ -166,7 +167,6 @@ export async function writeTenantFilter(
  * a child more than stdio). `exec` keeps the pid. Arguments: the filter's path, the command.
  */
 const WITH_FILTER = 'f=$1; shift; exec "$@" 3<"$f"';
-const SHELL = "/bin/sh";
 
 /** What one tenant process needs. Paths are on the host. */
 export interface TenantSpec {
@@ -378,15 +378,7 @@ export function tenantCommand(spec: TenantSpec, isolation: Isolation): StartComm
 function withFileSizeLimit(command: StartCommand, bytes: number): StartCommand {
   // A lower limit the host itself runs under stays (ulimit cannot raise it): say nothing then.
   const prelude = `ulimit -f ${Math.max(1, Math.floor(bytes / 512))} 2>/dev/null; trap '' XFSZ && `;
-  if (command.command === SHELL && command.args[0] === "-c") {
-    const [, script, ...rest] = command.args;
-    return { ...command, args: ["-c", prelude + script, ...rest] };
-  }
-  return {
-    ...command,
-    command: SHELL,
-    args: ["-c", `${prelude}exec "$@"`, "sh", command.command, ...command.args],
-  };
+  return withShellPrelude(command, prelude);
 }
 
 /** {@link tenantCommand} without the file size limit. */
