@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { hasProgram } from "../lib/programs.ts";
-import { type ApiHost, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
+import { type ApiHost, deployModule, ok, startApiHost } from "./helpers/api_host.ts";
 
 const WAITS = `Deno.addSignalListener("SIGINT", () => {
   console.log("stopping");
@@ -22,22 +22,6 @@ Deno.serve(async (request) => {
   return new Response("too late");
 });
 `;
-
-async function deploy(api: ApiHost, name: string): Promise<{ host: string; id: string }> {
-  const project = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/projects`, {
-    json: { name },
-  });
-  const deployment = await ok(api, "POST", `/v1/projects/${project.id}/deployments`, {
-    json: {
-      entryPointUrl: "main.ts",
-      envVars: {},
-      assets: { "main.ts": { kind: "file", content: WAITS } },
-    },
-  });
-  const id = String(deployment.id);
-  assert.equal(await waitForBuild(api, id), "success");
-  return { host: `${name}-${id}.localhost:${api.host.port}`, id };
-}
 
 /** Sends a GET for `path` and closes the connection after `ms`, before any answer. */
 async function leaveAfter(port: number, host: string, path: string, ms: number): Promise<void> {
@@ -70,7 +54,11 @@ for (const frontProxy of [true, false]) {
     ignore: frontProxy && !hasProgram("haproxy"),
     async fn() {
       await using api = await startApiHost({ frontProxy, idleTimeoutMs: 500 });
-      const { host, id } = await deploy(api, frontProxy ? "abort-proxy" : "abort-router");
+      const { host, id } = await deployModule(
+        api,
+        frontProxy ? "abort-proxy" : "abort-router",
+        WAITS,
+      );
       await leaveAfter(api.host.port, host, "/warm", 300);
       // Well before the handler's 5 s are up.
       assert.ok(await logged(api, id, "client went away from /warm", 3_000), "warm");

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
-import { type ApiHost, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
+import { type ApiHost, deployModule, ok, startApiHost } from "./helpers/api_host.ts";
 
 const LISTENER = `Deno.addSignalListener("SIGINT", () => {
   console.log("stopping");
@@ -25,24 +25,6 @@ const IDLER = `Deno.addSignalListener("SIGINT", () => {
 Deno.serve(() => new Response("idle"));
 `;
 
-async function deploy(api: ApiHost, name: string, code: string, database: string) {
-  const organization = api.host.organizationId;
-  const project = await ok(api, "POST", `/v1/organizations/${organization}/projects`, {
-    json: { name },
-  });
-  const deployment = await ok(api, "POST", `/v1/projects/${project.id}/deployments`, {
-    json: {
-      entryPointUrl: "main.ts",
-      envVars: {},
-      databases: { default: database },
-      assets: { "main.ts": { kind: "file", content: code } },
-    },
-  });
-  const id = String(deployment.id);
-  assert.equal(await waitForBuild(api, id), "success");
-  return { id, url: `http://${name}-${id}.localhost:${api.host.port}/` };
-}
-
 async function messages(api: ApiHost, id: string): Promise<string[]> {
   const lines = await ok<{ message: string }[]>(
     api,
@@ -57,10 +39,11 @@ Deno.test("a deployment listening on its KV queue is not stopped for being idle:
   const database = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/databases`, {
     json: { description: "queue" },
   });
-  const listener = await deploy(api, "queue-hearer", LISTENER, String(database.id));
-  const idler = await deploy(api, "queue-idle", IDLER, String(database.id));
-  assert.equal(await (await invoke(idler.url)).text(), "idle");
-  assert.equal(await (await invoke(listener.url)).text(), "queued");
+  const kv = { databases: { default: String(database.id) } };
+  const listener = await deployModule(api, "queue-hearer", LISTENER, kv);
+  const idler = await deployModule(api, "queue-idle", IDLER, kv);
+  assert.equal(await (await invoke(`http://${idler.host}/`)).text(), "idle");
+  assert.equal(await (await invoke(`http://${listener.host}/`)).text(), "queued");
   closeInvokeClients();
 
   // The idle sweep runs every 5 s: by the message's 7 s the idler has been stopped.

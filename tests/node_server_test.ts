@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { hasProgram } from "../lib/programs.ts";
-import { type ApiHost, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
+import { deployModule, startApiHost } from "./helpers/api_host.ts";
 
 const NODE_SERVER = `import http from "node:http";
 let seen = 0;
@@ -19,30 +19,6 @@ const server = http.createServer((request, response) => {
 });
 server.listen(8000, () => console.log("listening on", server.address().port));
 `;
-
-async function deploy(api: ApiHost, name: string): Promise<string> {
-  const project = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/projects`, {
-    json: { name },
-  });
-  const deployment = await ok(api, "POST", `/v1/projects/${project.id}/deployments`, {
-    json: {
-      entryPointUrl: "main.ts",
-      envVars: {},
-      requestTimeout: 1_000,
-      assets: { "main.ts": { kind: "file", content: NODE_SERVER } },
-    },
-  });
-  const status = await waitForBuild(api, String(deployment.id));
-  if (status !== "success") {
-    const logs = await ok<{ message: string }[]>(
-      api,
-      "GET",
-      `/v1/deployments/${deployment.id}/build_logs`,
-    );
-    assert.fail(`${name} did not build:\n${logs.map((l) => l.message).join("\n")}`);
-  }
-  return `${name}-${deployment.id}.localhost:${api.host.port}`;
-}
 
 /** A GET on a connection of its own: status and body. */
 async function get(port: number, host: string, path: string): Promise<[number, string]> {
@@ -65,7 +41,12 @@ for (const frontProxy of [true, false]) {
     ignore: frontProxy && !hasProgram("haproxy"),
     async fn() {
       await using api = await startApiHost({ frontProxy });
-      const host = await deploy(api, frontProxy ? "node-proxy" : "node-router");
+      const { host } = await deployModule(
+        api,
+        frontProxy ? "node-proxy" : "node-router",
+        NODE_SERVER,
+        { requestTimeout: 1_000 },
+      );
       const [status, body] = await get(api.host.port, host, "/hello?x=1");
       assert.equal(status, 200, body);
       assert.deepEqual(JSON.parse(body), {

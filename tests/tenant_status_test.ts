@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { hasProgram } from "../lib/programs.ts";
-import { type ApiHost, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
+import { deployModule, ok, startApiHost } from "./helpers/api_host.ts";
 
 const STATUSES = `Deno.serve((request) => {
   const status = Number(new URL(request.url).pathname.slice(1));
@@ -15,21 +15,6 @@ const STATUSES = `Deno.serve((request) => {
   });
 });
 `;
-
-async function deploy(api: ApiHost, name: string): Promise<string> {
-  const project = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/projects`, {
-    json: { name },
-  });
-  const deployment = await ok(api, "POST", `/v1/projects/${project.id}/deployments`, {
-    json: {
-      entryPointUrl: "main.ts",
-      envVars: {},
-      assets: { "main.ts": { kind: "file", content: STATUSES } },
-    },
-  });
-  assert.equal(await waitForBuild(api, String(deployment.id)), "success");
-  return `${name}-${deployment.id}.localhost:${api.host.port}`;
-}
 
 /** A GET on a connection of its own; the status line, headers and body as they came. */
 async function get(port: number, host: string, path: string): Promise<string> {
@@ -48,7 +33,11 @@ for (const frontProxy of [true, false]) {
     ignore: frontProxy && !hasProgram("haproxy"),
     async fn() {
       await using api = await startApiHost({ frontProxy });
-      const host = await deploy(api, frontProxy ? "status-proxy" : "status-router");
+      const { host } = await deployModule(
+        api,
+        frontProxy ? "status-proxy" : "status-router",
+        STATUSES,
+      );
       for (const when of ["first", "warm"]) {
         for (const status of [503, 502, 504]) {
           const answer = await get(api.host.port, host, `/${status}`);

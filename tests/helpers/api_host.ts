@@ -179,3 +179,33 @@ export async function waitForBuild(
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
 }
+
+/**
+ * Creates project `name` and deploys `main.ts` = `code` to it (v1), with `deployment`'s other
+ * fields; fails unless it builds. Returns its id and the Host it answers on.
+ */
+export async function deployModule(
+  api: ApiHost,
+  name: string,
+  code: string,
+  deployment: Record<string, unknown> = {},
+): Promise<{ id: string; host: string }> {
+  const project = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/projects`, {
+    json: { name },
+  });
+  const created = await ok(api, "POST", `/v1/projects/${project.id}/deployments`, {
+    json: {
+      entryPointUrl: "main.ts",
+      envVars: {},
+      assets: { "main.ts": { kind: "file", content: code } },
+      ...deployment,
+    },
+  });
+  const id = String(created.id);
+  const status = await waitForBuild(api, id);
+  if (status !== "success") {
+    const logs = await ok<{ message: string }[]>(api, "GET", `/v1/deployments/${id}/build_logs`);
+    assert.fail(`${name} did not build:\n${logs.map((line) => line.message).join("\n")}`);
+  }
+  return { id, host: `${name}-${id}.localhost:${api.host.port}` };
+}
