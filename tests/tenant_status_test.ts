@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { hasProgram } from "../lib/programs.ts";
-import { deployModule, ok, startApiHost } from "./helpers/api_host.ts";
+import { deployModule, startApiHost } from "./helpers/api_host.ts";
 
 const STATUSES = `Deno.serve((request) => {
   const status = Number(new URL(request.url).pathname.slice(1));
