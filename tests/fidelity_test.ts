@@ -12,6 +12,7 @@ import { Buffer } from "node:buffer";
 import { hasProgram } from "../lib/programs.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import { type ApiHost, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
+import { rawGetJson } from "./helpers/raw_http.ts";
 
 /** Deploys `files` as project `name`; returns its URL once built. */
 async function deploy(api: ApiHost, name: string, files: Record<string, string>): Promise<string> {
@@ -189,17 +190,6 @@ const SEEN = `Deno.serve((request, info) => {
 });
 `;
 
-/** A GET in origin form (as browsers send it) on a connection of its own; the JSON answer. */
-async function getJson(port: number, host: string, path: string): Promise<Record<string, unknown>> {
-  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
-  await connection.write(
-    new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
-  );
-  const text = await new Response(connection.readable).text();
-  assert.match(text, /^HTTP\/1\.1 200/, text);
-  return JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4));
-}
-
 const ON_LISTEN = `let heard = null;
 Deno.serve({ onListen(addr) { heard = addr; } }, () => Response.json({ heard, env: Deno.env.toObject() }));
 `;
@@ -301,7 +291,11 @@ for (const frontProxy of [true, false]) {
             });
             const host = new URL(url).host;
             for (const when of ["first", "next"]) {
-              const seen = await getJson(api.host.port, host, "/a/b?c=1");
+              const seen = await rawGetJson<Record<string, unknown>>(
+                api.host.port,
+                host,
+                "/a/b?c=1",
+              );
               assert.deepEqual(seen, {
                 url: `http://${host}/a/b?c=1`,
                 origin: `http://${host}`,

@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { hasProgram } from "../lib/programs.ts";
 import { deployModule, startApiHost } from "./helpers/api_host.ts";
+import { rawGet } from "./helpers/raw_http.ts";
 
 const NODE_SERVER = `import http from "node:http";
 let seen = 0;
@@ -20,16 +21,9 @@ const server = http.createServer((request, response) => {
 server.listen(8000, () => console.log("listening on", server.address().port));
 `;
 
-/** A GET on a connection of its own: status and body. */
+/** A GET on a connection of its own: status and body (a chunked one's one chunk: the 504). */
 async function get(port: number, host: string, path: string): Promise<[number, string]> {
-  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
-  await connection.write(
-    new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
-  );
-  const text = await new Response(connection.readable).text();
-  const status = Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1]);
-  const body = text.slice(text.indexOf("\r\n\r\n") + 4);
-  // A chunked body (the 504): its one chunk.
+  const { status, body } = await rawGet(port, host, path);
   return [status, /^[0-9a-f]+\r\n/.test(body) ? body.split("\r\n")[1] : body];
 }
 

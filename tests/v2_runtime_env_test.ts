@@ -7,6 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { ok, startApiHost } from "./helpers/api_host.ts";
+import { rawGetJson } from "./helpers/raw_http.ts";
 
 const ENV_APP = "Deno.serve(() => Response.json(Deno.env.toObject()));\n";
 
@@ -34,15 +35,7 @@ Deno.test("a v2 revision sees Deploy's predefined variables", async () => {
     }
   };
   /** The environment of the deployment served at `host`. */
-  const envAt = async (host: string): Promise<Record<string, string>> => {
-    const connection = await Deno.connect({ hostname: "127.0.0.1", port });
-    await connection.write(
-      new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
-    );
-    const text = await new Response(connection.readable).text();
-    assert.match(text, /^HTTP\/1\.1 200/, text);
-    return JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4));
-  };
+  const envAt = (host: string) => rawGetJson(port, host);
   const organizationId = api.host.organizationId;
 
   const production = await deploy(true);
@@ -88,13 +81,5 @@ Deno.test("a v2 revision's config.runtime.args are its program's arguments (Deno
     assert.ok(Date.now() < deadline, "still building after 60 s");
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
-  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
-  await connection.write(
-    new TextEncoder().encode(
-      `GET / HTTP/1.1\r\nHost: args-probe.local.localhost:${port}\r\nConnection: close\r\n\r\n`,
-    ),
-  );
-  const text = await new Response(connection.readable).text();
-  assert.match(text, /^HTTP\/1\.1 200/, text);
-  assert.deepEqual(JSON.parse(text.slice(text.indexOf("\r\n\r\n") + 4)), args);
+  assert.deepEqual(await rawGetJson(port, `args-probe.local.localhost:${port}`), args);
 });
