@@ -8,6 +8,7 @@
  * @module
  */
 import type { Store } from "../store/store.ts";
+import { DEFAULT_KV_MAX_BYTES } from "../tenant/sandbox.ts";
 import { RequestError } from "./validate.ts";
 
 /** The quotas of every organization on the host. */
@@ -39,7 +40,7 @@ export const DEFAULT_QUOTAS: Quotas = {
   domains: 1_000,
   layers: 1_000,
   storedBytes: 50 * 1024 ** 3,
-  databaseBytes: 1024 ** 3,
+  databaseBytes: DEFAULT_KV_MAX_BYTES,
 };
 
 /** `--quota` names → {@link Quotas} keys. */

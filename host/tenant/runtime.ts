@@ -9,6 +9,7 @@ import type { LogLevel } from "../../lib/types.ts";
 import { type GuardOptions, ProcessGuard } from "./process_guard.ts";
 import { type HostCgroups, inCgroup, type TenantCgroup } from "./cgroups.ts";
 import {
+  DEFAULT_KV_MAX_BYTES,
   type Isolation,
   SOCKET_NAME,
   tenantCommand,
@@ -130,7 +131,7 @@ export interface RuntimeOptions {
    * starts. Default: `kv` beside `deploymentsDir`.
    */
   kvDir?: string;
-  /** The largest a KV database's file may grow (`TenantSpec.kvMaxBytes`). Default 1 GiB. */
+  /** The largest a KV database's file may grow (`TenantSpec.kvMaxBytes`). */
   kvMaxBytes?: number;
   bootstrap: string;
   deno: string;
@@ -289,7 +290,7 @@ export class Runtime {
     this.#options = {
       ...options,
       kvDir: options.kvDir ?? join(dirname(options.deploymentsDir), "kv"),
-      kvMaxBytes: options.kvMaxBytes ?? 1024 ** 3,
+      kvMaxBytes: options.kvMaxBytes ?? DEFAULT_KV_MAX_BYTES,
       memoryMb: options.memoryMb ?? 512,
       idleTimeoutMs: options.idleTimeoutMs ?? 5 * 60_000,
       startTimeoutMs: options.startTimeoutMs ?? 30_000,

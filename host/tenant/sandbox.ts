@@ -168,6 +168,9 @@ export async function writeTenantFilter(
  */
 const WITH_FILTER = 'f=$1; shift; exec "$@" 3<"$f"';
 
+/** The largest a KV database's files may grow unless the operator says otherwise: 1 GiB. */
+export const DEFAULT_KV_MAX_BYTES = 1024 ** 3;
+
 /** What one tenant process needs. Paths are on the host. */
 export interface TenantSpec {
   deploymentId: string;
