@@ -155,7 +155,20 @@ export function createApi(
     );
   });
 
+  const dispatch = app.fetch;
+  app.fetch = (request, env, context) => dispatch(withUpperCaseMethod(request), env, context);
   return app;
+}
+
+/**
+ * `request` with its method upper-cased. Methods are case-sensitive in HTTP, but Fetch
+ * upper-cases only DELETE, GET, HEAD, OPTIONS, POST and PUT, so a client built on it that
+ * writes `patch` sends it so (node-fetch under the official `subhosting` SDK, for every domain
+ * update), and Deploy's API takes it.
+ */
+function withUpperCaseMethod(request: Request): Request {
+  const method = request.method.toUpperCase();
+  return method === request.method ? request : new Request(request, { method });
 }
 
 /** The methods of the routes (not middleware) whose pattern matches `path`, for `Allow`. */
