@@ -89,7 +89,8 @@ Examples:
           await writeAll(Deno.stderr, [statusLine, ...headerLines, ""].join("\n"));
         }
         if (response.body) {
-          for await (const chunk of response.body) await writeAll(Deno.stdout, chunk);
+          // Leaving the loop cancels the body: once `| head` has gone, nothing more is read.
+          for await (const chunk of response.body) if (!out.write(chunk)) break;
         }
       }
       if (failed) {

@@ -48,6 +48,7 @@ export class Output {
   #colorErr: boolean;
   #progressShown = false;
   #progressAt = 0;
+  #stdoutClosed = false;
 
   /** Creates an output; terminal detection happens here. */
   constructor(options: OutputOptions = {}) {
@@ -65,14 +66,23 @@ export class Output {
   result(value: unknown, human: () => string): void {
     this.#clearProgress();
     const text = this.json ? JSON.stringify(value, null, 2) : human();
-    if (text !== "") writeSync(Deno.stdout, text.endsWith("\n") ? text : `${text}\n`);
+    if (text !== "") this.write(encoder.encode(text.endsWith("\n") ? text : `${text}\n`));
   }
 
   /** Prints one record of a stream: a compact JSON line (NDJSON) under `--json`. */
   record(value: unknown, human: () => string): void {
     this.#clearProgress();
     const text = this.json ? JSON.stringify(value) : human();
-    writeSync(Deno.stdout, `${text}\n`);
+    this.write(encoder.encode(`${text}\n`));
+  }
+
+  /**
+   * Writes bytes as they are to stdout (a response body). Returns `false`, and writes
+   * nothing, once the reader has gone (`| head` closed the pipe): the caller stops producing.
+   */
+  write(bytes: Uint8Array): boolean {
+    if (!this.#stdoutClosed) this.#stdoutClosed = !writeSync(Deno.stdout, bytes);
+    return !this.#stdoutClosed;
   }
 
   /** Prints a message for people on stderr (not under `--quiet` or `--json`). */
@@ -324,15 +334,20 @@ function fitToWidth(text: string, width: number): string {
   return `${characters.slice(0, Math.max(0, width - 1)).join("")}…`;
 }
 
-function writeSync(file: { writeSync(data: Uint8Array): number }, text: string): void {
-  const bytes = encoder.encode(text);
+/** Writes all of `data`; returns `false` when the pipe was closed by its reader (`| head`). */
+function writeSync(
+  file: { writeSync(data: Uint8Array): number },
+  data: string | Uint8Array,
+): boolean {
+  const bytes = typeof data === "string" ? encoder.encode(data) : data;
   let written = 0;
   while (written < bytes.length) {
     try {
       written += file.writeSync(bytes.subarray(written));
     } catch (error) {
-      if (error instanceof Deno.errors.BrokenPipe) return; // `| head` closed the pipe: fine
+      if (error instanceof Deno.errors.BrokenPipe) return false; // `| head` closed the pipe: fine
       throw error;
     }
   }
+  return true;
 }
