@@ -13,7 +13,7 @@ import denoJson from "./deno.json" with { type: "json" };
 import { addGlobalOptions, commandPath } from "./commands/context.ts";
 import { type CommandEntry, COMMANDS } from "./commands/table.ts";
 import { DeployTenantError, ExitCode } from "./lib/errors.ts";
-import { exitCodeOf, Output } from "./lib/output.ts";
+import { exitCodeOf, Output, OutputClosed } from "./lib/output.ts";
 
 const ROOT_HELP = `
 Configuration: flag, then environment, then the local host. With no API configured the
@@ -169,6 +169,8 @@ async function run(program: Command, args: string[]): Promise<number> {
     return ExitCode.ok;
   } catch (error) {
     if (error instanceof NotLoaded) throw error;
+    // `| head` has read what it wanted: nothing failed, and no one is left to tell.
+    if (error instanceof OutputClosed) return ExitCode.ok;
     const out = new Output({
       json: program.opts().json ?? args.includes("--json"),
       quiet: program.opts().quiet,

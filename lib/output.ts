@@ -69,11 +69,15 @@ export class Output {
     if (text !== "") this.write(encoder.encode(text.endsWith("\n") ? text : `${text}\n`));
   }
 
-  /** Prints one record of a stream: a compact JSON line (NDJSON) under `--json`. */
+  /**
+   * Prints one record of a stream: a compact JSON line (NDJSON) under `--json`. Throws
+   * {@link OutputClosed} once stdout's reader has gone (`| head`), so a stream that would go
+   * on forever (`logs --follow`) stops, as `tail -f | head` does.
+   */
   record(value: unknown, human: () => string): void {
     this.#clearProgress();
     const text = this.json ? JSON.stringify(value) : human();
-    this.write(encoder.encode(`${text}\n`));
+    if (!this.write(encoder.encode(`${text}\n`))) throw new OutputClosed();
   }
 
   /**
@@ -332,6 +336,18 @@ function fitToWidth(text: string, width: number): string {
   const characters = [...text];
   if (characters.length <= width) return text;
   return `${characters.slice(0, Math.max(0, width - 1)).join("")}…`;
+}
+
+/**
+ * Thrown by {@link Output.record} when stdout's reader has gone: the command stops, and the CLI
+ * exits 0 without a message, as it does when a finite output is cut short by `| head`.
+ */
+export class OutputClosed extends DeployTenantError {
+  /** Creates the error. */
+  constructor() {
+    super("outputClosed", "stdout was closed by its reader", { exitCode: ExitCode.ok });
+    this.name = "OutputClosed";
+  }
 }
 
 /** Writes all of `data`; returns `false` when the pipe was closed by its reader (`| head`). */

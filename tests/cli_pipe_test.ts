@@ -1,6 +1,6 @@
 /**
  * The CLI at the left of a pipe whose reader stops early (`| head -1`): no stack trace, exit 0
- * as for any output cut short.
+ * as for any output cut short, and a stream that would go on forever (`logs --follow`) stops.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -47,7 +47,7 @@ ${before ? 'kill "$background" 2>/dev/null' : ""}`;
   };
 }
 
-Deno.test("a pipe closed early ends `invoke` quietly, exit 0", async () => {
+Deno.test("a pipe closed early ends `invoke` and `logs --follow` quietly, exit 0", async () => {
   const host = await startTestHost();
   try {
     const app = join(host.tempDir, "app");
@@ -75,6 +75,18 @@ Deno.test("a pipe closed early ends `invoke` quietly, exit 0", async () => {
     assert.equal(invoked.stdout, "y");
     assert.equal(invoked.stderr, "", "no error, no stack trace");
     assert.equal(invoked.code, 0);
+
+    // `tail -f | head -1` ends once a line is written after the reader left; so does this,
+    // while the deployment goes on logging.
+    const invokeLog = [Deno.execPath(), "run", "-A", MAIN_TS, "invoke", id, "/log"]
+      .map(shellQuote).join(" ");
+    const followed = await pipedToHead(host, ["logs", id, "--follow"], {
+      timeoutSeconds: 30,
+      before: `sleep 2; while true; do ${invokeLog}; sleep 0.5; done`,
+    });
+    assert.equal(followed.stdout.length, 1, "head read the start of a line");
+    assert.equal(followed.stderr, "", "no error, no stack trace");
+    assert.equal(followed.code, 0, "stopped by itself, not by `timeout` (124)");
   } finally {
     await host.stop();
   }
