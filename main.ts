@@ -11,7 +11,7 @@
 import { Command, CommanderError, Help, type HelpContext } from "commander";
 import denoJson from "./deno.json" with { type: "json" };
 import { addGlobalOptions, commandPath } from "./commands/context.ts";
-import { type CommandEntry, COMMANDS } from "./commands/table.ts";
+import { type CommandEntry, COMMANDS, NOT_COMMANDS } from "./commands/table.ts";
 import { DeployTenantError, ExitCode } from "./lib/errors.ts";
 import { exitCodeOf, Output, OutputClosed } from "./lib/output.ts";
 
@@ -179,9 +179,17 @@ async function run(program: Command, args: string[]): Promise<number> {
     if (error instanceof CommanderError) {
       if (error.exitCode === 0) return ExitCode.ok; // --help, --version
       if (error.code === "commander.help") return ExitCode.usage; // a group without subcommand
+      const message = error.message.replace(/^error:\s*/i, "");
+      // A command of another CLI (`login`): what to do instead, not a look-alike's name.
+      const word = error.code === "commander.unknownCommand" && failed === program
+        ? /^unknown command '([^']*)'/.exec(message)?.[1]
+        : undefined;
+      const instead = word !== undefined && Object.hasOwn(NOT_COMMANDS, word)
+        ? NOT_COMMANDS[word]
+        : undefined;
       out.error(
-        new DeployTenantError("usage", error.message.replace(/^error:\s*/i, ""), {
-          hint: `See \`${commandPath(failed)} --help\`.`,
+        new DeployTenantError("usage", instead ? `unknown command '${word}'` : message, {
+          hint: instead ?? `See \`${commandPath(failed)} --help\`.`,
           exitCode: ExitCode.usage,
         }),
       );

@@ -136,3 +136,22 @@ export const COMMANDS: readonly CommandEntry[] = [
     load: async () => (await import("./completions.ts")).completionsCommand(),
   },
 ];
+
+/** Where the configuration comes from, for the hints below. */
+const CONFIGURATION = "Configuration is flags or environment: --api (DEPLOY_API_URL), --token " +
+  "(DEPLOY_ACCESS_TOKEN or DENO_DEPLOY_TOKEN), --org (DEPLOY_ORG_ID); with no API set, the " +
+  "local host, which `deploy-tenant host status` shows.";
+
+/**
+ * Commands other deployment CLIs (wrangler, vercel, flyctl, deployctl) have and this one has
+ * not, with what to do instead: typing `login` is told about tokens, not "Did you mean logs?".
+ */
+export const NOT_COMMANDS: Readonly<Record<string, string>> = {
+  login: "deploy-tenant has no login: it sends an access token, from --token, " +
+    "DEPLOY_ACCESS_TOKEN or DENO_DEPLOY_TOKEN (a Deploy organization token, ddo_…); with no " +
+    "API set it uses the local host and its token.",
+  logout: `deploy-tenant keeps no login to end. ${CONFIGURATION}`,
+  whoami: CONFIGURATION,
+  config: CONFIGURATION,
+  version: "Use `deploy-tenant --version`.",
+};

@@ -65,6 +65,31 @@ Deno.test("usage errors exit 2 and point at the help", async () => {
   assert.match(noSubcommand.stderr, /Usage: deploy-tenant project/);
 });
 
+Deno.test("login, whoami, config and version, which other CLIs have, say what to do instead", async () => {
+  const login = await runCli(["login"]);
+  assert.equal(login.code, 2, describe(login));
+  assert.match(login.stderr, /^error: unknown command 'login'$/m);
+  // Not commander's "Did you mean logs?": logs has nothing to do with signing in.
+  assert.doesNotMatch(login.stderr, /logs/);
+  assert.match(login.stderr, /^hint: .*no login.*--token.*DEPLOY_ACCESS_TOKEN/m);
+
+  for (const word of ["logout", "whoami", "config"]) {
+    const result = await runCli([word, "--json"]);
+    assert.equal(result.code, 2, describe(result));
+    const { error } = JSON.parse(result.stderr);
+    assert.equal(error.message, `unknown command '${word}'`);
+    assert.match(error.hint, /DEPLOY_API_URL.*DEPLOY_ACCESS_TOKEN.*host status/, word);
+  }
+
+  const version = await runCli(["version"]);
+  assert.equal(version.code, 2, describe(version));
+  assert.match(version.stderr, /^hint: .*deploy-tenant --version/m);
+
+  // Any other unknown command keeps commander's suggestion.
+  const typo = await runCli(["projcet", "list"]);
+  assert.match(typo.stderr, /Did you mean project\?/);
+});
+
 Deno.test("under --json a usage error is a JSON document on stderr", async () => {
   const result = await runCli(["project", "list", "--bogus", "--json"]);
   assert.equal(result.code, 2);
