@@ -55,6 +55,7 @@ Examples:
     });
 
   deployments.command("show")
+    .alias("view")
     .description("Show a deployment")
     .argument("<id>", "deployment id")
     .action(async function (this: Command, id: string) {

@@ -87,6 +87,7 @@ Examples:
     });
 
   domain.command("show")
+    .alias("view")
     .description("Show a domain, its certificates and its DNS records")
     .argument("<domain>", "name or id")
     .action(async function (this: Command, idOrName: string) {

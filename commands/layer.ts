@@ -84,6 +84,7 @@ Examples:
     });
 
   layer.command("show")
+    .alias("view")
     .description("Show a layer, its variables and the apps using it")
     .argument("<layer>", "slug or id")
     .option("--show-values", "print the values of variables that are not secret")

@@ -55,6 +55,7 @@ Examples:
     });
 
   project.command("show")
+    .alias("view")
     .description("Show a project")
     .argument("<project>", "name or id")
     .action(async function (this: Command, idOrName: string) {

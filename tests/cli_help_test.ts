@@ -111,3 +111,11 @@ Deno.test("delete, remove and rm name the same command in every group", async ()
     }
   }
 });
+
+Deno.test("view is show in every group that shows one thing (wrangler's `deployments view`)", async () => {
+  for (const group of ["project", "deployments", "layer", "domain"]) {
+    const result = await runCli([group, "view", "--help"]);
+    assert.equal(result.code, 0, `${group} view\n${describe(result)}`);
+    assert.match(result.stdout, new RegExp(`^Usage: deploy-tenant ${group} show\\|view `, "m"));
+  }
+});
