@@ -19,7 +19,7 @@ import {
   type DeployPlan,
   planDeploy,
 } from "../lib/deploy.ts";
-import { parseEnvAssignment, parseEnvFile, readEnvFileText } from "../lib/env_file.ts";
+import { envFileName, parseEnvAssignment, parseEnvFile, readEnvFileText } from "../lib/env_file.ts";
 import { PROJECT_NAME_RULE, projectNameFrom, projectNameProblem } from "../lib/project_name.ts";
 import type { DeployApi } from "../lib/api.ts";
 import { ApiError, DeployTenantError, ExitCode } from "../lib/errors.ts";
@@ -86,7 +86,7 @@ export function deployCommand(): Command {
     .option("--create", "create the project when it does not exist, without asking")
     .option("--entrypoint <file>", "entry module, relative to <dir> (default: main.ts, main.js, …)")
     .option("--env <KEY=VALUE>", "an environment variable; repeatable", collect)
-    .option("--env-file <path>", "read environment variables from a .env file")
+    .option("--env-file <path>", "read environment variables from a .env file (- reads stdin)")
     .option("--import-map <path>", "the import map, a path among the deployed files")
     .option("--lock <path>", "the lock file, a path among the deployed files")
     .option("--compiler-options <list>", "e.g. jsx=react-jsx,jsxImportSource=preact")
@@ -529,7 +529,7 @@ async function readEnvFile(
         "or pass --env-file <path>."
       : "Pass --env-file with the path of a .env file, relative to the current directory.",
   );
-  return parseEnvFile(text, path);
+  return parseEnvFile(text, envFileName(path));
 }
 
 /**

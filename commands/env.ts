@@ -9,7 +9,7 @@
  * @module
  */
 import { Command } from "commander";
-import { parseEnvAssignment, parseEnvFile, readEnvFileText } from "../lib/env_file.ts";
+import { envFileName, parseEnvAssignment, parseEnvFile, readEnvFileText } from "../lib/env_file.ts";
 import type { Output } from "../lib/output.ts";
 import type { EnvVarOptions, V2Api } from "../lib/v2_api.ts";
 import type { App, EnvVar } from "../lib/v2/types.ts";
@@ -218,7 +218,7 @@ On v2: the app's variables (secret ones without values); under --json {"app", "k
     env.command("load")
       .description("Redeploy with the variables of a .env file added or changed (v2: the app's)")
       .argument("<deployment>", "deployment id (v2: project name or id)")
-      .argument("<file>", "a .env file: KEY=VALUE lines, quotes, export, # comments"),
+      .argument("<file>", "a .env file: KEY=VALUE lines, quotes, export, # comments; - is stdin"),
   )).action(async function (this: Command, id: string, file: string, flags: EnvFlags) {
     if (!await isFile(file) && await isFile(id)) {
       throw usageError(
@@ -227,17 +227,18 @@ On v2: the app's variables (secret ones without values); under --json {"app", "k
         `\`${commandPath(this)} ${file} ${id}\`.`,
       );
     }
-    const envVars = parseEnvFile(await readEnvFile(file), file);
+    const name = envFileName(file);
+    const envVars = parseEnvFile(await readEnvFile(file), name);
     const keys = Object.keys(envVars);
     if (keys.length === 0) {
-      throw usageError(this, `${file} defines no variables`, "Add KEY=VALUE lines to it.");
+      throw usageError(this, `${name} defines no variables`, "Add KEY=VALUE lines to it.");
     }
     const onV2 = (v2: V2Api, app: string, options: EnvVarOptions) =>
       v2.appEnv.set(app, envVars, options);
-    if (await changeAppVars(this, id, flags, onV2, `Set ${keys.join(", ")} from ${file}`)) {
+    if (await changeAppVars(this, id, flags, onV2, `Set ${keys.join(", ")} from ${name}`)) {
       return;
     }
-    const change = `set ${keys.join(", ")} from ${file}`;
+    const change = `set ${keys.join(", ")} from ${name}`;
     await redeployAndReport(this, id, { envVars }, change, flags, { ontoProduction: true });
   });
 

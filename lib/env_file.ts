@@ -121,8 +121,16 @@ function truncate(text: string, max = 40): string {
   return text.length > max ? `${text.slice(0, max)}…` : text;
 }
 
+/** The env file path that means stdin. */
+export const STDIN_PATH = "-";
+
+/** How messages name the env file at `path`: `stdin` for {@link STDIN_PATH}, else the path. */
+export function envFileName(path: string): string {
+  return path === STDIN_PATH ? "stdin" : path;
+}
+
 /**
- * Reads a `.env` file's text for `--env-file` or `env load`: a missing file, a directory or
+ * Reads a `.env` file's text for `--env-file` or `env load` ({@link STDIN_PATH} reads stdin): a missing file, a directory or
  * a file that cannot be read is a {@link DeployTenantError} naming the path (no stack trace),
  * with `hint` on what to pass instead.
  *
@@ -130,6 +138,8 @@ function truncate(text: string, max = 40): string {
  *   `envFileUnreadable` (exit code 1).
  */
 export async function readEnvFileText(path: string, hint: string): Promise<string> {
+  // `-` is stdin, as for `kubectl apply -f -`: a CI job pipes its secrets in, no file on disk.
+  if (path === STDIN_PATH) return await new Response(Deno.stdin.readable).text();
   try {
     return await Deno.readTextFile(path);
   } catch (error) {
