@@ -3,7 +3,7 @@
  *
  * @module
  */
-import { Command } from "commander";
+import { Command, Option } from "commander";
 import { basename, isAbsolute, join, relative, resolve, sep } from "node:path";
 import {
   type DeployConfigSource,
@@ -48,6 +48,7 @@ import { interruptedError, onStopSignals } from "./interrupt.ts";
 
 interface DeployFlags {
   project?: string;
+  app?: string;
   create?: boolean;
   entrypoint?: string;
   env?: string[];
@@ -83,6 +84,8 @@ export function deployCommand(): Command {
     // the action says how to pass it instead of commander's bare "too many arguments".
     .allowExcessArguments()
     .option("-p, --project <name|id>", "the project to deploy to (or deploy.project in deno.json)")
+    // Deno's own `deno deploy --app <name>`: what users arriving from it type.
+    .addOption(new Option("--app <name|id>", "the same as --project").conflicts("project"))
     .option("--create", "create the project when it does not exist, without asking")
     .option("--entrypoint <file>", "entry module, relative to <dir> (default: main.ts, main.js, …)")
     .option("--env <KEY=VALUE>", "an environment variable; repeatable", collect)
@@ -209,7 +212,7 @@ Examples:
         return;
       }
 
-      const named = flags.project ?? config.project;
+      const named = flags.project ?? flags.app ?? config.project;
       const interactive = canPrompt(globalOptions(this).nonInteractive);
       if (!named && !interactive) {
         throw usageError(

@@ -1,0 +1,36 @@
+/**
+ * Users arriving from Deno's own `deno deploy` type its names (DESIGN.md): `--app` for
+ * `--project`.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import type { Deployment, Project } from "../lib/types.ts";
+
+Deno.test("deploy --app is deploy --project", async () => {
+  const host = await startTestHost();
+  try {
+    const app = join(host.tempDir, "app");
+    await Deno.mkdir(app);
+    await Deno.writeTextFile(
+      join(app, "main.ts"),
+      "export default { fetch: () => new Response() };",
+    );
+    const deployed = await runCli(["deploy", app, "--app", "via-app", "--create", "--json"], {
+      env: host.env,
+    });
+    assert.equal(deployed.code, 0, describe(deployed));
+    const project = jsonOf<Project>(
+      await runCli(["project", "show", "via-app", "--json"], { env: host.env }),
+    );
+    assert.equal(jsonOf<Deployment>(deployed).projectId, project.id);
+
+    const both = await runCli(["deploy", app, "--app", "a-one", "-p", "a-two"], {
+      env: host.env,
+    });
+    assert.equal(both.code, 2, describe(both));
+    assert.match(both.stderr, /--app.*--project/);
+  } finally {
+    await host.stop();
+  }
+});
