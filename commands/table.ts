@@ -142,9 +142,15 @@ const CONFIGURATION = "Configuration is flags or environment: --api (DEPLOY_API_
   "(DEPLOY_ACCESS_TOKEN or DENO_DEPLOY_TOKEN), --org (DEPLOY_ORG_ID); with no API set, the " +
   "local host, which `deploy-tenant host status` shows.";
 
+const APP = "A Deploy v2 app is a project here: `deploy-tenant project list`, " +
+  "`deploy-tenant project create <name>`.";
+const REVISION = "A Deploy v2 revision is a deployment here: " +
+  "`deploy-tenant deployments list <project>`, `deploy-tenant deployments show <id>`.";
+
 /**
- * Commands other deployment CLIs (wrangler, vercel, flyctl, deployctl) have and this one has
- * not, with what to do instead: typing `login` is told about tokens, not "Did you mean logs?".
+ * Commands other deployment CLIs (wrangler, vercel, flyctl, deployctl, `deno deploy`) have and
+ * this one has not, with what to do instead: typing `login` is told about tokens, not "Did you
+ * mean logs?".
  */
 export const NOT_COMMANDS: Readonly<Record<string, string>> = {
   login: "deploy-tenant has no login: it sends an access token, from --token, " +
@@ -154,4 +160,9 @@ export const NOT_COMMANDS: Readonly<Record<string, string>> = {
   whoami: CONFIGURATION,
   config: CONFIGURATION,
   version: "Use `deploy-tenant --version`.",
+  // Deploy v2's words: the commands keep theirs on v1 and v2 alike (DESIGN.md).
+  app: APP,
+  apps: APP,
+  revision: REVISION,
+  revisions: REVISION,
 };

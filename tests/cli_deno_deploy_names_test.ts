@@ -1,6 +1,6 @@
 /**
  * Users arriving from Deno's own `deno deploy` type its names (DESIGN.md): `--app` for
- * `--project`.
+ * `--project`, and `app`, `revision` for project and deployment.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -32,5 +32,19 @@ Deno.test("deploy --app is deploy --project", async () => {
     assert.match(both.stderr, /--app.*--project/);
   } finally {
     await host.stop();
+  }
+});
+
+Deno.test("apps and revisions, v2's words, point at project and deployments", async () => {
+  for (const [word, instead] of [["apps", "project"], ["app", "project"]]) {
+    const result = await runCli([word, "list"]);
+    assert.equal(result.code, 2, describe(result));
+    assert.match(result.stderr, new RegExp(`^error: unknown command '${word}'$`, "m"));
+    assert.match(result.stderr, new RegExp(`^hint: .*\`deploy-tenant ${instead} list\``, "m"));
+  }
+  for (const word of ["revisions", "revision"]) {
+    const result = await runCli([word, "list", "acme-crm"]);
+    assert.equal(result.code, 2, describe(result));
+    assert.match(result.stderr, /^hint: .*`deploy-tenant deployments list <project>`/m);
   }
 });
