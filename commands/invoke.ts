@@ -5,7 +5,7 @@
  */
 import { Command } from "commander";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
-import { invoke } from "../lib/invoke.ts";
+import { invoke, notServedError } from "../lib/invoke.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { collect, connect, outputFor, usageError } from "./context.ts";
 
@@ -39,7 +39,8 @@ when it is JSON). A body given with --data that parses as JSON is sent with
 Content-Type: application/json unless -H sets one.
 
 Exit codes: 0 for a 1xx-4xx answer (a hook may answer 400 on purpose), 1 for a 5xx
-answer (or any 4xx/5xx with --fail), 6 when the deployment cannot be reached.
+answer (or any 4xx/5xx with --fail), 4 when no deployment serves the URL (the local
+host's router answered 404 itself), 6 when the deployment cannot be reached.
 
 Examples:
   $ deploy-tenant invoke abcde12vwxyz /lead -d '{"name":"Ada","email":"ada@example.com"}'
@@ -71,6 +72,11 @@ Examples:
       const response = await invoke(url, { method, headers, body }, {
         timeoutMs: timeoutSeconds * 1000,
       });
+      const notServed = notServedError(url, response);
+      if (notServed) {
+        await response.body?.cancel();
+        throw notServed;
+      }
       const failed = response.status >= 500 || (flags.fail === true && response.status >= 400);
 
       if (out.json) {

@@ -21,6 +21,7 @@
 import { DeployTenantError, ExitCode, NetworkError } from "./errors.ts";
 import { networkErrorReason } from "./http.ts";
 import { fetchThroughProxy, type ProxyAgent, proxyAgent } from "./proxy_fetch.ts";
+import { ROUTER_ERROR_HEADER } from "./urls.ts";
 
 /** Options of {@link invoke}. */
 export interface InvokeOptions {
@@ -91,6 +92,21 @@ export async function invoke(
       },
     );
   }
+}
+
+/**
+ * The local host's router's own 404 for `url` (no deployment serves that name: deleted, or a
+ * typo) as an error (exit 4); `undefined` for any deployment's answer, its own 404s included.
+ */
+export function notServedError(url: URL, response: Response): DeployTenantError | undefined {
+  if (response.status !== 404) return undefined;
+  if (response.headers.get(ROUTER_ERROR_HEADER) !== "deploymentNotFound") return undefined;
+  return new DeployTenantError("deploymentNotServed", `No deployment answers at ${url.host}`, {
+    hint: "The host's router answered, not a deployment: check the name " +
+      "(`deploy-tenant deployments list <project>` lists the URLs), or whether the deployment " +
+      "was deleted or the project has no production deployment.",
+    exitCode: ExitCode.notFound,
+  });
 }
 
 /** Closes the kept-alive connections to routers (tests call it so none outlives them). */

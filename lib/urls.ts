@@ -31,3 +31,10 @@ export function isLoopback(hostname: string): boolean {
   return host === "localhost" || host.endsWith(".localhost") || host === "::1" ||
     /^127(\.\d{1,3}){3}$/.test(host);
 }
+
+/**
+ * Header the local host's router sets on an answer it gives itself, when no deployment serves
+ * the requested name: the error code (`deploymentNotFound`). A deployment's own answers lack
+ * it, so a caller can tell "this URL has no deployment" from "the deployment said 404".
+ */
+export const ROUTER_ERROR_HEADER = "x-deploy-tenant-router-error";

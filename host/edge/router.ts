@@ -6,6 +6,7 @@
  * @module
  */
 import { startSettings } from "../build/builder.ts";
+import { ROUTER_ERROR_HEADER } from "../../lib/urls.ts";
 import { isWebSocketUpgrade, relayWebSocket } from "./websocket.ts";
 import { isHttpsRequest } from "./https.ts";
 import {
@@ -259,5 +260,6 @@ function startFailureResponse(error: unknown): Response {
 }
 
 function errorResponse(status: number, code: string, message: string): Response {
-  return Response.json({ code, message }, { status });
+  // Marked as the router's own: `invoke` must not take it for the deployment's answer.
+  return Response.json({ code, message }, { status, headers: { [ROUTER_ERROR_HEADER]: code } });
 }
