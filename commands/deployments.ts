@@ -10,6 +10,7 @@ import { baseDomainOf, promote } from "../lib/domains.ts";
 import type { Output } from "../lib/output.ts";
 import type { RedeployEvent } from "../lib/redeploy.ts";
 import type { Deployment, Project } from "../lib/types.ts";
+import { oldestFirst } from "../lib/time.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { productionHostnamesOf, wireObject } from "../lib/v2_api.ts";
 import type { Revision } from "../lib/v2/types.ts";
@@ -37,7 +38,7 @@ Examples:
     .action(async function (this: Command, idOrName: string) {
       const { api, config, out } = await connect(this);
       const project = await api.projects.get(idOrName);
-      const list = await Array.fromAsync(api.deployments.list(project.id));
+      const list = oldestFirst(await Array.fromAsync(api.deployments.list(project.id)));
       const withUrls = list.map((deployment) => withUrl(deployment, config.apiUrl));
       out.result(
         withUrls.map((deployment, i) => asApiReturns(list[i], deployment.url)),

@@ -58,3 +58,15 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }
+
+/**
+ * `items` sorted oldest first by `createdAt` (RFC 3339), whatever order the API listed them in:
+ * v1 lists deployments oldest first, v2 revisions newest first.
+ */
+export function oldestFirst<T extends { createdAt: string }>(items: readonly T[]): T[] {
+  const time = (item: T) => parseRfc3339(item.createdAt) ?? 0;
+  // Same millisecond: the text, which has the API's finer precision.
+  return [...items].sort((a, b) =>
+    time(a) - time(b) || (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0)
+  );
+}
