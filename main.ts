@@ -10,7 +10,7 @@
  */
 import { Command, CommanderError, Help, type HelpContext } from "commander";
 import denoJson from "./deno.json" with { type: "json" };
-import { addGlobalOptions, commandPath } from "./commands/context.ts";
+import { addGlobalOptions, commandPath, explainFailure } from "./commands/context.ts";
 import { type CommandEntry, COMMANDS, NOT_COMMANDS } from "./commands/table.ts";
 import { DeployTenantError, ExitCode } from "./lib/errors.ts";
 import { exitCodeOf, Output, OutputClosed } from "./lib/output.ts";
@@ -195,8 +195,9 @@ async function run(program: Command, args: string[]): Promise<number> {
       );
       return ExitCode.usage;
     }
-    out.error(error);
-    return exitCodeOf(error);
+    const explained = await explainFailure(error, failed);
+    out.error(explained);
+    return exitCodeOf(explained);
   }
 }
 

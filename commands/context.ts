@@ -7,7 +7,7 @@
 import type { Command } from "commander";
 import type { DeployApi } from "../lib/api.ts";
 import type { ApiConfig } from "../lib/config.ts";
-import { DeployTenantError, ExitCode } from "../lib/errors.ts";
+import { ApiError, DeployTenantError, ExitCode } from "../lib/errors.ts";
 import { Output } from "../lib/output.ts";
 import type { V2Api } from "../lib/v2_api.ts";
 import { canPrompt, confirm } from "./prompts.ts";
@@ -108,12 +108,41 @@ export async function connect(command: Command, out = outputFor(command)): Promi
       retryNotes.muted ||
       out.info(`${reason}; retrying in ${(delayMs / 1000).toFixed(1)} s (attempt ${attempt + 1})`),
   };
+  let session: Session;
   if (config.apiVersion === "v2") {
     const v2 = new V2Api({ ...transport, org: config.organizationId || undefined });
-    return { api: v2, v2, config, out, retryNotes };
+    session = { api: v2, v2, config, out, retryNotes };
+  } else {
+    const v1 = new V1Api({ ...transport, organizationId: config.organizationId });
+    session = { api: v1, config, out, retryNotes };
   }
-  const v1 = new V1Api({ ...transport, organizationId: config.organizationId });
-  return { api: v1, config, out, retryNotes };
+  sessions.set(command, session);
+  return session;
+}
+
+/** The session each command connected with, for {@link explainFailure}. */
+const sessions = new WeakMap<Command, Session>();
+
+/** The API's "no such deployment" codes: v1's, and v2's for a revision. */
+const DEPLOYMENT_NOT_FOUND = new Set(["deploymentNotFound", "REVISION_NOT_FOUND"]);
+
+/**
+ * Adds what the API could not know to `error`, the failure of `command`: a deployment that was
+ * not found because its first argument is a project's name (`logs acme-crm`) gets a hint naming
+ * the project and how to list its deployments. One more request, only on that failure.
+ */
+export async function explainFailure(error: unknown, command: Command): Promise<unknown> {
+  const session = sessions.get(command);
+  const id = command.args[0];
+  if (!session || !id || !(error instanceof ApiError)) return error;
+  // The 404 must be about the argument, not a deployment found along the way.
+  if (!DEPLOYMENT_NOT_FOUND.has(error.code) || !error.message.includes(id)) return error;
+  const project = await session.api.projects.get(id).catch(() => undefined);
+  if (project) {
+    error.hint = `"${id}" is a project, not a deployment: ` +
+      `\`deploy-tenant deployments list ${project.name}\` lists its deployments with their ids.`;
+  }
+  return error;
 }
 
 /**
