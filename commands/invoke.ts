@@ -66,6 +66,14 @@ Examples:
         headers.set("content-type", "application/json");
       }
       const method = (flags.request ?? (body === undefined ? "GET" : "POST")).toUpperCase();
+      // fetch refuses to send one (curl does not): say so, not "could not reach" the host.
+      if (body !== undefined && (method === "GET" || method === "HEAD")) {
+        throw usageError(
+          this,
+          `A ${method} request cannot have a body (--data)`,
+          "Send it with -X POST (or leave out -X), or put the values in the path's query.",
+        );
+      }
       const base = /^https?:\/\//i.test(target) ? target : await urlOfDeployment(this, target);
 
       const url = new URL(path, base);

@@ -90,6 +90,23 @@ Deno.test("login, whoami, config and version, which other CLIs have, say what to
   assert.match(typo.stderr, /Did you mean project\?/);
 });
 
+Deno.test("invoke -X GET (or HEAD) with a body is a usage error, not an unreachable host", async () => {
+  const api = sentinel();
+  try {
+    for (const method of ["GET", "head"]) {
+      const result = await runCli(["invoke", "http://127.0.0.1:9/", "-X", method, "-d", "x"], {
+        env: api.env,
+      });
+      assert.equal(result.code, 2, describe(result));
+      assert.match(result.stderr, /^error: A .* request cannot have a body/m);
+      assert.match(result.stderr, /^hint: .*-X POST/m);
+    }
+    assert.equal(api.requests(), 0);
+  } finally {
+    await api.stop();
+  }
+});
+
 Deno.test("under --json a usage error is a JSON document on stderr", async () => {
   const result = await runCli(["project", "list", "--bogus", "--json"]);
   assert.equal(result.code, 2);
