@@ -7,14 +7,12 @@
  */
 import { Command } from "commander";
 import type { AppLogFilter, DeployApi } from "../lib/api.ts";
+import { followAppLogs, latestLines, type PastLines } from "../lib/follow_logs.ts";
 import type { Output } from "../lib/output.ts";
 import { parseTimeArg } from "../lib/time.ts";
 import type { AppLogEntry, LogLevel } from "../lib/types.ts";
 import { connect, usageError } from "./context.ts";
 import { formatLogLine } from "./deployments.ts";
-
-/** Lines per request when paging through past logs (the API's largest page). */
-const PAGE_LIMIT = 10_000;
 
 const LEVELS: Record<string, LogLevel> = {
   debug: "debug",
@@ -66,7 +64,7 @@ Examples:
       const until = parseTime(this, "--until", flags.until, now);
       const limit = parseLimit(this, flags.limit);
       const filter: AppLogFilter = { q: flags.grep, levels: parseLevels(this, flags.level) };
-      const { api, out } = await connect(this);
+      const { api, out, retryNotes } = await connect(this);
       if (flags.build) {
         for await (const entry of api.deployments.streamBuildLogs(id)) {
           out.record(entry, () => formatLogLine(out, entry.level, entry.message));
@@ -80,7 +78,15 @@ Examples:
         }
         return;
       }
-      await follow(api, id, filter, print, since || until ? { since, until, limit } : undefined);
+      await follow(
+        api,
+        out,
+        retryNotes,
+        id,
+        filter,
+        print,
+        since || until ? { since, until, limit } : undefined,
+      );
     });
 }
 
@@ -100,66 +106,37 @@ export function formatAppLogLine(out: Output, entry: AppLogEntry): string {
   return `${out.dim(time)} ${styled} ${entry.message.replaceAll("\n", `\n${indent}`)}`;
 }
 
-interface PastOptions {
-  since?: number;
-  until?: number;
-  limit: number;
-  filter?: AppLogFilter;
-}
-
-/** The latest `limit` lines of the range, oldest first. */
-async function latestLines(
-  api: DeployApi,
-  deploymentId: string,
-  options: PastOptions,
-): Promise<AppLogEntry[]> {
-  const lines: AppLogEntry[] = [];
-  const until = new Date(options.until ?? Date.now());
-  let cursor: string | undefined;
-  do {
-    const page = await api.appLogs.query(deploymentId, {
-      ...options.filter,
-      since: options.since === undefined ? undefined : new Date(options.since),
-      until,
-      order: "desc",
-      limit: Math.min(PAGE_LIMIT, options.limit - lines.length),
-      cursor,
-    });
-    lines.push(...page.entries);
-    cursor = page.entries.length > 0 ? page.cursor : undefined;
-  } while (cursor !== undefined && lines.length < options.limit);
-  return lines.reverse();
-}
-
-/** Prints the past lines (if asked), then live ones until Ctrl-C or the stream ends. */
+/**
+ * Prints the past lines (if asked), then live ones until Ctrl-C; a cut stream is reconnected,
+ * said once on stderr.
+ */
 async function follow(
   api: DeployApi,
+  out: Output,
+  retryNotes: { muted: boolean },
   deploymentId: string,
   filter: AppLogFilter,
   print: (entry: AppLogEntry) => void,
-  past?: PastOptions,
+  past?: PastLines,
 ): Promise<void> {
   const stop = new AbortController();
   const onSignal = () => stop.abort();
   Deno.addSignalListener("SIGINT", onSignal);
   try {
-    // Subscribe first, so no line falls between the past ones and the live ones.
-    const live = api.appLogs.live(deploymentId, filter, stop.signal);
-    const first = live.next();
-    first.catch(() => {}); // awaited below; an early failure must not go unhandled meanwhile
-    let last = "";
-    if (past) {
-      for (const entry of await latestLines(api, deploymentId, { ...past, filter })) {
-        print(entry);
-        last = entry.time;
-      }
-    }
-    for (let step = await first; !step.done; step = await live.next()) {
-      // Times are RFC 3339 in UTC with the same precision: text order is time order.
-      if (step.value.time > last) print(step.value);
-    }
-  } catch (error) {
-    if (!stop.signal.aborted) throw error;
+    const lines = followAppLogs(api, deploymentId, {
+      filter,
+      past,
+      signal: stop.signal,
+      onCut: (reason, budgetMs) => {
+        out.info(
+          `The log stream was cut (${reason}); reconnecting, for up to ` +
+            `${Math.round(budgetMs / 1000)} s`,
+        );
+        // One note for the outage, not one per retry of each reconnection.
+        retryNotes.muted = true;
+      },
+    });
+    for await (const entry of lines) print(entry);
   } finally {
     Deno.removeSignalListener("SIGINT", onSignal);
     stop.abort(); // a failure above must not leave the live request open

@@ -1,0 +1,134 @@
+/**
+ * Following a deployment's app logs as a person tails them: past lines, then live ones, across
+ * the live stream being cut (a host restarting, a proxy closing an idle connection).
+ *
+ * @module
+ */
+import type { AppLogFilter, DeployApi } from "./api.ts";
+import { ApiError, DeployTenantError, NetworkError } from "./errors.ts";
+import { networkErrorReason } from "./http.ts";
+import { sleep } from "./time.ts";
+import type { AppLogEntry } from "./types.ts";
+
+/** Lines per request when paging through past logs (the API's largest page). */
+const PAGE_LIMIT = 10_000;
+
+/** Past lines to read: a range and how many of its latest. */
+export interface PastLines {
+  since?: number;
+  until?: number;
+  limit: number;
+  filter?: AppLogFilter;
+}
+
+/** The latest `limit` lines of the range, oldest first. */
+export async function latestLines(
+  api: DeployApi,
+  deploymentId: string,
+  options: PastLines,
+): Promise<AppLogEntry[]> {
+  const lines: AppLogEntry[] = [];
+  const until = new Date(options.until ?? Date.now());
+  let cursor: string | undefined;
+  do {
+    const page = await api.appLogs.query(deploymentId, {
+      ...options.filter,
+      since: options.since === undefined ? undefined : new Date(options.since),
+      until,
+      order: "desc",
+      limit: Math.min(PAGE_LIMIT, options.limit - lines.length),
+      cursor,
+    });
+    lines.push(...page.entries);
+    cursor = page.entries.length > 0 ? page.cursor : undefined;
+  } while (cursor !== undefined && lines.length < options.limit);
+  return lines.reverse();
+}
+
+/** Options of {@link followAppLogs}. */
+export interface FollowOptions {
+  filter?: AppLogFilter;
+  /** Past lines to yield first (`--since`/`--until`); none by default. */
+  past?: Omit<PastLines, "filter">;
+  /** Ends the following (Ctrl-C): the generator returns. */
+  signal: AbortSignal;
+  /** How long the API may stay away before giving up; default 60 s. */
+  budgetMs?: number;
+  /** Called once each time the stream is cut, before reconnecting. */
+  onCut?: (reason: string, budgetMs: number) => void;
+}
+
+/**
+ * Yields past lines (if asked), then live ones until `signal` aborts. When the live stream ends
+ * or its connection is cut, it reconnects and first yields what was logged meanwhile (after the
+ * last line yielded), for up to `budgetMs` of the API not answering.
+ *
+ * @throws {NetworkError} when the API stayed away longer than the budget; an API error (the
+ *   deployment was deleted, the token revoked) as it came.
+ */
+export async function* followAppLogs(
+  api: DeployApi,
+  deploymentId: string,
+  options: FollowOptions,
+): AsyncGenerator<AppLogEntry> {
+  const { filter = {}, signal } = options;
+  const budgetMs = options.budgetMs ?? 60_000;
+  let past: PastLines | undefined = options.past && { ...options.past, filter };
+  let last = "";
+  let cutSince: number | undefined;
+  while (!signal.aborted) {
+    try {
+      // Subscribe first, so no line falls between the past ones and the live ones.
+      const live = api.appLogs.live(deploymentId, filter, signal);
+      const first = live.next();
+      first.catch(() => {}); // awaited below; an early failure must not go unhandled meanwhile
+      if (past) {
+        for (const entry of await latestLines(api, deploymentId, past)) {
+          if (entry.time <= last) continue; // yielded before the stream was cut
+          yield entry;
+          last = entry.time;
+        }
+      }
+      for (let step = await first; !step.done; step = await live.next()) {
+        cutSince = undefined;
+        // Times are RFC 3339 in UTC with the same precision: text order is time order.
+        if (step.value.time > last) {
+          yield step.value;
+          last = step.value.time;
+        }
+      }
+      if (signal.aborted) return;
+      cutSince ??= Date.now();
+      options.onCut?.("the API ended the stream", budgetMs);
+    } catch (error) {
+      if (signal.aborted) return;
+      if (!isCut(error)) throw error;
+      const reason = error instanceof NetworkError ? error.message : networkErrorReason(error);
+      if (cutSince !== undefined && Date.now() - cutSince > budgetMs) {
+        throw new NetworkError(
+          `The log stream was cut and the API has not answered for ${
+            Math.round(budgetMs / 1000)
+          } s: ${reason}`,
+          { hint: "Check that the API is up, then follow the logs again.", cause: error },
+        );
+      }
+      if (cutSince === undefined) options.onCut?.(reason, budgetMs);
+      cutSince ??= Date.now();
+    }
+    // Again from the last line yielded: what was logged while the stream was down comes first.
+    past = last
+      ? { since: Date.parse(last), limit: PAGE_LIMIT, filter }
+      : options.past && { ...options.past, filter };
+    await sleep(1_000, signal).catch(() => {});
+  }
+}
+
+/**
+ * Whether `error` is the stream's connection failing (worth reconnecting), not an answer: a
+ * network error, a 5xx, or the body's read failing (a raw TypeError from the stream).
+ */
+function isCut(error: unknown): boolean {
+  if (error instanceof NetworkError) return true;
+  if (error instanceof ApiError) return error.status >= 500;
+  return !(error instanceof DeployTenantError) && error instanceof TypeError;
+}
