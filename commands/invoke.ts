@@ -5,7 +5,7 @@
  */
 import { Command } from "commander";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
-import { invoke, notServedError } from "../lib/invoke.ts";
+import { bodyReadError, invoke, notServedError } from "../lib/invoke.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { collect, connect, outputFor, usageError } from "./context.ts";
 
@@ -87,8 +87,20 @@ Examples:
       }
       const failed = response.status >= 500 || (flags.fail === true && response.status >= 400);
 
+      let received = 0;
+      const cut = (error: unknown) => {
+        const cause = bodyReadError(url, error, received);
+        // By id, the logs are one command away.
+        if (cause.code === "invokeCut" && !/^https?:\/\//i.test(target)) {
+          cause.hint = `The deployment closed the connection mid-answer (it may have crashed): ` +
+            `see \`deploy-tenant logs ${target}\`.`;
+        }
+        return cause;
+      };
       if (out.json) {
-        const text = await response.text();
+        const text = await response.text().catch((error) => {
+          throw cut(error);
+        });
         out.result({
           status: response.status,
           headers: Object.fromEntries(response.headers),
@@ -104,7 +116,14 @@ Examples:
         }
         if (response.body) {
           // Leaving the loop cancels the body: once `| head` has gone, nothing more is read.
-          for await (const chunk of response.body) if (!out.write(chunk)) break;
+          try {
+            for await (const chunk of response.body) {
+              if (!out.write(chunk)) break;
+              received += chunk.length;
+            }
+          } catch (error) {
+            throw cut(error);
+          }
         }
       }
       if (failed) {

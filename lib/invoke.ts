@@ -109,6 +109,32 @@ export function notServedError(url: URL, response: Response): DeployTenantError 
   });
 }
 
+/**
+ * What a failure while reading the body of `url`'s answer means, after `received` bytes: the
+ * time limit ran out (`invokeTimeout`, exit 6), or the answer was cut (`invokeCut`, exit 1, as
+ * for a 5xx: the deployment died or closed the connection mid-answer).
+ */
+export function bodyReadError(url: URL, error: unknown, received: number): DeployTenantError {
+  if (error instanceof DeployTenantError) return error;
+  if (error instanceof Error && error.name === "TimeoutError") {
+    return new DeployTenantError(
+      "invokeTimeout",
+      `The answer from ${url.href} did not end within the time limit (${received} bytes came)`,
+      { hint: "Raise --timeout, or check the deployment's logs.", exitCode: ExitCode.unavailable },
+    );
+  }
+  return new DeployTenantError(
+    "invokeCut",
+    `The answer from ${url.href} was cut after ${received} bytes: ${networkErrorReason(error)}`,
+    {
+      hint: "The deployment closed the connection mid-answer (it may have crashed): check its " +
+        "logs.",
+      exitCode: ExitCode.failed,
+      cause: error,
+    },
+  );
+}
+
 /** Closes the kept-alive connections to routers (tests call it so none outlives them). */
 export function closeInvokeClients(): void {
   for (const agent of proxyAgents.values()) agent.destroy();

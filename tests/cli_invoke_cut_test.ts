@@ -1,0 +1,54 @@
+/**
+ * `invoke` of a deployment that dies halfway through its answer: what came is printed, then an
+ * error saying the answer was cut and where to look (exit 1, as for a 5xx), not node's
+ * "aborted" with a stack trace.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import type { Deployment } from "../lib/types.ts";
+
+Deno.test("invoke of an answer cut short says so, exit 1, no stack trace", async () => {
+  const host = await startTestHost();
+  try {
+    const app = join(host.tempDir, "app");
+    await Deno.mkdir(app);
+    await Deno.writeTextFile(
+      join(app, "main.ts"),
+      `export default {
+  fetch() {
+    let sent = 0;
+    const body = new ReadableStream({
+      async pull(controller) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        if (++sent === 3) Deno.exit(1); // the process dies mid-answer
+        controller.enqueue(new TextEncoder().encode("part " + sent + "\\n"));
+      },
+    });
+    return new Response(body);
+  },
+};`,
+    );
+    const deployed = await runCli(["deploy", app, "-p", "cut-short", "--create", "--json"], {
+      env: host.env,
+    });
+    assert.equal(deployed.code, 0, describe(deployed));
+    const { id } = jsonOf<Deployment>(deployed);
+
+    const result = await runCli(["invoke", id, "/"], { env: host.env });
+    assert.equal(result.code, 1, describe(result));
+    assert.equal(result.stdout, "part 1\npart 2\n");
+    assert.match(
+      result.stderr,
+      /^error: The answer from http:\/\/cut-short-\w+\.localhost:\d+\/ was cut/m,
+    );
+    assert.match(result.stderr, new RegExp(`^hint: .*deploy-tenant logs ${id}`, "m"));
+    assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack trace");
+
+    const json = await runCli(["invoke", id, "/", "--json"], { env: host.env });
+    assert.equal(json.code, 1, describe(json));
+    assert.equal(JSON.parse(json.stderr).error.code, "invokeCut");
+  } finally {
+    await host.stop();
+  }
+});
