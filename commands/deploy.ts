@@ -744,7 +744,8 @@ function printPlan(out: Output, plan: DeployPlan, settings: DeploymentSettings):
       "",
       table,
       "",
-      `${plan.files.length} files, ${formatBytes(plan.totalBytes)}; ` +
+      `${plan.files.length} file${plan.files.length === 1 ? "" : "s"}, ` +
+        `${formatBytes(plan.totalBytes)}; ` +
         `${reusedFiles} by hash, ${formatBytes(plan.contentBytes)} of content to send`,
     );
     return lines.join("\n");

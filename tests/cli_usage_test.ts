@@ -257,6 +257,23 @@ Deno.test("deploy --dry-run lists what would be sent and sends nothing", async (
   }
 });
 
+Deno.test("deploy --dry-run counts one file as one file", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    await Deno.writeTextFile(join(dir, "main.ts"), "Deno.serve(() => new Response());");
+    const api = sentinel();
+    try {
+      const result = await runCli(["deploy", dir, "--dry-run"], { env: api.env });
+      assert.equal(result.code, 0, describe(result));
+      assert.match(result.stdout, /^1 file, \d+ B; 0 by hash/m);
+    } finally {
+      await api.stop();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
 Deno.test("project delete refuses without --yes when stdin is not a terminal", async () => {
   const api = sentinel();
   try {
