@@ -49,6 +49,15 @@ Examples:
     )
     .action(async function (this: Command, target: string, path: string, flags: InvokeFlags) {
       const out = outputFor(this);
+      // `invoke /lead <id>`, as curl habits type it: not a lookup of deployment "/lead".
+      if (target.startsWith("/")) {
+        const deployment = this.args.length > 1 ? path : "<deployment>";
+        throw usageError(
+          this,
+          `"${target}" is a path, not a deployment: the deployment comes first`,
+          `\`deploy-tenant invoke ${deployment} ${target}\`.`,
+        );
+      }
       const timeoutSeconds = Number(flags.timeout);
       if (!Number.isFinite(timeoutSeconds) || timeoutSeconds < 0) {
         throw usageError(this, `Invalid --timeout "${flags.timeout}": expected seconds`);

@@ -73,6 +73,11 @@ Deno.test("swapped or extra arguments get the command to type, exit 2, nothing s
         /^error: layer attach takes one layer, but got 2 arguments/m,
         /^hint: The project goes in --project: `deploy-tenant layer attach crm-defaults --project acme-crm`/m,
       ],
+      [
+        ["invoke", "/lead", "abcde12vwxyz"],
+        /^error: "\/lead" is a path, not a deployment: the deployment comes first/m,
+        /^hint: `deploy-tenant invoke abcde12vwxyz \/lead`/m,
+      ],
     ];
     for (const [args, error, hint] of cases) {
       const result = await runCli(args, { env: api.env });
