@@ -62,6 +62,14 @@ Examples:
       const now = Date.now();
       const since = parseTime(this, "--since", flags.since, now);
       const until = parseTime(this, "--until", flags.until, now);
+      // `--since 5m --until 10m` is an empty range: say so rather than print nothing.
+      if (since !== undefined && until !== undefined && since >= until) {
+        throw usageError(
+          this,
+          "--since must be before --until",
+          "Durations count back from now: --since 10m --until 5m is the 5 minutes before the last 5.",
+        );
+      }
       const limit = parseLimit(this, flags.limit);
       const filter: AppLogFilter = { q: flags.grep, levels: parseLevels(this, flags.level) };
       const { api, out, retryNotes } = await connect(this);

@@ -274,6 +274,20 @@ Deno.test("deploy --dry-run counts one file as one file", async () => {
   }
 });
 
+Deno.test("logs --since after --until is a usage error, not an empty answer", async () => {
+  const api = sentinel();
+  try {
+    const result = await runCli(["logs", "abcde12vwxyz", "--since", "5m", "--until", "10m"], {
+      env: api.env,
+    });
+    assert.equal(result.code, 2, describe(result));
+    assert.match(result.stderr, /^error: --since must be before --until/m);
+    assert.equal(api.requests(), 0);
+  } finally {
+    await api.stop();
+  }
+});
+
 Deno.test("project delete refuses without --yes when stdin is not a terminal", async () => {
   const api = sentinel();
   try {
