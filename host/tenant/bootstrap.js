@@ -532,6 +532,11 @@ function withTimeLimit(handler) {
   };
 }
 
+/** The address a deployment's Deno.serve listens on as Deploy tells it. */
+function deployListenAddress() {
+  return { transport: "tcp", hostname: "0.0.0.0", port: 8000 };
+}
+
 function listen(handler, options = {}) {
   if (server) {
     throw new Error("Deno.serve() was called twice: a deployment serves one handler");
@@ -553,10 +558,12 @@ function listen(handler, options = {}) {
   }
   // Bound already (onListen comes a turn later): the host need not wait for its next look.
   writeTagged({ listening: true });
-  // As on Deploy, the deployment's onListen hears of a TCP listener (the socket is the host's).
+  // As on Deploy, the deployment's onListen and the server's addr say it listens on TCP (the
+  // socket is the host's): code that logs or builds URLs from `server.addr` gets a port.
+  server.addr = deployListenAddress();
   if (typeof options.onListen === "function") {
     const onListen = options.onListen;
-    queueMicrotask(() => onListen({ transport: "tcp", hostname: "0.0.0.0", port: 8000 }));
+    queueMicrotask(() => onListen(deployListenAddress()));
   }
   return server;
 }

