@@ -35,3 +35,26 @@ const server = Deno.serve({ port: 3000, onListen(addr) { heard = addr; } }, () =
   assert.deepEqual(seen.addr, { transport: "tcp", hostname: "0.0.0.0", port: 8000 });
   assert.equal(seen.url, "http://0.0.0.0:8000");
 });
+
+Deno.test("a Node HTTP server (Express's req.ip) sees the client's address", async () => {
+  await using api = await startApiHost();
+  const { host } = await deployModule(
+    api,
+    "node-client",
+    `import http from "node:http";
+http.createServer((request, response) => {
+  const { remoteAddress, remoteFamily, remotePort } = request.socket;
+  response.end(JSON.stringify({ remoteAddress, remoteFamily, remotePort }));
+}).listen(8000);
+`,
+  );
+  for (const when of ["first", "next"]) {
+    const [status, body] = await get(api.host.port, host, "/");
+    assert.equal(status, 200, body);
+    assert.deepEqual(
+      JSON.parse(body),
+      { remoteAddress: "127.0.0.1", remoteFamily: "IPv4", remotePort: 0 },
+      when,
+    );
+  }
+});

@@ -603,6 +603,7 @@ if (nodeServer) {
     if (this.keepAliveTimeout === 5_000) this.keepAliveTimeout = 0;
     answerNodeWarmUps(this);
     limitNodeRequests(this);
+    this.prependListener("request", showClientAddress);
     this.once("listening", () => writeTagged({ listening: true }));
     const callback = args.findLast((arg) => typeof arg === "function");
     return apply(
@@ -617,6 +618,23 @@ if (nodeServer) {
     if (port === undefined) return apply(realAddress, this, []);
     return { address: "0.0.0.0", family: "IPv4", port: port || 8000 };
   };
+}
+
+/**
+ * A Node server's request comes from the client's address, as on Deploy (Express's `req.ip`, Koa's
+ * `ctx.ip` read the socket's): the socket is the host's unix one, so its address is the one the
+ * host forwards (see ClientInfo). Set at each request, as HAProxy reuses a connection for others'.
+ */
+function showClientAddress(request) {
+  const client = request.headers?.["x-forwarded-for"]?.split(",")[0].trim() || "127.0.0.1";
+  const shown = {
+    remoteAddress: client,
+    remoteFamily: client.includes(":") ? "IPv6" : "IPv4",
+    remotePort: 0, // as info.remoteAddr's
+  };
+  for (const [name, value] of Object.entries(shown)) {
+    Object.defineProperty(request.socket, name, { configurable: true, value });
+  }
 }
 
 /** The TCP port a `net.Server#listen(...)` call asks for, or `undefined` for a path or a handle. */
