@@ -66,7 +66,7 @@ Deno.test("the runtime logs start, output and the memory cap, and reports its pr
     const failure = await tenantGet(instance.client, "/oom")
       .then((response) => response.body?.cancel(), (error) => error);
     assert.ok(failure instanceof Error, "the request dies with the process");
-    const answer = await forwardFailureResponse(instance, failure);
+    const answer = await forwardFailureResponse(instance);
     assert.equal(answer.status, 502);
     assert.equal((await answer.json()).code, "MEMORY_LIMIT");
     await waitFor(() => events.includes("exited"));
@@ -133,7 +133,7 @@ for (const path of ["kernel", "sampling"] as const) {
         const failure = await tenantGet(instance.client, "/buffers")
           .then((response) => response.body?.cancel(), (error) => error);
         assert.ok(failure instanceof Error, "the request dies with the process");
-        const answer = await forwardFailureResponse(instance, failure);
+        const answer = await forwardFailureResponse(instance);
         assert.equal((await answer.json()).code, "MEMORY_LIMIT");
         const limit = residentLimitMb(48);
         await waitFor(() => lines.some(([, message]) => message.startsWith("Memory limit")));

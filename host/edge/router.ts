@@ -193,7 +193,7 @@ export function createRouter(
       instance.lastUsed = Date.now();
       options.onServed?.(instance);
       return response;
-    } catch (error) {
+    } catch {
       // A runtime handed the deployment that then failed to load it: that is what to say.
       const failure = await serving?.then(() => undefined, (failure) => failure as Error);
       if (failure) return startFailureResponse(failure);
@@ -209,7 +209,7 @@ export function createRouter(
           log: options.appLog ?? (() => {}),
         });
       }
-      return await forwardFailureResponse(instance, error);
+      return await forwardFailureResponse(instance);
     } finally {
       answered = true;
       clearTimeout(timer);

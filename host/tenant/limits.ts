@@ -76,12 +76,13 @@ export async function timeLimitResponse(request: TimedOutRequest): Promise<Respo
  * The answer when forwarding failed for another reason: `MEMORY_LIMIT` if the process was
  * killed at its memory cap (as Deploy answers), otherwise the deployment is unavailable.
  */
-export async function forwardFailureResponse(
-  instance: Instance,
-  error: unknown,
-): Promise<Response> {
+export async function forwardFailureResponse(instance: Instance): Promise<Response> {
   // The process may still be writing V8's report as the connection drops: give it a moment.
-  const exitedSoon = instance.exited.then(() => new Promise((resolve) => setTimeout(resolve, 50)));
+  let ended = false;
+  const exitedSoon = instance.exited.then(() => {
+    ended = true;
+    return new Promise((resolve) => setTimeout(resolve, 50));
+  });
   await Promise.race([exitedSoon, new Promise((resolve) => setTimeout(resolve, 1_000))]);
   if (instance.memoryLimitExceeded) {
     return errorResponse(
@@ -90,10 +91,14 @@ export async function forwardFailureResponse(
       "The deployment exceeded its memory limit and was terminated",
     );
   }
+  // Not the forwarding error's own words: node's name the host's socket path ("connect
+  // ECONNREFUSED /…/run/http.sock"), none of the client's business. HAProxy's words.
   return errorResponse(
     502,
     "deploymentUnavailable",
-    `The deployment failed to answer: ${(error as Error).message}`,
+    ended
+      ? "The deployment failed to answer: its process ended (see its app logs)"
+      : "The deployment failed to answer: the connection to its process failed",
   );
 }
 
