@@ -1,8 +1,9 @@
 /**
  * What a customer's code sees of its server and its clients is what it sees on Deno Deploy: the
  * server `Deno.serve` returns says it listens where `onListen` heard it does, Node's HTTP server
- * (Express's `req.ip`) sees the client's address, and a process that ends mid-request is
- * answered without the host's own paths. From a fourth fidelity pass.
+ * (Express's `req.ip`) sees the client's address, a process that ends mid-request is answered
+ * without the host's own paths, and a logged stack shows the deployment's frames, not the
+ * host's. From a fourth fidelity pass.
  */
 import assert from "node:assert/strict";
 import { hasProgram } from "../lib/programs.ts";
@@ -87,3 +88,49 @@ for (const frontProxy of [true, false]) {
     },
   });
 }
+
+Deno.test("a handler's error is logged with the deployment's frames, none of the host's", async () => {
+  await using api = await startApiHost();
+  const { id, host } = await deployModule(
+    api,
+    "throws",
+    `Deno.serve((request) => {
+  const path = new URL(request.url).pathname;
+  if (path === "/caught") {
+    try {
+      throw new Error("caught and logged");
+    } catch (error) {
+      console.error(error);
+      return new Response("logged");
+    }
+  }
+  if (path === "/rejects") {
+    Promise.reject(new Error("never handled"));
+    return new Response("rejected");
+  }
+  throw new Error("thrown by the handler");
+});
+`,
+  );
+  assert.equal((await get(api.host.port, host, "/caught"))[0], 200);
+  assert.equal((await get(api.host.port, host, "/"))[0], 500);
+  assert.equal((await get(api.host.port, host, "/rejects"))[0], 200);
+  const expected = ["caught and logged", "thrown by the handler", "never handled"];
+  let errors: string[] = [];
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+    const response = await api.request(
+      "GET",
+      `/v1/deployments/${id}/app_logs?since=2000-01-01T00:00:00Z&limit=100`,
+    );
+    const lines: { level: string; message: string }[] = await response.json();
+    errors = lines.filter((line) => line.level === "error").map((line) => line.message);
+    if (expected.every((text) => errors.some((error) => error.includes(text)))) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  for (const text of expected) {
+    const error = errors.find((error) => error.includes(text));
+    assert.ok(error, `${text} is logged: ${errors.join("\n")}`);
+    assert.match(error, /\n {4}at .*file:\/\/\/app\/main\.ts:\d+:\d+/, "its own frame is kept");
+    assert.ok(!error.includes("bootstrap.js"), error);
+  }
+});

@@ -30,7 +30,15 @@ function writeTagged(record) {
   }
 }
 
+// A handler's stack passes through the bootstrap's wrappers (the time limit, the client's address):
+// their frames are the host's, which Deploy's logs do not show, so a logged stack drops them.
+const BOOTSTRAP_URL = import.meta.url;
+const isOwnFrame = (line) => line.trimStart().startsWith("at ") && line.includes(BOOTSTRAP_URL);
+
 function writeLog(level, message) {
+  if (message.includes(BOOTSTRAP_URL)) {
+    message = message.split("\n").filter((line) => !isOwnFrame(line)).join("\n");
+  }
   if (message.length > MAX_MESSAGE_LENGTH) {
     const cut = message.length - MAX_MESSAGE_LENGTH;
     message = `${message.slice(0, MAX_MESSAGE_LENGTH)}… [${cut} more characters not kept]`;
@@ -779,10 +787,7 @@ async function runCron(name) {
     const ms = Math.round(performance.now() - started);
     writeTagged({ level: "info", message: `cron job "${name}" finished in ${ms} ms` });
   } catch (error) {
-    writeTagged({
-      level: "error",
-      message: `cron job "${name}" failed: ${error?.stack ?? String(error)}`,
-    });
+    writeLog("error", `cron job "${name}" failed: ${error?.stack ?? String(error)}`);
   }
 }
 
