@@ -134,3 +134,22 @@ Deno.test("a handler's error is logged with the deployment's frames, none of the
     assert.ok(!error.includes("bootstrap.js"), error);
   }
 });
+
+Deno.test({
+  name: "os.hostname() at start (as pino's logger does) answers the sandbox's own name",
+  ignore: !hasProgram("bwrap") || Deno.env.get("DEPLOY_TENANT_TEST_UNSANDBOXED") === "1",
+  async fn() {
+    await using api = await startApiHost();
+    const { host } = await deployModule(
+      api,
+      "hostname",
+      `import os from "node:os";
+const hostname = os.hostname(); // at start, as pino's default base does
+Deno.serve(() => Response.json({ hostname, deno: Deno.hostname() }));
+`,
+    );
+    const [status, body] = await get(api.host.port, host, "/");
+    assert.equal(status, 200, body);
+    assert.deepEqual(JSON.parse(body), { hostname: "deployment", deno: "deployment" });
+  },
+});

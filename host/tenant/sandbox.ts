@@ -410,6 +410,10 @@ function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
     `--allow-read=${[where.app, where.run, kvFile].filter(Boolean).join(",")}`,
     `--allow-write=${[socket, kvFile].filter(Boolean).join(",")}`,
     "--allow-env",
+    // The host name is the sandbox's own ("deployment", its UTS namespace's): nothing of the
+    // host's. npm packages read it at start (pino's logger, so Fastify's; database drivers'
+    // client metadata), and on Deploy they get one, not a NotCapable that fails the build.
+    ...(sandboxed ? ["--allow-sys=hostname"] : []),
     ...netFlags(spec.net, socket, spec.privateNet),
     `--v8-flags=--max-old-space-size=${spec.memoryMb}`,
     // Dependencies were fetched at build time through the host's egress proxy (build/): the
