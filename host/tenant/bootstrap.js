@@ -151,6 +151,15 @@ const socketPath = Deno.env.get("DENO_DEPLOYMENT_SOCKET");
 Deno.env.delete("DENO_DEPLOYMENT_SOCKET");
 if (!socketPath) throw new Error("bootstrap: DENO_DEPLOYMENT_SOCKET is not set");
 
+// Writing the socket's path is granted for the listen alone, but Deno's grant of a path covers
+// every path beneath it: a deployment that removed its socket and made a directory of the name
+// could fill the host's disk with files there. Once the socket is bound the grant is revoked
+// (taken now: the deployment's code could replace Deno.permissions before it listens).
+const revokePermission = Deno.permissions.revokeSync.bind(Deno.permissions);
+function sealSocket() {
+  revokePermission({ name: "write", path: socketPath });
+}
+
 // The deployment's time limit per request (host/tenant/limits.ts): answered here while the event
 // loop runs; the host's router or front proxy restarts the process if even this cannot run.
 let requestTimeoutMs = Number(Deno.env.get("DENO_DEPLOYMENT_TIME_LIMIT_MS")) || 0;
@@ -562,7 +571,13 @@ function listen(handler, options = {}) {
     server = pooledServer;
     deploymentServes.resolve();
   } else {
-    server = realServe({ path: socketPath, onListen() {}, onError }, limited);
+    try {
+      server = realServe({ path: socketPath, onListen() {}, onError }, limited);
+    } finally {
+      // Even when the listen failed (a directory the deployment made of the name is in the way):
+      // it makes nothing more there.
+      sealSocket();
+    }
   }
   // Bound already (onListen comes a turn later): the host need not wait for its next look.
   writeTagged({ listening: true });
@@ -612,7 +627,10 @@ if (nodeServer) {
     answerNodeWarmUps(this);
     limitNodeRequests(this);
     this.prependListener("request", showClientAddress);
-    this.once("listening", () => writeTagged({ listening: true }));
+    this.once("listening", () => {
+      sealSocket();
+      writeTagged({ listening: true });
+    });
     const callback = args.findLast((arg) => typeof arg === "function");
     return apply(
       realListen,
@@ -815,6 +833,7 @@ if (pooled) {
     { path: socketPath, onListen() {}, onError: (error) => dispatchError(error) },
     (request, info) => dispatch(request, info),
   );
+  sealSocket();
   // Deno loads the main module (pool.js) once the event loop has run dry after the preload, so
   // never while this listens: everything a pooled runtime does runs here.
   //

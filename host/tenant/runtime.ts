@@ -10,6 +10,7 @@ import { type GuardOptions, ProcessGuard } from "./process_guard.ts";
 import { type HostCgroups, inCgroup, type TenantCgroup } from "./cgroups.ts";
 import {
   DEFAULT_KV_MAX_BYTES,
+  ensureKvFile,
   type Isolation,
   SOCKET_NAME,
   tenantCommand,
@@ -625,7 +626,7 @@ export class Runtime {
     let kvDir: string | undefined;
     if (deployment.kvDatabaseId) {
       kvDir = kvDatabaseDir(this.#options.kvDir, deployment.kvDatabaseId);
-      await Deno.mkdir(kvDir, { recursive: true, mode: 0o700 });
+      await ensureKvFile(kvDir);
     }
     const process = await this.#launch({
       deploymentId: deployment.id,
@@ -654,7 +655,9 @@ export class Runtime {
 
   /** Spawns a tenant process and starts reading its output; it belongs to no deployment yet. */
   async #launch(spec: TenantSpec): Promise<Launched> {
-    await Deno.remove(join(spec.runDir, SOCKET_NAME)).catch(() => {});
+    // Whatever is there: a socket of an earlier process, or a directory an earlier one made of
+    // the name before it listened (the path is the tenant's to write until then), with files.
+    await Deno.remove(join(spec.runDir, SOCKET_NAME), { recursive: true }).catch(() => {});
     const cgroup = this.#makeCgroup();
     const tenant = tenantCommand(
       { cacheFileBytes: this.#options.cacheDatabaseBytes, ...spec },

@@ -352,6 +352,21 @@ export const RUNTIME_MODULE_BYTES = 16 * 1024 * 1024;
 /** The KV database file inside {@link TenantSpec.kvDir}; SQLite keeps `-wal`/`-shm` beside it. */
 export const KV_FILE_NAME = "kv.sqlite3";
 
+/**
+ * Makes the KV database's directory and an empty database file in it, unless there is one (SQLite
+ * takes an empty file for an empty database). The sandbox mounts that file over itself
+ * (see {@link startCommand}), so the file must exist before the tenant starts.
+ */
+export async function ensureKvFile(kvDir: string): Promise<void> {
+  await Deno.mkdir(kvDir, { recursive: true, mode: 0o700 });
+  // Neither truncated nor replaced: a database already there is kept as it is.
+  using _file = await Deno.open(join(kvDir, KV_FILE_NAME), {
+    write: true,
+    create: true,
+    mode: 0o600,
+  });
+}
+
 /** The socket file name inside `runDir`. */
 export const SOCKET_NAME = "http.sock";
 
@@ -505,7 +520,13 @@ function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
       "--tmpfs",
       `${IN_SANDBOX.cache}/gen/${dir}`,
     ]),
-    ...(spec.kvDir === undefined ? [] : ["--bind", spec.kvDir, IN_SANDBOX.kv]),
+    // The database's file is mounted over itself as well: a mount point cannot be removed or
+    // renamed, so the one file the tenant may write (Deno's grant of a path covers every path
+    // beneath it) cannot become a directory it fills with files (ensureKvFile made it).
+    ...(spec.kvDir === undefined ? [] : [
+      ...["--bind", spec.kvDir, IN_SANDBOX.kv],
+      ...["--bind", join(spec.kvDir, KV_FILE_NAME), kvFile!],
+    ]),
     // No procfs: a tenant's /proc would show the host's mounts (bind sources: the data dir,
     // deployment ids), the shared network namespace's sockets and the machine's load. Deno
     // needs only /proc/self/exe, here a plain link to itself; (`Deno.memoryUsage().rss` reads
