@@ -209,7 +209,10 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     // A body whose bytes are not all here with the head is counted from the log line when the
     // request ends (`%U`), as a chunked one is: a Content-Length is only a claim (one of a
     // terabyte with three bytes behind it was billed a terabyte to the deployment's project).
-    // Value 1: chunked; 2: a Content-Length the body so far does not fill.
+    // Value 1: chunked; 2: a Content-Length the body so far does not fill; 3: an upgrade (a
+    // WebSocket), whose tunnel's bytes from the client come after any body (they were not
+    // billed at all: %U has them, nothing else does).
+    "  http-request set-var(txn.rc) int(3) if { req.hdr(upgrade) -m found }",
     "  http-request set-var(txn.rc) int(1) if { req.hdr(transfer-encoding) -m found }",
     // HAProxy drops a Content-Length that comes with Transfer-Encoding: no condition needed.
     "  http-request set-var(txn.cl) req.hdr(content-length)",

@@ -50,9 +50,10 @@ export function parseProxyLogLine(line: string): ProxyLogEntry | undefined {
   const status = Number(field.status);
   let bodyIn = 0;
   // `requestChunked`: 1 for a chunked body, 2 for a Content-Length whose bytes had not all come
-  // with the head (counted here from what HAProxy received, not from the header's claim).
+  // with the head (counted here from what HAProxy received, not from the header's claim), 3 for
+  // an upgrade (what the client sent through the tunnel, a WebSocket's frames, is in `bytesIn`).
   if (field.countedIn === "-" && field.requestChunked !== "-") {
-    const trailers = field.requestChunked === "2" ? 0 : HTX_END_OF_TRAILERS;
+    const trailers = field.requestChunked === "1" ? HTX_END_OF_TRAILERS : 0;
     const head = HTX_START_LINE + field.method.length + (number(field.uriLength) ?? 0) +
       HTX_VERSION + headerBlock(field.requestHeaderBytes, field.requestHeaderCount) +
       HTX_END_OF_HEADERS + trailers;

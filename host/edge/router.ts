@@ -160,6 +160,12 @@ export function createRouter(
             instance.inFlight--;
             instance.lastUsed = Date.now();
           },
+          onBytes: usage &&
+            ((toTenant, fromTenant) =>
+              usage.add(owner, {
+                networkIngressBytes: toTenant,
+                networkEgressBytes: fromTenant,
+              })),
         },
       );
     }

@@ -58,14 +58,15 @@ export function isWebSocketUpgrade(request: Request): boolean {
 /**
  * Answers a WebSocket upgrade by opening the same WebSocket to the tenant listening on
  * `socketPath` (`path` with its query, `headers` as the router forwards them), then relaying.
- * `onOpen` and `onClose` bracket the relayed connection (the tenant counts as busy meanwhile).
+ * `onOpen` and `onClose` bracket the relayed connection (the tenant counts as busy meanwhile);
+ * `onBytes` is told the bytes of its frames as they cross the tenant's connection (for billing).
  */
 export async function relayWebSocket(
   request: Request,
   socketPath: string,
   path: string,
   headers: Headers,
-  hooks: { onOpen?: () => void; onClose?: () => void } = {},
+  hooks: RelayHooks = {},
 ): Promise<Response> {
   const forwarded: Record<string, string> = {};
   for (const [name, value] of headers) {
@@ -116,6 +117,7 @@ export async function relayWebSocket(
     },
   );
   if (opened instanceof Response) return opened;
+  if (hooks.onBytes) meterTenant(opened.socket, opened.head, hooks.onBytes);
 
   const raw = rawUpgrades.get(request);
   if (raw) {
@@ -188,6 +190,37 @@ export async function relayWebSocket(
   return response;
 }
 
+/** What {@link relayWebSocket} tells its caller about the relayed connection. */
+export interface RelayHooks {
+  onOpen?: () => void;
+  onClose?: () => void;
+  /** Bytes written to the tenant (`toTenant`) or read from it (`fromTenant`), as they cross. */
+  onBytes?: (toTenant: number, fromTenant: number) => void;
+}
+
+/**
+ * Counts what crosses the tenant's end of a relayed WebSocket, frames as they are (HAProxy
+ * counts a tunnel's bytes the same way): every read, and every write, whether the relay wrote
+ * frames of its own or spliced the client's. Without it a WebSocket through the router was not
+ * billed at all.
+ */
+function meterTenant(
+  socket: Duplex,
+  head: Uint8Array,
+  onBytes: (toTenant: number, fromTenant: number) => void,
+): void {
+  if (head.byteLength > 0) onBytes(0, head.byteLength);
+  socket.on("data", (chunk: Uint8Array) => onBytes(0, chunk.byteLength));
+  const write = (socket.write as (...args: unknown[]) => boolean).bind(socket);
+  socket.write = ((chunk: unknown, ...rest: unknown[]) => {
+    const bytes = typeof chunk === "string"
+      ? Buffer.byteLength(chunk)
+      : (chunk as Uint8Array).byteLength;
+    onBytes(bytes, 0);
+    return write(chunk, ...rest);
+  }) as typeof socket.write;
+}
+
 /**
  * Bytes the relay lets wait for one side of a WebSocket: past them it stops reading the tenant
  * until its client has taken half (or closes the connection of a client sending faster than the
@@ -207,7 +240,7 @@ function spliceRaw(
   raw: RawUpgrade,
   key: string,
   tenant: { socket: Duplex; head: Buffer; protocol?: string },
-  hooks: { onOpen?: () => void; onClose?: () => void },
+  hooks: RelayHooks,
 ): void {
   raw.taken = true;
   const accept = createHash("sha1").update(key + WEBSOCKET_GUID).digest("base64");
