@@ -455,10 +455,11 @@ const QUOTAS = {
   layers: "layers",
   storage: "storedBytes",
   "database-size": "databaseBytes",
+  dependencies: "dependencyBytes",
 } as const;
 
 /** The quotas that are sizes (and take k, m, g). */
-const SIZED_QUOTAS = new Set<string>(["storedBytes", "databaseBytes"]);
+const SIZED_QUOTAS = new Set<string>(["storedBytes", "databaseBytes", "dependencyBytes"]);
 
 /** `--quota projects=5000 --quota storage=20g` as quotas (sizes take k, m, g). */
 function parseQuotas(
@@ -478,7 +479,7 @@ function parseQuotas(
       throw usageError(
         command,
         `Invalid --quota "${text}": expected ${Object.keys(QUOTAS).join(", ")}=<n> ` +
-          "(storage and database-size take a size like 20g)",
+          "(storage, database-size and dependencies take a size like 20g)",
       );
     }
     quotas[key] = amount;
@@ -517,7 +518,8 @@ function addHostSettings(command: Command): Command {
     .option(
       "--quota <name=n>",
       "per-organization quota: projects (10000), deployments (100000), databases (1000), " +
-        "domains (1000), layers (1000), storage (50g), database-size (1g, each KV database); repeatable",
+        "domains (1000), layers (1000), storage (50g), database-size (1g, each KV database), " +
+        "dependencies (1g, what each build may download); repeatable",
       collect,
     )
     .option(

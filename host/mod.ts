@@ -256,7 +256,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     urlFor: (domain) => `http://${domain}:${port}`,
     beforeLive: async (id, domains) => await front?.beforeLive(id, domains),
     afterLive: (id) => front?.live(id),
-    dependencies: { proxyUrl: egress.url, deno: tenantDenoBinary() },
+    dependencies: {
+      proxyUrl: egress.url,
+      deno: tenantDenoBinary(),
+      maxBytes: options.quotas?.dependencyBytes ?? DEFAULT_QUOTAS.dependencyBytes,
+    },
   });
   const crons = new CronScheduler({
     store,

@@ -30,6 +30,14 @@ export interface Quotas {
    * refuses a tenant's write past it (`RLIMIT_FSIZE`), so no database can fill the host's disk.
    */
   databaseBytes: number;
+  /**
+   * The most one deployment's build may download into its Deno cache (`npm:`, `jsr:`, `https:`
+   * modules), in bytes, each file and directory counted as at least a block: past it the fetch is
+   * stopped and the build fails. Without it a deployment importing a module from a server its
+   * owner runs filled the host's disk for as long as the fetch could run (5 minutes), outside
+   * the storage quota.
+   */
+  dependencyBytes: number;
 }
 
 /** What each organization may hold unless `host --quota` says otherwise. */
@@ -41,6 +49,7 @@ export const DEFAULT_QUOTAS: Quotas = {
   layers: 1_000,
   storedBytes: 50 * 1024 ** 3,
   databaseBytes: DEFAULT_KV_MAX_BYTES,
+  dependencyBytes: 1024 ** 3,
 };
 
 /** `--quota` names → {@link Quotas} keys. */
@@ -52,9 +61,10 @@ export const QUOTA_NAMES: Record<string, keyof Quotas> = {
   layers: "layers",
   storage: "storedBytes",
   "database-size": "databaseBytes",
+  dependencies: "dependencyBytes",
 };
 
-type Counted = Exclude<keyof Quotas, "storedBytes" | "databaseBytes">;
+type Counted = Exclude<keyof Quotas, "storedBytes" | "databaseBytes" | "dependencyBytes">;
 
 const COUNTS: Record<Counted, string> = {
   projects: "SELECT count(*) AS n FROM projects WHERE organization_id = ?",

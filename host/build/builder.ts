@@ -41,7 +41,7 @@ export interface BuilderOptions {
    * The host's egress proxy (`http://127.0.0.1:<port>`) and the Deno binary the dependency
    * step fetches `npm:`, `jsr:` and `https:` modules with; without them no module is fetched.
    */
-  dependencies?: { proxyUrl: string; deno: string };
+  dependencies?: { proxyUrl: string; deno: string; maxBytes?: number };
 }
 
 /** Runs builds in the background, a few at a time. */
@@ -166,15 +166,25 @@ export class Builder {
     if (!dependencies || !await needsDependencies(dirs.app)) return;
     log("Fetching dependencies (npm:, jsr:, https:) through the host's egress proxy");
     await Deno.mkdir(dirs.cache, { recursive: true, mode: 0o700 });
-    const result = await fetchDependencies({
-      appDir: dirs.app,
-      cacheDir: dirs.cache,
-      entrypoint: runnable.entrypoint,
-      denoFlags: runnable.denoFlags,
-      deno: dependencies.deno,
-      proxyUrl: dependencies.proxyUrl,
-    }, this.#options.runtime.isolation);
+    const result = await fetchDependencies(
+      {
+        appDir: dirs.app,
+        cacheDir: dirs.cache,
+        entrypoint: runnable.entrypoint,
+        denoFlags: runnable.denoFlags,
+        deno: dependencies.deno,
+        proxyUrl: dependencies.proxyUrl,
+      },
+      this.#options.runtime.isolation,
+      dependencies.maxBytes,
+    );
     if (result.ok) return;
+    if (result.tooLarge) {
+      // Not kept: the deployment cannot run without them, and they are what filled the disk.
+      await Deno.remove(dirs.cache, { recursive: true }).catch(() => {});
+      log(result.output, "error");
+      throw new BuildError("The deployment's dependencies are too large");
+    }
     // Its last lines: the whole of it could be as long as the import specifiers the app names.
     const output = result.output.length > OUTPUT_TAIL_CHARS
       ? result.output.slice(-OUTPUT_TAIL_CHARS)

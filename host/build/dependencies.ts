@@ -13,6 +13,7 @@ import {
   dependencyFetchCommand,
   type DependencyFetchSpec,
   type Isolation,
+  withFileSizeLimit,
 } from "../tenant/sandbox.ts";
 
 /** How long fetching a deployment's dependencies may take. */
@@ -60,14 +61,32 @@ export interface FetchResult {
   ok: boolean;
   /** What `deno cache` printed (errors name the module and the proxy's refusal). */
   output: string;
+  /** Set when the fetch was stopped because the cache passed its size limit. */
+  tooLarge?: boolean;
 }
 
-/** Runs the sandboxed `deno cache` of {@link dependencyFetchCommand}. */
+/** How often the size of a cache being fetched into is measured. */
+const SIZE_CHECK_MS = 500;
+
+/** The least a file or directory is counted as: one block (so empty files count too). */
+const BLOCK_BYTES = 4096;
+
+/**
+ * Runs the sandboxed `deno cache` of {@link dependencyFetchCommand}. With `maxBytes`, the fetch
+ * may not grow the cache past it: the kernel holds each file to it (`RLIMIT_FSIZE`), and the
+ * cache is measured while the fetch runs (what a download unpacks to, npm tarballs and
+ * compressed responses, is what the disk holds: counting bytes at the proxy would not see it);
+ * past it the fetch is killed and the result says `tooLarge`.
+ */
 export async function fetchDependencies(
   spec: DependencyFetchSpec,
   isolation: Isolation,
+  maxBytes?: number,
 ): Promise<FetchResult> {
-  const { command, args, env, cwd } = dependencyFetchCommand(spec, isolation);
+  const started = dependencyFetchCommand(spec, isolation);
+  const { command, args, env, cwd } = maxBytes === undefined
+    ? started
+    : withFileSizeLimit(started, maxBytes);
   const child = new Deno.Command(command, {
     args,
     env,
@@ -82,14 +101,73 @@ export async function fetchDependencies(
       child.kill("SIGKILL");
     } catch { /* exited */ }
   }, DEPENDENCY_FETCH_TIMEOUT_MS);
+  let tooLarge = false;
+  const overLimit = async () =>
+    maxBytes !== undefined && await cacheBytes(spec.cacheDir, maxBytes) > maxBytes;
+  const output = child.output();
+  let done = false;
+  const watch = (async () => {
+    // One measure at a time, each after the previous one ended.
+    while (!done && maxBytes !== undefined) {
+      await new Promise((resolve) => setTimeout(resolve, SIZE_CHECK_MS));
+      if (!done && await overLimit()) {
+        tooLarge = true;
+        try {
+          child.kill("SIGKILL");
+        } catch { /* exited */ }
+        return;
+      }
+    }
+  })();
   try {
-    const { success, stdout, stderr } = await child.output();
+    const { success, stdout, stderr } = await output;
+    done = true;
+    await watch;
+    // What came after the last measure.
+    if (!tooLarge && await overLimit()) tooLarge = true;
+    if (tooLarge) {
+      return {
+        ok: false,
+        tooLarge,
+        output: `The dependencies passed the limit of ${mib(maxBytes!)} MiB a build may download ` +
+          "into the deployment's cache (the host's --quota dependencies): fetching stopped",
+      };
+    }
     const decoder = new TextDecoder();
-    const output = (decoder.decode(stdout) + decoder.decode(stderr)).trim();
-    return { ok: success, output };
+    return { ok: success, output: (decoder.decode(stdout) + decoder.decode(stderr)).trim() };
   } finally {
+    done = true;
     clearTimeout(timer);
   }
+}
+
+/**
+ * The bytes under `dir`, each file and directory counted as at least a block; stops counting
+ * once past `stopAt` (the walk then costs no more than the limit allows files).
+ */
+export async function cacheBytes(dir: string, stopAt = Infinity): Promise<number> {
+  let total = 0;
+  const walk = async (path: string): Promise<void> => {
+    let entries;
+    try {
+      entries = await Array.fromAsync(Deno.readDir(path));
+    } catch {
+      return; // gone meanwhile, or not made yet
+    }
+    for (const entry of entries) {
+      if (total > stopAt) return;
+      const child = join(path, entry.name);
+      const size = entry.isFile ? await Deno.lstat(child).then((info) => info.size, () => 0) : 0;
+      total += Math.max(size, BLOCK_BYTES);
+      if (entry.isDirectory) await walk(child);
+    }
+  };
+  await walk(dir);
+  return total;
+}
+
+function mib(bytes: number): string {
+  return (bytes / 1024 / 1024).toFixed(0);
 }
 
 async function* moduleFiles(dir: string): AsyncGenerator<string> {

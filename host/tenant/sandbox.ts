@@ -390,10 +390,13 @@ export function tenantCommand(spec: TenantSpec, isolation: Isolation): StartComm
 /**
  * `command` started from a shell that first sets the size limit of every file the process
  * writes (POSIX `ulimit -f`, in blocks of 512 bytes: a tenant writes its KV database and what Deno
- * caches for it) and ignores SIGXFSZ, so that a write past the limit fails with EFBIG — SQLite's
+ * caches for it, a build's dependency fetch what it downloads) and ignores SIGXFSZ, so that a write past the limit fails with EFBIG — SQLite's
  * "disk I/O error", the database intact — instead of growing the file or killing the process.
  */
-function withFileSizeLimit(command: StartCommand, bytes: number): StartCommand {
+export function withFileSizeLimit<T extends { command: string; args: string[] }>(
+  command: T,
+  bytes: number,
+): T {
   // A lower limit the host itself runs under stays (ulimit cannot raise it): say nothing then.
   const prelude = `ulimit -f ${Math.max(1, Math.floor(bytes / 512))} 2>/dev/null; trap '' XFSZ && `;
   return withShellPrelude(command, prelude);
