@@ -178,6 +178,22 @@ Deno.test("the sampler adds CPU and uptime deltas and the largest memory seen", 
   assert.equal(row.maxRssMemoryBytes, 30e6);
 });
 
+Deno.test("a process that exits adds the CPU time its cgroup counted since its last read", () => {
+  using t = setup();
+  const sampler = new ProcessSampler(t.meter, {
+    intervalMs: 0,
+    now: () => t.clock.now,
+    read: () => ({ cpuSeconds: 0.5, rssBytes: 30e6 }),
+  });
+  sampler.started(t.a, 4242);
+  sampler.sample();
+  sampler.exited(4242, 2.25); // its cgroup's count at the exit: 1.75 s after the read
+  sampler.exited(4242, 9); // forgotten: adds nothing
+  sampler.close();
+  const [row] = analyticsRows(t.meter.projectAnalytics(t.a.projectId, T0, T0 + MINUTE));
+  assert.equal(row.cpuSeconds, 2.25);
+});
+
 Deno.test({
   name: "readProcessTreeUsage reads this process from /proc",
   ignore: Deno.build.os !== "linux",

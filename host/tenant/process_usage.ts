@@ -8,8 +8,9 @@
  * stops a process, and every interval for a process that served since its last one; a
  * process that did not (an idle tenant) only has its uptime counted then, and is read at most
  * every {@link QUIET_READ_MS} (work it does on its own, timers, still gets billed): a thousand
- * idle tenants cost the host no reads of `/proc` in between. A process that dies on its own
- * loses the CPU time since its last read, while its uptime is counted to its exit.
+ * idle tenants cost the host no reads of `/proc` in between. A process that dies on its own has
+ * the CPU time since its last read counted from its cgroup, read at its exit; without cgroups
+ * that time is lost, while its uptime is counted to its exit.
  *
  * @module
  */
@@ -173,13 +174,19 @@ export class ProcessSampler {
     this.#tracked.delete(pid);
   }
 
-  /** `pid` exited: its uptime is counted to now, then it is forgotten. */
-  exited(pid: number): void {
+  /**
+   * `pid` exited: its uptime is counted to now, and, when `cpuSeconds` says what its tree used
+   * in all (its cgroup's count), the CPU time since its last read; then it is forgotten.
+   */
+  exited(pid: number, cpuSeconds?: number): void {
     const tracked = this.#tracked.get(pid);
     if (!tracked) return;
     this.#tracked.delete(pid);
     const now = this.#now();
-    this.#meter.add(tracked.owner, { uptimeSeconds: (now - tracked.sampledAt) / 1000 });
+    this.#meter.add(tracked.owner, {
+      uptimeSeconds: (now - tracked.sampledAt) / 1000,
+      cpuSeconds: cpuSeconds === undefined ? 0 : Math.max(0, cpuSeconds - tracked.cpuSeconds),
+    });
   }
 
   /** Stops the timer. */

@@ -96,8 +96,11 @@ export interface ProcessObserver {
   started(deploymentId: string, pid: number, lastActive: () => number): void;
   /** The host is about to kill the process. */
   stopping(pid: number): void;
-  /** The process exited (its output has been read). */
-  exited(pid: number): void;
+  /**
+   * The process exited (its output has been read); `cpuSeconds` is the CPU time its whole tree
+   * used, read from its cgroup before that was removed (`undefined` without one).
+   */
+  exited(pid: number, cpuSeconds?: number): void;
   /** The process reported KV operations. */
   kvUsage(deploymentId: string, reads: number, writes: number): void;
 }
@@ -768,6 +771,9 @@ export class Runtime {
         process.memoryReport = `Memory limit exceeded: the process reached its limit of ` +
           `${this.#guard.residentMemoryMb} MiB, terminated`;
       }
+      // The last of its CPU time, for billing: what it used since its last sample would be lost
+      // with the process (a tenant that did its work and exited paid for none of it).
+      process.cpuSecondsAtExit = cgroup?.cpuSeconds();
       cgroup?.remove();
       const id = process.deploymentId;
       if (id === undefined) return status;
@@ -787,7 +793,7 @@ export class Runtime {
       reportKv();
       const id = process.deploymentId;
       if (id === undefined) return;
-      this.#options.processes?.exited(child.pid);
+      this.#options.processes?.exited(child.pid, process.cpuSecondsAtExit);
       if (process.outOfMemory) {
         this.#options.log(id, "error", process.memoryReport);
       } else if (!this.#killedByHost.has(child) && !this.#askedToStop.has(child)) {
@@ -1233,6 +1239,8 @@ interface Launched {
   deploymentId: string | undefined;
   /** Whether it listened: an exit after that is a crash. */
   ready: boolean;
+  /** The CPU time its cgroup counted, read at its exit (before the cgroup is removed). */
+  cpuSecondsAtExit?: number;
   outOfMemory: boolean;
   memoryReport: string;
   /** The last lines it logged as errors, for a start failure. */

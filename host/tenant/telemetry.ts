@@ -57,7 +57,7 @@ export function createTelemetry(store: Store, options: TelemetryOptions = {}): T
       if (owner) sampler.started(owner, pid, lastActive);
     },
     stopping: (pid) => sampler.stopping(pid),
-    exited: (pid) => sampler.exited(pid),
+    exited: (pid, cpuSeconds) => sampler.exited(pid, cpuSeconds),
     kvUsage(deploymentId, reads, writes) {
       const owner = ownerOf(deploymentId);
       if (owner) usage.add(owner, { kvReadCount: reads, kvWriteCount: writes });
