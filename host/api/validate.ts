@@ -221,6 +221,16 @@ export { MAX_ASSETS };
 
 const MAX_PATH_BYTES = 4096;
 const MAX_SEGMENT_BYTES = 255;
+/**
+ * How deep an asset path may be nested, in directories. A path of 4 KiB could name 2 000: each
+ * asset a chain of directories the build makes on the host's disk, and the tree below walks.
+ */
+const MAX_PATH_DEPTH = 128;
+/**
+ * The most directories a deployment's asset paths may imply, in all (as many as it may have
+ * assets): each is made on the host's disk at its build, outside the storage quota.
+ */
+const MAX_DIRECTORIES = MAX_ASSETS;
 const MAX_SYMLINK_HOPS = 40;
 const encoder = new TextEncoder();
 
@@ -284,7 +294,11 @@ export function assetPathProblem(path: string): string | undefined {
   if (encoder.encode(path).byteLength > MAX_PATH_BYTES) {
     return `it is longer than ${MAX_PATH_BYTES} bytes`;
   }
-  for (const segment of path.split("/")) {
+  const segments = path.split("/");
+  if (segments.length - 1 > MAX_PATH_DEPTH) {
+    return `it is nested deeper than ${MAX_PATH_DEPTH} directories`;
+  }
+  for (const segment of segments) {
     if (segment === "") return "it has an empty segment (// or a trailing /)";
     if (segment === "." || segment === "..") return `it has a "${segment}" segment`;
     if (encoder.encode(segment).byteLength > MAX_SEGMENT_BYTES) {
@@ -339,8 +353,21 @@ class AssetTree {
       const problem = assetPathProblem(path);
       if (problem) throw invalidAsset(path, problem);
       this.#kinds.set(path, kind);
-      for (let dir = posix.dirname(path); dir !== "."; dir = posix.dirname(dir)) {
+      // Up to the first directory already known (those above it are known too): each one is
+      // hashed once, not once per path beneath it.
+      for (
+        let dir = posix.dirname(path);
+        dir !== "." && !this.#directories.has(dir);
+        dir = posix.dirname(dir)
+      ) {
         this.#directories.add(dir);
+        if (this.#directories.size > MAX_DIRECTORIES) {
+          throw badRequest(
+            "tooManyDirectories",
+            `A deployment's assets may lie in at most ${MAX_DIRECTORIES} directories; ` +
+              "leave out files the deployment does not need",
+          );
+        }
       }
     }
     for (const path of this.#kinds.keys()) {
