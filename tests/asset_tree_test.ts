@@ -53,3 +53,31 @@ Deno.test("asset paths nested too deep, or implying too many directories, are re
   const accepted = await create(tree);
   assert.equal(accepted.response.status, 200, await accepted.response.text());
 });
+
+Deno.test("a deployment's asset paths are bounded in bytes, as they are kept in host.db", async () => {
+  await using api = await startApiHost();
+  const project = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/projects`, {
+    json: { name: "long-paths" },
+  });
+  // 5 000 empty files (no stored bytes) in one directory chain of 15, each path 4 000 bytes:
+  // 20 MB of paths, which host.db kept twice over (an 80 MB request grew it by 173 MiB).
+  const dir = Array.from({ length: 15 }, (_, i) => String(i).padEnd(250, "x")).join("/");
+  const paths = Array.from({ length: 5_000 }, (_, i) => `${dir}/${String(i).padEnd(200, "y")}`);
+  const hostDb = () => {
+    let bytes = 0;
+    for (const entry of Deno.readDirSync(api.host.dataDir)) {
+      if (entry.name.startsWith("host.db")) {
+        bytes += Deno.statSync(`${api.host.dataDir}/${entry.name}`).size;
+      }
+    }
+    return bytes;
+  };
+  const before = hostDb();
+  const response = await api.request("POST", `/v1/projects/${project.id}/deployments`, {
+    json: body(paths),
+  });
+  const error = await response.json();
+  assert.equal(response.status, 400, JSON.stringify(error).slice(0, 200));
+  assert.equal(error.code, "assetPathsTooLarge");
+  assert.ok(hostDb() - before < 1048576, "nothing of it was written");
+});

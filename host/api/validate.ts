@@ -231,6 +231,13 @@ const MAX_PATH_DEPTH = 128;
  * assets): each is made on the host's disk at its build, outside the storage quota.
  */
 const MAX_DIRECTORIES = MAX_ASSETS;
+/**
+ * The most bytes a deployment's asset paths and symlink targets may take together. They are
+ * kept in host.db (with an index), outside the storage quota, which counts files' bytes: 100 000
+ * empty files with 4 KiB paths would add ~850 MiB there per deployment. 16 MiB is 160 bytes a
+ * path at the most assets a deployment may have.
+ */
+const MAX_PATH_BYTES_TOTAL = 16 * 1024 * 1024;
 const MAX_SYMLINK_HOPS = 40;
 const encoder = new TextEncoder();
 
@@ -249,6 +256,18 @@ export function checkDeployment(body: CreateDeploymentBody): CheckedDeployment {
       "tooManyAssets",
       `A deployment has at most ${MAX_ASSETS} assets, not ${entries.length}; ` +
         "leave out files the deployment does not need",
+    );
+  }
+  let pathBytes = 0;
+  for (const [path, asset] of entries) {
+    pathBytes += encoder.encode(path).byteLength +
+      (asset.kind === "symlink" ? encoder.encode(asset.target).byteLength : 0);
+  }
+  if (pathBytes > MAX_PATH_BYTES_TOTAL) {
+    throw badRequest(
+      "assetPathsTooLarge",
+      `A deployment's asset paths (and symlink targets) may take ${MAX_PATH_BYTES_TOTAL} bytes ` +
+        `together, not ${pathBytes}; use shorter paths or fewer files`,
     );
   }
   const tree = new AssetTree(entries.map(([path, asset]) => [path, asset.kind]));
