@@ -91,6 +91,13 @@ export function wakeFlag(slot: number): string {
 }
 
 /**
+ * The longest response body counted from its `Content-Length` as its head passes (no log line):
+ * about what HAProxy's and the kernel's buffers hold in flight, so a client hanging up early is
+ * billed at most that much more than it took.
+ */
+export const HEAD_COUNTED_BYTES = 64 * 1024;
+
+/**
  * Fields of a log line, space-separated, `-` when unset: deployment id, status, termination
  * state, bytes from the client and to the client (HAProxy's internal message sizes: headers
  * and body), the Content-Lengths counted already, what the body-size arithmetic needs
@@ -268,7 +275,11 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
       `  http-request set-var(${wakeFlag(slot)}) int(1) if { var(txn.wake) -m found }`,
       // Counted now only when the whole body came with the head (see txn.rc).
       "  http-request set-var(txn.in) var(txn.cl) unless { var(txn.rc) -m found }",
-      "  http-response set-var(txn.out) res.hdr(content-length) unless { method HEAD }",
+      // A response's Content-Length is counted at its head only when it is no more than what is
+      // in flight anyway: a longer one is counted from the log line when it ends (%B), as one
+      // without a length is. Counted at the head, a client that asked for a deployment's largest
+      // answer and hung up billed it the whole length (256 MiB for a hundred bytes).
+      `  http-response set-var(txn.out) res.hdr(content-length) if { res.hdr_val(content-length) le ${HEAD_COUNTED_BYTES} } !{ method HEAD }`,
       "  http-response set-var(txn.out) int(0) if { method HEAD }",
     );
     for (let thread = 0; thread < threads; thread++) {
