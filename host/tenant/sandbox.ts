@@ -390,8 +390,9 @@ export function tenantCommand(spec: TenantSpec, isolation: Isolation): StartComm
 /**
  * `command` started from a shell that first sets the size limit of every file the process
  * writes (POSIX `ulimit -f`, in blocks of 512 bytes: a tenant writes its KV database and what Deno
- * caches for it, a build's dependency fetch what it downloads) and ignores SIGXFSZ, so that a write past the limit fails with EFBIG — SQLite's
- * "disk I/O error", the database intact — instead of growing the file or killing the process.
+ * caches for it, a build's dependency fetch what it downloads) and ignores SIGXFSZ, so that a
+ * write past the limit fails with EFBIG — SQLite's "disk I/O error", the database intact —
+ * instead of growing the file or killing the process.
  */
 export function withFileSizeLimit<T extends { command: string; args: string[] }>(
   command: T,
