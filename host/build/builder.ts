@@ -9,11 +9,11 @@ import { dirname, join, posix } from "node:path";
 import type { BlobStore } from "../store/blobs.ts";
 import {
   deploymentDirs,
-  OUTPUT_TAIL_CHARS,
   type RunnableDeployment,
   type Runtime,
   TenantStartError,
 } from "../tenant/runtime.ts";
+import { OUTPUT_TAIL_CHARS } from "../tenant/tenant_process.ts";
 import { requestTimeoutMs } from "../tenant/limits.ts";
 import type { DeploymentRecord, Store } from "../store/store.ts";
 import { runtimeEnv } from "../store/layers.ts";

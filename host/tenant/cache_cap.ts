@@ -26,6 +26,11 @@ export const GROWING_CACHE_DATABASES: readonly string[] = [
 /** The most bytes those databases (with their `-wal` files) may take in one tenant's cache. */
 export const CACHE_DATABASE_BYTES = 256 * 1024 * 1024;
 
+/** `bytes` in MiB, rounded: how a cap is named in a deployment's logs. */
+export function cacheLimitMib(bytes: number): number {
+  return Math.round(bytes / 2 ** 20);
+}
+
 /** Bytes the growing databases take in the Deno cache at `cacheDir` (a few `stat`s). */
 export function cacheDatabaseBytes(cacheDir: string): number {
   let bytes = 0;

@@ -38,8 +38,16 @@ import { readWarmSet, writeWarmSet } from "./warm_set.ts";
 import { harvestModuleSeed, type ModuleSeed, readModuleSeed, SeedBed } from "./module_seed.ts";
 import type { RunnableDeployment } from "./runnable.ts";
 import { mayServeWithNode } from "./node_server.ts";
-import { truncateMessage } from "./app_logs.ts";
-import { CACHE_DATABASE_BYTES, pruneCacheDatabases } from "./cache_cap.ts";
+import { CACHE_DATABASE_BYTES, cacheLimitMib, pruneCacheDatabases } from "./cache_cap.ts";
+import {
+  delay,
+  describeExit,
+  type Launched,
+  OutputTail,
+  V8_OUT_OF_MEMORY,
+  waitForSocket,
+  waitForWord,
+} from "./tenant_process.ts";
 
 export type { RunnableDeployment } from "./runnable.ts";
 
@@ -1228,35 +1236,6 @@ export class Runtime {
   }
 }
 
-/** A spawned tenant process, its output being read; a deployment's once claimed. */
-interface Launched {
-  child: Deno.ChildProcess;
-  socketPath: string;
-  /** Its Deno cache, on the host. */
-  cacheDir: string;
-  /** When it became a deployment's (its start time counts from there). */
-  claimedAt: number;
-  deploymentId: string | undefined;
-  /** Whether it listened: an exit after that is a crash. */
-  ready: boolean;
-  /** The CPU time its cgroup counted, read at its exit (before the cgroup is removed). */
-  cpuSecondsAtExit?: number;
-  outOfMemory: boolean;
-  memoryReport: string;
-  /** The last lines it logged as errors, for a start failure. */
-  output: OutputTail;
-  outputDone: Promise<void>;
-  exited: Promise<Deno.CommandStatus>;
-  /** Resolved when the bootstrap says the server listens. */
-  listening: PromiseWithResolvers<void>;
-  /** A pooled runtime's client, connected (and warmed up) before it had a deployment. */
-  client?: TenantClient;
-  /** The secret of the host's warm-up request, when it was launched with one. */
-  warmUpSecret?: string;
-  /** Its cgroup (memory limit, CPU weight), when the host has cgroups. */
-  cgroup?: TenantCgroup;
-}
-
 /** A pooled runtime waiting for a deployment. */
 interface PoolMember {
   process: Launched;
@@ -1322,76 +1301,9 @@ function readDemand(path: string): PoolDemand | undefined {
   return undefined;
 }
 
-/** Waits until the tenant says it serves, or fails if it exits or takes too long. */
-async function waitForWord(
-  listening: Promise<void>,
-  exited: Promise<Deno.CommandStatus>,
-  timeoutMs: number,
-): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  try {
-    await Promise.race([
-      listening,
-      exited.then((status) => {
-        throw exitedBeforeServing(status);
-      }),
-      new Promise((_, reject) => {
-        timer = setTimeout(
-          () => reject(notServingWithin(timeoutMs)),
-          timeoutMs,
-        );
-      }),
-    ]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-/**
- * Waits until the tenant listens on its socket, or fails if it exits or takes too long. The
- * bootstrap's word that it listens wakes the wait early; the socket itself is the proof.
- */
-async function waitForSocket(
-  path: string,
-  exited: Promise<Deno.CommandStatus>,
-  listening: Promise<void>,
-  timeoutMs: number,
-): Promise<void> {
-  let exitStatus: Deno.CommandStatus | undefined;
-  exited.then((status) => exitStatus = status);
-  let said = false; // once it said so, the wait goes back to polling
-  listening.then(() => said = true);
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 1; Date.now() < deadline; delay = Math.min(delay * 2, 25)) {
-    if (exitStatus) {
-      throw exitedBeforeServing(exitStatus);
-    }
-    try {
-      const conn = await Deno.connect({ transport: "unix", path });
-      conn.close();
-      return;
-    } catch { /* not listening yet */ }
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const sleep = new Promise((resolve) => timer = setTimeout(resolve, delay));
-    await (said ? sleep : Promise.race([listening, sleep]));
-    clearTimeout(timer);
-  }
-  throw notServingWithin(timeoutMs);
-}
-
 /** When `instance` last served: now while a request is in flight. */
 function lastActive(instance: Instance): number {
   return instance.inFlight > 0 ? Date.now() : instance.lastUsed;
-}
-
-/** The start failure of a process that exited before it listened. */
-function exitedBeforeServing(status: Deno.CommandStatus): Error {
-  return new Error(`The deployment exited with code ${status.code} before it served`);
-}
-
-/** The start failure of a process that did not listen in time. */
-function notServingWithin(timeoutMs: number): Error {
-  return new Error(`The deployment did not start serving within ${timeoutMs / 1000} s`);
 }
 
 /** How often the KV counts a process reported are handed to usage accounting. */
@@ -1403,47 +1315,3 @@ const KV_REPORT_MS = 1_000;
  * a process that writes them on every line.
  */
 const MAX_CRON_RECORDS_PER_PROCESS = 64;
-
-/** The most lines of a process's last errors kept for a start failure (its build log). */
-const OUTPUT_TAIL_LINES = 50;
-
-/** The most characters of them kept: the last ones (a line's own bound is the app log's). */
-export const OUTPUT_TAIL_CHARS = 64 * 1024;
-
-/** Keeps the last lines a process wrote to stderr, for build logs. */
-class OutputTail {
-  #lines: string[] = [];
-  #chars = 0;
-  push(line: string): void {
-    // Bounded as the app log bounds a line, and as a whole: a module failing its build's check
-    // wrote 10 MB into the build log (host.db), every deploy, for as long as the deployment stays.
-    line = truncateMessage(line);
-    this.#lines.push(line);
-    this.#chars += line.length;
-    while (
-      this.#lines.length > OUTPUT_TAIL_LINES ||
-      (this.#chars > OUTPUT_TAIL_CHARS && this.#lines.length > 1)
-    ) {
-      this.#chars -= this.#lines.shift()!.length;
-    }
-  }
-  text(): string {
-    return this.#lines.join("\n");
-  }
-}
-
-/** How V8 starts reporting that the heap hit `--max-old-space-size`. */
-const V8_OUT_OF_MEMORY =
-  /^<--- Last few GCs --->|Fatal JavaScript out of memory|JavaScript heap out of memory/;
-
-function describeExit(status: Deno.CommandStatus): string {
-  return status.signal ? `was killed by ${status.signal}` : `exited with code ${status.code}`;
-}
-
-function cacheLimitMib(bytes: number): number {
-  return Math.round(bytes / 2 ** 20);
-}
-
-function delay(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
