@@ -6,7 +6,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deploymentDirs, type RunnableDeployment } from "../host/tenant/runtime.ts";
-import { handoffLine, linkTree, poolable } from "../host/tenant/warm_pool.ts";
+import { handoffLine, poolable } from "../host/tenant/warm_pool.ts";
+import { linkTree } from "../host/tenant/link_tree.ts";
 import { requires } from "./helpers/programs.ts";
 import { CPU_WEIGHTS, detectCgroups, type HostCgroups } from "../host/tenant/cgroups.ts";
 import { tenantGet } from "./helpers/tenant_fetch.ts";

@@ -21,7 +21,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { join } from "node:path";
 import { APP_IN_SANDBOX } from "./sandbox.ts";
-import { linkTree } from "./warm_pool.ts";
+import { linkTree } from "./link_tree.ts";
 
 /** Deno's module info cache, in its cache dir (Deno 2.x). */
 const MODULE_INFO_DB = "dep_analysis_cache_v2";

@@ -19,28 +19,16 @@ import {
 } from "./sandbox.ts";
 import { TenantClient } from "./client.ts";
 import { readTenantOutput } from "./output.ts";
-import {
-  handoffLine,
-  linkTree,
-  POOL_DENO_FLAGS,
-  POOL_WARM_MODULE,
-  poolable,
-  warmUp,
-} from "./warm_pool.ts";
-import {
-  defaultPoolBudgetMb,
-  type PoolDemand,
-  POOLED_RUNTIME_MB,
-  PoolSizer,
-} from "./pool_sizer.ts";
+import { WarmPool, warmUp } from "./warm_pool.ts";
+import { defaultPoolBudgetMb, POOLED_RUNTIME_MB } from "./pool_sizer.ts";
 import { BootQueue, type BootQueueOptions } from "./boot_queue.ts";
 import { readWarmSet, writeWarmSet } from "./warm_set.ts";
-import { harvestModuleSeed, type ModuleSeed, readModuleSeed, SeedBed } from "./module_seed.ts";
 import type { RunnableDeployment } from "./runnable.ts";
 import { mayServeWithNode } from "./node_server.ts";
 import { CACHE_DATABASE_BYTES, cacheLimitMib, pruneCacheDatabases } from "./cache_cap.ts";
 import {
   delay,
+  deploymentDirs,
   describeExit,
   type Launched,
   OutputTail,
@@ -50,6 +38,7 @@ import {
 } from "./tenant_process.ts";
 
 export type { RunnableDeployment } from "./runnable.ts";
+export { deploymentDirs } from "./tenant_process.ts";
 
 /** A running tenant process and the HTTP client that reaches its socket. */
 export interface Instance {
@@ -220,12 +209,6 @@ export function kvDatabaseDir(kvDir: string, id: string): string {
   return join(kvDir, id.toLowerCase());
 }
 
-/** Paths of one deployment's directories. */
-export function deploymentDirs(deploymentsDir: string, id: string) {
-  const root = join(deploymentsDir, id);
-  return { root, app: join(root, "app"), run: join(root, "run"), cache: join(root, "cache") };
-}
-
 /** Starts, tracks and stops tenant processes. */
 export class Runtime {
   #options:
@@ -260,9 +243,8 @@ export class Runtime {
   #askedToStop = new WeakSet<Deno.ChildProcess>();
   #sweeper: ReturnType<typeof setInterval>;
   #guard: ProcessGuard;
-  #pool: PoolMember[] = [];
-  /** Whether a deployment can take a pooled runtime, by id (see {@link poolable}). */
-  #poolable = new Map<string, boolean>();
+  /** The pooled runtimes cold starts take (warm_pool.ts). */
+  #pool: WarmPool;
   /**
    * The processes listening on their KV queue, kept from the idle sweep: on Deploy a queue's
    * delivery starts the deployment, and nothing here reads a database's queue to do that.
@@ -270,15 +252,6 @@ export class Runtime {
   #queueListeners = new WeakSet<Deno.ChildProcess>();
   /** Whether a deployment may listen with Node's server, by id (see {@link mayServeWithNode}). */
   #nodeServer = new Map<string, boolean>();
-  /** The handoff line's write to a pooled runtime handed a deployment, by process. */
-  #handoffs = new WeakMap<Deno.ChildProcess, Promise<void>>();
-  /** Deployments' module seeds read so far (`null`: none kept yet), by id (module_seed.ts). */
-  #seeds = new Map<string, ModuleSeed | null>();
-  /** Pooled runtimes being started now. */
-  #filling = new Set<Promise<void>>();
-  #sizer: PoolSizer;
-  /** The demand last saved to `poolDemandFile`, as JSON. */
-  #savedDemand = "";
   /** The warm set last saved to `warmSetFile`, as JSON. */
   #savedWarm = "";
   /** A save of the warm set soon after it changed (see {@link WARM_SET_SAVE_DELAY_MS}). */
@@ -287,7 +260,6 @@ export class Runtime {
   #warmBefore: string[];
   /** The memory the pool, and a restart's restored deployments, may hold (MiB). */
   #budgetMb: number;
-  #poolFailures = 0;
   #boots: BootQueue;
   /** Processes being started now (the pool waits for them). */
   #starting = 0;
@@ -320,26 +292,36 @@ export class Runtime {
     };
     this.#boots = new BootQueue(options.boots);
     this.#guard = new ProcessGuard(this.#options.memoryMb, options.guard);
-    const saved = readDemand(this.#options.poolDemandFile);
-    this.#savedDemand = JSON.stringify(saved ?? null);
     this.#budgetMb = options.poolBudgetMb ??
       defaultPoolBudgetMb(Deno.systemMemoryInfo().total / 2 ** 20);
-    this.#sizer = new PoolSizer({
+    this.#pool = new WarmPool({
       minimum: this.#options.warmPool,
       budgetMb: this.#budgetMb,
-      saved,
+      isolation: this.#options.isolation,
+      dir: this.#options.poolDir,
+      demandFile: this.#options.poolDemandFile,
+      deploymentsDir: this.#options.deploymentsDir,
+      bootstrap: this.#options.bootstrap,
+      poolMain: this.#options.poolMain,
+      deno: this.#options.deno,
+      memoryMb: this.#options.memoryMb,
+      hostLog: this.#options.hostLog,
+    }, {
+      // Pooled runtimes are processes like any other: this supervisor launches, claims and
+      // kills them, and the pool waits while deployments start.
+      launch: (spec) => this.#launch(spec),
+      claim: (process, deploymentId) => this.#claim(process, deploymentId),
+      kill: (child) => this.#kill(child),
+      killedByHost: (child) => this.#killedByHost.has(child),
+      serves: (id) => this.#serving.has(id),
+      starting: () => this.#starting > 0,
+      closed: () => this.#closed,
     });
     this.#warmBefore = readWarmSet(this.#options.warmSetFile);
     this.#savedWarm = JSON.stringify(this.#warmBefore);
-    // Left by a host that was killed (its pooled runtimes died with it): nothing runs yet.
-    if (this.#options.warmPool > 0) {
-      try {
-        Deno.removeSync(this.#options.poolDir, { recursive: true });
-      } catch { /* none */ }
-    }
     this.#sweeper = setInterval(() => {
       this.#evictIdle();
-      this.#resizePool();
+      this.#pool.resize();
       this.#saveWarmSet();
     }, 5_000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
@@ -434,7 +416,7 @@ export class Runtime {
    * first); whether it was written (not once the process is gone).
    */
   #tell(child: Deno.ChildProcess, record: Record<string, unknown>): Promise<boolean> {
-    const before = this.#lifelineWrites.get(child) ?? this.#handoffs.get(child);
+    const before = this.#lifelineWrites.get(child) ?? this.#pool.handoff(child);
     const written = Promise.resolve(before).catch(() => {}).then(async () => {
       const writer = child.stdin.getWriter();
       try {
@@ -496,23 +478,18 @@ export class Runtime {
   /** Stops every process, the warm pool's too. */
   async stopAll(): Promise<void> {
     // Every deployment with a process now is started again by the next host.
-    this.#saveDemand();
+    this.#pool.saveDemand();
     this.#saveWarmSet();
     this.#closed = true;
     clearInterval(this.#sweeper);
     clearTimeout(this.#warmSetSave);
     this.#guard.close();
-    await Promise.all(this.#filling);
-    const pool = this.#pool;
-    this.#pool = [];
-    for (const member of pool) this.#kill(member.process.child);
+    const pooled = await this.#pool.empty();
     await Promise.all([
       ...[...this.#instances.keys()].map((id) => this.stop(id)),
-      ...pool.map((member) => member.process.exited),
+      ...pooled,
     ]);
-    if (this.#options.warmPool > 0) {
-      await Deno.remove(this.#options.poolDir, { recursive: true }).catch(() => {});
-    }
+    await this.#pool.removeDirectory();
     // The KV counts the processes reported last, before the host closes the store.
     for (const report of this.#kvReports) report();
     this.#stopped = true;
@@ -520,7 +497,7 @@ export class Runtime {
 
   /** How many pooled runtimes wait for a deployment now. */
   get pooled(): number {
-    return this.#pool.length;
+    return this.#pool.size;
   }
 
   /**
@@ -528,7 +505,7 @@ export class Runtime {
    * deployments then take a runtime from it. The host calls it once it is up.
    */
   warmUp(): void {
-    this.#fillPool();
+    this.#pool.fill();
   }
 
   /**
@@ -578,15 +555,8 @@ export class Runtime {
    * minimum (a burst remembered from before a restart), or after `timeoutMs`. Returns the
    * target it waited for, 0 when it did not wait.
    */
-  async poolReady(timeoutMs: number): Promise<number> {
-    const target = this.#sizer.target;
-    if (this.#options.isolation.kind !== "bwrap" || target <= this.#options.warmPool) return 0;
-    const deadline = Date.now() + timeoutMs;
-    while (this.#pool.filter((member) => member.warm).length < target) {
-      if (Date.now() > deadline || this.#closed || this.#poolFailures >= MAX_POOL_FAILURES) break;
-      await delay(20);
-    }
-    return target;
+  poolReady(timeoutMs: number): Promise<number> {
+    return this.#pool.ready(timeoutMs);
   }
 
   async #start(
@@ -604,7 +574,7 @@ export class Runtime {
       release();
       // The pool refills once no start is under way (and the runtime it handed out has
       // served), not beside them on the same CPUs: in a burst it would serve one in many.
-      if (--this.#starting === 0) setTimeout(() => this.#fillPool(), POOL_REFILL_DELAY_MS);
+      if (--this.#starting === 0) this.#pool.refillSoon();
     }
   }
 
@@ -621,7 +591,7 @@ export class Runtime {
       );
     }
     const dirs = deploymentDirs(this.#options.deploymentsDir, deployment.id);
-    const pooled = await this.#fromPool(deployment, dirs.app);
+    const pooled = await this.#pool.take(deployment, dirs.app);
     if (pooled) return await this.#serve(pooled, deployment, onHandedOver);
     await Deno.mkdir(dirs.run, { recursive: true, mode: 0o700 });
     await Deno.mkdir(dirs.cache, { recursive: true, mode: 0o700 });
@@ -868,7 +838,7 @@ export class Runtime {
     if (aheadOfCallers && !process.client) {
       await warmUp(instance.client, exited, { secret: process.warmUpSecret, timeoutMs: 1_000 });
     }
-    this.#keepModuleSeed(deployment.id, process.cacheDir, aheadOfCallers);
+    this.#pool.keepModuleSeed(deployment.id, process.cacheDir, aheadOfCallers);
     const cgroup = process.cgroup;
     const unwatch = this.#guard.watch({
       pid: child.pid,
@@ -929,46 +899,6 @@ export class Runtime {
     }
   }
 
-  // ---- the warm pool (warm_pool.ts) ----
-
-  /** A pooled runtime handed `deployment`, or `undefined` when it must start on its own. */
-  async #fromPool(deployment: RunnableDeployment, appDir: string): Promise<Launched | undefined> {
-    if (this.#options.warmPool === 0 || this.#closed) return undefined;
-    let eligible = this.#poolable.get(deployment.id);
-    if (eligible === undefined) {
-      eligible = poolable(deployment, appDir);
-      this.#poolable.set(deployment.id, eligible); // its files and settings never change
-    }
-    if (!eligible) return undefined;
-    // Only requests' cold starts that a pooled runtime could have taken size the pool: a
-    // burst of deploys (build checks) does not keep runtimes waiting for requests.
-    if (this.#serving.has(deployment.id)) this.#sizer.coldStart();
-    // One that has served its warm-up first; one still starting is taken once it has.
-    const warmIndex = this.#pool.findIndex((candidate) => candidate.warm);
-    const [member] = this.#pool.splice(Math.max(warmIndex, 0), 1);
-    if (!member) return undefined;
-    const { child } = member.process;
-    try {
-      await member.warmedUp;
-      linkTree(appDir, member.appDir);
-      const seed = this.#moduleSeed(deployment.id);
-      if (seed) member.seedBed?.plant(seed);
-    } catch {
-      this.#kill(child);
-      member.process.client?.close();
-      return undefined;
-    }
-    this.#claim(member.process, deployment.id);
-    // Not awaited: the first request travels meanwhile (the bootstrap holds it until the
-    // deployment serves). A runtime that cannot read it died: its start fails as any would.
-    const writer = child.stdin.getWriter();
-    const written = writer.write(new TextEncoder().encode(handoffLine(deployment)))
-      .then(() => writer.releaseLock(), () => this.#kill(child))
-      .finally(() => member.seedBed?.close());
-    this.#handoffs.set(child, written);
-    return member.process;
-  }
-
   /** Whether deployment `id` may listen with Node's server (its files and packages read once). */
   #mayServeWithNode(id: string, dirs: { app: string; cache: string }): boolean {
     let may = this.#nodeServer.get(id);
@@ -977,92 +907,6 @@ export class Runtime {
       this.#nodeServer.set(id, may); // its files never change
     }
     return may;
-  }
-
-  /** The module seed kept for deployment `id`, if any (read once). */
-  #moduleSeed(id: string): ModuleSeed | undefined {
-    let seed = this.#seeds.get(id);
-    if (seed === undefined) {
-      seed = readModuleSeed(this.#seedDir(id)) ?? null;
-      this.#seeds.set(id, seed);
-    }
-    return seed ?? undefined;
-  }
-
-  /**
-   * Keeps what Deno learnt loading deployment `id`'s modules in `cacheDir` (a process of it
-   * serves from there) for the pooled runtimes it will be handed to, once: `now` for a process
-   * started ahead of its callers (a build's check), else a little later, off the path of the
-   * requests that wait for it.
-   */
-  #keepModuleSeed(id: string, cacheDir: string, now: boolean): void {
-    // Unsandboxed there is no pool (nor `/app`, whose modules a seed keeps).
-    if (this.#options.isolation.kind !== "bwrap") return;
-    if (this.#poolable.get(id) !== true || this.#moduleSeed(id)) return;
-    const harvest = () => {
-      if (!this.#closed && harvestModuleSeed(cacheDir, this.#seedDir(id))) this.#seeds.delete(id);
-    };
-    if (now) return harvest();
-    Deno.unrefTimer(setTimeout(harvest, SEED_HARVEST_DELAY_MS));
-  }
-
-  #seedDir(id: string): string {
-    return join(deploymentDirs(this.#options.deploymentsDir, id).root, "module_seed");
-  }
-
-  /**
-   * Starts pooled runtimes in the background until the pool holds its target, a few at a
-   * time. Not while deployments start: a handoff never waits for a refill's CPU.
-   */
-  #fillPool(): void {
-    if (this.#closed || this.#starting > 0) return; // the last start to end calls again
-    // A runtime that cannot start here would fail again: stop trying after a few.
-    if (this.#poolFailures >= MAX_POOL_FAILURES) return;
-    // Unsandboxed, a runtime's `/app` would be a path of the pool's, not `/app`.
-    if (this.#options.isolation.kind !== "bwrap") return;
-    const target = this.#sizer.target;
-    // A runtime being started may be in the pool already: counted twice, it only slows the
-    // fill down until it is up.
-    while (
-      this.#pool.length + this.#filling.size < target &&
-      this.#filling.size < POOL_FILL_CONCURRENCY
-    ) {
-      const filling: Promise<void> = this.#addToPool()
-        .catch((error) => {
-          this.#poolFailures++;
-          this.#options.hostLog(`warm pool: ${(error as Error).message}`);
-        })
-        .finally(() => {
-          this.#filling.delete(filling);
-          this.#fillPool();
-        });
-      this.#filling.add(filling);
-    }
-  }
-
-  /** Stops pooled runtimes past the pool's target (a burst long past), then saves the demand. */
-  #resizePool(): void {
-    const surplus = this.#pool.length - this.#sizer.target;
-    for (const member of surplus > 0 ? this.#pool.splice(0, surplus) : []) {
-      this.#kill(member.process.child);
-    }
-    this.#saveDemand();
-    this.#fillPool();
-  }
-
-  /** Writes the pool's demand for the next start, when it changed. */
-  #saveDemand(): void {
-    if (this.#options.warmPool === 0 || this.#closed) return;
-    const demand = JSON.stringify(this.#sizer.demand());
-    if (demand === this.#savedDemand) return;
-    this.#savedDemand = demand;
-    try {
-      const temporary = `${this.#options.poolDemandFile}.tmp`;
-      Deno.writeTextFileSync(temporary, demand);
-      Deno.renameSync(temporary, this.#options.poolDemandFile);
-    } catch (error) {
-      this.#options.hostLog(`warm pool: could not save its demand: ${(error as Error).message}`);
-    }
   }
 
   /**
@@ -1093,64 +937,6 @@ export class Runtime {
     } catch (error) {
       this.#options.hostLog(`could not save the warm deployments: ${(error as Error).message}`);
     }
-  }
-
-  async #addToPool(): Promise<void> {
-    const isolation = this.#options.isolation;
-    // Laid out like a deployment's directories, under the pool's.
-    const dirs = deploymentDirs(this.#options.poolDir, crypto.randomUUID().slice(0, 8));
-    for (const dir of [dirs.app, dirs.run, dirs.cache]) {
-      await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    }
-    await Deno.writeTextFile(join(dirs.run, POOL_WARM_MODULE.name), POOL_WARM_MODULE.source);
-    const process = await this.#launch({
-      deploymentId: "",
-      appDir: dirs.app,
-      entrypoint: "",
-      runDir: dirs.run,
-      cacheDir: dirs.cache,
-      bootstrap: this.#options.bootstrap,
-      poolMain: this.#options.poolMain,
-      envVars: {},
-      seccompFilter: await writeTenantFilter(isolation, undefined, dirs.root),
-      memoryMb: this.#options.memoryMb,
-      // V8's code cache serves the next start from the same Deno cache, and a pooled runtime's
-      // goes with it: looking it up and writing it cost ~2 ms of the handoff here.
-      denoFlags: [...POOL_DENO_FLAGS, "--no-code-cache"],
-      deno: this.#options.deno,
-      warmUpSecret: crypto.randomUUID(),
-    });
-    // The client the deployment's instance will use: warmed up now, along with the server.
-    const client = new TenantClient(process.socketPath);
-    process.client = client;
-    process.exited.then(() => {
-      this.#pool = this.#pool.filter((member) => member.process !== process);
-      Deno.remove(dirs.root, { recursive: true }).catch(() => {});
-      if (process.deploymentId !== undefined) return; // its instance closes the client
-      client.close();
-      // Died waiting, not stopped by the host: replace it, unless that keeps happening.
-      if (!this.#killedByHost.has(process.child)) {
-        this.#poolFailures++;
-        this.#options.hostLog("warm pool: a pooled runtime exited before it was used");
-        this.#fillPool();
-      }
-    });
-    if (this.#closed) return this.#kill(process.child);
-    // It can be handed a deployment at once: the bootstrap reads the handoff once it runs.
-    const warmedUp = Promise.withResolvers<void>();
-    const member: PoolMember = {
-      process,
-      appDir: dirs.app,
-      warm: false,
-      warmedUp: warmedUp.promise,
-    };
-    this.#pool.push(member);
-    await warmUp(client, process.exited, { secret: process.warmUpSecret });
-    // Answered once its loader is warm: its cache is set up.
-    member.seedBed = SeedBed.open(dirs.cache);
-    process.exited.then(() => member.seedBed?.close());
-    member.warm = true;
-    warmedUp.resolve();
   }
 
   /**
@@ -1236,31 +1022,11 @@ export class Runtime {
   }
 }
 
-/** A pooled runtime waiting for a deployment. */
-interface PoolMember {
-  process: Launched;
-  /** Its `/app`, on the host. */
-  appDir: string;
-  /** Its Deno cache, opened for a module seed once it has served its warm-up. */
-  seedBed?: SeedBed;
-  /** Whether it has served its warm-up request. */
-  warm: boolean;
-  /**
-   * Settles once it has: a deployment is handed over only then, so that its first request
-   * takes the connection the warm-up left (the bootstrap answers the warm-up itself, by its
-   * secret, even after the handoff).
-   */
-  warmedUp: Promise<void>;
-}
-
 /**
  * How long after a process came up or was stopped the warm set is saved: after the rest of a
  * burst of cold starts (the save is a write and a rename on the host's thread).
  */
 const WARM_SET_SAVE_DELAY_MS = 500;
-
-/** How long after a deployment's process serves its module seed is harvested (module_seed.ts). */
-const SEED_HARVEST_DELAY_MS = 1_000;
 
 /**
  * How long a process stopped to make room (`maxWarm`) has to answer the requests it has in
@@ -1276,30 +1042,6 @@ const SHUTDOWN_GRACE_MS = 5_000;
 
 /** How often a draining process's requests in flight are looked at (here and by the front proxy). */
 export const DRAIN_POLL_MS = 10;
-
-/** Pooled runtimes that may fail to start or die waiting before the pool gives up. */
-const MAX_POOL_FAILURES = 3;
-
-/**
- * How long after the last start the pool starts another runtime: the first requests of a
- * burst come staggered by tens of milliseconds, and a refill among them takes their CPU.
- */
-const POOL_REFILL_DELAY_MS = 300;
-
-/** Pooled runtimes started at once: a few, so the others (and the host) keep some CPU. */
-const POOL_FILL_CONCURRENCY = 2;
-
-/** The pool's demand saved by the last host on this data dir, if it is readable. */
-function readDemand(path: string): PoolDemand | undefined {
-  try {
-    const value = JSON.parse(Deno.readTextFileSync(path));
-    const count = (n: unknown) => typeof n === "number" && Number.isSafeInteger(n) && n >= 0;
-    if (count(value?.peak) && count(value?.peakAt)) {
-      return { peak: value.peak, peakAt: value.peakAt };
-    }
-  } catch { /* none yet, or unreadable: start from the minimum */ }
-  return undefined;
-}
 
 /** When `instance` last served: now while a request is in flight. */
 function lastActive(instance: Instance): number {

@@ -1,7 +1,7 @@
 /**
- * A tenant process as the supervisor launches it (runtime.ts): the record of a spawned process
- * whose output is being read, the tail of its errors kept for a start failure, the waits until
- * it serves, and the words for how it ended.
+ * A tenant process as the supervisor launches it (runtime.ts): the directories it runs from,
+ * the record of a spawned process whose output is being read, the tail of its errors kept for a
+ * start failure, the waits until it serves, and the words for how it ended.
  *
  * These are the plumbing of one launch, apart from the supervisor's bookkeeping (which
  * deployment has which process, eviction, the warm pool) so that runtime.ts reads as that
@@ -9,28 +9,48 @@
  *
  * @module
  */
+import { join } from "node:path";
 import { truncateMessage } from "./app_logs.ts";
 import type { TenantCgroup } from "./cgroups.ts";
 import type { TenantClient } from "./client.ts";
 
+/**
+ * Paths of one deployment's directories: its files (`app`), its socket's (`run`) and its Deno
+ * cache, under `root`. A pooled runtime's are laid out the same under the pool's directory.
+ */
+export function deploymentDirs(
+  deploymentsDir: string,
+  id: string,
+): { root: string; app: string; run: string; cache: string } {
+  const root = join(deploymentsDir, id);
+  return { root, app: join(root, "app"), run: join(root, "run"), cache: join(root, "cache") };
+}
+
 /** A spawned tenant process, its output being read; a deployment's once claimed. */
 export interface Launched {
+  /** The spawned process (the sandbox, when there is one: the tenant runs under it). */
   child: Deno.ChildProcess;
+  /** Its socket, on the host. */
   socketPath: string;
   /** Its Deno cache, on the host. */
   cacheDir: string;
   /** When it became a deployment's (its start time counts from there). */
   claimedAt: number;
+  /** The deployment it is the process of; `undefined` until claimed (a pooled runtime). */
   deploymentId: string | undefined;
   /** Whether it listened: an exit after that is a crash. */
   ready: boolean;
   /** The CPU time its cgroup counted, read at its exit (before the cgroup is removed). */
   cpuSecondsAtExit?: number;
+  /** Whether it ran out of its memory cap (V8 said so, the guard or the kernel killed it). */
   outOfMemory: boolean;
+  /** What its deployment's log says when it ran out of memory. */
   memoryReport: string;
   /** The last lines it logged as errors, for a start failure. */
   output: OutputTail;
+  /** Settles once its stdout and stderr have been read to the end. */
   outputDone: Promise<void>;
+  /** Settles with its exit status, after the supervisor's own bookkeeping of the exit. */
   exited: Promise<Deno.CommandStatus>;
   /** Resolved when the bootstrap says the server listens. */
   listening: PromiseWithResolvers<void>;
