@@ -22,7 +22,7 @@ import { readTenantOutput } from "./output.ts";
 import { WarmPool, warmUp } from "./warm_pool.ts";
 import { defaultPoolBudgetMb, POOLED_RUNTIME_MB } from "./pool_sizer.ts";
 import { BootQueue, type BootQueueOptions } from "./boot_queue.ts";
-import { readWarmSet, writeWarmSet } from "./warm_set.ts";
+import { readWarmSet, WarmSetSaver } from "./warm_set.ts";
 import type { RunnableDeployment } from "./runnable.ts";
 import { mayServeWithNode } from "./node_server.ts";
 import { CACHE_DATABASE_BYTES, cacheLimitMib, pruneCacheDatabases } from "./cache_cap.ts";
@@ -252,10 +252,8 @@ export class Runtime {
   #queueListeners = new WeakSet<Deno.ChildProcess>();
   /** Whether a deployment may listen with Node's server, by id (see {@link mayServeWithNode}). */
   #nodeServer = new Map<string, boolean>();
-  /** The warm set last saved to `warmSetFile`, as JSON. */
-  #savedWarm = "";
-  /** A save of the warm set soon after it changed (see {@link WARM_SET_SAVE_DELAY_MS}). */
-  #warmSetSave: ReturnType<typeof setTimeout> | undefined;
+  /** Keeps the warm set (see `#warmIds`) in `warmSetFile` (warm_set.ts). */
+  #warmSet: WarmSetSaver;
   /** The deployments the last host had a process for, most recently used first. */
   #warmBefore: string[];
   /** The memory the pool, and a restart's restored deployments, may hold (MiB). */
@@ -318,11 +316,16 @@ export class Runtime {
       closed: () => this.#closed,
     });
     this.#warmBefore = readWarmSet(this.#options.warmSetFile);
-    this.#savedWarm = JSON.stringify(this.#warmBefore);
+    this.#warmSet = new WarmSetSaver(
+      this.#options.warmSetFile,
+      this.#warmBefore,
+      () => this.#warmIds(),
+      this.#options.hostLog,
+    );
     this.#sweeper = setInterval(() => {
       this.#evictIdle();
       this.#pool.resize();
-      this.#saveWarmSet();
+      this.#warmSet.save();
     }, 5_000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
   }
@@ -443,7 +446,7 @@ export class Runtime {
     const pending = this.#instances.get(id);
     this.#instances.delete(id);
     this.#serving.delete(id);
-    if (pending) this.#warmSetChanged();
+    if (pending) this.#warmSet.changed();
     const child = this.#processes.get(id);
     const ready = this.#ready.get(id);
     if (ready) {
@@ -479,10 +482,10 @@ export class Runtime {
   async stopAll(): Promise<void> {
     // Every deployment with a process now is started again by the next host.
     this.#pool.saveDemand();
-    this.#saveWarmSet();
+    this.#warmSet.save();
     this.#closed = true;
     clearInterval(this.#sweeper);
-    clearTimeout(this.#warmSetSave);
+    this.#warmSet.close();
     this.#guard.close();
     const pooled = await this.#pool.empty();
     await Promise.all([
@@ -524,7 +527,7 @@ export class Runtime {
     const limit = this.#options.warmPool === 0
       ? 0
       : Math.min(this.#options.maxWarm, Math.floor(this.#budgetMb / POOLED_RUNTIME_MB));
-    // Saved again until they are up (see #saveWarmSet): a host stopped mid-restore owes them.
+    // Saved again until they are up (see #warmIds): a host stopped mid-restore owes them.
     const ids = this.#warmBefore = this.#warmBefore.slice(0, limit);
     let up = 0;
     const starts = ids.map(async (id) => {
@@ -862,7 +865,7 @@ export class Runtime {
     });
     exited.then(unwatch);
     this.#ready.set(deployment.id, instance);
-    this.#warmSetChanged();
+    this.#warmSet.changed();
     exited.then(() => {
       if (this.#ready.get(deployment.id) === instance) this.#ready.delete(deployment.id);
     });
@@ -910,33 +913,15 @@ export class Runtime {
   }
 
   /**
-   * Saves the warm set shortly after a process came up or was stopped, not at the next sweep:
-   * a host killed right after its deploys restores them too. One save covers a burst of changes.
+   * The warm set to save: the deployments with a process, most recently used first (one still
+   * starting first of all), then the rest of the last host's that a restore has not started yet.
    */
-  #warmSetChanged(): void {
-    if (this.#warmSetSave !== undefined || this.#closed) return;
-    this.#warmSetSave = setTimeout(() => {
-      this.#warmSetSave = undefined;
-      this.#saveWarmSet();
-    }, WARM_SET_SAVE_DELAY_MS);
-    Deno.unrefTimer(this.#warmSetSave as unknown as number);
-  }
-
-  /** Writes the deployments with a process, most recently used first, when they changed. */
-  #saveWarmSet(): void {
-    if (this.#closed) return;
+  #warmIds(): string[] {
     const used = (id: string) => this.#ready.get(id)?.lastUsed ?? Infinity; // starting: newest
     const ids = [...this.#instances.keys()].sort((a, b) => used(b) - used(a));
     // A restore not finished yet still owes the rest of the last host's list.
     for (const id of this.#warmBefore) if (!this.#instances.has(id)) ids.push(id);
-    const json = JSON.stringify(ids);
-    if (json === this.#savedWarm) return;
-    this.#savedWarm = json;
-    try {
-      writeWarmSet(this.#options.warmSetFile, ids);
-    } catch (error) {
-      this.#options.hostLog(`could not save the warm deployments: ${(error as Error).message}`);
-    }
+    return ids;
   }
 
   /**
@@ -1021,12 +1006,6 @@ export class Runtime {
     }
   }
 }
-
-/**
- * How long after a process came up or was stopped the warm set is saved: after the rest of a
- * burst of cold starts (the save is a write and a rename on the host's thread).
- */
-const WARM_SET_SAVE_DELAY_MS = 500;
 
 /**
  * How long a process stopped to make room (`maxWarm`) has to answer the requests it has in
