@@ -23,7 +23,10 @@ export function invokeCommand(): Command {
   return new Command("invoke")
     .description("Call a deployment over HTTP and print the response body")
     .argument("<target>", "a deployment id, or a URL")
-    .argument("[path]", "path (and query) to request, e.g. /lead?dry=1", "/")
+    .argument(
+      "[path]",
+      "path (and query) to request, e.g. /lead?dry=1 (default: the URL's own, or /)",
+    )
     .option("-X, --request <method>", "HTTP method (default GET, or POST with --data)")
     .option("-d, --data <data>", "request body; @file reads a file, @- reads stdin")
     .option("-H, --header <name:value>", "a request header; repeatable", collect)
@@ -44,10 +47,15 @@ host's router answered 404 itself), 6 when the deployment cannot be reached.
 
 Examples:
   $ deploy-tenant invoke abcde12vwxyz /lead -d '{"name":"Ada","email":"ada@example.com"}'
-  $ deploy-tenant invoke http://acme-crm-abcde12vwxyz.localhost:8000/ -i
+  $ deploy-tenant invoke http://acme-crm-abcde12vwxyz.localhost:8000/lead -d @lead.json -i
   $ deploy-tenant invoke abcde12vwxyz /lead -d @lead.json -H 'x-event: lead.created'`,
     )
-    .action(async function (this: Command, target: string, path: string, flags: InvokeFlags) {
+    .action(async function (
+      this: Command,
+      target: string,
+      path: string | undefined,
+      flags: InvokeFlags,
+    ) {
       const out = outputFor(this);
       // `invoke /lead <id>`, as curl habits type it: not a lookup of deployment "/lead".
       if (target.startsWith("/")) {
@@ -85,7 +93,8 @@ Examples:
       }
       const base = /^https?:\/\//i.test(target) ? target : await urlOfDeployment(this, target);
 
-      const url = new URL(path, base);
+      // A URL target keeps its own path and query (curl's way) unless a path is given.
+      const url = path === undefined ? new URL(base) : new URL(path, base);
       const response = await invoke(url, { method, headers, body }, {
         timeoutMs: timeoutSeconds * 1000,
       });
