@@ -81,9 +81,14 @@ export function outputFor(command: Command): Output {
 
 /**
  * Resolves the API configuration (flags, environment, or the local host, started when
- * needed) and creates a client for it.
+ * needed) and creates a client for it. `localHostVersion` is the local host's API version
+ * when none is asked for (v1 unless a command exists only on v2).
  */
-export async function connect(command: Command, out = outputFor(command)): Promise<Session> {
+export async function connect(
+  command: Command,
+  out = outputFor(command),
+  options: { localHostVersion?: "v1" | "v2" } = {},
+): Promise<Session> {
   const { api, token, org, apiVersion } = globalOptions(command);
   // Loaded here, not at the top: a command's help and the root help need none of them.
   const [{ resolveApiConfig }, { V1Api }, { V2Api }] = await Promise.all([
@@ -92,6 +97,7 @@ export async function connect(command: Command, out = outputFor(command)): Promi
     import("../lib/v2_api.ts"),
   ]);
   const config = await resolveApiConfig({ api, token, org, apiVersion }, {
+    localHostVersion: options.localHostVersion,
     onHostStarted: (info, logPath, portTaken) =>
       out.info(
         `Started the local host at ${new URL(info.apiUrl).origin}` +

@@ -28,8 +28,9 @@ export function layerCommand(): Command {
       `
 A layer holds variables every project (app) that uses it inherits; changing a layer reaches
 the running revisions of those apps without a redeploy. Layers exist only on Deploy v2
-(--api …/v2, or --api-version v2 for the local host). Resolution, lowest first: the app's
-layers in order, the app's own variables (\`env set\`), the revision's (deploy --env).
+(--api …/v2); with no API configured they use the local host's v2 API, --api-version v2 or
+not. Resolution, lowest first: the app's layers in order, the app's own variables
+(\`env set\`), the revision's (deploy --env).
 
 Examples:
   $ deploy-tenant layer create crm-defaults MIN_SCORE=70 SALES_EMAIL=sales@acme.example
@@ -196,7 +197,8 @@ Examples:
 }
 
 async function v2Session(command: Command): Promise<{ v2: V2Api; out: Output }> {
-  const session = await connect(command);
+  // Layers exist only on v2: the local host's v2 API unless v1 is asked for.
+  const session = await connect(command, undefined, { localHostVersion: "v2" });
   return { v2: requireV2(command, session, "Layers"), out: session.out };
 }
 

@@ -71,6 +71,11 @@ export interface ResolveOptions {
    * when another program held it and the host took a free one instead.
    */
   onHostStarted?: (info: HostInfo, logPath: string, portTaken?: number) => void;
+  /**
+   * The local host's API version when neither `--api-version` nor `DEPLOY_API_VERSION` asks
+   * for one; default v1. Commands that exist only on v2 (layers) pass `v2`.
+   */
+  localHostVersion?: ApiVersion;
 }
 
 /** The `deploy` key of a directory's `deno.json(c)`. */
@@ -172,13 +177,14 @@ export async function resolveApiConfig(
     started = true;
     options.onHostStarted?.(info, hostLogPath(dataDir), portTaken);
   }
-  if (wanted === "v2" && !info.apiV2Url) {
+  const version = wanted ?? options.localHostVersion ?? "v1";
+  if (version === "v2" && !info.apiV2Url) {
     throw new DeployTenantError("v2Unavailable", "The local host does not serve the v2 API", {
       hint: "Restart it with a newer deploy-tenant (`deploy-tenant host stop`), or use v1.",
       exitCode: ExitCode.unavailable,
     });
   }
-  const v2 = wanted === "v2";
+  const v2 = version === "v2";
   return {
     apiUrl: v2 ? info.apiV2Url! : info.apiUrl,
     token: token ?? info.token,
