@@ -68,7 +68,13 @@ export async function buildProgram(
     // Usage errors are printed by `main`, in the shape the user chose (text or JSON).
     command.configureOutput({ outputError: () => {} });
     // A command's help lists the global options too (--json, --api, …): they work after it.
-    command.configureHelp({ ...command.configureHelp(), showGlobalOptions: true });
+    // Descriptions wrap beside long terms too (`env set [options] <deployment> <assignments...>`):
+    // commander's default leaves them unwrapped when fewer than 40 columns remain.
+    command.configureHelp({
+      ...command.configureHelp(),
+      showGlobalOptions: true,
+      minWidthToWrap: 30,
+    });
     for (const option of command.options) {
       // `(default: 600)`, not `(default: "600")`: a number is shown as one.
       if (typeof option.defaultValue === "string" && /^\d+$/.test(option.defaultValue)) {

@@ -74,7 +74,9 @@ Deno.test("help shows numeric defaults unquoted and keeps its lines short", asyn
   assert.match(deploy.stdout, /\(default: 600\)/);
   const logs = await runCli(["logs", "--help"]);
   assert.match(logs.stdout, /\(default: 100\)/);
-  for (const result of [deploy, logs]) {
+  // Groups with long subcommand terms (env set's, layer create's) wrap too.
+  const groups = await Promise.all(["env", "layer"].map((group) => runCli([group, "--help"])));
+  for (const result of [deploy, logs, ...groups]) {
     assert.doesNotMatch(result.stdout, /default: "\d+"/);
     const long = result.stdout.split("\n")
       .filter((line) => line.length > 100 && !line.startsWith("  $ ")); // an example is typed whole
