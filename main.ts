@@ -20,7 +20,7 @@ Configuration: flag, then environment, then the local host. With no API configur
 CLI uses the local host on DEPLOY_TENANT_DATA_DIR (~/.local/share/deploy-tenant),
 starting it in the background when needed. An API request times out after
 DEPLOY_TENANT_REQUEST_TIMEOUT_MS (default 60000) and is retried up to 3 times on timeouts,
-network errors, 429 and 5xx.
+network errors, 408, 429 and 5xx (but 507, a full disk).
 
 Exit codes:
   0  ok

@@ -89,6 +89,8 @@ Deno.test("help and hints name an API URL that works now, not the shut-down v1",
   assert.equal(root.code, 0, describe(root));
   assert.doesNotMatch(root.stdout, /api\.deno\.com\/v1/);
   assert.match(root.stdout, /DEPLOY_API_URL=https:\/\/api\.deno\.com\/v2/);
+  // What is retried, as lib/http.ts decides and the README says.
+  assert.match(root.stdout.replaceAll("\n", " "), /408, 429 and 5xx \(but 507, a full disk\)/);
 
   const bad = await runCli(["project", "list", "--api", "notaurl"]);
   assert.equal(bad.code, 2, describe(bad));
