@@ -276,7 +276,7 @@ Examples:
           domains: flags.domain,
           labels,
         }).catch((error) => {
-          throw fromConfig(error);
+          throw unattachableDomain(fromConfig(error), interrupt.deploymentId);
         });
 
         if (v2) {
@@ -750,4 +750,31 @@ function printPlan(out: Output, plan: DeployPlan, settings: DeploymentSettings):
     );
     return lines.join("\n");
   });
+}
+
+/**
+ * A `--domain` name the organization has not registered or verified fails once the deployment
+ * is built: `error` gets a hint saying the deployment exists and which commands register the
+ * name and attach it (the API's own message names its routes).
+ */
+function unattachableDomain(error: unknown, deploymentId: string | undefined): unknown {
+  if (
+    !(error instanceof ApiError) || deploymentId === undefined ||
+    (error.code !== "domainNotRegistered" && error.code !== "domainNotVerified")
+  ) {
+    return error;
+  }
+  // "Domain <registered> is not …"; unverified: "… before attaching <name>" (a wildcard's).
+  const registered = /^Domain (\S+) (?:is|could) not/.exec(error.message)?.[1] ?? "<domain>";
+  const name = error.code === "domainNotVerified"
+    ? /before attaching (\S+)$/.exec(error.message)?.[1] ?? registered
+    : registered;
+  const register = error.code === "domainNotRegistered"
+    ? `register it with \`deploy-tenant domain add ${registered}\`, create the DNS records it ` +
+      "prints, then "
+    : "create its DNS records, then ";
+  error.hint = `Deployment ${deploymentId} is built and serves at its own URL: ${register}run ` +
+    `\`deploy-tenant domain verify ${registered}\` and ` +
+    `\`deploy-tenant domain attach ${deploymentId} ${name}\`.`;
+  return error;
 }
