@@ -160,7 +160,8 @@ export const NOT_COMMANDS: Readonly<Record<string, string>> = {
   whoami: CONFIGURATION,
   config: CONFIGURATION,
   version: "Use `deploy-tenant --version`.",
-  // Deploy v2's words: the commands keep theirs on v1 and v2 alike (DESIGN.md).
+  // Deploy v2's words: the commands keep theirs on v1 and v2 alike (README: "Point it at
+  // Deno Deploy").
   app: APP,
   apps: APP,
   revision: REVISION,

@@ -1,6 +1,6 @@
 /**
- * Users arriving from Deno's own `deno deploy` type its names (DESIGN.md): `--app` for
- * `--project`, and `app`, `revision` for project and deployment.
+ * Users arriving from Deno's own `deno deploy` type its names (README: "Deploy a directory"):
+ * `--app` for `--project`, and `app`, `revision` for project and deployment.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
