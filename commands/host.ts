@@ -187,6 +187,7 @@ Examples:
     host.command("start")
       .description("Start the host in the background (a no-op when it is running)")
       .option("--port <port>", "port to listen on; 0 picks a free one", "8000")
+      .option("--hostname <address>", "interface to listen on (default 127.0.0.1)")
       .option("--data-dir <dir>", "where projects, files and deployments are kept")
       .option("--base-domain <domain>", "deployments answer on <project>-<id>.<domain>"),
   )
@@ -203,6 +204,7 @@ Examples:
         return;
       }
       const args: string[] = [];
+      if (flags.hostname) args.push("--hostname", flags.hostname);
       if (flags.baseDomain) args.push("--base-domain", flags.baseDomain);
       if (flags.unsandboxed) args.push("--unsandboxed");
       if (flags.httpsPort !== undefined) {
