@@ -208,14 +208,23 @@ async function run(program: Command, args: string[]): Promise<number> {
 }
 
 /**
- * A subcommand whose help has no examples of its own shows those of its group that run it:
- * `project list --help` ends with the group's `$ deploy-tenant project list --json`.
+ * A subcommand whose help has no examples of its own shows those of its groups that run it:
+ * `project list --help` ends with the group's `$ deploy-tenant project list --json`, `domain
+ * certs --help` with `domain`'s certs lines, and `host run --help` (the group's default) with
+ * `$ deploy-tenant host --port 0 …`.
  */
 function borrowExamples(command: Command): void {
-  if (command.commands.length > 0 || !command.parent?.parent) return;
+  if (!command.parent?.parent) return;
   if (/^Examples:/m.test(helpTextAfter(command))) return;
   const names = [command.name(), ...command.aliases()].map(escapeRegExp).join("|");
-  const runs = new RegExp(`^\\s+\\$ ${escapeRegExp(commandPath(command.parent))} (${names})\\b`);
+  const groupPath = escapeRegExp(commandPath(command.parent));
+  // The default subcommand also runs when the group is typed alone, or with options only.
+  const isDefault =
+    (command.parent as unknown as { _defaultCommandName?: string })._defaultCommandName ===
+      command.name();
+  const runs = new RegExp(
+    `^\\s+\\$ ${groupPath}(?: (${names})\\b${isDefault ? "| +(?=[-#])| *$" : ""})`,
+  );
   const examples: string[] = [];
   for (let group: Command | null = command.parent; group; group = group.parent) {
     examples.push(...helpTextAfter(group).split("\n").filter((line) => runs.test(line)));

@@ -54,6 +54,7 @@ Deno.test("a subcommand's help lists the global options and an example", async (
       ["env", "set"],
       ["db", "list"],
       ["domain", "certs", "provision"],
+      ["domain", "certs"], // a group within a group
       ["deploy"],
     ]
   ) {
@@ -66,6 +67,14 @@ Deno.test("a subcommand's help lists the global options and an example", async (
     }
     assert.match(text, new RegExp(`^Examples:\\n  \\$ deploy-tenant ${args.join(" ")}`, "m"));
   }
+});
+
+Deno.test("host run, the default of host, shows the examples that run it", async () => {
+  const result = await runCli(["host", "run", "--help"]);
+  assert.equal(result.code, 0, describe(result));
+  assert.match(result.stdout, /^Examples:\n  \$ deploy-tenant host +# foreground/m);
+  assert.match(result.stdout, /^  \$ deploy-tenant host --port 0 --data-dir/m);
+  assert.doesNotMatch(result.stdout, /\$ deploy-tenant host (start|stop|status)/);
 });
 
 Deno.test("help shows numeric defaults unquoted and keeps its lines short", async () => {
