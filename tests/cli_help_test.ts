@@ -72,8 +72,8 @@ Deno.test("a subcommand's help lists the global options and an example", async (
 Deno.test("host run, the default of host, shows the examples that run it", async () => {
   const result = await runCli(["host", "run", "--help"]);
   assert.equal(result.code, 0, describe(result));
-  assert.match(result.stdout, /^Examples:\n  \$ deploy-tenant host +# foreground/m);
-  assert.match(result.stdout, /^  \$ deploy-tenant host --port 0 --data-dir/m);
+  assert.match(result.stdout, /^Examples:\n {2}\$ deploy-tenant host +# foreground/m);
+  assert.match(result.stdout, /^ {2}\$ deploy-tenant host --port 0 --data-dir/m);
   assert.doesNotMatch(result.stdout, /\$ deploy-tenant host (start|stop|status)/);
 });
 
