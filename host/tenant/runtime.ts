@@ -971,7 +971,6 @@ export class Runtime {
     }
   }
 
-  /** Kills a process on purpose (idle, deleted, recycled, shutting down): not a crash. */
   /** Tells `child` to shut down (a line on its lifeline); settles once it exits or in `graceMs`. */
   async #askToStop(child: Deno.ChildProcess, graceMs: number): Promise<void> {
     if (this.#killedByHost.has(child)) return;
@@ -985,6 +984,7 @@ export class Runtime {
     clearTimeout(timer);
   }
 
+  /** Kills a process on purpose (idle, deleted, recycled, shutting down): not a crash. */
   #kill(child: Deno.ChildProcess): void {
     if (this.#killedByHost.has(child)) return;
     this.#killedByHost.add(child);
