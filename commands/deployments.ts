@@ -219,7 +219,7 @@ export function printBuildWait(
   switch (event.type) {
     case "buildLog":
       if (buildLogAsProgress && out.showsProgress) out.progress(`Building: ${event.entry.message}`);
-      else out.info(`  ${formatLogLine(out, event.entry.level, event.entry.message)}`);
+      else out.info(formatLogLine(out, event.entry.level, event.entry.message, "  "));
       return true;
     case "polling":
       out.info(`Waiting for the build (${event.reason})`);
@@ -243,8 +243,11 @@ export function unreachableNote(event: { reason: string; budgetMs: number }): st
 }
 
 /** One build log line for people: errors and warnings stand out. */
-export function formatLogLine(out: Output, level: string, message: string): string {
-  if (level === "error") return `${out.red("error")} ${message}`;
-  if (level === "warning" || level === "warn") return `${out.yellow("warn")}  ${message}`;
-  return `${out.dim(level.padEnd(5))} ${message}`;
+export function formatLogLine(out: Output, level: string, message: string, lead = ""): string {
+  // Continuation lines start under the message: a line break in what a tenant wrote cannot
+  // start a line that reads as an entry of its own.
+  const text = message.replaceAll("\n", `\n${lead}${" ".repeat(6)}`);
+  if (level === "error") return `${lead}${out.red("error")} ${text}`;
+  if (level === "warning" || level === "warn") return `${lead}${out.yellow("warn")}  ${text}`;
+  return `${lead}${out.dim(level.padEnd(5))} ${text}`;
 }

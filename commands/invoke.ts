@@ -7,6 +7,7 @@ import { Command } from "commander";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
 import { bodyReadError, invoke, notServedError } from "../lib/invoke.ts";
 import { deploymentUrl } from "../lib/urls.ts";
+import { terminalSafe } from "../lib/output.ts";
 import { collect, connect, outputFor, usageError } from "./context.ts";
 
 interface InvokeFlags {
@@ -36,7 +37,8 @@ export function invokeCommand(): Command {
     .addHelpText(
       "after",
       `
-The body goes to stdout as is. The status line goes to stderr on a terminal or with -i
+The body goes to stdout as is (on a terminal, its control characters are shown escaped:
+pipe it for the bytes). The status line goes to stderr on a terminal or with -i
 (with the headers). Under --json stdout gets {status, headers, body} instead (body parsed
 when it is JSON). A body given with --data that parses as JSON is sent with
 Content-Type: application/json unless -H sets one.
@@ -130,15 +132,21 @@ Examples:
           const headerLines = flags.include
             ? [...response.headers].map(([name, value]) => `${name}: ${value}`)
             : [];
-          await writeAll(Deno.stderr, [statusLine, ...headerLines, ""].join("\n"));
+          await writeAll(Deno.stderr, terminalSafe([statusLine, ...headerLines, ""].join("\n")));
         }
         if (response.body) {
+          // On a terminal the body is for a person, and the deployment's to write: its control
+          // characters are shown escaped so that it cannot drive the terminal (as curl will not
+          // print binary there). Piped, it is the deployment's bytes.
+          const shown = out.stdoutIsTerminal ? new TextDecoder() : undefined;
+          const show = (text: string) => new TextEncoder().encode(terminalSafe(text));
           // Leaving the loop cancels the body: once `| head` has gone, nothing more is read.
           try {
             for await (const chunk of response.body) {
-              if (!out.write(chunk)) break;
+              if (!out.write(shown ? show(shown.decode(chunk, { stream: true })) : chunk)) break;
               received += chunk.length;
             }
+            if (shown) out.write(show(shown.decode()));
           } catch (error) {
             throw cut(error);
           }

@@ -65,7 +65,7 @@ export class Output {
   /** Prints a result: `value` as JSON under `--json`, otherwise the text `human()` returns. */
   result(value: unknown, human: () => string): void {
     this.#clearProgress();
-    const text = this.json ? JSON.stringify(value, null, 2) : human();
+    const text = this.json ? JSON.stringify(value, null, 2) : terminalSafe(human());
     if (text !== "") this.write(encoder.encode(text.endsWith("\n") ? text : `${text}\n`));
   }
 
@@ -76,7 +76,7 @@ export class Output {
    */
   record(value: unknown, human: () => string): void {
     this.#clearProgress();
-    const text = this.json ? JSON.stringify(value) : human();
+    const text = this.json ? JSON.stringify(value) : terminalSafe(human());
     if (!this.write(encoder.encode(`${text}\n`))) throw new OutputClosed();
   }
 
@@ -93,14 +93,14 @@ export class Output {
   info(message: string): void {
     if (this.quiet || this.json) return;
     this.#clearProgress();
-    writeSync(Deno.stderr, `${message}\n`);
+    writeSync(Deno.stderr, `${terminalSafe(message)}\n`);
   }
 
   /** Prints a warning on stderr (not under `--json`). */
   warn(message: string): void {
     if (this.json) return;
     this.#clearProgress();
-    writeSync(Deno.stderr, `${this.#err(33, "warning:")} ${message}\n`);
+    writeSync(Deno.stderr, `${this.#err(33, "warning:")} ${terminalSafe(message)}\n`);
   }
 
   /**
@@ -114,7 +114,10 @@ export class Output {
     if (this.#progressShown && now - this.#progressAt < 100) return;
     this.#progressAt = now;
     // One line only: a wrapped line could not be redrawn in place.
-    const line = fitToWidth(message.replaceAll(/\s*\n\s*/g, " "), terminalColumns() - 1);
+    const line = fitToWidth(
+      terminalSafe(message.replaceAll(/\s*\n\s*/g, " ")),
+      terminalColumns() - 1,
+    );
     writeSync(Deno.stderr, `\r\x1b[2K${this.#err(2, line)}`);
     this.#progressShown = true;
   }
@@ -144,7 +147,7 @@ export class Output {
       error.code === "cancelled"
     ) {
       // The person answered no (or pressed Ctrl-C) at a prompt: their choice, not a failure.
-      writeSync(Deno.stderr, `${message}\n`);
+      writeSync(Deno.stderr, `${terminalSafe(message)}\n`);
       return;
     }
     const lines = [`${this.#err(31, "error:")} ${message}`];
@@ -155,7 +158,7 @@ export class Output {
     if (!(error instanceof DeployTenantError) && error instanceof Error && error.stack) {
       lines.push(this.#err(2, error.stack)); // an unexpected failure: the stack is the bug report
     }
-    writeSync(Deno.stderr, `${lines.join("\n")}\n`);
+    writeSync(Deno.stderr, `${terminalSafe(lines.join("\n"))}\n`);
   }
 
   /** Renders rows as an aligned table with a heading (or `empty` when there are none). */
@@ -272,6 +275,33 @@ export function printable(text: string): string {
   // deno-lint-ignore no-control-regex
   return text.replaceAll(/[\x00-\x1f\x7f]/g, (char) => {
     const named: Record<string, string> = { "\n": "\\n", "\r": "\\r", "\t": "\\t" };
+    return named[char] ?? `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`;
+  });
+}
+
+/**
+ * The escape sequences {@link Output} itself writes for colour (SGR: bold, dim, red, green,
+ * yellow, cyan and their resets). Anything else that drives a terminal is not the CLI's.
+ */
+// deno-lint-ignore no-control-regex
+const OWN_SGR = /^\x1b\[(?:1|2|22|31|32|33|36|39)m/;
+
+/**
+ * `text` made safe to print for people: every control character a terminal acts on (C0 but
+ * the line feed and tab, DEL, and the 8-bit C1 controls such as U+009B, a one-character CSI) is
+ * shown escaped as `\x1b`, except the colour codes the CLI writes itself.
+ *
+ * What the CLI prints for people is largely the tenants' and the API's (app and build log lines,
+ * a failed build's error, descriptions, error messages). A raw escape sequence in one could set
+ * the window title, write the clipboard (OSC 52), clear the screen or, with `\r`, overwrite
+ * the start of a line to forge what the operator reads. So every text for people passes here
+ * on its way out, whatever command made it; JSON output escapes controls itself.
+ */
+export function terminalSafe(text: string): string {
+  // deno-lint-ignore no-control-regex
+  return text.replaceAll(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/g, (char, offset: number) => {
+    if (char === "\x1b" && OWN_SGR.test(text.slice(offset, offset + 5))) return char;
+    const named: Record<string, string> = { "\r": "\\r" };
     return named[char] ?? `\\x${char.charCodeAt(0).toString(16).padStart(2, "0")}`;
   });
 }

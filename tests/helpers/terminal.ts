@@ -11,6 +11,8 @@ import { cleanEnv, MAIN_TS } from "./cli.ts";
 export interface TerminalRun {
   /** What the person sees so far, without escape codes. */
   screen(): string;
+  /** What the terminal was sent so far, escape codes and all. */
+  raw(): string;
   /**
    * Waits until {@link screen} matches `pattern` (from `since` characters on), or fails
    * with the screen after `timeoutMs`. Returns the screen's length after the match, to pass
@@ -59,6 +61,7 @@ export function runInTerminal(
 
   return {
     screen,
+    raw: () => raw,
     async waitFor(pattern, { since = 0, timeoutMs = 30_000 } = {}) {
       const deadline = Date.now() + timeoutMs;
       while (Date.now() < deadline) {
