@@ -10,6 +10,7 @@ import { BlobStore } from "../host/store/blobs.ts";
 import { newDeploymentId, newToken } from "../host/store/ids.ts";
 import { Store } from "../host/store/store.ts";
 import { UsageMeter } from "../host/tenant/usage.ts";
+import { MAX_LIVE_STREAMS_PER_ORGANIZATION } from "../host/api/live_streams.ts";
 import { ndjson, parseLinkHeader } from "../lib/http.ts";
 import type { Analytics, AppLogEntry } from "../lib/types.ts";
 
@@ -72,7 +73,15 @@ async function startHost(logOptions: ConstructorParameters<typeof AppLogs>[1] = 
 }
 
 async function errorCode(response: Response): Promise<[number, string]> {
+  if (response.bodyUsed) return [response.status, "(a stream)"];
   return [response.status, (await response.json()).code];
+}
+
+/** Cancels the body of a stream that was not expected, so a failing test does not hang on it. */
+function cancelled(response: Response): AbortController {
+  const abort = new AbortController();
+  response.body?.cancel();
+  return abort;
 }
 
 Deno.test("past app logs: filters, Link cursor pages, NDJSON and region local", async () => {
@@ -321,4 +330,52 @@ Deno.test("analytics: 15-minute rows over [since, until), ranges checked", async
     await errorCode(await host.get(`/organizations/${host.otherProject.organizationId}/analytics`)),
     [404, "organizationNotFound"],
   );
+});
+
+Deno.test("an organization holds at most its number of live log streams; a closed one frees its slot", async () => {
+  // Each live stream may hold its backlog (4 MiB) in the host's heap for a client that does not
+  // read, and costs a copy of every line logged: 300 such streams on one chatty deployment grew
+  // the host by 1.4 GiB, and nothing bounded their number.
+  await using host = await startHost();
+  const id = host.deploymentId;
+  const max = MAX_LIVE_STREAMS_PER_ORGANIZATION;
+  const streams: AbortController[] = [];
+  try {
+    for (let i = 0; i < max; i++) {
+      const abort = new AbortController();
+      const path = i % 2 === 0
+        ? `/deployments/${id}/app_logs`
+        : `${host.url.replace(/\/v1$/, "/v2")}/apps/logs-api/logs?start=2020-01-01T00:00:00Z`;
+      const response = await host.get(path, "application/x-ndjson", abort.signal);
+      assert.equal(response.status, 200);
+      streams.push(abort);
+    }
+    const over = await host.get(`/deployments/${id}/app_logs`, "application/x-ndjson");
+    if (over.status === 200) streams.push(cancelled(over));
+    assert.deepEqual(await errorCode(over), [429, "tooManyLogStreams"]);
+    const overV2 = await host.get(
+      `${host.url.replace(/\/v1$/, "/v2")}/apps/logs-api/logs?start=2020-01-01T00:00:00Z`,
+      "application/x-ndjson",
+    );
+    if (overV2.status === 200) streams.push(cancelled(overV2));
+    assert.deepEqual(await errorCode(overV2), [429, "TOO_MANY_LOG_STREAMS"]);
+    // Pages of past logs are not streams: still served.
+    const past = await host.get(`/deployments/${id}/app_logs?since=2020-01-01T00:00:00Z`);
+    assert.equal(past.status, 200);
+    await past.body?.cancel();
+
+    // A client that goes frees its slot.
+    streams.shift()!.abort();
+    let again: Response | undefined;
+    for (let tries = 0; tries < 50; tries++) {
+      again = await host.get(`/deployments/${id}/app_logs`, "application/x-ndjson");
+      if (again.status === 200) break;
+      await again.body?.cancel();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.equal(again?.status, 200);
+    await again?.body?.cancel();
+  } finally {
+    for (const abort of streams) abort.abort();
+  }
 });

@@ -23,6 +23,7 @@ import type { UsageMeter } from "../tenant/usage.ts";
 import { RequestError } from "./validate.ts";
 import { DeploymentWrites } from "./deployment_writes.ts";
 import { QuotaGuard, type Quotas } from "./quotas.ts";
+import { LiveStreamSlots } from "./live_streams.ts";
 import type { ApiEngine } from "./engine.ts";
 import { type ApiEnv, errorJson, newRayId, readJson } from "./http.ts";
 import { registerDeploymentRoutes } from "./v1/deployments.ts";
@@ -70,6 +71,8 @@ export function createApi(
   const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const quotas = new QuotaGuard(store, options.quotas);
   const writes = new DeploymentWrites(store, blobs, engine, quotas);
+  // Shared by v1 and v2: an organization's live log streams count together.
+  const liveStreams = new LiveStreamSlots();
   const app = new Hono<Env>();
 
   app.use("*", async (c, next) => {
@@ -102,7 +105,7 @@ export function createApi(
   registerDeploymentRoutes(app, store, engine, writes, maxBodyBytes);
   registerRedeployRoutes(app, store, engine, quotas);
   registerDatabaseRoutes(app, store, engine, quotas);
-  if (options.appLogs) registerAppLogRoutes(app, store, options.appLogs);
+  if (options.appLogs) registerAppLogRoutes(app, store, options.appLogs, liveStreams);
   if (options.usage) registerAnalyticsRoutes(app, store, options.usage);
   const domainServices = options.domains ?? defaultDomainServices(engine.baseDomain);
   registerDomainRoutes(app, store, domainServices, quotas);
@@ -116,6 +119,7 @@ export function createApi(
     maxBodyBytes,
     writes,
     quotas,
+    liveStreams,
     readJson,
   });
   app.route("/v2", v2);

@@ -29,6 +29,7 @@ import {
 import type { Store } from "../../store/store.ts";
 import { RequestError } from "../validate.ts";
 import { ownDeployment } from "./ownership.ts";
+import type { LiveStreamSlots } from "../live_streams.ts";
 
 /** Largest `limit` of a past-logs page. */
 export const MAX_LOG_LIMIT = 10_000;
@@ -37,7 +38,12 @@ export const MAX_LOG_LIMIT = 10_000;
 const HEARTBEAT_MS = 15_000;
 
 /** Adds the app log route to the API app. */
-export function registerAppLogRoutes(app: Hono<ApiEnv>, store: Store, appLogs: AppLogs): void {
+export function registerAppLogRoutes(
+  app: Hono<ApiEnv>,
+  store: Store,
+  appLogs: AppLogs,
+  liveStreams: LiveStreamSlots,
+): void {
   app.get("/v1/deployments/:deploymentId/app_logs", (c) => {
     const deployment = ownDeployment(c, store, c.req.param("deploymentId"));
     const params = new URL(c.req.url).searchParams;
@@ -45,7 +51,11 @@ export function registerAppLogRoutes(app: Hono<ApiEnv>, store: Store, appLogs: A
     const filter = parseFilter(params);
     const past = param(params, "since") !== undefined || param(params, "until") !== undefined;
     if (past) return pastLogs(c, appLogs, deployment.id, params, filter, ndjson);
-    return c.body(liveStream(appLogs, deployment.id, filter, ndjson), 200, {
+    const stream = liveStreams.hold(
+      c.get("organizationId"),
+      () => liveStream(appLogs, deployment.id, filter, ndjson),
+    );
+    return c.body(stream, 200, {
       "content-type": ndjson ? "application/x-ndjson" : "application/json",
       "cache-control": "no-store",
     });

@@ -10,6 +10,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { ApiEngine } from "../engine.ts";
 import type { DeploymentWrites } from "../deployment_writes.ts";
 import type { QuotaGuard } from "../quotas.ts";
+import type { LiveStreamSlots } from "../live_streams.ts";
 import type { AppLogs } from "../../tenant/app_logs.ts";
 import { isUuid } from "../../store/ids.ts";
 import type { DeploymentRecord, ProjectRecord, Store } from "../../store/store.ts";
@@ -38,6 +39,8 @@ export interface V2Deps {
   writes: DeploymentWrites;
   /** Per-organization quotas (shared with v1). */
   quotas: QuotaGuard;
+  /** The live log streams each organization holds open (shared with v1). */
+  liveStreams: LiveStreamSlots;
   /** Reads a JSON body of at most `maxBytes`. */
   readJson(c: V2Context, maxBytes: number): Promise<unknown>;
 }

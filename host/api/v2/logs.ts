@@ -49,7 +49,7 @@ export function registerLogRoutes(v2: Hono<V2Env>, deps: V2Deps, appLogs: AppLog
             'application/x-ndjson, or give "end" for a page of JSON',
         );
       }
-      return liveLogs(c, appLogs, ids, { levels, q }, start, sse);
+      return liveLogs(c, deps, appLogs, ids, { levels, q }, start, sse);
     }
     const limitText = param(c, "limit");
     const limit = limitText === undefined ? 100 : Number(limitText);
@@ -115,6 +115,7 @@ export function registerAnalyticsRoute(v2: Hono<V2Env>, deps: V2Deps, usage: Usa
 
 function liveLogs(
   c: V2Context,
+  deps: V2Deps,
   appLogs: AppLogs,
   ids: string[],
   filter: { levels?: LogLevel[]; q?: string },
@@ -128,38 +129,42 @@ function liveLogs(
     for (const unsubscribe of unsubscribers.splice(0)) unsubscribe();
     clearInterval(heartbeat);
   };
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      const send = (json: object) => {
-        const text = JSON.stringify(json);
-        controller.enqueue(encoder.encode(sse ? `data: ${text}\n\n` : `${text}\n`));
-      };
-      // What is already there from `start` on, then what comes.
-      const past = appLogs.query(ids, { since: start, ...filter, limit: 1000, order: "asc" });
-      past.entries.forEach((entry, i) => send(logJson(entry, past.deploymentIds[i])));
-      // Past lines are a page, bounded; live ones may hold at most the backlog on top.
-      const allowance = Math.max(0, -(controller.desiredSize ?? 0));
-      for (const id of ids) {
-        unsubscribers.push(appLogs.subscribe(id, filter, (entry) => {
-          if (entry === null) return;
-          send(logJson(entry, id));
-          // A client that does not read is not kept up with in the host's memory.
-          if (overBacklog(controller, allowance)) {
-            stop();
-            controller.close();
+  const stream = deps.liveStreams.hold(
+    c.get("organizationId"),
+    () =>
+      new ReadableStream<Uint8Array>({
+        start(controller) {
+          const send = (json: object) => {
+            const text = JSON.stringify(json);
+            controller.enqueue(encoder.encode(sse ? `data: ${text}\n\n` : `${text}\n`));
+          };
+          // What is already there from `start` on, then what comes.
+          const past = appLogs.query(ids, { since: start, ...filter, limit: 1000, order: "asc" });
+          past.entries.forEach((entry, i) => send(logJson(entry, past.deploymentIds[i])));
+          // Past lines are a page, bounded; live ones may hold at most the backlog on top.
+          const allowance = Math.max(0, -(controller.desiredSize ?? 0));
+          for (const id of ids) {
+            unsubscribers.push(appLogs.subscribe(id, filter, (entry) => {
+              if (entry === null) return;
+              send(logJson(entry, id));
+              // A client that does not read is not kept up with in the host's memory.
+              if (overBacklog(controller, allowance)) {
+                stop();
+                controller.close();
+              }
+            }));
           }
-        }));
-      }
-      heartbeat = setInterval(() => {
-        try {
-          controller.enqueue(encoder.encode(sse ? ": keep-alive\n\n" : "\n"));
-        } catch {
-          stop();
-        }
-      }, 15_000);
-    },
-    cancel: stop,
-  }, liveStreamStrategy());
+          heartbeat = setInterval(() => {
+            try {
+              controller.enqueue(encoder.encode(sse ? ": keep-alive\n\n" : "\n"));
+            } catch {
+              stop();
+            }
+          }, 15_000);
+        },
+        cancel: stop,
+      }, liveStreamStrategy()),
+  );
   return c.body(stream, 200, {
     "content-type": sse ? "text/event-stream" : "application/x-ndjson",
     "cache-control": "no-store",
