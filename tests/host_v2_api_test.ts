@@ -80,10 +80,14 @@ Deno.test("the host's v2 API: codes, pagination, streams and one store with v1",
       if (next) assert.ok(next.startsWith("http://"), "absolute");
     }
     assert.deepEqual(seen, ["paged-1", "paged-2", "paged-3", "paged-4", "paged-5"]);
-    assert.deepEqual(
-      await errorOf(await api.request("GET", "/v2/apps?cursor=not!valid")),
-      { status: 400, code: "INVALID_REQUEST" },
-    );
+    // Forged cursors: not the alphabet, not base64 at all ("a": a 500 before), not a position.
+    for (const cursor of ["not!valid", "a", "abcde", "AAAA", "MS41", "LTE"]) {
+      assert.deepEqual(
+        await errorOf(await api.request("GET", `/v2/apps?cursor=${cursor}`)),
+        { status: 400, code: "INVALID_REQUEST" },
+        cursor,
+      );
+    }
   });
 
   await t.step("a v1 project is an app and a v2 revision a v1 deployment", async () => {

@@ -114,14 +114,7 @@ export function paginate<T>(c: V2Context, items: readonly T[], maxLimit = 100): 
     throw invalid(`"limit" must be an integer from 1 to ${maxLimit}, not "${limitText}"`);
   }
   const cursor = param(c, "cursor");
-  let start = 0;
-  if (cursor !== undefined) {
-    const decoded = /^[A-Za-z0-9_-]+$/.test(cursor) ? Number(atob(base64Std(cursor))) : NaN;
-    if (!Number.isInteger(decoded) || decoded < 0) {
-      throw invalid("The cursor is not valid: pass the one from the previous page's Link header");
-    }
-    start = decoded;
-  }
+  const start = cursor === undefined ? 0 : cursorPosition(cursor);
   const page = items.slice(start, start + limit);
   if (start + limit < items.length) {
     const url = new URL(c.req.url);
@@ -131,8 +124,22 @@ export function paginate<T>(c: V2Context, items: readonly T[], maxLimit = 100): 
   return page;
 }
 
-function base64Std(text: string): string {
-  return text.replaceAll("-", "+").replaceAll("_", "/");
+/**
+ * The position a cursor of {@link paginate} stands for. Anything else a client sends is a 400:
+ * `atob` throws on text that is not base64 (`a`), which was a 500 with a stack trace in the
+ * host's log, and only the digits `paginate` writes are a position.
+ */
+function cursorPosition(cursor: string): number {
+  let text = "";
+  try {
+    if (/^[A-Za-z0-9_-]{1,32}$/.test(cursor)) {
+      text = atob(cursor.replaceAll("-", "+").replaceAll("_", "/"));
+    }
+  } catch { /* not base64: refused below */ }
+  if (!/^(?:0|[1-9][0-9]{0,14})$/.test(text)) {
+    throw invalid("The cursor is not valid: pass the one from the previous page's Link header");
+  }
+  return Number(text);
 }
 
 /** v2's slug rule for apps and layers, within what a host name label allows here. */
