@@ -23,11 +23,42 @@ import { projectNotFound } from "./v1/ownership.ts";
 /** Blob writes in flight per create-deployment request. */
 const PUT_CONCURRENCY = 8;
 
+/**
+ * The most a deployment's settings may take in host.db as JSON: everything it keeps there but
+ * its files (bounded by the asset limits) and its variables (bounded on their own, 512 KiB).
+ * A v2 revision's `config` keeps keys the host does not act on and v1's compiler options are
+ * strings, none of them bounded but by the 1.5 GiB body: one deploy of 100 MB of `config`
+ * grew host.db by 210 MiB, outside the storage quota. What Deploy allows (32 labels of 16
+ * values of 256 characters, 1 000 `permissions.net` entries) takes well under this.
+ */
+export const MAX_SETTINGS_BYTES = 512 * 1024;
+
 /** What a new deployment names besides its checked body. */
 export type DeploymentFields = Pick<
   NewDeployment,
   "id" | "projectId" | "domains" | "requestedDomains" | "revision" | "enableCron" | "runtimeArgs"
 >;
+
+/**
+ * Throws `400 settingsTooLarge` when what the deployment keeps in host.db besides its files and
+ * variables takes more than {@link MAX_SETTINGS_BYTES} as JSON.
+ */
+function assertSettingsSize(checked: CheckedDeployment, fields: DeploymentFields): void {
+  const { assets: _assets, envVars: _envVars, ...settings } = checked;
+  const json = JSON.stringify({ ...settings, ...fields });
+  // A UTF-16 unit is at least one byte of UTF-8: a long string is over without encoding it.
+  const bytes = json.length > MAX_SETTINGS_BYTES ? json.length : encoder.encode(json).byteLength;
+  if (bytes > MAX_SETTINGS_BYTES) {
+    throw new RequestError(
+      400,
+      "settingsTooLarge",
+      `The deployment's settings (config, labels, compiler options, permissions and the like) ` +
+        `take ${bytes} bytes as JSON; at most ${MAX_SETTINGS_BYTES}`,
+    );
+  }
+}
+
+const encoder = new TextEncoder();
 
 /** Records and deletes deployments with their blobs. */
 export class DeploymentWrites {
@@ -58,6 +89,7 @@ export class DeploymentWrites {
     const store = this.#store;
     const blobs = this.#blobs;
     this.#quotas.assertCanCreate(organizationId, "deployments");
+    assertSettingsSize(checked, fields);
     // Each file is hashed once: for the storage quota here, for the blob store below.
     const hashes = new Map<CheckedAsset, string>();
     for (const asset of checked.assets) {
