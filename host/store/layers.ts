@@ -85,17 +85,26 @@ export function findLayer(
   return row ? toLayer(store, row) : undefined;
 }
 
-/** The organization's layers, oldest first, whose slug contains `search` when given. */
-export function listLayers(store: Store, organizationId: string, search?: string): LayerRecord[] {
+/**
+ * The organization's layers, oldest first, whose slug contains `search` when given; `limit` of
+ * them from the `offset`th on when a window is given (a limit of -1 is no limit).
+ */
+export function listLayers(
+  store: Store,
+  organizationId: string,
+  search?: string,
+  window: { offset: number; limit: number } = { offset: 0, limit: -1 },
+): LayerRecord[] {
   const params: SQLInputValue[] = [organizationId];
   let where = "organization_id = ?";
   if (search) {
     where += " AND instr(slug, ?) > 0";
     params.push(search.toLowerCase());
   }
+  // A page at a time: each layer holds up to 512 KiB of variables, an organization 1 000 layers.
   return store.database.prepare(
-    `SELECT * FROM layers WHERE ${where} ORDER BY created_at, rowid`,
-  ).all(...params).map((row) => toLayer(store, row));
+    `SELECT * FROM layers WHERE ${where} ORDER BY created_at, rowid LIMIT ? OFFSET ?`,
+  ).all(...params, window.limit, window.offset).map((row) => toLayer(store, row));
 }
 
 /** Replaces the given fields of a layer. Throws {@link LayerSlugTakenError}. */

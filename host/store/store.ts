@@ -577,6 +577,47 @@ export class Store {
     );
   }
 
+  /**
+   * Up to `limit` of the project's deployments, newest first, from the `offset`th on, with v2's
+   * status (`queued`, `building`, `succeeded`, `failed`) when `status` is given. A page is read
+   * a page at a time: an app may hold 100 000 revisions.
+   */
+  listRevisionPage(
+    projectId: string,
+    { offset, limit, status }: { offset: number; limit: number; status?: string },
+  ): DeploymentRecord[] {
+    const conditions: Record<string, string> = {
+      queued: "d.status = 'pending' AND d.build_started_at IS NULL",
+      building: "d.status = 'pending' AND d.build_started_at IS NOT NULL",
+      succeeded: "d.status = 'success'",
+      failed: "d.status = 'failed'",
+    };
+    // An unknown status matches nothing, as a filter on the status field would.
+    const condition = status === undefined ? "1" : conditions[status] ?? "0";
+    return this.#all(
+      `SELECT ${DEPLOYMENT_COLUMNS} FROM ${DEPLOYMENT_TABLES}
+       WHERE d.project_id = ? AND (${condition})
+       ORDER BY d.created_at DESC, d.rowid DESC LIMIT ? OFFSET ?`,
+      projectId,
+      limit,
+      offset,
+    ).map(toDeployment);
+  }
+
+  /**
+   * The project's built deployments whose stored names include `domain`, oldest first: where a
+   * name is served from, without reading every deployment of the project.
+   */
+  listBuiltDeploymentsNamed(projectId: string, domain: string): DeploymentRecord[] {
+    return this.#all(
+      `SELECT ${DEPLOYMENT_COLUMNS} FROM ${DEPLOYMENT_TABLES}
+       WHERE d.project_id = ? AND d.status = 'success' AND instr(d.domains, ?) > 0
+       ORDER BY d.created_at, d.rowid`,
+      projectId,
+      JSON.stringify(domain),
+    ).map(toDeployment);
+  }
+
   /** The ids of all the project's deployments, oldest first. */
   listDeploymentIds(projectId: string): string[] {
     return this.#all(

@@ -277,13 +277,29 @@ export class AppLogs {
     }
   }
 
-  /** One page of a deployment's past lines. Buffered lines are written first. */
-  query(deploymentId: string | readonly string[], query: AppLogQuery): AppLogPage {
+  /**
+   * One page of past lines of a deployment, of several, or of every deployment of a project
+   * (`{projectId}`). Buffered lines are written first.
+   */
+  query(
+    source: string | readonly string[] | { projectId: string },
+    query: AppLogQuery,
+  ): AppLogPage {
     this.flush();
-    const ids = typeof deploymentId === "string" ? [deploymentId] : deploymentId;
-    if (ids.length === 0) return { entries: [], deploymentIds: [] };
-    const where = [`deployment_id IN (${ids.map(() => "?").join(", ")})`];
-    const params: (string | number)[] = [...ids];
+    let where: string[];
+    let params: (string | number)[];
+    if (typeof source !== "string" && "projectId" in source) {
+      // Not the project's deployment ids as parameters: an app may have more revisions than
+      // SQLite takes parameters (32 766), and each count of them was another SQL text, each
+      // prepared once and kept.
+      where = ["deployment_id IN (SELECT id FROM deployments WHERE project_id = ?)"];
+      params = [source.projectId];
+    } else {
+      const ids = typeof source === "string" ? [source] : source;
+      if (ids.length === 0) return { entries: [], deploymentIds: [] };
+      where = [`deployment_id IN (${ids.map(() => "?").join(", ")})`];
+      params = [...ids];
+    }
     if (query.since !== undefined) {
       where.push("time >= ?");
       params.push(query.since * 1000);

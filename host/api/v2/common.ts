@@ -108,6 +108,18 @@ export function param(c: V2Context, name: string): string | undefined {
  * clients: here, the position of the next item.
  */
 export function paginate<T>(c: V2Context, items: readonly T[], maxLimit = 100): T[] {
+  return pageOf(c, (offset, limit) => items.slice(offset, offset + limit), maxLimit);
+}
+
+/**
+ * {@link paginate} for lists too long to hold whole: `read(offset, limit)` returns up to `limit`
+ * items from the `offset`th on. One more than the page is read, to know whether more follow.
+ */
+export function pageOf<T>(
+  c: V2Context,
+  read: (offset: number, limit: number) => T[],
+  maxLimit = 100,
+): T[] {
   const limitText = param(c, "limit");
   const limit = limitText === undefined ? 30 : Number(limitText);
   if (!Number.isInteger(limit) || limit < 1 || limit > maxLimit) {
@@ -115,13 +127,13 @@ export function paginate<T>(c: V2Context, items: readonly T[], maxLimit = 100): 
   }
   const cursor = param(c, "cursor");
   const start = cursor === undefined ? 0 : cursorPosition(cursor);
-  const page = items.slice(start, start + limit);
-  if (start + limit < items.length) {
+  const page = read(start, limit + 1);
+  if (page.length > limit) {
     const url = new URL(c.req.url);
     url.searchParams.set("cursor", btoa(String(start + limit)).replace(/=+$/, ""));
     c.header("Link", `<${url.href}>; rel="next"`);
   }
-  return page;
+  return page.slice(0, limit);
 }
 
 /**

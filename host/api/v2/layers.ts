@@ -25,6 +25,7 @@ import { parseBody, RequestError } from "../validate.ts";
 import {
   invalid,
   ownLayer,
+  pageOf,
   paginate,
   param,
   slugProblem,
@@ -56,8 +57,12 @@ export function registerLayerRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
   const { store } = deps;
 
   v2.get("/layers", (c) => {
-    const layers = listLayers(store, c.get("organizationId"), param(c, "search"));
-    return c.json(paginate(c, layers).map((layer) => layerJson(store, layer)));
+    const search = param(c, "search");
+    const layers = pageOf(
+      c,
+      (offset, limit) => listLayers(store, c.get("organizationId"), search, { offset, limit }),
+    );
+    return c.json(layers.map((layer) => layerJson(store, layer)));
   });
 
   v2.post("/layers", async (c) => {

@@ -35,9 +35,9 @@ export function registerLogRoutes(v2: Hono<V2Env>, deps: V2Deps, appLogs: AppLog
     const start = time(c, "start", true)!;
     const end = time(c, "end", false);
     const revision = param(c, "revision_id");
-    const ids = revision !== undefined
-      ? [ownRevision(c, store, revision).id]
-      : store.listDeploymentIds(project.id);
+    const revisionId = revision === undefined ? undefined : ownRevision(c, store, revision).id;
+    // Past lines are read by project: an app may hold 100 000 revisions.
+    const source = revisionId ?? { projectId: project.id };
     const levels = minimumLevel(param(c, "level"));
     const q = param(c, "query");
     const accept = c.req.header("accept") ?? "";
@@ -49,7 +49,8 @@ export function registerLogRoutes(v2: Hono<V2Env>, deps: V2Deps, appLogs: AppLog
             'application/x-ndjson, or give "end" for a page of JSON',
         );
       }
-      return liveLogs(c, deps, appLogs, ids, { levels, q }, start, sse);
+      const ids = revisionId !== undefined ? [revisionId] : store.listDeploymentIds(project.id);
+      return liveLogs(c, deps, appLogs, source, ids, { levels, q }, start, sse);
     }
     const limitText = param(c, "limit");
     const limit = limitText === undefined ? 100 : Number(limitText);
@@ -57,7 +58,7 @@ export function registerLogRoutes(v2: Hono<V2Env>, deps: V2Deps, appLogs: AppLog
       throw invalid(`"limit" must be an integer from 1 to ${MAX_V2_LOG_LIMIT}`);
     }
     try {
-      const page = appLogs.query(ids, {
+      const page = appLogs.query(source, {
         since: start,
         until: end,
         levels,
@@ -117,6 +118,7 @@ function liveLogs(
   c: V2Context,
   deps: V2Deps,
   appLogs: AppLogs,
+  source: string | { projectId: string },
   ids: string[],
   filter: { levels?: LogLevel[]; q?: string },
   start: number,
@@ -139,7 +141,12 @@ function liveLogs(
             controller.enqueue(encoder.encode(sse ? `data: ${text}\n\n` : `${text}\n`));
           };
           // What is already there from `start` on, then what comes.
-          const past = appLogs.query(ids, { since: start, ...filter, limit: 1000, order: "asc" });
+          const past = appLogs.query(source, {
+            since: start,
+            ...filter,
+            limit: 1000,
+            order: "asc",
+          });
           past.entries.forEach((entry, i) => send(logJson(entry, past.deploymentIds[i])));
           // Past lines are a page, bounded; live ones may hold at most the backlog on top.
           const allowance = Math.max(0, -(controller.desiredSize ?? 0));

@@ -14,7 +14,6 @@ import { startBuild } from "../engine.ts";
 import { isProduction, productionNames } from "../../build/builder.ts";
 import { assertAttachable } from "../domains.ts";
 import { newDeploymentId } from "../../store/ids.ts";
-import type { DeploymentRecord } from "../../store/store.ts";
 import { appSettings } from "../../store/app_settings.ts";
 import {
   checkDeployment,
@@ -29,6 +28,7 @@ import {
   ownApp,
   ownLayer,
   ownRevision,
+  pageOf,
   paginate,
   param,
   SMALL_BODY_BYTES,
@@ -201,18 +201,23 @@ export function registerRevisionRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
   v2.get("/apps/:app/revisions", (c) => {
     const project = ownApp(c, store, c.req.param("app"));
     const status = param(c, "status");
-    const records = store.listDeploymentIds(project.id).reverse()
-      .map((id) => store.getDeploymentRecord(id))
-      .filter((r): r is DeploymentRecord => r !== undefined)
-      .filter((r) => status === undefined || revisionStatus(r) === status);
-    return c.json(paginate(c, records).map(revisionListItemJson));
+    const page = pageOf(
+      c,
+      (offset, limit) => store.listRevisionPage(project.id, { offset, limit, status }),
+    );
+    return c.json(page.map(revisionListItemJson));
   });
 
   v2.get("/apps/:app/timelines", (c) => {
     const project = ownApp(c, store, c.req.param("app"));
-    const production = store.listDeploymentIds(project.id)
-      .map((id) => store.getDeploymentRecord(id))
-      .filter((r): r is DeploymentRecord => r !== undefined && isProduction(r, baseDomain));
+    // Only a built revision holding the v2 production name has the production timeline.
+    const [, name] = productionNames(
+      project.name,
+      store.getOrganization(project.organizationId)!.slug,
+      baseDomain,
+    );
+    const production = store.listBuiltDeploymentsNamed(project.id, name)
+      .filter((r) => isProduction(r, baseDomain));
     const timelines = production.flatMap((r) => timelineObjects(r, baseDomain))
       .filter((t) => t.slug === "production");
     return c.json(paginate(c, timelines));
