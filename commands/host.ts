@@ -83,7 +83,8 @@ Examples:
       "after",
       `\nThe global --token (or ${HOST_TOKEN_ENV}) sets the token the API accepts; by\n` +
         "default one is generated and kept in the data directory. Clients find it in\n" +
-        "<data-dir>/host.json (readable by you only).\n\n" +
+        "<data-dir>/host.json (readable by you only). The host takes only the token it was\n" +
+        "started with: to revoke a leaked one, start it with another (or edit that file).\n\n" +
         "With --https-port, custom domains are served with their certificates and names under\n" +
         "the base domain with certificates from the host's CA (`deploy-tenant host ca`).\n" +
         "--trust-domain verifies names under a suffix nobody owns on the Internet (test,\n" +

@@ -181,7 +181,8 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   );
   const organization = store.ensureOrganization("local");
   const token = options.token ?? await persistentToken(join(dataDir, "token"));
-  store.setToken(organization.id, token);
+  // The token it is started with is the only one: rotating a leaked token revokes the old.
+  store.replaceTokens(organization.id, token);
   // Tenant output goes to the app logs, which are bounded, and not to the host's own log.
   const telemetry = createTelemetry(store, {
     logRetentionMs: options.logRetentionMs,

@@ -299,6 +299,46 @@ Deno.test("tokens are stored as SHA-256 hashes and only the token itself authent
   }
 });
 
+Deno.test("a host started with a new token no longer takes the old one", async () => {
+  // Rotating a leaked token (host --token, DEPLOY_TENANT_HOST_TOKEN, or a new token file) added
+  // the new token beside the old: the old one authenticated on, with no way to revoke it.
+  const root = await Deno.makeTempDir({ prefix: "api_auth_test_" });
+  const status = async (api: Awaited<ReturnType<typeof startApiHost>>, token: string) => {
+    const statuses = [];
+    for (const path of ["/v1/organizations/" + api.host.organizationId, "/v2/apps"]) {
+      const response = await api.request("GET", path, { token });
+      await response.body?.cancel();
+      statuses.push(response.status);
+    }
+    return statuses;
+  };
+  try {
+    const dataDir = join(root, "data");
+    let first: string;
+    {
+      await using api = await startApiHost({ dataDir });
+      first = api.host.token;
+      assert.deepEqual(await status(api, first), [200, 200]);
+    }
+    const rotated = newToken();
+    {
+      await using api = await startApiHost({ dataDir, token: rotated });
+      assert.deepEqual(await status(api, rotated), [200, 200]);
+      assert.deepEqual(await status(api, first), [401, 401], "the token it was started without");
+    }
+    const written = newToken();
+    await Deno.writeTextFile(join(dataDir, "token"), `${written}\n`);
+    {
+      await using api = await startApiHost({ dataDir });
+      assert.deepEqual(await status(api, written), [200, 200]);
+      assert.deepEqual(await status(api, rotated), [401, 401]);
+      assert.deepEqual(await status(api, first), [401, 401]);
+    }
+  } finally {
+    await Deno.remove(root, { recursive: true });
+  }
+});
+
 Deno.test("the data dir, host.json and the token file are private to the host's user", async () => {
   const root = await Deno.makeTempDir({ prefix: "api_auth_test_" });
   try {

@@ -345,6 +345,18 @@ export class Store {
     );
   }
 
+  /**
+   * Makes `token` the organization's only token: any other it had no longer authenticates.
+   * The host gives its organization the token it was started with this way, so a token that
+   * leaked is revoked by starting the host with a new one.
+   */
+  replaceTokens(organizationId: string, token: string): void {
+    this.transaction(() => {
+      this.#run("DELETE FROM tokens WHERE organization_id = ?", organizationId);
+      this.setToken(organizationId, token);
+    });
+  }
+
   /** The organization a token belongs to, or `undefined` for an unknown token. */
   organizationForToken(token: string): string | undefined {
     const hash = hashToken(token);
