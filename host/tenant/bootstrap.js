@@ -281,6 +281,7 @@ function countCalls(target, name, count) {
 if (typeof Deno.Kv === "function") {
   const keys = (args) => Array.isArray(args[0]) ? args[0].length : 0;
   const kv = Deno.Kv.prototype;
+  const uncountedGetMany = kv.getMany;
   countCalls(kv, "get", () => kvReads++);
   countCalls(kv, "getMany", (args) => kvReads += keys(args));
   countCalls(kv, "watch", (args) => kvReads += keys(args));
@@ -328,6 +329,10 @@ if (typeof Deno.Kv === "function") {
   }
   globalThis.addEventListener("unload", reportKvUsage);
 
+  if (typeof kv.watch === "function" && typeof uncountedGetMany === "function") {
+    kv.watch = watchingOtherWriters(kv.watch, uncountedGetMany);
+  }
+
   // The host limits the database's file size (the process's RLIMIT_FSIZE): SQLite's write past
   // it fails as "disk I/O error", which this names, so that the customer knows what to do.
   const kvMaxBytes = Number(Deno.env.get("DENO_DEPLOYMENT_KV_MAX_BYTES")) || 0;
@@ -345,6 +350,77 @@ if (typeof Deno.Kv === "function") {
       return original.apply(this, args).catch(explainFull);
     };
   }
+}
+
+// How often a watch re-reads its keys for writes made by other processes.
+const WATCH_POLL_MS = 500;
+
+/**
+ * Wraps `Deno.Kv.prototype.watch` so that a watch also sees writes other processes make.
+ *
+ * Deno's local KV wakes a watcher only for writes made in its own process, but a database here
+ * is shared: by every deployment bound to it (each a process of its own) and by the host (`db
+ * clear`). On Deploy a watcher sees every write to its database. So the stream a watch returns
+ * also re-reads its keys every {@link WATCH_POLL_MS} and passes on what changed; Deno's own
+ * stream still answers this process's writes at once. Only a tenant that watches pays for it.
+ */
+function watchingOtherWriters(watch, getMany) {
+  return function (keys, options) {
+    const local = watch.call(this, keys, options).getReader();
+    const reread = () => getMany.call(this, keys);
+    const raw = options?.raw === true;
+    // The versionstamps last passed on; none until Deno's stream gives the first entries.
+    let last;
+    let timer;
+    let ended = false;
+    const fresh = (entries) => entries.some((entry, i) => entry.versionstamp !== last[i]);
+    const pass = (controller, entries) => {
+      last = entries.map((entry) => entry.versionstamp);
+      controller.enqueue(entries);
+    };
+    const end = () => {
+      ended = true;
+      if (timer !== undefined) clearTimer(timer);
+    };
+    return new ReadableStream({
+      start(controller) {
+        const poll = async () => {
+          timer = undefined;
+          try {
+            const entries = await reread();
+            if (!ended && last && fresh(entries)) pass(controller, entries);
+          } catch {
+            return; // the database was closed: Deno's stream ends this one
+          }
+          if (!ended) arm();
+        };
+        const arm = () => {
+          timer = setTimer(poll, WATCH_POLL_MS);
+          Deno.unrefTimer(timer);
+        };
+        arm();
+      },
+      async pull(controller) {
+        for (;;) {
+          const step = await local.read().catch((error) => {
+            end();
+            throw error;
+          });
+          if (step.done) {
+            end();
+            controller.close();
+            return;
+          }
+          // What the re-read already passed on is not passed on twice.
+          if (raw || !last || fresh(step.value)) return pass(controller, step.value);
+        }
+      },
+      cancel(reason) {
+        end();
+        return local.cancel(reason);
+      },
+    });
+  };
 }
 
 /** 1073741824 → "1 GiB", 4194304 → "4 MiB". */
