@@ -248,6 +248,13 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     denied: options.egressDenied,
     onRefused: (target, reason) => log(`egress proxy refused ${target}: ${reason}`),
   });
+  // A process's context is fixed when it starts: one whose deployment gained or lost the
+  // production name starts again, once its requests in flight are answered.
+  const restartInNewContext = async (ids: string[]) => {
+    for (const id of ids) {
+      if (runtime.running(id)) await runtime.stop(id, CONTEXT_DRAIN_MS).catch(() => {});
+    }
+  };
   const builder = new Builder({
     store,
     blobs,
@@ -257,6 +264,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     urlFor: (domain) => `http://${domain}:${port}`,
     beforeLive: async (id, domains) => await front?.beforeLive(id, domains),
     afterLive: (id) => front?.live(id),
+    contextChanged: (ids) => restartInNewContext(ids),
     dependencies: {
       proxyUrl: egress.url,
       deno: tenantDenoBinary(),
@@ -298,6 +306,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     restartDeployments: async (ids) => {
       for (const id of ids) if (runtime.running(id)) await runtime.stop(id);
     },
+    contextChanged: (ids) => restartInNewContext(ids),
     clearKvDatabase: async (id, deploymentIds) => {
       for (const deploymentId of deploymentIds) await runtime.stop(deploymentId);
       await Deno.remove(kvDatabaseDir(join(dataDir, "kv"), id), { recursive: true })
@@ -495,6 +504,9 @@ const ROUTES_UNCHANGED = [
   /^(?:\/api)?\/v2\/apps(?:\/[^/]+\/deploy)?$/,
   /^(?:\/api)?\/v2\/layers$/,
 ];
+
+/** How long a process whose context changed gets to answer the requests it has in flight. */
+const CONTEXT_DRAIN_MS = 5_000;
 
 /** How long a restarted host waits for the deployments it restores before it says it is ready. */
 const RESTORE_WAIT_MS = 5_000;

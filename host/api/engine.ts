@@ -20,6 +20,12 @@ export interface ApiEngine {
    */
   restartDeployments?(ids: string[]): Promise<void>;
   /**
+   * These deployments gained or lost their project's production name, so their context
+   * (production or development) changed: their processes stop once the requests in flight are
+   * answered, and the next request starts them with that context's variables.
+   */
+  contextChanged?(ids: string[]): Promise<void>;
+  /**
    * Empties KV database `id`: stops the processes of `deploymentIds` (bound to it), then
    * removes its files; the next start opens it empty.
    */

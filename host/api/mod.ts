@@ -108,7 +108,7 @@ export function createApi(
   if (options.appLogs) registerAppLogRoutes(app, store, options.appLogs, liveStreams);
   if (options.usage) registerAnalyticsRoutes(app, store, options.usage);
   const domainServices = options.domains ?? defaultDomainServices(engine.baseDomain);
-  registerDomainRoutes(app, store, domainServices, quotas);
+  registerDomainRoutes(app, store, domainServices, quotas, engine);
 
   const v2 = createV2Api({
     store,

@@ -38,6 +38,11 @@ export interface BuilderOptions {
   /** Called once the deployment is live. */
   afterLive?: (id: string) => void;
   /**
+   * These deployments lost their project's production name to a build going live: their
+   * processes start again in the development context (never throws).
+   */
+  contextChanged?: (ids: string[]) => Promise<void>;
+  /**
    * The host's egress proxy (`http://127.0.0.1:<port>`) and the Deno binary the dependency
    * step fetches `npm:`, `jsr:` and `https:` modules with; without them no module is fetched.
    */
@@ -131,9 +136,13 @@ export class Builder {
       );
       log(domains.length ? `Deployed to ${this.#options.urlFor(domains[0])}` : "Deployed");
       await this.#options.beforeLive?.(id, domains);
+      const holders = productionHolders(store, now, baseDomain);
       store.setDeploymentStatus(id, "success", domains);
       runtime.promote(id);
       this.#options.afterLive?.(id);
+      // The production name moved here: the previous holder runs as a preview from now on.
+      const moved = contextChanged(holders, productionHolders(store, now, baseDomain));
+      await this.#options.contextChanged?.(moved.filter((other) => other !== id));
     } catch (error) {
       await runtime.stop(id);
       const message = (error as Error).message.split("\n")[0];
@@ -304,6 +313,28 @@ export function isProduction(record: DeploymentRecord, baseDomain: string): bool
   if (record.status === "failed") return false;
   const names = productionNames(record.projectName, record.organizationSlug, baseDomain);
   return (record.domains ?? []).some((domain) => names.includes(domain));
+}
+
+/**
+ * The deployments holding `record`'s project's production names now (v1's and v2's): the ones
+ * whose processes run in the production context.
+ */
+export function productionHolders(
+  store: Store,
+  record: DeploymentRecord,
+  baseDomain: string,
+): string[] {
+  const names = productionNames(record.projectName, record.organizationSlug, baseDomain);
+  const holders = names.map((name) => store.domainBinding(name)?.deploymentId);
+  return [...new Set(holders.filter((id) => id !== undefined))];
+}
+
+/** The ids in only one of `before` and `after`: the deployments whose context changed. */
+export function contextChanged(before: string[], after: string[]): string[] {
+  return [
+    ...before.filter((id) => !after.includes(id)),
+    ...after.filter((id) => !before.includes(id)),
+  ];
 }
 
 /** A project's production names: v1's `{project}.{base}` and v2's `{app}.{org}.{base}`. */

@@ -12,6 +12,8 @@
  */
 import type { Hono } from "hono";
 import type { QuotaGuard } from "../quotas.ts";
+import type { ApiEngine } from "../engine.ts";
+import { movingProduction } from "../production_context.ts";
 import { z } from "zod";
 import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "../http.ts";
 import { CertificateError, type LocalCa } from "../../edge/certs.ts";
@@ -72,6 +74,7 @@ export function registerDomainRoutes(
   store: Store,
   services: DomainServices,
   quotas: QuotaGuard,
+  engine: ApiEngine,
 ): void {
   const { baseDomain, verifier } = services;
   const json = (record: CustomDomainRecord) => domainJson(store, verifier, record);
@@ -166,7 +169,7 @@ export function registerDomainRoutes(
   // step): `?unlessNewer=true` leaves a name with a holder created after this deployment
   // (`deploy --prod` racing another), `?ifHolder=<id>|none` moves it only from that holder
   // (`env set --prod` retrying on what production became).
-  app.put("/v1/deployments/:deploymentId/domains/:domain", (c) => {
+  app.put("/v1/deployments/:deploymentId/domains/:domain", async (c) => {
     const deployment = ownDeployment(c, store, c.req.param("deploymentId"));
     const name = resolveOne(deployment, c.req.param("domain"));
     const holder = store.domainBinding(name);
@@ -189,14 +192,19 @@ export function registerDomainRoutes(
         `${name} stays with deployment ${holderId}, created after ${deployment.id}`,
       );
     }
-    attach(deployment, name);
+    await movingProduction(store, engine, deployment, () => attach(deployment, name));
     return c.json({ domain: name });
   });
 
-  app.delete("/v1/deployments/:deploymentId/domains/:domain", (c) => {
+  app.delete("/v1/deployments/:deploymentId/domains/:domain", async (c) => {
     const deployment = ownDeployment(c, store, c.req.param("deploymentId"));
     const name = resolveOne(deployment, c.req.param("domain"));
-    const detached = twinNames(deployment, name).map((n) => store.detachDomain(deployment.id, n));
+    const detached = await movingProduction(
+      store,
+      engine,
+      deployment,
+      () => twinNames(deployment, name).map((n) => store.detachDomain(deployment.id, n)),
+    );
     if (!detached[0]) {
       throw new RequestError(
         404,

@@ -13,6 +13,7 @@ import { stripJsonComments } from "../../../lib/config.ts";
 import { startBuild } from "../engine.ts";
 import { isProduction, productionNames } from "../../build/builder.ts";
 import { assertAttachable } from "../domains.ts";
+import { movingProduction } from "../production_context.ts";
 import { newDeploymentId } from "../../store/ids.ts";
 import { appSettings } from "../../store/app_settings.ts";
 import {
@@ -274,11 +275,11 @@ export function registerRevisionRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
         `Revision ${record.id} is ${revisionStatus(record)}: only a built revision can be promoted`,
       );
     }
-    for (const name of productionNames(record.projectName, record.organizationSlug, baseDomain)) {
-      store.attachDomain(record.id, name);
-    }
-    // It now runs in the production context: its variables may differ.
-    await engine.restartDeployments?.([record.id]);
+    await movingProduction(store, engine, record, () => {
+      for (const name of productionNames(record.projectName, record.organizationSlug, baseDomain)) {
+        store.attachDomain(record.id, name);
+      }
+    });
     return c.body(null, 204);
   });
 
@@ -329,11 +330,13 @@ export function registerRevisionRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
     for (const name of names) {
       assertAttachable(store, record.organizationId, name, baseDomain);
     }
-    for (const name of names) store.attachDomain(record.id, name);
+    await movingProduction(store, engine, record, () => {
+      for (const name of names) store.attachDomain(record.id, name);
+    });
     return c.body(null, 204);
   });
 
-  v2.delete("/revisions/:id/domains/:hostname", (c) => {
+  v2.delete("/revisions/:id/domains/:hostname", async (c) => {
     const record = ownRevision(c, store, c.req.param("id"));
     const [name] = resolveDomains(
       [fillTemplates(c.req.param("hostname"), record.projectId, record.organizationId)],
@@ -344,7 +347,13 @@ export function registerRevisionRoutes(v2: Hono<V2Env>, deps: V2Deps): void {
         organizationSlug: record.organizationSlug,
       },
     );
-    if (!store.detachDomain(record.id, name)) {
+    const detached = await movingProduction(
+      store,
+      engine,
+      record,
+      () => store.detachDomain(record.id, name),
+    );
+    if (!detached) {
       throw new RequestError(
         404,
         "DOMAIN_NOT_ATTACHED",
