@@ -221,6 +221,26 @@ if (typeof realOpenKv === "function") {
   });
 }
 
+// A server listening on 0.0.0.0 lists the addresses it can be reached at (Fastify does, through
+// os.networkInterfaces()), which Deno refuses without --allow-sys. The host's interfaces are no
+// tenant's business, so the answer is the one a deployment can serve on: its loopback. Node's
+// os.networkInterfaces() reads Deno.networkInterfaces(), so this covers both.
+Object.defineProperty(Deno, "networkInterfaces", {
+  configurable: true,
+  writable: true,
+  value: function networkInterfaces() {
+    return [{
+      family: "IPv4",
+      name: "lo",
+      address: "127.0.0.1",
+      netmask: "255.0.0.0",
+      scopeid: null,
+      cidr: "127.0.0.1/8",
+      mac: "00:00:00:00:00:00",
+    }];
+  },
+});
+
 // ---- timers, loaded only when one is needed ----
 
 // Deno loads its timers the first time `setTimeout` is read, and from then on the process wakes
