@@ -35,6 +35,23 @@ Deno.test("cron schedules match the minutes cron would run them", () => {
   assert.equal(scheduleText({ hour: { exact: [1, 13] }, minute: { exact: 0 } }), "0 1,13 * * *");
 });
 
+Deno.test("an object schedule reads as Deno.cron reads it: a start alone runs to the field's end", () => {
+  // Deno's own conversion (ext/cron/01_cron.ts), whatever the field.
+  assert.equal(scheduleText({ hour: { start: 8, every: 2 } }), "* 8/2 * * *");
+  assert.equal(scheduleText({ hour: { start: 8 } }), "* 8/1 * * *");
+  assert.equal(scheduleText({ dayOfMonth: { start: 10, end: 20 } }), "* * 10-20 * *");
+  assert.equal(scheduleText({ minute: { start: 1, end: 5, every: 2 } }), "1-5/2 * * * *");
+  for (const spec of [{ dayOfMonth: { end: 5 } }, { hour: { end: 5, every: 2 } }, { hour: {} }]) {
+    assert.throws(() => scheduleText(spec), TypeError, JSON.stringify(spec));
+  }
+  // Each reads, and runs when Deno's would.
+  const at = (iso: string) => new Date(iso);
+  const everyOtherHour = parseCron(scheduleText({ hour: { start: 8, every: 2 } }));
+  assert.ok(everyOtherHour.matches(at("2026-12-06T22:17:00Z")));
+  assert.ok(!everyOtherHour.matches(at("2026-12-06T07:17:00Z")));
+  assert.ok(!everyOtherHour.matches(at("2026-12-06T09:17:00Z")));
+});
+
 /** Creates project `name` and a v1 deployment of `main` in it. */
 async function deploy(
   api: ApiHost,

@@ -89,14 +89,24 @@ export function scheduleText(schedule: unknown): string {
     throw new TypeError("A cron schedule is a string or a Deno.CronSchedule object");
   }
   const fields = ["minute", "hour", "dayOfMonth", "month", "dayOfWeek"];
-  return fields.map((name) => {
-    const spec = (schedule as Record<string, unknown>)[name];
-    if (spec === undefined) return "*";
-    if (typeof spec === "number") return String(spec);
-    const { exact, start, end, every } = spec as Record<string, unknown>;
-    if (typeof exact === "number") return String(exact);
-    if (Array.isArray(exact)) return exact.join(",");
-    const range = start === undefined && end === undefined ? "*" : `${start ?? 0}-${end ?? 59}`;
-    return every === undefined ? range : `${range === "*" ? "*" : range}/${every}`;
-  }).join(" ");
+  return fields.map((name) => fieldText((schedule as Record<string, unknown>)[name])).join(" ");
+}
+
+/**
+ * One field of an object schedule, converted as Deno's `Deno.cron` converts it
+ * (`ext/cron/01_cron.ts`): a start alone runs to the field's end (`8/1`, `8/2`), so the result
+ * never depends on the field's range; an end without a start is an error there too.
+ */
+function fieldText(spec: unknown): string {
+  if (spec === undefined) return "*";
+  if (typeof spec === "number") return String(spec);
+  const { exact, start, end, every } = (spec ?? {}) as Record<string, unknown>;
+  if (typeof exact === "number") return String(exact);
+  if (Array.isArray(exact)) return exact.join(",");
+  if (start !== undefined && end !== undefined) {
+    return every === undefined ? `${start}-${end}` : `${start}-${end}/${every}`;
+  }
+  if (start !== undefined) return `${start}/${every ?? 1}`;
+  if (end === undefined && every !== undefined) return `*/${every}`;
+  throw new TypeError(`Invalid cron schedule: start=${start}, end=${end}, every=${every}`);
 }
