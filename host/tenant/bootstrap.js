@@ -873,35 +873,59 @@ function shutDown() {
 // The host keeps the schedules (host/tenant/cron.ts) and, when one is due while the deployment
 // is current, starts the process if need be and names the job on the lifeline.
 const cronJobs = new Map();
+// Deno's (ext/cron): a failed run is tried again after each of these delays in turn, at most 5
+// delays of at most an hour each.
+const CRON_BACKOFF_MS = [100, 1_000, 5_000, 30_000, 60_000];
 Object.defineProperty(Deno, "cron", {
   configurable: true,
   writable: true,
   value: function cron(name, schedule, optionsOrHandler, maybeHandler) {
     const handler = typeof optionsOrHandler === "function" ? optionsOrHandler : maybeHandler;
+    const options = typeof optionsOrHandler === "function" ? undefined : optionsOrHandler;
     if (typeof name !== "string" || name.length === 0 || name.length > 64) {
       throw new TypeError("Deno.cron: the name must be a string of 1 to 64 characters");
+    }
+    // Deno's own checks and words, so what fails on Deploy fails here.
+    if (!/^[a-zA-Z0-9_\- ]+$/.test(name)) {
+      throw new TypeError(
+        "Invalid cron name: only alphanumeric characters, whitespace, hyphens, and underscores are allowed",
+      );
+    }
+    const backoff = options?.backoffSchedule ?? CRON_BACKOFF_MS;
+    if (
+      !Array.isArray(backoff) || backoff.length > 5 ||
+      backoff.some((ms) => !Number.isInteger(ms) || ms < 0 || ms > 3_600_000)
+    ) {
+      throw new TypeError("Invalid backoff schedule");
     }
     if (typeof handler !== "function") {
       throw new TypeError("Deno.cron: the handler must be a function");
     }
     if (cronJobs.has(name)) throw new TypeError(`Deno.cron: a job named "${name}" already exists`);
-    cronJobs.set(name, handler);
+    cronJobs.set(name, { handler, backoff: [...backoff] });
     writeTagged({ cron: { name, schedule } });
     return new Promise(() => {}); // settles when the job is closed: never, here
   },
 });
 
 async function runCron(name) {
-  const handler = cronJobs.get(name);
-  if (!handler) return;
-  const started = performance.now();
-  writeTagged({ level: "info", message: `cron job "${name}" started` });
-  try {
-    await handler();
-    const ms = Math.round(performance.now() - started);
-    writeTagged({ level: "info", message: `cron job "${name}" finished in ${ms} ms` });
-  } catch (error) {
-    writeLog("error", `cron job "${name}" failed: ${error?.stack ?? String(error)}`);
+  const job = cronJobs.get(name);
+  if (!job) return;
+  for (let attempt = 0;; attempt++) {
+    const started = performance.now();
+    writeTagged({ level: "info", message: `cron job "${name}" started` });
+    try {
+      await job.handler();
+      const ms = Math.round(performance.now() - started);
+      writeTagged({ level: "info", message: `cron job "${name}" finished in ${ms} ms` });
+      return;
+    } catch (error) {
+      writeLog("error", `cron job "${name}" failed: ${error?.stack ?? String(error)}`);
+    }
+    // As Deploy does: tried again after the next delay of its backoff schedule, if any is left.
+    const delay = job.backoff[attempt];
+    if (delay === undefined) return;
+    await new Promise((resolve) => setTimer(resolve, delay));
   }
 }
 
