@@ -684,6 +684,14 @@ function listen(handler, options = {}) {
     const onListen = options.onListen;
     queueMicrotask(() => onListen(deployListenAddress()));
   }
+  // The host's socket is listened on without the deployment's options: its signal stops the
+  // server as Deno's does (`finished` settles, and the process ends unless something else runs).
+  const signal = options.signal;
+  if (signal instanceof AbortSignal) {
+    const stop = () => server.shutdown();
+    if (signal.aborted) stop();
+    else signal.addEventListener("abort", stop, { once: true });
+  }
   return server;
 }
 
