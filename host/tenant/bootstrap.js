@@ -302,6 +302,20 @@ if (typeof Deno.Kv === "function") {
   const keys = (args) => Array.isArray(args[0]) ? args[0].length : 0;
   const kv = Deno.Kv.prototype;
   const uncountedGetMany = kv.getMany;
+  // Beneath the counting below: a write tried again is counted once.
+  for (
+    const [target, name] of [[kv, "set"], [kv, "delete"], [kv, "enqueue"], [
+      Deno.AtomicOperation?.prototype,
+      "commit",
+    ]]
+  ) {
+    const original = target?.[name];
+    if (typeof original !== "function") continue;
+    target[name] = function (...args) {
+      return original.apply(this, args)
+        .catch((error) => whenUnlocked(() => original.apply(this, args), error));
+    };
+  }
   countCalls(kv, "get", () => kvReads++);
   countCalls(kv, "getMany", (args) => kvReads += keys(args));
   countCalls(kv, "watch", (args) => kvReads += keys(args));
@@ -370,6 +384,30 @@ if (typeof Deno.Kv === "function") {
       return original.apply(this, args).catch(explainFull);
     };
   }
+}
+
+// Deployments bound to one database are processes writing one SQLite file, and Deno's local KV
+// gives up at once on a write while another process holds the lock ("database is locked"). On
+// Deploy a write never fails for that, so a locked write is tried again, as SQLite's busy
+// timeout would, for up to KV_LOCK_WAIT_MS. Nothing was written: the write is whole or not at all.
+const KV_LOCK_WAIT_MS = 5_000;
+const monotonic = performance.now.bind(performance);
+
+/** `write()` tried again while it fails because the database is locked; else `error`. */
+async function whenUnlocked(write, error) {
+  const deadline = monotonic() + KV_LOCK_WAIT_MS;
+  let pause = 1;
+  while (error?.message === "database is locked" && monotonic() < deadline) {
+    // Jittered, so that writers that collided do not collide again.
+    await new Promise((resolve) => setTimer(resolve, pause * (0.5 + Math.random())));
+    pause = Math.min(pause * 2, 50);
+    try {
+      return await write();
+    } catch (next) {
+      error = next;
+    }
+  }
+  throw error;
 }
 
 // How often a watch re-reads its keys for writes made by other processes.
