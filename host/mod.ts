@@ -265,6 +265,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     beforeLive: async (id, domains) => await front?.beforeLive(id, domains),
     afterLive: (id) => front?.live(id),
     contextChanged: (ids) => restartInNewContext(ids),
+    cronRefusal: (id) => crons.takeRefusal(id),
     dependencies: {
       proxyUrl: egress.url,
       deno: tenantDenoBinary(),

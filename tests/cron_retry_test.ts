@@ -2,10 +2,11 @@
  * A `Deno.cron` job that throws is tried again after each delay of its `backoffSchedule`
  * (Deno's default: 100 ms, 1 s, 5 s, 30 s, 60 s), and `Deno.cron` refuses at registration what
  * Deno refuses: a name with other characters than letters, digits, spaces, `-` and `_`, and a
- * backoff schedule of more than 5 delays or a delay over an hour.
+ * backoff schedule of more than 5 delays or a delay over an hour. A schedule that does not read
+ * fails the build, as Deno's throw at registration fails the deployment's start on Deploy.
  */
 import assert from "node:assert/strict";
-import { deployModule, ok, startApiHost } from "./helpers/api_host.ts";
+import { deployModule, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
 import { rawGet } from "./helpers/raw_http.ts";
 
 const FLAKY = `let runs = 0;
@@ -64,5 +65,36 @@ Deno.serve(() => new Response(error));
     const { host } = await deployModule(api, name, code, { enableCron: true });
     const { body: text } = await rawGet(api.host.port, host);
     assert.ok(text.startsWith(`TypeError: ${error}`), `${registration}: ${text}`);
+  }
+});
+
+Deno.test("a Deno.cron schedule that does not read fails the build, naming the job", async () => {
+  await using api = await startApiHost();
+  const project = await ok(api, "POST", `/v1/organizations/${api.host.organizationId}/projects`, {
+    json: { name: "cron-unreadable" },
+  });
+  for (const schedule of [`"61 * * * *"`, `{ dayOfMonth: { end: 5 } }`]) {
+    const deployment = await ok(api, "POST", `/v1/projects/${project.id}/deployments`, {
+      json: {
+        entryPointUrl: "main.ts",
+        envVars: {},
+        enableCron: true,
+        assets: {
+          "main.ts": {
+            kind: "file",
+            content: `Deno.cron("report", ${schedule}, () => {});
+Deno.serve(() => new Response("ok"));
+`,
+          },
+        },
+      },
+    });
+    const id = String(deployment.id);
+    assert.equal(await waitForBuild(api, id), "failed", schedule);
+    const log = await ok<{ message: string }[]>(api, "GET", `/v1/deployments/${id}/build_logs`);
+    assert.ok(
+      log.some((line) => /Deno\.cron\("report"\): Invalid cron schedule/.test(line.message)),
+      JSON.stringify(log),
+    );
   }
 });

@@ -37,6 +37,8 @@ export interface BuilderOptions {
   beforeLive?: (id: string, domains: string[]) => Promise<void>;
   /** Called once the deployment is live. */
   afterLive?: (id: string) => void;
+  /** Why a `Deno.cron` job the deployment registered while booting was refused, if one was. */
+  cronRefusal?: (id: string) => string | undefined;
   /**
    * These deployments lost their project's production name to a build going live: their
    * processes start again in the development context (never throws).
@@ -109,6 +111,9 @@ export class Builder {
       await runtime.ensure(runnable, "check");
       const now = store.getDeploymentRecord(id);
       if (now?.status !== "pending") return await runtime.stop(id); // deleted meanwhile
+      // Deno.cron throws at registration for a schedule that does not read, failing the start.
+      const refused = this.#options.cronRefusal?.(id);
+      if (refused) throw new BuildError(refused);
       const jobs = cronsOf(store, id);
       if (jobs.length > 0 && !now.enableCron) {
         throw new BuildError(

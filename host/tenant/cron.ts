@@ -20,6 +20,9 @@ export const MAX_CRON_NAME_LENGTH = 64;
 /** Longest schedule kept, in its text form. */
 export const MAX_CRON_SCHEDULE_LENGTH = 256;
 
+/** Most refusals {@link CronScheduler} keeps for builds to ask about. */
+const MAX_REFUSALS_KEPT = 1_000;
+
 /** Most jobs one deployment registers. */
 export const MAX_CRONS_PER_DEPLOYMENT = 32;
 
@@ -41,6 +44,8 @@ export class CronScheduler {
   #timer: number | undefined;
   #lastMinute = -1;
   #running = new Set<string>();
+  // The last schedule each deployment registered that does not read, until its build asks.
+  #refused = new Map<string, string>();
 
   /** Creates the scheduler; nothing runs before {@link start}. */
   constructor(runner: CronRunner) {
@@ -64,7 +69,11 @@ export class CronScheduler {
       if (text.length > MAX_CRON_SCHEDULE_LENGTH) throw new SyntaxError("the schedule is too long");
       parseCron(text);
     } catch (error) {
-      this.#runner.log(deploymentId, "error", `Deno.cron("${name}"): ${(error as Error).message}`);
+      const message = `Deno.cron("${name}"): ${(error as Error).message}`;
+      this.#runner.log(deploymentId, "error", message);
+      // Bounded: a tenant can write such records itself, and a started one's are never asked for.
+      if (this.#refused.size >= MAX_REFUSALS_KEPT) this.#refused.clear();
+      this.#refused.set(deploymentId, message.slice(0, 512));
       return;
     }
     const jobs = cronsOf(this.#runner.store, deploymentId);
@@ -77,6 +86,16 @@ export class CronScheduler {
       return;
     }
     recordCron(this.#runner.store, { deploymentId, name, schedule: text });
+  }
+
+  /**
+   * Why a job `deploymentId` registered was refused (its schedule does not read), if one was;
+   * forgotten once asked. On Deploy `Deno.cron` throws at registration, so the build fails.
+   */
+  takeRefusal(deploymentId: string): string | undefined {
+    const refusal = this.#refused.get(deploymentId);
+    this.#refused.delete(deploymentId);
+    return refusal;
   }
 
   /** Checks the schedules at the start of every minute. */
