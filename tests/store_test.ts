@@ -363,3 +363,25 @@ Deno.test("deleteDeployment frees the blobs only it used", async () => {
   assert.deepEqual(store.blobsOnlyUsedBy(second.id), [SHA_A]);
   assert.equal(store.getDeploymentRecord(first.id), undefined);
 });
+
+Deno.test("host.db and its write-ahead files are the host user's alone (0600), even made 0644 before", async () => {
+  const dir = await Deno.makeTempDir();
+  try {
+    const path = join(dir, "host.db");
+    // A data dir an earlier version made with the default umask.
+    new DatabaseSync(path).close();
+    Deno.chmodSync(path, 0o644);
+    const store = Store.open(path);
+    try {
+      store.createOrganization("perm-org"); // writes: the WAL and its index exist now
+      for (const file of ["host.db", "host.db-wal", "host.db-shm"]) {
+        const mode = Deno.statSync(join(dir, file)).mode! & 0o777;
+        assert.equal(mode, 0o600, `${file} is ${mode.toString(8)}`);
+      }
+    } finally {
+      store.close();
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

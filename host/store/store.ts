@@ -14,7 +14,7 @@
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { Buffer } from "node:buffer";
 import { createHash, timingSafeEqual } from "node:crypto";
-import { mkdirSync } from "node:fs";
+import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
 import { dirname } from "node:path";
 import type {
   BuildLogEntry,
@@ -213,7 +213,17 @@ export class Store {
 
   /** Opens (creating if needed) the database at `path` and brings its schema up to date. */
   static open(path: string): Store {
-    if (path !== ":memory:") mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+    if (path !== ":memory:") {
+      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      // It holds tokens' hashes and deployments' env vars: the host user's alone. SQLite makes
+      // the -wal and -shm files with the database file's mode, so they follow.
+      closeSync(openSync(path, "a", 0o600));
+      for (const suffix of ["", "-wal", "-shm"]) {
+        try {
+          chmodSync(path + suffix, 0o600);
+        } catch { /* not made yet */ }
+      }
+    }
     const db = new DatabaseSync(path);
     db.exec("PRAGMA journal_mode = WAL");
     // NORMAL in WAL mode: a process crash loses nothing, a power cut may lose the last
