@@ -217,7 +217,9 @@ export class Store {
       mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
       // It holds tokens' hashes and deployments' env vars: the host user's alone. SQLite makes
       // the -wal and -shm files with the database file's mode, so they follow.
-      closeSync(openSync(path, "a", 0o600));
+      try {
+        closeSync(openSync(path, "a", 0o600));
+      } catch { /* SQLite's open below says what is wrong with the path */ }
       for (const suffix of ["", "-wal", "-shm"]) {
         try {
           chmodSync(path + suffix, 0o600);
