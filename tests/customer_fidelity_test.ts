@@ -8,16 +8,12 @@
 import assert from "node:assert/strict";
 import { hasProgram } from "../lib/programs.ts";
 import { deployModule, startApiHost } from "./helpers/api_host.ts";
+import { rawGet } from "./helpers/raw_http.ts";
 
 /** A GET on a connection of its own (loopback only): status and body. */
 async function get(port: number, host: string, path: string): Promise<[number, string]> {
-  const connection = await Deno.connect({ hostname: "127.0.0.1", port });
-  await connection.write(
-    new TextEncoder().encode(`GET ${path} HTTP/1.1\r\nHost: ${host}\r\nConnection: close\r\n\r\n`),
-  );
-  const text = await new Response(connection.readable).text();
-  const status = Number(/^HTTP\/1\.1 (\d+)/.exec(text)?.[1]);
-  return [status, text.slice(text.indexOf("\r\n\r\n") + 4)];
+  const { status, body } = await rawGet(port, host, path);
+  return [status, body];
 }
 
 Deno.test("the server Deno.serve returns has the TCP address onListen heard", async () => {
