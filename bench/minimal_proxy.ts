@@ -22,6 +22,14 @@ export interface MinimalProxy {
 
 /** HAProxy's configuration with no rules at all: every request on `port` goes to `socket`. */
 export function minimalProxyConfig(port: number, socket: string): string {
+  return minimalProxiesConfig([{ port, socket }]);
+}
+
+/**
+ * HAProxy's configuration with no rules at all for several tenants: each has a port of its own
+ * (a frontend per tenant, so that not even a routing rule is needed).
+ */
+export function minimalProxiesConfig(routes: { port: number; socket: string }[]): string {
   return [
     "global",
     "  nbthread 1",
@@ -31,37 +39,58 @@ export function minimalProxyConfig(port: number, socket: string): string {
     "  timeout client 60s",
     "  timeout server 60s",
     "  http-reuse always",
-    "frontend public",
-    `  bind 127.0.0.1:${port}`,
-    "  default_backend tenant",
-    "backend tenant",
-    `  server s unix@${socket}`,
+    ...routes.flatMap(({ port, socket }, i) => [
+      `frontend public${i}`,
+      `  bind 127.0.0.1:${port}`,
+      `  default_backend tenant${i}`,
+      `backend tenant${i}`,
+      `  server s unix@${socket}`,
+    ]),
     "",
   ].join("\n");
 }
 
 /** Starts HAProxy (no rules) in front of `module` served on a unix socket. */
 export async function startMinimalProxy(module: string): Promise<MinimalProxy> {
+  const { urls, stop } = await startMinimalProxies(module, 1);
+  return { url: urls[0], stop };
+}
+
+/** Several bare tenants behind one rule-less HAProxy, each on a port of its own. */
+export interface MinimalProxies {
+  /** Each tenant's URL, through HAProxy. */
+  urls: string[];
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `count` bare processes serving `module` on unix sockets and HAProxy (no rules) in
+ * front of them, each on a port of its own. Each has answered one request through HAProxy
+ * when this returns, and HAProxy keeps that connection to it (as the host's warm-up does).
+ */
+export async function startMinimalProxies(module: string, count: number): Promise<MinimalProxies> {
   const haproxy = findHaproxy();
   if (!haproxy) throw new Error("the proxy bound needs HAProxy installed");
   const dir = await Deno.makeTempDir({ prefix: "dt-bench-minimal-proxy-" });
-  const socket = join(dir, "http.sock");
-  const port = freePort();
-  await Deno.writeTextFile(join(dir, "haproxy.cfg"), minimalProxyConfig(port, socket));
+  const routes = Array.from({ length: count }, (_, i) => ({
+    port: freePort(),
+    socket: join(dir, `http${i}.sock`),
+  }));
+  await Deno.writeTextFile(join(dir, "haproxy.cfg"), minimalProxiesConfig(routes));
 
-  const tenant = serveOnUnixSocket(module, socket);
+  const tenants = routes.map(({ socket }) => serveOnUnixSocket(module, socket));
   const proxy = new Deno.Command(haproxy, {
     args: ["-db", "-f", join(dir, "haproxy.cfg")],
     stdin: "null",
     stdout: "null",
     stderr: "inherit",
   }).spawn();
-  const url = `http://127.0.0.1:${port}/`;
-  await firstOk(url, performance.now());
+  const urls = routes.map(({ port }) => `http://127.0.0.1:${port}/`);
+  for (const url of urls) await firstOk(url, performance.now());
   return {
-    url,
+    urls,
     async stop() {
-      for (const child of [proxy, tenant]) {
+      for (const child of [proxy, ...tenants]) {
         child.kill();
         await child.status;
       }

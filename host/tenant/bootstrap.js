@@ -696,7 +696,10 @@ function listen(handler, options = {}) {
     throw new TypeError("Deno.serve() needs a handler function");
   }
   const onError = options.onError ?? logHandlerError;
-  const limited = withWarmUp(withTimeLimit(withClientInfo(handler)));
+  // The warm-ups are answered innermost, so that they run the wrappers a caller's request runs:
+  // a wrapper's first run costs a process's first caller ~0.1 ms of CPU (32 restored tenants'
+  // first requests: 13 ms of their CPU with the warm-up outermost, 9.7 ms with it here).
+  const limited = withTimeLimit(withClientInfo(withWarmUp(handler)));
   if (pooledServer) {
     // Listening since boot (and warmed up): from now on it serves the deployment, starting
     // with the requests that came while it loaded.
