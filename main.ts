@@ -18,9 +18,10 @@ import { exitCodeOf, Output, OutputClosed } from "./lib/output.ts";
 const ROOT_HELP = `
 Configuration: flag, then environment, then the local host. With no API configured the
 CLI uses the local host on DEPLOY_TENANT_DATA_DIR (~/.local/share/deploy-tenant),
-starting it in the background when needed. An API request times out after
-DEPLOY_TENANT_REQUEST_TIMEOUT_MS (default 60000) and is retried up to 3 times on timeouts,
-network errors, 408, 429 and 5xx (but 507, a full disk).
+starting it in the background when needed. An API request times out when the server is
+silent for DEPLOY_TENANT_REQUEST_TIMEOUT_MS (default 60000; an upload that keeps moving is
+not cut) and is retried up to 3 times on timeouts, network errors, 408, 429 and 5xx (but
+507, a full disk).
 
 Exit codes:
   0  ok

@@ -34,7 +34,10 @@ export interface HttpClientOptions {
   baseUrl: string;
   /** Sent as `Authorization: Bearer <token>`. */
   token?: string;
-  /** Time limit of one attempt in milliseconds; default 60 000. */
+  /**
+   * Time limit of one attempt in milliseconds, default 60 000: how long the server may stay
+   * silent. Each piece of a streamed request body sent starts it again.
+   */
   timeoutMs?: number;
   /** Retries after the first attempt; default 3. */
   maxRetries?: number;
@@ -123,8 +126,10 @@ export class HttpClient {
     for (let attempt = 1;; attempt++) {
       let failure: string;
       let delayMs: number | undefined;
-      const body = options.json !== undefined ? JSON.stringify(options.json) : options.body?.();
       const limit = attemptLimit(options.signal, timeoutMs, options.stream ?? false);
+      const body = options.json !== undefined
+        ? JSON.stringify(options.json)
+        : limit.watchUpload(options.body?.());
       try {
         const response = await fetch(url, {
           method,
@@ -318,30 +323,65 @@ function isRetryableStatus(status: number): boolean {
   return status === 408 || status === 429 || (status >= 500 && status !== 507);
 }
 
+/** The time limit of one attempt (see {@link attemptLimit}). */
+interface AttemptLimit {
+  /** Aborts the attempt: the caller's signal, or the time limit. */
+  signal?: AbortSignal;
+  /** The response head is in: a stream's limit ends here. */
+  headReceived: () => void;
+  /** The body to send instead of `body`: a stream restarts the limit with each piece sent. */
+  watchUpload: (body: BodyInit | undefined) => BodyInit | undefined;
+}
+
 /**
- * The signal of one attempt: the caller's, and the time limit. For a stream the limit ends
- * once the response head is in (`headReceived`); otherwise it covers reading the body too.
+ * The signal of one attempt: the caller's, and the time limit. The limit is of silence, not of
+ * the whole exchange: it starts again each time a piece of a streamed request body is sent, so
+ * an upload that keeps moving is never cut however long the link takes (a deploy of 300 MiB
+ * from a CI runner; each attempt had been cut at the limit and sent again from the start).
+ * For a stream the limit ends once the response head is in (`headReceived`); otherwise it
+ * covers reading the body too.
  */
 function attemptLimit(
   caller: AbortSignal | undefined,
   timeoutMs: number,
   stream: boolean,
-): { signal?: AbortSignal; headReceived: () => void } {
-  if (timeoutMs <= 0) return { signal: caller, headReceived: () => {} };
-  let timeout: AbortSignal;
-  let headReceived = () => {};
-  if (stream) {
-    const controller = new AbortController();
-    const timer = setTimeout(
-      () => controller.abort(new DOMException("The head did not arrive in time", "TimeoutError")),
-      timeoutMs,
-    );
-    timeout = controller.signal;
-    headReceived = () => clearTimeout(timer);
-  } else {
-    timeout = AbortSignal.timeout(timeoutMs);
+): AttemptLimit {
+  if (timeoutMs <= 0) {
+    return { signal: caller, headReceived: () => {}, watchUpload: (body) => body };
   }
-  return { signal: caller ? AbortSignal.any([caller, timeout]) : timeout, headReceived };
+  const controller = new AbortController();
+  const expire = () =>
+    controller.abort(new DOMException("No answer arrived in time", "TimeoutError"));
+  let timer = setTimeout(expire, timeoutMs);
+  // The limit of a body read after the request returns must not keep the process alive.
+  Deno.unrefTimer(timer);
+  let ended = false;
+  const restart = () => {
+    if (ended) return;
+    clearTimeout(timer);
+    timer = setTimeout(expire, timeoutMs);
+    Deno.unrefTimer(timer);
+  };
+  const signal = caller ? AbortSignal.any([caller, controller.signal]) : controller.signal;
+  return {
+    signal,
+    headReceived: () => {
+      if (!stream) return;
+      ended = true;
+      clearTimeout(timer);
+    },
+    watchUpload: (body) => {
+      if (!(body instanceof ReadableStream)) return body;
+      return body.pipeThrough(
+        new TransformStream<Uint8Array, Uint8Array>({
+          transform(chunk, sink) {
+            restart();
+            sink.enqueue(chunk);
+          },
+        }),
+      );
+    },
+  };
 }
 
 function describeFailure(error: unknown, timeoutMs: number): string {
