@@ -84,6 +84,7 @@ export async function buildProgram(
     }
     borrowExamples(command);
     if (command.commands.length > 0) unknownHelpTopicIsUnknownCommand(command);
+    strayWordIsUnknownCommand(command);
   }
   return program;
 }
@@ -102,6 +103,26 @@ function unknownHelpTopicIsUnknownCommand(command: Command): void {
       (command as unknown as { unknownCommand(): never }).unknownCommand();
     }
     return help(context as HelpContext);
+  };
+}
+
+/**
+ * A word after a group that runs a default subcommand (`host` runs `host run`) is a mistyped
+ * subcommand when that default takes no arguments: `host stauts` is an unknown command of
+ * `host` (exit 2, "Did you mean status?"), as `project stauts` is of `project`, not "too many
+ * arguments for 'run'" pointing at `host run --help`.
+ */
+function strayWordIsUnknownCommand(command: Command): void {
+  const parent = command.parent as (Command & { _defaultCommandName?: string }) | null;
+  if (parent?._defaultCommandName !== command.name()) return;
+  const internals = command as unknown as { _excessArguments(received: string[]): void };
+  const excess = internals._excessArguments.bind(command);
+  internals._excessArguments = (received) => {
+    if (command.registeredArguments.length === 0 && received.length > 0) {
+      parent.args = [received[0]]; // what commander's unknown-command error names and matches
+      (parent as unknown as { unknownCommand(): never }).unknownCommand();
+    }
+    excess(received);
   };
 }
 

@@ -65,6 +65,22 @@ Deno.test("usage errors exit 2 and point at the help", async () => {
   assert.match(noSubcommand.stderr, /Usage: deploy-tenant project/);
 });
 
+Deno.test("a mistyped host subcommand is an unknown command of host, not arguments of host run", async () => {
+  // `host` alone runs the host (its default subcommand, run): a typo of status or stop was
+  // handed to run as an argument ("too many arguments for 'run'", see `host run --help`).
+  for (const [typed, meant] of [["stauts", "status"], ["stopp", "stop"], ["strat", "start"]]) {
+    const result = await runCli(["host", typed]);
+    assert.equal(result.code, 2, describe(result));
+    assert.match(result.stderr, new RegExp(`^error: unknown command '${typed}'`, "m"));
+    assert.match(result.stderr, new RegExp(`Did you mean ${meant}\\?`), describe(result));
+    assert.match(result.stderr, /^hint: See `deploy-tenant host --help`\./m, describe(result));
+    assert.doesNotMatch(result.stderr, /run/, describe(result));
+  }
+  // Options alone still run the host's default: a bad value is that command's usage error.
+  const options = await runCli(["host", "--port", "99999"]);
+  assert.equal(options.code, 2, describe(options));
+});
+
 Deno.test("login, whoami, config and version, which other CLIs have, say what to do instead", async () => {
   const login = await runCli(["login"]);
   assert.equal(login.code, 2, describe(login));
