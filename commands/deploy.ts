@@ -22,7 +22,7 @@ import {
 import { envFileName, parseEnvAssignment, parseEnvFile, readEnvFileText } from "../lib/env_file.ts";
 import { PROJECT_NAME_RULE, projectNameFrom, projectNameProblem } from "../lib/project_name.ts";
 import type { DeployApi } from "../lib/api.ts";
-import { ApiError, DeployTenantError, ExitCode } from "../lib/errors.ts";
+import { ApiError, DeployTenantError, ExitCode, isProjectNotFound } from "../lib/errors.ts";
 import { baseDomainOf, productionDomain, type RefusedDomain } from "../lib/domains.ts";
 import { formatBytes, formatCount, formatTransfer, type Output, printable } from "../lib/output.ts";
 import { deploymentUrl } from "../lib/urls.ts";
@@ -656,7 +656,7 @@ async function projectToDeployTo(
   try {
     return (await api.projects.get(named)).id;
   } catch (error) {
-    if (!(error instanceof ApiError && error.status === 404)) throw error;
+    if (!isProjectNotFound(error)) throw error;
     if (create) return await createProject(named);
     if (!interactive) {
       throw new DeployTenantError("projectNotFound", `Project "${named}" does not exist`, {

@@ -91,3 +91,13 @@ export function exitCodeForStatus(status: number, code?: string): ExitCode {
 export function isQuotaExceeded(code: string | undefined): boolean {
   return code === "quotaExceeded" || code === "QUOTA_EXCEEDED";
 }
+
+/**
+ * Whether `error` is the API saying that a project (v1 `projectNotFound`) or app (v2
+ * `APP_NOT_FOUND`) does not exist. Any other 404 (an unknown organization, an API URL
+ * without its version) is a mistake of its own, which offering to create the project hides.
+ */
+export function isProjectNotFound(error: unknown): boolean {
+  return error instanceof ApiError && error.status === 404 &&
+    (error.code === "projectNotFound" || error.code === "APP_NOT_FOUND");
+}

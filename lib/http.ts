@@ -139,7 +139,7 @@ export class HttpClient {
         }).finally(limit.headReceived);
         if (response.ok) return response;
         if (attempt >= attempts || !isRetryableStatus(response.status)) {
-          throw await apiErrorFrom(response);
+          throw await apiErrorFrom(response, this.baseUrl);
         }
         await response.body?.cancel();
         failure = `HTTP ${response.status}`;
@@ -424,8 +424,8 @@ async function readJson<T>(response: Response): Promise<T> {
   }
 }
 
-/** Builds the {@link ApiError} for a non-2xx response, consuming its body. */
-async function apiErrorFrom(response: Response): Promise<ApiError> {
+/** Builds the {@link ApiError} for a non-2xx response to a request under `baseUrl`. */
+async function apiErrorFrom(response: Response, baseUrl: string): Promise<ApiError> {
   // v1 names its trace header `x-deno-ray`, v2 `x-deno-trace-id`.
   const traceId = response.headers.get("x-deno-trace-id") ?? response.headers.get("x-deno-ray") ??
     undefined;
@@ -439,8 +439,22 @@ async function apiErrorFrom(response: Response): Promise<ApiError> {
     traceId,
     hint: isQuotaExceeded(code)
       ? "Delete what the organization no longer needs, or ask the host's operator to raise the quota."
-      : NOT_FOUND_HINTS[code] ?? hintForStatus(response.status, traceId),
+      : NOT_FOUND_HINTS[code] ?? unknownEndpointHint(response.status, code, baseUrl) ??
+        hintForStatus(response.status, traceId),
   });
+}
+
+/**
+ * A 404 that names no missing thing (the API's "no such endpoint", or a web server's page)
+ * under an API URL without its version: the URL is the likely mistake (`http://host:8000`, as
+ * a host's operator gives its address), so the hint names the one to try.
+ */
+function unknownEndpointHint(status: number, code: string, baseUrl: string): string | undefined {
+  if (status !== 404 || (code !== "notFound" && code !== "httpError")) return undefined;
+  const url = new URL(baseUrl);
+  if (/\/(?:api\/)?v\d+$/.test(url.pathname.replace(/\/+$/, ""))) return undefined;
+  return `Check --api (DEPLOY_API_URL): the API root ends in its version, e.g. ` +
+    `${url.origin}/v1 (or /v2), and ${baseUrl} has none.`;
 }
 
 function parseErrorBody(text: string): { code?: string; message?: string } | undefined {
