@@ -52,7 +52,7 @@ clear and delete are extensions of the local host (Deno Deploy's v1 API has neit
         out.table(databases, [
           { header: "ID", value: (d) => d.id },
           { header: "CREATED", value: (d) => out.time(d.createdAt) },
-          { header: "DESCRIPTION", value: (d) => d.description },
+          { header: "DESCRIPTION", value: (d) => d.description, fit: "cut" },
         ], "No KV databases yet: create one with `deploy-tenant db create`."));
     });
 

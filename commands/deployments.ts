@@ -50,7 +50,7 @@ Examples:
               value: (d) => out.status(d.status) + (isProduction(project, d) ? " production" : ""),
             },
             { header: "CREATED", value: (d) => out.time(d.createdAt) },
-            { header: "URL", value: (d) => d.url ?? "" },
+            { header: "URL", value: (d) => d.url ?? "", fit: "drop" },
           ], `Project ${project.name} has no deployments yet.`),
       );
     });

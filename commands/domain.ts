@@ -82,7 +82,7 @@ Examples:
           { header: "VERIFIED", value: (d) => d.isValidated ? out.green("yes") : out.yellow("no") },
           { header: "TLS", value: (d) => describeTls(d) },
           { header: "DEPLOYMENT", value: (d) => d.deploymentId ?? "" },
-          { header: "ID", value: (d) => d.id },
+          { header: "ID", value: (d) => d.id, fit: "drop" },
         ], "No domains yet: add one with `deploy-tenant domain add <domain>`."));
     });
 

@@ -77,10 +77,14 @@ Examples:
       out.result(layers, () =>
         out.table(layers, [
           { header: "SLUG", value: (l) => l.slug },
-          { header: "ID", value: (l) => l.id },
+          { header: "ID", value: (l) => l.id, fit: "drop" },
           { header: "APPS", value: (l) => String(l.app_count ?? "") },
-          { header: "VARIABLES", value: (l) => (l.env_vars ?? []).map((v) => v.key).join(", ") },
-          { header: "DESCRIPTION", value: (l) => l.description ?? "" },
+          {
+            header: "VARIABLES",
+            value: (l) => (l.env_vars ?? []).map((v) => v.key).join(", "),
+            fit: "cut",
+          },
+          { header: "DESCRIPTION", value: (l) => l.description ?? "", fit: "cut" },
         ], "No layers yet: create one with `deploy-tenant layer create <slug>`."));
     });
 

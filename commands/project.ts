@@ -48,9 +48,9 @@ Examples:
       out.result(projects.map(wireObject), () =>
         out.table(projects, [
           { header: "NAME", value: (p) => p.name },
-          { header: "ID", value: (p) => p.id },
+          { header: "ID", value: (p) => p.id, fit: "drop" },
           { header: "UPDATED", value: (p) => out.time(p.updatedAt) },
-          { header: "DESCRIPTION", value: (p) => p.description },
+          { header: "DESCRIPTION", value: (p) => p.description, fit: "cut" },
         ], "No projects yet: create one with `deploy-tenant project create <name>`."));
     });
 

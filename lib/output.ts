@@ -25,6 +25,13 @@ export interface Column<T> {
   header: string;
   /** The cell text for a row. */
   value: (row: T) => string;
+  /**
+   * How the column gives way on a terminal too narrow for the table: `cut` shortens its cells
+   * with "…" (free text without colour: descriptions), `drop` leaves it out (what another
+   * command shows: a project's UUID, a deployment's URL). Other columns are never touched:
+   * ids are copied from them. A pipe and `--json` always get every column in full.
+   */
+  fit?: "cut" | "drop";
 }
 
 /** The error document printed on stderr under `--json`. */
@@ -116,7 +123,7 @@ export class Output {
     // One line only: a wrapped line could not be redrawn in place.
     const line = fitToWidth(
       terminalSafe(message.replaceAll(/\s*\n\s*/g, " ")),
-      terminalColumns() - 1,
+      (terminalColumns() ?? 80) - 1,
     );
     writeSync(Deno.stderr, `\r\x1b[2K${this.#err(2, line)}`);
     this.#progressShown = true;
@@ -161,21 +168,36 @@ export class Output {
     writeSync(Deno.stderr, `${terminalSafe(lines.join("\n"))}\n`);
   }
 
-  /** Renders rows as an aligned table with a heading (or `empty` when there are none). */
+  /**
+   * Renders rows as an aligned table with a heading (or `empty` when there are none). On a
+   * terminal narrower than the table, columns give way as their {@link Column.fit} says, and a
+   * last line names the columns left out.
+   */
   table<T>(rows: T[], columns: Column<T>[], empty = "(none)"): string {
     if (rows.length === 0) return this.dim(empty);
     const cells = rows.map((row) => columns.map((column) => column.value(row)));
     // Widths as seen: a coloured cell (`out.status(…)`, `out.green("yes")`) carries escape
     // codes that take no column.
-    const widths = columns.map((column, i) =>
+    const natural = columns.map((column, i) =>
       Math.max(column.header.length, ...cells.map((row) => visibleLength(row[i])))
     );
+    const room = (this.stdoutIsTerminal && !this.json && terminalColumns()) || Infinity;
+    const { shown, widths } = fitColumns(columns, natural, room);
     const format = (row: string[]) =>
-      row.map((cell, i) =>
-        i === row.length - 1 ? cell : cell + " ".repeat(widths[i] - visibleLength(cell))
-      ).join("  ").trimEnd();
+      shown.map((i, at) => {
+        const cell = visibleLength(row[i]) > widths[i] ? fitToWidth(row[i], widths[i]) : row[i];
+        return at === shown.length - 1 ? cell : cell + " ".repeat(widths[i] - visibleLength(cell));
+      }).join("  ").trimEnd();
     const header = this.bold(format(columns.map((column) => column.header)));
-    return [header, ...cells.map(format)].join("\n");
+    const lines = [header, ...cells.map(format)];
+    const left = columns.filter((_, i) => !shown.includes(i)).map((column) => column.header);
+    if (left.length > 0) {
+      const them = left.length > 1 ? "them" : "it";
+      lines.push(
+        this.dim(`(${left.join(" and ")} left out to fit ${room} columns; --json shows ${them})`),
+      );
+    }
+    return lines.join("\n");
   }
 
   /** Renders `label: value` lines with aligned values. */
@@ -352,12 +374,49 @@ export function formatTime(value: string): string {
   return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC`;
 }
 
-/** The terminal's width in columns (80 when it cannot be read). */
-function terminalColumns(): number {
+/**
+ * Which columns a table shows, and how wide, in `room` columns: cut columns are cut as far as
+ * needed (not below their heading or {@link MIN_CUT_WIDTH}); if that is not enough, droppable
+ * columns are left out from the right until it is, the cut columns getting back what is then
+ * free. A table that cannot fit even so keeps what is left and wraps.
+ */
+function fitColumns<T>(
+  columns: Column<T>[],
+  natural: number[],
+  room: number,
+): { shown: number[]; widths: number[] } {
+  let shown = columns.map((_, i) => i);
+  const dropOrder = shown.filter((i) => columns[i].fit === "drop").reverse();
+  for (;;) {
+    const widths = [...natural];
+    let excess = shown.reduce((sum, i) => sum + widths[i], 0) + 2 * (shown.length - 1) - room;
+    for (const i of [...shown].reverse()) {
+      if (excess <= 0 || columns[i].fit !== "cut") continue;
+      const least = Math.min(widths[i], Math.max(columns[i].header.length, MIN_CUT_WIDTH));
+      const cut = Math.min(excess, widths[i] - least);
+      widths[i] -= cut;
+      excess -= cut;
+    }
+    const drop = dropOrder.shift();
+    if (excess <= 0 || drop === undefined) return { shown, widths };
+    shown = shown.filter((i) => i !== drop);
+  }
+}
+
+/** Cut cells keep at least this many columns: a few words still say something. */
+const MIN_CUT_WIDTH = 12;
+
+/**
+ * The terminal's width in columns: `COLUMNS` when set (as `ls` and `gh` honour it), else the
+ * terminal's own; `undefined` when neither is known (a terminal that reports no size).
+ */
+function terminalColumns(): number | undefined {
+  const columns = Number(Deno.env.get("COLUMNS"));
+  if (Number.isInteger(columns) && columns > 0) return columns;
   try {
-    return Deno.consoleSize().columns || 80;
+    return Deno.consoleSize().columns || undefined;
   } catch {
-    return 80;
+    return undefined;
   }
 }
 
