@@ -22,7 +22,8 @@ import {
 import { envFileName, parseEnvAssignment, parseEnvFile, readEnvFileText } from "../lib/env_file.ts";
 import { PROJECT_NAME_RULE, projectNameFrom, projectNameProblem } from "../lib/project_name.ts";
 import type { DeployApi } from "../lib/api.ts";
-import { ApiError, DeployTenantError, ExitCode, isProjectNotFound } from "../lib/errors.ts";
+import { DeployTenantError, ExitCode, isProjectNotFound } from "../lib/errors.ts";
+import { unattachableDomain } from "./domain_hint.ts";
 import { baseDomainOf, productionDomain, type RefusedDomain } from "../lib/domains.ts";
 import { formatBytes, formatCount, formatTransfer, type Output, printable } from "../lib/output.ts";
 import { deploymentUrl } from "../lib/urls.ts";
@@ -276,7 +277,7 @@ Examples:
           domains: flags.domain,
           labels,
         }).catch((error) => {
-          throw unattachableDomain(fromConfig(error), interrupt.deploymentId);
+          throw unattachableDomain(fromConfig(error), interrupt.deploymentId, true);
         });
 
         if (v2) {
@@ -750,31 +751,4 @@ function printPlan(out: Output, plan: DeployPlan, settings: DeploymentSettings):
     );
     return lines.join("\n");
   });
-}
-
-/**
- * A `--domain` name the organization has not registered or verified fails once the deployment
- * is built: `error` gets a hint saying the deployment exists and which commands register the
- * name and attach it (the API's own message names its routes).
- */
-function unattachableDomain(error: unknown, deploymentId: string | undefined): unknown {
-  if (
-    !(error instanceof ApiError) || deploymentId === undefined ||
-    (error.code !== "domainNotRegistered" && error.code !== "domainNotVerified")
-  ) {
-    return error;
-  }
-  // "Domain <registered> is not …"; unverified: "… before attaching <name>" (a wildcard's).
-  const registered = /^Domain (\S+) (?:is|could) not/.exec(error.message)?.[1] ?? "<domain>";
-  const name = error.code === "domainNotVerified"
-    ? /before attaching (\S+)$/.exec(error.message)?.[1] ?? registered
-    : registered;
-  const register = error.code === "domainNotRegistered"
-    ? `register it with \`deploy-tenant domain add ${registered}\`, create the DNS records it ` +
-      "prints, then "
-    : "create its DNS records, then ";
-  error.hint = `Deployment ${deploymentId} is built and serves at its own URL: ${register}run ` +
-    `\`deploy-tenant domain verify ${registered}\` and ` +
-    `\`deploy-tenant domain attach ${deploymentId} ${name}\`.`;
-  return error;
 }

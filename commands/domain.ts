@@ -11,6 +11,7 @@ import type { Output } from "../lib/output.ts";
 import type { Domain } from "../lib/types.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { wireObject } from "../lib/v2_api.ts";
+import { unattachableDomain } from "./domain_hint.ts";
 import {
   commandPath,
   confirmedOrAskable,
@@ -168,7 +169,9 @@ Examples:
     .action(async function (this: Command, deploymentId: string, name: string) {
       checkOrder(this, deploymentId, name);
       const { api, config, out } = await connect(this);
-      const attached = await api.domains.attach(deploymentId, name);
+      const attached = await api.domains.attach(deploymentId, name).catch((error) => {
+        throw unattachableDomain(error, deploymentId, false);
+      });
       const url = deploymentUrl(attached, config.apiUrl);
       const note = await tlsNote(api.domains, attached);
       out.result({ deploymentId, domain: attached, url }, () => {

@@ -38,3 +38,44 @@ Deno.test("deploy --domain with an unregistered name says which commands fix it"
     await host.stop();
   }
 });
+
+Deno.test("domain attach of a name not registered or not verified says which commands fix it", async () => {
+  // The API's message names its routes ("POST /domains/<uuid>/verify"): no command to type.
+  const host = await startTestHost();
+  try {
+    const app = join(host.tempDir, "app");
+    await Deno.mkdir(app);
+    await Deno.writeTextFile(join(app, "main.ts"), `Deno.serve(() => new Response("hi"));`);
+    const deployed = await runCli(["deploy", app, "-p", "dom", "--create", "--json"], {
+      env: host.env,
+    });
+    assert.equal(deployed.code, 0, describe(deployed));
+    const { id } = JSON.parse(deployed.stdout);
+
+    const unregistered = await runCli(["domain", "attach", id, "shop.example.org"], {
+      env: host.env,
+    });
+    assert.equal(unregistered.code, 1, describe(unregistered));
+    assert.match(
+      unregistered.stderr,
+      /^hint: .*`deploy-tenant domain add shop\.example\.org`.*`deploy-tenant domain verify shop\.example\.org`/m,
+      describe(unregistered),
+    );
+
+    // Registered, not verified (names outside the host's --trust-domain need real DNS).
+    const added = await runCli(["domain", "add", "shop.example.org"], { env: host.env });
+    assert.equal(added.code, 0, describe(added));
+    const unverified = await runCli(["domain", "attach", id, "shop.example.org"], {
+      env: host.env,
+    });
+    assert.equal(unverified.code, 1, describe(unverified));
+    assert.doesNotMatch(unverified.stderr, /^hint: .*domain add/m, describe(unverified));
+    assert.match(
+      unverified.stderr,
+      /^hint: .*`deploy-tenant domain show shop\.example\.org`.*`deploy-tenant domain verify shop\.example\.org`/m,
+      describe(unverified),
+    );
+  } finally {
+    await host.stop();
+  }
+});
