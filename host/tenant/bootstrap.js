@@ -683,6 +683,15 @@ function withTimeLimit(handler) {
   };
 }
 
+// Deploy compresses a response (gzip or brotli) for a client that accepts it when its type is
+// compressible and it is not encoded already (Classic at its edge; the new Deploy's Deno.serve
+// by default), making a strong ETag weak. Deno 2.9's Deno.serve does it only when asked
+// (`automaticCompression`, which a deployment may still set to false), and the socket is
+// listened on by the bootstrap: it asks, in Deno's internals, as cheap as it gets. A pooled
+// runtime's server is made before its deployment is known, so a module that names the option
+// starts on its own (warm_pool.ts).
+const DEPLOY_COMPRESSES = true;
+
 /** The address a deployment's Deno.serve listens on as Deploy tells it. */
 function deployListenAddress() {
   return { transport: "tcp", hostname: "0.0.0.0", port: 8000 };
@@ -709,7 +718,12 @@ function listen(handler, options = {}) {
     deploymentServes.resolve();
   } else {
     try {
-      server = realServe({ path: socketPath, onListen() {}, onError }, limited);
+      server = realServe({
+        path: socketPath,
+        onListen() {},
+        onError,
+        automaticCompression: options.automaticCompression ?? DEPLOY_COMPRESSES,
+      }, limited);
     } finally {
       // Even when the listen failed (a directory the deployment made of the name is in the way):
       // it makes nothing more there.
@@ -999,7 +1013,12 @@ let dispatch = (request, info) => {
 let dispatchError = logHandlerError;
 if (pooled) {
   pooledServer = realServe(
-    { path: socketPath, onListen() {}, onError: (error) => dispatchError(error) },
+    {
+      path: socketPath,
+      onListen() {},
+      onError: (error) => dispatchError(error),
+      automaticCompression: DEPLOY_COMPRESSES,
+    },
     (request, info) => dispatch(request, info),
   );
   sealSocket();

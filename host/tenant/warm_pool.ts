@@ -57,10 +57,11 @@ const CONFIG_FILES = ["deno.json", "deno.jsonc", "package.json", "import_map.jso
  * What a module that needs a start of its own says in its source: it asks for its main module,
  * or imports something other than its own files and Node's built-ins (a remote or npm
  * package, which a pooled runtime's empty cache does not hold), or Node's server modules (a
- * Node server's listen is served by a bootstrap told so at start: see node_server.ts).
+ * Node server's listen is served by a bootstrap told so at start: see node_server.ts), or
+ * chooses its server's compression (a pooled runtime's server was made with Deploy's default).
  */
 const NEEDS_OWN_START =
-  /import\.meta\.main|Deno\.mainModule|(?:\bfrom|\bimport)\s*\(?\s*["'`](?![./]|node:)|\bnode:(?:https?|http2|net)\b/;
+  /import\.meta\.main|Deno\.mainModule|(?:\bfrom|\bimport)\s*\(?\s*["'`](?![./]|node:)|\bnode:(?:https?|http2|net)\b|\bautomaticCompression\b/;
 
 /** Module files whose source {@link poolable} reads. */
 const MODULE_FILE = /\.(?:[cm]?[jt]sx?)$/;
