@@ -27,6 +27,7 @@ import { behindProxy, FrontProxy, frontProxyApiSocket, frontProxyDir } from "./e
 import { type HostServer, serveHost } from "./edge/listener.ts";
 import { findHaproxy } from "./edge/haproxy.ts";
 import { createRouter } from "./edge/router.ts";
+import { edgeSocketDir, serveSelfFetches } from "./edge/self_fetch.ts";
 import type { GuardOptions } from "./tenant/process_guard.ts";
 import { deploymentDirs, kvDatabaseDir, Runtime } from "./tenant/runtime.ts";
 import { detectIsolation, type Isolation, tenantDenoBinary } from "./tenant/sandbox.ts";
@@ -213,8 +214,12 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       }): the same isolation, but less throughput, and a burst of one tenant's connections ` +
         "delays other tenants' requests by tens of ms while it arrives (install haproxy)",
   );
+  // Mounted into sandboxes from their first start; the socket in it listens once the router is.
+  const edgeDir = edgeSocketDir(dataDir);
+  await Deno.mkdir(edgeDir, { recursive: true, mode: 0o700 });
   const runtime = new Runtime({
     isolation,
+    edge: { dir: edgeDir, baseDomain },
     deploymentsDir,
     kvDir: join(dataDir, "kv"),
     kvMaxBytes: options.quotas?.databaseBytes ?? DEFAULT_QUOTAS.databaseBytes,
@@ -339,6 +344,14 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     onServed: (instance) => front?.served(instance),
   });
 
+  // Deployments' fetches of the host's own names, which their network may not reach.
+  const selfFetches = await serveSelfFetches({
+    dataDir,
+    baseDomain,
+    bound: (host) => store.findDeploymentByDomain(host) !== undefined,
+    handler,
+    log,
+  });
   const hostname = options.hostname ?? "127.0.0.1";
   let server: HostServer;
   if (haproxy) {
@@ -363,6 +376,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       });
     } catch (error) {
       await server.shutdown();
+      await selfFetches.shutdown();
       await egress.close();
       await runtime.stopAll();
       await cgroups?.close();
@@ -390,6 +404,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     } catch (error) {
       await front?.stop();
       await server.shutdown();
+      await selfFetches.shutdown();
       await egress.close();
       await runtime.stopAll();
       await cgroups?.close();
@@ -450,7 +465,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       // Graceful, but bounded: a client that keeps a proxied request open must not hold the
       // host up; stopping the tenants ends whatever is left.
       await front?.stop();
-      const closing = Promise.all([server.shutdown(), https?.shutdown()]);
+      const closing = Promise.all([server.shutdown(), https?.shutdown(), selfFetches.shutdown()]);
       await within(closing, 3_000);
       await builder.idle();
       crons.stop();

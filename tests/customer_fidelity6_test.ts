@@ -1,18 +1,22 @@
 /**
  * Customer code that runs on Deno Deploy runs here too: responses are compressed for clients
- * that accept it, as Deploy does. From a sixth fidelity pass.
+ * that accept it, as Deploy does, and a deployment can fetch its own URL and the platform's other
+ * deployments. From a sixth fidelity pass.
  */
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
 import { hasProgram } from "../lib/programs.ts";
 import { deployModule, startApiHost } from "./helpers/api_host.ts";
-import { rawRequestBytes } from "./helpers/raw_http.ts";
+import { rawGetJson, rawRequestBytes } from "./helpers/raw_http.ts";
 
 /** Both data paths: through HAProxy (when installed) and through the host's own router. */
 const DATA_PATHS = [
   { name: "HAProxy", frontProxy: true, ignore: !hasProgram("haproxy") },
   { name: "the router", frontProxy: false, ignore: false },
 ];
+
+/** Connections a deployment opens to the host's socket for its own fetches, to flood it. */
+const FLOOD = 3_000;
 
 /** A JSON body of about 5 KB, as a CRM's list endpoint answers. */
 const LIST = `Array.from({ length: 120 }, (_, i) => ({ id: i, name: "lead " + i, stage: "new" }))`;
@@ -90,4 +94,91 @@ Deno.test("a deployment's automaticCompression option is Deno.serve's: false sen
   );
   const compressed = await rawRequestBytes(api.host.port, main.host, "/", accept);
   assert.equal(compressed.headers["content-encoding"], "br", JSON.stringify(compressed.headers));
+});
+
+Deno.test("a deployment fetches its own URL and another deployment's, as on Deploy; never the API", async () => {
+  await using api = await startApiHost();
+  const leads = await deployModule(
+    api,
+    "leads-api",
+    `Deno.serve(async (request) => Response.json({
+  url: request.url,
+  method: request.method,
+  body: await request.text(),
+  forwardedFor: request.headers.get("x-forwarded-for"),
+  proto: request.headers.get("x-forwarded-proto"),
+}));
+`,
+  );
+  const { host } = await deployModule(
+    api,
+    "crm-pages",
+    `const outcome = (promise) =>
+  promise.then(async (r) => ({ status: r.status, json: await r.json() }), (e) => ({ error: e.name }));
+Deno.serve(async (request) => {
+  const url = new URL(request.url);
+  if (url.pathname === "/api/leads") return Response.json({ leads: 3, url: request.url });
+  const port = url.port;
+  return Response.json({
+    // A server-rendered page calling its own API, from the URL it was asked for.
+    own: await outcome(fetch(new URL("/api/leads", request.url))),
+    // A hook calling another deployment of the platform, with a body, over https.
+    other: await outcome(fetch("https://${leads.host.replace(/:\d+$/, "")}:" + port + "/hook", {
+      method: "POST",
+      body: JSON.stringify({ lead: "acme" }),
+    })),
+    missing: await outcome(fetch("http://nobody-here.localhost:" + port + "/")),
+    // The host's API on the same port: refused, as any loopback address is.
+    api: await outcome(fetch("http://localhost:" + port + "/v1/organizations")),
+  });
+});
+`,
+  );
+  const seen = await rawGetJson<Record<string, Record<string, unknown>>>(api.host.port, host);
+  assert.deepEqual(seen.own, {
+    status: 200,
+    json: { leads: 3, url: `http://${host}/api/leads` },
+  });
+  assert.equal(seen.other.status, 200, JSON.stringify(seen.other));
+  assert.deepEqual(seen.other.json, {
+    url: `https://${leads.host}/hook`,
+    method: "POST",
+    body: '{"lead":"acme"}',
+    forwardedFor: "127.0.0.1",
+    proto: "https",
+  });
+  assert.equal(seen.missing.status, 404);
+  assert.deepEqual(seen.api, { error: "NotCapable" });
+});
+
+Deno.test("a deployment holding connections to the host's socket for its own fetches holds a bounded number of the host's files", async () => {
+  await using api = await startApiHost();
+  const socket = api.host.isolation.startsWith("bubblewrap")
+    ? "/deno/edge/up"
+    : `${api.host.dataDir}/edge/up`;
+  const { host } = await deployModule(
+    api,
+    "edge-flood",
+    `const held = [];
+Deno.serve(async (request) => {
+  if (new URL(request.url).pathname === "/release") {
+    held.splice(0).forEach((conn) => conn.close());
+    return new Response("released");
+  }
+  for (let i = 0; i < ${FLOOD}; i++) {
+    try {
+      held.push(await Deno.connect({ transport: "unix", path: ${JSON.stringify(socket)} }));
+    } catch { /* refused */ }
+  }
+  return new Response(String(held.length));
+});
+`,
+  );
+  const openFiles = () => [...Deno.readDirSync("/proc/self/fd")].length;
+  const before = openFiles();
+  const flood = await rawGetJson<number>(api.host.port, host, "/flood");
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  const during = openFiles() - before;
+  assert.ok(during < FLOOD / 2, `the host holds ${during} more files for ${flood} connections`);
+  await rawGetJson(api.host.port, host, "/release").catch(() => {});
 });

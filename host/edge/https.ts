@@ -69,6 +69,14 @@ export function isHttpsRequest(request: Request): boolean {
   return overHttps.has(request);
 }
 
+/**
+ * Marks `request` as one the router forwards with `x-forwarded-proto: https`: one that crossed no
+ * network, a deployment's own fetch of an `https:` URL of this host (see self_fetch.ts).
+ */
+export function treatAsHttps(request: Request): void {
+  overHttps.add(request);
+}
+
 /** Starts the HTTPS listener. */
 export async function serveHttps(options: HttpsServerOptions): Promise<HttpsServer> {
   const log = options.log ?? (() => {});

@@ -761,6 +761,74 @@ Object.defineProperty(Deno, "serve", {
   },
 });
 
+// ---- fetches of the host's own names: a page fetching its own API, as on Deploy ----
+
+// `fetch(new URL("/api", request.url))`, or a hook calling another deployment: on Deploy it goes
+// out and comes back in. Here the host's names resolve to the machine's own addresses (or, under
+// `localhost`, to none), which the deployment may not reach; so the host listens on a socket
+// given to every deployment that may reach all public hosts (host/edge/self_fetch.ts), which
+// serves the host's deployments alone. A name under the host's domain goes there at once; any
+// other whose address was refused (a custom domain pointing at this machine) is tried there
+// after, when its body can be sent again, and the refusal stands if no deployment is served
+// there. Read at start, like the other variables the host sets.
+const edgeSocket = Deno.env.get("DENO_DEPLOYMENT_EDGE_SOCKET");
+Deno.env.delete("DENO_DEPLOYMENT_EDGE_SOCKET");
+const hostDomain = Deno.env.get("DENO_DEPLOYMENT_BASE_DOMAIN");
+Deno.env.delete("DENO_DEPLOYMENT_BASE_DOMAIN");
+if (edgeSocket && hostDomain) {
+  const realFetch = globalThis.fetch;
+  const createHttpClient = Deno.createHttpClient;
+  const NotCapable = Deno.errors.NotCapable;
+  const RealRequest = Request;
+  const RealReadableStream = ReadableStream;
+  const RealURL = URL;
+  const hostSuffix = "." + hostDomain;
+  // The router's mark (self_fetch.ts NOT_SERVED_HERE) of a name no deployment is served at.
+  const notServedHere = (response) =>
+    response.headers.get("x-deploy-tenant-router-error") === "notServedHere";
+  let edgeClient;
+  const throughEdge = (init) => {
+    edgeClient ??= createHttpClient({ proxy: { transport: "unix", path: edgeSocket } });
+    return { ...init, client: edgeClient };
+  };
+  // Deno refuses a literal address (NotCapable) or, after a look-up, the address it found.
+  const refused = (error) =>
+    error instanceof NotCapable || /Requires net access/.test(String(error?.cause?.message));
+  // A body read by the refused attempt cannot be sent again.
+  const streamed = (input, init) =>
+    init?.body instanceof RealReadableStream ||
+    typeof init?.body?.[Symbol.asyncIterator] === "function" ||
+    (init?.body === undefined && input instanceof RealRequest && input.body !== null);
+  globalThis.fetch = function fetch(input, init = undefined) {
+    let url;
+    try {
+      url = new RealURL(input instanceof RealRequest ? input.url : String(input));
+    } catch {
+      return apply(realFetch, globalThis, [input, init]); // Deno's own error
+    }
+    if (url.protocol !== "http:" && url.protocol !== "https:") {
+      return apply(realFetch, globalThis, [input, init]);
+    }
+    if (url.hostname.endsWith(hostSuffix)) {
+      return apply(realFetch, globalThis, [input, throughEdge(init)]);
+    }
+    const sent = apply(realFetch, globalThis, [input, init]);
+    if (streamed(input, init)) return sent;
+    return sent.catch(async (error) => {
+      if (!refused(error)) throw error;
+      let response;
+      try {
+        response = await apply(realFetch, globalThis, [input, throughEdge(init)]);
+      } catch {
+        throw error;
+      }
+      if (!notServedHere(response)) return response;
+      await response.body?.cancel();
+      throw error;
+    });
+  };
+}
+
 // ---- Node's HTTP server: `http.createServer(app).listen(8000)` serves, as on Deploy ----
 
 // Express, Koa and frameworks' Node adapters listen on a TCP port with `node:net` underneath, which

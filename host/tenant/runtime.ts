@@ -14,6 +14,7 @@ import {
   type Isolation,
   SOCKET_NAME,
   tenantCommand,
+  type TenantEdge,
   type TenantSpec,
   writeTenantFilter,
 } from "./sandbox.ts";
@@ -150,6 +151,8 @@ export interface RuntimeOptions {
    * `netFlags` in sandbox.ts). Default false: they stay denied whatever it lists.
    */
   allowPrivateNet?: boolean;
+  /** Where deployments' fetches of the host's own names go (host/edge/self_fetch.ts); none when omitted. */
+  edge?: TenantEdge;
   /**
    * The largest file Deno's cache may grow to for a process without a KV database (its
    * `RLIMIT_FSIZE`), and the most its cache databases may hold when a process starts (past it
@@ -215,11 +218,20 @@ export class Runtime {
     & Required<
       Omit<
         RuntimeOptions,
-        "log" | "processes" | "guard" | "instances" | "crons" | "cgroups" | "poolBudgetMb" | "boots"
+        | "log"
+        | "processes"
+        | "guard"
+        | "instances"
+        | "crons"
+        | "cgroups"
+        | "poolBudgetMb"
+        | "boots"
+        | "edge"
       >
     >
     & {
       cgroups?: HostCgroups;
+      edge?: TenantEdge;
       log: TenantLog;
       processes?: ProcessObserver;
       crons?: RuntimeOptions["crons"];
@@ -303,6 +315,7 @@ export class Runtime {
       poolMain: this.#options.poolMain,
       deno: this.#options.deno,
       memoryMb: this.#options.memoryMb,
+      edge: this.#options.edge,
       hostLog: this.#options.hostLog,
     }, {
       // Pooled runtimes are processes like any other: this supervisor launches, claims and
@@ -624,6 +637,7 @@ export class Runtime {
       kvMaxBytes: this.#options.kvMaxBytes,
       net: deployment.net,
       privateNet: this.#options.allowPrivateNet,
+      edge: this.#options.edge,
       seccompFilter: await writeTenantFilter(isolation, deployment.net, dirs.root),
       memoryMb: this.#options.memoryMb,
       denoFlags: deployment.denoFlags,

@@ -206,6 +206,11 @@ export interface TenantSpec {
   /** `permissions.net` of the deployment: undefined/null = all public hosts, `[]` = none. */
   net?: string[] | null;
   /**
+   * The host's names and the directory of its socket for a deployment's fetches of them
+   * (host/edge/self_fetch.ts), which a deployment that may reach all public hosts is given.
+   */
+  edge?: TenantEdge;
+  /**
    * Whether `net` may name loopback and private addresses (the host's operator allows it,
    * `host --allow-private-net`); otherwise they stay denied whatever the list says.
    */
@@ -420,14 +425,22 @@ function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
   // beside the file, which Deno does not check), but Deno lets the tenant open the file only.
   const kvDir = spec.kvDir === undefined ? undefined : where.kv;
   const kvFile = kvDir === undefined ? undefined : `${kvDir}/${KV_FILE_NAME}`;
+  // Connecting to a unix socket takes reading and writing its path; a mount point the tenant
+  // cannot remove or make a directory of.
+  const edge = edgeOf(spec);
+  const edgeSocket = edge === undefined
+    ? undefined
+    : sandboxed
+    ? EDGE_SOCKET_IN_SANDBOX
+    : join(edge.dir, EDGE_SOCKET_NAME);
   const denoArgs = [
     "run",
     "--no-prompt",
     "--quiet",
     "--unstable-kv",
     `--preload=${where.bootstrap}`,
-    `--allow-read=${[where.app, where.run, kvFile].filter(Boolean).join(",")}`,
-    `--allow-write=${[socket, kvFile].filter(Boolean).join(",")}`,
+    `--allow-read=${[where.app, where.run, kvFile, edgeSocket].filter(Boolean).join(",")}`,
+    `--allow-write=${[socket, kvFile, edgeSocket].filter(Boolean).join(",")}`,
     "--allow-env",
     // The host name is the sandbox's own ("deployment", its UTS namespace's): nothing of the
     // host's. npm packages read it at start (pino's logger, so Fastify's; database drivers'
@@ -466,6 +479,11 @@ function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
   if (spec.nodeServer && !spec.poolMain) env.DENO_DEPLOYMENT_NODE_SERVER = "1";
   // Read and deleted by the bootstrap, which then waits for its deployment.
   if (spec.poolMain) env.DENO_DEPLOYMENT_POOL = "1";
+  // Read and deleted by the bootstrap, which sends fetches of the host's names there.
+  if (edgeSocket !== undefined) {
+    env.DENO_DEPLOYMENT_EDGE_SOCKET = edgeSocket;
+    env.DENO_DEPLOYMENT_BASE_DOMAIN = edge!.baseDomain;
+  }
   if (!sandboxed) {
     // bubblewrap's --die-with-parent, without bubblewrap: a tenant stuck in a loop never reads
     // the lifeline's EOF, and the host that would stop it is gone.
@@ -506,6 +524,7 @@ function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
     spec.bootstrap,
     IN_SANDBOX.bootstrap,
     ...(spec.poolMain ? ["--ro-bind", spec.poolMain, IN_SANDBOX.pool] : []),
+    ...(edge ? ["--ro-bind", edge.dir, EDGE_DIR_IN_SANDBOX] : []),
     "--ro-bind",
     spec.appDir,
     IN_SANDBOX.app,
@@ -585,6 +604,29 @@ export function deploymentEnv(
   }
   env.DENO_DEPLOYMENT_ID = deploymentId;
   return env;
+}
+
+/** Where a deployment's fetches of the host's own names go (see host/edge/self_fetch.ts). */
+export interface TenantEdge {
+  /** The host's directory holding the socket ({@link EDGE_SOCKET_NAME}). */
+  dir: string;
+  /** The host's base domain: names under it are the host's without a look-up. */
+  baseDomain: string;
+}
+
+/**
+ * The socket's name in {@link TenantEdge.dir}, and where a sandboxed tenant finds it: its
+ * directory mounted read-only. That path is 13 bytes, the one length of a unix socket's path
+ * whose address is the size of an IPv4 address, which is all the tenant's seccomp filter lets
+ * `connect()` take (seccomp_filter.ts).
+ */
+export const EDGE_SOCKET_NAME = "up";
+const EDGE_DIR_IN_SANDBOX = "/deno/edge";
+export const EDGE_SOCKET_IN_SANDBOX = `${EDGE_DIR_IN_SANDBOX}/${EDGE_SOCKET_NAME}`;
+
+/** The edge a tenant is given: only one that may reach every public host, as its own clients can. */
+function edgeOf(spec: TenantSpec): TenantEdge | undefined {
+  return spec.edge && (!spec.net || spec.net.includes("*")) ? spec.edge : undefined;
 }
 
 /**

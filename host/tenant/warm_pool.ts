@@ -30,6 +30,7 @@ import {
   APP_IN_SANDBOX,
   deploymentEnv,
   type Isolation,
+  type TenantEdge,
   type TenantSpec,
   writeTenantFilter,
 } from "./sandbox.ts";
@@ -199,6 +200,8 @@ export interface WarmPoolOptions {
   deno: string;
   /** A pooled runtime's memory cap, in MiB. */
   memoryMb: number;
+  /** Where a deployment's fetches of the host's own names go, as for any process (runtime.ts). */
+  edge?: TenantEdge;
   /** Receives the pool's events (a pooled runtime that failed to start). */
   hostLog: (line: string) => void;
 }
@@ -441,6 +444,7 @@ export class WarmPool {
       envVars: {},
       seccompFilter: await writeTenantFilter(isolation, undefined, dirs.root),
       memoryMb: this.#options.memoryMb,
+      edge: this.#options.edge,
       // V8's code cache serves the next start from the same Deno cache, and a pooled runtime's
       // goes with it: looking it up and writing it cost ~2 ms of the handoff here.
       denoFlags: [...POOL_DENO_FLAGS, "--no-code-cache"],
