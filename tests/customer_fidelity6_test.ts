@@ -1,7 +1,7 @@
 /**
  * Customer code that runs on Deno Deploy runs here too: responses are compressed for clients
- * that accept it, as Deploy does, and a deployment can fetch its own URL and the platform's other
- * deployments. From a sixth fidelity pass.
+ * that accept it, as Deploy does, a deployment can fetch its own URL and the platform's other
+ * deployments, and its locale is the one its variables set. From a sixth fidelity pass.
  */
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
@@ -181,4 +181,24 @@ Deno.serve(async (request) => {
   const during = openFiles() - before;
   assert.ok(during < FLOOD / 2, `the host holds ${during} more files for ${flood} connections`);
   await rawGetJson(api.host.port, host, "/release").catch(() => {});
+});
+
+Deno.test("a deployment's LANG is its locale whether or not a pooled runtime starts it, as Deno reads it at start", async () => {
+  await using api = await startApiHost();
+  const { host } = await deployModule(
+    api,
+    "invoices-de",
+    `Deno.serve(() => Response.json({
+  language: navigator.language,
+  amount: (1234.5).toLocaleString(),
+  date: new Date(0).toLocaleDateString(),
+}));
+`,
+    { envVars: { LANG: "de_DE.UTF-8" } },
+  );
+  assert.deepEqual(await rawGetJson(api.host.port, host), {
+    language: "de-DE",
+    amount: "1.234,5",
+    date: "1.1.1970",
+  });
 });

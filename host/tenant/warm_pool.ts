@@ -64,6 +64,19 @@ const CONFIG_FILES = ["deno.json", "deno.jsonc", "package.json", "import_map.jso
 const NEEDS_OWN_START =
   /import\.meta\.main|Deno\.mainModule|(?:\bfrom|\bimport)\s*\(?\s*["'`](?![./]|node:)|\bnode:(?:https?|http2|net)\b|\bautomaticCompression\b/;
 
+/**
+ * Variables Deno reads once, as it starts: the locale (`navigator.language` and `Intl`'s default,
+ * from `LC_ALL`, `LC_MESSAGES` or `LANG`) and `NO_COLOR` (`Deno.noColor`). A pooled runtime
+ * started before its deployment's variables were known and is handed them after (`TZ`, read
+ * when used, is not among them), so a deployment that sets one starts on its own.
+ */
+const READ_AT_START: readonly string[] = ["LANG", "LC_ALL", "LC_MESSAGES", "NO_COLOR"];
+
+/** Whether `envVars` set a variable Deno reads only at start (see {@link READ_AT_START}). */
+function setsStartVariables(envVars: Record<string, string>): boolean {
+  return READ_AT_START.some((name) => Object.hasOwn(envVars, name));
+}
+
 /** Module files whose source {@link poolable} reads. */
 const MODULE_FILE = /\.(?:[cm]?[jt]sx?)$/;
 
@@ -269,6 +282,8 @@ export class WarmPool {
   /** A pooled runtime handed `deployment`, or `undefined` when it must start on its own. */
   async take(deployment: RunnableDeployment, appDir: string): Promise<Launched | undefined> {
     if (this.#options.minimum === 0 || this.#supervisor.closed()) return undefined;
+    // Not kept with the rest: a v2 app's variables change without a new deployment.
+    if (setsStartVariables(deployment.envVars)) return undefined;
     let eligible = this.#poolable.get(deployment.id);
     if (eligible === undefined) {
       eligible = poolable(deployment, appDir);
