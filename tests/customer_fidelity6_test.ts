@@ -202,3 +202,28 @@ Deno.test("a deployment's LANG is its locale whether or not a pooled runtime sta
     date: "1.1.1970",
   });
 });
+
+Deno.test("a deployment has a home directory, as every process on Deploy has (the AWS SDK's config loader reads it)", async () => {
+  await using api = await startApiHost();
+  const { host } = await deployModule(
+    api,
+    "home-dir",
+    `import os from "node:os";
+import process from "node:process";
+// What @smithy/shared-ini-file-loader's getHomeDir does before every AWS SDK v3 request, to find
+// ~/.aws/config: HOME, else os.homedir() (which asks for the user id first).
+const home = () => process.env.HOME ?? os.homedir();
+Deno.serve(() => {
+  try {
+    return Response.json({ home: home(), homedir: os.homedir() });
+  } catch (error) {
+    return Response.json({ error: String(error) });
+  }
+});
+`,
+  );
+  const seen = await rawGetJson(api.host.port, host);
+  assert.equal(seen.error, undefined, seen.error);
+  assert.match(seen.home, /^\/\S*$/);
+  assert.equal(seen.homedir, seen.home);
+});

@@ -322,6 +322,7 @@ for (const frontProxy of [true, false]) {
             "DENO_DEPLOY_ORG_SLUG",
             "DENO_REGION",
             "DENO_TIMELINE",
+            "HOME",
             "OWN",
           ]);
         });

@@ -421,7 +421,8 @@ Deno.test(requires(["bwrap"], {
     }
 
     // Its environment is its own variables and what Deploy sets, nothing of the host's or of
-    // the runtime's own (DENO_DIR, HOME, the node shims' PATH are read at start, then removed).
+    // the runtime's own (DENO_DIR, the node shims' PATH are read at start, then removed); HOME
+    // is the sandbox's /tmp, as every process has a home.
     assert.deepEqual(
       Object.keys(report.env).sort(),
       [
@@ -434,6 +435,7 @@ Deno.test(requires(["bwrap"], {
         "DENO_DEPLOY_ORG_SLUG",
         "DENO_REGION",
         "DENO_TIMELINE",
+        "HOME",
         "MY_OWN_VAR",
       ],
       "the tenant's variables",

@@ -49,6 +49,8 @@ Deno.test("a v2 revision sees Deploy's predefined variables", async () => {
     DENO_DEPLOYMENT_ID: production,
     DENO_REGION: "local",
     DENO_TIMELINE: "production",
+    // The process's home, as every process has one (the sandbox's /tmp).
+    HOME: "/tmp",
     APP_VAR: "app",
     OWN: "mine",
   });

@@ -445,7 +445,9 @@ function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
     // The host name is the sandbox's own ("deployment", its UTS namespace's): nothing of the
     // host's. npm packages read it at start (pino's logger, so Fastify's; database drivers'
     // client metadata), and on Deploy they get one, not a NotCapable that fails the build.
-    ...(sandboxed ? ["--allow-sys=hostname"] : []),
+    // The home directory is the HOME the host sets (/tmp): every process has one, on Deploy too,
+    // and npm packages ask for it (the AWS SDK's config loader before each request).
+    sandboxed ? "--allow-sys=hostname,homedir" : "--allow-sys=homedir",
     ...netFlags(spec.net, socket, spec.privateNet),
     `--v8-flags=--max-old-space-size=${spec.memoryMb}`,
     // Dependencies were fetched at build time through the host's egress proxy (build/): the
@@ -580,11 +582,14 @@ function hostVariables(cacheDir: string): Record<string, string> {
 }
 
 /**
- * The variables only the runtime needs (the host's, except `DENO_REGION` which Deploy sets, and
- * those Deno and bubblewrap add: the node shims' PATH, PWD), unless the deployment set its own.
+ * The variables only the runtime needs (the host's, except `DENO_REGION` which Deploy sets and
+ * `HOME`, the home every process has, and those Deno and bubblewrap add: the node shims' PATH,
+ * PWD), unless the deployment set its own.
  */
 function runtimeVariables(own: Record<string, string>): string[] {
-  const names = Object.keys(hostVariables("")).filter((name) => name !== "DENO_REGION");
+  const names = Object.keys(hostVariables("")).filter((name) =>
+    name !== "DENO_REGION" && name !== "HOME"
+  );
   return [...names, "DENO_NODE_SHIM_ACTIVE", "PATH", "PWD"].filter((name) =>
     HOST_VARIABLES.has(name) || !Object.hasOwn(own, name)
   );
