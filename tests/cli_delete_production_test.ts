@@ -3,8 +3,7 @@
  * name goes down with it, and the CLI says so and how to bring it back.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import type { Deployment } from "../lib/types.ts";
 
 Deno.test("deleting the production deployment warns that production no longer answers", async () => {
@@ -15,12 +14,7 @@ Deno.test("deleting the production deployment warns that production no longer an
     return result;
   };
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(
-      join(app, "main.ts"),
-      "export default { fetch: () => new Response() };",
-    );
+    const app = await writeApp(host, "app", "export default { fetch: () => new Response() };");
     const prod = jsonOf<Deployment>(
       await cli("deploy", app, "-p", "doomed", "--create", "--prod", "--json"),
     );

@@ -3,19 +3,13 @@
  * `--app` for `--project`, and `app`, `revision` for project and deployment.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import type { Deployment, Project } from "../lib/types.ts";
 
 Deno.test("deploy --app is deploy --project", async () => {
   const host = await startTestHost();
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(
-      join(app, "main.ts"),
-      "export default { fetch: () => new Response() };",
-    );
+    const app = await writeApp(host, "app", "export default { fetch: () => new Response() };");
     const deployed = await runCli(["deploy", app, "--app", "via-app", "--create", "--json"], {
       env: host.env,
     });

@@ -4,15 +4,12 @@
  * which commands register the name and attach it, not only the API route to call.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 
 Deno.test("deploy --domain with an unregistered name says which commands fix it", async () => {
   const host = await startTestHost();
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(join(app, "main.ts"), `Deno.serve(() => new Response("hi"));`);
+    const app = await writeApp(host, "app", `Deno.serve(() => new Response("hi"));`);
     const result = await runCli(
       ["deploy", app, "-p", "dom", "--create", "--domain", "staging-{project.name}.example.test"],
       { env: host.env },
@@ -43,9 +40,7 @@ Deno.test("domain attach of a name not registered or not verified says which com
   // The API's message names its routes ("POST /domains/<uuid>/verify"): no command to type.
   const host = await startTestHost();
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(join(app, "main.ts"), `Deno.serve(() => new Response("hi"));`);
+    const app = await writeApp(host, "app", `Deno.serve(() => new Response("hi"));`);
     const deployed = await runCli(["deploy", app, "-p", "dom", "--create", "--json"], {
       env: host.env,
     });

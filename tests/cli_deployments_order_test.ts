@@ -4,19 +4,13 @@
  * newest first).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import type { Deployment } from "../lib/types.ts";
 
 Deno.test("deployments list is oldest first on v1 and on v2", async () => {
   const host = await startTestHost();
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(
-      join(app, "main.ts"),
-      "export default { fetch: () => new Response() };",
-    );
+    const app = await writeApp(host, "app", "export default { fetch: () => new Response() };");
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) {
       const deployed = await runCli(["deploy", app, "-p", "ordered", "--create", "--json"], {

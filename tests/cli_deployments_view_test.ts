@@ -3,8 +3,7 @@
  * production, the project by name, times short; `--json` unchanged.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import { requires } from "./helpers/programs.ts";
 import { runInTerminal } from "./helpers/terminal.ts";
 import type { Deployment } from "../lib/types.ts";
@@ -31,12 +30,7 @@ Deno.test(requires(["script"], {
       return screen;
     };
     try {
-      const app = join(host.tempDir, "app");
-      await Deno.mkdir(app);
-      await Deno.writeTextFile(
-        join(app, "main.ts"),
-        "export default { fetch: () => new Response() };",
-      );
+      const app = await writeApp(host, "app", "export default { fetch: () => new Response() };");
       const prod = jsonOf<Deployment>(
         await cli("deploy", app, "-p", "viewer", "--create", "--prod", "--json"),
       );

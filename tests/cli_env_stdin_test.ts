@@ -3,19 +3,13 @@
  * pipes its secrets in without writing them to a file first.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import type { Deployment } from "../lib/types.ts";
 
 Deno.test("env load <deployment> - and deploy --env-file - read the variables from stdin", async () => {
   const host = await startTestHost();
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(
-      join(app, "main.ts"),
-      "export default { fetch: () => new Response() };",
-    );
+    const app = await writeApp(host, "app", "export default { fetch: () => new Response() };");
     const deployed = await runCli(
       ["deploy", app, "-p", "stdin-env", "--create", "--env-file", "-", "--json"],
       { env: host.env, stdin: "FROM_DEPLOY=1\nexport QUOTED='a b'\n" },

@@ -4,17 +4,15 @@
  * "aborted" with a stack trace.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import type { Deployment } from "../lib/types.ts";
 
 Deno.test("invoke of an answer cut short says so, exit 1, no stack trace", async () => {
   const host = await startTestHost();
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(
-      join(app, "main.ts"),
+    const app = await writeApp(
+      host,
+      "app",
       `export default {
   fetch() {
     let sent = 0;

@@ -5,17 +5,15 @@
  * answer.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import type { Deployment } from "../lib/types.ts";
 
 Deno.test("invoke of a URL no deployment serves exits 4; a deployment's own 404 exits 0", async () => {
   const host = await startTestHost();
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(
-      join(app, "main.ts"),
+    const app = await writeApp(
+      host,
+      "app",
       `export default { fetch: () => new Response("no such lead", { status: 404 }) };`,
     );
     const deploy = () =>

@@ -4,17 +4,15 @@
  * habits); a `[path]` argument replaces them, and a deployment id with no path requests `/`.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import type { Deployment } from "../lib/types.ts";
 
 Deno.test("invoke of a URL requests its own path and query unless a path is given", async () => {
   const host = await startTestHost();
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(
-      join(app, "main.ts"),
+    const app = await writeApp(
+      host,
+      "app",
       `export default {
   fetch: (request: Request) => {
     const url = new URL(request.url);

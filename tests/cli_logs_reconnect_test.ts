@@ -4,9 +4,8 @@
  * instead of dying with a stack trace (a cut connection) or ending quietly (a closed stream).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
 import { cleanEnv, MAIN_TS } from "./helpers/cli.ts";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import type { Deployment } from "../lib/types.ts";
 
 Deno.test("logs --follow survives its host crashing and starting again", async () => {
@@ -14,10 +13,9 @@ Deno.test("logs --follow survives its host crashing and starting again", async (
   let host = await startTestHost({ dataDir });
   let follower: Deno.ChildProcess | undefined;
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(
-      join(app, "main.ts"),
+    const app = await writeApp(
+      host,
+      "app",
       `export default {
   fetch(request: Request) {
     console.log("hit " + new URL(request.url).pathname);

@@ -6,8 +6,7 @@
  * `--json` get every column, whatever the width.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import { requires } from "./helpers/programs.ts";
 import { runInTerminal } from "./helpers/terminal.ts";
 import type { Deployment } from "../lib/types.ts";
@@ -23,9 +22,7 @@ Deno.test(requires(["script"], {
       return screen.trimEnd().split("\n");
     };
     try {
-      const app = join(host.tempDir, "app");
-      await Deno.mkdir(app);
-      await Deno.writeTextFile(join(app, "main.ts"), "Deno.serve(() => new Response());\n");
+      const app = await writeApp(host, "app", "Deno.serve(() => new Response());\n");
       const description = "Lead-captured hook of Acme Corporation, the EMEA division";
       const created = await runCli(
         ["project", "create", "narrow-pane", "--description", description],

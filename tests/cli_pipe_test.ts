@@ -5,7 +5,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cleanEnv, MAIN_TS } from "./helpers/cli.ts";
-import { describe, jsonOf, runCli, startTestHost, type TestHost } from "./helpers/host.ts";
+import {
+  describe,
+  jsonOf,
+  runCli,
+  startTestHost,
+  type TestHost,
+  writeApp,
+} from "./helpers/host.ts";
 import type { Deployment } from "../lib/types.ts";
 
 /** What `sh -c '<cli args> | head -c 1'` gave: the CLI's exit code and stderr. */
@@ -50,10 +57,9 @@ ${before ? 'kill "$background" 2>/dev/null' : ""}`;
 Deno.test("a pipe closed early ends `invoke` and `logs --follow` quietly, exit 0", async () => {
   const host = await startTestHost();
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(
-      join(app, "main.ts"),
+    const app = await writeApp(
+      host,
+      "app",
       `export default {
   fetch(request: Request) {
     if (new URL(request.url).pathname === "/log") {

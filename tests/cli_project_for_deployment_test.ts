@@ -3,18 +3,12 @@
  * `fly logs -a <app>` take one): the 404 says it is a project and how to find its deployments.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 
 Deno.test("a project name given as a deployment gets a hint naming the project", async () => {
   const host = await startTestHost();
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(
-      join(app, "main.ts"),
-      "export default { fetch: () => new Response() };",
-    );
+    const app = await writeApp(host, "app", "export default { fetch: () => new Response() };");
     const deployed = await runCli(["deploy", app, "-p", "hooked", "--create"], { env: host.env });
     assert.equal(deployed.code, 0, describe(deployed));
 

@@ -6,16 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { describe, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import { slowLink } from "./helpers/slow_link.ts";
 
 Deno.test("deploy over a slow link: an upload that keeps moving outlasts the time limit", async () => {
   const host = await startTestHost();
   await using link = slowLink(host.port, 2 * 1024 * 1024);
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(join(app, "main.ts"), `Deno.serve(() => new Response("ok"));\n`);
+    const app = await writeApp(host, "app", `Deno.serve(() => new Response("ok"));\n`);
     // Random bytes are sent as base64: 16 MiB on the wire, 8 s at 2 MiB/s. The sockets hold
     // a few MiB ahead of the link, so the limit must outlast what they hold (2-3 s here).
     const data = new Uint8Array(12 * 1024 * 1024);

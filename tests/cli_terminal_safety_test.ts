@@ -5,8 +5,7 @@
  * forge what the operator reads.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import { runInTerminal } from "./helpers/terminal.ts";
 import { terminalSafe } from "../lib/output.ts";
 
@@ -31,10 +30,9 @@ Deno.test("the CLI prints what a tenant logs without letting it drive the termin
   const host = await startTestHost();
   const cli = (...args: string[]) => runCli(args, { env: host.env });
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(
-      join(app, "main.ts"),
+    const app = await writeApp(
+      host,
+      "app",
       `export default { fetch() { console.error("${HOSTILE}\\nsecond ${HOSTILE}"); ` +
         `return new Response("ok"); } };\n`,
     );
@@ -56,9 +54,7 @@ Deno.test("the CLI prints what a tenant logs without letting it drive the termin
     assert.match(logs, /^ +second a\\x1b\]52/m, shown(logs));
 
     // A module that fails its build's check: its error is in the build log and the CLI's error.
-    const broken = join(host.tempDir, "broken");
-    await Deno.mkdir(broken);
-    await Deno.writeTextFile(join(broken, "main.ts"), `throw new Error("${HOSTILE}");\n`);
+    const broken = await writeApp(host, "broken", `throw new Error("${HOSTILE}");\n`);
     const failed = await cli("deploy", broken, "-p", "hostile-build", "--create");
     assert.equal(failed.code, 1, describe(failed));
     assert.ok(failed.stderr.includes("FORGED"), shown(failed.stderr));
@@ -77,10 +73,9 @@ Deno.test("invoke on a terminal shows a body's control characters escaped; piped
   const host = await startTestHost();
   const cli = (...args: string[]) => runCli(args, { env: host.env });
   try {
-    const app = join(host.tempDir, "app");
-    await Deno.mkdir(app);
-    await Deno.writeTextFile(
-      join(app, "main.ts"),
+    const app = await writeApp(
+      host,
+      "app",
       `export default { fetch: () => new Response("${HOSTILE}\\n") };\n`,
     );
     const deployed = await cli("deploy", app, "-p", "hostile-body", "--create", "--json");

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import type { Analytics, Deployment } from "../lib/types.ts";
 
 const APP = `
@@ -48,9 +48,7 @@ Deno.test("analytics counts each invocation; usage has one row per project", asy
   const host = await startTestHost();
   const cli = (...args: string[]) => runCli(args, { env: host.env });
   try {
-    const dir = join(host.tempDir, "app");
-    await Deno.mkdir(dir);
-    await Deno.writeTextFile(join(dir, "main.ts"), APP);
+    const dir = await writeApp(host, "app", APP);
     for (const name of ["billed-busy", "billed-idle"]) {
       assert.equal((await cli("project", "create", name)).code, 0);
     }

@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { Store } from "../host/store/store.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import type { Deployment, Domain } from "../lib/types.ts";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 
 type Deployed = Deployment & { url: string };
 
@@ -70,9 +70,7 @@ Deno.test("production, staging and custom domains with TLS, through the CLI", as
     assert.equal(result.code, 0, describe(result));
     return result;
   };
-  const app = join(host.tempDir, "app");
-  await Deno.mkdir(app);
-  await Deno.writeTextFile(join(app, "main.ts"), APP);
+  const app = await writeApp(host, "app", APP);
   const router = `http://127.0.0.1:${host.port}`;
   /** What the deployment at `domain` answers over HTTP, through the router. */
   const answerAt = async (domain: string): Promise<Answer & { status: number }> => {

@@ -5,8 +5,7 @@
  * exit code, a clear message, and the real outcome of the build.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { describe, jsonOf, runCli, startTestHost, type TestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import { NetworkError } from "../lib/errors.ts";
 import { HttpClient, ndjson } from "../lib/http.ts";
 import type { Deployment } from "../lib/types.ts";
@@ -226,13 +225,6 @@ function buildLogStream(how: "drop" | "hold"): Fault {
 }
 
 // ---- helpers ----
-
-async function writeApp(host: TestHost, name: string, mainTs: string): Promise<string> {
-  const dir = join(host.tempDir, name);
-  await Deno.mkdir(dir);
-  await Deno.writeTextFile(join(dir, "main.ts"), mainTs);
-  return dir;
-}
 
 /** A loopback port nothing listens on. */
 function closedPort(): number {

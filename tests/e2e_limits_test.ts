@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { describe, jsonOf, runCli, startTestHost } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import { closeInvokeClients, invoke as request } from "../lib/invoke.ts";
 import type { AppLogEntry, Deployment } from "../lib/types.ts";
 
@@ -42,9 +42,7 @@ Deno.test("limits: request timeouts and outbound network permissions", async (t)
     () => new Response("from loopback"),
   );
   try {
-    const dir = join(host.tempDir, "app");
-    await Deno.mkdir(dir);
-    await Deno.writeTextFile(join(dir, "main.ts"), APP);
+    const dir = await writeApp(host, "app", APP);
     assert.equal((await cli("project", "create", "limited-hook")).code, 0);
     const deploy = async (...flags: string[]) => {
       const result = await cli("deploy", dir, "--project", "limited-hook", "--json", ...flags);

@@ -14,7 +14,7 @@ import type { Deployment } from "../lib/types.ts";
 import { findHaproxy } from "../host/edge/haproxy.ts";
 import { parseProxyLogLine } from "../host/edge/proxy_usage.ts";
 import { ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
-import { startTestHost } from "./helpers/host.ts";
+import { startTestHost, writeApp } from "./helpers/host.ts";
 import { requires } from "./helpers/programs.ts";
 
 const haproxy = findHaproxy();
@@ -121,9 +121,7 @@ Deno.test(
     };
 
     try {
-      const app = join(host.tempDir, "app");
-      await Deno.mkdir(app);
-      await Deno.writeTextFile(join(app, "main.ts"), APP);
+      const app = await writeApp(host, "app", APP);
       const live = async (project: string, name: string, requestTimeout?: number) => {
         await api.projects.create({ name: project });
         const result = await deploy({

@@ -145,6 +145,17 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
   };
 }
 
+/**
+ * Writes `code` as the `main.ts` of a new directory `name` in the host's
+ * {@link TestHost.tempDir} and returns that directory, for `deploy-tenant deploy <dir>`.
+ */
+export async function writeApp(host: TestHost, name: string, code: string): Promise<string> {
+  const dir = join(host.tempDir, name);
+  await Deno.mkdir(dir);
+  await Deno.writeTextFile(join(dir, "main.ts"), code);
+  return dir;
+}
+
 /** `--unsandboxed` is added when `DEPLOY_TENANT_TEST_UNSANDBOXED=1` (machines without bwrap). */
 function extraArgs(args: string[] = []): string[] {
   const unsandboxed = Deno.env.get("DEPLOY_TENANT_TEST_UNSANDBOXED") === "1";
