@@ -3,16 +3,12 @@
  * name goes down with it, and the CLI says so and how to bring it back.
  */
 import assert from "node:assert/strict";
-import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
+import { jsonOf, runCliOk, startTestHost, writeApp } from "./helpers/host.ts";
 import type { Deployment } from "../lib/types.ts";
 
 Deno.test("deleting the production deployment warns that production no longer answers", async () => {
   const host = await startTestHost({ args: ["--warm-pool", "0"] });
-  const cli = async (...args: string[]) => {
-    const result = await runCli(args, { env: host.env });
-    assert.equal(result.code, 0, describe(result));
-    return result;
-  };
+  const cli = (...args: string[]) => runCliOk(args, { env: host.env });
   try {
     const app = await writeApp(host, "app", "export default { fetch: () => new Response() };");
     const prod = jsonOf<Deployment>(

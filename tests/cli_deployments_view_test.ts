@@ -3,7 +3,7 @@
  * production, the project by name, times short; `--json` unchanged.
  */
 import assert from "node:assert/strict";
-import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
+import { jsonOf, runCliOk, startTestHost, writeApp } from "./helpers/host.ts";
 import { requires } from "./helpers/programs.ts";
 import { runInTerminal } from "./helpers/terminal.ts";
 import type { Deployment } from "../lib/types.ts";
@@ -19,11 +19,7 @@ Deno.test(requires(["script"], {
   name: "deployments list marks production; show names the project; times are short on a TTY",
   async fn() {
     const host = await startTestHost();
-    const cli = async (...args: string[]) => {
-      const result = await runCli(args, { env: host.env });
-      assert.equal(result.code, 0, describe(result));
-      return result;
-    };
+    const cli = (...args: string[]) => runCliOk(args, { env: host.env });
     const onTerminal = async (...args: string[]) => {
       const { code, screen } = await runInTerminal(args, { env: host.env }).finish();
       assert.equal(code, 0, screen);

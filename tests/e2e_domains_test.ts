@@ -12,7 +12,7 @@ import { join } from "node:path";
 import { Store } from "../host/store/store.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import type { Deployment, Domain } from "../lib/types.ts";
-import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
+import { describe, jsonOf, runCli, runCliOk, startTestHost, writeApp } from "./helpers/host.ts";
 
 type Deployed = Deployment & { url: string };
 
@@ -65,11 +65,7 @@ function httpsGet(
 Deno.test("production, staging and custom domains with TLS, through the CLI", async (t) => {
   const host = await startTestHost({ args: ["--https-port", "0", "--trust-domain", "test"] });
   const cli = (...args: string[]) => runCli(args, { env: host.env });
-  const ok = async (...args: string[]) => {
-    const result = await cli(...args);
-    assert.equal(result.code, 0, describe(result));
-    return result;
-  };
+  const ok = (...args: string[]) => runCliOk(args, { env: host.env });
   const app = await writeApp(host, "app", APP);
   const router = `http://127.0.0.1:${host.port}`;
   /** What the deployment at `domain` answers over HTTP, through the router. */

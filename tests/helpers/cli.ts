@@ -3,6 +3,7 @@
  *
  * @module
  */
+import assert from "node:assert/strict";
 import { fileURLToPath } from "node:url";
 
 /** Path of the CLI's entry point. */
@@ -73,6 +74,13 @@ export async function runCli(args: string[], options: RunOptions = {}): Promise<
     stdoutBytes: stdout,
     stderr: decoder.decode(stderr),
   };
+}
+
+/** {@link runCli}, failing with the run's exit code and output unless it exits 0. */
+export async function runCliOk(args: string[], options: RunOptions = {}): Promise<CliResult> {
+  const result = await runCli(args, options);
+  assert.equal(result.code, 0, describe(result));
+  return result;
 }
 
 /** Parses a run's stdout as JSON, failing with the whole output when it is not. */

@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { cleanEnv, MAIN_TS } from "./cli.ts";
 
-export { type CliResult, describe, jsonOf, runCli, type RunOptions } from "./cli.ts";
+export { type CliResult, describe, jsonOf, runCli, runCliOk, type RunOptions } from "./cli.ts";
 
 /** A running test host. */
 export interface TestHost {
