@@ -4,8 +4,13 @@
  * and on the cold start (which HAProxy hands to the host's router).
  */
 import assert from "node:assert/strict";
-import { hasProgram } from "../lib/programs.ts";
-import { type ApiHost, deployModule, ok, startApiHost } from "./helpers/api_host.ts";
+import {
+  type ApiHost,
+  deployModule,
+  ok,
+  startApiHost,
+  testEachDataPath,
+} from "./helpers/api_host.ts";
 
 const WAITS = `Deno.addSignalListener("SIGINT", () => {
   console.log("stopping");
@@ -46,26 +51,18 @@ async function logged(api: ApiHost, id: string, line: string, ms: number): Promi
   return false;
 }
 
-for (const frontProxy of [true, false]) {
-  Deno.test({
-    name: `a client gone before its answer aborts request.signal ${
-      frontProxy ? "behind HAProxy" : "through the host's router"
-    }`,
-    ignore: frontProxy && !hasProgram("haproxy"),
-    async fn() {
-      await using api = await startApiHost({ frontProxy, idleTimeoutMs: 500 });
-      const { host, id } = await deployModule(
-        api,
-        frontProxy ? "abort-proxy" : "abort-router",
-        WAITS,
-      );
-      await leaveAfter(api.host.port, host, "/warm", 300);
-      // Well before the handler's 5 s are up.
-      assert.ok(await logged(api, id, "client went away from /warm", 3_000), "warm");
-      // The idle sweep (every 5 s) stops it; the next request is a cold start.
-      assert.ok(await logged(api, id, "stopping", 15_000), "stopped for being idle");
-      await leaveAfter(api.host.port, host, "/cold", 1_500);
-      assert.ok(await logged(api, id, "client went away from /cold", 2_500), "cold");
-    },
-  });
-}
+testEachDataPath("a client gone before its answer aborts request.signal", async (frontProxy) => {
+  await using api = await startApiHost({ frontProxy, idleTimeoutMs: 500 });
+  const { host, id } = await deployModule(
+    api,
+    frontProxy ? "abort-proxy" : "abort-router",
+    WAITS,
+  );
+  await leaveAfter(api.host.port, host, "/warm", 300);
+  // Well before the handler's 5 s are up.
+  assert.ok(await logged(api, id, "client went away from /warm", 3_000), "warm");
+  // The idle sweep (every 5 s) stops it; the next request is a cold start.
+  assert.ok(await logged(api, id, "stopping", 15_000), "stopped for being idle");
+  await leaveAfter(api.host.port, host, "/cold", 1_500);
+  assert.ok(await logged(api, id, "client went away from /cold", 2_500), "cold");
+});

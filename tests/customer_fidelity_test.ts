@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { hasProgram } from "../lib/programs.ts";
-import { deployModule, startApiHost } from "./helpers/api_host.ts";
+import { deployModule, startApiHost, testEachDataPath } from "./helpers/api_host.ts";
 import { rawGet } from "./helpers/raw_http.ts";
 
 /** A GET on a connection of its own (loopback only): status and body. */
@@ -57,33 +57,28 @@ http.createServer((request, response) => {
   }
 });
 
-for (const frontProxy of [true, false]) {
-  Deno.test({
-    name: `a process that ends mid-request is answered 502 without the host's paths${
-      frontProxy ? " behind HAProxy" : " through the host's router"
-    }`,
-    ignore: frontProxy && !hasProgram("haproxy"),
-    async fn() {
-      await using api = await startApiHost({ frontProxy });
-      const { host } = await deployModule(
-        api,
-        frontProxy ? "exits-proxy" : "exits-router",
-        `Deno.serve((request) => new URL(request.url).pathname === "/exit" ? Deno.exit(3) : new Response("up"));\n`,
-      );
-      // The first on a process the build's check started, the second on one a request started.
-      for (const when of ["first", "restarted"]) {
-        assert.deepEqual(await get(api.host.port, host, "/"), [200, "up"], when);
-        const [status, body] = await get(api.host.port, host, "/exit");
-        assert.equal(status, 502, body);
-        assert.deepEqual(JSON.parse(body), {
-          code: "deploymentUnavailable",
-          message: "The deployment failed to answer: its process ended (see its app logs)",
-        }, `${when}: names nothing of the host's (its paths, node's words)`);
-        await new Promise((resolve) => setTimeout(resolve, 1_000)); // the host has seen it end
-      }
-    },
-  });
-}
+testEachDataPath(
+  `a process that ends mid-request is answered 502 without the host's paths`,
+  async (frontProxy) => {
+    await using api = await startApiHost({ frontProxy });
+    const { host } = await deployModule(
+      api,
+      frontProxy ? "exits-proxy" : "exits-router",
+      `Deno.serve((request) => new URL(request.url).pathname === "/exit" ? Deno.exit(3) : new Response("up"));\n`,
+    );
+    // The first on a process the build's check started, the second on one a request started.
+    for (const when of ["first", "restarted"]) {
+      assert.deepEqual(await get(api.host.port, host, "/"), [200, "up"], when);
+      const [status, body] = await get(api.host.port, host, "/exit");
+      assert.equal(status, 502, body);
+      assert.deepEqual(JSON.parse(body), {
+        code: "deploymentUnavailable",
+        message: "The deployment failed to answer: its process ended (see its app logs)",
+      }, `${when}: names nothing of the host's (its paths, node's words)`);
+      await new Promise((resolve) => setTimeout(resolve, 1_000)); // the host has seen it end
+    }
+  },
+);
 
 Deno.test("a handler's error is logged with the deployment's frames, none of the host's", async () => {
   await using api = await startApiHost();

@@ -6,8 +6,7 @@
  * gets the tenant's own 504 TIME_LIMIT.
  */
 import assert from "node:assert/strict";
-import { hasProgram } from "../lib/programs.ts";
-import { deployModule, startApiHost } from "./helpers/api_host.ts";
+import { deployModule, startApiHost, testEachDataPath } from "./helpers/api_host.ts";
 import { rawGet } from "./helpers/raw_http.ts";
 
 const NODE_SERVER = `import http from "node:http";
@@ -27,35 +26,27 @@ async function get(port: number, host: string, path: string): Promise<[number, s
   return [status, /^[0-9a-f]+\r\n/.test(body) ? body.split("\r\n")[1] : body];
 }
 
-for (const frontProxy of [true, false]) {
-  Deno.test({
-    name: `a Node http server serves as on Deploy ${
-      frontProxy ? "behind HAProxy" : "through the host's router"
-    }`,
-    ignore: frontProxy && !hasProgram("haproxy"),
-    async fn() {
-      await using api = await startApiHost({ frontProxy });
-      const { host } = await deployModule(
-        api,
-        frontProxy ? "node-proxy" : "node-router",
-        NODE_SERVER,
-        { requestTimeout: 1_000 },
-      );
-      const [status, body] = await get(api.host.port, host, "/hello?x=1");
-      assert.equal(status, 200, body);
-      assert.deepEqual(JSON.parse(body), {
-        url: "/hello?x=1",
-        host,
-        seen: 1, // the host's warm-ups were answered before the app
-        address: { address: "0.0.0.0", family: "IPv4", port: 8000 },
-      });
-      const [late, lateBody] = await get(api.host.port, host, "/slow");
-      assert.equal(late, 504, lateBody);
-      assert.equal(JSON.parse(lateBody).code, "TIME_LIMIT");
-      // Still serving, the same process.
-      const [again, againBody] = await get(api.host.port, host, "/again");
-      assert.equal(again, 200, againBody);
-      assert.equal(JSON.parse(againBody).seen, 3);
-    },
+testEachDataPath("a Node http server serves as on Deploy", async (frontProxy) => {
+  await using api = await startApiHost({ frontProxy });
+  const { host } = await deployModule(
+    api,
+    frontProxy ? "node-proxy" : "node-router",
+    NODE_SERVER,
+    { requestTimeout: 1_000 },
+  );
+  const [status, body] = await get(api.host.port, host, "/hello?x=1");
+  assert.equal(status, 200, body);
+  assert.deepEqual(JSON.parse(body), {
+    url: "/hello?x=1",
+    host,
+    seen: 1, // the host's warm-ups were answered before the app
+    address: { address: "0.0.0.0", family: "IPv4", port: 8000 },
   });
-}
+  const [late, lateBody] = await get(api.host.port, host, "/slow");
+  assert.equal(late, 504, lateBody);
+  assert.equal(JSON.parse(lateBody).code, "TIME_LIMIT");
+  // Still serving, the same process.
+  const [again, againBody] = await get(api.host.port, host, "/again");
+  assert.equal(again, 200, againBody);
+  assert.equal(JSON.parse(againBody).seen, 3);
+});

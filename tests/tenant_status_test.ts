@@ -4,8 +4,7 @@
  * which the front proxy turns into the router's 502.
  */
 import assert from "node:assert/strict";
-import { hasProgram } from "../lib/programs.ts";
-import { deployModule, startApiHost } from "./helpers/api_host.ts";
+import { deployModule, startApiHost, testEachDataPath } from "./helpers/api_host.ts";
 import { rawGet } from "./helpers/raw_http.ts";
 
 const STATUSES = `Deno.serve((request) => {
@@ -17,28 +16,23 @@ const STATUSES = `Deno.serve((request) => {
 });
 `;
 
-for (const frontProxy of [true, false]) {
-  Deno.test({
-    name: `a deployment's own 502, 503 and 504 reach the client unchanged ${
-      frontProxy ? "behind HAProxy" : "through the host's router"
-    }`,
-    ignore: frontProxy && !hasProgram("haproxy"),
-    async fn() {
-      await using api = await startApiHost({ frontProxy });
-      const { host } = await deployModule(
-        api,
-        frontProxy ? "status-proxy" : "status-router",
-        STATUSES,
-      );
-      for (const when of ["first", "warm"]) {
-        for (const status of [503, 502, 504]) {
-          const answer = await rawGet(api.host.port, host, `/${status}`);
-          const seen = `${when}: ${answer.head}${answer.body}`;
-          assert.match(answer.head, new RegExp(`^HTTP/1\\.1 ${status} `), seen);
-          assert.match(answer.head, /\r\nretry-after: 7\r\n/i, seen);
-          assert.equal(answer.body, `tenant ${status}`, seen);
-        }
+testEachDataPath(
+  `a deployment's own 502, 503 and 504 reach the client unchanged`,
+  async (frontProxy) => {
+    await using api = await startApiHost({ frontProxy });
+    const { host } = await deployModule(
+      api,
+      frontProxy ? "status-proxy" : "status-router",
+      STATUSES,
+    );
+    for (const when of ["first", "warm"]) {
+      for (const status of [503, 502, 504]) {
+        const answer = await rawGet(api.host.port, host, `/${status}`);
+        const seen = `${when}: ${answer.head}${answer.body}`;
+        assert.match(answer.head, new RegExp(`^HTTP/1\\.1 ${status} `), seen);
+        assert.match(answer.head, /\r\nretry-after: 7\r\n/i, seen);
+        assert.equal(answer.body, `tenant ${status}`, seen);
       }
-    },
-  });
-}
+    }
+  },
+);

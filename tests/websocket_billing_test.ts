@@ -5,9 +5,14 @@
  * was not, so a deployment could serve any amount over WebSockets and pay for none of it.
  */
 import assert from "node:assert/strict";
-import { hasProgram } from "../lib/programs.ts";
 import { closeInvokeClients } from "../lib/invoke.ts";
-import { type ApiHost, deployModule, ok, startApiHost } from "./helpers/api_host.ts";
+import {
+  type ApiHost,
+  deployModule,
+  ok,
+  startApiHost,
+  testEachDataPath,
+} from "./helpers/api_host.ts";
 
 /** Answers a text message "<n>" with n binary messages of 1 MiB. */
 const SENDER = `Deno.serve((request) => {
@@ -75,35 +80,26 @@ async function exchange(port: number, host: string, inMiB: number, outMiB: numbe
   assert.ok(received >= outMiB * MIB, `only ${received} bytes came`);
 }
 
-for (const frontProxy of [true, false]) {
-  Deno.test({
-    name: `WebSocket traffic is billed both ways ${
-      frontProxy ? "behind HAProxy" : "through the host's router"
-    }`,
-    ignore: frontProxy && !hasProgram("haproxy"),
-    sanitizeOps: false,
-    sanitizeResources: false,
-  }, async () => {
-    await using api = await startApiHost({ frontProxy });
-    const { id, host } = await deployModule(api, "wsbilled", SENDER);
-    const { projectId } = await ok(api, "GET", `/v1/deployments/${id}`);
-    const name = host.replace(/:\d+$/, "");
-    // A first request warms it (behind HAProxy the next ones go through the process's slot).
-    const warm = await Deno.connect({ hostname: "127.0.0.1", port: api.host.port });
-    await warm.write(
-      new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: ${name}\r\nConnection: close\r\n\r\n`),
-    );
-    await new Response(warm.readable).text();
-    await new Promise((resolve) => setTimeout(resolve, 1_500));
-    const [inBefore, outBefore] = await network(api, String(projectId));
+testEachDataPath("WebSocket traffic is billed both ways", async (frontProxy) => {
+  await using api = await startApiHost({ frontProxy });
+  const { id, host } = await deployModule(api, "wsbilled", SENDER);
+  const { projectId } = await ok(api, "GET", `/v1/deployments/${id}`);
+  const name = host.replace(/:\d+$/, "");
+  // A first request warms it (behind HAProxy the next ones go through the process's slot).
+  const warm = await Deno.connect({ hostname: "127.0.0.1", port: api.host.port });
+  await warm.write(
+    new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: ${name}\r\nConnection: close\r\n\r\n`),
+  );
+  await new Response(warm.readable).text();
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+  const [inBefore, outBefore] = await network(api, String(projectId));
 
-    await exchange(api.host.port, name, 4, 8);
-    await new Promise((resolve) => setTimeout(resolve, 2_500)); // HAProxy's counts are read
-    const [inAfter, outAfter] = await network(api, String(projectId));
-    // Each way at least what the messages held (frames add a few bytes each).
-    assert.ok(inAfter - inBefore >= 4 * MIB, `ingress billed: ${inAfter - inBefore} bytes`);
-    assert.ok(outAfter - outBefore >= 8 * MIB, `egress billed: ${outAfter - outBefore} bytes`);
-    assert.ok(inAfter - inBefore < 5 * MIB && outAfter - outBefore < 9 * MIB, "not more");
-    closeInvokeClients();
-  });
-}
+  await exchange(api.host.port, name, 4, 8);
+  await new Promise((resolve) => setTimeout(resolve, 2_500)); // HAProxy's counts are read
+  const [inAfter, outAfter] = await network(api, String(projectId));
+  // Each way at least what the messages held (frames add a few bytes each).
+  assert.ok(inAfter - inBefore >= 4 * MIB, `ingress billed: ${inAfter - inBefore} bytes`);
+  assert.ok(outAfter - outBefore >= 8 * MIB, `egress billed: ${outAfter - outBefore} bytes`);
+  assert.ok(inAfter - inBefore < 5 * MIB && outAfter - outBefore < 9 * MIB, "not more");
+  closeInvokeClients();
+}, { sanitizeOps: false, sanitizeResources: false });

@@ -11,6 +11,7 @@ import { type HostOptions, type RunningHost, startHost } from "../../host/mod.ts
 import { newToken } from "../../host/store/ids.ts";
 import { Store } from "../../host/store/store.ts";
 import { closeInvokeClients } from "../../lib/invoke.ts";
+import { hasProgram } from "../../lib/programs.ts";
 
 /** A running in-process host. */
 export interface ApiHost extends AsyncDisposable {
@@ -109,6 +110,27 @@ export async function startApiHost(options: Partial<HostOptions> = {}): Promise<
       await Deno.remove(root, { recursive: true });
     },
   };
+}
+
+/**
+ * Defines the test `name` once per data path a request takes to a deployment: `frontProxy`
+ * true, "… behind HAProxy" (ignored where HAProxy is not installed), and false, "… through the
+ * host's router" (the path where it is not, and a cold start's behind it). `fn` starts its host
+ * with `startApiHost({ frontProxy })`; `options` are `Deno.test`'s sanitizers.
+ */
+export function testEachDataPath(
+  name: string,
+  fn: (frontProxy: boolean) => Promise<void>,
+  options: Pick<Deno.TestDefinition, "sanitizeOps" | "sanitizeResources"> = {},
+): void {
+  for (const frontProxy of [true, false]) {
+    Deno.test({
+      name: `${name} ${frontProxy ? "behind HAProxy" : "through the host's router"}`,
+      ignore: frontProxy && !hasProgram("haproxy"),
+      ...options,
+      fn: () => fn(frontProxy),
+    });
+  }
 }
 
 /** Sends a request that must succeed (any 2xx) and returns its JSON (or `null` for an empty body). */
