@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { detectCgroups } from "../host/tenant/cgroups.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
-import { deployModule, ok, startApiHost } from "./helpers/api_host.ts";
+import { billedUsage, deployModule, ok, startApiHost } from "./helpers/api_host.ts";
 
 /** Burns about 1.5 s of CPU for a request, answers, then exits. */
 const BURNER = `Deno.serve(() => {
@@ -29,15 +29,7 @@ Deno.test({
   await using api = await startApiHost({ frontProxy: false });
   const { id, host } = await deployModule(api, "burner", BURNER);
   const { projectId } = await ok(api, "GET", `/v1/deployments/${id}`);
-  const cpu = async () => {
-    const analytics = await ok<{ fields: { name: string }[]; values: unknown[][] }>(
-      api,
-      "GET",
-      `/v1/projects/${projectId}/analytics`,
-    );
-    const column = analytics.fields.findIndex((field) => field.name === "cpuSeconds");
-    return analytics.values.reduce((sum, row) => sum + Number(row[column]), 0);
-  };
+  const cpu = async () => (await billedUsage(api, String(projectId))).cpuSeconds;
   const before = await cpu();
   for (let i = 0; i < 2; i++) {
     const response = await invoke(`http://${host}/`);

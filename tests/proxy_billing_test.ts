@@ -4,7 +4,13 @@
  * sent (HAProxy's counters added the header's value as soon as the head arrived).
  */
 import assert from "node:assert/strict";
-import { helloDeployment, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
+import {
+  billedUsage,
+  helloDeployment,
+  ok,
+  startApiHost,
+  waitForBuild,
+} from "./helpers/api_host.ts";
 import { hasProgram } from "../lib/programs.ts";
 
 /** Sends `parts` on one connection (a pause between them) and returns the status line. */
@@ -55,15 +61,7 @@ Deno.test({
   // Warm: the next requests go through HAProxy to the process's slot.
   assert.match(await send(port, [`GET / HTTP/1.1\r\nHost: ${host}\r\n\r\n`]), / 200 /);
   await new Promise((resolve) => setTimeout(resolve, 1_500));
-  const ingress = async () => {
-    const analytics = await ok<{ fields: { name: string }[]; values: unknown[][] }>(
-      api,
-      "GET",
-      `/v1/projects/${project.id}/analytics`,
-    );
-    const column = analytics.fields.findIndex((field) => field.name === "networkIngressBytes");
-    return analytics.values.reduce((sum, row) => sum + Number(row[column]), 0);
-  };
+  const ingress = async () => (await billedUsage(api, String(project.id))).networkIngressBytes;
   const before = await ingress();
   const post = (length: number | string, extra = "") =>
     `POST / HTTP/1.1\r\nHost: ${host}\r\nContent-Length: ${length}\r\n${extra}\r\n`;

@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { hasProgram } from "../lib/programs.ts";
 import {
-  type ApiHost,
+  billedUsage,
   deployModule,
   ok,
   startApiHost,
@@ -30,16 +30,6 @@ Deno.serve(() => {
 
 const MIB = 1048576;
 
-async function egress(api: ApiHost, projectId: string): Promise<number> {
-  const analytics = await ok<{ fields: { name: string }[]; values: unknown[][] }>(
-    api,
-    "GET",
-    `/v1/projects/${projectId}/analytics`,
-  );
-  const column = analytics.fields.findIndex((field) => field.name === "networkEgressBytes");
-  return analytics.values.reduce((sum, row) => sum + Number(row[column]), 0);
-}
-
 /** A GET that reads the first bytes of the answer and hangs up. */
 async function hangUp(port: number, host: string): Promise<void> {
   const connection = await Deno.connect({ hostname: "127.0.0.1", port });
@@ -59,10 +49,10 @@ testEachDataPath(
     const name = host.replace(/:\d+$/, "");
     await hangUp(api.host.port, name); // warm: behind HAProxy the next ones go to its slot
     await new Promise((resolve) => setTimeout(resolve, 1_500));
-    const before = await egress(api, String(projectId));
+    const before = (await billedUsage(api, String(projectId))).networkEgressBytes;
     for (let i = 0; i < 10; i++) await hangUp(api.host.port, name);
     await new Promise((resolve) => setTimeout(resolve, 2_500)); // HAProxy's counts are read
-    const billed = await egress(api, String(projectId)) - before;
+    const billed = (await billedUsage(api, String(projectId))).networkEgressBytes - before;
     // What was in flight in buffers, at most: not 10 × 256 MiB.
     assert.ok(billed < 10 * 4 * MIB, `10 hang-ups billed ${(billed / MIB).toFixed(1)} MiB`);
   },
@@ -81,7 +71,7 @@ Deno.test({
   const name = host.replace(/:\d+$/, "");
   await hangUp(api.host.port, name);
   await new Promise((resolve) => setTimeout(resolve, 1_500));
-  const before = await egress(api, String(projectId));
+  const before = (await billedUsage(api, String(projectId))).networkEgressBytes;
   const connection = await Deno.connect({ hostname: "127.0.0.1", port: api.host.port });
   await connection.write(
     new TextEncoder().encode(`GET / HTTP/1.1\r\nHost: ${name}\r\nConnection: close\r\n\r\n`),
@@ -96,6 +86,6 @@ Deno.test({
   connection.close();
   assert.ok(read > 256 * MIB, `read ${read} bytes`);
   await new Promise((resolve) => setTimeout(resolve, 2_500));
-  const billed = await egress(api, String(projectId)) - before;
+  const billed = (await billedUsage(api, String(projectId))).networkEgressBytes - before;
   assert.equal(billed, 256 * MIB);
 });

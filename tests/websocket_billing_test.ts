@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { closeInvokeClients } from "../lib/invoke.ts";
 import {
-  type ApiHost,
+  billedUsage,
   deployModule,
   ok,
   startApiHost,
@@ -28,20 +28,6 @@ const SENDER = `Deno.serve((request) => {
 `;
 
 const MIB = 1048576;
-
-/** The project's ingress and egress bytes so far. */
-async function network(api: ApiHost, projectId: string): Promise<[number, number]> {
-  const analytics = await ok<{ fields: { name: string }[]; values: unknown[][] }>(
-    api,
-    "GET",
-    `/v1/projects/${projectId}/analytics`,
-  );
-  const sum = (name: string) => {
-    const column = analytics.fields.findIndex((field) => field.name === name);
-    return analytics.values.reduce((total, row) => total + Number(row[column]), 0);
-  };
-  return [sum("networkIngressBytes"), sum("networkEgressBytes")];
-}
 
 /** A frame of a client (masked, with a mask of zeros). */
 function clientFrame(opcode: number, payload: Uint8Array): Uint8Array {
@@ -92,11 +78,17 @@ testEachDataPath("WebSocket traffic is billed both ways", async (frontProxy) => 
   );
   await new Response(warm.readable).text();
   await new Promise((resolve) => setTimeout(resolve, 1_500));
-  const [inBefore, outBefore] = await network(api, String(projectId));
+  const { networkIngressBytes: inBefore, networkEgressBytes: outBefore } = await billedUsage(
+    api,
+    String(projectId),
+  );
 
   await exchange(api.host.port, name, 4, 8);
   await new Promise((resolve) => setTimeout(resolve, 2_500)); // HAProxy's counts are read
-  const [inAfter, outAfter] = await network(api, String(projectId));
+  const { networkIngressBytes: inAfter, networkEgressBytes: outAfter } = await billedUsage(
+    api,
+    String(projectId),
+  );
   // Each way at least what the messages held (frames add a few bytes each).
   assert.ok(inAfter - inBefore >= 4 * MIB, `ingress billed: ${inAfter - inBefore} bytes`);
   assert.ok(outAfter - outBefore >= 8 * MIB, `egress billed: ${outAfter - outBefore} bytes`);

@@ -12,6 +12,7 @@ import { newToken } from "../../host/store/ids.ts";
 import { Store } from "../../host/store/store.ts";
 import { closeInvokeClients } from "../../lib/invoke.ts";
 import { hasProgram } from "../../lib/programs.ts";
+import type { Analytics } from "../../lib/types.ts";
 
 /** A running in-process host. */
 export interface ApiHost extends AsyncDisposable {
@@ -144,6 +145,24 @@ export async function ok<T = Record<string, unknown>>(
   const text = await response.text();
   assert.ok(response.ok, `${method} ${path}: ${response.status} ${text}`);
   return (text ? JSON.parse(text) : null) as T;
+}
+
+/**
+ * What a project has been billed so far: each number of its analytics
+ * (`GET /v1/projects/{id}/analytics`) summed over the buckets, by field name, e.g.
+ * `networkEgressBytes`. A field the answer lacks is `undefined`, which no comparison passes.
+ */
+export async function billedUsage(
+  api: ApiHost,
+  projectId: string,
+): Promise<Record<string, number>> {
+  const { fields, values } = await ok<Analytics>(api, "GET", `/v1/projects/${projectId}/analytics`);
+  const sums: Record<string, number> = {};
+  for (const [column, field] of fields.entries()) {
+    if (field.type !== "number") continue;
+    sums[field.name] = values.reduce((sum, row) => sum + Number(row[column]), 0);
+  }
+  return sums;
 }
 
 /** Creates a project, a deployment (built), a KV database, a domain and a v2 layer through the API. */
