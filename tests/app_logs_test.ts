@@ -5,9 +5,9 @@ import {
   formatMicros,
   InvalidCursorError,
 } from "../host/tenant/app_logs.ts";
-import { newDeploymentId } from "../host/store/ids.ts";
 import { Store } from "../host/store/store.ts";
 import type { AppLogEntry } from "../lib/types.ts";
+import { bareDeployment } from "./helpers/store.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 const T0 = Date.parse("2024-08-01T00:00:00Z");
@@ -18,23 +18,9 @@ function setup(count = 1, options: AppLogOptions = {}) {
   const org = store.ensureOrganization("acme");
   const project = store.createProject(org.id, { name: "logs-test", description: "" });
   const ids = Array.from({ length: count }, () => {
-    const id = newDeploymentId();
-    store.createDeployment({
-      id,
-      projectId: project.id,
-      description: "",
-      entryPointUrl: "main.ts",
-      envVars: {},
-      databases: {},
-      domains: null,
-      importMapUrl: null,
-      lockFileUrl: null,
-      compilerOptions: null,
-      requestTimeout: null,
-      permissions: null,
-      assets: [],
-    });
-    return id;
+    const deployment = bareDeployment(project.id);
+    store.createDeployment(deployment);
+    return deployment.id;
   });
   const clock = { now: T0 };
   const logs = new AppLogs(store, { sweepIntervalMs: 0, now: () => clock.now, ...options });

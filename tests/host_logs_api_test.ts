@@ -11,6 +11,7 @@ import { newDeploymentId, newToken } from "../host/store/ids.ts";
 import { Store } from "../host/store/store.ts";
 import { UsageMeter } from "../host/tenant/usage.ts";
 import { MAX_LIVE_STREAMS_PER_ORGANIZATION } from "../host/api/live_streams.ts";
+import { bareDeployment } from "./helpers/store.ts";
 import { ndjson, parseLinkHeader } from "../lib/http.ts";
 import type { Analytics, AppLogEntry } from "../lib/types.ts";
 
@@ -21,22 +22,8 @@ async function startHost(logOptions: ConstructorParameters<typeof AppLogs>[1] = 
   const token = newToken();
   store.setToken(org.id, token);
   const project = store.createProject(org.id, { name: "logs-api", description: "" });
-  const deploymentId = newDeploymentId();
-  store.createDeployment({
-    id: deploymentId,
-    projectId: project.id,
-    description: "",
-    entryPointUrl: "main.ts",
-    envVars: {},
-    databases: {},
-    domains: null,
-    importMapUrl: null,
-    lockFileUrl: null,
-    compilerOptions: null,
-    requestTimeout: null,
-    permissions: null,
-    assets: [],
-  });
+  const deployment = bareDeployment(project.id);
+  store.createDeployment(deployment);
   // A deployment of another organization, which this token must not see.
   const other = store.createOrganization("other");
   const otherProject = store.createProject(other.id, { name: "not-yours", description: "" });
@@ -54,7 +41,7 @@ async function startHost(logOptions: ConstructorParameters<typeof AppLogs>[1] = 
     org,
     project,
     otherProject,
-    deploymentId,
+    deploymentId: deployment.id,
     appLogs,
     usage,
     get(path: string, accept = "application/json", signal?: AbortSignal): Promise<Response> {

@@ -10,7 +10,8 @@ import {
   UnknownBlobError,
 } from "../host/store/store.ts";
 import { MIGRATIONS } from "../host/store/schema.ts";
-import { newDeploymentId, newToken } from "../host/store/ids.ts";
+import { newToken } from "../host/store/ids.ts";
+import { bareDeployment } from "./helpers/store.ts";
 
 async function tempDir(): Promise<{ path: string } & AsyncDisposable> {
   const path = await Deno.makeTempDir({ prefix: "store_test_" });
@@ -25,23 +26,13 @@ function openStore(dir: string): Store & Disposable {
 const SHA_A = "78981922613b2afb6025042ff6bd878ac1994e85";
 const SHA_B = "e69de29bb2d1d6434b8b29ae775ad8c2e48c5391";
 
+/** A deployment with a variable and one file (blob A), unless `overrides` say otherwise. */
 function newDeployment(projectId: string, overrides: Partial<NewDeployment> = {}): NewDeployment {
-  return {
-    id: newDeploymentId(),
-    projectId,
-    description: "",
-    entryPointUrl: "main.ts",
+  return bareDeployment(projectId, {
     envVars: { GREETING: "hi" },
-    databases: {},
-    domains: null,
-    importMapUrl: null,
-    lockFileUrl: null,
-    compilerOptions: null,
-    requestTimeout: null,
-    permissions: null,
     assets: [{ path: "main.ts", kind: "file", gitSha1: SHA_A }],
     ...overrides,
-  };
+  });
 }
 
 /** A store with one organization, one project and blob A uploaded by the organization. */

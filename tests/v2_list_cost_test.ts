@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ok, startApiHost } from "./helpers/api_host.ts";
 import { Store } from "../host/store/store.ts";
-import { newDeploymentId } from "../host/store/ids.ts";
+import { bareDeployment } from "./helpers/store.ts";
 
 Deno.test("a page of an app's revisions is read from the store a page at a time", async () => {
   await using api = await startApiHost({ warmPool: 0 });
@@ -19,23 +19,9 @@ Deno.test("a page of an app's revisions is read from the store a page at a time"
   try {
     store.transaction(() => {
       for (let i = 0; i < 40_000; i++) {
-        const id = newDeploymentId();
-        ids.push(id);
-        store.createDeployment({
-          id,
-          projectId: String(app.id),
-          description: "",
-          entryPointUrl: "main.ts",
-          envVars: { A: "x".repeat(100) },
-          databases: {},
-          domains: null,
-          importMapUrl: null,
-          lockFileUrl: null,
-          compilerOptions: null,
-          requestTimeout: null,
-          permissions: null,
-          assets: [],
-        });
+        const deployment = bareDeployment(String(app.id), { envVars: { A: "x".repeat(100) } });
+        ids.push(deployment.id);
+        store.createDeployment(deployment);
       }
     });
     store.setDeploymentStatus(ids[ids.length - 3], "failed");
