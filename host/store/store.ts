@@ -81,13 +81,8 @@ export interface ProjectRecord {
   updatedAt: string;
 }
 
-/** Everything needed to build, run and describe a deployment. */
-export interface DeploymentRecord {
-  id: string;
-  projectId: string;
-  projectName: string;
-  organizationId: string;
-  status: DeploymentStatus;
+/** The fields a deployment's request sets, as stored: its entry point, variables and settings. */
+export interface DeploymentRequestFields {
   description: string;
   /** The entry point as an asset path relative to the deployment root, e.g. `src/main.ts`. */
   entryPointUrl: string;
@@ -95,13 +90,22 @@ export interface DeploymentRecord {
   databases: Record<string, string>;
   /** Resolved host names (no placeholders); `null` means "the default domain". */
   domains: string[] | null;
-  /** The `domains` of the request, placeholders kept (`null`: the default domain). */
+  /** The `domains` of the request, placeholders kept (`null`: the default domain, as when left out). */
   requestedDomains?: string[] | null;
   importMapUrl: string | null;
   lockFileUrl: string | null;
   compilerOptions: CompilerOptions | null;
   requestTimeout: number | null;
   permissions: DeploymentPermissions | null;
+}
+
+/** Everything needed to build, run and describe a deployment. */
+export interface DeploymentRecord extends DeploymentRequestFields {
+  id: string;
+  projectId: string;
+  projectName: string;
+  organizationId: string;
+  status: DeploymentStatus;
   /** The organization's slug (v2 host names). */
   organizationSlug: string;
   /** v2's fields; defaults for a v1 deployment. */
@@ -132,21 +136,9 @@ export interface AssetRecord {
 }
 
 /** A deployment to insert: the record's own fields plus its file tree. */
-export interface NewDeployment {
+export interface NewDeployment extends DeploymentRequestFields {
   id: string;
   projectId: string;
-  description: string;
-  entryPointUrl: string;
-  envVars: Record<string, string>;
-  databases: Record<string, string>;
-  domains: string[] | null;
-  /** The `domains` of the request, placeholders kept; default `null`. */
-  requestedDomains?: string[] | null;
-  importMapUrl: string | null;
-  lockFileUrl: string | null;
-  compilerOptions: CompilerOptions | null;
-  requestTimeout: number | null;
-  permissions: DeploymentPermissions | null;
   /** v2's fields (labels, config, layers, preview); default: a v1 deployment's. */
   revision?: RevisionFields;
   /** Whether its `Deno.cron` jobs run; default no. */
