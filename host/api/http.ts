@@ -1,13 +1,15 @@
 /**
  * What every API route shares: the request's variables (organization, trace id), reading a
- * JSON body strictly and within a size limit, v1's page `Link` header, and the error body.
+ * JSON body strictly and within a size limit, v1's lists and their `Link` header, and the
+ * error body.
  *
  * @module
  */
 import type { Context } from "hono";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { parseStrictJsonBytes } from "./strict_json.ts";
-import { RequestError } from "./validate.ts";
+import type { ListQuery, Page } from "../store/store.ts";
+import { parseListQuery, RequestError } from "./validate.ts";
 
 /** Hono variables of an API request: the authenticated organization and the trace id. */
 export type ApiEnv = { Variables: { organizationId: string; rayId: string } };
@@ -56,8 +58,26 @@ export function newRayId(): string {
   return Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/**
+ * Answers a v1 list request: its `page`, `limit`, `q`, `sort` and `order` checked
+ * ({@link parseListQuery}: `sort` one of `sorts.sorts`, `sorts.defaultSort` when absent), the
+ * page `read` returns for them, that page's `Link` header, and its items as `toJson` writes
+ * them.
+ */
+export function listAnswer<T>(
+  c: Context<Env>,
+  sorts: { sorts: readonly string[]; defaultSort: string },
+  read: (query: ListQuery) => Page<T>,
+  toJson: (item: T) => unknown,
+): Response {
+  const query = parseListQuery(new URL(c.req.url).searchParams, sorts);
+  const page = read(query);
+  setLinkHeader(c, query.page, query.limit, page.total);
+  return c.json(page.items.map(toJson));
+}
+
 /** RFC 8288 `Link` with next/prev (when they exist), first and last, as absolute URLs. */
-export function setLinkHeader(c: Context<Env>, page: number, limit: number, total: number): void {
+function setLinkHeader(c: Context<Env>, page: number, limit: number, total: number): void {
   const last = Math.max(1, Math.ceil(total / limit));
   const link = (target: number, rel: string) => {
     const url = new URL(c.req.url);

@@ -32,7 +32,7 @@ import { createV2Api } from "./v2/mod.ts";
 
 export type { ApiEngine } from "./engine.ts";
 export { startBuild } from "./engine.ts";
-export { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "./http.ts";
+export { type ApiEnv, listAnswer, readJson, SMALL_BODY_BYTES } from "./http.ts";
 export { deploymentJson } from "./v1/wire.ts";
 
 type Env = ApiEnv;

@@ -11,13 +11,12 @@ import type { Hono } from "hono";
 import type { QuotaGuard } from "../quotas.ts";
 import type { ApiEngine } from "../engine.ts";
 import type { KvDatabase } from "../../../lib/types.ts";
-import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "../http.ts";
+import { type ApiEnv, listAnswer, readJson, SMALL_BODY_BYTES } from "../http.ts";
 import { isUuid } from "../../store/ids.ts";
 import type { Store } from "../../store/store.ts";
 import {
   createKvDatabaseBody,
   parseBody,
-  parseListQuery,
   RequestError,
   updateKvDatabaseBody,
 } from "../validate.ts";
@@ -40,13 +39,12 @@ export function registerDatabaseRoutes(
 ): void {
   app.get("/v1/organizations/:organizationId/databases", (c) => {
     const organizationId = ownOrganization(c, store, c.req.param("organizationId")).id;
-    const query = parseListQuery(new URL(c.req.url).searchParams, {
-      sorts: ["created_at"],
-      defaultSort: "created_at",
-    });
-    const page = listKvDatabases(store, organizationId, query);
-    setLinkHeader(c, query.page, query.limit, page.total);
-    return c.json(page.items.map(kvDatabaseJson));
+    return listAnswer(
+      c,
+      { sorts: ["created_at"], defaultSort: "created_at" },
+      (query) => listKvDatabases(store, organizationId, query),
+      kvDatabaseJson,
+    );
   });
 
   app.post("/v1/organizations/:organizationId/databases", async (c) => {

@@ -11,16 +11,10 @@ import { newDeploymentId } from "../../store/ids.ts";
 import { ownDeployment, ownProject } from "./ownership.ts";
 import { assertDatabasesOwned } from "./databases.ts";
 import type { DeploymentRecord, Store } from "../../store/store.ts";
-import {
-  checkDeployment,
-  createDeploymentBody,
-  parseBody,
-  parseListQuery,
-  resolveDomains,
-} from "../validate.ts";
+import { checkDeployment, createDeploymentBody, parseBody, resolveDomains } from "../validate.ts";
 import type { DeploymentWrites } from "../deployment_writes.ts";
 import { type ApiEngine, startBuild } from "../engine.ts";
-import { type ApiEnv, readJson, setLinkHeader } from "../http.ts";
+import { type ApiEnv, listAnswer, readJson } from "../http.ts";
 import { deploymentJson } from "./wire.ts";
 
 /** Registers the deployment routes; create bodies may be up to `maxBodyBytes`. */
@@ -35,13 +29,12 @@ export function registerDeploymentRoutes(
 
   app.get("/v1/projects/:projectId/deployments", (c) => {
     const project = ownProject(c, store, c.req.param("projectId"));
-    const query = parseListQuery(new URL(c.req.url).searchParams, {
-      sorts: ["id", "created_at"],
-      defaultSort: "created_at",
-    });
-    const page = store.listDeployments(project.id, query);
-    setLinkHeader(c, query.page, query.limit, page.total);
-    return c.json(page.items.map(deploymentJson));
+    return listAnswer(
+      c,
+      { sorts: ["id", "created_at"], defaultSort: "created_at" },
+      (query) => store.listDeployments(project.id, query),
+      deploymentJson,
+    );
   });
 
   app.post("/v1/projects/:projectId/deployments", async (c) => {

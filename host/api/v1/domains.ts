@@ -15,7 +15,7 @@ import type { QuotaGuard } from "../quotas.ts";
 import type { ApiEngine } from "../engine.ts";
 import { movingProduction } from "../production_context.ts";
 import { z } from "zod";
-import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "../http.ts";
+import { type ApiEnv, listAnswer, readJson, SMALL_BODY_BYTES } from "../http.ts";
 import { CertificateError, type LocalCa } from "../../edge/certs.ts";
 import {
   assertAttachable,
@@ -29,7 +29,7 @@ import {
 import { DomainVerifier, hostAddresses } from "../domain_verify.ts";
 import type { DeploymentRecord, Store } from "../../store/store.ts";
 import { newerHolder, previewNames, productionNames } from "../../build/builder.ts";
-import { parseBody, parseListQuery, RequestError, resolveDomains } from "../validate.ts";
+import { parseBody, RequestError, resolveDomains } from "../validate.ts";
 import { ownDeployment, ownDomain, ownOrganization } from "./ownership.ts";
 import {
   createCustomDomain,
@@ -81,13 +81,12 @@ export function registerDomainRoutes(
 
   app.get("/v1/organizations/:organizationId/domains", (c) => {
     const organizationId = ownOrganization(c, store, c.req.param("organizationId")).id;
-    const query = parseListQuery(new URL(c.req.url).searchParams, {
-      sorts: ["domain", "created_at", "updated_at"],
-      defaultSort: "updated_at",
-    });
-    const page = listCustomDomains(store, organizationId, query);
-    setLinkHeader(c, query.page, query.limit, page.total);
-    return c.json(page.items.map(json));
+    return listAnswer(
+      c,
+      { sorts: ["domain", "created_at", "updated_at"], defaultSort: "updated_at" },
+      (query) => listCustomDomains(store, organizationId, query),
+      json,
+    );
   });
 
   app.post("/v1/organizations/:organizationId/domains", async (c) => {

@@ -13,13 +13,12 @@ import {
   assertProjectName,
   createProjectBody,
   parseBody,
-  parseListQuery,
   RequestError,
   updateProjectBody,
 } from "../validate.ts";
 import type { DeploymentWrites } from "../deployment_writes.ts";
 import type { ApiEngine } from "../engine.ts";
-import { type ApiEnv, readJson, setLinkHeader, SMALL_BODY_BYTES } from "../http.ts";
+import { type ApiEnv, listAnswer, readJson, SMALL_BODY_BYTES } from "../http.ts";
 import { organizationJson, projectJson } from "./wire.ts";
 
 /** Registers the organization and project routes. */
@@ -40,13 +39,12 @@ export function registerProjectRoutes(
 
   app.get("/v1/organizations/:organizationId/projects", (c) => {
     const organization = ownOrganization(c, store, c.req.param("organizationId"));
-    const query = parseListQuery(new URL(c.req.url).searchParams, {
-      sorts: ["name", "updated_at"],
-      defaultSort: "updated_at",
-    });
-    const page = store.listProjects(organization.id, query);
-    setLinkHeader(c, query.page, query.limit, page.total);
-    return c.json(page.items.map(projectJson));
+    return listAnswer(
+      c,
+      { sorts: ["name", "updated_at"], defaultSort: "updated_at" },
+      (query) => store.listProjects(organization.id, query),
+      projectJson,
+    );
   });
 
   app.post("/v1/organizations/:organizationId/projects", async (c) => {
