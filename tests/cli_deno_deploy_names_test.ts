@@ -7,26 +7,22 @@ import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/hos
 import type { Deployment, Project } from "../lib/types.ts";
 
 Deno.test("deploy --app is deploy --project", async () => {
-  const host = await startTestHost();
-  try {
-    const app = await writeApp(host, "app", "export default { fetch: () => new Response() };");
-    const deployed = await runCli(["deploy", app, "--app", "via-app", "--create", "--json"], {
-      env: host.env,
-    });
-    assert.equal(deployed.code, 0, describe(deployed));
-    const project = jsonOf<Project>(
-      await runCli(["project", "show", "via-app", "--json"], { env: host.env }),
-    );
-    assert.equal(jsonOf<Deployment>(deployed).projectId, project.id);
+  await using host = await startTestHost();
+  const app = await writeApp(host, "app", "export default { fetch: () => new Response() };");
+  const deployed = await runCli(["deploy", app, "--app", "via-app", "--create", "--json"], {
+    env: host.env,
+  });
+  assert.equal(deployed.code, 0, describe(deployed));
+  const project = jsonOf<Project>(
+    await runCli(["project", "show", "via-app", "--json"], { env: host.env }),
+  );
+  assert.equal(jsonOf<Deployment>(deployed).projectId, project.id);
 
-    const both = await runCli(["deploy", app, "--app", "a-one", "-p", "a-two"], {
-      env: host.env,
-    });
-    assert.equal(both.code, 2, describe(both));
-    assert.match(both.stderr, /--app.*--project/);
-  } finally {
-    await host.stop();
-  }
+  const both = await runCli(["deploy", app, "--app", "a-one", "-p", "a-two"], {
+    env: host.env,
+  });
+  assert.equal(both.code, 2, describe(both));
+  assert.match(both.stderr, /--app.*--project/);
 });
 
 Deno.test("apps and revisions, v2's words, point at project and deployments", async () => {

@@ -7,70 +7,62 @@ import assert from "node:assert/strict";
 import { describe, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 
 Deno.test("deploy --domain with an unregistered name says which commands fix it", async () => {
-  const host = await startTestHost();
-  try {
-    const app = await writeApp(host, "app", `Deno.serve(() => new Response("hi"));`);
-    const result = await runCli(
-      ["deploy", app, "-p", "dom", "--create", "--domain", "staging-{project.name}.example.test"],
-      { env: host.env },
-    );
-    assert.equal(result.code, 1, describe(result));
-    const id = /Created deployment (\w+)/.exec(result.stderr)?.[1];
-    assert.ok(id, describe(result));
-    assert.match(result.stderr, /^hint: .*`deploy-tenant domain add staging-dom\.example\.test`/m);
-    assert.match(
-      result.stderr,
-      new RegExp(`\`deploy-tenant domain attach ${id} staging-dom\\.example\\.test\``),
-    );
+  await using host = await startTestHost();
+  const app = await writeApp(host, "app", `Deno.serve(() => new Response("hi"));`);
+  const result = await runCli(
+    ["deploy", app, "-p", "dom", "--create", "--domain", "staging-{project.name}.example.test"],
+    { env: host.env },
+  );
+  assert.equal(result.code, 1, describe(result));
+  const id = /Created deployment (\w+)/.exec(result.stderr)?.[1];
+  assert.ok(id, describe(result));
+  assert.match(result.stderr, /^hint: .*`deploy-tenant domain add staging-dom\.example\.test`/m);
+  assert.match(
+    result.stderr,
+    new RegExp(`\`deploy-tenant domain attach ${id} staging-dom\\.example\\.test\``),
+  );
 
-    const json = await runCli(
-      ["deploy", app, "-p", "dom", "--domain", "staging-{project.name}.example.test", "--json"],
-      { env: host.env },
-    );
-    assert.equal(json.code, 1, describe(json));
-    const error = JSON.parse(json.stderr).error;
-    assert.equal(error.code, "domainNotRegistered");
-    assert.match(error.hint, /deploy-tenant domain add staging-dom\.example\.test/);
-  } finally {
-    await host.stop();
-  }
+  const json = await runCli(
+    ["deploy", app, "-p", "dom", "--domain", "staging-{project.name}.example.test", "--json"],
+    { env: host.env },
+  );
+  assert.equal(json.code, 1, describe(json));
+  const error = JSON.parse(json.stderr).error;
+  assert.equal(error.code, "domainNotRegistered");
+  assert.match(error.hint, /deploy-tenant domain add staging-dom\.example\.test/);
 });
 
 Deno.test("domain attach of a name not registered or not verified says which commands fix it", async () => {
   // The API's message names its routes ("POST /domains/<uuid>/verify"): no command to type.
-  const host = await startTestHost();
-  try {
-    const app = await writeApp(host, "app", `Deno.serve(() => new Response("hi"));`);
-    const deployed = await runCli(["deploy", app, "-p", "dom", "--create", "--json"], {
-      env: host.env,
-    });
-    assert.equal(deployed.code, 0, describe(deployed));
-    const { id } = JSON.parse(deployed.stdout);
+  await using host = await startTestHost();
+  const app = await writeApp(host, "app", `Deno.serve(() => new Response("hi"));`);
+  const deployed = await runCli(["deploy", app, "-p", "dom", "--create", "--json"], {
+    env: host.env,
+  });
+  assert.equal(deployed.code, 0, describe(deployed));
+  const { id } = JSON.parse(deployed.stdout);
 
-    const unregistered = await runCli(["domain", "attach", id, "shop.example.org"], {
-      env: host.env,
-    });
-    assert.equal(unregistered.code, 1, describe(unregistered));
-    assert.match(
-      unregistered.stderr,
-      /^hint: .*`deploy-tenant domain add shop\.example\.org`.*`deploy-tenant domain verify shop\.example\.org`/m,
-      describe(unregistered),
-    );
+  const unregistered = await runCli(["domain", "attach", id, "shop.example.org"], {
+    env: host.env,
+  });
+  assert.equal(unregistered.code, 1, describe(unregistered));
+  assert.match(
+    unregistered.stderr,
+    /^hint: .*`deploy-tenant domain add shop\.example\.org`.*`deploy-tenant domain verify shop\.example\.org`/m,
+    describe(unregistered),
+  );
 
-    // Registered, not verified (names outside the host's --trust-domain need real DNS).
-    const added = await runCli(["domain", "add", "shop.example.org"], { env: host.env });
-    assert.equal(added.code, 0, describe(added));
-    const unverified = await runCli(["domain", "attach", id, "shop.example.org"], {
-      env: host.env,
-    });
-    assert.equal(unverified.code, 1, describe(unverified));
-    assert.doesNotMatch(unverified.stderr, /^hint: .*domain add/m, describe(unverified));
-    assert.match(
-      unverified.stderr,
-      /^hint: .*`deploy-tenant domain show shop\.example\.org`.*`deploy-tenant domain verify shop\.example\.org`/m,
-      describe(unverified),
-    );
-  } finally {
-    await host.stop();
-  }
+  // Registered, not verified (names outside the host's --trust-domain need real DNS).
+  const added = await runCli(["domain", "add", "shop.example.org"], { env: host.env });
+  assert.equal(added.code, 0, describe(added));
+  const unverified = await runCli(["domain", "attach", id, "shop.example.org"], {
+    env: host.env,
+  });
+  assert.equal(unverified.code, 1, describe(unverified));
+  assert.doesNotMatch(unverified.stderr, /^hint: .*domain add/m, describe(unverified));
+  assert.match(
+    unverified.stderr,
+    /^hint: .*`deploy-tenant domain show shop\.example\.org`.*`deploy-tenant domain verify shop\.example\.org`/m,
+    describe(unverified),
+  );
 });

@@ -8,12 +8,11 @@ import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/hos
 import type { Deployment } from "../lib/types.ts";
 
 Deno.test("invoke of an answer cut short says so, exit 1, no stack trace", async () => {
-  const host = await startTestHost();
-  try {
-    const app = await writeApp(
-      host,
-      "app",
-      `export default {
+  await using host = await startTestHost();
+  const app = await writeApp(
+    host,
+    "app",
+    `export default {
   fetch() {
     let sent = 0;
     const body = new ReadableStream({
@@ -26,27 +25,24 @@ Deno.test("invoke of an answer cut short says so, exit 1, no stack trace", async
     return new Response(body);
   },
 };`,
-    );
-    const deployed = await runCli(["deploy", app, "-p", "cut-short", "--create", "--json"], {
-      env: host.env,
-    });
-    assert.equal(deployed.code, 0, describe(deployed));
-    const { id } = jsonOf<Deployment>(deployed);
+  );
+  const deployed = await runCli(["deploy", app, "-p", "cut-short", "--create", "--json"], {
+    env: host.env,
+  });
+  assert.equal(deployed.code, 0, describe(deployed));
+  const { id } = jsonOf<Deployment>(deployed);
 
-    const result = await runCli(["invoke", id, "/"], { env: host.env });
-    assert.equal(result.code, 1, describe(result));
-    assert.equal(result.stdout, "part 1\npart 2\n");
-    assert.match(
-      result.stderr,
-      /^error: The answer from http:\/\/cut-short-\w+\.localhost:\d+\/ was cut/m,
-    );
-    assert.match(result.stderr, new RegExp(`^hint: .*deploy-tenant logs ${id}`, "m"));
-    assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack trace");
+  const result = await runCli(["invoke", id, "/"], { env: host.env });
+  assert.equal(result.code, 1, describe(result));
+  assert.equal(result.stdout, "part 1\npart 2\n");
+  assert.match(
+    result.stderr,
+    /^error: The answer from http:\/\/cut-short-\w+\.localhost:\d+\/ was cut/m,
+  );
+  assert.match(result.stderr, new RegExp(`^hint: .*deploy-tenant logs ${id}`, "m"));
+  assert.doesNotMatch(result.stderr, /^\s+at /m, "no stack trace");
 
-    const json = await runCli(["invoke", id, "/", "--json"], { env: host.env });
-    assert.equal(json.code, 1, describe(json));
-    assert.equal(JSON.parse(json.stderr).error.code, "invokeCut");
-  } finally {
-    await host.stop();
-  }
+  const json = await runCli(["invoke", id, "/", "--json"], { env: host.env });
+  assert.equal(json.code, 1, describe(json));
+  assert.equal(JSON.parse(json.stderr).error.code, "invokeCut");
 });

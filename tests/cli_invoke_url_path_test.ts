@@ -8,36 +8,32 @@ import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/hos
 import type { Deployment } from "../lib/types.ts";
 
 Deno.test("invoke of a URL requests its own path and query unless a path is given", async () => {
-  const host = await startTestHost();
-  try {
-    const app = await writeApp(
-      host,
-      "app",
-      `export default {
+  await using host = await startTestHost();
+  const app = await writeApp(
+    host,
+    "app",
+    `export default {
   fetch: (request: Request) => {
     const url = new URL(request.url);
     return new Response(request.method + " " + url.pathname + url.search);
   },
 };`,
-    );
-    const deployed = jsonOf<Deployment & { url: string }>(
-      await runCli(["deploy", app, "-p", "echo-path", "--create", "--json"], { env: host.env }),
-    );
+  );
+  const deployed = jsonOf<Deployment & { url: string }>(
+    await runCli(["deploy", app, "-p", "echo-path", "--create", "--json"], { env: host.env }),
+  );
 
-    const byUrl = await runCli(["invoke", `${deployed.url}lead?dry=1`, "-d", "{}"], {
-      env: host.env,
-    });
-    assert.equal(byUrl.code, 0, describe(byUrl));
-    assert.equal(byUrl.stdout, "POST /lead?dry=1");
+  const byUrl = await runCli(["invoke", `${deployed.url}lead?dry=1`, "-d", "{}"], {
+    env: host.env,
+  });
+  assert.equal(byUrl.code, 0, describe(byUrl));
+  assert.equal(byUrl.stdout, "POST /lead?dry=1");
 
-    const replaced = await runCli(["invoke", `${deployed.url}lead`, "/other"], { env: host.env });
-    assert.equal(replaced.code, 0, describe(replaced));
-    assert.equal(replaced.stdout, "GET /other");
+  const replaced = await runCli(["invoke", `${deployed.url}lead`, "/other"], { env: host.env });
+  assert.equal(replaced.code, 0, describe(replaced));
+  assert.equal(replaced.stdout, "GET /other");
 
-    const byId = await runCli(["invoke", deployed.id], { env: host.env });
-    assert.equal(byId.code, 0, describe(byId));
-    assert.equal(byId.stdout, "GET /");
-  } finally {
-    await host.stop();
-  }
+  const byId = await runCli(["invoke", deployed.id], { env: host.env });
+  assert.equal(byId.code, 0, describe(byId));
+  assert.equal(byId.stdout, "GET /");
 });

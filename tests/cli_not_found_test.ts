@@ -62,40 +62,36 @@ Deno.test("an unknown organization, deployment or database gets a hint on what t
 Deno.test("an --api without its version path gets a hint naming the URL to use", async () => {
   // A remote host's address as its operator gives it (http://host:port), without /v1: every
   // command read "No such endpoint: GET /organizations/…/projects" and nothing else.
-  const host = await startTestHost();
-  try {
-    const origin = new URL(host.apiUrl).origin;
-    for (const args of [["project", "list"], ["deployments", "list", "acme-crm"]]) {
-      const result = await runCli(args, { env: { ...host.env, DEPLOY_API_URL: origin } });
-      assert.equal(result.code, 4, describe(result));
-      assert.match(
-        result.stderr,
-        new RegExp(`^hint: .*--api.*${escape(origin)}/v1 `, "m"),
-        describe(result),
-      );
-    }
-    // deploy names the same mistake, not "Project acme-crm does not exist, pass --create".
-    const app = new URL("../examples/hooks", import.meta.url).pathname;
-    const deploy = await runCli(["deploy", app, "-p", "acme-crm"], {
-      env: { ...host.env, DEPLOY_API_URL: origin },
-    });
-    assert.equal(deploy.code, 4, describe(deploy));
-    assert.doesNotMatch(deploy.stderr, /does not exist|--create/, describe(deploy));
-    assert.match(deploy.stderr, new RegExp(`^hint: .*${escape(origin)}/v1 `, "m"));
-    // So does a wrong organization: its own error, not the project's.
-    const org = await runCli(["deploy", app, "-p", "acme-crm"], {
-      env: { ...host.env, DEPLOY_ORG_ID: "00000000-0000-4000-8000-000000000000" },
-    });
-    assert.equal(org.code, 4, describe(org));
-    assert.match(org.stderr, /^error: Organization 0{8}-.* was not found/m, describe(org));
-    // The same URL with its version works, which is what the hint promises.
-    const right = await runCli(["project", "list"], {
-      env: { ...host.env, DEPLOY_API_URL: `${origin}/v1` },
-    });
-    assert.equal(right.code, 0, describe(right));
-  } finally {
-    await host.stop();
+  await using host = await startTestHost();
+  const origin = new URL(host.apiUrl).origin;
+  for (const args of [["project", "list"], ["deployments", "list", "acme-crm"]]) {
+    const result = await runCli(args, { env: { ...host.env, DEPLOY_API_URL: origin } });
+    assert.equal(result.code, 4, describe(result));
+    assert.match(
+      result.stderr,
+      new RegExp(`^hint: .*--api.*${escape(origin)}/v1 `, "m"),
+      describe(result),
+    );
   }
+  // deploy names the same mistake, not "Project acme-crm does not exist, pass --create".
+  const app = new URL("../examples/hooks", import.meta.url).pathname;
+  const deploy = await runCli(["deploy", app, "-p", "acme-crm"], {
+    env: { ...host.env, DEPLOY_API_URL: origin },
+  });
+  assert.equal(deploy.code, 4, describe(deploy));
+  assert.doesNotMatch(deploy.stderr, /does not exist|--create/, describe(deploy));
+  assert.match(deploy.stderr, new RegExp(`^hint: .*${escape(origin)}/v1 `, "m"));
+  // So does a wrong organization: its own error, not the project's.
+  const org = await runCli(["deploy", app, "-p", "acme-crm"], {
+    env: { ...host.env, DEPLOY_ORG_ID: "00000000-0000-4000-8000-000000000000" },
+  });
+  assert.equal(org.code, 4, describe(org));
+  assert.match(org.stderr, /^error: Organization 0{8}-.* was not found/m, describe(org));
+  // The same URL with its version works, which is what the hint promises.
+  const right = await runCli(["project", "list"], {
+    env: { ...host.env, DEPLOY_API_URL: `${origin}/v1` },
+  });
+  assert.equal(right.code, 0, describe(right));
 });
 
 function escape(text: string): string {

@@ -55,12 +55,11 @@ ${before ? 'kill "$background" 2>/dev/null' : ""}`;
 }
 
 Deno.test("a pipe closed early ends `invoke` and `logs --follow` quietly, exit 0", async () => {
-  const host = await startTestHost();
-  try {
-    const app = await writeApp(
-      host,
-      "app",
-      `export default {
+  await using host = await startTestHost();
+  const app = await writeApp(
+    host,
+    "app",
+    `export default {
   fetch(request: Request) {
     if (new URL(request.url).pathname === "/log") {
       for (let i = 0; i < 50; i++) console.log("line " + i);
@@ -69,33 +68,30 @@ Deno.test("a pipe closed early ends `invoke` and `logs --follow` quietly, exit 0
     return new Response("y\\n".repeat(4_000_000));
   },
 };`,
-    );
-    const deployed = await runCli(["deploy", app, "-p", "pipes", "--create", "--json"], {
-      env: host.env,
-    });
-    assert.equal(deployed.code, 0, describe(deployed));
-    const { id } = jsonOf<Deployment>(deployed);
+  );
+  const deployed = await runCli(["deploy", app, "-p", "pipes", "--create", "--json"], {
+    env: host.env,
+  });
+  assert.equal(deployed.code, 0, describe(deployed));
+  const { id } = jsonOf<Deployment>(deployed);
 
-    // 8 MB of body: far more than a pipe's buffer, so the CLI writes after `head` is gone.
-    const invoked = await pipedToHead(host, ["invoke", id, "/big"]);
-    assert.equal(invoked.stdout, "y");
-    assert.equal(invoked.stderr, "", "no error, no stack trace");
-    assert.equal(invoked.code, 0);
+  // 8 MB of body: far more than a pipe's buffer, so the CLI writes after `head` is gone.
+  const invoked = await pipedToHead(host, ["invoke", id, "/big"]);
+  assert.equal(invoked.stdout, "y");
+  assert.equal(invoked.stderr, "", "no error, no stack trace");
+  assert.equal(invoked.code, 0);
 
-    // `tail -f | head -1` ends once a line is written after the reader left; so does this,
-    // while the deployment goes on logging.
-    const invokeLog = [Deno.execPath(), "run", "-A", MAIN_TS, "invoke", id, "/log"]
-      .map(shellQuote).join(" ");
-    const followed = await pipedToHead(host, ["logs", id, "--follow"], {
-      timeoutSeconds: 30,
-      before: `sleep 2; while true; do ${invokeLog}; sleep 0.5; done`,
-    });
-    assert.equal(followed.stdout.length, 1, "head read the start of a line");
-    assert.equal(followed.stderr, "", "no error, no stack trace");
-    assert.equal(followed.code, 0, "stopped by itself, not by `timeout` (124)");
-  } finally {
-    await host.stop();
-  }
+  // `tail -f | head -1` ends once a line is written after the reader left; so does this,
+  // while the deployment goes on logging.
+  const invokeLog = [Deno.execPath(), "run", "-A", MAIN_TS, "invoke", id, "/log"]
+    .map(shellQuote).join(" ");
+  const followed = await pipedToHead(host, ["logs", id, "--follow"], {
+    timeoutSeconds: 30,
+    before: `sleep 2; while true; do ${invokeLog}; sleep 0.5; done`,
+  });
+  assert.equal(followed.stdout.length, 1, "head read the start of a line");
+  assert.equal(followed.stderr, "", "no error, no stack trace");
+  assert.equal(followed.code, 0, "stopped by itself, not by `timeout` (124)");
 });
 
 function shellQuote(text: string): string {

@@ -24,183 +24,175 @@ async function writeApp(host: TestHost, name: string, source?: string): Promise<
 }
 
 Deno.test("without a terminal nothing is asked: exit codes name the flag to pass", async (t) => {
-  const host = await startTestHost();
+  await using host = await startTestHost();
   const cli = (...args: string[]) => runCli(args, { env: host.env });
-  try {
-    const app = await writeApp(host, "hooks");
+  const app = await writeApp(host, "hooks");
 
-    await t.step("deploy without a project is a usage error (exit 2)", async () => {
-      const result = await cli("deploy", app);
+  await t.step("deploy without a project is a usage error (exit 2)", async () => {
+    const result = await cli("deploy", app);
+    assert.equal(result.code, 2, describe(result));
+    assert.match(result.stderr, /No project to deploy to/);
+    assert.match(result.stderr, /--project/);
+  });
+
+  await t.step(
+    "deploy to an unknown project exits 4 naming --create, creating nothing",
+    async () => {
+      for (const args of [["deploy", app, "-p", "ghost"], ["-y", "deploy", app, "-p", "ghost"]]) {
+        const result = await cli(...args);
+        assert.equal(result.code, 4, describe(result));
+        assert.match(result.stderr, /Project "ghost" does not exist/);
+        assert.match(result.stderr, /hint: Pass --create/);
+      }
+      assert.equal((await cli("project", "show", "ghost")).code, 4);
+    },
+  );
+
+  let deployment: Deployment;
+  await t.step("--create creates it and deploys; a pipe gets no progress line", async () => {
+    const result = await cli("deploy", app, "-p", "ghost", "--create");
+    assert.equal(result.code, 0, describe(result));
+    assert.match(result.stderr, /^Created project ghost$/m);
+    assert.match(result.stdout, /Deployed \w+ to project ghost/);
+    assert.doesNotMatch(result.stderr, /Packing:|Uploading:|Building:/);
+    assert.ok(!result.stderr.includes("\x1b[2K"), "no line is redrawn on a pipe");
+    const again = await cli("deploy", app, "-p", "ghost", "--create", "--json");
+    assert.equal(again.code, 0, describe(again));
+    assert.equal(again.stderr, "", "under --json stderr holds nothing but errors");
+    deployment = jsonOf<Deployment>(again);
+    assert.equal(deployment.status, "success");
+  });
+
+  await t.step("destructive commands refuse without --yes (exit 2)", async () => {
+    for (
+      const args of [
+        ["project", "delete", "ghost"],
+        ["deployments", "delete", deployment.id],
+        ["domain", "remove", "example.com"],
+        ["db", "clear", "db-id"],
+        ["db", "delete", "db-id"],
+      ]
+    ) {
+      const result = await cli(...args);
       assert.equal(result.code, 2, describe(result));
-      assert.match(result.stderr, /No project to deploy to/);
-      assert.match(result.stderr, /--project/);
-    });
+      assert.match(result.stderr, /Refusing to .* without confirmation/);
+      assert.match(result.stderr, /Pass --yes/);
+    }
+    assert.equal((await cli("deployments", "show", deployment.id)).code, 0);
+    const deleted = await cli("deployments", "delete", deployment.id, "--yes");
+    assert.equal(deleted.code, 0, describe(deleted));
+  });
 
-    await t.step(
-      "deploy to an unknown project exits 4 naming --create, creating nothing",
-      async () => {
-        for (const args of [["deploy", app, "-p", "ghost"], ["-y", "deploy", app, "-p", "ghost"]]) {
-          const result = await cli(...args);
-          assert.equal(result.code, 4, describe(result));
-          assert.match(result.stderr, /Project "ghost" does not exist/);
-          assert.match(result.stderr, /hint: Pass --create/);
-        }
-        assert.equal((await cli("project", "show", "ghost")).code, 4);
-      },
-    );
-
-    let deployment: Deployment;
-    await t.step("--create creates it and deploys; a pipe gets no progress line", async () => {
-      const result = await cli("deploy", app, "-p", "ghost", "--create");
-      assert.equal(result.code, 0, describe(result));
-      assert.match(result.stderr, /^Created project ghost$/m);
-      assert.match(result.stdout, /Deployed \w+ to project ghost/);
-      assert.doesNotMatch(result.stderr, /Packing:|Uploading:|Building:/);
-      assert.ok(!result.stderr.includes("\x1b[2K"), "no line is redrawn on a pipe");
-      const again = await cli("deploy", app, "-p", "ghost", "--create", "--json");
-      assert.equal(again.code, 0, describe(again));
-      assert.equal(again.stderr, "", "under --json stderr holds nothing but errors");
-      deployment = jsonOf<Deployment>(again);
-      assert.equal(deployment.status, "success");
-    });
-
-    await t.step("destructive commands refuse without --yes (exit 2)", async () => {
+  await t.step(
+    "the names people type: projects, deployment, domains, dbs, databases",
+    async () => {
+      const projects = jsonOf<Project[]>(await cli("projects", "list", "--json"));
+      assert.ok(projects.some((project) => project.name === "ghost"));
       for (
-        const args of [
-          ["project", "delete", "ghost"],
-          ["deployments", "delete", deployment.id],
-          ["domain", "remove", "example.com"],
-          ["db", "clear", "db-id"],
-          ["db", "delete", "db-id"],
-        ]
+        const args of [["deployment", "list", "ghost"], ["domains", "list"], ["dbs", "list"], [
+          "databases",
+          "list",
+        ]]
       ) {
         const result = await cli(...args);
-        assert.equal(result.code, 2, describe(result));
-        assert.match(result.stderr, /Refusing to .* without confirmation/);
-        assert.match(result.stderr, /Pass --yes/);
+        assert.equal(result.code, 0, describe(result));
       }
-      assert.equal((await cli("deployments", "show", deployment.id)).code, 0);
-      const deleted = await cli("deployments", "delete", deployment.id, "--yes");
-      assert.equal(deleted.code, 0, describe(deleted));
-    });
-
-    await t.step(
-      "the names people type: projects, deployment, domains, dbs, databases",
-      async () => {
-        const projects = jsonOf<Project[]>(await cli("projects", "list", "--json"));
-        assert.ok(projects.some((project) => project.name === "ghost"));
-        for (
-          const args of [["deployment", "list", "ghost"], ["domains", "list"], ["dbs", "list"], [
-            "databases",
-            "list",
-          ]]
-        ) {
-          const result = await cli(...args);
-          assert.equal(result.code, 0, describe(result));
-        }
-      },
-    );
-  } finally {
-    await host.stop();
-  }
+    },
+  );
 });
 
 Deno.test(requires(["script"], {
   name: "on a terminal deploy asks for the project and shows one progress line",
   async fn(t) {
-    const host = await startTestHost();
+    await using host = await startTestHost();
     const cli = (...args: string[]) => runCli(args, { env: host.env });
     const terminal = (...args: string[]) => runInTerminal(args, { env: host.env });
-    try {
-      const app = await writeApp(host, "my-hooks");
-      assert.equal((await cli("project", "create", "existing")).code, 0);
+    const app = await writeApp(host, "my-hooks");
+    assert.equal((await cli("project", "create", "existing")).code, 0);
 
-      await t.step("no project: pick 'Create a new project', name it", async () => {
-        const run = terminal("deploy", app);
-        let at = await run.waitFor(/Deploy to which project\?[\s\S]*Create a new project/);
-        assert.match(run.screen(), /existing/);
-        await run.type(KEYS.down); // from "existing" to "Create a new project"
-        await run.type(KEYS.enter);
-        at = await run.waitFor(/Name of the new project \(my-hooks\)/, { since: at });
-        await run.type(KEYS.enter); // the default, from the directory's name
-        const { code, screen } = await run.finish();
-        assert.equal(code, 0, screen);
-        assert.match(screen, /Created project my-hooks/);
-        assert.match(screen, /Packing: 1 file/);
-        assert.match(screen, /Uploading: \d+ B of \d+ B \(\d+%\)/);
-        assert.match(screen, /Building: /);
-        assert.match(screen, /Deployed \w+ to project my-hooks/);
-        assert.equal((await cli("project", "show", "my-hooks")).code, 0);
-      });
+    await t.step("no project: pick 'Create a new project', name it", async () => {
+      const run = terminal("deploy", app);
+      let at = await run.waitFor(/Deploy to which project\?[\s\S]*Create a new project/);
+      assert.match(run.screen(), /existing/);
+      await run.type(KEYS.down); // from "existing" to "Create a new project"
+      await run.type(KEYS.enter);
+      at = await run.waitFor(/Name of the new project \(my-hooks\)/, { since: at });
+      await run.type(KEYS.enter); // the default, from the directory's name
+      const { code, screen } = await run.finish();
+      assert.equal(code, 0, screen);
+      assert.match(screen, /Created project my-hooks/);
+      assert.match(screen, /Packing: 1 file/);
+      assert.match(screen, /Uploading: \d+ B of \d+ B \(\d+%\)/);
+      assert.match(screen, /Building: /);
+      assert.match(screen, /Deployed \w+ to project my-hooks/);
+      assert.equal((await cli("project", "show", "my-hooks")).code, 0);
+    });
 
-      await t.step("no project: pick an existing one", async () => {
-        const run = terminal("deploy", app);
-        await run.waitFor(/Create a new project/);
-        await run.type(KEYS.enter);
-        const { code, screen } = await run.finish();
-        assert.equal(code, 0, screen);
-        assert.match(screen, /Deployed \w+ to project (existing|my-hooks)/);
-      });
+    await t.step("no project: pick an existing one", async () => {
+      const run = terminal("deploy", app);
+      await run.waitFor(/Create a new project/);
+      await run.type(KEYS.enter);
+      const { code, screen } = await run.finish();
+      assert.equal(code, 0, screen);
+      assert.match(screen, /Deployed \w+ to project (existing|my-hooks)/);
+    });
 
-      await t.step("an unknown project is offered for creation: yes", async () => {
-        const run = terminal("deploy", app, "-p", "offered");
-        await run.waitFor(/Project offered does not exist\. Create it\?/);
-        await run.type("y");
-        await run.type(KEYS.enter);
-        const { code, screen } = await run.finish();
-        assert.equal(code, 0, screen);
-        assert.match(screen, /Deployed \w+ to project offered/);
-      });
+    await t.step("an unknown project is offered for creation: yes", async () => {
+      const run = terminal("deploy", app, "-p", "offered");
+      await run.waitFor(/Project offered does not exist\. Create it\?/);
+      await run.type("y");
+      await run.type(KEYS.enter);
+      const { code, screen } = await run.finish();
+      assert.equal(code, 0, screen);
+      assert.match(screen, /Deployed \w+ to project offered/);
+    });
 
-      await t.step("an unknown project is offered for creation: no (exit 1)", async () => {
-        const run = terminal("deploy", app, "-p", "declined");
-        await run.waitFor(/Create it\?/);
-        await run.type("n");
-        await run.type(KEYS.enter);
-        const { code, screen } = await run.finish();
-        assert.equal(code, 1, screen);
-        assert.match(screen, /Cancelled: nothing was deployed/);
-        assert.equal((await cli("project", "show", "declined")).code, 4);
-      });
+    await t.step("an unknown project is offered for creation: no (exit 1)", async () => {
+      const run = terminal("deploy", app, "-p", "declined");
+      await run.waitFor(/Create it\?/);
+      await run.type("n");
+      await run.type(KEYS.enter);
+      const { code, screen } = await run.finish();
+      assert.equal(code, 1, screen);
+      assert.match(screen, /Cancelled: nothing was deployed/);
+      assert.equal((await cli("project", "show", "declined")).code, 4);
+    });
 
-      await t.step("-y on a terminal asks nothing", async () => {
-        const run = terminal("-y", "deploy", app, "-p", "silent");
-        const { code, screen } = await run.finish();
-        assert.equal(code, 4, screen);
-        assert.doesNotMatch(screen, /Create it\?/);
-        assert.match(screen, /Pass --create/);
-      });
+    await t.step("-y on a terminal asks nothing", async () => {
+      const run = terminal("-y", "deploy", app, "-p", "silent");
+      const { code, screen } = await run.finish();
+      assert.equal(code, 4, screen);
+      assert.doesNotMatch(screen, /Create it\?/);
+      assert.match(screen, /Pass --create/);
+    });
 
-      await t.step("project delete asks; the default is no", async () => {
-        let run = terminal("project", "delete", "existing");
-        await run.waitFor(/Delete project existing and all its deployments\? \(y\/N\)/);
-        await run.type(KEYS.enter);
-        let result = await run.finish();
-        assert.equal(result.code, 1, result.screen);
-        assert.match(result.screen, /Cancelled: nothing was deleted/);
-        assert.equal((await cli("project", "show", "existing")).code, 0);
+    await t.step("project delete asks; the default is no", async () => {
+      let run = terminal("project", "delete", "existing");
+      await run.waitFor(/Delete project existing and all its deployments\? \(y\/N\)/);
+      await run.type(KEYS.enter);
+      let result = await run.finish();
+      assert.equal(result.code, 1, result.screen);
+      assert.match(result.screen, /Cancelled: nothing was deleted/);
+      assert.equal((await cli("project", "show", "existing")).code, 0);
 
-        run = terminal("project", "delete", "existing");
-        await run.waitFor(/\(y\/N\)/);
-        await run.type("y");
-        await run.type(KEYS.enter);
-        result = await run.finish();
-        assert.equal(result.code, 0, result.screen);
-        assert.match(result.screen, /Deleted project existing/);
-      });
+      run = terminal("project", "delete", "existing");
+      await run.waitFor(/\(y\/N\)/);
+      await run.type("y");
+      await run.type(KEYS.enter);
+      result = await run.finish();
+      assert.equal(result.code, 0, result.screen);
+      assert.match(result.screen, /Deleted project existing/);
+    });
 
-      await t.step("Ctrl-C at a prompt changes nothing (exit 130)", async () => {
-        const run = terminal("project", "delete", "offered");
-        await run.waitFor(/\(y\/N\)/);
-        await run.type(KEYS.ctrlC);
-        const { code, screen } = await run.finish();
-        assert.equal(code, 130, screen);
-        assert.match(screen, /Cancelled: nothing was changed/);
-        assert.equal((await cli("project", "show", "offered")).code, 0);
-      });
-    } finally {
-      await host.stop();
-    }
+    await t.step("Ctrl-C at a prompt changes nothing (exit 130)", async () => {
+      const run = terminal("project", "delete", "offered");
+      await run.waitFor(/\(y\/N\)/);
+      await run.type(KEYS.ctrlC);
+      const { code, screen } = await run.finish();
+      assert.equal(code, 130, screen);
+      assert.match(screen, /Cancelled: nothing was changed/);
+      assert.equal((await cli("project", "show", "offered")).code, 0);
+    });
   },
 }));
 
@@ -217,48 +209,44 @@ function spawnCli(args: string[], env: Record<string, string>) {
 }
 
 Deno.test("Ctrl-C once the deployment exists says how to follow its build (exit 130)", async () => {
-  const host = await startTestHost();
-  try {
-    // A module that takes seconds to load keeps the build going.
-    const app = await writeApp(
-      host,
-      "slow",
-      `await new Promise((resolve) => setTimeout(resolve, 4000));\n` +
-        `export default { fetch: () => new Response("slow") };\n`,
-    );
-    const child = spawnCli(["deploy", app, "-p", "slow", "--create"], host.env);
-    let stderr = "";
-    const decoder = new TextDecoder();
-    let id: string | undefined;
-    const stdout = new Response(child.stdout).text();
-    for await (const chunk of child.stderr) {
-      stderr += decoder.decode(chunk, { stream: true });
-      if (id === undefined) {
-        id = /Created deployment (\w+); building/.exec(stderr)?.[1];
-        if (id !== undefined) child.kill("SIGINT");
-      }
+  await using host = await startTestHost();
+  // A module that takes seconds to load keeps the build going.
+  const app = await writeApp(
+    host,
+    "slow",
+    `await new Promise((resolve) => setTimeout(resolve, 4000));\n` +
+      `export default { fetch: () => new Response("slow") };\n`,
+  );
+  const child = spawnCli(["deploy", app, "-p", "slow", "--create"], host.env);
+  let stderr = "";
+  const decoder = new TextDecoder();
+  let id: string | undefined;
+  const stdout = new Response(child.stdout).text();
+  for await (const chunk of child.stderr) {
+    stderr += decoder.decode(chunk, { stream: true });
+    if (id === undefined) {
+      id = /Created deployment (\w+); building/.exec(stderr)?.[1];
+      if (id !== undefined) child.kill("SIGINT");
     }
-    const { code } = await child.status;
-    await stdout;
-    assert.ok(id, stderr);
-    assert.equal(code, 130, stderr);
-    assert.match(
-      stderr,
-      new RegExp(`error: Interrupted: deployment ${id} exists and its build goes on on the server`),
-    );
-    assert.match(stderr, new RegExp(`deploy-tenant logs ${id} --build`));
-    // It does go on.
-    const deadline = Date.now() + 60_000;
-    let status = "pending";
-    while (status === "pending" && Date.now() < deadline) {
-      await new Promise((resolve) => setTimeout(resolve, 250));
-      const shown = await runCli(["deployments", "show", id, "--json"], { env: host.env });
-      status = jsonOf<Deployment>(shown).status;
-    }
-    assert.equal(status, "success");
-  } finally {
-    await host.stop();
   }
+  const { code } = await child.status;
+  await stdout;
+  assert.ok(id, stderr);
+  assert.equal(code, 130, stderr);
+  assert.match(
+    stderr,
+    new RegExp(`error: Interrupted: deployment ${id} exists and its build goes on on the server`),
+  );
+  assert.match(stderr, new RegExp(`deploy-tenant logs ${id} --build`));
+  // It does go on.
+  const deadline = Date.now() + 60_000;
+  let status = "pending";
+  while (status === "pending" && Date.now() < deadline) {
+    await new Promise((resolve) => setTimeout(resolve, 250));
+    const shown = await runCli(["deployments", "show", id, "--json"], { env: host.env });
+    status = jsonOf<Deployment>(shown).status;
+  }
+  assert.equal(status, "success");
 });
 
 Deno.test("Ctrl-C before the deployment exists says nothing was deployed (exit 130)", async () => {

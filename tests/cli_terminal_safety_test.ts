@@ -27,77 +27,69 @@ const unescaped = (text: string) =>
 const shown = (text: string) => JSON.stringify(text);
 
 Deno.test("the CLI prints what a tenant logs without letting it drive the terminal", async () => {
-  const host = await startTestHost();
+  await using host = await startTestHost();
   const cli = (...args: string[]) => runCli(args, { env: host.env });
-  try {
-    const app = await writeApp(
-      host,
-      "app",
-      `export default { fetch() { console.error("${HOSTILE}\\nsecond ${HOSTILE}"); ` +
-        `return new Response("ok"); } };\n`,
-    );
-    const deployed = await cli("deploy", app, "-p", "hostile", "--create", "--json");
-    assert.equal(deployed.code, 0, describe(deployed));
-    const { id } = JSON.parse(deployed.stdout);
-    assert.equal((await cli("invoke", id, "/")).stdout, "ok");
+  const app = await writeApp(
+    host,
+    "app",
+    `export default { fetch() { console.error("${HOSTILE}\\nsecond ${HOSTILE}"); ` +
+      `return new Response("ok"); } };\n`,
+  );
+  const deployed = await cli("deploy", app, "-p", "hostile", "--create", "--json");
+  assert.equal(deployed.code, 0, describe(deployed));
+  const { id } = JSON.parse(deployed.stdout);
+  assert.equal((await cli("invoke", id, "/")).stdout, "ok");
 
-    let logs = "";
-    for (let tries = 0; !logs.includes("FORGED") && tries < 50; tries++) {
-      await new Promise((resolve) => setTimeout(resolve, 200));
-      const result = await cli("logs", id);
-      assert.equal(result.code, 0, describe(result));
-      logs = result.stdout;
-    }
-    assert.ok(logs.includes("FORGED"), shown(logs));
-    assert.doesNotMatch(logs, CONTROL, shown(logs));
-    // A line the tenant breaks stays under its entry: it cannot start a line of its own.
-    assert.match(logs, /^ +second a\\x1b\]52/m, shown(logs));
-
-    // A module that fails its build's check: its error is in the build log and the CLI's error.
-    const broken = await writeApp(host, "broken", `throw new Error("${HOSTILE}");\n`);
-    const failed = await cli("deploy", broken, "-p", "hostile-build", "--create");
-    assert.equal(failed.code, 1, describe(failed));
-    assert.ok(failed.stderr.includes("FORGED"), shown(failed.stderr));
-    assert.doesNotMatch(failed.stderr, CONTROL, shown(failed.stderr));
-    const again = await cli("deploy", broken, "-p", "hostile-build", "--json");
-    assert.equal(again.code, 1, describe(again));
-    const buildLog = await cli("logs", JSON.parse(again.stdout).id, "--build");
-    assert.ok(buildLog.stdout.includes("FORGED"), describe(buildLog));
-    assert.doesNotMatch(buildLog.stdout, CONTROL, shown(buildLog.stdout));
-  } finally {
-    await host.stop();
+  let logs = "";
+  for (let tries = 0; !logs.includes("FORGED") && tries < 50; tries++) {
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const result = await cli("logs", id);
+    assert.equal(result.code, 0, describe(result));
+    logs = result.stdout;
   }
+  assert.ok(logs.includes("FORGED"), shown(logs));
+  assert.doesNotMatch(logs, CONTROL, shown(logs));
+  // A line the tenant breaks stays under its entry: it cannot start a line of its own.
+  assert.match(logs, /^ +second a\\x1b\]52/m, shown(logs));
+
+  // A module that fails its build's check: its error is in the build log and the CLI's error.
+  const broken = await writeApp(host, "broken", `throw new Error("${HOSTILE}");\n`);
+  const failed = await cli("deploy", broken, "-p", "hostile-build", "--create");
+  assert.equal(failed.code, 1, describe(failed));
+  assert.ok(failed.stderr.includes("FORGED"), shown(failed.stderr));
+  assert.doesNotMatch(failed.stderr, CONTROL, shown(failed.stderr));
+  const again = await cli("deploy", broken, "-p", "hostile-build", "--json");
+  assert.equal(again.code, 1, describe(again));
+  const buildLog = await cli("logs", JSON.parse(again.stdout).id, "--build");
+  assert.ok(buildLog.stdout.includes("FORGED"), describe(buildLog));
+  assert.doesNotMatch(buildLog.stdout, CONTROL, shown(buildLog.stdout));
 });
 
 Deno.test("invoke on a terminal shows a body's control characters escaped; piped, the bytes", async () => {
-  const host = await startTestHost();
+  await using host = await startTestHost();
   const cli = (...args: string[]) => runCli(args, { env: host.env });
-  try {
-    const app = await writeApp(
-      host,
-      "app",
-      `export default { fetch: () => new Response("${HOSTILE}\\n") };\n`,
-    );
-    const deployed = await cli("deploy", app, "-p", "hostile-body", "--create", "--json");
-    assert.equal(deployed.code, 0, describe(deployed));
-    const { id } = JSON.parse(deployed.stdout);
+  const app = await writeApp(
+    host,
+    "app",
+    `export default { fetch: () => new Response("${HOSTILE}\\n") };\n`,
+  );
+  const deployed = await cli("deploy", app, "-p", "hostile-body", "--create", "--json");
+  assert.equal(deployed.code, 0, describe(deployed));
+  const { id } = JSON.parse(deployed.stdout);
 
-    const terminal = runInTerminal(["invoke", id, "/"], { env: host.env });
-    const { code } = await terminal.finish();
-    const raw = terminal.raw();
-    assert.equal(code, 0, shown(raw));
-    assert.ok(raw.includes("FORGED"), shown(raw));
-    for (const sequence of ["\x1b]52", "\x07", "\x1b[2J", "\x1b[H", "\u009b"]) {
-      assert.ok(!raw.includes(sequence), `${shown(sequence)} reached the terminal: ${shown(raw)}`);
-    }
-    assert.ok(raw.includes("\\x1b]52;c;"), shown(raw));
-
-    // Piped (a file, another program), the body is the deployment's bytes.
-    const piped = await cli("invoke", id, "/");
-    assert.equal(piped.stdout, `${unescaped(HOSTILE)}\n`, shown(piped.stdout));
-  } finally {
-    await host.stop();
+  const terminal = runInTerminal(["invoke", id, "/"], { env: host.env });
+  const { code } = await terminal.finish();
+  const raw = terminal.raw();
+  assert.equal(code, 0, shown(raw));
+  assert.ok(raw.includes("FORGED"), shown(raw));
+  for (const sequence of ["\x1b]52", "\x07", "\x1b[2J", "\x1b[H", "\u009b"]) {
+    assert.ok(!raw.includes(sequence), `${shown(sequence)} reached the terminal: ${shown(raw)}`);
   }
+  assert.ok(raw.includes("\\x1b]52;c;"), shown(raw));
+
+  // Piped (a file, another program), the body is the deployment's bytes.
+  const piped = await cli("invoke", id, "/");
+  assert.equal(piped.stdout, `${unescaped(HOSTILE)}\n`, shown(piped.stdout));
 });
 
 Deno.test("terminalSafe escapes every control but line feeds, tabs and the CLI's own colours", () => {

@@ -155,28 +155,24 @@ export default { fetch: () => new Response("loaded") };
 
 Deno.test("limits: a cold start's loading does not count against the time limit", async () => {
   // One process at a time: the next deploy's check stops the slow deployment's process.
-  const host = await startTestHost({ args: ["--max-warm", "1"] });
+  await using host = await startTestHost({ args: ["--max-warm", "1"] });
   const cli = (...args: string[]) => runCli(args, { env: host.env });
-  try {
-    const deploy = async (name: string, source: string, ...flags: string[]) => {
-      const dir = join(host.tempDir, name);
-      await Deno.mkdir(dir);
-      await Deno.writeTextFile(join(dir, "main.ts"), source);
-      assert.equal((await cli("project", "create", name)).code, 0);
-      const result = await cli("deploy", dir, "--project", name, "--json", ...flags);
-      assert.equal(result.code, 0, describe(result));
-      return jsonOf<Deployment>(result);
-    };
-    const slow = await deploy("slow-to-load", SLOW_TO_LOAD, "--request-timeout", "1000");
-    await deploy("other-hook", "export default { fetch: () => new Response('other') };");
-    const started = performance.now();
-    const result = await cli("invoke", slow.id, "/", "--json");
-    const elapsed = performance.now() - started;
+  const deploy = async (name: string, source: string, ...flags: string[]) => {
+    const dir = join(host.tempDir, name);
+    await Deno.mkdir(dir);
+    await Deno.writeTextFile(join(dir, "main.ts"), source);
+    assert.equal((await cli("project", "create", name)).code, 0);
+    const result = await cli("deploy", dir, "--project", name, "--json", ...flags);
     assert.equal(result.code, 0, describe(result));
-    const answer = jsonOf<Invoked>(result);
-    assert.deepEqual([answer.status, answer.body], [200, "loaded"]);
-    assert.ok(elapsed >= 3_500, `a cold start (the module loaded again): ${elapsed} ms`);
-  } finally {
-    await host.stop();
-  }
+    return jsonOf<Deployment>(result);
+  };
+  const slow = await deploy("slow-to-load", SLOW_TO_LOAD, "--request-timeout", "1000");
+  await deploy("other-hook", "export default { fetch: () => new Response('other') };");
+  const started = performance.now();
+  const result = await cli("invoke", slow.id, "/", "--json");
+  const elapsed = performance.now() - started;
+  assert.equal(result.code, 0, describe(result));
+  const answer = jsonOf<Invoked>(result);
+  assert.deepEqual([answer.status, answer.body], [200, "loaded"]);
+  assert.ok(elapsed >= 3_500, `a cold start (the module loaded again): ${elapsed} ms`);
 });

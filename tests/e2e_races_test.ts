@@ -113,100 +113,92 @@ async function get(url: string, path = "/"): Promise<string> {
 }
 
 Deno.test("of two deploy --prod at once the newer ends in production; the older exits 5", async () => {
-  const host = await startTestHost();
+  await using host = await startTestHost();
   const cli = (...args: string[]) => runCli(args, { env: host.env });
-  try {
-    assert.equal((await cli("project", "create", "race-cli")).code, 0);
-    const older = await appDir(host.tempDir, "older", SLOW("older", 6_000));
-    const newer = await appDir(host.tempDir, "newer", SLOW("newer", 0));
+  assert.equal((await cli("project", "create", "race-cli")).code, 0);
+  const older = await appDir(host.tempDir, "older", SLOW("older", 6_000));
+  const newer = await appDir(host.tempDir, "newer", SLOW("newer", 0));
 
-    // The older one is created first and builds slower: its build ends last.
-    const first = startCli(["deploy", older, "-p", "race-cli", "--prod", "--json"], host.env);
-    let olderId: string | undefined;
-    while (olderId === undefined) {
-      const list = await cli("deployments", "list", "race-cli", "--json");
-      olderId = jsonOf<Deployment[]>(list)[0]?.id;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-    const second = await cli("deploy", newer, "-p", "race-cli", "--prod", "--json");
-    assert.equal(second.code, 0, describe(second));
-    const newerId = jsonOf<Deployed>(second).id;
-
-    const late = await first.result;
-    assert.equal(late.code, 5, describe(late));
-    const document = JSON.parse(late.stdout) as Deployed;
-    assert.equal(document.id, olderId);
-    assert.equal(document.status, "success");
-    assert.equal(document.productionHeldBy, newerId);
-    assert.ok(!document.domains?.includes("race-cli.localhost"), String(document.domains));
-    const error = JSON.parse(late.stderr.trim().split("\n").at(-1)!).error;
-    assert.equal(error.code, "newerDeploymentHoldsDomain");
-    assert.match(
-      error.message,
-      new RegExp(`production \\(race-cli\\.localhost\\) stays with deployment ${newerId}`),
-    );
-    assert.ok(error.message.includes(document.url), error.message);
-
-    const holder = jsonOf<Deployed>(await cli("deployments", "show", newerId, "--json"));
-    assert.ok(holder.domains?.includes("race-cli.localhost"), String(holder.domains));
-    assert.equal(await get(`http://race-cli.localhost:${host.port}/`), "newer");
-    assert.equal(await get(document.url), "older", "the older one keeps its own URL");
-
-    const later = await cli("deploy", older, "-p", "race-cli", "--prod");
-    assert.equal(later.code, 0, `a deploy created later still takes it: ${describe(later)}`);
-    const rollback = await cli("deployments", "promote", olderId);
-    assert.equal(rollback.code, 0, `an explicit promote rolls back: ${describe(rollback)}`);
-    assert.equal(await get(`http://race-cli.localhost:${host.port}/`), "older");
-  } finally {
-    await host.stop();
+  // The older one is created first and builds slower: its build ends last.
+  const first = startCli(["deploy", older, "-p", "race-cli", "--prod", "--json"], host.env);
+  let olderId: string | undefined;
+  while (olderId === undefined) {
+    const list = await cli("deployments", "list", "race-cli", "--json");
+    olderId = jsonOf<Deployment[]>(list)[0]?.id;
+    await new Promise((resolve) => setTimeout(resolve, 100));
   }
+  const second = await cli("deploy", newer, "-p", "race-cli", "--prod", "--json");
+  assert.equal(second.code, 0, describe(second));
+  const newerId = jsonOf<Deployed>(second).id;
+
+  const late = await first.result;
+  assert.equal(late.code, 5, describe(late));
+  const document = JSON.parse(late.stdout) as Deployed;
+  assert.equal(document.id, olderId);
+  assert.equal(document.status, "success");
+  assert.equal(document.productionHeldBy, newerId);
+  assert.ok(!document.domains?.includes("race-cli.localhost"), String(document.domains));
+  const error = JSON.parse(late.stderr.trim().split("\n").at(-1)!).error;
+  assert.equal(error.code, "newerDeploymentHoldsDomain");
+  assert.match(
+    error.message,
+    new RegExp(`production \\(race-cli\\.localhost\\) stays with deployment ${newerId}`),
+  );
+  assert.ok(error.message.includes(document.url), error.message);
+
+  const holder = jsonOf<Deployed>(await cli("deployments", "show", newerId, "--json"));
+  assert.ok(holder.domains?.includes("race-cli.localhost"), String(holder.domains));
+  assert.equal(await get(`http://race-cli.localhost:${host.port}/`), "newer");
+  assert.equal(await get(document.url), "older", "the older one keeps its own URL");
+
+  const later = await cli("deploy", older, "-p", "race-cli", "--prod");
+  assert.equal(later.code, 0, `a deploy created later still takes it: ${describe(later)}`);
+  const rollback = await cli("deployments", "promote", olderId);
+  assert.equal(rollback.code, 0, `an explicit promote rolls back: ${describe(rollback)}`);
+  assert.equal(await get(`http://race-cli.localhost:${host.port}/`), "older");
 });
 
 Deno.test("two env set --prod at once both land in production", async () => {
-  const host = await startTestHost();
+  await using host = await startTestHost();
   const cli = (...args: string[]) => runCli(args, { env: host.env });
-  try {
-    const app = await appDir(host.tempDir, "env-app", SLOW_ENV_APP);
-    assert.equal((await cli("project", "create", "env-race")).code, 0);
-    const base = jsonOf<Deployed>(
-      await cli("deploy", app, "-p", "env-race", "--env", "BASE=1", "--prod", "--json"),
-    );
-    assert.equal(base.status, "success");
+  const app = await appDir(host.tempDir, "env-app", SLOW_ENV_APP);
+  assert.equal((await cli("project", "create", "env-race")).code, 0);
+  const base = jsonOf<Deployed>(
+    await cli("deploy", app, "-p", "env-race", "--env", "BASE=1", "--prod", "--json"),
+  );
+  assert.equal(base.status, "success");
 
-    const [x, y] = await Promise.all([
-      cli("env", "set", base.id, "X=ex", "--prod"),
-      cli("env", "set", base.id, "Y=why", "--prod"),
-    ]);
-    assert.equal(x.code, 0, describe(x));
-    assert.equal(y.code, 0, describe(y));
-    const production = `http://env-race.localhost:${host.port}/`;
-    assert.deepEqual(JSON.parse(await get(production, "/BASE,X,Y")), {
-      BASE: "1",
-      X: "ex",
-      Y: "why",
-    });
-    const notes = [x, y].filter((run) =>
-      /Production changed meanwhile; merging onto \w+/.test(run.stderr)
-    );
-    assert.equal(notes.length, 1, `one of them redid its change:\n${describe(x)}\n${describe(y)}`);
+  const [x, y] = await Promise.all([
+    cli("env", "set", base.id, "X=ex", "--prod"),
+    cli("env", "set", base.id, "Y=why", "--prod"),
+  ]);
+  assert.equal(x.code, 0, describe(x));
+  assert.equal(y.code, 0, describe(y));
+  const production = `http://env-race.localhost:${host.port}/`;
+  assert.deepEqual(JSON.parse(await get(production, "/BASE,X,Y")), {
+    BASE: "1",
+    X: "ex",
+    Y: "why",
+  });
+  const notes = [x, y].filter((run) =>
+    /Production changed meanwhile; merging onto \w+/.test(run.stderr)
+  );
+  assert.equal(notes.length, 1, `one of them redid its change:\n${describe(x)}\n${describe(y)}`);
 
-    // Named a deployment that is not production: the change goes onto production, said so.
-    const staged = jsonOf<Deployed>(await cli("env", "set", base.id, "Z=zed", "--json"));
-    const onto = await cli("env", "set", staged.id, "W=dub", "--prod");
-    assert.equal(onto.code, 0, describe(onto));
-    assert.match(
-      onto.stderr,
-      new RegExp(`Production is served by deployment \\w+, not ${staged.id}`),
-    );
-    assert.deepEqual(JSON.parse(await get(production, "/X,Y,Z,W")), {
-      X: "ex",
-      Y: "why",
-      Z: null,
-      W: "dub",
-    });
-  } finally {
-    await host.stop();
-  }
+  // Named a deployment that is not production: the change goes onto production, said so.
+  const staged = jsonOf<Deployed>(await cli("env", "set", base.id, "Z=zed", "--json"));
+  const onto = await cli("env", "set", staged.id, "W=dub", "--prod");
+  assert.equal(onto.code, 0, describe(onto));
+  assert.match(
+    onto.stderr,
+    new RegExp(`Production is served by deployment \\w+, not ${staged.id}`),
+  );
+  assert.deepEqual(JSON.parse(await get(production, "/X,Y,Z,W")), {
+    X: "ex",
+    Y: "why",
+    Z: null,
+    W: "dub",
+  });
 });
 
 Deno.test({

@@ -9,8 +9,8 @@ import { cleanEnv, MAIN_TS } from "./cli.ts";
 
 export { type CliResult, describe, jsonOf, runCli, runCliOk, type RunOptions } from "./cli.ts";
 
-/** A running test host. */
-export interface TestHost {
+/** A running test host; `await using` stops it as {@link TestHost.stop} does. */
+export interface TestHost extends AsyncDisposable {
   /** The API root, e.g. `http://127.0.0.1:41234/v1`. */
   apiUrl: string;
   /** The v2 API root, e.g. `http://127.0.0.1:41234/v2`, when the host serves v2. */
@@ -142,6 +142,7 @@ export async function startTestHost(options: TestHostOptions = {}): Promise<Test
     },
     output,
     stop,
+    [Symbol.asyncDispose]: () => stop(),
   };
 }
 
