@@ -4,7 +4,7 @@
  * which commands register the name and attach it, not only the API route to call.
  */
 import assert from "node:assert/strict";
-import { describe, runCli, startTestHost, writeApp } from "./helpers/host.ts";
+import { deployApp, describe, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 
 Deno.test("deploy --domain with an unregistered name says which commands fix it", async () => {
   await using host = await startTestHost();
@@ -35,12 +35,7 @@ Deno.test("deploy --domain with an unregistered name says which commands fix it"
 Deno.test("domain attach of a name not registered or not verified says which commands fix it", async () => {
   // The API's message names its routes ("POST /domains/<uuid>/verify"): no command to type.
   await using host = await startTestHost();
-  const app = await writeApp(host, "app", `Deno.serve(() => new Response("hi"));`);
-  const deployed = await runCli(["deploy", app, "-p", "dom", "--create", "--json"], {
-    env: host.env,
-  });
-  assert.equal(deployed.code, 0, describe(deployed));
-  const { id } = JSON.parse(deployed.stdout);
+  const { id } = await deployApp(host, "dom", `Deno.serve(() => new Response("hi"));`);
 
   const unregistered = await runCli(["domain", "attach", id, "shop.example.org"], {
     env: host.env,

@@ -4,14 +4,13 @@
  * "aborted" with a stack trace.
  */
 import assert from "node:assert/strict";
-import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
-import type { Deployment } from "../lib/types.ts";
+import { deployApp, describe, runCli, startTestHost } from "./helpers/host.ts";
 
 Deno.test("invoke of an answer cut short says so, exit 1, no stack trace", async () => {
   await using host = await startTestHost();
-  const app = await writeApp(
+  const { id } = await deployApp(
     host,
-    "app",
+    "cut-short",
     `export default {
   fetch() {
     let sent = 0;
@@ -26,11 +25,6 @@ Deno.test("invoke of an answer cut short says so, exit 1, no stack trace", async
   },
 };`,
   );
-  const deployed = await runCli(["deploy", app, "-p", "cut-short", "--create", "--json"], {
-    env: host.env,
-  });
-  assert.equal(deployed.code, 0, describe(deployed));
-  const { id } = jsonOf<Deployment>(deployed);
 
   const result = await runCli(["invoke", id, "/"], { env: host.env });
   assert.equal(result.code, 1, describe(result));

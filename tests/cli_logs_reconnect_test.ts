@@ -5,17 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { cleanEnv, MAIN_TS } from "./helpers/cli.ts";
-import { describe, jsonOf, runCli, startTestHost, writeApp } from "./helpers/host.ts";
-import type { Deployment } from "../lib/types.ts";
+import { deployApp, describe, runCli, startTestHost } from "./helpers/host.ts";
 
 Deno.test("logs --follow survives its host crashing and starting again", async () => {
   const dataDir = await Deno.makeTempDir({ prefix: "deploy-tenant-reconnect-" });
   let host = await startTestHost({ dataDir });
   let follower: Deno.ChildProcess | undefined;
   try {
-    const app = await writeApp(
+    const { id } = await deployApp(
       host,
-      "app",
+      "follower",
       `export default {
   fetch(request: Request) {
     console.log("hit " + new URL(request.url).pathname);
@@ -23,11 +22,6 @@ Deno.test("logs --follow survives its host crashing and starting again", async (
   },
 };`,
     );
-    const deployed = await runCli(["deploy", app, "-p", "follower", "--create", "--json"], {
-      env: host.env,
-    });
-    assert.equal(deployed.code, 0, describe(deployed));
-    const { id } = jsonOf<Deployment>(deployed);
     const env = host.env;
 
     follower = new Deno.Command(Deno.execPath(), {

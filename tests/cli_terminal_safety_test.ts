@@ -5,7 +5,7 @@
  * forge what the operator reads.
  */
 import assert from "node:assert/strict";
-import { describe, runCli, startTestHost, writeApp } from "./helpers/host.ts";
+import { deployApp, describe, runCli, startTestHost, writeApp } from "./helpers/host.ts";
 import { runInTerminal } from "./helpers/terminal.ts";
 import { terminalSafe } from "../lib/output.ts";
 
@@ -29,15 +29,12 @@ const shown = (text: string) => JSON.stringify(text);
 Deno.test("the CLI prints what a tenant logs without letting it drive the terminal", async () => {
   await using host = await startTestHost();
   const cli = (...args: string[]) => runCli(args, { env: host.env });
-  const app = await writeApp(
+  const { id } = await deployApp(
     host,
-    "app",
+    "hostile",
     `export default { fetch() { console.error("${HOSTILE}\\nsecond ${HOSTILE}"); ` +
       `return new Response("ok"); } };\n`,
   );
-  const deployed = await cli("deploy", app, "-p", "hostile", "--create", "--json");
-  assert.equal(deployed.code, 0, describe(deployed));
-  const { id } = JSON.parse(deployed.stdout);
   assert.equal((await cli("invoke", id, "/")).stdout, "ok");
 
   let logs = "";
@@ -68,14 +65,11 @@ Deno.test("the CLI prints what a tenant logs without letting it drive the termin
 Deno.test("invoke on a terminal shows a body's control characters escaped; piped, the bytes", async () => {
   await using host = await startTestHost();
   const cli = (...args: string[]) => runCli(args, { env: host.env });
-  const app = await writeApp(
+  const { id } = await deployApp(
     host,
-    "app",
+    "hostile-body",
     `export default { fetch: () => new Response("${HOSTILE}\\n") };\n`,
   );
-  const deployed = await cli("deploy", app, "-p", "hostile-body", "--create", "--json");
-  assert.equal(deployed.code, 0, describe(deployed));
-  const { id } = JSON.parse(deployed.stdout);
 
   const terminal = runInTerminal(["invoke", id, "/"], { env: host.env });
   const { code } = await terminal.finish();

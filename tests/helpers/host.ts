@@ -5,7 +5,8 @@
  * @module
  */
 import { join } from "node:path";
-import { cleanEnv, MAIN_TS } from "./cli.ts";
+import { cleanEnv, jsonOf, MAIN_TS, runCliOk } from "./cli.ts";
+import type { Deployment } from "../../lib/types.ts";
 
 export { type CliResult, describe, jsonOf, runCli, runCliOk, type RunOptions } from "./cli.ts";
 
@@ -155,6 +156,23 @@ export async function writeApp(host: TestHost, name: string, code: string): Prom
   await Deno.mkdir(dir);
   await Deno.writeTextFile(join(dir, "main.ts"), code);
   return dir;
+}
+
+/**
+ * Writes `code` as an app ({@link writeApp}, named after the project) and deploys it with the
+ * CLI to a new project `project`, failing with the run's output unless it exits 0. Returns the
+ * deployment as `deploy --json` prints it.
+ */
+export async function deployApp(
+  host: TestHost,
+  project: string,
+  code: string,
+): Promise<Deployment & { url: string }> {
+  const app = await writeApp(host, project, code);
+  const deployed = await runCliOk(["deploy", app, "-p", project, "--create", "--json"], {
+    env: host.env,
+  });
+  return jsonOf(deployed);
 }
 
 /** `--unsandboxed` is added when `DEPLOY_TENANT_TEST_UNSANDBOXED=1` (machines without bwrap). */
