@@ -21,6 +21,7 @@ import {
   stopBackgroundHost,
 } from "../lib/local_host.ts";
 import type { Output } from "../lib/output.ts";
+import type { Quotas } from "../host/api/quotas.ts";
 import { parseDuration } from "../lib/time.ts";
 import { collect, globalOptions, outputFor, usageError } from "./context.ts";
 
@@ -449,7 +450,10 @@ function parseSize(
   return bytes;
 }
 
-/** `--quota` names and the host's quota keys (host/api/quotas.ts). */
+/**
+ * `--quota` names and the host's quota keys, checked against {@link Quotas}: a type import, so
+ * parsing the flags does not load host/.
+ */
 const QUOTAS = {
   projects: "projects",
   deployments: "deployments",
@@ -459,7 +463,7 @@ const QUOTAS = {
   storage: "storedBytes",
   "database-size": "databaseBytes",
   dependencies: "dependencyBytes",
-} as const;
+} as const satisfies Record<string, keyof Quotas>;
 
 /** The quotas that are sizes (and take k, m, g). */
 const SIZED_QUOTAS = new Set<string>(["storedBytes", "databaseBytes", "dependencyBytes"]);
@@ -468,9 +472,9 @@ const SIZED_QUOTAS = new Set<string>(["storedBytes", "databaseBytes", "dependenc
 function parseQuotas(
   command: Command,
   texts: string[] | undefined,
-): Partial<Record<(typeof QUOTAS)[keyof typeof QUOTAS], number>> | undefined {
+): Partial<Quotas> | undefined {
   if (!texts?.length) return undefined;
-  const quotas: Partial<Record<(typeof QUOTAS)[keyof typeof QUOTAS], number>> = {};
+  const quotas: Partial<Quotas> = {};
   for (const text of texts) {
     const [name, value = ""] = text.split("=", 2);
     const key = Object.hasOwn(QUOTAS, name) ? QUOTAS[name as keyof typeof QUOTAS] : undefined;

@@ -52,18 +52,6 @@ export const DEFAULT_QUOTAS: Quotas = {
   dependencyBytes: 1024 ** 3,
 };
 
-/** `--quota` names → {@link Quotas} keys. */
-export const QUOTA_NAMES: Record<string, keyof Quotas> = {
-  projects: "projects",
-  deployments: "deployments",
-  databases: "databases",
-  domains: "domains",
-  layers: "layers",
-  storage: "storedBytes",
-  "database-size": "databaseBytes",
-  dependencies: "dependencyBytes",
-};
-
 type Counted = Exclude<keyof Quotas, "storedBytes" | "databaseBytes" | "dependencyBytes">;
 
 const COUNTS: Record<Counted, string> = {
