@@ -3,51 +3,28 @@
  * deployment creation, and the organization boundary.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { type ApiEngine, createApi } from "../host/api/mod.ts";
-import { BlobStore } from "../host/store/blobs.ts";
 import { newToken } from "../host/store/ids.ts";
-import { Store } from "../host/store/store.ts";
 import type { KvDatabase } from "../lib/types.ts";
 import { createKvDatabase, getKvDatabase } from "../host/store/kv_databases.ts";
+import { type ApiApp, RecordingEngine, serveApi } from "./helpers/api_app.ts";
 
 const KV_KEYS = ["createdAt", "description", "id", "organizationId", "updatedAt"];
 
-const engine: ApiEngine = {
-  baseDomain: "localhost",
-  deploymentCreated() {},
-  deploymentDeleted: () => Promise.resolve(),
-};
-
-interface TestApi extends AsyncDisposable {
-  store: Store;
-  orgId: string;
+interface TestApi extends ApiApp {
   call(method: string, path: string, body?: unknown, token?: string): Promise<Response>;
 }
 
 async function startApi(): Promise<TestApi> {
-  const dir = await Deno.makeTempDir({ prefix: "databases_test_" });
-  const store = Store.open(join(dir, "host.db"));
-  const org = store.ensureOrganization("acme");
-  const token = newToken();
-  store.setToken(org.id, token);
-  const app = createApi(store, new BlobStore(join(dir, "blobs")), engine);
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
-  const base = `http://127.0.0.1:${server.addr.port}/v1`;
+  const served = await serveApi(new RecordingEngine());
+  const { url, token } = served;
   return {
-    store,
-    orgId: org.id,
+    ...served,
     call(method, path, body, as = token) {
-      return fetch(`${base}${path}`, {
+      return fetch(`${url}/v1${path}`, {
         method,
         headers: { authorization: `Bearer ${as}`, "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
-    },
-    async [Symbol.asyncDispose]() {
-      await server.shutdown();
-      store.close();
-      await Deno.remove(dir, { recursive: true });
     },
   };
 }

@@ -1,11 +1,8 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { type ApiEngine, createApi } from "../host/api/mod.ts";
-import { BlobStore } from "../host/store/blobs.ts";
 import { newToken } from "../host/store/ids.ts";
-import { Store } from "../host/store/store.ts";
 import { gitSha1 } from "../lib/git_sha1.ts";
 import { createCustomDomain, markCustomDomainVerified } from "../host/store/custom_domains.ts";
+import { type ApiApp, RecordingEngine, serveApi } from "./helpers/api_app.ts";
 
 const PROJECT_KEYS = ["createdAt", "description", "id", "name", "updatedAt"];
 const DEPLOYMENT_KEYS = [
@@ -21,53 +18,19 @@ const DEPLOYMENT_KEYS = [
   "updatedAt",
 ];
 
-/** The engine is the lead's; this one records the calls the API makes. */
-class RecordingEngine implements ApiEngine {
-  baseDomain = "localhost";
-  created: string[] = [];
-  deleted: string[] = [];
-  failDelete = false;
-
-  deploymentCreated(id: string): void {
-    this.created.push(id);
-  }
-
-  deploymentDeleted(id: string): Promise<void> {
-    if (this.failDelete) return Promise.reject(new Error("engine exploded"));
-    this.deleted.push(id);
-    return Promise.resolve();
-  }
-}
-
-interface Host extends AsyncDisposable {
-  url: string;
-  store: Store;
-  blobs: BlobStore;
+interface Host extends ApiApp {
   engine: RecordingEngine;
-  orgId: string;
-  token: string;
   /** fetch with the organization's token. */
   api(path: string, init?: RequestInit & { json?: unknown; token?: string }): Promise<Response>;
 }
 
 async function startHost(options: { maxBodyBytes?: number } = {}): Promise<Host> {
-  const dir = await Deno.makeTempDir({ prefix: "host_api_test_" });
-  const store = Store.open(join(dir, "host.sqlite"));
-  const blobs = new BlobStore(join(dir, "blobs"));
   const engine = new RecordingEngine();
-  const org = store.ensureOrganization("acme");
-  const token = newToken();
-  store.setToken(org.id, token);
-  const app = createApi(store, blobs, engine, options);
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
-  const url = `http://127.0.0.1:${server.addr.port}`;
+  const served = await serveApi(engine, options);
+  const { url, token } = served;
   return {
-    url,
-    store,
-    blobs,
+    ...served,
     engine,
-    orgId: org.id,
-    token,
     api(path, { json, token: as = token, ...init } = {}) {
       const headers = new Headers(init.headers);
       if (as) headers.set("authorization", `Bearer ${as}`);
@@ -77,11 +40,6 @@ async function startHost(options: { maxBodyBytes?: number } = {}): Promise<Host>
         headers,
         body: json === undefined ? init.body : JSON.stringify(json),
       });
-    },
-    async [Symbol.asyncDispose]() {
-      await server.shutdown();
-      store.close();
-      await Deno.remove(dir, { recursive: true });
     },
   };
 }

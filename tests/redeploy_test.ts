@@ -3,15 +3,12 @@
  * and `GET /deployments/{id}/env_vars` through the real API app.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { type ApiEngine, createApi } from "../host/api/mod.ts";
-import { BlobStore } from "../host/store/blobs.ts";
 import { newToken } from "../host/store/ids.ts";
 import { merge, mergeRedeploy, type RedeploySettings } from "../host/api/v1/redeploy_body.ts";
-import { Store } from "../host/store/store.ts";
 import { RequestError } from "../host/api/validate.ts";
 import type { Deployment } from "../lib/types.ts";
 import { createKvDatabase } from "../host/store/kv_databases.ts";
+import { type ApiApp, RecordingEngine, serveApi } from "./helpers/api_app.ts";
 
 const DB_A = "5b484959-cba2-482d-95ab-ba592784af80";
 const DB_B = "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11";
@@ -137,21 +134,8 @@ Deno.test("mergeRedeploy: new env vars are checked as at creation", () => {
 
 // ---- through the API ----
 
-class RecordingEngine implements ApiEngine {
-  baseDomain = "localhost";
-  created: string[] = [];
-  deploymentCreated(id: string): void {
-    this.created.push(id);
-  }
-  deploymentDeleted(): Promise<void> {
-    return Promise.resolve();
-  }
-}
-
-interface TestApi extends AsyncDisposable {
-  store: Store;
+interface TestApi extends ApiApp {
   engine: RecordingEngine;
-  orgId: string;
   call(
     method: string,
     path: string,
@@ -161,31 +145,19 @@ interface TestApi extends AsyncDisposable {
 }
 
 async function startApi(): Promise<TestApi> {
-  const dir = await Deno.makeTempDir({ prefix: "redeploy_test_" });
-  const store = Store.open(join(dir, "host.db"));
   const engine = new RecordingEngine();
-  const org = store.ensureOrganization("acme");
-  const token = newToken();
-  store.setToken(org.id, token);
-  const app = createApi(store, new BlobStore(join(dir, "blobs")), engine);
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, app.fetch);
-  const base = `http://127.0.0.1:${server.addr.port}/v1`;
+  const served = await serveApi(engine);
+  const { url, token } = served;
   return {
-    store,
+    ...served,
     engine,
-    orgId: org.id,
     async call(method, path, body, as = token) {
-      const response = await fetch(`${base}${path}`, {
+      const response = await fetch(`${url}/v1${path}`, {
         method,
         headers: { authorization: `Bearer ${as}`, "content-type": "application/json" },
         body: body === undefined ? undefined : JSON.stringify(body),
       });
       return { status: response.status, body: await response.json() };
-    },
-    async [Symbol.asyncDispose]() {
-      await server.shutdown();
-      store.close();
-      await Deno.remove(dir, { recursive: true });
     },
   };
 }
