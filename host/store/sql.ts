@@ -1,10 +1,10 @@
 /**
- * Small SQL helpers every store module shares: row types, timestamps, paging, LIKE escaping,
- * and JSON columns.
+ * Small SQL helpers every store module shares: row types, a prepared-statement cache,
+ * timestamps, paging, LIKE escaping, and JSON columns.
  *
  * @module
  */
-import type { DatabaseSync, SQLInputValue } from "node:sqlite";
+import type { DatabaseSync, SQLInputValue, StatementSync } from "node:sqlite";
 import type { ListQuery, Page } from "./store.ts";
 
 /** A value SQLite hands back. */
@@ -12,6 +12,33 @@ export type SqlValue = string | number | null;
 
 /** A row as SQLite hands it back. */
 export type Row = Record<string, SqlValue>;
+
+/**
+ * The prepared statements of one database, each prepared the first time its SQL is asked for
+ * and kept: preparing costs more than running a small query. The store and the modules that
+ * own tables of its database (app logs, usage) each keep one.
+ */
+export class StatementCache {
+  #db: DatabaseSync;
+  #statements = new Map<string, StatementSync>();
+
+  /** A cache of `db`'s statements. */
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /** The statement for `sql`, prepared on first use. */
+  get(sql: string): StatementSync {
+    let statement = this.#statements.get(sql);
+    if (!statement) this.#statements.set(sql, statement = this.#db.prepare(sql));
+    return statement;
+  }
+
+  /** Forgets every statement, before the database closes. */
+  clear(): void {
+    this.#statements.clear();
+  }
+}
 
 let lastMicros = 0;
 

@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { DatabaseSync, type StatementSync } from "node:sqlite";
+import { DatabaseSync } from "node:sqlite";
 import { Buffer } from "node:buffer";
 import { createHash, timingSafeEqual } from "node:crypto";
 import { chmodSync, closeSync, mkdirSync, openSync } from "node:fs";
@@ -36,6 +36,7 @@ import {
   type Row,
   sortColumn,
   type SqlValue,
+  StatementCache,
   timestamp,
 } from "./sql.ts";
 
@@ -195,12 +196,13 @@ const DEPLOYMENT_SORT_COLUMNS: Record<string, string> = { id: "id", created_at: 
 /** The host's metadata store. Open one per data directory; it is not shared between processes. */
 export class Store {
   #db: DatabaseSync;
-  #statements = new Map<string, StatementSync>();
+  #statements: StatementCache;
   #transactionDepth = 0;
   #logSubscribers = new Map<string, Set<(entry: BuildLogEntry | null) => void>>();
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
+    this.#statements = new StatementCache(db);
   }
 
   /** Opens (creating if needed) the database at `path` and brings its schema up to date. */
@@ -793,7 +795,7 @@ export class Store {
 
   /** Appends a build log line and hands it to live subscribers. Ignored for a deleted deployment. */
   appendBuildLog(id: string, level: string, message: string): void {
-    const { changes } = this.#statement(
+    const { changes } = this.#statements.get(
       `INSERT INTO build_logs (deployment_id, seq, level, message)
        SELECT ?1, COALESCE((SELECT MAX(seq) FROM build_logs WHERE deployment_id = ?1), 0) + 1, ?2, ?3
        WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?1)`,
@@ -878,7 +880,7 @@ export class Store {
       const record = this.getDeploymentRecord(deploymentId);
       if (!record) return false;
       const name = normalizeDomain(domain);
-      const { changes } = this.#statement(
+      const { changes } = this.#statements.get(
         "DELETE FROM domain_bindings WHERE domain = ? AND deployment_id = ?",
       ).run(name, deploymentId);
       const listed = record.domains?.includes(name) ?? false;
@@ -990,22 +992,16 @@ export class Store {
     for (const subscriber of subscribers) notify(subscriber, null);
   }
 
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) this.#statements.set(sql, statement = this.#db.prepare(sql));
-    return statement;
-  }
-
   #get(sql: string, ...params: SqlValue[]): Row | undefined {
-    return this.#statement(sql).get(...params) as Row | undefined;
+    return this.#statements.get(sql).get(...params) as Row | undefined;
   }
 
   #all(sql: string, ...params: SqlValue[]): Row[] {
-    return this.#statement(sql).all(...params) as Row[];
+    return this.#statements.get(sql).all(...params) as Row[];
   }
 
   #run(sql: string, ...params: SqlValue[]): void {
-    this.#statement(sql).run(...params);
+    this.#statements.get(sql).run(...params);
   }
 }
 

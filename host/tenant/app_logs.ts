@@ -11,9 +11,9 @@
  *
  * @module
  */
-import type { StatementSync } from "node:sqlite";
 import type { AppLogEntry, LogLevel } from "../../lib/types.ts";
 import type { Store } from "../store/store.ts";
+import { StatementCache } from "../store/sql.ts";
 
 /** The levels of app logs, least severe first. */
 export const LOG_LEVELS: readonly LogLevel[] = ["debug", "info", "warning", "error"];
@@ -148,12 +148,13 @@ export class AppLogs {
   #lastMicros = 0;
   #writtenSinceTrim = new Map<string, { lines: number; bytes: number }>();
   #subscriptions = new Map<string, Set<Subscription>>();
-  #statements = new Map<string, StatementSync>();
+  #statements: StatementCache;
   #closed = false;
 
   /** Starts keeping logs in `store`'s database, with a periodic retention sweep. */
   constructor(store: Store, options: AppLogOptions = {}) {
     this.#store = store;
+    this.#statements = new StatementCache(store.database);
     this.#retentionMs = options.retentionMs ?? DEFAULT_RETENTION_MS;
     this.#maxLines = options.maxLinesPerDeployment ?? DEFAULT_MAX_LINES_PER_DEPLOYMENT;
     this.#maxBytes = options.maxBytesPerDeployment ?? DEFAULT_MAX_BYTES_PER_DEPLOYMENT;
@@ -251,7 +252,7 @@ export class AppLogs {
     const lines = this.#buffer;
     this.#buffer = [];
     this.#bufferedBytes = 0;
-    const insert = this.#statement(
+    const insert = this.#statements.get(
       `INSERT INTO app_logs (deployment_id, time, level, message)
        SELECT ?1, ?2, ?3, ?4 WHERE EXISTS (SELECT 1 FROM deployments WHERE id = ?1)`,
     );
@@ -323,7 +324,7 @@ export class AppLogs {
       params.push(after.time, after.id);
     }
     const direction = descending ? "DESC" : "ASC";
-    const rows = this.#statement(
+    const rows = this.#statements.get(
       `SELECT id, deployment_id, time, level, message FROM app_logs WHERE ${where.join(" AND ")}
        ORDER BY time ${direction}, id ${direction} LIMIT ?`,
     ).iterate(...params, query.limit + 1) as Iterable<{
@@ -412,7 +413,7 @@ export class AppLogs {
     this.flush();
     let deleted = 0;
     const cutoff = (this.#now() - this.#retentionMs) * 1000;
-    const expire = this.#statement(
+    const expire = this.#statements.get(
       `DELETE FROM app_logs WHERE id IN (SELECT id FROM app_logs WHERE time < ? LIMIT ?)`,
     );
     while (!this.#closed) {
@@ -421,7 +422,7 @@ export class AppLogs {
       if (changes < DELETE_CHUNK) break;
       await new Promise((resolve) => setTimeout(resolve, 0));
     }
-    const crowded = this.#statement(
+    const crowded = this.#statements.get(
       `SELECT deployment_id FROM app_logs GROUP BY deployment_id
        HAVING COUNT(*) > ? OR SUM(octet_length(message)) > ?`,
     ).all(this.#maxLines, this.#maxBytes) as { deployment_id: string }[];
@@ -436,12 +437,12 @@ export class AppLogs {
 
   /** Keeps the newest lines of the deployment within both its line and its byte budget. */
   #trim(deploymentId: string): number {
-    const byLines = this.#statement(
+    const byLines = this.#statements.get(
       `SELECT time, id FROM app_logs WHERE deployment_id = ?
        ORDER BY time DESC, id DESC LIMIT 1 OFFSET ?`,
     ).get(deploymentId, this.#maxLines - 1) as { time: number; id: number } | undefined;
     // The oldest line whose bytes, with all newer ones', still fit the budget.
-    const byBytes = this.#statement(
+    const byBytes = this.#statements.get(
       `SELECT time, id FROM (
          SELECT time, id, SUM(octet_length(message)) OVER (ORDER BY time DESC, id DESC) AS total
          FROM app_logs WHERE deployment_id = ?)
@@ -453,7 +454,7 @@ export class AppLogs {
     const oldestKept = candidates.reduce((a, b) =>
       (b.time > a.time || (b.time === a.time && b.id > a.id)) ? b : a
     );
-    const { changes } = this.#statement(
+    const { changes } = this.#statements.get(
       `DELETE FROM app_logs WHERE deployment_id = ? AND (time, id) < (?, ?)`,
     ).run(deploymentId, oldestKept.time, oldestKept.id);
     return Number(changes);
@@ -463,12 +464,6 @@ export class AppLogs {
   #nextMicros(): number {
     this.#lastMicros = Math.max(Math.floor(this.#now() * 1000), this.#lastMicros + 1);
     return this.#lastMicros;
-  }
-
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) this.#statements.set(sql, statement = this.#store.database.prepare(sql));
-    return statement;
   }
 }
 

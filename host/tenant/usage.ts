@@ -10,9 +10,9 @@
  *
  * @module
  */
-import type { StatementSync } from "node:sqlite";
 import type { Analytics } from "../../lib/types.ts";
 import type { Store } from "../store/store.ts";
+import { StatementCache } from "../store/sql.ts";
 import { USAGE_FIELDS as CLIENT_USAGE_FIELDS } from "../../lib/analytics.ts";
 
 /** Length of one bucket: 15 minutes, as on Deno Deploy. */
@@ -73,12 +73,13 @@ export class UsageMeter {
   #beforeQuery?: () => void;
   #pending = new Map<string, PendingBucket>();
   #timer?: ReturnType<typeof setInterval>;
-  #statements = new Map<string, StatementSync>();
+  #statements: StatementCache;
   #closed = false;
 
   /** Starts counting into `store`'s database. */
   constructor(store: Store, options: UsageMeterOptions = {}) {
     this.#store = store;
+    this.#statements = new StatementCache(store.database);
     this.#now = options.now ?? Date.now;
     this.#beforeQuery = options.beforeQuery;
     const flushIntervalMs = options.flushIntervalMs ?? 60_000;
@@ -115,7 +116,7 @@ export class UsageMeter {
     const buckets = [...this.#pending.values()];
     this.#pending.clear();
     const columns = USAGE_FIELDS.map((field) => COLUMNS[field]);
-    const upsert = this.#statement(
+    const upsert = this.#statements.get(
       `INSERT INTO usage_buckets (organization_id, project_id, bucket_start, ${columns.join(", ")})
        VALUES (?, ?, ?, ${columns.map(() => "?").join(", ")})
        ON CONFLICT (project_id, bucket_start) DO UPDATE SET ${
@@ -164,7 +165,7 @@ export class UsageMeter {
     const sums = USAGE_FIELDS.map((field) =>
       field === "maxRssMemoryBytes" ? `MAX(${COLUMNS[field]})` : `SUM(${COLUMNS[field]})`
     );
-    const rows = this.#statement(
+    const rows = this.#statements.get(
       `SELECT bucket_start, ${sums.join(", ")} FROM usage_buckets
        WHERE ${where} AND bucket_start >= ? AND bucket_start < ?
        GROUP BY bucket_start`,
@@ -185,12 +186,6 @@ export class UsageMeter {
       ],
       values,
     };
-  }
-
-  #statement(sql: string): StatementSync {
-    let statement = this.#statements.get(sql);
-    if (!statement) this.#statements.set(sql, statement = this.#store.database.prepare(sql));
-    return statement;
   }
 }
 
