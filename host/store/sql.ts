@@ -53,28 +53,34 @@ export function timestamp(): string {
   return `${iso.slice(0, -1)}${String(micros % 1000).padStart(3, "0")}Z`;
 }
 
+/** `text` with LIKE's wildcards (`%`, `_`) and `\` escaped, for a `LIKE ? ESCAPE '\'`. */
 export function escapeLike(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
+/** The column `sort` names in `columns`; a `RangeError` for a sort the list does not allow. */
 export function sortColumn(columns: Record<string, string>, sort: string): string {
   const column = Object.hasOwn(columns, sort) ? columns[sort] : undefined;
   if (!column) throw new RangeError(`Cannot sort by ${JSON.stringify(sort)}`);
   return column;
 }
 
+/** Whether `error` is SQLite's refusal of a row that breaks a UNIQUE constraint. */
 export function isUniqueViolation(error: unknown): boolean {
   return error instanceof Error && /UNIQUE constraint failed/.test(error.message);
 }
 
+/** A nullable TEXT column's value: NULL (or a missing column) is `null`, anything else a string. */
 export function nullableString(value: SqlValue | undefined): string | null {
   return value === null || value === undefined ? null : String(value);
 }
 
+/** `value` for a JSON column: its JSON text, or SQL NULL for `null` and `undefined`. */
 export function jsonOrNull(value: unknown): string | null {
   return value === null || value === undefined ? null : JSON.stringify(value);
 }
 
+/** A JSON column's value parsed; `null` for NULL (or a value that is not text). */
 export function parseJson<T>(value: SqlValue | undefined): T | null {
   return typeof value === "string" ? JSON.parse(value) as T : null;
 }
