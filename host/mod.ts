@@ -354,6 +354,17 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   });
   const hostname = options.hostname ?? "127.0.0.1";
   let server: HostServer;
+  /** Stops what has started, newest first, when a later part of the host fails to start. */
+  const abandonStart = async () => {
+    await front?.stop();
+    await server.shutdown();
+    await selfFetches.shutdown();
+    await egress.close();
+    await runtime.stopAll();
+    await cgroups?.close();
+    store.close();
+    lock.close();
+  };
   if (haproxy) {
     // HAProxy takes the public port; the host's server listens behind it on a unix socket.
     const apiSocket = frontProxyApiSocket(dataDir);
@@ -375,13 +386,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         cgroup: cgroups?.serviceCgroup("edge", CPU_WEIGHTS.normal),
       });
     } catch (error) {
-      await server.shutdown();
-      await selfFetches.shutdown();
-      await egress.close();
-      await runtime.stopAll();
-      await cgroups?.close();
-      store.close();
-      lock.close();
+      await abandonStart();
       throw error;
     }
     port = front.port;
@@ -402,14 +407,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
         log,
       });
     } catch (error) {
-      await front?.stop();
-      await server.shutdown();
-      await selfFetches.shutdown();
-      await egress.close();
-      await runtime.stopAll();
-      await cgroups?.close();
-      store.close();
-      lock.close();
+      await abandonStart();
       throw error;
     }
     await openCa().catch((error) => log(`local CA unavailable: ${error.message}`));
