@@ -5,29 +5,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, runCli } from "./helpers/cli.ts";
+import { sentinelApi } from "./helpers/sentinel_api.ts";
 
 const HOOKS = new URL("../examples/hooks", import.meta.url).pathname;
 
-/** An API that fails every request: proof that a command sent nothing. */
-function sentinel() {
-  let requests = 0;
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, () => {
-    requests++;
-    return Response.json({ code: "deploymentNotFound", message: "unexpected" }, { status: 404 });
-  });
-  return {
-    env: {
-      DEPLOY_API_URL: `http://127.0.0.1:${server.addr.port}/v1`,
-      DEPLOY_ACCESS_TOKEN: "token",
-      DEPLOY_ORG_ID: "00000000-0000-4000-8000-000000000000",
-    },
-    requests: () => requests,
-    stop: () => server.shutdown(),
-  };
-}
-
 Deno.test("swapped or extra arguments get the command to type, exit 2, nothing sent", async () => {
-  const api = sentinel();
+  const api = sentinelApi();
   const dir = await Deno.makeTempDir();
   try {
     const envFile = join(dir, ".env.production");

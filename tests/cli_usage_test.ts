@@ -5,28 +5,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { describe, jsonOf, runCli } from "./helpers/cli.ts";
+import { sentinelApi } from "./helpers/sentinel_api.ts";
 
 const HOOKS = new URL("../examples/hooks", import.meta.url).pathname;
-
-/** A server that counts requests: proof that a command sent nothing. */
-function sentinel() {
-  let requests = 0;
-  const server = Deno.serve({ port: 0, hostname: "127.0.0.1", onListen() {} }, () => {
-    requests++;
-    return Response.json({ code: "unexpected", message: "no request was expected" }, {
-      status: 500,
-    });
-  });
-  return {
-    env: {
-      DEPLOY_API_URL: `http://127.0.0.1:${server.addr.port}/v1`,
-      DEPLOY_ACCESS_TOKEN: "token",
-      DEPLOY_ORG_ID: "00000000-0000-4000-8000-000000000000",
-    },
-    requests: () => requests,
-    stop: () => server.shutdown(),
-  };
-}
 
 /** A port nothing listens on. */
 function closedPort(): number {
@@ -107,7 +88,7 @@ Deno.test("login, whoami, config and version, which other CLIs have, say what to
 });
 
 Deno.test("invoke -X GET (or HEAD) with a body is a usage error, not an unreachable host", async () => {
-  const api = sentinel();
+  const api = sentinelApi();
   try {
     for (const method of ["GET", "head"]) {
       const result = await runCli(["invoke", "http://127.0.0.1:9/", "-X", method, "-d", "x"], {
@@ -133,7 +114,7 @@ Deno.test("under --json a usage error is a JSON document on stderr", async () =>
 });
 
 Deno.test("deploy rejects a missing directory or a file before contacting the API", async () => {
-  const api = sentinel();
+  const api = sentinelApi();
   try {
     const missing = await runCli(["deploy", "/no/such/dir", "-p", "x"], { env: api.env });
     assert.equal(missing.code, 2, describe(missing));
@@ -149,7 +130,7 @@ Deno.test("deploy rejects a missing directory or a file before contacting the AP
 });
 
 Deno.test("deploy names a malformed --env and the line of a malformed .env", async () => {
-  const api = sentinel();
+  const api = sentinelApi();
   const dir = await Deno.makeTempDir();
   try {
     const env = await runCli(["deploy", HOOKS, "--env", "MIN_SCORE"], { env: api.env });
@@ -178,7 +159,7 @@ Deno.test("deploy names a malformed --env and the line of a malformed .env", asy
 });
 
 Deno.test("an --env-file or env load file that is a directory is a usage error, no stack", async () => {
-  const api = sentinel();
+  const api = sentinelApi();
   const dir = await Deno.makeTempDir();
   try {
     const deploy = await runCli(["deploy", HOOKS, "--env-file", dir], { env: api.env });
@@ -244,7 +225,7 @@ Deno.test("with no API and no local host, commands exit 6 instead of starting on
 });
 
 Deno.test("deploy --dry-run lists what would be sent and sends nothing", async () => {
-  const api = sentinel();
+  const api = sentinelApi();
   try {
     const human = await runCli(["deploy", HOOKS, "--dry-run", "--env", "SECRET=hunter2"], {
       env: api.env,
@@ -277,7 +258,7 @@ Deno.test("deploy --dry-run counts one file as one file", async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(join(dir, "main.ts"), "Deno.serve(() => new Response());");
-    const api = sentinel();
+    const api = sentinelApi();
     try {
       const result = await runCli(["deploy", dir, "--dry-run"], { env: api.env });
       assert.equal(result.code, 0, describe(result));
@@ -291,7 +272,7 @@ Deno.test("deploy --dry-run counts one file as one file", async () => {
 });
 
 Deno.test("logs --since after --until is a usage error, not an empty answer", async () => {
-  const api = sentinel();
+  const api = sentinelApi();
   try {
     const result = await runCli(["logs", "abcde12vwxyz", "--since", "5m", "--until", "10m"], {
       env: api.env,
@@ -305,7 +286,7 @@ Deno.test("logs --since after --until is a usage error, not an empty answer", as
 });
 
 Deno.test("project delete refuses without --yes when stdin is not a terminal", async () => {
-  const api = sentinel();
+  const api = sentinelApi();
   try {
     const result = await runCli(["project", "delete", "acme"], { env: api.env, stdin: "y\n" });
     assert.equal(result.code, 2, describe(result));
@@ -365,7 +346,7 @@ Deno.test("host on a port already in use names that port, not the HTTPS one", as
 });
 
 Deno.test("deploy --dry-run prints the warnings a deploy would print", async () => {
-  const api = sentinel();
+  const api = sentinelApi();
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(
@@ -388,7 +369,7 @@ Deno.test("deploy --dry-run prints the warnings a deploy would print", async () 
 });
 
 Deno.test("deploy says when .gitignore leaves out the entry point it would have found", async () => {
-  const api = sentinel();
+  const api = sentinelApi();
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeTextFile(
