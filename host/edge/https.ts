@@ -249,17 +249,44 @@ function infoOf(
   };
 }
 
-/** Writes `response` as HTTP/1.1 on a raw connection (an upgrade that was refused), then ends it. */
+/**
+ * Writes `response` as HTTP/1.1 on a raw connection (an upgrade that was refused), then ends it.
+ * The body runs until the connection closes, written as the client takes it: read whole first,
+ * a tenant's refusal of any size waited in the host's memory.
+ */
 async function sendRaw(socket: Duplex, response: Response): Promise<void> {
-  const body = new Uint8Array(await response.arrayBuffer());
   let head = `HTTP/1.1 ${response.status} ${STATUS_CODES[response.status] ?? ""}\r\n`;
   for (const [name, value] of response.headers) {
     if (name !== "content-length" && name !== "transfer-encoding" && name !== "connection") {
       head += `${name}: ${value}\r\n`;
     }
   }
-  head += `content-length: ${body.length}\r\nconnection: close\r\n\r\n`;
-  socket.end(Buffer.concat([Buffer.from(head, "latin1"), body]));
+  socket.write(Buffer.from(`${head}connection: close\r\n\r\n`, "latin1"));
+  let gone = socket.destroyed;
+  const onClose = () => gone = true;
+  socket.once("close", onClose);
+  const reader = response.body?.getReader();
+  try {
+    while (reader && !gone) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (!socket.write(value)) {
+        await new Promise<void>((resolve) => {
+          const done = () => {
+            socket.off("drain", done);
+            socket.off("close", done);
+            resolve();
+          };
+          socket.on("drain", done);
+          socket.on("close", done);
+        });
+      }
+    }
+  } finally {
+    socket.off("close", onClose);
+    if (gone) await reader?.cancel().catch(() => {});
+    socket.end();
+  }
 }
 
 /** Writes a fetch `Response` to a Node response, honouring back-pressure. */

@@ -14,6 +14,7 @@ import { createHash } from "node:crypto";
 import { type IncomingMessage, request as httpRequest } from "node:http";
 import type { Duplex } from "node:stream";
 import { TenantFrames } from "./websocket_frames.ts";
+import { tenantResponse } from "../tenant/client.ts";
 
 /** Headers the router's handshake sets itself; the rest of the client's go to the tenant. */
 const HANDSHAKE_HEADERS = new Set([
@@ -48,6 +49,14 @@ const rawUpgrades = new WeakMap<Request, RawUpgrade>();
 /** Marks `request` as one whose client connection `raw` the relay may take over. */
 export function upgradeRaw(request: Request, raw: RawUpgrade): void {
   rawUpgrades.set(request, raw);
+}
+
+/** The answer when the tenant's WebSocket could not be opened. */
+function unavailable(error: Error): Response {
+  return Response.json(
+    { code: "deploymentUnavailable", message: `WebSocket to the deployment: ${error.message}` },
+    { status: 502 },
+  );
 }
 
 /** Whether `request` asks to become a WebSocket. */
@@ -92,27 +101,22 @@ export async function relayWebSocket(
         const protocol = response.headers["sec-websocket-protocol"];
         resolve({ socket, head, protocol: typeof protocol === "string" ? protocol : undefined });
       });
+      // A refusal is an answer like any other of the tenant's: it streams as the client reads
+      // it, and its bytes are billed. Read whole first, one of any size waited in the host's
+      // memory (a tenant could end the host so), and none of it was billed.
       outgoing.on("response", (response: IncomingMessage) => {
-        const chunks: Uint8Array[] = [];
-        response.on("data", (chunk: Uint8Array) => chunks.push(chunk));
-        response.on("end", () => {
-          const answer = new Headers();
-          for (const [name, value] of Object.entries(response.headers)) {
-            if (typeof value === "string") answer.set(name, value);
-          }
-          const status = response.statusCode ?? 502;
-          const body = status === 204 || status === 304 ? null : Buffer.concat(chunks);
-          resolve(new Response(body, { status, headers: answer }));
-        });
+        const onBytes = hooks.onBytes;
+        try {
+          resolve(tenantResponse(response, {
+            method: "GET",
+            onBodyBytes: onBytes && ((bytes) => onBytes(0, bytes)),
+          }));
+        } catch (error) { // a status no Response can have
+          response.destroy();
+          resolve(unavailable(error as Error));
+        }
       });
-      outgoing.on("error", (error: Error) =>
-        resolve(Response.json(
-          {
-            code: "deploymentUnavailable",
-            message: `WebSocket to the deployment: ${error.message}`,
-          },
-          { status: 502 },
-        )));
+      outgoing.on("error", (error: Error) => resolve(unavailable(error)));
       outgoing.end();
     },
   );

@@ -76,7 +76,7 @@ export class TenantClient {
       outgoing.on("response", (incoming: IncomingMessage) => {
         signal?.removeEventListener("abort", onAbort);
         try {
-          resolve(toResponse(incoming, request));
+          resolve(tenantResponse(incoming, request));
         } catch (error) { // a status no Response can have
           incoming.destroy();
           reject(error);
@@ -117,7 +117,15 @@ async function sendBody(
   outgoing.end();
 }
 
-function toResponse(incoming: IncomingMessage, { method, onBodyBytes }: TenantRequest): Response {
+/**
+ * The tenant's answer `incoming` to a `method` request as a web `Response` whose body streams
+ * as it is read (see {@link TenantRequest.onBodyBytes}). Throws for a status no `Response` can
+ * have.
+ */
+export function tenantResponse(
+  incoming: IncomingMessage,
+  { method, onBodyBytes }: Pick<TenantRequest, "method" | "onBodyBytes">,
+): Response {
   const headers = new Headers();
   const raw = incoming.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
