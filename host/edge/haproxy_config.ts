@@ -19,6 +19,7 @@
  *
  * @module
  */
+import { ROUTER_ERROR_HEADER } from "../../lib/urls.ts";
 
 /** A Host whose port, if it has one, is 0–65535 (the name is checked by the map lookup). */
 const HOST_WITH_PORT =
@@ -281,6 +282,9 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
       // answer and hung up billed it the whole length (256 MiB for a hundred bytes).
       `  http-response set-var(txn.out) res.hdr(content-length) if { res.hdr_val(content-length) le ${HEAD_COUNTED_BYTES} } !{ method HEAD }`,
       "  http-response set-var(txn.out) int(0) if { method HEAD }",
+      // The router's mark on its own errors is the host's: a tenant's copy would make its answer
+      // read as "no deployment answers here" to `invoke` (lib/invoke.ts).
+      `  http-response del-header ${ROUTER_ERROR_HEADER}`,
     );
     for (let thread = 0; thread < threads; thread++) {
       const onThread = threads > 1 ? ` { thread ${thread} }` : "";

@@ -14,6 +14,7 @@
  */
 import { Agent, request as httpRequest } from "node:http";
 import type { IncomingMessage } from "node:http";
+import { ROUTER_ERROR_HEADER } from "../../lib/urls.ts";
 
 /** What {@link TenantClient.fetch} sends. */
 export interface TenantRequest {
@@ -119,8 +120,8 @@ async function sendBody(
 
 /**
  * The tenant's answer `incoming` to a `method` request as a web `Response` whose body streams
- * as it is read (see {@link TenantRequest.onBodyBytes}). Throws for a status no `Response` can
- * have.
+ * as it is read (see {@link TenantRequest.onBodyBytes}), without the headers only the host may
+ * set. Throws for a status no `Response` can have.
  */
 export function tenantResponse(
   incoming: IncomingMessage,
@@ -129,6 +130,9 @@ export function tenantResponse(
   const headers = new Headers();
   const raw = incoming.rawHeaders;
   for (let i = 0; i < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
+  // The router's mark on its own errors is the host's to set: a tenant's copy would make its
+  // answer read as the platform's ("no deployment answers here") to `invoke`.
+  headers.delete(ROUTER_ERROR_HEADER);
   const status = incoming.statusCode ?? 502;
   const bodyless = method === "HEAD" || NULL_BODY_STATUSES.has(status);
   if (bodyless) incoming.resume(); // nothing to read; frees the connection
