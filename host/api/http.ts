@@ -10,6 +10,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { parseStrictJsonBytes } from "./strict_json.ts";
 import type { ListQuery, Page } from "../store/store.ts";
 import { parseListQuery, RequestError } from "./validate.ts";
+import { takeBodyBytes } from "./body_budget.ts";
 
 /** Hono variables of an API request: the authenticated organization and the trace id. */
 export type ApiEnv = { Variables: { organizationId: string; rayId: string } };
@@ -93,7 +94,9 @@ function setLinkHeader(c: Context<Env>, page: number, limit: number, total: numb
 
 /**
  * Reads a JSON body of at most `maxBytes`, counting as it arrives so an oversized body
- * is refused without being buffered, and parses it strictly ({@link parseStrictJson}).
+ * is refused without being buffered, and parses it strictly ({@link parseStrictJson}). Its bytes
+ * count against the organization's and the host's body budget as they come (body_budget.ts): a
+ * request that would pass either is `429 tooManyUploads`.
  * A `Content-Type` other than JSON is 415. The whole body is still parsed in one piece: a
  * streaming parser (assets written as they arrive) is future work.
  */
@@ -128,6 +131,14 @@ export async function readJson(c: Context<Env>, maxBytes: number): Promise<unkno
     for await (const chunk of c.req.raw.body ?? []) {
       const needed = size + chunk.byteLength;
       if (needed > maxBytes) throw tooLarge();
+      if (!takeBodyBytes(c.req.raw, c.get("organizationId"), chunk.byteLength)) {
+        throw new RequestError(
+          429,
+          "tooManyUploads",
+          "The host holds as many request bodies as it may at once (your organization's other " +
+            "uploads, or everyone's): send this one again once they have been answered",
+        );
+      }
       if (needed > buffer.byteLength) {
         const doubled = Math.max(buffer.byteLength * 2, needed);
         const grown = new Uint8Array(

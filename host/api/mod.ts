@@ -9,6 +9,7 @@
  *
  * @module
  */
+import { BodyBudget, countBodyAgainst } from "./body_budget.ts";
 import { Hono } from "hono";
 import type { AppLogs } from "../tenant/app_logs.ts";
 import type { BlobStore } from "../store/blobs.ts";
@@ -74,11 +75,19 @@ export function createApi(
   // Shared by v1 and v2: an organization's live log streams count together.
   const liveStreams = new LiveStreamSlots();
   const app = new Hono<Env>();
+  // Request bodies held at once: one body limit's worth per organization, twice that in all.
+  const bodies = new BodyBudget(maxBodyBytes, 2 * maxBodyBytes);
 
   app.use("*", async (c, next) => {
     const rayId = newRayId();
     c.set("rayId", rayId);
-    await next();
+    countBodyAgainst(c.req.raw, bodies);
+    try {
+      await next();
+    } finally {
+      // Answered: what its body parsed to is no longer held for it.
+      bodies.release(c.req.raw);
+    }
     c.res.headers.set("x-deno-ray", rayId);
   });
 
