@@ -151,12 +151,42 @@ export async function warmUp(
       // Until the socket exists a request only fails, and a failed connection costs the
       // host's thread far more (Node's error objects) than a look at the file.
       Deno.lstatSync(client.socketPath);
-      const response = await client.fetch({ method: "GET", path: "/", headers });
+      // The head and the body within the time limit too: a process that listens before its
+      // bootstrap does answers this itself, and one that never answered (or answered without
+      // end) held its build, the process and the host's shutdown for good.
+      const left = Math.max(1, deadline - Date.now());
+      const response = await client.fetch({
+        method: "GET",
+        path: "/",
+        headers,
+        signal: AbortSignal.timeout(left),
+      });
       // Read to the end, not cancelled: a cancelled body closes the connection it came on.
-      await response.arrayBuffer();
+      await readWithin(response, deadline);
       return;
-    } catch { /* not listening yet */ }
+    } catch { /* not listening yet, or not answering as a warm-up is answered */ }
     await new Promise((resolve) => setTimeout(resolve, wait));
+  }
+}
+
+/** Reads `response`'s body to its end by `deadline`; past it the body is cancelled, and throws. */
+async function readWithin(response: Response, deadline: number): Promise<void> {
+  const reader = response.body?.getReader();
+  if (!reader) return;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error("the warm-up's answer did not end in time")),
+      Math.max(0, deadline - Date.now()),
+    );
+  });
+  try {
+    while (!(await Promise.race([reader.read(), late])).done) { /* read on */ }
+  } catch (error) {
+    await reader.cancel().catch(() => {});
+    throw error;
+  } finally {
+    clearTimeout(timer);
   }
 }
 
