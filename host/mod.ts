@@ -27,7 +27,7 @@ import { behindProxy, FrontProxy, frontProxyApiSocket, frontProxyDir } from "./e
 import { type HostServer, serveHost } from "./edge/listener.ts";
 import { findHaproxy } from "./edge/haproxy.ts";
 import { createRouter } from "./edge/router.ts";
-import { edgeSocketDir, serveSelfFetches } from "./edge/self_fetch.ts";
+import { EdgeDoors, serveSelfFetches } from "./edge/self_fetch.ts";
 import type { GuardOptions } from "./tenant/process_guard.ts";
 import { deploymentDirs, kvDatabaseDir, Runtime } from "./tenant/runtime.ts";
 import { detectIsolation, type Isolation, tenantDenoBinary } from "./tenant/sandbox.ts";
@@ -214,12 +214,11 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
       }): the same isolation, but less throughput, and a burst of one tenant's connections ` +
         "delays other tenants' requests by tens of ms while it arrives (install haproxy)",
   );
-  // Mounted into sandboxes from their first start; the socket in it listens once the router is.
-  const edgeDir = edgeSocketDir(dataDir);
-  await Deno.mkdir(edgeDir, { recursive: true, mode: 0o700 });
+  // A door a process each, opened as it starts; the server behind them listens once the router is.
+  const edgeDoors = await EdgeDoors.create(dataDir);
   const runtime = new Runtime({
     isolation,
-    edge: { dir: edgeDir, baseDomain },
+    edge: { baseDomain, open: () => edgeDoors.open() },
     deploymentsDir,
     kvDir: join(dataDir, "kv"),
     kvMaxBytes: options.quotas?.databaseBytes ?? DEFAULT_QUOTAS.databaseBytes,
@@ -345,8 +344,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   });
 
   // Deployments' fetches of the host's own names, which their network may not reach.
-  const selfFetches = await serveSelfFetches({
+  const selfFetches = serveSelfFetches({
     dataDir,
+    doors: edgeDoors,
     baseDomain,
     bound: (host) => store.findDeploymentByDomain(host) !== undefined,
     handler,

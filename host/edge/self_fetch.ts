@@ -20,12 +20,12 @@ import { ROUTER_ERROR_HEADER } from "../../lib/urls.ts";
 import { hostName, invalidHostResponse } from "./router.ts";
 import { treatAsHttps } from "./https.ts";
 import { serveHost } from "./listener.ts";
-import { EDGE_SOCKET_NAME } from "../tenant/sandbox.ts";
+import { EDGE_SOCKET_NAME, type EdgeDoor } from "../tenant/sandbox.ts";
 
 /** The router's error code (in {@link ROUTER_ERROR_HEADER}) for a name no deployment is served at. */
 export const NOT_SERVED_HERE = "notServedHere";
 
-/** The host's directory holding the socket (mounted into sandboxes before the socket exists). */
+/** The host's directory holding the processes' doors ({@link EdgeDoors}). */
 export function edgeSocketDir(dataDir: string): string {
   return join(dataDir, "edge");
 }
@@ -34,6 +34,8 @@ export function edgeSocketDir(dataDir: string): string {
 export interface SelfFetchOptions {
   /** The host's data directory. */
   dataDir: string;
+  /** The doors the deployments' processes connect through (opened as they start). */
+  doors: EdgeDoors;
   baseDomain: string;
   /** Whether a deployment is bound to `host` (lower-case, no port). */
   bound: (host: string) => boolean;
@@ -49,10 +51,11 @@ const MACHINE: Deno.ServeHandlerInfo = {
 };
 
 /**
- * The most connections the socket holds at once, from all deployments together; past it a new one
- * is closed as it comes. Each costs the host three files (the deployment's connection, and both
- * ends of the one to the server behind), so no deployment can make the host run out of them (a
- * tenant once held 2 459 of them open with 3 000 connections).
+ * The most connections the doors hold at once, from all deployments together. Each costs the
+ * host three files (the deployment's connection, and both ends of the one to the server behind),
+ * so no deployment can make the host run out of them (a tenant once held 2 459 of them open with
+ * 3 000 connections). Past it, a process holding fewer than the one holding most still gets in,
+ * in place of that one's oldest ({@link EdgeDoors}).
  */
 export const EDGE_MAX_CONNECTIONS = 256;
 
@@ -69,38 +72,127 @@ export interface SelfFetchServer {
   shutdown(): Promise<void>;
 }
 
-/** Listens on the socket in {@link edgeSocketDir} and serves deployments' own fetches there. */
-export async function serveSelfFetches(options: SelfFetchOptions): Promise<SelfFetchServer> {
-  const dir = edgeSocketDir(options.dataDir);
-  await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+/** The socket behind the doors, where the host's server reads the deployments' requests. */
+function innerSocket(dataDir: string): string {
+  return join(dataDir, "edge.sock");
+}
+
+/** Serves deployments' own fetches arriving through `options.doors`. */
+export function serveSelfFetches(options: SelfFetchOptions): SelfFetchServer {
   // Deno's server holds every connection it is offered: it listens on a socket of the host's,
-  // behind a Node server on the deployments' that holds at most EDGE_MAX_CONNECTIONS.
-  const inner = join(options.dataDir, "edge.sock");
-  const server = serveHost({ path: inner }, selfFetchHandler(options), options.log);
-  const front = await frontOf(join(dir, EDGE_SOCKET_NAME), inner);
+  // behind the doors, which hold at most EDGE_MAX_CONNECTIONS.
+  const server = serveHost(
+    { path: innerSocket(options.dataDir) },
+    selfFetchHandler(options),
+    options.log,
+  );
   return {
     async shutdown() {
-      await new Promise<void>((resolve) => {
-        front.close(() => resolve());
-        for (const socket of front.open) socket.destroy();
-      });
+      await options.doors.close();
       await server.shutdown();
     },
   };
 }
 
-/** A Node server at `path` passing each connection's bytes to the socket at `inner`, and back. */
-async function frontOf(
-  path: string,
-  inner: string,
-): Promise<net.Server & { open: Set<net.Socket> }> {
-  await Deno.remove(path).catch(() => {}); // left by a host that was killed
-  const open = new Set<net.Socket>();
-  const front = net.createServer((socket) => {
-    const behind = net.connect(inner);
-    open.add(socket);
+/**
+ * The sockets deployments' processes connect to for their fetches of the host's own names: one
+ * per process, in a directory of its own (mounted at sandbox.ts `EDGE_SOCKET_IN_SANDBOX`), so the
+ * host knows whose each connection is. They share {@link EDGE_MAX_CONNECTIONS}, and fairly: with
+ * every place taken, a process holding fewer connections than the one holding most takes the
+ * place of that one's oldest. One socket for all let a single deployment holding every place
+ * (connections it opens and keeps, or a fetch of itself from itself) fail every other
+ * deployment's fetches of its own URL.
+ */
+export class EdgeDoors {
+  readonly #dir: string;
+  readonly #inner: string;
+  /** Each open door's connections, oldest first, each with what closes it. */
+  readonly #doors = new Set<Map<net.Socket, () => void>>();
+  readonly #servers = new Set<net.Server>();
+  #held = 0;
+
+  private constructor(dir: string, inner: string) {
+    this.#dir = dir;
+    this.#inner = inner;
+  }
+
+  /** The doors of the host at `dataDir`, none open (those a killed host left are removed). */
+  static async create(dataDir: string): Promise<EdgeDoors> {
+    const dir = edgeSocketDir(dataDir);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+    await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
+    return new EdgeDoors(dir, innerSocket(dataDir));
+  }
+
+  /** Connections held through all doors now. */
+  get held(): number {
+    return this.#held;
+  }
+
+  /** Opens a process's door: a directory holding its socket ({@link EDGE_SOCKET_NAME}). */
+  async open(): Promise<EdgeDoor> {
+    const dir = join(this.#dir, crypto.randomUUID());
+    await Deno.mkdir(dir, { mode: 0o700 });
+    const own = new Map<net.Socket, () => void>();
+    const server = net.createServer((socket) => this.#admit(own, socket));
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(join(dir, EDGE_SOCKET_NAME), () => {
+        server.off("error", reject);
+        resolve();
+      });
+    });
+    this.#doors.add(own);
+    this.#servers.add(server);
+    let closed: Promise<void> | undefined;
+    return {
+      dir,
+      close: () =>
+        closed ??= (async () => {
+          this.#doors.delete(own);
+          this.#servers.delete(server);
+          await new Promise<void>((resolve) => {
+            server.close(() => resolve());
+            for (const close of [...own.values()]) close();
+          });
+          await Deno.remove(dir, { recursive: true }).catch(() => {});
+        })(),
+    };
+  }
+
+  /** Closes every door. */
+  async close(): Promise<void> {
+    await Promise.all(
+      [...this.#servers].map((server) =>
+        new Promise<void>((resolve) => {
+          server.close(() => resolve());
+          for (const door of this.#doors) for (const close of [...door.values()]) close();
+        })
+      ),
+    );
+    this.#doors.clear();
+    this.#servers.clear();
+  }
+
+  /** Lets `socket` in through the door holding `own`, or closes it (see the class). */
+  #admit(own: Map<net.Socket, () => void>, socket: net.Socket): void {
+    if (this.#held >= EDGE_MAX_CONNECTIONS) {
+      let most = own;
+      for (const door of this.#doors) if (door.size > most.size) most = door;
+      if (most.size <= own.size + 1) {
+        socket.destroy();
+        return;
+      }
+      most.values().next().value!(); // gives its place back at once
+    }
+    const behind = net.connect(this.#inner);
+    let gone = false;
     const close = () => {
-      open.delete(socket);
+      if (!gone) {
+        gone = true;
+        own.delete(socket);
+        this.#held--;
+      }
       socket.destroy();
       behind.destroy();
     };
@@ -108,18 +200,11 @@ async function frontOf(
       end.on("error", close);
       end.on("close", close);
     }
+    own.set(socket, close);
+    this.#held++;
     socket.setTimeout(EDGE_IDLE_MS, close);
     socket.pipe(behind).pipe(socket);
-  });
-  front.maxConnections = EDGE_MAX_CONNECTIONS;
-  await new Promise<void>((resolve, reject) => {
-    front.once("error", reject);
-    front.listen(path, () => {
-      front.off("error", reject);
-      resolve();
-    });
-  });
-  return Object.assign(front, { open });
+  }
 }
 
 /** Serves the router's deployments alone; a name none is served at is {@link NOT_SERVED_HERE}. */

@@ -12,6 +12,7 @@ import {
   DEFAULT_KV_MAX_BYTES,
   ensureKvFile,
   type Isolation,
+  mayUseEdge,
   SOCKET_NAME,
   tenantCommand,
   type TenantEdge,
@@ -656,9 +657,11 @@ export class Runtime {
     // Whatever is there: a socket of an earlier process, or a directory an earlier one made of
     // the name before it listened (the path is the tenant's to write until then), with files.
     await Deno.remove(join(spec.runDir, SOCKET_NAME), { recursive: true }).catch(() => {});
+    // Its own door to the host's socket, so the host can share that socket out per process.
+    const door = mayUseEdge(spec) ? await spec.edge!.open() : undefined;
     const cgroup = this.#makeCgroup();
     const tenant = tenantCommand(
-      { cacheFileBytes: this.#options.cacheDatabaseBytes, ...spec },
+      { cacheFileBytes: this.#options.cacheDatabaseBytes, ...spec, edgeDir: door?.dir },
       this.#options.isolation,
     );
     const { command, args, env, cwd } = cgroup ? inCgroup(tenant, cgroup) : tenant;
@@ -679,8 +682,10 @@ export class Runtime {
       child = spawning.spawn();
     } catch (error) {
       cgroup?.remove();
+      await door?.close();
       throw error;
     }
+    if (door) child.status.finally(() => door.close());
     const process: Launched = {
       child,
       socketPath: join(spec.runDir, SOCKET_NAME),

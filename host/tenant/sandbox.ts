@@ -206,10 +206,12 @@ export interface TenantSpec {
   /** `permissions.net` of the deployment: undefined/null = all public hosts, `[]` = none. */
   net?: string[] | null;
   /**
-   * The host's names and the directory of its socket for a deployment's fetches of them
+   * The host's names and the doors to its socket for a deployment's fetches of them
    * (host/edge/self_fetch.ts), which a deployment that may reach all public hosts is given.
    */
   edge?: TenantEdge;
+  /** The directory of this process's own door (set by the launcher: see {@link mayUseEdge}). */
+  edgeDir?: string;
   /**
    * Whether `net` may name loopback and private addresses (the host's operator allows it,
    * `host --allow-private-net`); otherwise they stay denied whatever the list says.
@@ -613,10 +615,18 @@ export function deploymentEnv(
 
 /** Where a deployment's fetches of the host's own names go (see host/edge/self_fetch.ts). */
 export interface TenantEdge {
-  /** The host's directory holding the socket ({@link EDGE_SOCKET_NAME}). */
-  dir: string;
   /** The host's base domain: names under it are the host's without a look-up. */
   baseDomain: string;
+  /** Opens a process's own door to the host's socket, which it closes when the process exits. */
+  open(): Promise<EdgeDoor>;
+}
+
+/** A process's own way to the host's socket (host/edge/self_fetch.ts `EdgeDoors`). */
+export interface EdgeDoor {
+  /** The host's directory holding the socket ({@link EDGE_SOCKET_NAME}). */
+  dir: string;
+  /** Stops listening and closes the door's connections. */
+  close(): Promise<void>;
 }
 
 /**
@@ -629,9 +639,19 @@ export const EDGE_SOCKET_NAME = "up";
 const EDGE_DIR_IN_SANDBOX = "/deno/edge";
 export const EDGE_SOCKET_IN_SANDBOX = `${EDGE_DIR_IN_SANDBOX}/${EDGE_SOCKET_NAME}`;
 
-/** The edge a tenant is given: only one that may reach every public host, as its own clients can. */
-function edgeOf(spec: TenantSpec): TenantEdge | undefined {
-  return spec.edge && (!spec.net || spec.net.includes("*")) ? spec.edge : undefined;
+/**
+ * Whether a tenant is given the edge: only one that may reach every public host, as its own
+ * clients can. Its launcher then opens it a door ({@link TenantSpec.edgeDir}).
+ */
+export function mayUseEdge(spec: TenantSpec): boolean {
+  return spec.edge !== undefined && (!spec.net || spec.net.includes("*"));
+}
+
+/** The edge a tenant is given, and its own door's directory: none until one was opened. */
+function edgeOf(spec: TenantSpec): { dir: string; baseDomain: string } | undefined {
+  return mayUseEdge(spec) && spec.edgeDir !== undefined
+    ? { dir: spec.edgeDir, baseDomain: spec.edge!.baseDomain }
+    : undefined;
 }
 
 /**

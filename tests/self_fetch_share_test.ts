@@ -1,0 +1,105 @@
+/**
+ * The host's socket for deployments' fetches of its own names (host/edge/self_fetch.ts) is
+ * shared fairly: one deployment holding every connection the host allows must not leave the
+ * others' fetches of their own URLs failing. From a seventh red-team pass.
+ */
+import assert from "node:assert/strict";
+import { hasProgram } from "../lib/programs.ts";
+import { deployModule, startApiHost } from "./helpers/api_host.ts";
+import { rawGetJson } from "./helpers/raw_http.ts";
+import net from "node:net";
+import { join } from "node:path";
+import { EDGE_MAX_CONNECTIONS, EdgeDoors } from "../host/edge/self_fetch.ts";
+import { EDGE_SOCKET_IN_SANDBOX, EDGE_SOCKET_NAME, type EdgeDoor } from "../host/tenant/sandbox.ts";
+
+Deno.test({
+  name:
+    "a deployment holding every connection to the host's socket leaves other deployments' own fetches working",
+  // Only a sandbox finds the socket at a path its module can name.
+  ignore: !hasProgram("bwrap"),
+  async fn() {
+    await using api = await startApiHost();
+    assert.ok(api.host.isolation.startsWith("bubblewrap"), api.host.isolation);
+    const hog = await deployModule(
+      api,
+      "edge-hog",
+      `const held = [];
+Deno.serve(async (request) => {
+  if (new URL(request.url).pathname === "/release") {
+    held.splice(0).forEach((conn) => conn.close());
+    return new Response("released");
+  }
+  // Each held open: a byte of a request head now and then would keep it from going idle.
+  for (let i = 0; i < ${2 * EDGE_MAX_CONNECTIONS}; i++) {
+    try {
+      held.push(await Deno.connect({ transport: "unix", path: ${
+        JSON.stringify(EDGE_SOCKET_IN_SANDBOX)
+      } }));
+    } catch { /* refused */ }
+  }
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  return new Response(String(held.length));
+});
+`,
+    );
+    const pages = await deployModule(
+      api,
+      "crm-pages",
+      `Deno.serve(async (request) => {
+  const url = new URL(request.url);
+  if (url.pathname === "/api/leads") return Response.json({ leads: 3 });
+  try {
+    const response = await fetch(new URL("/api/leads", request.url));
+    return Response.json({ status: response.status, json: await response.json() });
+  } catch (error) {
+    return Response.json({ error: String(error) });
+  }
+});
+`,
+    );
+    await rawGetJson(api.host.port, hog.host, "/flood");
+    try {
+      for (let i = 0; i < 3; i++) {
+        const seen = await rawGetJson<Record<string, unknown>>(api.host.port, pages.host, "/");
+        assert.deepEqual(seen, { status: 200, json: { leads: 3 } }, `fetch ${i + 1}`);
+      }
+    } finally {
+      await rawGetJson(api.host.port, hog.host, "/release").catch(() => {});
+    }
+  },
+});
+
+Deno.test("the doors to the host's socket share its places per process, and a closed door is gone with its connections", async () => {
+  const dataDir = await Deno.makeTempDir();
+  const doors = await EdgeDoors.create(dataDir);
+  // The host's server behind the doors, here one that holds what it is given.
+  const behind = net.createServer(() => {});
+  await new Promise<void>((resolve) => behind.listen(join(dataDir, "edge.sock"), resolve));
+  try {
+    const hog = await doors.open();
+    const other = await doors.open();
+    const connect = (door: EdgeDoor) =>
+      new Promise<net.Socket>((resolve, reject) => {
+        const socket = net.connect(join(door.dir, EDGE_SOCKET_NAME), () => resolve(socket));
+        socket.once("error", reject);
+      });
+    const settle = () => new Promise((resolve) => setTimeout(resolve, 100));
+    const hogs = [];
+    for (let i = 0; i < EDGE_MAX_CONNECTIONS + 10; i++) hogs.push(await connect(hog));
+    await settle();
+    assert.equal(doors.held, EDGE_MAX_CONNECTIONS);
+    const others = [await connect(other), await connect(other)];
+    await settle();
+    assert.equal(doors.held, EDGE_MAX_CONNECTIONS, "still bounded");
+    assert.ok(others.every((socket) => !socket.destroyed), "the other process got in");
+    assert.equal(hogs.filter((socket) => !socket.destroyed).length, EDGE_MAX_CONNECTIONS - 2);
+    await hog.close();
+    assert.equal(doors.held, 2);
+    await assert.rejects(Deno.stat(hog.dir), Deno.errors.NotFound);
+    for (const socket of [...hogs, ...others]) socket.destroy();
+  } finally {
+    await doors.close();
+    await new Promise((resolve) => behind.close(resolve));
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
