@@ -10,6 +10,12 @@
  * The bytes are counted as they come (a declared length is only a claim), and given back when the
  * request has been answered.
  *
+ * Nothing reads a body against a deadline (a slow uplink may take minutes, and a byte now and
+ * then defeats an idle timeout), so two organizations stalling near-full uploads would hold the
+ * host's total for as long as they like. When the total is full, a request of an organization
+ * that holds less than the one holding most makes room: that one's largest upload is given up
+ * (its reader answers it `429`, which the CLI retries) and its bytes come back at once.
+ *
  * @module
  */
 
@@ -19,13 +25,19 @@ interface Held {
   bytes: number;
 }
 
+/** What {@link bodyEvicted} resolves to once a request's upload has been given up. */
+export const EVICTED: unique symbol = Symbol("evicted");
+
 /** The request body bytes held by each organization and by all of them. */
 export class BodyBudget {
   readonly perOrganization: number;
   readonly total: number;
   #byOrganization = new Map<string, number>();
   #all = 0;
-  #requests = new WeakMap<Request, Held>();
+  // Strong: every request is released once answered (api/mod.ts), and eviction looks through them.
+  #requests = new Map<Request, Held>();
+  #evicted = new WeakSet<Request>();
+  #onEvict = new WeakMap<Request, () => void>();
 
   /** A budget of `perOrganization` bytes for each organization, `total` for all of them. */
   constructor(perOrganization: number, total: number) {
@@ -38,14 +50,49 @@ export class BodyBudget {
    * `false` (nothing counted) when that would pass either.
    */
   take(request: Request, organizationId: string, bytes: number): boolean {
+    if (this.#evicted.has(request)) return false;
     const held = this.#byOrganization.get(organizationId) ?? 0;
-    if (held + bytes > this.perOrganization || this.#all + bytes > this.total) return false;
+    if (held + bytes > this.perOrganization) return false;
+    if (this.#all + bytes > this.total) this.#makeRoom(organizationId, held + bytes, bytes);
+    if (this.#all + bytes > this.total) return false;
     this.#byOrganization.set(organizationId, held + bytes);
     this.#all += bytes;
     const own = this.#requests.get(request);
     if (own) own.bytes += bytes;
     else this.#requests.set(request, { organizationId, bytes });
     return true;
+  }
+
+  /**
+   * Gives up the largest uploads of the organization holding most, while the total has no room
+   * for `bytes` more and that organization holds more than `wanted` (what `organizationId` would).
+   */
+  #makeRoom(organizationId: string, wanted: number, bytes: number): void {
+    while (this.#all + bytes > this.total) {
+      let biggest: string | undefined;
+      let most = wanted;
+      for (const [holder, held] of this.#byOrganization) {
+        if (holder !== organizationId && held > most) [biggest, most] = [holder, held];
+      }
+      if (biggest === undefined) return;
+      let victim: Request | undefined;
+      let largest = 0;
+      for (const [request, held] of this.#requests) {
+        if (held.organizationId === biggest && held.bytes > largest) {
+          [victim, largest] = [request, held.bytes];
+        }
+      }
+      if (!victim) return;
+      this.release(victim);
+      this.#evicted.add(victim);
+      this.#onEvict.get(victim)?.();
+    }
+  }
+
+  /** Resolves with {@link EVICTED} if `request`'s upload is given up to make room (see above). */
+  evicted(request: Request): Promise<typeof EVICTED> {
+    if (this.#evicted.has(request)) return Promise.resolve(EVICTED);
+    return new Promise((resolve) => this.#onEvict.set(request, () => resolve(EVICTED)));
   }
 
   /** Gives back what `request` held: it has been answered. */
@@ -70,6 +117,14 @@ const budgets = new WeakMap<Request, BodyBudget>();
 /** Makes `budget` the one `request`'s body is counted against (see {@link takeBodyBytes}). */
 export function countBodyAgainst(request: Request, budget: BodyBudget): void {
   budgets.set(request, budget);
+}
+
+/**
+ * Resolves with {@link EVICTED} if `request`'s upload is given up to make room for a smaller
+ * holder's; `undefined` for a request with no budget.
+ */
+export function bodyEvicted(request: Request): Promise<typeof EVICTED> | undefined {
+  return budgets.get(request)?.evicted(request);
 }
 
 /**

@@ -10,7 +10,7 @@ import type { ContentfulStatusCode } from "hono/utils/http-status";
 import { parseStrictJsonBytes } from "./strict_json.ts";
 import type { ListQuery, Page } from "../store/store.ts";
 import { parseListQuery, RequestError } from "./validate.ts";
-import { takeBodyBytes } from "./body_budget.ts";
+import { bodyEvicted, EVICTED, takeBodyBytes } from "./body_budget.ts";
 
 /** Hono variables of an API request: the authenticated organization and the trace id. */
 export type ApiEnv = { Variables: { organizationId: string; rayId: string } };
@@ -127,17 +127,26 @@ export async function readJson(c: Context<Env>, maxBytes: number): Promise<unkno
     declaredSize === undefined ? 64 * 1024 : Math.min(declaredSize, FIRST_BUFFER_BYTES),
   );
   let size = 0;
+  const tooManyUploads = () =>
+    new RequestError(
+      429,
+      "tooManyUploads",
+      "The host holds as many request bodies as it may at once (your organization's other " +
+        "uploads, or everyone's): send this one again once they have been answered",
+    );
+  // A stalled upload given up to make room (body_budget.ts) must not wait for its next chunk.
+  const evicted = bodyEvicted(c.req.raw);
+  const reader = c.req.raw.body?.getReader();
   try {
-    for await (const chunk of c.req.raw.body ?? []) {
+    while (reader) {
+      const next = await (evicted ? Promise.race([reader.read(), evicted]) : reader.read());
+      if (next === EVICTED) throw tooManyUploads();
+      if (next.done) break;
+      const chunk = next.value;
       const needed = size + chunk.byteLength;
       if (needed > maxBytes) throw tooLarge();
       if (!takeBodyBytes(c.req.raw, c.get("organizationId"), chunk.byteLength)) {
-        throw new RequestError(
-          429,
-          "tooManyUploads",
-          "The host holds as many request bodies as it may at once (your organization's other " +
-            "uploads, or everyone's): send this one again once they have been answered",
-        );
+        throw tooManyUploads();
       }
       if (needed > buffer.byteLength) {
         const doubled = Math.max(buffer.byteLength * 2, needed);
@@ -154,6 +163,8 @@ export async function readJson(c: Context<Env>, maxBytes: number): Promise<unkno
       size = needed;
     }
   } catch (error) {
+    // What is left of the body is not read: the connection's framing is Deno's to settle.
+    reader?.cancel().catch(() => {});
     if (error instanceof RequestError) throw error;
     // The client broke the body off (or framed it wrongly): its fault, not ours.
     throw new RequestError(400, "invalidBody", "The request body could not be read to its end");
