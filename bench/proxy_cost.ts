@@ -2,7 +2,9 @@
  * What the host's HAProxy configuration costs per request, counted rather than timed: user-space
  * instructions per request (valgrind's callgrind) of the configuration the host generates
  * (routing by Host, `x-forwarded-*`, the Host without its port, byte counters, silent logging),
- * against HAProxy with no rules, both in front of the same bare hello tenant on a unix socket.
+ * against HAProxy with no rules, both in front of the same bare hello tenant on a unix socket;
+ * and the same at the last of the host's default 256 slots against the first, which must cost
+ * the same (per-slot state HAProxy looks up in a list would not).
  *
  * Instruction counts do not drift with the machine's load the way requests/s do, so a change to
  * `host/edge/haproxy_config.ts` shows here to the hundred instructions. Kernel time (the system calls,
@@ -26,6 +28,8 @@ import { report } from "./report.ts";
 const HELLO = fileURLToPath(new URL("../examples/hello/main.ts", import.meta.url));
 const DOMAIN = "bench-proxy-cost.localhost";
 const seconds = Number(Deno.env.get("BENCH_SECONDS") ?? 3);
+/** The slots the host declares by default (`--max-warm`): a request's cost must not grow with them. */
+const SLOTS = 256;
 
 /**
  * Sends commands to HAProxy's admin socket and returns its answer. HAProxy binds its unix
@@ -67,7 +71,7 @@ async function instructionsPerRequest(
   name: string,
   config: string,
   port: number,
-  adminSocket?: string,
+  slots?: { adminSocket: string; slot: number },
 ): Promise<number> {
   const configPath = join(dir, `${name}.cfg`);
   await Deno.writeTextFile(configPath, config);
@@ -80,9 +84,9 @@ async function instructionsPerRequest(
   }).spawn();
   try {
     await waitForProxy(port);
-    if (adminSocket) {
+    if (slots) {
       // Slots start in maintenance until the host gives them a tenant.
-      await admin(adminSocket, `set server ${slotBackend(0)}/s state ready`);
+      await admin(slots.adminSocket, `set server ${slotBackend(slots.slot)}/s state ready`);
     }
     const url = `http://127.0.0.1:${port}/`;
     const host = `${DOMAIN}:${port}`;
@@ -123,41 +127,42 @@ const dir = await Deno.makeTempDir({ prefix: "dt-bench-proxy-cost-" });
 const tenantSocket = join(dir, "tenant.sock");
 const tenant = serveOnUnixSocket(HELLO, tenantSocket);
 try {
-  const route = {
-    slot: 0,
-    backstopMs: 62_000,
-    deploymentId: "benchproxycost",
-    requestTimeoutMs: 60_000,
+  /** HAProxy's instructions per request as the host configures it, routing to `slot`. */
+  const asBuiltAt = async (slot: number) => {
+    const route = {
+      slot,
+      backstopMs: 62_000,
+      deploymentId: "benchproxycost",
+      requestTimeoutMs: 60_000,
+    };
+    const routesMap = join(dir, "routes.map");
+    const verdictsMap = join(dir, "verdicts.map");
+    const messagesMap = join(dir, "messages.map");
+    await Deno.writeTextFile(routesMap, `${DOMAIN} ${routeValue(route)}\n`);
+    await Deno.writeTextFile(verdictsMap, "");
+    await Deno.writeTextFile(messagesMap, messagesMapFile());
+    const port = freePort();
+    const adminSocket = join(dir, "admin.sock");
+    const config = haproxyConfig({
+      hostname: "127.0.0.1",
+      port,
+      apiSocket: join(dir, "api.sock"), // never reached: the route is there
+      adminSocket,
+      warmUpSocket: join(dir, "warm-up.sock"),
+      routesMap,
+      verdictsMap,
+      messagesMap,
+      slotSocket: () => tenantSocket,
+      slots: SLOTS,
+      threads: 1,
+    });
+    return await instructionsPerRequest(haproxy, dir, `host${slot}`, config, port, {
+      adminSocket,
+      slot,
+    });
   };
-  const routesMap = join(dir, "routes.map");
-  const verdictsMap = join(dir, "verdicts.map");
-  const messagesMap = join(dir, "messages.map");
-  await Deno.writeTextFile(routesMap, `${DOMAIN} ${routeValue(route)}\n`);
-  await Deno.writeTextFile(verdictsMap, "");
-  await Deno.writeTextFile(messagesMap, messagesMapFile());
-  const hostPort = freePort();
-  const adminSocket = join(dir, "admin.sock");
-  const hostConfig = haproxyConfig({
-    hostname: "127.0.0.1",
-    port: hostPort,
-    apiSocket: join(dir, "api.sock"), // never reached: the route is there
-    adminSocket,
-    warmUpSocket: join(dir, "warm-up.sock"),
-    routesMap,
-    verdictsMap,
-    messagesMap,
-    slotSocket: () => tenantSocket,
-    slots: 1,
-    threads: 1,
-  });
-  const asBuilt = await instructionsPerRequest(
-    haproxy,
-    dir,
-    "host",
-    hostConfig,
-    hostPort,
-    adminSocket,
-  );
+  const first = await asBuiltAt(0);
+  const last = await asBuiltAt(SLOTS - 1);
   const minimalPort = freePort();
   const minimal = await instructionsPerRequest(
     haproxy,
@@ -168,12 +173,20 @@ try {
   );
   report({
     name: "front proxy work per request (HAProxy user-space instructions, callgrind)",
-    value: `${Math.round(asBuilt)} as the host configures it`,
+    value: `${Math.round(first)} as the host configures it`,
     baseline: `${Math.round(minimal)} (HAProxy without rules)`,
-    ratio: asBuilt / minimal,
+    ratio: first / minimal,
     target: "reference",
     met: true,
     reference: true,
+  });
+  report({
+    name: `front proxy work per request to the last of ${SLOTS} slots (the default --max-warm)`,
+    value: `${Math.round(last)} at slot ${SLOTS - 1}`,
+    baseline: `${Math.round(first)} at slot 0`,
+    ratio: last / first,
+    target: "flat (≤ 1.05×)",
+    met: last / first <= 1.05,
   });
 } finally {
   tenant.kill();

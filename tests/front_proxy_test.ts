@@ -12,7 +12,7 @@ import { deploy } from "../lib/deploy.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import type { Deployment } from "../lib/types.ts";
 import { findHaproxy } from "../host/edge/haproxy.ts";
-import { parseProxyLogLine } from "../host/edge/proxy_usage.ts";
+import { counterDelta, parseCounterTables, parseProxyLogLine } from "../host/edge/proxy_usage.ts";
 import { ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
 import { startTestHost, writeApp } from "./helpers/host.ts";
 import { requires } from "./helpers/programs.ts";
@@ -318,6 +318,27 @@ Deno.test("proxy log lines give body bytes HAProxy's counters could not", () => 
     [504, "sH", "GET", "/spin", 0, 0],
   );
   assert.equal(parseProxyLogLine("- 200 -- 1 2 - - - - - - - - - GET /"), undefined);
+});
+
+Deno.test("a slot's counters are read from its stick table, across a 32-bit wrap", () => {
+  // `show table` of three slots as HAProxy 2.6 answers: one never reached (no entry yet).
+  const answer = [
+    "# table: slot0, type: integer, size:1, used:1",
+    "0x55d1c8a0e2f0: key=1 use=0 exp=0 gpt0=1 gpt1=15 gpt2=4096",
+    "",
+    "# table: slot7, type: integer, size:1, used:0",
+    "",
+    "# table: slot12, type: integer, size:1, used:1",
+    "0x55d1c8a0e3a0: key=1 use=1 exp=0 gpt0=0 gpt1=0 gpt2=4294967295",
+    "",
+  ].join("\n");
+  const tables = parseCounterTables(answer);
+  assert.deepEqual(tables.get("slot0"), [1, 15, 4096]);
+  assert.equal(tables.get("slot7"), undefined);
+  assert.deepEqual(tables.get("slot12"), [0, 0, 4_294_967_295]);
+  // 2^32 - 1 read before, 9 after: 10 bytes went through, not minus four billion.
+  assert.equal(counterDelta(9, 4_294_967_295), 10);
+  assert.equal(counterDelta(4096, 15), 4081);
 });
 
 Deno.test(

@@ -33,13 +33,14 @@
 import { join } from "node:path";
 import {
   byteCounter,
+  COUNTERS_KEY,
   haproxyConfig,
   messagesMapFile,
   type Route,
   routeValue,
   SLOT_HEADER,
   slotBackend,
-  wakeFlag,
+  WAKE_FLAG,
 } from "./haproxy_config.ts";
 import { Haproxy } from "./haproxy.ts";
 import {
@@ -50,7 +51,12 @@ import {
   TIME_LIMIT_GRACE_MS,
   timedOutMessage,
 } from "../tenant/limits.ts";
-import { parseBackendStats, parseProxyLogLine, parseVariables } from "./proxy_usage.ts";
+import {
+  counterDelta,
+  parseBackendStats,
+  parseCounterTables,
+  parseProxyLogLine,
+} from "./proxy_usage.ts";
 import { copiedFrom, hostName, invalidHostResponse, servesName } from "./router.ts";
 import { isWebSocketUpgrade } from "./websocket.ts";
 import {
@@ -69,12 +75,6 @@ const BACKSTOP_MARGIN_MS = 250;
 
 /** How often the counters of slots that serve are read from HAProxy. */
 const POLL_INTERVAL_MS = 1_000;
-
-/**
- * Where HAProxy cannot clear a wake flag (`set var` is HAProxy 2.4's), every this many polls
- * every slot is read: a quiet slot's requests are then seen this late.
- */
-const FULL_SWEEP_TICKS = 10;
 
 /** Where the front proxy keeps its files: `<dataDir>/front`. */
 export function frontProxyDir(dataDir: string): string {
@@ -122,7 +122,7 @@ interface Slot {
   counted: { requests: number; bytesIn: number; bytesOut: number };
   /**
    * Whether it serves: set when it comes up and on its wake-up log line (see
-   * haproxy_config.ts `wakeFlag`), cleared when a read sees no new request and none in flight.
+   * haproxy_config.ts `WAKE_FLAG`), cleared when a read sees no new request and none in flight.
    * Only busy slots are read, every second.
    */
   busy?: boolean;
@@ -152,8 +152,6 @@ export class FrontProxy implements InstanceObserver {
   /** Map and slot changes run one at a time, in order. */
   #queue: Promise<unknown> = Promise.resolve();
   #poller: ReturnType<typeof setInterval>;
-  /** Whether slots wake up by their wake flag (see `haproxy_config.ts`), or are swept. */
-  #wakes: boolean;
   #closed = false;
   /** The public port. */
   readonly port: number;
@@ -163,10 +161,8 @@ export class FrontProxy implements InstanceObserver {
     haproxy: Haproxy,
     port: number,
     paths: { dir: string; routesMap: string; verdictsMap: string; warmUpSocket: string },
-    wakes: boolean,
   ) {
     this.#options = options;
-    this.#wakes = wakes;
     this.#haproxy = haproxy;
     this.port = port;
     this.#dir = paths.dir;
@@ -178,12 +174,10 @@ export class FrontProxy implements InstanceObserver {
       retiring: false,
       counted: { requests: 0, bytesIn: 0, bytesOut: 0 },
     }));
-    let ticks = 0;
     this.#poller = setInterval(() => {
       // Slots that serve only: an idle one wakes up by its next request's log line, so a
       // thousand idle tenants cost HAProxy and the host no admin command at all.
-      const sweep = !this.#wakes && ++ticks % FULL_SWEEP_TICKS === 0;
-      const slots = [...this.#byDeployment.values()].filter((slot) => sweep || slot.busy);
+      const slots = [...this.#byDeployment.values()].filter((slot) => slot.busy);
       if (slots.length > 0) this.#enqueue(() => this.#collect(slots)).catch(() => {});
     }, POLL_INTERVAL_MS);
     Deno.unrefTimer(this.#poller as unknown as number);
@@ -244,13 +238,8 @@ export class FrontProxy implements InstanceObserver {
           onMessage: (line) => options.log(`haproxy: ${line}`),
           cgroup: options.cgroup,
         });
-        const wakes = options.slots > 0 && (await haproxy.command(
-              "experimental-mode on",
-              `set var ${wakeFlag(0)} int(0)`,
-            )).trim() === "";
-        if (!wakes) options.log("haproxy: no `set var`: quiet slots are read every 10 s");
         const paths = { dir, routesMap, verdictsMap, warmUpSocket };
-        proxy = new FrontProxy(options, haproxy, port, paths, wakes);
+        proxy = new FrontProxy(options, haproxy, port, paths);
         return proxy;
       } catch (error) {
         if (options.port !== 0 || attempt >= 4 || !(error instanceof Deno.errors.AddrInUse)) {
@@ -558,8 +547,8 @@ export class FrontProxy implements InstanceObserver {
       const read = counters.get(slot.index);
       if (!read) continue;
       const requests = read.requests - slot.counted.requests;
-      const bytesIn = read.bytesIn - slot.counted.bytesIn;
-      const bytesOut = read.bytesOut - slot.counted.bytesOut;
+      const bytesIn = counterDelta(read.bytesIn, slot.counted.bytesIn);
+      const bytesOut = counterDelta(read.bytesOut, slot.counted.bytesOut);
       slot.counted = { requests: read.requests, bytesIn: read.bytesIn, bytesOut: read.bytesOut };
       if (slot.owner) {
         this.#options.usage?.add(slot.owner, {
@@ -586,25 +575,23 @@ export class FrontProxy implements InstanceObserver {
     then: string[] = [],
   ): Promise<Map<number, Slot["counted"] & { current: number; serverDown: boolean }>> {
     const threads = this.#options.threads ?? 1;
-    // `set var` is an experimental command in HAProxy 2.6 (for this connection only).
-    const commands: string[] = this.#wakes ? ["experimental-mode on"] : [];
+    const commands: string[] = [];
     for (const slot of slots) {
+      const backend = slotBackend(slot.index);
       // Cleared before the read: a request after it is counted now and wakes the slot up too,
       // none slips between a read that saw the slot quiet and the flag.
-      if (this.#wakes) commands.push(`set var ${wakeFlag(slot.index)} int(0)`);
+      commands.push(`set table ${backend} key ${COUNTERS_KEY} data.gpt ${WAKE_FLAG}`);
       // The slot's backend and server rows only: the whole table stalls HAProxy a moment.
-      commands.push(`show stat ${slotBackend(slot.index)} 6 -1`);
-      for (let thread = 0; thread < threads; thread++) {
-        commands.push(`get var ${byteCounter("i", slot.index, thread)}`);
-        commands.push(`get var ${byteCounter("o", slot.index, thread)}`);
-      }
+      commands.push(`show stat ${backend} 6 -1`);
+      commands.push(`show table ${backend}`);
     }
     const answer = await this.#haproxy.command(...commands, ...then);
     const stats = parseBackendStats(answer);
-    const variables = parseVariables(answer);
-    // Neither a stats row (CSV) nor a variable: what one of `then` said went wrong.
-    const problems = answer.split("\n")
-      .filter((line) => line.trim() !== "" && !line.includes(",") && !line.startsWith("proc."));
+    const tables = parseCounterTables(answer);
+    // Neither a stats row (CSV) nor a table: what one of `then` said went wrong.
+    const problems = answer.split("\n").filter((line) =>
+      line.trim() !== "" && !line.includes(",") && !line.startsWith("0x")
+    );
     if (then.length > 0 && problems.length > 0) {
       this.#options.log(`haproxy admin: ${problems.join("; ")}`);
     }
@@ -612,11 +599,13 @@ export class FrontProxy implements InstanceObserver {
     for (const slot of slots) {
       const backend = stats.get(slotBackend(slot.index));
       if (!backend) continue;
+      // No entry yet: nothing reached the slot since HAProxy started.
+      const counters = tables.get(slotBackend(slot.index)) ?? [];
       let bytesIn = 0;
       let bytesOut = 0;
       for (let thread = 0; thread < threads; thread++) {
-        bytesIn += variables.get(byteCounter("i", slot.index, thread)) ?? 0;
-        bytesOut += variables.get(byteCounter("o", slot.index, thread)) ?? 0;
+        bytesIn += counters[byteCounter("i", thread)] ?? 0;
+        bytesOut += counters[byteCounter("o", thread)] ?? 0;
       }
       result.set(slot.index, {
         requests: backend.requests,

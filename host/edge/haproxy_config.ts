@@ -7,15 +7,18 @@
  * one lookup per request picks the backend, its server timeout and what the log names.
  *
  * Usage is counted inside HAProxy without a log line per request: the backends' request
- * totals (`show stat`), and body bytes summed from `Content-Length` into process-wide
- * variables, one per slot, direction and thread (`proc.i<k>_<t>`, `proc.o<k>_<t>`), read
- * over the admin socket. Only what those cannot count is logged: chunked requests, responses
+ * totals (`show stat`), and body bytes summed from `Content-Length` into the slot backend's
+ * own stick table (one entry, its `gpt` array: a counter per direction and thread), read over
+ * the admin socket. Only what those cannot count is logged: chunked requests, responses
  * without a length, and HAProxy's own answers (a stuck tenant's 504, a dead tenant's 502).
+ * (Process-wide variables served before: HAProxy 2.6 keeps them in one list it walks on each
+ * lookup, so a request to slot 255 of 256 cost 12 000 instructions more than one to slot 0.)
  *
- * So that the host reads only slots that serve, each slot also has a wake flag
- * (`proc.w<k>`): the first request after the host cleared it is logged, and sets it. The host
- * clears it each time it reads the slot, and stops reading a slot once a read saw it quiet:
- * an idle tenant costs HAProxy and the host nothing until its next request.
+ * So that the host reads only slots that serve, each slot's table also has a wake flag: the
+ * first request after the host cleared it is logged, and sets it. The host clears it each time
+ * it reads the slot, and stops reading a slot once a read saw it quiet: an idle tenant costs
+ * HAProxy and the host nothing until its next request. Stick tables with a `gpt` array need
+ * HAProxy 2.5 or later.
  *
  * @module
  */
@@ -81,14 +84,15 @@ export function slotBackend(slot: number): string {
 /** The header that names the slot backend of a request to {@link HaproxyConfigOptions.warmUpSocket}. */
 export const SLOT_HEADER = "x-deploy-tenant-slot";
 
-/** The process-wide variable counting slot `k`'s body bytes in one direction on one thread. */
-export function byteCounter(direction: "i" | "o", slot: number, thread: number): string {
-  return `proc.${direction}${slot}_${thread}`;
-}
+/** The one key of each slot's counters table (its stick table holds nothing else). */
+export const COUNTERS_KEY = 1;
 
-/** The process-wide flag a request to slot `k` sets, logging the first one after it was cleared. */
-export function wakeFlag(slot: number): string {
-  return `proc.w${slot}`;
+/** The wake flag's index in a slot's counters (`gpt`): set by the first request after a read. */
+export const WAKE_FLAG = 0;
+
+/** The index in a slot's counters (`gpt`) of its body bytes in one direction on one thread. */
+export function byteCounter(direction: "i" | "o", thread: number): number {
+  return 1 + 2 * thread + (direction === "o" ? 1 : 0);
 }
 
 /**
@@ -179,13 +183,6 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     `  stats socket ${options.adminSocket} mode 600 level admin`,
     "  log stdout format raw local0",
   ];
-  for (let slot = 0; slot < options.slots; slot++) {
-    lines.push(`  set-var ${wakeFlag(slot)} int(0)`);
-    for (let thread = 0; thread < threads; thread++) {
-      lines.push(`  set-var ${byteCounter("i", slot, thread)} int(0)`);
-      lines.push(`  set-var ${byteCounter("o", slot, thread)} int(0)`);
-    }
-  }
   lines.push(
     "",
     "defaults",
@@ -271,9 +268,12 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
       // restarts the process (the host puts the slot back in service for the new one).
       "  retry-on none",
       "  http-request set-timeout server var(txn.route),word(2,|)",
+      // The slot's counters: 32-bit, read and cleared by the host (front_proxy.ts).
+      `  stick-table type integer size 1 store gpt(${byteCounter("o", threads - 1) + 1})`,
+      `  http-request track-sc0 int(${COUNTERS_KEY})`,
       // The first request since the host last read the slot wakes it: logged, flag set.
-      `  http-request set-var(txn.wake) int(1) unless { var(${wakeFlag(slot)}) -m int 1 }`,
-      `  http-request set-var(${wakeFlag(slot)}) int(1) if { var(txn.wake) -m found }`,
+      `  http-request set-var(txn.wake) int(1) unless { sc_get_gpt(${WAKE_FLAG},0) -m int 1 }`,
+      `  http-request sc-set-gpt(${WAKE_FLAG},0) int(1) if { var(txn.wake) -m found }`,
       // Counted now only when the whole body came with the head (see txn.rc).
       "  http-request set-var(txn.in) var(txn.cl) unless { var(txn.rc) -m found }",
       // A response's Content-Length is counted at its head only when it is no more than what is
@@ -288,11 +288,11 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     );
     for (let thread = 0; thread < threads; thread++) {
       const onThread = threads > 1 ? ` { thread ${thread} }` : "";
-      const inCounter = byteCounter("i", slot, thread);
-      const outCounter = byteCounter("o", slot, thread);
+      const i = byteCounter("i", thread);
+      const o = byteCounter("o", thread);
       lines.push(
-        `  http-request set-var(${inCounter}) var(${inCounter}),add(txn.in) if { var(txn.in) -m found }${onThread}`,
-        `  http-response set-var(${outCounter}) var(${outCounter}),add(txn.out) if { var(txn.out) -m found }${onThread}`,
+        `  http-request sc-set-gpt(${i},0) sc_get_gpt(${i},0),add(txn.in) if { var(txn.in) -m found }${onThread}`,
+        `  http-response sc-set-gpt(${o},0) sc_get_gpt(${o},0),add(txn.out) if { var(txn.out) -m found }${onThread}`,
       );
     }
     lines.push(

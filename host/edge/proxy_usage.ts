@@ -177,11 +177,37 @@ export function parseBackendStats(csv: string): Map<string, BackendStats> {
   return stats;
 }
 
-/** Parses `get var` answers (`proc.i0_0: type=sint value=<15>`) into values by name. */
-export function parseVariables(text: string): Map<string, number> {
-  const values = new Map<string, number>();
-  for (const match of text.matchAll(/^(proc\.[\w.]+): type=\w+ value=<(-?\d+)>/gm)) {
-    values.set(match[1], Number(match[2]));
+/** HAProxy's stick-table counters are 32-bit: what was added since a read is this modulo it. */
+const COUNTER_RANGE = 2 ** 32;
+
+/**
+ * `later - earlier` of a 32-bit counter (a sum of several is one too) that may have wrapped
+ * around between the two reads: the host reads a busy slot every second, far sooner than 4 GiB.
+ */
+export function counterDelta(later: number, earlier: number): number {
+  return (later - earlier + COUNTER_RANGE) % COUNTER_RANGE;
+}
+
+/**
+ * Parses `show table` answers into each table's `gpt` values by table name: a table whose one
+ * entry reads `0x55d1…: key=1 use=0 exp=0 gpt0=1 gpt1=15 gpt2=0` gives `[1, 15, 0]`. A table
+ * with no entry yet is left out.
+ */
+export function parseCounterTables(text: string): Map<string, number[]> {
+  const tables = new Map<string, number[]>();
+  let table: string | undefined;
+  for (const line of text.split("\n")) {
+    const header = /^# table: ([^,\s]+),/.exec(line);
+    if (header) {
+      table = header[1];
+    } else if (table !== undefined && line.startsWith("0x")) {
+      const values: number[] = [];
+      for (const [, index, value] of line.matchAll(/ gpt(\d+)=(\d+)/g)) {
+        values[Number(index)] = Number(value);
+      }
+      tables.set(table, values);
+      table = undefined;
+    }
   }
-  return values;
+  return tables;
 }
