@@ -117,6 +117,37 @@ Deno.test("a quiet process is sampled every 10 s, and at once when it serves aga
   guard.close();
 });
 
+Deno.test("a process quiet for long is sampled less and less often, at most 60 s apart", () => {
+  let now = 0;
+  const readsAt: number[] = [];
+  let cpuSeconds = 0;
+  const exceeded: string[] = [];
+  const guard = new ProcessGuard(64, { intervalMs: 0 }, () => {
+    readsAt.push(now);
+    return { cpuSeconds, rssBytes: 50 * MiB };
+  }, () => now);
+  guard.watch({ pid: 1, lastActive: () => -Infinity, exceeded: (_l, m) => exceeded.push(m) });
+  const tick = (seconds: number, cpuPerSecond = 0) => {
+    for (let i = 0; i < seconds; i++) {
+      now += 1_000;
+      cpuSeconds += cpuPerSecond;
+      guard.sample();
+    }
+  };
+  tick(600);
+  const gaps = readsAt.slice(1).map((at, i) => (at - readsAt[i]) / 1000);
+  // Watched (0 s), the first sample a second later, then quiet: 10, 20, 40, then 60 s apart.
+  assert.deepEqual(gaps.slice(0, 5), [1, 10, 20, 40, 60]);
+  assert.ok(gaps.every((gap) => gap <= 60), `gaps: ${gaps.join(", ")}`);
+  assert.ok(readsAt.length <= 15, `${readsAt.length} reads in 10 minutes of quiet`);
+  // It starts burning CPU in a timer of its own: caught within the longest gap and the window.
+  const burnFrom = now;
+  tick(80, 0.9);
+  assert.equal(exceeded.length, 1, "a CPU burn after a long quiet is still caught");
+  assert.ok(readsAt.at(-1)! - burnFrom <= 71_000);
+  guard.close();
+});
+
 Deno.test("the guard leaves alone a process under the CPU share, and one unwatched or gone", () => {
   const light = setup(0.3);
   light.run(120);

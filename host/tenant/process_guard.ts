@@ -12,7 +12,8 @@
  * Where the kernel enforces a process's memory limit (its cgroup, see `cgroups.ts`), the guard
  * does not sample its memory, and reads its CPU time from the cgroup (one file) rather than
  * walking its tree in `/proc`; CPU outside requests is a policy, not a cap the kernel has, so
- * it is still sampled.
+ * it is still sampled: every second while a process serves or uses CPU, then, once quiet, less
+ * and less often (10 s, 20 s, 40 s, then every 60 s), so idle tenants cost the host little.
  *
  * The runtime restarts a killed process on the next request.
  *
@@ -33,10 +34,17 @@ export interface GuardOptions {
   /** How often processes are sampled (about 0.3 ms per process here). Default 1 s. */
   intervalMs?: number;
   /**
-   * How often a quiet process (no request since its last sample, under 0.5% of a core) is
-   * sampled: it can neither burn CPU nor grow without CPU time. Default 10 s.
+   * How long after a sample that found a process quiet (no request since the sample before,
+   * under 0.5% of a core) it is sampled again: it can neither burn CPU nor grow without CPU
+   * time. Default 10 s; doubled after each quiet sample in a row, up to
+   * {@link GuardOptions.maxQuietIntervalMs}.
    */
   quietIntervalMs?: number;
+  /**
+   * The longest quiet interval. Default 60 s: a thousand idle tenants cost the host ~17 reads
+   * a second, and a long-quiet process that starts burning CPU is caught at most this late.
+   */
+  maxQuietIntervalMs?: number;
 }
 
 /** Below this share of a core between two samples a process without requests is quiet. */
@@ -72,6 +80,8 @@ interface Watched {
   done: boolean;
   /** A quiet process is next sampled then, unless it serves a request first. */
   quietUntil: number;
+  /** Quiet samples in a row: the quiet interval doubles with each. */
+  quietStreak: number;
 }
 
 /** Samples watched processes and reports the ones over their limits. */
@@ -99,6 +109,7 @@ export class ProcessGuard {
       residentMemoryMb: options.residentMemoryMb ?? residentLimitMb(heapMb),
       intervalMs: options.intervalMs ?? 1_000,
       quietIntervalMs: options.quietIntervalMs ?? 10_000,
+      maxQuietIntervalMs: options.maxQuietIntervalMs ?? 60_000,
     };
     this.#read = read;
     this.#now = now;
@@ -111,7 +122,7 @@ export class ProcessGuard {
 
   /** Watches `process` until the returned function is called or it goes over a limit. */
   watch(process: GuardedProcess): () => void {
-    const watched: Watched = { process, samples: [], done: false, quietUntil: 0 };
+    const watched: Watched = { process, samples: [], done: false, quietUntil: 0, quietStreak: 0 };
     this.#watched.add(watched);
     this.#sampleOne(watched);
     if (!this.#timer && this.#options.intervalMs > 0) {
@@ -127,7 +138,8 @@ export class ProcessGuard {
    */
   sample(): void {
     const now = this.#now();
-    for (const watched of [...this.#watched]) {
+    // Deleting from a Set while iterating it is safe: no copy of a thousand entries a second.
+    for (const watched of this.#watched) {
       const last = watched.samples.at(-1);
       const active = last !== undefined && watched.process.lastActive() > last.at;
       if (now < watched.quietUntil && !active) continue;
@@ -172,7 +184,13 @@ export class ProcessGuard {
       usage.cpuSeconds - previous.cpuSeconds <
         QUIET_CPU_FRACTION * Math.max(now - previous.at, 1) / 1000 &&
       watched.process.lastActive() <= previous.at;
-    watched.quietUntil = quiet ? now + limits.quietIntervalMs : 0;
+    watched.quietStreak = quiet ? watched.quietStreak + 1 : 0;
+    watched.quietUntil = quiet
+      ? now + Math.min(
+        limits.quietIntervalMs * 2 ** (watched.quietStreak - 1),
+        limits.maxQuietIntervalMs,
+      )
+      : 0;
     // Keep one sample at least as old as the longest window.
     while (samples.length > 2 && now - samples[1].at >= limits.cpuBusyWindowMs) samples.shift();
 
