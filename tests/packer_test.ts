@@ -126,6 +126,21 @@ Deno.test("pack detects binary files and keeps valid UTF-8 as text", async () =>
   });
 });
 
+Deno.test("a file of NUL bytes goes as base64, not six times its size as JSON text", async () => {
+  // Valid UTF-8, but `\u0000` in JSON: 1 MiB of zeros was a 6 MiB body. A NUL in the first
+  // 8000 bytes makes a file binary, as for git (a database file's header has one).
+  const zeros = new Uint8Array(1024 * 1024);
+  const header = new TextEncoder().encode("SQLite format 3\0" + "a".repeat(300 * 1024));
+  await withTree({ "main.ts": "", "zeros.bin": zeros, "data.db": header }, async (root) => {
+    const packed = await pack({ root });
+    assert.equal(file(packed, "zeros.bin").encoding, "base64");
+    assert.equal(file(packed, "data.db").encoding, "base64");
+    assert.equal(file(packed, "main.ts").encoding, "utf-8");
+    const body = await readBody(deploymentBody({ entryPointUrl: "main.ts", envVars: {} }, packed));
+    assert.ok(body.length < 1.4 * zeros.length + 600 * 1024, `body of ${body.length} bytes`);
+  });
+});
+
 // --- Ignore rules -----------------------------------------------------------------------------
 
 const IGNORE_TREE: Tree = {
