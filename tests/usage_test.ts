@@ -153,6 +153,37 @@ Deno.test("the sampler's rounds read only processes that served, and idle ones r
   assert.equal(a.uptimeSeconds, (3 + rounds) * 30);
 });
 
+Deno.test("the sampler reads a process with a cgroup there, not its tree in /proc", () => {
+  using t = setup();
+  const procReads: number[] = [];
+  const sampler = new ProcessSampler(t.meter, {
+    intervalMs: 0,
+    now: () => t.clock.now,
+    read: (pid) => {
+      procReads.push(pid);
+      return { cpuSeconds: 9, rssBytes: 9e6 };
+    },
+  });
+  let cgroupCpu: number | undefined = 0.5;
+  sampler.started(
+    t.a,
+    7,
+    undefined,
+    () => cgroupCpu === undefined ? undefined : { cpuSeconds: cgroupCpu, rssBytes: 40e6 },
+  );
+  t.clock.now += 30_000;
+  sampler.round();
+  assert.deepEqual(procReads, [], "the cgroup answered: no walk of /proc");
+  cgroupCpu = undefined; // the cgroup is gone (the process is exiting): /proc, as before
+  t.clock.now += 30_000;
+  sampler.round();
+  assert.deepEqual(procReads, [7]);
+  sampler.close();
+  const [a] = analyticsRows(t.meter.projectAnalytics(t.a.projectId, T0, T0 + 60 * MINUTE));
+  assert.equal(a.cpuSeconds, 9);
+  assert.equal(a.maxRssMemoryBytes, 40e6);
+});
+
 Deno.test("the sampler adds CPU and uptime deltas and the largest memory seen", () => {
   using t = setup();
   let reading: ProcessTreeUsage | undefined = { cpuSeconds: 0.5, rssBytes: 30e6 };

@@ -7,6 +7,7 @@
 import { dirname, join } from "node:path";
 import type { LogLevel } from "../../lib/types.ts";
 import { type GuardOptions, ProcessGuard } from "./process_guard.ts";
+import type { ProcessTreeUsage } from "./process_usage.ts";
 import { type HostCgroups, inCgroup, type TenantCgroup } from "./cgroups.ts";
 import {
   DEFAULT_KV_MAX_BYTES,
@@ -90,9 +91,15 @@ export type TenantLog = (deploymentId: string, level: LogLevel, message: string)
 export interface ProcessObserver {
   /**
    * A process was spawned for the deployment; `lastActive` says when it last served
-   * (`Date.now()` while it serves).
+   * (`Date.now()` while it serves); `readUsage`, where it has a cgroup, reads its CPU time and
+   * memory there.
    */
-  started(deploymentId: string, pid: number, lastActive: () => number): void;
+  started(
+    deploymentId: string,
+    pid: number,
+    lastActive: () => number,
+    readUsage?: () => ProcessTreeUsage | undefined,
+  ): void;
   /** The host is about to kill the process. */
   stopping(pid: number): void;
   /**
@@ -816,11 +823,22 @@ export class Runtime {
     process.deploymentId = deploymentId;
     process.claimedAt = performance.now();
     this.#processes.set(deploymentId, process.child);
-    this.#options.processes?.started(deploymentId, process.child.pid, () => {
-      const instance = this.#ready.get(deploymentId);
-      // Still starting, or replaced (another pid's instance): read it.
-      return instance?.pid === process.child.pid ? lastActive(instance) : Date.now();
-    });
+    const cgroup = process.cgroup;
+    this.#options.processes?.started(
+      deploymentId,
+      process.child.pid,
+      () => {
+        const instance = this.#ready.get(deploymentId);
+        // Still starting, or replaced (another pid's instance): read it.
+        return instance?.pid === process.child.pid ? lastActive(instance) : Date.now();
+      },
+      cgroup && (() => {
+        const cpuSeconds = cgroup.cpuSeconds();
+        return cpuSeconds === undefined
+          ? undefined
+          : { cpuSeconds, rssBytes: cgroup.memoryCurrent() ?? 0 };
+      }),
+    );
   }
 
   /**

@@ -52,9 +52,9 @@ export function createTelemetry(store: Store, options: TelemetryOptions = {}): T
     return record && { organizationId: record.organizationId, projectId: record.projectId };
   };
   const processes: ProcessObserver = {
-    started(deploymentId, pid, lastActive) {
+    started(deploymentId, pid, lastActive, readUsage) {
       const owner = ownerOf(deploymentId);
-      if (owner) sampler.started(owner, pid, lastActive);
+      if (owner) sampler.started(owner, pid, lastActive, readUsage);
     },
     stopping: (pid) => sampler.stopping(pid),
     exited: (pid, cpuSeconds) => sampler.exited(pid, cpuSeconds),
