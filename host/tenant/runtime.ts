@@ -1033,13 +1033,13 @@ export class Runtime {
 
   #evictIdle(): void {
     const cutoff = Date.now() - this.#options.idleTimeoutMs;
-    for (const [id, pending] of this.#instances) {
-      pending.then((instance) => {
-        if (instance.lastUsed >= cutoff) return;
-        const child = this.#processes.get(id);
-        if (child && this.#queueListeners.has(child)) return;
-        this.stop(id, 0, SHUTDOWN_GRACE_MS);
-      }, () => {});
+    // Ready processes only: one still starting was just asked for. (A reaction on each of a
+    // thousand processes' promises every sweep was garbage the idle host collected.)
+    for (const [id, instance] of this.#ready) {
+      if (instance.lastUsed >= cutoff) continue;
+      const child = this.#processes.get(id);
+      if (child && this.#queueListeners.has(child)) continue;
+      this.stop(id, 0, SHUTDOWN_GRACE_MS);
     }
   }
 }
