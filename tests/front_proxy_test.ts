@@ -339,6 +339,8 @@ Deno.test("a slot's counters are read from its stick table, across a 32-bit wrap
   // 2^32 - 1 read before, 9 after: 10 bytes went through, not minus four billion.
   assert.equal(counterDelta(9, 4_294_967_295), 10);
   assert.equal(counterDelta(4096, 15), 4081);
+  // Two threads' counters summed (each below 2^32): 2^33 - 2 read before, 0 after, both wrapped.
+  assert.equal(counterDelta(0, 2 ** 33 - 2), 2);
 });
 
 Deno.test(

@@ -185,7 +185,8 @@ const COUNTER_RANGE = 2 ** 32;
  * around between the two reads: the host reads a busy slot every second, far sooner than 4 GiB.
  */
 export function counterDelta(later: number, earlier: number): number {
-  return (later - earlier + COUNTER_RANGE) % COUNTER_RANGE;
+  // A sum over threads can exceed 2^32, so the difference can be below -2^32: `%` keeps the sign.
+  return ((later - earlier) % COUNTER_RANGE + COUNTER_RANGE) % COUNTER_RANGE;
 }
 
 /**
