@@ -25,7 +25,7 @@ import { servingCertificates } from "./edge/serving_certificates.ts";
 import { newToken } from "./store/ids.ts";
 import { behindProxy, FrontProxy, frontProxyApiSocket, frontProxyDir } from "./edge/front_proxy.ts";
 import { type HostServer, serveHost } from "./edge/listener.ts";
-import { findHaproxy } from "./edge/haproxy.ts";
+import { findHaproxy, haproxyTooOld, MIN_HAPROXY_VERSION } from "./edge/haproxy.ts";
 import { createRouter } from "./edge/router.ts";
 import { EdgeDoors, serveSelfFetches } from "./edge/self_fetch.ts";
 import type { GuardOptions } from "./tenant/process_guard.ts";
@@ -193,7 +193,10 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   });
 
   const maxWarm = options.maxWarm ?? 256;
-  const haproxy = options.frontProxy === false ? undefined : findHaproxy();
+  const installed = options.frontProxy === false ? undefined : findHaproxy();
+  // An older HAProxy would refuse the configuration: the host serves on its own instead.
+  const tooOld = installed && haproxyTooOld(installed);
+  const haproxy = tooOld ? undefined : installed;
   let front: FrontProxy | undefined;
   const isolation: Isolation = await detectIsolation(options.unsandboxed ?? false);
   log(`isolation: ${describeIsolation(isolation)}`);
@@ -210,7 +213,13 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
     haproxy
       ? "data path: HAProxy in front of the tenants"
       : `data path: the host's own router (${
-        options.frontProxy === false ? "--no-front-proxy" : "HAProxy is not installed"
+        options.frontProxy === false
+          ? "--no-front-proxy"
+          : tooOld
+          ? `HAProxy ${tooOld} is installed; the front proxy needs ${
+            MIN_HAPROXY_VERSION.join(".")
+          } or later`
+          : "HAProxy is not installed"
       }): the same isolation, but less throughput, and a burst of one tenant's connections ` +
         "delays other tenants' requests by tens of ms while it arrives (install haproxy)",
   );

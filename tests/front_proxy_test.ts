@@ -11,7 +11,7 @@ import { V1Api } from "../lib/api.ts";
 import { deploy } from "../lib/deploy.ts";
 import { closeInvokeClients, invoke } from "../lib/invoke.ts";
 import type { Deployment } from "../lib/types.ts";
-import { findHaproxy } from "../host/edge/haproxy.ts";
+import { findHaproxy, haproxyTooOld, parseHaproxyVersion } from "../host/edge/haproxy.ts";
 import { counterDelta, parseCounterTables, parseProxyLogLine } from "../host/edge/proxy_usage.ts";
 import { ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
 import { startTestHost, writeApp } from "./helpers/host.ts";
@@ -318,6 +318,29 @@ Deno.test("proxy log lines give body bytes HAProxy's counters could not", () => 
     [504, "sH", "GET", "/spin", 0, 0],
   );
   assert.equal(parseProxyLogLine("- 200 -- 1 2 - - - - - - - - - GET /"), undefined);
+});
+
+Deno.test("an HAProxy older than 2.5 is told apart: the host then serves on its own", async () => {
+  assert.deepEqual(
+    parseHaproxyVersion("HAProxy version 2.6.12-1+deb12u4 2026/10/17 - https://haproxy.org/\n"),
+    [2, 6],
+  );
+  assert.deepEqual(parseHaproxyVersion("HA-Proxy version 1.8.30 2021/04/02"), [1, 8]);
+  assert.equal(parseHaproxyVersion("something else"), undefined);
+  // A stand-in binary that says it is 2.4 (Ubuntu 22.04's): too old for the stick tables.
+  const dir = await Deno.makeTempDir();
+  try {
+    const old = join(dir, "haproxy");
+    await Deno.writeTextFile(
+      old,
+      "#!/bin/sh\necho 'HAProxy version 2.4.22-0ubuntu0.22.04.3 2023/12/04'\n",
+    );
+    await Deno.chmod(old, 0o755);
+    assert.equal(haproxyTooOld(old), "2.4");
+    if (haproxy) assert.equal(haproxyTooOld(haproxy), undefined, "the installed one is new enough");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
 });
 
 Deno.test("a slot's counters are read from its stick table, across a 32-bit wrap", () => {

@@ -18,6 +18,37 @@ export function findHaproxy(): string | undefined {
   return findProgram("haproxy");
 }
 
+/** The oldest HAProxy the front proxy's configuration loads on: stick tables with a `gpt` array. */
+export const MIN_HAPROXY_VERSION: readonly [number, number] = [2, 5];
+
+/** `[major, minor]` from `haproxy -v` ("HAProxy version 2.6.12-1+deb12u4 2026/10/17 …"). */
+export function parseHaproxyVersion(text: string): [number, number] | undefined {
+  const match = /^HA-?Proxy version (\d+)\.(\d+)/m.exec(text);
+  return match ? [Number(match[1]), Number(match[2])] : undefined;
+}
+
+/**
+ * The version of the HAProxy at `binary` when it is older than {@link MIN_HAPROXY_VERSION}
+ * (e.g. `"2.4"`), else `undefined` (new enough, or it did not say: then it is tried).
+ */
+export function haproxyTooOld(binary: string): string | undefined {
+  let text: string;
+  try {
+    const output = new Deno.Command(binary, { args: ["-v"], stdout: "piped", stderr: "null" })
+      .outputSync();
+    text = new TextDecoder().decode(output.stdout);
+  } catch {
+    return undefined;
+  }
+  const version = parseHaproxyVersion(text);
+  if (!version) return undefined;
+  const [major, minor] = version;
+  const [minMajor, minMinor] = MIN_HAPROXY_VERSION;
+  return major < minMajor || (major === minMajor && minor < minMinor)
+    ? `${major}.${minor}`
+    : undefined;
+}
+
 /**
  * Runs HAProxy (`$0`, with `$@`) and kills it when this script's stdin reaches EOF: the host
  * holds the other end of the pipe and never writes, so when the host dies, even by SIGKILL,
