@@ -30,6 +30,29 @@ Deno.serve((request) => {
 });
 `;
 
+/** A WebSocket upgrade request for `host`, as a browser sends it. */
+function upgradeRequest(host: string): Uint8Array {
+  const key = crypto.getRandomValues(new Uint8Array(16)).toBase64();
+  return new TextEncoder().encode(
+    `GET / HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
+      `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
+  );
+}
+
+/**
+ * Waits 3 s while the client reads nothing: what waits for it must not pile up in the host (this
+ * process), which the tenant's memory limit does not cover.
+ */
+async function assertHostHoldsLittle(): Promise<void> {
+  const rssBefore = Deno.memoryUsage().rss;
+  await new Promise((resolve) => setTimeout(resolve, 3_000));
+  const grown = Deno.memoryUsage().rss - rssBefore;
+  assert.ok(
+    grown < 48 * MIB,
+    `the host grew by ${Math.round(grown / MIB)} MiB holding a refusal nobody read`,
+  );
+}
+
 /** The project's egress bytes so far. */
 async function egress(api: ApiHost, projectId: string): Promise<number> {
   const analytics = await ok<{ fields: { name: string }[]; values: unknown[][] }>(
@@ -56,20 +79,8 @@ Deno.test({
 
     const connection = await Deno.connect({ hostname: "127.0.0.1", port: api.host.port });
     try {
-      const key = crypto.getRandomValues(new Uint8Array(16)).toBase64();
-      await connection.write(new TextEncoder().encode(
-        `GET / HTTP/1.1\r\nHost: ${host}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          `Sec-WebSocket-Key: ${key}\r\nSec-WebSocket-Version: 13\r\n\r\n`,
-      ));
-      // The client reads nothing for a while: what waits for it must not pile up in the host
-      // (this process), which the tenant's memory limit does not cover.
-      const rssBefore = Deno.memoryUsage().rss;
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
-      const grown = Deno.memoryUsage().rss - rssBefore;
-      assert.ok(
-        grown < 48 * MIB,
-        `the host grew by ${Math.round(grown / MIB)} MiB holding a refusal nobody read`,
-      );
+      await connection.write(upgradeRequest(host));
+      await assertHostHoldsLittle();
 
       // Then it reads the answer to its end (its last chunk: the connection stays open): the
       // tenant's status, headers and every byte, with the chunked framing, which only adds.
@@ -125,17 +136,8 @@ Deno.test({
     const tcp = await Deno.connect({ hostname: "127.0.0.1", port: api.host.httpsPort! });
     const connection = await Deno.startTls(tcp, { hostname: name, caCerts: [ca] });
     try {
-      await connection.write(new TextEncoder().encode(
-        `GET / HTTP/1.1\r\nHost: ${name}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n` +
-          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
-      ));
-      const rssBefore = Deno.memoryUsage().rss;
-      await new Promise((resolve) => setTimeout(resolve, 3_000));
-      const grown = Deno.memoryUsage().rss - rssBefore;
-      assert.ok(
-        grown < 48 * MIB,
-        `the host grew by ${Math.round(grown / MIB)} MiB holding a refusal nobody read`,
-      );
+      await connection.write(upgradeRequest(name));
+      await assertHostHoldsLittle();
 
       // Read to the end (the host closes the connection after a refusal).
       const buffer = new Uint8Array(1 << 20);
