@@ -8,6 +8,7 @@ import { hasProgram, installHint } from "../lib/programs.ts";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { V1Api } from "../lib/api.ts";
+import { HOST_V8_FLAGS } from "../lib/local_host.ts";
 import { deploy } from "../lib/deploy.ts";
 import type { Deployment } from "../lib/types.ts";
 
@@ -41,8 +42,11 @@ export async function forgetWarmDeployments(dataDir: string): Promise<void> {
  */
 export async function startBenchHost(dataDir: string, args: string[] = []): Promise<BenchHost> {
   const extra = (Deno.env.get("BENCH_HOST_ARGS") ?? "").split(" ").filter(Boolean);
+  // With the V8 flags of a host the CLI starts.
+  const flags = `--v8-flags=${HOST_V8_FLAGS.join(",")}`;
+  const hostCommand = ["run", "-A", flags, MAIN, "host", "--port", "0", "--data-dir", dataDir];
   const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", MAIN, "host", "--port", "0", "--data-dir", dataDir, ...args, ...extra],
+    args: [...hostCommand, ...args, ...extra],
     stdin: "null",
     stdout: "null",
     stderr: "inherit",

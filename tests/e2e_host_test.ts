@@ -24,6 +24,9 @@ Deno.test("host start, status and stop manage a background host", async (t) => {
       pid = info.pid;
       const stat = await Deno.stat(join(dataDir, "host.json"));
       assert.equal(stat.mode! & 0o077, 0, "host.json is private");
+      // No memory reducer: an idle host does not collect its whole heap (lib/local_host.ts).
+      const environ = (await Deno.readTextFile(`/proc/${pid}/environ`)).split("\0");
+      assert.ok(environ.includes("DENO_V8_FLAGS=--no-memory-reducer"), "the host's V8 flags");
 
       const again = await runCli(["host", "start", "--port", "0"], { env });
       assert.equal(again.code, 0, describe(again));
