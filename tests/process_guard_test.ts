@@ -95,7 +95,11 @@ Deno.test("a quiet process is sampled every 10 s, and at once when it serves aga
     reads++;
     return { cpuSeconds, rssBytes: 50 * MiB };
   }, () => now);
-  guard.watch({ pid: 1, lastActive: () => lastActive, exceeded: (_l, m) => exceeded.push(m) });
+  const watched = guard.watch({
+    pid: 1,
+    lastActive: () => lastActive,
+    exceeded: (_l, m) => exceeded.push(m),
+  });
   const tick = (seconds: number, cpuPerSecond = 0) => {
     for (let i = 0; i < seconds; i++) {
       now += 1_000;
@@ -108,12 +112,49 @@ Deno.test("a quiet process is sampled every 10 s, and at once when it serves aga
   tick(30);
   assert.ok(reads - before <= 4, `an idle process was read ${reads - before} times in 30 s`);
   lastActive = now; // a request came in
+  watched.active();
   const beforeRequest = reads;
   tick(1);
   assert.equal(reads, beforeRequest + 1, "sampled at the next tick after a request");
+  tick(1);
+  assert.equal(reads, beforeRequest + 2, "and every tick while it is not quiet again");
   // A quiet process that starts burning CPU is still stopped, at most one quiet interval late.
   tick(25, 0.9);
   assert.equal(exceeded.length, 1, "a CPU burn after quiet is caught");
+  guard.close();
+});
+
+Deno.test("quiet processes are not looked at between their samples", () => {
+  // A thousand idle tenants: what each tick touches is what the host pays for them.
+  let now = 0;
+  let reads = 0;
+  let looks = 0;
+  const guard = new ProcessGuard(64, { intervalMs: 0 }, () => {
+    reads++;
+    return { cpuSeconds: 0, rssBytes: 50 * MiB };
+  }, () => now);
+  const handles = Array.from({ length: 1000 }, (_, pid) =>
+    guard.watch({
+      pid,
+      lastActive: () => (looks++, -Infinity),
+      exceeded: () => {},
+    }));
+  for (let second = 0; second < 5; second++) {
+    now += 1_000;
+    guard.sample();
+  }
+  const [readsBefore, looksBefore] = [reads, looks];
+  now += 5_000; // all quiet since the sample a second after they came: due at 11 s
+  guard.sample();
+  assert.deepEqual([reads - readsBefore, looks - looksBefore], [0, 0], "nothing due");
+  now += 1_000;
+  guard.sample();
+  assert.equal(reads - readsBefore, 1000, "all due at once, all read");
+  handles[7].active();
+  now += 1_000;
+  const readsActive = reads;
+  guard.sample();
+  assert.equal(reads - readsActive, 1, "the one that served, alone");
   guard.close();
 });
 
@@ -161,9 +202,9 @@ Deno.test("the guard leaves alone a process under the CPU share, and one unwatch
 
   let calls = 0;
   const guard = new ProcessGuard(64, { intervalMs: 0 }, () => ({ cpuSeconds: 0, rssBytes: 1e12 }));
-  const unwatch = guard.watch({ pid: 1, lastActive: () => 0, exceeded: () => calls++ });
+  const watched = guard.watch({ pid: 1, lastActive: () => 0, exceeded: () => calls++ });
   assert.equal(calls, 1, "checked as soon as it is watched");
-  unwatch();
+  watched.forget();
   guard.sample();
   assert.equal(calls, 1);
   guard.close();

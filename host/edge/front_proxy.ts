@@ -120,12 +120,6 @@ interface Slot {
   syncing?: boolean;
   /** Counter values already attributed to the occupant. */
   counted: { requests: number; bytesIn: number; bytesOut: number };
-  /**
-   * Whether it serves: set when it comes up and on its wake-up log line (see
-   * haproxy_config.ts `WAKE_FLAG`), cleared when a read sees no new request and none in flight.
-   * Only busy slots are read, every second.
-   */
-  busy?: boolean;
 }
 
 /** HAProxy in front of the host, routing warm deployments to their tenants. */
@@ -141,6 +135,12 @@ export class FrontProxy implements InstanceObserver {
   #verdicts = new Map<string, Promise<void>>();
   #slots: Slot[];
   #byDeployment = new Map<string, Slot>();
+  /**
+   * Slots that serve, read every second: added when a process comes up in one and on its
+   * wake-up log line (see haproxy_config.ts `WAKE_FLAG`), removed when a read sees no new request
+   * and none in flight. Idle slots are not even looked at.
+   */
+  #busy = new Set<Slot>();
   /** Processes that have exited (their slot is released next). */
   #exited = new WeakSet<Instance>();
   /** Processes that came up while every slot was taken, served by the router meanwhile. */
@@ -177,7 +177,7 @@ export class FrontProxy implements InstanceObserver {
     this.#poller = setInterval(() => {
       // Slots that serve only: an idle one wakes up by its next request's log line, so a
       // thousand idle tenants cost HAProxy and the host no admin command at all.
-      const slots = [...this.#byDeployment.values()].filter((slot) => slot.busy);
+      const slots = [...this.#busy];
       if (slots.length > 0) this.#enqueue(() => this.#collect(slots)).catch(() => {});
     }, POLL_INTERVAL_MS);
     Deno.unrefTimer(this.#poller as unknown as number);
@@ -353,7 +353,7 @@ export class FrontProxy implements InstanceObserver {
   served(instance: Instance): void {
     const slot = this.#byDeployment.get(instance.deploymentId);
     if (slot?.instance !== instance || slot.retiring || slot.syncing) return;
-    slot.busy = true;
+    this.#busy.add(slot);
     slot.syncing = true;
     this.#enqueue(() => {
       slot.syncing = false;
@@ -418,7 +418,7 @@ export class FrontProxy implements InstanceObserver {
     }
     const commands: string[] = [];
     for (const slot of slots) {
-      slot.busy = true; // it was started for a request: read it every second until it is quiet
+      this.#busy.add(slot); // it was started for a request: read it every second until it is quiet
       commands.push(...inService(slot));
       this.#syncCommands(slot, commands);
     }
@@ -540,9 +540,9 @@ export class FrontProxy implements InstanceObserver {
 
   async #collect(slots: Slot[]): Promise<void> {
     const occupied = slots.filter((slot) => slot.instance);
+    for (const slot of slots) if (!slot.instance) this.#busy.delete(slot);
     if (occupied.length === 0 || this.#closed) return;
     const counters = await this.#readCounters(occupied);
-    const now = Date.now();
     for (const slot of occupied) {
       const read = counters.get(slot.index);
       if (!read) continue;
@@ -557,8 +557,8 @@ export class FrontProxy implements InstanceObserver {
           networkEgressBytes: bytesOut,
         });
       }
-      slot.busy = requests > 0 || read.current > 0;
-      if (slot.instance && slot.busy) slot.instance.lastUsed = now;
+      if (requests > 0 || read.current > 0) slot.instance?.used();
+      else this.#busy.delete(slot);
       // A connection failed (the router serves meanwhile); if the process lives, route to it.
       if (read.serverDown && !slot.retiring && slot.instance && !this.#exited.has(slot.instance)) {
         await this.#admin([`set server ${slotBackend(slot.index)}/s health up`]);
@@ -631,8 +631,8 @@ export class FrontProxy implements InstanceObserver {
       });
     }
     const instance = slot?.instance;
-    if (instance) instance.lastUsed = Date.now();
-    if (slot) slot.busy = true;
+    instance?.used();
+    if (slot) this.#busy.add(slot);
     // HAProxy's server timeout fired: the tenant did not even answer its own time limit.
     if (entry.status === 504 && entry.termination.startsWith("sH") && instance) {
       const record = this.#options.store.getDeploymentRecord(entry.deploymentId);

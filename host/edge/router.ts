@@ -133,7 +133,7 @@ export function createRouter(
     } catch (error) {
       return startFailureResponse(error);
     }
-    instance.lastUsed = Date.now();
+    instance.used();
     const timeoutMs = record.requestTimeout ?? options.defaultRequestTimeoutMs ??
       DEFAULT_REQUEST_TIMEOUT_MS;
     const headers = new Headers(request.headers);
@@ -158,7 +158,7 @@ export function createRouter(
           onOpen: () => instance.inFlight++,
           onClose: () => {
             instance.inFlight--;
-            instance.lastUsed = Date.now();
+            instance.used();
           },
           onBytes: usage &&
             ((toTenant, fromTenant) =>
@@ -196,7 +196,7 @@ export function createRouter(
         onBodyBytes: usage &&
           ((bytes) => usage.add(owner, { networkEgressBytes: bytes })),
       });
-      instance.lastUsed = Date.now();
+      instance.used();
       options.onServed?.(instance);
       return response;
     } catch {

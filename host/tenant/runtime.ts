@@ -48,7 +48,10 @@ export interface Instance {
   deploymentId: string;
   socketPath: string;
   client: TenantClient;
+  /** When it last had a request (`Date.now()`); {@link Instance.used} sets it. */
   lastUsed: number;
+  /** Records a request now: `lastUsed`, and the process guard samples the process at its next tick. */
+  used(): void;
   /** Settles when the process exits. */
   exited: Promise<Deno.CommandStatus>;
   /** The process id (of the sandbox, when there is one: the tenant runs under it). */
@@ -270,6 +273,10 @@ export class Runtime {
    * delivery starts the deployment, and nothing here reads a database's queue to do that.
    */
   #queueListeners = new WeakSet<Deno.ChildProcess>();
+  /** No ready process is idle past the timeout before then (see `#evictIdle`). */
+  #nextIdleCheck = 0;
+  /** A request came since the warm set was last saved: its order (most recent first) moved. */
+  #usedSinceSave = false;
   /** Whether a deployment may listen with Node's server, by id (see {@link mayServeWithNode}). */
   #nodeServer = new Map<string, boolean>();
   /** Keeps the warm set (see `#warmIds`) in `warmSetFile` (warm_set.ts). */
@@ -346,7 +353,9 @@ export class Runtime {
     this.#sweeper = setInterval(() => {
       this.#evictIdle();
       this.#pool.resize();
-      this.#warmSet.save();
+      // Sorting a thousand processes by use every 5 s for an order nothing changed: not.
+      if (this.#usedSinceSave) this.#warmSet.save();
+      this.#usedSinceSave = false;
     }, 5_000);
     Deno.unrefTimer(this.#sweeper as unknown as number);
   }
@@ -860,6 +869,9 @@ export class Runtime {
       socketPath,
       client: process.client ?? new TenantClient(socketPath),
       lastUsed: Date.now(),
+      used() { // until it is watched (below)
+        this.lastUsed = Date.now();
+      },
       exited,
       pid: child.pid,
       get memoryLimitExceeded() {
@@ -880,7 +892,7 @@ export class Runtime {
     }
     this.#pool.keepModuleSeed(deployment.id, process.cacheDir, aheadOfCallers);
     const cgroup = process.cgroup;
-    const unwatch = this.#guard.watch({
+    const guarded = this.#guard.watch({
       pid: child.pid,
       memoryEnforced: cgroup !== undefined,
       readUsage: cgroup && (() => {
@@ -900,7 +912,12 @@ export class Runtime {
         this.#options.instances.outOfMemory(deployment.id).finally(() => this.#kill(child));
       },
     });
-    exited.then(unwatch);
+    exited.then(guarded.forget);
+    instance.used = () => {
+      instance.lastUsed = Date.now();
+      this.#usedSinceSave = true;
+      guarded.active();
+    };
     this.#ready.set(deployment.id, instance);
     this.#warmSet.changed();
     exited.then(() => {
@@ -1032,15 +1049,24 @@ export class Runtime {
   }
 
   #evictIdle(): void {
-    const cutoff = Date.now() - this.#options.idleTimeoutMs;
+    const now = Date.now();
+    // None can be past its time before the least recently used one kept is: a thousand idle
+    // processes are not looked at every sweep (each costs ~10 µs to read after idle seconds).
+    if (now < this.#nextIdleCheck) return;
+    const cutoff = now - this.#options.idleTimeoutMs;
+    let oldestKept = now;
     // Ready processes only: one still starting was just asked for. (A reaction on each of a
     // thousand processes' promises every sweep was garbage the idle host collected.)
     for (const [id, instance] of this.#ready) {
-      if (instance.lastUsed >= cutoff) continue;
+      if (instance.lastUsed >= cutoff) {
+        oldestKept = Math.min(oldestKept, instance.lastUsed);
+        continue;
+      }
       const child = this.#processes.get(id);
       if (child && this.#queueListeners.has(child)) continue;
       this.stop(id, 0, SHUTDOWN_GRACE_MS);
     }
+    this.#nextIdleCheck = oldestKept + this.#options.idleTimeoutMs;
   }
 }
 
