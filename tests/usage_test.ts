@@ -149,8 +149,36 @@ Deno.test("the sampler's rounds read only processes that served, and idle ones r
   sampler.close();
   const [a] = analyticsRows(t.meter.projectAnalytics(t.a.projectId, T0, T0 + 60 * MINUTE));
   assert.equal(a.cpuSeconds, 0.25);
-  // Uptime counted every round, read or not.
+  // Uptime counted to the last sample, read or not.
   assert.equal(a.uptimeSeconds, (3 + rounds) * 30);
+});
+
+Deno.test("an idle process's uptime lands in each bucket it spans, counted once a bucket", () => {
+  using t = setup();
+  let adds = 0;
+  const meter: Pick<UsageMeter, "add"> = {
+    add: (owner, counts, at) => {
+      adds++;
+      t.meter.add(owner, counts, at);
+    },
+  };
+  const sampler = new ProcessSampler(meter, {
+    intervalMs: 0,
+    now: () => t.clock.now,
+    read: () => ({ cpuSeconds: 0, rssBytes: 1e6 }),
+  });
+  t.clock.now = T0 + 5 * MINUTE; // 10:05
+  sampler.started(t.a, 1, () => 0);
+  for (let round = 0; round < 72; round++) { // to 10:41, a round every 30 s
+    t.clock.now += 30_000;
+    sampler.round();
+  }
+  // A read every QUIET_READ_MS, and a count as each bucket ends: not one per round.
+  assert.ok(adds <= 72 / (QUIET_READ_MS / 30_000) + 2 * 2, `${adds} records in 72 rounds`);
+  sampler.sample(); // before a query: counted to now
+  const rows = analyticsRows(t.meter.projectAnalytics(t.a.projectId, T0, T0 + 45 * MINUTE));
+  assert.deepEqual(rows.map((row) => row.uptimeSeconds), [600, 900, 660]);
+  sampler.close();
 });
 
 Deno.test("the sampler reads a process with a cgroup there, not its tree in /proc", () => {

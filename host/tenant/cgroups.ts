@@ -414,11 +414,16 @@ export class TenantCgroup {
   #idleTimer?: ReturnType<typeof setTimeout>;
   #removing?: Promise<void>;
   #removed = Promise.withResolvers<void>();
+  /** The file {@link cpuSeconds} reads, joined once: the guard and billing read it often. */
+  #cpuFile: string;
 
   private constructor(version: "v1" | "v2", dirs: TenantDirs, weight: CpuWeight) {
     this.#version = version;
     this.#dirs = dirs;
     this.#weight = weight;
+    this.#cpuFile = version === "v2"
+      ? join(dirs.cpu, "cpu.stat")
+      : join(dirs.cpuacct ?? dirs.cpu, "cpuacct.usage");
   }
 
   /** @internal Makes a v2 tenant cgroup at `dir`. */
@@ -546,15 +551,14 @@ export class TenantCgroup {
   cpuSeconds(): number | undefined {
     if (this.#version === "v2") {
       try {
-        const text = Deno.readTextFileSync(join(this.#dirs.cpu, "cpu.stat"));
+        const text = Deno.readTextFileSync(this.#cpuFile);
         const usec = /^usage_usec (\d+)$/m.exec(text)?.[1];
         return usec === undefined ? undefined : Number(usec) / 1e6;
       } catch {
         return undefined;
       }
     }
-    const dir = this.#dirs.cpuacct ?? this.#dirs.cpu;
-    const ns = readNumber(join(dir, "cpuacct.usage"));
+    const ns = readNumber(this.#cpuFile);
     return ns === undefined ? undefined : ns / 1e9;
   }
 

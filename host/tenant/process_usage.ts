@@ -6,15 +6,22 @@
  * sums the tree. CPU time includes children already reaped (`cutime`, `cstime`), so the sum
  * only grows. A sample is taken on demand before an analytics query, just before the host
  * stops a process, and every interval for a process that served since its last one; a
- * process that did not (an idle tenant) only has its uptime counted then, and is read at most
- * every {@link QUIET_READ_MS} (work it does on its own, timers, still gets billed): a thousand
- * idle tenants cost the host no reads of `/proc` in between. A process that dies on its own has
+ * process that did not (an idle tenant) is read at most every {@link QUIET_READ_MS} (work it
+ * does on its own, timers, still gets billed), and its uptime is counted when it is read and
+ * at the end of each 15-minute bucket, split at the buckets' edges: a thousand idle tenants
+ * cost the host no reads of `/proc` in between, and the meter no record every round. A process that dies on its own has
  * the CPU time since its last read counted from its cgroup, read at its exit; without cgroups
  * that time is lost, while its uptime is counted to its exit.
  *
  * @module
  */
-import type { UsageMeter, UsageOwner } from "./usage.ts";
+import {
+  BUCKET_SECONDS,
+  bucketOf,
+  type UsageCounts,
+  type UsageMeter,
+  type UsageOwner,
+} from "./usage.ts";
 
 /** What one reading of a process tree found. */
 export interface ProcessTreeUsage {
@@ -199,9 +206,7 @@ export class ProcessSampler {
     const tracked = this.#tracked.get(pid);
     if (!tracked) return;
     this.#tracked.delete(pid);
-    const now = this.#now();
-    this.#meter.add(tracked.owner, {
-      uptimeSeconds: (now - tracked.sampledAt) / 1000,
+    this.#countTo(tracked, this.#now(), {
       cpuSeconds: cpuSeconds === undefined ? 0 : Math.max(0, cpuSeconds - tracked.cpuSeconds),
     });
   }
@@ -213,38 +218,44 @@ export class ProcessSampler {
 
   /**
    * What the timer runs: reads the processes that served since their last read (or were last
-   * read {@link QUIET_READ_MS} ago), and counts the others' uptime only.
+   * read {@link QUIET_READ_MS} ago); the others' uptime is counted once a bucket has ended.
    */
   round(): void {
     const now = this.#now();
+    const bucket = bucketOf(now);
     for (const tracked of this.#tracked.values()) {
       const quiet = tracked.lastActive !== undefined &&
         tracked.lastActive() <= tracked.readAt && now - tracked.readAt < QUIET_READ_MS;
-      if (!quiet) {
-        this.#sampleOne(tracked);
-        continue;
-      }
-      this.#meter.add(tracked.owner, { uptimeSeconds: (now - tracked.sampledAt) / 1000 });
-      tracked.sampledAt = now;
+      if (!quiet) this.#sampleOne(tracked);
+      else if (bucketOf(tracked.sampledAt) !== bucket) this.#countTo(tracked, now, {});
     }
   }
 
   #sampleOne(tracked: Tracked): void {
     const now = this.#now();
     const usage = tracked.read?.() ?? this.#read(tracked.pid);
-    const uptimeSeconds = (now - tracked.sampledAt) / 1000;
-    tracked.sampledAt = now;
     tracked.readAt = now;
-    if (!usage) {
-      this.#meter.add(tracked.owner, { uptimeSeconds });
-      return;
-    }
+    if (!usage) return this.#countTo(tracked, now, {});
     const cpuSeconds = Math.max(0, usage.cpuSeconds - tracked.cpuSeconds);
     tracked.cpuSeconds = Math.max(tracked.cpuSeconds, usage.cpuSeconds);
-    this.#meter.add(tracked.owner, {
-      cpuSeconds,
-      uptimeSeconds,
-      maxRssMemoryBytes: usage.rssBytes,
-    });
+    this.#countTo(tracked, now, { cpuSeconds, maxRssMemoryBytes: usage.rssBytes });
+  }
+
+  /**
+   * Adds `counts` and the uptime since the last count to `now`: the uptime into each 15-minute
+   * bucket it spans, the rest into the bucket of `now`.
+   */
+  #countTo(tracked: Tracked, now: number, counts: Partial<UsageCounts>): void {
+    let from = tracked.sampledAt;
+    for (
+      let edge = (bucketOf(from) + BUCKET_SECONDS) * 1000;
+      edge <= now;
+      edge += BUCKET_SECONDS * 1000
+    ) {
+      this.#meter.add(tracked.owner, { uptimeSeconds: (edge - from) / 1000 }, from);
+      from = edge;
+    }
+    this.#meter.add(tracked.owner, { ...counts, uptimeSeconds: (now - from) / 1000 }, now);
+    tracked.sampledAt = now;
   }
 }

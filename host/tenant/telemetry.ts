@@ -45,7 +45,7 @@ export function createTelemetry(store: Store, options: TelemetryOptions = {}): T
     maxBytesPerSecond: options.maxLogBytesPerSecond,
   });
   // An analytics query first samples the running processes, so it sees their latest use.
-  const sampler = new ProcessSampler({ add: (owner, counts) => usage.add(owner, counts) });
+  const sampler = new ProcessSampler({ add: (owner, counts, at) => usage.add(owner, counts, at) });
   const usage = new UsageMeter(store, { beforeQuery: () => sampler.sample() });
   const ownerOf = (deploymentId: string): UsageOwner | undefined => {
     const record = store.getDeploymentRecord(deploymentId);

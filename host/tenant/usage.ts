@@ -89,10 +89,13 @@ export class UsageMeter {
     }
   }
 
-  /** Adds `counts` to the owner's current bucket (`maxRssMemoryBytes` raises its maximum). */
-  add(owner: UsageOwner, counts: Partial<UsageCounts>): void {
+  /**
+   * Adds `counts` to the owner's bucket of `at` (default now; `maxRssMemoryBytes` raises its
+   * maximum).
+   */
+  add(owner: UsageOwner, counts: Partial<UsageCounts>, at: number = this.#now()): void {
     if (this.#closed) return;
-    const bucketStart = bucketOf(this.#now());
+    const bucketStart = bucketOf(at);
     const key = `${owner.projectId} ${bucketStart}`;
     let pending = this.#pending.get(key);
     if (!pending) {
