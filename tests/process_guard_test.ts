@@ -158,6 +158,48 @@ Deno.test("quiet processes are not looked at between their samples", () => {
   guard.close();
 });
 
+Deno.test("where the kernel caps memory, a request that is over does not keep a process on every tick", () => {
+  for (const memoryEnforced of [true, false]) {
+    let now = 0;
+    let reads = 0;
+    let lastActive = -Infinity;
+    const guard = new ProcessGuard(64, { intervalMs: 0 }, () => {
+      reads++;
+      return { cpuSeconds: 0, rssBytes: 50 * MiB };
+    }, () => now);
+    const readUsage = memoryEnforced ? () => (reads++, { cpuSeconds: 0, rssBytes: 0 }) : undefined;
+    const watched = guard.watch({
+      pid: 1,
+      lastActive: () => lastActive,
+      exceeded: () => {},
+      memoryEnforced,
+      readUsage,
+    });
+    const tick = () => {
+      now += 1_000;
+      guard.sample();
+    };
+    tick(); // quiet from here: due 10 s later
+    lastActive = now + 500; // served a request at little CPU, and woke the guard up
+    watched.active();
+    tick();
+    const after = reads;
+    for (let i = 0; i < 5; i++) tick();
+    if (memoryEnforced) {
+      assert.equal(reads, after, "CPU alone: quiet again at once");
+      lastActive = Infinity; // a request in flight (lastActive says now)
+      watched.active();
+      tick();
+      tick();
+      assert.equal(reads, after + 2, "one in flight: every tick");
+    } else {
+      // Its memory is sampled here: it may have grown at little CPU, so it is read once more.
+      assert.equal(reads, after + 1, "a request since the sample before: read the next tick too");
+    }
+    guard.close();
+  }
+});
+
 Deno.test("a process quiet for long is sampled less and less often, at most 60 s apart", () => {
   let now = 0;
   const readsAt: number[] = [];

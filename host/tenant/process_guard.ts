@@ -38,9 +38,9 @@ export interface GuardOptions {
   /** How often processes are sampled (about 0.3 ms per process here). Default 1 s. */
   intervalMs?: number;
   /**
-   * How long after a sample that found a process quiet (no request since the sample before,
-   * under 0.5% of a core) it is sampled again: it can neither burn CPU nor grow without CPU
-   * time. Default 10 s; doubled after each quiet sample in a row, up to
+   * How long after a sample that found a process quiet (under 0.5% of a core since the sample
+   * before, and no request in flight; where its memory is sampled, no request since at all) it
+   * is sampled again: it can neither burn CPU nor grow without CPU time. Default 10 s; doubled after each quiet sample in a row, up to
    * {@link GuardOptions.maxQuietIntervalMs}.
    */
   quietIntervalMs?: number;
@@ -217,10 +217,15 @@ export class ProcessGuard {
     const samples = watched.samples;
     const previous = samples.at(-1);
     samples.push({ at: now, cpuSeconds: usage.cpuSeconds });
+    // Where its memory is sampled here, any request since the sample before keeps a process on
+    // the every-second round: memory can grow at little CPU (ArrayBuffers). Where the kernel
+    // caps its memory only CPU matters, and a request finished is no CPU: only one in flight
+    // keeps it there (a thousand tenants that each served once are not all read 10 s later).
+    const lastActive = watched.process.lastActive();
     const quiet = previous !== undefined &&
       usage.cpuSeconds - previous.cpuSeconds <
         QUIET_CPU_FRACTION * Math.max(now - previous.at, 1) / 1000 &&
-      watched.process.lastActive() <= previous.at;
+      (watched.process.memoryEnforced ? lastActive < now : lastActive <= previous.at);
     watched.quietStreak = quiet ? watched.quietStreak + 1 : 0;
     if (quiet) {
       const interval = Math.min(
