@@ -2,7 +2,6 @@ import assert from "node:assert/strict";
 import {
   ProcessSampler,
   type ProcessTreeUsage,
-  QUIET_READ_MS,
   readProcessTreeUsage,
 } from "../host/tenant/process_usage.ts";
 import { Store } from "../host/store/store.ts";
@@ -115,7 +114,7 @@ Deno.test("countBytes passes a body through and counts it as it flows", async ()
   assert.deepEqual(counted, [3, 5]);
 });
 
-Deno.test("the sampler's rounds read only processes that served, and idle ones rarely", () => {
+Deno.test("the sampler's rounds read only processes that served, and all once a bucket ends", () => {
   using t = setup();
   const reads: number[] = [];
   let cpuSeconds = 0;
@@ -134,23 +133,31 @@ Deno.test("the sampler's rounds read only processes that served, and idle ones r
     reads.length = 0;
     t.clock.now += 30_000;
     sampler.round();
-    return [...reads];
+    return [...reads].sort();
   };
-  assert.deepEqual(round(), [2], "idle since it started: not read");
+  assert.deepEqual(round(), [1, 2], "read once after it started");
+  assert.deepEqual(round(), [2], "idle since: not read");
   lastServed = t.clock.now + 1_000;
+  sampler.served(1);
   cpuSeconds = 0.25;
   assert.deepEqual(round(), [1, 2], "served since: read");
   assert.deepEqual(round(), [2]);
-  // Idle, but its own timers may burn CPU: read again once QUIET_READ_MS has passed.
-  let rounds = 1;
+  lastServed = Infinity; // a request in flight: Date.now() while it serves
+  sampler.served(1);
+  assert.deepEqual(round(), [1, 2]);
+  assert.deepEqual(round(), [1, 2], "still serving: read again");
+  lastServed = t.clock.now;
+  round();
+  // Idle, but its own timers may burn CPU: read again once the 15-minute bucket has ended.
+  let rounds = 7;
   while (!round().includes(1)) rounds++;
-  assert.equal(rounds + 1, QUIET_READ_MS / 30_000, "the tenth round after its last read");
+  assert.equal(rounds + 1, 30, "the first round of the next bucket");
   sampler.sample(); // before a query: everything is read
   sampler.close();
   const [a] = analyticsRows(t.meter.projectAnalytics(t.a.projectId, T0, T0 + 60 * MINUTE));
   assert.equal(a.cpuSeconds, 0.25);
   // Uptime counted to the last sample, read or not.
-  assert.equal(a.uptimeSeconds, (3 + rounds) * 30);
+  assert.equal(a.uptimeSeconds, (rounds + 1) * 30);
 });
 
 Deno.test("an idle process's uptime lands in each bucket it spans, counted once a bucket", () => {
@@ -173,8 +180,8 @@ Deno.test("an idle process's uptime lands in each bucket it spans, counted once 
     t.clock.now += 30_000;
     sampler.round();
   }
-  // A read every QUIET_READ_MS, and a count as each bucket ends: not one per round.
-  assert.ok(adds <= 72 / (QUIET_READ_MS / 30_000) + 2 * 2, `${adds} records in 72 rounds`);
+  // Read once after it started, and once as each bucket ends: not a record every round.
+  assert.ok(adds <= 1 + 2 * 2, `${adds} records in 72 rounds`);
   sampler.sample(); // before a query: counted to now
   const rows = analyticsRows(t.meter.projectAnalytics(t.a.projectId, T0, T0 + 45 * MINUTE));
   assert.deepEqual(rows.map((row) => row.uptimeSeconds), [600, 900, 660]);

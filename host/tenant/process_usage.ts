@@ -5,11 +5,11 @@
  * A tenant runs as a small process tree (bubblewrap, its init, then Deno), so each sample
  * sums the tree. CPU time includes children already reaped (`cutime`, `cstime`), so the sum
  * only grows. A sample is taken on demand before an analytics query, just before the host
- * stops a process, and every interval for a process that served since its last one; a
- * process that did not (an idle tenant) is read at most every {@link QUIET_READ_MS} (work it
- * does on its own, timers, still gets billed), and its uptime is counted when it is read and
- * at the end of each 15-minute bucket, split at the buckets' edges: a thousand idle tenants
- * cost the host no reads of `/proc` in between, and the meter no record every round. A process that dies on its own has
+ * stops a process, every interval for a process that served since its last one (the runtime
+ * says so: {@link ProcessSampler.served}), and for every process once a 15-minute bucket has
+ * ended (work it does on its own, timers, still gets billed); uptime is counted when a process
+ * is read, split at the buckets' edges. A round does not look at the others at all: a thousand
+ * idle tenants cost the host no reads in between, and no walk over them every round. A process that dies on its own has
  * the CPU time since its last read counted from its cgroup, read at its exit; without cgroups
  * that time is lost, while its uptime is counted to its exit.
  *
@@ -30,9 +30,6 @@ export interface ProcessTreeUsage {
   /** Resident memory of the tree now. */
   rssBytes: number;
 }
-
-/** How often a process that serves nothing is still read, in milliseconds. */
-export const QUIET_READ_MS = 5 * 60_000;
 
 /** Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS = 100;
@@ -147,6 +144,10 @@ export class ProcessSampler {
   #read: (pid: number) => ProcessTreeUsage | undefined;
   #now: () => number;
   #tracked = new Map<number, Tracked>();
+  /** Processes the next round reads: they served since their last read, or just started. */
+  #served = new Set<Tracked>();
+  /** The bucket of the last round: a round in a new one reads every process. */
+  #bucket: number;
   #timer?: ReturnType<typeof setInterval>;
 
   /** Starts sampling every `intervalMs`. */
@@ -154,6 +155,7 @@ export class ProcessSampler {
     this.#meter = meter;
     this.#read = options.read ?? readProcessTreeUsage;
     this.#now = options.now ?? Date.now;
+    this.#bucket = bucketOf(this.#now());
     const intervalMs = options.intervalMs ?? 30_000;
     if (intervalMs > 0) {
       this.#timer = setInterval(() => this.round(), intervalMs);
@@ -162,10 +164,11 @@ export class ProcessSampler {
   }
 
   /**
-   * A tenant process was spawned: its usage from now on is the owner's. `lastActive` says when
-   * it last served (`Date.now()` while it serves); without it, every round reads it. `read`
-   * reads its usage from its cgroup (one or two files, not four in `/proc` per tenant: a round
-   * after a thousand tenants served reads them all).
+   * A tenant process was spawned: its usage from now on is the owner's; the next round reads
+   * it. `lastActive` says when it last served (`Date.now()` while it serves: rounds go on reading
+   * it); without it, every round reads it. `read` reads its usage from its cgroup (one or two
+   * files, not four in `/proc` per tenant: a round after a thousand tenants served reads them
+   * all).
    */
   started(
     owner: UsageOwner,
@@ -174,15 +177,15 @@ export class ProcessSampler {
     read?: () => ProcessTreeUsage | undefined,
   ): void {
     const now = this.#now();
-    this.#tracked.set(pid, {
-      owner,
-      pid,
-      read,
-      cpuSeconds: 0,
-      sampledAt: now,
-      readAt: now,
-      lastActive,
-    });
+    const tracked = { owner, pid, read, cpuSeconds: 0, sampledAt: now, readAt: now, lastActive };
+    this.#tracked.set(pid, tracked);
+    this.#served.add(tracked);
+  }
+
+  /** `pid` got a request: the next round reads it. */
+  served(pid: number): void {
+    const tracked = this.#tracked.get(pid);
+    if (tracked) this.#served.add(tracked);
   }
 
   /** Samples every tracked process. */
@@ -196,6 +199,7 @@ export class ProcessSampler {
     if (!tracked) return;
     this.#sampleOne(tracked);
     this.#tracked.delete(pid);
+    this.#served.delete(tracked);
   }
 
   /**
@@ -206,6 +210,7 @@ export class ProcessSampler {
     const tracked = this.#tracked.get(pid);
     if (!tracked) return;
     this.#tracked.delete(pid);
+    this.#served.delete(tracked);
     this.#countTo(tracked, this.#now(), {
       cpuSeconds: cpuSeconds === undefined ? 0 : Math.max(0, cpuSeconds - tracked.cpuSeconds),
     });
@@ -217,17 +222,21 @@ export class ProcessSampler {
   }
 
   /**
-   * What the timer runs: reads the processes that served since their last read (or were last
-   * read {@link QUIET_READ_MS} ago); the others' uptime is counted once a bucket has ended.
+   * What the timer runs: reads the processes that served since their last read, or every one
+   * once a bucket has ended.
    */
   round(): void {
     const now = this.#now();
     const bucket = bucketOf(now);
-    for (const tracked of this.#tracked.values()) {
-      const quiet = tracked.lastActive !== undefined &&
-        tracked.lastActive() <= tracked.readAt && now - tracked.readAt < QUIET_READ_MS;
-      if (!quiet) this.#sampleOne(tracked);
-      else if (bucketOf(tracked.sampledAt) !== bucket) this.#countTo(tracked, now, {});
+    if (bucket !== this.#bucket) {
+      this.#bucket = bucket;
+      this.sample();
+    } else {
+      for (const tracked of this.#served) this.#sampleOne(tracked);
+    }
+    // One that still serves (a stream, a long request) is read next round too.
+    for (const tracked of this.#served) {
+      if (tracked.lastActive && tracked.lastActive() < now) this.#served.delete(tracked);
     }
   }
 

@@ -103,6 +103,8 @@ export interface ProcessObserver {
     lastActive: () => number,
     readUsage?: () => ProcessTreeUsage | undefined,
   ): void;
+  /** The process got a request. */
+  served?(pid: number): void;
   /** The host is about to kill the process. */
   stopping(pid: number): void;
   /**
@@ -917,6 +919,7 @@ export class Runtime {
       instance.lastUsed = Date.now();
       this.#usedSinceSave = true;
       guarded.active();
+      this.#options.processes?.served?.(child.pid);
     };
     this.#ready.set(deployment.id, instance);
     this.#warmSet.changed();

@@ -56,6 +56,7 @@ export function createTelemetry(store: Store, options: TelemetryOptions = {}): T
       const owner = ownerOf(deploymentId);
       if (owner) sampler.started(owner, pid, lastActive, readUsage);
     },
+    served: (pid) => sampler.served(pid),
     stopping: (pid) => sampler.stopping(pid),
     exited: (pid, cpuSeconds) => sampler.exited(pid, cpuSeconds),
     kvUsage(deploymentId, reads, writes) {
