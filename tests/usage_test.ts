@@ -128,7 +128,7 @@ Deno.test("the sampler's rounds read only processes that served, and all once a 
   });
   let lastServed = t.clock.now;
   sampler.started(t.a, 1, () => lastServed);
-  sampler.started(t.b, 2); // no activity to go by: read every round
+  sampler.started(t.b, 2); // no activity to go by: read every round (10 s apart at least)
   const round = () => {
     reads.length = 0;
     t.clock.now += 30_000;
@@ -141,6 +141,17 @@ Deno.test("the sampler's rounds read only processes that served, and all once a 
   sampler.served(1);
   cpuSeconds = 0.25;
   assert.deepEqual(round(), [1, 2], "served since: read");
+  // Served again at once: read at the first round 10 s after its last read, not sooner.
+  const step = (ms: number) => {
+    reads.length = 0;
+    t.clock.now += ms;
+    sampler.round();
+    return [...reads].sort();
+  };
+  lastServed = t.clock.now + 1;
+  sampler.served(1);
+  assert.deepEqual(step(5_000), [], "both read 5 s ago: later");
+  assert.deepEqual(step(5_000), [1, 2]);
   assert.deepEqual(round(), [2]);
   lastServed = Infinity; // a request in flight: Date.now() while it serves
   sampler.served(1);
@@ -154,10 +165,10 @@ Deno.test("the sampler's rounds read only processes that served, and all once a 
   assert.equal(rounds + 1, 30, "the first round of the next bucket");
   sampler.sample(); // before a query: everything is read
   sampler.close();
-  const [a] = analyticsRows(t.meter.projectAnalytics(t.a.projectId, T0, T0 + 60 * MINUTE));
-  assert.equal(a.cpuSeconds, 0.25);
-  // Uptime counted to the last sample, read or not.
-  assert.equal(a.uptimeSeconds, (rounds + 1) * 30);
+  const rows = analyticsRows(t.meter.projectAnalytics(t.a.projectId, T0, T0 + 60 * MINUTE));
+  assert.equal(rows[0].cpuSeconds, 0.25);
+  // Uptime counted to the last sample (910 s after it started), split at the bucket's edge.
+  assert.deepEqual(rows.slice(0, 2).map((row) => row.uptimeSeconds), [900, 10]);
 });
 
 Deno.test("an idle process's uptime lands in each bucket it spans, counted once a bucket", () => {

@@ -31,6 +31,9 @@ export interface ProcessTreeUsage {
   rssBytes: number;
 }
 
+/** A process that serves is read at most this often. */
+export const MIN_READ_INTERVAL_MS = 10_000;
+
 /** Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ, 100 on Linux). */
 const CLOCK_TICKS = 100;
 
@@ -128,8 +131,11 @@ interface Tracked {
 /** Tunables of {@link ProcessSampler}. */
 export interface ProcessSamplerOptions {
   /**
-   * Interval between samples; `0` disables the timer. Default 30 s: usage is billed in 15-minute
-   * buckets, and a process is also sampled when it stops, exits, and before every query.
+   * Interval between rounds; `0` disables the timer. Default 5 s: a process that served is read
+   * at the first round {@link MIN_READ_INTERVAL_MS} after its last read, so a request's CPU time
+   * is read within seconds of it, not in the middle of the quiet that follows. Usage is billed
+   * in 15-minute buckets, and a process is also sampled when it stops, exits, and before every
+   * query.
    */
   intervalMs?: number;
   /** Reads a process tree; tests replace it. */
@@ -156,7 +162,7 @@ export class ProcessSampler {
     this.#read = options.read ?? readProcessTreeUsage;
     this.#now = options.now ?? Date.now;
     this.#bucket = bucketOf(this.#now());
-    const intervalMs = options.intervalMs ?? 30_000;
+    const intervalMs = options.intervalMs ?? 5_000;
     if (intervalMs > 0) {
       this.#timer = setInterval(() => this.round(), intervalMs);
       Deno.unrefTimer(this.#timer as unknown as number);
@@ -222,8 +228,8 @@ export class ProcessSampler {
   }
 
   /**
-   * What the timer runs: reads the processes that served since their last read, or every one
-   * once a bucket has ended.
+   * What the timer runs: reads the processes that served since their last read (once
+   * {@link MIN_READ_INTERVAL_MS} has passed since it), and every one once a bucket has ended.
    */
   round(): void {
     const now = this.#now();
@@ -231,11 +237,11 @@ export class ProcessSampler {
     if (bucket !== this.#bucket) {
       this.#bucket = bucket;
       this.sample();
-    } else {
-      for (const tracked of this.#served) this.#sampleOne(tracked);
     }
-    // One that still serves (a stream, a long request) is read next round too.
     for (const tracked of this.#served) {
+      if (now - tracked.readAt < MIN_READ_INTERVAL_MS) continue; // at a later round
+      this.#sampleOne(tracked);
+      // One that still serves (a stream, a long request) is read again later too.
       if (tracked.lastActive && tracked.lastActive() < now) this.#served.delete(tracked);
     }
   }
