@@ -39,9 +39,9 @@ export interface GuardOptions {
   intervalMs?: number;
   /**
    * How long after a sample that found a process quiet (under 0.5% of a core since the sample
-   * before, and no request in flight; where its memory is sampled, no request since at all) it
-   * is sampled again: it can neither burn CPU nor grow without CPU time. Default 10 s; doubled after each quiet sample in a row, up to
-   * {@link GuardOptions.maxQuietIntervalMs}.
+   * before, and no request in flight; where its memory is sampled, no request since at all) it is
+   * sampled again: it can neither burn CPU nor grow without CPU time. Default 10 s; doubled after
+   * each quiet sample in a row, up to {@link GuardOptions.maxQuietIntervalMs}.
    */
   quietIntervalMs?: number;
   /**

@@ -2,16 +2,16 @@
  * CPU time, uptime and memory of tenant processes, sampled from `/proc` (Linux) and added to
  * the {@link UsageMeter}.
  *
- * A tenant runs as a small process tree (bubblewrap, its init, then Deno), so each sample
- * sums the tree. CPU time includes children already reaped (`cutime`, `cstime`), so the sum
- * only grows. A sample is taken on demand before an analytics query, just before the host
- * stops a process, every interval for a process that served since its last one (the runtime
- * says so: {@link ProcessSampler.served}), and for every process once a 15-minute bucket has
- * ended (work it does on its own, timers, still gets billed); uptime is counted when a process
- * is read, split at the buckets' edges. A round does not look at the others at all: a thousand
- * idle tenants cost the host no reads in between, and no walk over them every round. A process that dies on its own has
- * the CPU time since its last read counted from its cgroup, read at its exit; without cgroups
- * that time is lost, while its uptime is counted to its exit.
+ * A tenant runs as a small process tree (bubblewrap, its init, then Deno), so each sample sums the
+ * tree. CPU time includes children already reaped (`cutime`, `cstime`), so the sum only grows. A
+ * sample is taken on demand before an analytics query, just before the host stops a process, every
+ * interval for a process that served since its last one (the runtime says so:
+ * {@link ProcessSampler.served}), and for every process once a 15-minute bucket has ended (work it
+ * does on its own, timers, still gets billed); uptime is counted when a process is read, split at the
+ * buckets' edges. A round does not look at the others at all: a thousand idle tenants cost the host
+ * no reads in between, and no walk over them every round. A process that dies on its own has the
+ * CPU time since its last read counted from its cgroup, read at its exit; without cgroups that time
+ * is lost, while its uptime is counted to its exit.
  *
  * @module
  */

@@ -50,7 +50,10 @@ export interface Instance {
   client: TenantClient;
   /** When it last had a request (`Date.now()`); {@link Instance.used} sets it. */
   lastUsed: number;
-  /** Records a request now: `lastUsed`, and the process guard samples the process at its next tick. */
+  /**
+   * Records a request now: `lastUsed`; the process guard and billing's sampler read the process
+   * soon (they do not look at idle processes on their own).
+   */
   used(): void;
   /** Settles when the process exits. */
   exited: Promise<Deno.CommandStatus>;
