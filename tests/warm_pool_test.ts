@@ -229,6 +229,36 @@ Deno.test(requires(["bwrap"], {
 }));
 
 Deno.test(requires(["bwrap"], {
+  name: "a request moves its deployment to the front of the saved warm set within a sweep, " +
+    "for a host killed later",
+  ignore: isolation.kind !== "bwrap",
+  async fn() {
+    const root = await Deno.makeTempDir({ prefix: "dt-warm-order-" });
+    const deploymentsDir = join(root, "deployments");
+    const app = "export default { fetch: () => new Response('ok') };";
+    const runtime = pooledRuntime(root, { poolBudgetMb: 2 * POOLED_RUNTIME_MB });
+    const warmFile = join(root, "warm.json");
+    const saved = async () => JSON.parse(await Deno.readTextFile(warmFile)).warm;
+    try {
+      const instances = [];
+      for (const id of ["older", "newer"]) {
+        await writeMain(deploymentsDir, id, app);
+        instances.push(await runtime.ensure(poolableDeployment(id)));
+      }
+      await waitFor(async () => (await saved().catch(() => [])).length === 2, 5_000);
+      assert.deepEqual(await saved(), ["newer", "older"], "saved as they came up");
+      instances[0].used(); // a request to the older one; the file is not touched at once
+      // The next sweep (every 5 s) saves the new order: no stop in between, as when killed.
+      await waitFor(async () => (await saved())[0] === "older", 8_000);
+      assert.deepEqual(await saved(), ["older", "newer"]);
+    } finally {
+      await runtime.stopAll();
+      await Deno.remove(root, { recursive: true });
+    }
+  },
+}));
+
+Deno.test(requires(["bwrap"], {
   name: "a restarted runtime starts again the deployments that were warm, most recently used " +
     "first, as many as its budget pays for, skipping those that no longer serve",
   ignore: isolation.kind !== "bwrap",
