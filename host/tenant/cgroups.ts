@@ -414,8 +414,9 @@ export class TenantCgroup {
   #idleTimer?: ReturnType<typeof setTimeout>;
   #removing?: Promise<void>;
   #removed = Promise.withResolvers<void>();
-  /** The file {@link cpuSeconds} reads, joined once: the guard and billing read it often. */
+  /** The files {@link cpuSeconds} and {@link memoryCurrent} read, joined once: read often. */
   #cpuFile: string;
+  #memoryCurrentFile: string;
 
   private constructor(version: "v1" | "v2", dirs: TenantDirs, weight: CpuWeight) {
     this.#version = version;
@@ -424,6 +425,10 @@ export class TenantCgroup {
     this.#cpuFile = version === "v2"
       ? join(dirs.cpu, "cpu.stat")
       : join(dirs.cpuacct ?? dirs.cpu, "cpuacct.usage");
+    this.#memoryCurrentFile = join(
+      dirs.memory,
+      version === "v2" ? "memory.current" : "memory.usage_in_bytes",
+    );
   }
 
   /** @internal Makes a v2 tenant cgroup at `dir`. */
@@ -539,8 +544,7 @@ export class TenantCgroup {
 
   /** Memory charged to the cgroup now, in bytes. */
   memoryCurrent(): number | undefined {
-    const file = this.#version === "v2" ? "memory.current" : "memory.usage_in_bytes";
-    return readNumber(join(this.#dirs.memory, file));
+    return readNumber(this.#memoryCurrentFile);
   }
 
   /**
