@@ -57,5 +57,5 @@ Deno.test({
   const timer = setInterval(() => turns++, 10);
   await new Promise((resolve) => setTimeout(resolve, 3_000));
   clearInterval(timer);
-  assert.ok(turns > 180, `the host's event loop took ${turns} turns of 300 in 3 s of the flood`);
+  assert.ok(turns > 150, `the host's event loop took ${turns} turns of 300 in 3 s of the flood`);
 });

@@ -93,9 +93,31 @@ Deno.test("a tenant's output is read at most at the host's rate: past it, the re
     ReadableStream.from(Array.from({ length: chunks }, () => chunk)),
     "stdout",
     { log: () => {}, kv: (n) => reads += n },
-    1024 * 1024, // 1 MiB per second
+    { bytesPerSecond: 1024 * 1024 },
   );
   const ms = performance.now() - started;
   assert.equal(reads, chunks * Math.floor(65536 / line.length), "every record is read");
   assert.ok(ms >= 2_000, `3 MiB at 1 MiB/s were read in ${ms.toFixed(0)} ms`);
+});
+
+Deno.test("a tenant's output is read at most at the host's line rate, however short its lines", async () => {
+  // What a line costs the host does not depend on its length: 64 KiB of short records is
+  // ~5 000 lines, well within the byte rate.
+  const line = tagged({ kv: [1, 0] });
+  const chunk = new TextEncoder().encode(line.repeat(Math.floor(65536 / line.length)));
+  const perChunk = Math.floor(65536 / line.length);
+  let reads = 0;
+  const started = performance.now();
+  await readTenantOutput(
+    ReadableStream.from(Array.from({ length: 6 }, () => chunk)),
+    "stdout",
+    { log: () => {}, kv: (n) => reads += n },
+    { linesPerSecond: perChunk * 2 },
+  );
+  const ms = performance.now() - started;
+  assert.equal(reads, 6 * perChunk, "every record is read");
+  assert.ok(
+    ms >= 2_000,
+    `${6 * perChunk} lines at ${perChunk * 2} a second were read in ${ms.toFixed(0)} ms`,
+  );
 });

@@ -109,13 +109,20 @@ Deno.test({
       const waiting = childrenOf(Deno.pid).filter((pid) => !served.has(pid));
       if (tenants.length > 1) assert.ok(waiting.length > 0, "the pool refilled");
       const watched = [...tenants.map(({ instance }) => instance.pid), ...waiting];
-      const before = watched.map(wakeUps);
-      await new Promise((resolve) => setTimeout(resolve, 10_000));
-      for (const [i, pid] of watched.entries()) {
-        const woken = wakeUps(pid) - before[i];
+      // Each must have one quiet window of 10 s: on a loaded machine the start-up work can run
+      // late, but a process that loaded the timers wakes in every window.
+      const woken = watched.map(() => Infinity);
+      for (let window = 0; window < 3 && woken.some((n) => n > 1); window++) {
+        const before = watched.map(wakeUps);
+        await new Promise((resolve) => setTimeout(resolve, 10_000));
+        for (const [i, pid] of watched.entries()) {
+          woken[i] = Math.min(woken[i], wakeUps(pid) - before[i]);
+        }
+      }
+      for (const [i, n] of woken.entries()) {
         const what = ["a tenant started on its own", "a tenant from the pool"][i] ??
           "a pooled runtime waiting";
-        assert.ok(woken <= 1, `${what} woke up ${woken} times in 10 s, idle`);
+        assert.ok(n <= 1, `${what} woke up ${n} times in its quietest 10 s, idle`);
       }
     } finally {
       for (const { close } of tenants) await close();
