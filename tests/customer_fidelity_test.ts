@@ -9,6 +9,7 @@ import assert from "node:assert/strict";
 import { hasProgram } from "../lib/programs.ts";
 import { deployModule, startApiHost, testEachDataPath } from "./helpers/api_host.ts";
 import { rawGet } from "./helpers/raw_http.ts";
+import { MAX_RESPONSE_HEAD_BYTES, UNAVAILABLE_MESSAGE } from "../host/tenant/limits.ts";
 
 /** A GET on a connection of its own (loopback only): status and body. */
 async function get(port: number, host: string, path: string): Promise<[number, string]> {
@@ -73,10 +74,51 @@ testEachDataPath(
       assert.equal(status, 502, body);
       assert.deepEqual(JSON.parse(body), {
         code: "deploymentUnavailable",
-        message: "The deployment failed to answer: its process ended (see its app logs)",
+        message: UNAVAILABLE_MESSAGE,
       }, `${when}: names nothing of the host's (its paths, node's words)`);
       await new Promise((resolve) => setTimeout(resolve, 1_000)); // the host has seen it end
     }
+  },
+);
+
+testEachDataPath(
+  "a response whose headers are over the limit is answered 502, and its app log says why",
+  async (frontProxy) => {
+    await using api = await startApiHost({ frontProxy });
+    const { id, host } = await deployModule(
+      api,
+      frontProxy ? "big-head-proxy" : "big-head-router",
+      `Deno.serve((request) => {
+  const bytes = Number(new URL(request.url).searchParams.get("bytes"));
+  return new Response("small body", { headers: { "x-big": "a".repeat(bytes) } });
+});
+`,
+    );
+    const under = MAX_RESPONSE_HEAD_BYTES - 512;
+    assert.deepEqual(await get(api.host.port, host, `/?bytes=${under}`), [200, "small body"]);
+    const [status, body] = await get(api.host.port, host, `/over?bytes=${MAX_RESPONSE_HEAD_BYTES}`);
+    assert.equal(status, 502, body);
+    assert.deepEqual(JSON.parse(body), {
+      code: "deploymentUnavailable",
+      message: UNAVAILABLE_MESSAGE,
+    });
+    let errors: string[] = [];
+    for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+      const response = await api.request(
+        "GET",
+        `/v1/deployments/${id}/app_logs?since=2000-01-01T00:00:00Z&limit=100`,
+      );
+      const lines: { level: string; message: string }[] = await response.json();
+      errors = lines.filter((line) => line.level === "error").map((line) => line.message);
+      if (errors.length > 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    assert.deepEqual(errors, [
+      "The response to GET /over was not delivered: its headers are over 15 KiB, the most a " +
+      "response head can have (the caller got 502)",
+    ]);
+    // The process serves on: it did not end.
+    assert.deepEqual(await get(api.host.port, host, "/?bytes=10"), [200, "small body"]);
   },
 );
 

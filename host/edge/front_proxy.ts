@@ -46,6 +46,7 @@ import { Haproxy } from "./haproxy.ts";
 import {
   type AppLog,
   DEFAULT_REQUEST_TIMEOUT_MS,
+  oversizedHeadMessage,
   requestTimeoutMs,
   STUCK_PROCESS_REASON,
   TIME_LIMIT_GRACE_MS,
@@ -633,6 +634,14 @@ export class FrontProxy implements InstanceObserver {
     const instance = slot?.instance;
     instance?.used();
     if (slot) this.#busy.add(slot);
+    // HAProxy refused the tenant's response head (over its buffer): its 502 cannot say so.
+    if (entry.status === 502 && entry.termination.startsWith("PH")) {
+      this.#options.appLog(
+        entry.deploymentId,
+        "error",
+        oversizedHeadMessage(entry.method, entry.path),
+      );
+    }
     // HAProxy's server timeout fired: the tenant did not even answer its own time limit.
     if (entry.status === 504 && entry.termination.startsWith("sH") && instance) {
       const record = this.#options.store.getDeploymentRecord(entry.deploymentId);

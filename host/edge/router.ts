@@ -13,10 +13,13 @@ import {
   type AppLog,
   DEFAULT_REQUEST_TIMEOUT_MS,
   forwardFailureResponse,
+  oversizedHeadMessage,
+  oversizedHeadResponse,
   TIME_LIMIT_GRACE_MS,
   timeLimitResponse,
 } from "../tenant/limits.ts";
 import { deploymentDirs, type Instance, type Runtime } from "../tenant/runtime.ts";
+import { ResponseHeadTooLarge } from "../tenant/client.ts";
 import type { DeploymentRecord, Store } from "../store/store.ts";
 import { countBytes, type UsageMeter } from "../tenant/usage.ts";
 import { customDomainCovering } from "../store/custom_domains.ts";
@@ -199,7 +202,15 @@ export function createRouter(
       instance.used();
       options.onServed?.(instance);
       return response;
-    } catch {
+    } catch (error) {
+      if (error instanceof ResponseHeadTooLarge) {
+        options.appLog?.(
+          instance.deploymentId,
+          "error",
+          oversizedHeadMessage(request.method, url.pathname),
+        );
+        return oversizedHeadResponse();
+      }
       // A runtime handed the deployment that then failed to load it: that is what to say.
       const failure = await serving?.then(() => undefined, (failure) => failure as Error);
       if (failure) return startFailureResponse(failure);

@@ -15,6 +15,15 @@
 import { Agent, request as httpRequest } from "node:http";
 import type { IncomingMessage } from "node:http";
 import { ROUTER_ERROR_HEADER } from "../../lib/urls.ts";
+import { MAX_RESPONSE_HEAD_BYTES } from "./limits.ts";
+
+/** The tenant's response head was over {@link MAX_RESPONSE_HEAD_BYTES}: not forwarded. */
+export class ResponseHeadTooLarge extends Error {
+  constructor() {
+    super(`the response head is over ${MAX_RESPONSE_HEAD_BYTES} bytes`);
+    this.name = "ResponseHeadTooLarge";
+  }
+}
 
 /** What {@link TenantClient.fetch} sends. */
 export interface TenantRequest {
@@ -63,6 +72,8 @@ export class TenantClient {
         headers: headerLines(request.headers),
         // The tenant's Host, not the socket's.
         setHost: false,
+        // HAProxy's limit, so that both data paths take the same answers.
+        maxHeaderSize: MAX_RESPONSE_HEAD_BYTES,
       });
       // Rejected here: on a kept-alive connection Deno's node:http emits no "error" on destroy.
       const onAbort = () => {
@@ -72,7 +83,8 @@ export class TenantClient {
       signal?.addEventListener("abort", onAbort, { once: true });
       outgoing.on("error", (error) => {
         signal?.removeEventListener("abort", onAbort);
-        reject(error);
+        const overflow = (error as { code?: unknown }).code === "HPE_HEADER_OVERFLOW";
+        reject(overflow ? new ResponseHeadTooLarge() : error);
       });
       outgoing.on("response", (incoming: IncomingMessage) => {
         signal?.removeEventListener("abort", onAbort);

@@ -1,6 +1,6 @@
 /**
- * What happens when a request hits a limit: the per-request time limit (`requestTimeout`)
- * and the memory cap.
+ * What happens when a request hits a limit: the per-request time limit (`requestTimeout`),
+ * the memory cap, and the size of a response's head.
  *
  * A request that outlives its limit gets `504 {code: "TIME_LIMIT"}` and an app log line.
  * Whether the deployment can go on serving depends on why it was slow: a handler awaiting
@@ -34,6 +34,27 @@ export const TIME_LIMIT_GRACE_MS = 2_000;
 export function timedOutMessage(timeoutMs: number, method: string, path: string): string {
   return `Request timed out after ${timeoutMs} ms: ${method} ${path} (TIME_LIMIT)`;
 }
+
+/**
+ * Largest head (status line and headers) a deployment's response can have: HAProxy's, its 16 KiB
+ * buffer less the 1 KiB it keeps for rewriting, and the router holds to the same. nginx in front
+ * of an app allows 4–8 KiB by default.
+ */
+export const MAX_RESPONSE_HEAD_BYTES = 15 * 1024;
+
+/**
+ * The app log line of a response whose head was over {@link MAX_RESPONSE_HEAD_BYTES}: the caller
+ * got a 502 whose message cannot say which of the two it was (HAProxy's error page is the same for
+ * a process that ended), so the log does.
+ */
+export function oversizedHeadMessage(method: string, path: string): string {
+  return `The response to ${method} ${path} was not delivered: its headers are over ` +
+    `${MAX_RESPONSE_HEAD_BYTES / 1024} KiB, the most a response head can have (the caller got 502)`;
+}
+
+/** What a caller gets when the deployment's answer did not reach it: HAProxy's words too. */
+export const UNAVAILABLE_MESSAGE = "The deployment failed to answer: its process ended, or its " +
+  `response's headers were over ${MAX_RESPONSE_HEAD_BYTES / 1024} KiB (see its app logs)`;
 
 /** Why a stuck process was restarted, for its app log. */
 export const STUCK_PROCESS_REASON =
@@ -97,9 +118,14 @@ export async function forwardFailureResponse(instance: Instance): Promise<Respon
     502,
     "deploymentUnavailable",
     ended
-      ? "The deployment failed to answer: its process ended (see its app logs)"
+      ? UNAVAILABLE_MESSAGE
       : "The deployment failed to answer: the connection to its process failed",
   );
+}
+
+/** The answer to a request whose response head was over {@link MAX_RESPONSE_HEAD_BYTES}. */
+export function oversizedHeadResponse(): Response {
+  return errorResponse(502, "deploymentUnavailable", UNAVAILABLE_MESSAGE);
 }
 
 function errorResponse(status: number, code: string, message: string): Response {
