@@ -155,6 +155,7 @@ try {
       slotSocket: () => tenantSocket,
       slots: SLOTS,
       threads: 1,
+      baseDomain: "localhost",
     });
     return await instructionsPerRequest(haproxy, dir, `host${slot}`, config, port, {
       adminSocket,

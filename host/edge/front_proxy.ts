@@ -226,6 +226,7 @@ export class FrontProxy implements InstanceObserver {
           slotSocket: (slot) => join(slotsDir, `${slot}.sock`),
           slots: options.slots,
           threads: options.threads ?? 1,
+          baseDomain: options.baseDomain,
         }),
       );
       try {

@@ -24,6 +24,7 @@
  */
 import { ROUTER_ERROR_HEADER } from "../../lib/urls.ts";
 import { UNAVAILABLE_MESSAGE } from "../tenant/limits.ts";
+import { sharedCookiePattern } from "./shared_cookies.ts";
 
 /** A Host whose port, if it has one, is 0–65535 (the name is checked by the map lookup). */
 const HOST_WITH_PORT =
@@ -58,6 +59,8 @@ export interface HaproxyConfigOptions {
   slots: number;
   /** HAProxy threads; counters are kept per thread so none is lost. */
   threads: number;
+  /** Deployments' names end in it: cookies for it or its parents are dropped (shared_cookies.ts). */
+  baseDomain: string;
 }
 
 /** The route a host name maps to. */
@@ -242,6 +245,9 @@ export function haproxyConfig(options: HaproxyConfigOptions): string {
     // authority is the Host's).
     "  http-request set-uri %[pathq] if { var(txn.route) -m found } { url_beg -i http:// https:// }",
     "  use_backend %[var(txn.route),word(1,|)] if { var(txn.route) -m found }",
+    // A cookie every deployment would get becomes `;`, which browsers ignore (RFC 6265 5.2: no
+    // name and no value). HAProxy cannot drop one line of a repeated header.
+    `  http-response replace-header set-cookie ${sharedCookiePattern(options.baseDomain)} ;`,
     "  default_backend api",
     "",
     "backend api",

@@ -20,6 +20,7 @@ import {
 } from "../tenant/limits.ts";
 import { deploymentDirs, type Instance, type Runtime } from "../tenant/runtime.ts";
 import { ResponseHeadTooLarge } from "../tenant/client.ts";
+import { sharedDomains } from "./shared_cookies.ts";
 import type { DeploymentRecord, Store } from "../store/store.ts";
 import { countBytes, type UsageMeter } from "../tenant/usage.ts";
 import { customDomainCovering } from "../store/custom_domains.ts";
@@ -98,6 +99,7 @@ export function createRouter(
 ): (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response> {
   const { store, runtime, baseDomain } = options;
   const suffix = "." + baseDomain;
+  const shared = sharedDomains(baseDomain);
   return async (request, info) => {
     const host = hostName(request);
     if (host === undefined) return invalidHostResponse();
@@ -169,6 +171,7 @@ export function createRouter(
                 networkIngressBytes: toTenant,
                 networkEgressBytes: fromTenant,
               })),
+          sharedDomains: shared,
         },
       );
     }
@@ -198,6 +201,7 @@ export function createRouter(
         signal: AbortSignal.any([timeout.signal, gone]),
         onBodyBytes: usage &&
           ((bytes) => usage.add(owner, { networkEgressBytes: bytes })),
+        sharedDomains: shared,
       });
       instance.used();
       options.onServed?.(instance);

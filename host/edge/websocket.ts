@@ -110,6 +110,7 @@ export async function relayWebSocket(
           resolve(tenantResponse(response, {
             method: "GET",
             onBodyBytes: onBytes && ((bytes) => onBytes(0, bytes)),
+            sharedDomains: hooks.sharedDomains,
           }));
         } catch (error) { // a status no Response can have
           response.destroy();
@@ -200,6 +201,8 @@ export interface RelayHooks {
   onClose?: () => void;
   /** Bytes written to the tenant (`toTenant`) or read from it (`fromTenant`), as they cross. */
   onBytes?: (toTenant: number, fromTenant: number) => void;
+  /** A refusal's `Set-Cookie` naming one of these is left out (shared_cookies.ts). */
+  sharedDomains?: readonly string[];
 }
 
 /**

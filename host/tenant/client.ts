@@ -16,6 +16,7 @@ import { Agent, request as httpRequest } from "node:http";
 import type { IncomingMessage } from "node:http";
 import { ROUTER_ERROR_HEADER } from "../../lib/urls.ts";
 import { MAX_RESPONSE_HEAD_BYTES } from "./limits.ts";
+import { setsSharedCookie } from "../edge/shared_cookies.ts";
 
 /** The tenant's response head was over {@link MAX_RESPONSE_HEAD_BYTES}: not forwarded. */
 export class ResponseHeadTooLarge extends Error {
@@ -35,6 +36,8 @@ export interface TenantRequest {
   signal?: AbortSignal;
   /** Told the size of each piece of the response body as the client reads it. */
   onBodyBytes?: (bytes: number) => void;
+  /** A `Set-Cookie` naming one of these domains is left out (host/edge/shared_cookies.ts). */
+  sharedDomains?: readonly string[];
 }
 
 /** Statuses whose response has no body (a `Response` with one would throw). */
@@ -133,15 +136,23 @@ async function sendBody(
 /**
  * The tenant's answer `incoming` to a `method` request as a web `Response` whose body streams
  * as it is read (see {@link TenantRequest.onBodyBytes}), without the headers only the host may
- * set. Throws for a status no `Response` can have.
+ * set and the cookies it may not (see {@link TenantRequest.sharedDomains}). Throws for a status no
+ * `Response` can have.
  */
 export function tenantResponse(
   incoming: IncomingMessage,
-  { method, onBodyBytes }: Pick<TenantRequest, "method" | "onBodyBytes">,
+  { method, onBodyBytes, sharedDomains }: Pick<
+    TenantRequest,
+    "method" | "onBodyBytes" | "sharedDomains"
+  >,
 ): Response {
   const headers = new Headers();
   const raw = incoming.rawHeaders;
-  for (let i = 0; i < raw.length; i += 2) headers.append(raw[i], raw[i + 1]);
+  for (let i = 0; i < raw.length; i += 2) {
+    const shared = sharedDomains && raw[i].toLowerCase() === "set-cookie" &&
+      setsSharedCookie(raw[i + 1], sharedDomains);
+    if (!shared) headers.append(raw[i], raw[i + 1]);
+  }
   // The router's mark on its own errors is the host's to set: a tenant's copy would make its
   // answer read as the platform's ("no deployment answers here") to `invoke`.
   headers.delete(ROUTER_ERROR_HEADER);
