@@ -91,3 +91,29 @@ Deno.test("put replaces a stored blob whose size says it was damaged", async () 
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("each project gets its own copy of a blob, shared by its deployments only", async () => {
+  await using blobs = await tempStore();
+  const hash = await blobs.put(new TextEncoder().encode("API_KEY=1234\n"));
+  const [a, again, b] = await Promise.all([
+    blobs.projectCopy("project-a", hash),
+    blobs.projectCopy("project-a", hash),
+    blobs.projectCopy("project-b", hash),
+  ]);
+  assert.equal(again, a, "one copy per project, also when asked twice at once");
+  assert.equal(await Deno.readTextFile(a), "API_KEY=1234\n");
+  assert.equal(await Deno.readTextFile(b), "API_KEY=1234\n");
+  const inodes = [blobs.path(hash), a, b].map((path) => Deno.statSync(path).ino);
+  assert.equal(new Set(inodes).size, 3, "no inode is shared between projects, nor with the blob");
+  assert.equal(Deno.statSync(a).nlink, 1);
+  assert.equal(Deno.statSync(blobs.path(hash)).nlink, 1);
+
+  await blobs.deleteProjectCopy("project-a", hash);
+  await assert.rejects(Deno.stat(a), Deno.errors.NotFound);
+  await blobs.deleteProjectCopies("project-b");
+  await assert.rejects(Deno.stat(b), Deno.errors.NotFound);
+  await blobs.deleteProjectCopies("project-b"); // nothing left: not an error
+  assert.ok(await blobs.has(hash), "the blob itself stays");
+  await assert.rejects(blobs.projectCopy("../x", hash), TypeError);
+  await assert.rejects(blobs.projectCopy("project-c", "0".repeat(40)), Deno.errors.NotFound);
+});

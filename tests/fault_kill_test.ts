@@ -256,33 +256,55 @@ async function checkReferencedBlobs(dataDir: string): Promise<void> {
 }
 
 /**
- * Only whole blobs at final paths (`xx/<38 hex>`, content matching the name); temp files
- * only in `.tmp`, and not even there once a restarted host has settled.
+ * Only whole blobs at final paths (`xx/<38 hex>`, content matching the name), and likewise the
+ * projects' copies (`projects/<id>/xx/<38 hex>`); temp files only in `.tmp`, and not even there
+ * once a restarted host has settled.
  */
 async function checkBlobDir(dataDir: string, { allowTemp }: { allowTemp: boolean }) {
   const dir = join(dataDir, "blobs");
-  const blobs = new BlobStore(dir);
-  const shards = await Array.fromAsync(Deno.readDir(dir)).catch((error) => {
-    if (error instanceof Deno.errors.NotFound) return []; // nothing stored yet
-    throw error;
-  });
-  for (const shard of shards) {
+  for (const shard of await entriesOf(dir)) {
     if (shard.name === ".tmp") {
       if (allowTemp) continue;
       const left = await Array.fromAsync(Deno.readDir(join(dir, shard.name)));
       assert.deepEqual(left.map((e) => e.name), [], "temp files survived a restart");
       continue;
     }
-    assert.ok(shard.isDirectory && /^[0-9a-f]{2}$/.test(shard.name), `stray ${shard.name}`);
+    if (shard.name === "projects") {
+      for (const project of await entriesOf(join(dir, shard.name))) {
+        assert.ok(project.isDirectory, `stray blobs/projects/${project.name}`);
+        await checkShards(
+          join(dir, shard.name, project.name),
+          await entriesOf(join(dir, shard.name, project.name)),
+        );
+      }
+      continue;
+    }
+    await checkShards(dir, [shard]);
+  }
+}
+
+/** The blob files of `shards` (directories of `dir`) are whole and named by their content. */
+async function checkShards(dir: string, shards: Deno.DirEntry[]) {
+  const blobs = new BlobStore(dir);
+  for (const shard of shards) {
+    assert.ok(shard.isDirectory && /^[0-9a-f]{2}$/.test(shard.name), `stray ${dir}/${shard.name}`);
     for await (const entry of Deno.readDir(join(dir, shard.name))) {
       const hash = shard.name + entry.name;
       assert.ok(
         entry.isFile && /^[0-9a-f]{40}$/.test(hash),
-        `stray blobs/${shard.name}/${entry.name}`,
+        `stray ${dir}/${shard.name}/${entry.name}`,
       );
-      assert.ok(await blobs.verify(hash), `blob ${hash} does not match its name`);
+      assert.ok(await blobs.verify(hash), `blob ${dir}/${hash} does not match its name`);
     }
   }
+}
+
+/** The entries of `dir`, none when it does not exist (nothing stored yet). */
+async function entriesOf(dir: string): Promise<Deno.DirEntry[]> {
+  return await Array.fromAsync(Deno.readDir(dir)).catch((error) => {
+    if (error instanceof Deno.errors.NotFound) return [];
+    throw error;
+  });
 }
 
 // ---- processes ----

@@ -1077,7 +1077,7 @@ Deno.test({
   async fn() {
     await using api = await startApiHost();
     // The victim's data.json and the attacker's copy of it under the name of the host's own
-    // config file are one blob, hard-linked into both app dirs.
+    // config file are one blob (each project links a copy of its own into its app dirs).
     const data = JSON.stringify({ price: 100 });
     const victim = await deploy(api, "victim-shop", {
       "main.ts": `const data = await Deno.readTextFile(new URL("./data.json", import.meta.url));

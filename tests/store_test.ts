@@ -355,6 +355,24 @@ Deno.test("deleteDeployment frees the blobs only it used", async () => {
   assert.equal(store.getDeploymentRecord(first.id), undefined);
 });
 
+Deno.test("a deployment's blobs no other deployment of its project uses are found", async () => {
+  await using dir = await tempDir();
+  using store = openStore(dir.path);
+  const { org, project } = seed(store);
+  const other = store.createProject(org.id, { name: "other-hook", description: "" });
+  store.recordOrgBlob(org.id, SHA_B);
+  const assets = [
+    { path: "main.ts", kind: "file" as const, gitSha1: SHA_A },
+    { path: "config.ts", kind: "file" as const, gitSha1: SHA_B },
+  ];
+  const first = store.createDeployment(newDeployment(project.id, { assets }))!;
+  const second = store.createDeployment(newDeployment(project.id))!; // main.ts: SHA_A
+  store.createDeployment(newDeployment(other.id, { assets })); // another project's use
+  assert.deepEqual(store.blobsOnlyInProjectUsedBy(first.id), [SHA_B]);
+  assert.deepEqual(store.blobsOnlyUsedBy(first.id), []);
+  assert.deepEqual(store.blobsOnlyInProjectUsedBy(second.id), []);
+});
+
 Deno.test("host.db and its write-ahead files are the host user's alone (0600), even made 0644 before", async () => {
   const dir = await Deno.makeTempDir();
   try {

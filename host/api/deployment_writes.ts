@@ -135,12 +135,30 @@ export class DeploymentWrites {
     return record;
   }
 
-  /** Stops the deployment, removes its files and rows, and frees blobs only it used. */
+  /**
+   * Stops the deployment, removes its files and rows, and frees blobs only it used (and its
+   * project's copies of those only it used in the project).
+   */
   async delete(id: string): Promise<void> {
     await this.#engine.deploymentDeleted(id);
     await this.#blobLock.exclusive(async () => {
+      const projectId = this.#store.getDeploymentRecord(id)?.projectId;
+      const inProject = this.#store.blobsOnlyInProjectUsedBy(id);
       for (const gitSha1 of this.#store.deleteDeployment(id)) await this.#blobs.delete(gitSha1);
+      if (projectId === undefined) return;
+      for (const gitSha1 of inProject) await this.#blobs.deleteProjectCopy(projectId, gitSha1);
     });
+  }
+
+  /** Deletes the project with every deployment of it, and what is left of its blobs' copies. */
+  async deleteProject(projectId: string): Promise<void> {
+    // Loop until none is left: a deployment may be created while we delete.
+    for (let ids = this.#store.listDeploymentIds(projectId); ids.length > 0;) {
+      for (const id of ids) await this.delete(id);
+      ids = this.#store.listDeploymentIds(projectId);
+    }
+    this.#store.deleteProject(projectId);
+    await this.#blobLock.exclusive(() => this.#blobs.deleteProjectCopies(projectId));
   }
 
   /** Bytes of the files the organization does not hold yet (each distinct file once). */

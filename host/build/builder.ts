@@ -100,7 +100,7 @@ export class Builder {
     store.markBuildStarted(id);
     try {
       const dirs = deploymentDirs(this.#options.deploymentsDir, id);
-      const count = await this.#materialise(id, dirs.app);
+      const count = await this.#materialise(id, record.projectId, dirs.app);
       log(`Materialised ${count} assets`);
       const runnable = startSettings(store, record, dirs.app, baseDomain);
       log(`Entry point: ${runnable.entrypoint}`);
@@ -207,8 +207,8 @@ export class Builder {
     throw new BuildError("Could not fetch the deployment's dependencies");
   }
 
-  /** Writes the deployment's files: hard links into the blob store where possible. */
-  async #materialise(id: string, appDir: string): Promise<number> {
+  /** Writes the deployment's files: hard links to its project's copies of the blobs. */
+  async #materialise(id: string, projectId: string, appDir: string): Promise<number> {
     await Deno.remove(appDir, { recursive: true }).catch(() => {});
     await Deno.mkdir(appDir, { recursive: true, mode: 0o755 });
     const assets = this.#options.store.listDeploymentAssets(id);
@@ -220,7 +220,7 @@ export class Builder {
         await Deno.symlink(relative || ".", target);
         continue;
       }
-      const source = this.#options.blobs.path(asset.gitSha1!);
+      const source = await this.#options.blobs.projectCopy(projectId, asset.gitSha1!);
       try {
         await Deno.link(source, target);
       } catch {

@@ -6,12 +6,19 @@
  * `<dir>/.tmp`, are fsynced, then renamed into place, so a crash never leaves a
  * half-written blob at its final path.
  *
+ * A deployment's files are hard links to its project's own copy of each blob
+ * (`<dir>/projects/<project id>/…`, {@link BlobStore.projectCopy}), never to the blob itself: a
+ * tenant can read a file's link count (`Deno.stat().nlink`), and with one inode for every project
+ * holding the same bytes that count told it whether another tenant's deployment had a file it
+ * guessed (a config file with a low-entropy secret, say: thousands of guesses in one deploy).
+ *
  * @module
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { GitSha1, gitSha1, isGitSha1 } from "../../lib/git_sha1.ts";
 
 const TEMP_DIR = ".tmp";
+const PROJECTS_DIR = "projects";
 const READ_CHUNK = 256 * 1024;
 
 /** Asset bytes on disk, addressed by their git blob SHA-1. */
@@ -107,6 +114,61 @@ export class BlobStore {
     } finally {
       file.close();
     }
+  }
+
+  /**
+   * The project's own copy of blob `gitSha1`, made on its first use: what the project's
+   * deployments' files are hard links to. No two projects share one (see the module doc); the
+   * blob must be stored. Concurrent calls agree on one copy.
+   */
+  async projectCopy(projectId: string, gitSha1: string): Promise<string> {
+    const target = this.#projectPath(projectId, gitSha1);
+    try {
+      await Deno.lstat(target);
+      return target;
+    } catch (error) {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    }
+    const tempDir = join(this.dir, TEMP_DIR);
+    await Deno.mkdir(tempDir, { recursive: true, mode: 0o700 });
+    await Deno.mkdir(dirname(target), { recursive: true, mode: 0o700 });
+    const tempPath = join(tempDir, `${gitSha1}.${crypto.randomUUID()}`);
+    try {
+      // A new inode (on a filesystem with reflinks, the same blocks).
+      await Deno.copyFile(this.path(gitSha1), tempPath);
+      // Not a rename: a copy made meanwhile stays the one its deployments link to.
+      await Deno.link(tempPath, target).catch((error) => {
+        if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      });
+    } finally {
+      await removeIfExists(tempPath);
+    }
+    return target;
+  }
+
+  /** Removes the project's copy of a blob its deployments no longer use. */
+  async deleteProjectCopy(projectId: string, gitSha1: string): Promise<void> {
+    await removeIfExists(this.#projectPath(projectId, gitSha1));
+  }
+
+  /** Removes every copy the project holds (it is being deleted). */
+  async deleteProjectCopies(projectId: string): Promise<void> {
+    await Deno.remove(this.#projectDir(projectId), { recursive: true }).catch((error) => {
+      if (!(error instanceof Deno.errors.NotFound)) throw error;
+    });
+  }
+
+  #projectDir(projectId: string): string {
+    // The id becomes a path component: never let anything else through.
+    if (!/^[0-9A-Za-z-]{1,64}$/.test(projectId)) {
+      throw new TypeError(`Not a project id: ${JSON.stringify(projectId)}`);
+    }
+    return join(this.dir, PROJECTS_DIR, projectId);
+  }
+
+  #projectPath(projectId: string, gitSha1: string): string {
+    if (!isGitSha1(gitSha1)) throw new TypeError(`Not a git SHA-1: ${JSON.stringify(gitSha1)}`);
+    return join(this.#projectDir(projectId), gitSha1.slice(0, 2), gitSha1.slice(2));
   }
 
   /**

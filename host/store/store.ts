@@ -777,6 +777,26 @@ export class Store {
   }
 
   /**
+   * Hashes of the blobs this deployment uses and no other deployment of its project does: the
+   * project's copies of them (`BlobStore.projectCopy`) can go with it.
+   */
+  blobsOnlyInProjectUsedBy(deploymentId: string): string[] {
+    return this.#all(
+      `SELECT DISTINCT a.git_sha1 FROM deployment_assets a
+       JOIN deployments d ON d.id = a.deployment_id
+       WHERE a.deployment_id = ? AND a.git_sha1 IS NOT NULL
+         AND NOT EXISTS (
+           SELECT 1 FROM deployment_assets b
+           JOIN deployments e ON e.id = b.deployment_id
+           WHERE b.git_sha1 = a.git_sha1 AND b.deployment_id <> a.deployment_id
+             AND e.project_id = d.project_id
+         )
+       ORDER BY a.git_sha1`,
+      deploymentId,
+    ).map((row) => String(row.git_sha1));
+  }
+
+  /**
    * Deletes the deployment with its assets, logs and domains, and forgets (in `org_blobs`)
    * the blobs nothing else uses. Returns those hashes: the caller removes the files.
    */

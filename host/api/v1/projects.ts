@@ -93,12 +93,7 @@ export function registerProjectRoutes(
 
   app.delete("/v1/projects/:projectId", async (c) => {
     const project = ownProject(c, store, c.req.param("projectId"));
-    // Loop until none is left: a deployment may be created while we delete.
-    for (let ids = store.listDeploymentIds(project.id); ids.length > 0;) {
-      for (const id of ids) await writes.delete(id);
-      ids = store.listDeploymentIds(project.id);
-    }
-    store.deleteProject(project.id);
+    await writes.deleteProject(project.id);
     return c.body(null, 200);
   });
 

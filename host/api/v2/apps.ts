@@ -173,12 +173,7 @@ export async function restartApp(deps: V2Deps, projectId: string): Promise<void>
 
 /** Deletes an app and every revision of it. */
 export async function deleteApp(deps: V2Deps, project: ProjectRecord): Promise<void> {
-  // Loop until none is left: a revision may be created while we delete.
-  for (let ids = deps.store.listDeploymentIds(project.id); ids.length > 0;) {
-    for (const id of ids) await deps.writes.delete(id);
-    ids = deps.store.listDeploymentIds(project.id);
-  }
-  deps.store.deleteProject(project.id);
+  await deps.writes.deleteProject(project.id);
 }
 
 function slugTaken(slug: string): RequestError {
