@@ -391,7 +391,8 @@ export function tenantCommand(spec: TenantSpec, isolation: Isolation): StartComm
   const limit = spec.kvDir !== undefined && spec.kvMaxBytes
     ? spec.kvMaxBytes
     : spec.cacheFileBytes ?? CACHE_DATABASE_BYTES;
-  return withFileSizeLimit(command, limit);
+  const openFiles = withShellPrelude(command, `ulimit -n ${TENANT_OPEN_FILES} 2>/dev/null; `);
+  return withFileSizeLimit(openFiles, limit);
 }
 
 /**
@@ -409,6 +410,15 @@ export function withFileSizeLimit<T extends { command: string; args: string[] }>
   const prelude = `ulimit -f ${Math.max(1, Math.floor(bytes / 512))} 2>/dev/null; trap '' XFSZ && `;
   return withShellPrelude(command, prelude);
 }
+
+/**
+ * Files and sockets a tenant process may hold open at once (`RLIMIT_NOFILE`, soft and hard). It
+ * inherited the host's hard limit, which Deno raises its own to: often 524 288, so one tenant
+ * could hold a fifth of the machine's file handles (`fs.file-max`) and their kernel memory. A
+ * WebSocket or an outgoing connection is one each; 16 384 of them is more than one process
+ * serves here. A lower limit the host runs under stays.
+ */
+export const TENANT_OPEN_FILES = 16_384;
 
 /** {@link tenantCommand} without the file size limit. */
 function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
