@@ -6,6 +6,8 @@
  *
  * @module
  */
+import { join } from "node:path";
+import { tmpdir } from "node:os";
 import { hasProgram, installHint } from "../lib/programs.ts";
 
 const args = Deno.args.length > 0 ? Deno.args : ["tests/"];
@@ -29,13 +31,21 @@ const child = new Deno.Command(Deno.execPath(), {
   env,
 }).spawn();
 
-// Echo the output while keeping the tail, where Deno prints its summary.
+// Echo the output while keeping the tail, where Deno prints its summary, and a copy of the
+// whole of it outside the checkout: a run in a throwaway clone (CI, bare-machine-check) leaves
+// the details of a failure behind.
+const logPath = join(tmpdir(), "deploy-tenant-last-test.log");
+const log = await Deno.open(logPath, { write: true, create: true, truncate: true }).catch(() =>
+  null
+);
 let tail = "";
 const decoder = new TextDecoder();
 for await (const chunk of child.stdout) {
   await Deno.stdout.write(chunk);
+  await log?.write(chunk).catch(() => {});
   tail = (tail + decoder.decode(chunk, { stream: true })).slice(-4096);
 }
+log?.close();
 const status = await child.status;
 
 const summary = tail.match(/(?:ok|FAILED) \| (\d+) passed(?: \(\d+ steps?\))? \| (\d+) failed/);
@@ -46,5 +56,6 @@ const ignored = Number(tail.match(/\| (\d+) ignored/)?.[1] ?? 0);
 if (ignored > 0) {
   console.log(`\n${ignored} ignored (each says why above: a missing tool or opt-in)`);
 }
+if (failed > 0 && log) console.log(`\nThe whole output: ${logPath}`);
 console.log(`\n${passed} passed, ${failed} failed`);
 Deno.exit(status.success && failed === 0 ? 0 : 1);
