@@ -39,8 +39,10 @@ Deno.serve(() => {
     opened > expected - 200,
     `it could open only ${opened} of ${expected} files (${error})`,
   );
-  // Its limit, not the host's: the host serves on, and so does the tenant once it let go.
-  assert.equal((await rawGetJson<{ opened: number }>(api.host.port, host)).opened, opened);
+  // Its limit, not the host's: the host serves on, and so does the tenant once it let go (its
+  // own connections take a few of the places).
+  const again = await rawGetJson<{ opened: number }>(api.host.port, host);
+  assert.ok(Math.abs(again.opened - opened) < 50, `then ${again.opened} (${opened} before)`);
 });
 
 /** This process's hard limit of open files (`Infinity` where it cannot be read or is unlimited). */
