@@ -85,8 +85,9 @@ export async function readTenantOutput(
     if (held !== undefined) handlers.log(untaggedLevel, held);
     held = undefined;
   };
+  let chunkLines = 0;
   const onLine = (line: string) => {
-    windowLines++;
+    chunkLines++;
     if (line.startsWith(TAG) && handleTagged(line.slice(TAG.length), handlers)) {
       release();
       return;
@@ -108,12 +109,14 @@ export async function readTenantOutput(
 
   const decoder = new TextDecoder();
   let buffer = "";
-  // A window of a second and what was read in it: past the rate, the next read waits.
-  let windowStart = performance.now();
-  let windowBytes = 0;
-  let windowLines = 0;
+  // A bucket of credit, in seconds at the rate: a second's worth at most (a burst goes through at
+  // once), refilled as time passes. In debt, the next read waits until it is paid: the pipe
+  // fills, and the tenant's writes wait, a chunk's worth at a time rather than a second's.
+  let credit = 1;
+  let lastRead = performance.now();
   try {
     for await (const bytes of stream) {
+      chunkLines = 0;
       buffer += decoder.decode(bytes, { stream: true });
       let newline;
       while ((newline = buffer.indexOf("\n")) >= 0) {
@@ -125,17 +128,11 @@ export async function readTenantOutput(
         buffer = buffer.slice(MAX_LINE);
       }
       if (buffer === "") release();
-      windowBytes += bytes.byteLength;
-      const elapsed = performance.now() - windowStart;
-      if (elapsed < 1_000 && (windowBytes > maxBytes || windowLines > maxLines)) {
-        // Not read on until the second is over: the pipe fills, and the tenant's writes wait.
-        await new Promise((resolve) => setTimeout(resolve, 1_000 - elapsed));
-      }
-      if (performance.now() - windowStart >= 1_000) {
-        windowStart = performance.now();
-        windowBytes = 0;
-        windowLines = 0;
-      }
+      const now = performance.now();
+      credit = Math.min(1, credit + (now - lastRead) / 1_000) -
+        Math.max(bytes.byteLength / maxBytes, chunkLines / maxLines);
+      lastRead = now;
+      if (credit < 0) await new Promise((resolve) => setTimeout(resolve, -credit * 1_000));
     }
     buffer += decoder.decode();
   } catch { /* the process went away */ }
