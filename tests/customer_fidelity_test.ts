@@ -7,9 +7,29 @@
  */
 import assert from "node:assert/strict";
 import { hasProgram } from "../lib/programs.ts";
-import { deployModule, startApiHost, testEachDataPath } from "./helpers/api_host.ts";
+import { type ApiHost, deployModule, startApiHost, testEachDataPath } from "./helpers/api_host.ts";
 import { rawGet } from "./helpers/raw_http.ts";
 import { MAX_RESPONSE_HEAD_BYTES, UNAVAILABLE_MESSAGE } from "../host/tenant/limits.ts";
+
+/** The deployment's error lines, read again until `enough` says so or 10 s have passed. */
+async function errorLogs(
+  api: ApiHost,
+  id: string,
+  enough: (errors: string[]) => boolean,
+): Promise<string[]> {
+  let errors: string[] = [];
+  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
+    const response = await api.request(
+      "GET",
+      `/v1/deployments/${id}/app_logs?since=2000-01-01T00:00:00Z&limit=100`,
+    );
+    const lines: { level: string; message: string }[] = await response.json();
+    errors = lines.filter((line) => line.level === "error").map((line) => line.message);
+    if (enough(errors)) break;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  return errors;
+}
 
 /** A GET on a connection of its own (loopback only): status and body. */
 async function get(port: number, host: string, path: string): Promise<[number, string]> {
@@ -102,17 +122,7 @@ testEachDataPath(
       code: "deploymentUnavailable",
       message: UNAVAILABLE_MESSAGE,
     });
-    let errors: string[] = [];
-    for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
-      const response = await api.request(
-        "GET",
-        `/v1/deployments/${id}/app_logs?since=2000-01-01T00:00:00Z&limit=100`,
-      );
-      const lines: { level: string; message: string }[] = await response.json();
-      errors = lines.filter((line) => line.level === "error").map((line) => line.message);
-      if (errors.length > 0) break;
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
+    const errors = await errorLogs(api, id, (errors) => errors.length > 0);
     assert.deepEqual(errors, [
       "The response to GET /over was not delivered: its headers are over 15 KiB, the most a " +
       "response head can have (the caller got 502)",
@@ -149,17 +159,11 @@ Deno.test("a handler's error is logged with the deployment's frames, none of the
   assert.equal((await get(api.host.port, host, "/"))[0], 500);
   assert.equal((await get(api.host.port, host, "/rejects"))[0], 200);
   const expected = ["caught and logged", "thrown by the handler", "never handled"];
-  let errors: string[] = [];
-  for (const deadline = Date.now() + 10_000; Date.now() < deadline;) {
-    const response = await api.request(
-      "GET",
-      `/v1/deployments/${id}/app_logs?since=2000-01-01T00:00:00Z&limit=100`,
-    );
-    const lines: { level: string; message: string }[] = await response.json();
-    errors = lines.filter((line) => line.level === "error").map((line) => line.message);
-    if (expected.every((text) => errors.some((error) => error.includes(text)))) break;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
+  const errors = await errorLogs(
+    api,
+    id,
+    (errors) => expected.every((text) => errors.some((error) => error.includes(text))),
+  );
   for (const text of expected) {
     const error = errors.find((error) => error.includes(text));
     assert.ok(error, `${text} is logged: ${errors.join("\n")}`);
