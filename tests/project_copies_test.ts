@@ -8,7 +8,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deployModule, ok, startApiHost, waitForBuild } from "./helpers/api_host.ts";
-import { rawGetJson } from "./helpers/raw_http.ts";
+import { rawGet, rawGetJson } from "./helpers/raw_http.ts";
+import { gitSha1 } from "../lib/git_sha1.ts";
 
 /** A deployment answering the link counts of its files `right.txt` and `wrong.txt`. */
 const PROBE = `Deno.serve(async () => Response.json({
@@ -57,4 +58,43 @@ Deno.test("a file's link count says nothing of other projects' files of the same
   assert.ok((await Deno.stat(copies)).isDirectory);
   await ok(api, "DELETE", `/v1/projects/${projectId}`);
   await assert.rejects(Deno.stat(copies), Deno.errors.NotFound);
+});
+
+Deno.test("a deleted deployment takes its project's copies only it used; the rest serve on", async () => {
+  await using api = await startApiHost();
+  const main =
+    "Deno.serve(async () => new Response(await Deno.readTextFile(new URL('./shared.txt', import.meta.url))));\n";
+  const first = await deployModule(api, "copies", main, {
+    assets: {
+      "main.ts": { kind: "file", content: main },
+      "shared.txt": { kind: "file", content: "shared by both" },
+    },
+  });
+  const { projectId } = await ok<{ projectId: string }>(api, "GET", `/v1/deployments/${first.id}`);
+  const second = await ok(api, "POST", `/v1/projects/${projectId}/deployments`, {
+    json: {
+      entryPointUrl: "main.ts",
+      envVars: {},
+      assets: {
+        "main.ts": { kind: "file", content: main },
+        "shared.txt": { kind: "file", content: "shared by both" },
+        "own.txt": { kind: "file", content: "the second's own" },
+      },
+    },
+  });
+  const secondId = String(second.id);
+  assert.equal(await waitForBuild(api, secondId), "success");
+  const copy = (content: string) => {
+    const hash = gitSha1(new TextEncoder().encode(content));
+    return join(api.host.dataDir, "blobs", "projects", projectId, hash.slice(0, 2), hash.slice(2));
+  };
+  assert.ok((await Deno.stat(copy("the second's own"))).isFile);
+
+  await ok(api, "DELETE", `/v1/deployments/${secondId}`);
+  await assert.rejects(Deno.stat(copy("the second's own")), Deno.errors.NotFound);
+  assert.ok((await Deno.stat(copy("shared by both"))).isFile, "the first still uses it");
+  assert.ok((await Deno.stat(copy(main))).isFile);
+  const answer = await rawGet(api.host.port, first.host);
+  assert.equal(answer.status, 200);
+  assert.match(answer.body, /shared by both/);
 });
