@@ -33,9 +33,7 @@ export class BlobStore {
 
   /** Where the blob `gitSha1` lives. Throws on anything but 40 lowercase hex digits. */
   path(gitSha1: string): string {
-    // The hash becomes a file path: never let anything else through.
-    if (!isGitSha1(gitSha1)) throw new TypeError(`Not a git SHA-1: ${JSON.stringify(gitSha1)}`);
-    return join(this.dir, gitSha1.slice(0, 2), gitSha1.slice(2));
+    return shardedPath(this.dir, gitSha1);
   }
 
   /** Whether the blob is stored. */
@@ -153,9 +151,7 @@ export class BlobStore {
 
   /** Removes every copy the project holds (it is being deleted). */
   async deleteProjectCopies(projectId: string): Promise<void> {
-    await Deno.remove(this.#projectDir(projectId), { recursive: true }).catch((error) => {
-      if (!(error instanceof Deno.errors.NotFound)) throw error;
-    });
+    await removeIfExists(this.#projectDir(projectId), { recursive: true });
   }
 
   #projectDir(projectId: string): string {
@@ -167,8 +163,7 @@ export class BlobStore {
   }
 
   #projectPath(projectId: string, gitSha1: string): string {
-    if (!isGitSha1(gitSha1)) throw new TypeError(`Not a git SHA-1: ${JSON.stringify(gitSha1)}`);
-    return join(this.#projectDir(projectId), gitSha1.slice(0, 2), gitSha1.slice(2));
+    return shardedPath(this.#projectDir(projectId), gitSha1);
   }
 
   /**
@@ -202,9 +197,16 @@ async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
   }
 }
 
-async function removeIfExists(path: string): Promise<void> {
+/** `<root>/<first two hex digits>/<other 38>`. Throws on anything but 40 lowercase hex digits. */
+function shardedPath(root: string, gitSha1: string): string {
+  // The hash becomes a file path: never let anything else through.
+  if (!isGitSha1(gitSha1)) throw new TypeError(`Not a git SHA-1: ${JSON.stringify(gitSha1)}`);
+  return join(root, gitSha1.slice(0, 2), gitSha1.slice(2));
+}
+
+async function removeIfExists(path: string, options?: Deno.RemoveOptions): Promise<void> {
   try {
-    await Deno.remove(path);
+    await Deno.remove(path, options);
   } catch (error) {
     if (!(error instanceof Deno.errors.NotFound)) throw error;
   }

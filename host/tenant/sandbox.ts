@@ -420,7 +420,7 @@ export function withFileSizeLimit<T extends { command: string; args: string[] }>
  */
 export const TENANT_OPEN_FILES = 16_384;
 
-/** {@link tenantCommand} without the file size limit. */
+/** {@link tenantCommand} without the open-files and file size limits. */
 function startCommand(spec: TenantSpec, isolation: Isolation): StartCommand {
   const sandboxed = isolation.kind === "bwrap";
   const where = sandboxed ? IN_SANDBOX : {
