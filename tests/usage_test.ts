@@ -129,12 +129,14 @@ Deno.test("the sampler's rounds read only processes that served, and all once a 
   let lastServed = t.clock.now;
   sampler.started(t.a, 1, () => lastServed);
   sampler.started(t.b, 2); // no activity to go by: read every round (10 s apart at least)
-  const round = () => {
+  /** The processes a round `ms` later reads. */
+  const step = (ms: number) => {
     reads.length = 0;
-    t.clock.now += 30_000;
+    t.clock.now += ms;
     sampler.round();
     return [...reads].sort();
   };
+  const round = () => step(30_000);
   assert.deepEqual(round(), [1, 2], "read once after it started");
   assert.deepEqual(round(), [2], "idle since: not read");
   lastServed = t.clock.now + 1_000;
@@ -142,12 +144,6 @@ Deno.test("the sampler's rounds read only processes that served, and all once a 
   cpuSeconds = 0.25;
   assert.deepEqual(round(), [1, 2], "served since: read");
   // Served again at once: read at the first round 10 s after its last read, not sooner.
-  const step = (ms: number) => {
-    reads.length = 0;
-    t.clock.now += ms;
-    sampler.round();
-    return [...reads].sort();
-  };
   lastServed = t.clock.now + 1;
   sampler.served(1);
   assert.deepEqual(step(5_000), [], "both read 5 s ago: later");
