@@ -23,7 +23,7 @@
  * @module
  */
 import { ROUTER_ERROR_HEADER } from "../../lib/urls.ts";
-import { UNAVAILABLE_MESSAGE } from "../tenant/limits.ts";
+import { MEMORY_LIMIT_MESSAGE, UNAVAILABLE_MESSAGE } from "../tenant/limits.ts";
 import { sharedCookiePattern } from "./shared_cookies.ts";
 
 /** A Host whose port, if it has one, is 0–65535 (the name is checked by the map lookup). */
@@ -158,7 +158,7 @@ const SLOT_SERVER_OPTIONS = "check inter 1h observe layer4 error-limit 1 on-erro
 
 /** Messages of the errors HAProxy answers for a tenant, by code: the router's wording. */
 export const ERROR_MESSAGES: Record<string, string> = {
-  MEMORY_LIMIT: "The deployment exceeded its memory limit and was terminated",
+  MEMORY_LIMIT: MEMORY_LIMIT_MESSAGE,
   deploymentUnavailable: UNAVAILABLE_MESSAGE,
 };
 

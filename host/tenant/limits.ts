@@ -52,6 +52,9 @@ export function oversizedHeadMessage(method: string, path: string): string {
     `${MAX_RESPONSE_HEAD_BYTES / 1024} KiB, the most a response head can have (the caller got 502)`;
 }
 
+/** What a caller gets when the process was killed at its memory cap: HAProxy's words too. */
+export const MEMORY_LIMIT_MESSAGE = "The deployment exceeded its memory limit and was terminated";
+
 /** What a caller gets when the deployment's answer did not reach it: HAProxy's words too. */
 export const UNAVAILABLE_MESSAGE = "The deployment failed to answer: its process ended, or its " +
   `response's headers were over ${MAX_RESPONSE_HEAD_BYTES / 1024} KiB (see its app logs)`;
@@ -109,7 +112,7 @@ export async function forwardFailureResponse(instance: Instance): Promise<Respon
     return errorResponse(
       502,
       "MEMORY_LIMIT",
-      "The deployment exceeded its memory limit and was terminated",
+      MEMORY_LIMIT_MESSAGE,
     );
   }
   // Not the forwarding error's own words: node's name the host's socket path ("connect
