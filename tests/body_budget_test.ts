@@ -99,6 +99,23 @@ Deno.test("BodyBudget holds each organization to its share and everyone to the t
   assert.equal(budget.held, 0);
 });
 
+Deno.test("BodyBudget refuses the later of two uploads of one organization, whichever sends the chunk that passes the limit", async () => {
+  const budget = new BodyBudget(8, 16);
+  const [first, second, third] = [0, 1, 2].map(() => new Request("http://x/"));
+  assert.ok(budget.take(first, "a", 3));
+  assert.ok(budget.take(second, "a", 4));
+  const secondGivenUp = budget.evicted(second);
+  // The first's next chunk would pass the limit: the second is given up, not the first.
+  assert.ok(budget.take(first, "a", 2));
+  assert.equal(await secondGivenUp, EVICTED);
+  assert.ok(!budget.take(second, "a", 1), "an upload given up takes nothing more");
+  // A third, later still, cannot push the first out.
+  assert.ok(!budget.take(third, "a", 4));
+  assert.equal(budget.held, 5);
+  for (const request of [first, second, third]) budget.release(request);
+  assert.equal(budget.held, 0);
+});
+
 Deno.test("two organizations stalling near-full uploads do not deny a third its writes: the biggest holder's upload is given up", async () => {
   await using api = await startApiHost({ maxBodyBytes: 8 * MIB });
   const port = api.host.port;

@@ -7,6 +7,8 @@
  *
  * So an organization holds at most one body limit's worth at once, and the host at most twice
  * that for everyone; a request whose body would pass either is answered `429` while it arrives.
+ * Within an organization the upload that began first keeps its place: a later one refused is
+ * refused even when the earlier one's chunk is the one that finds the budget spent.
  * The bytes are counted as they come (a declared length is only a claim), and given back when the
  * request has been answered.
  *
@@ -51,8 +53,12 @@ export class BodyBudget {
    */
   take(request: Request, organizationId: string, bytes: number): boolean {
     if (this.#evicted.has(request)) return false;
-    const held = this.#byOrganization.get(organizationId) ?? 0;
-    if (held + bytes > this.perOrganization) return false;
+    let held = this.#byOrganization.get(organizationId) ?? 0;
+    if (held + bytes > this.perOrganization) {
+      this.#giveUpNewer(request, organizationId, held + bytes - this.perOrganization);
+      held = this.#byOrganization.get(organizationId) ?? 0;
+      if (held + bytes > this.perOrganization) return false;
+    }
     if (this.#all + bytes > this.total) this.#makeRoom(organizationId, held + bytes, bytes);
     if (this.#all + bytes > this.total) return false;
     this.#byOrganization.set(organizationId, held + bytes);
@@ -61,6 +67,33 @@ export class BodyBudget {
     if (own) own.bytes += bytes;
     else this.#requests.set(request, { organizationId, bytes });
     return true;
+  }
+
+  /**
+   * Gives up `organizationId`'s uploads that began after `request`, newest first, until `over`
+   * bytes came back: of two uploads that cannot both fit, the one that came second is refused,
+   * whichever of the two sends the chunk that would pass the limit.
+   */
+  #giveUpNewer(request: Request, organizationId: string, over: number): void {
+    if (!this.#requests.has(request)) return; // it is the newest
+    const newer: Request[] = [];
+    let seen = false;
+    for (const [other, held] of this.#requests) {
+      if (seen && held.organizationId === organizationId) newer.push(other);
+      seen ||= other === request;
+    }
+    for (const victim of newer.reverse()) {
+      if (over <= 0) return;
+      over -= this.#requests.get(victim)!.bytes;
+      this.#evict(victim);
+    }
+  }
+
+  /** Gives up `victim`'s upload: its bytes come back, and its reader is told. */
+  #evict(victim: Request): void {
+    this.release(victim);
+    this.#evicted.add(victim);
+    this.#onEvict.get(victim)?.();
   }
 
   /**
@@ -83,9 +116,7 @@ export class BodyBudget {
         }
       }
       if (!victim) return;
-      this.release(victim);
-      this.#evicted.add(victim);
-      this.#onEvict.get(victim)?.();
+      this.#evict(victim);
     }
   }
 
