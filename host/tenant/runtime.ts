@@ -906,14 +906,18 @@ export class Runtime {
       }),
       lastActive: () => lastActive(instance),
       exceeded: (limit, message) => {
-        if (limit === "memory") {
-          // Logged when it has exited; requests in flight get MEMORY_LIMIT.
-          process.outOfMemory = true;
-          process.memoryReport = `${message}, terminated`;
-        } else {
+        if (limit !== "memory") {
+          // Out of the routes before the line is logged and the process killed: a request from
+          // now on starts a fresh process rather than meet this one's end (a 502).
+          if (this.#ready.get(deployment.id) === instance) this.stop(deployment.id).catch(() => {});
+          else this.#kill(child);
           log(deployment.id, "error", `${message}; it restarts on the next request`);
+          return;
         }
-        if (limit !== "memory" || !this.#options.instances?.outOfMemory) return this.#kill(child);
+        // Logged when it has exited; requests in flight get MEMORY_LIMIT.
+        process.outOfMemory = true;
+        process.memoryReport = `${message}, terminated`;
+        if (!this.#options.instances?.outOfMemory) return this.#kill(child);
         this.#options.instances.outOfMemory(deployment.id).finally(() => this.#kill(child));
       },
     });
