@@ -5,6 +5,7 @@
  */
 import { Command } from "commander";
 import { DeployTenantError, ExitCode } from "../lib/errors.ts";
+import { resolveDeployment } from "../lib/deployment_target.ts";
 import { bodyReadError, invoke, notServedError } from "../lib/invoke.ts";
 import { deploymentUrl } from "../lib/urls.ts";
 import { terminalSafe } from "../lib/output.ts";
@@ -23,7 +24,7 @@ interface InvokeFlags {
 export function invokeCommand(): Command {
   return new Command("invoke")
     .description("Call a deployment over HTTP and print the response body")
-    .argument("<target>", "a deployment id, or a URL")
+    .argument("<target>", "a deployment id, a project (its production deployment), or a URL")
     .argument(
       "[path]",
       "path (and query) to request, e.g. /lead?dry=1 (default: the URL's own, or /)",
@@ -162,10 +163,10 @@ Examples:
     });
 }
 
-/** The URL of a deployment by id; it must have finished building. */
+/** The URL of the deployment `id` names (a project: its production one); it must serve. */
 async function urlOfDeployment(command: Command, id: string): Promise<string> {
   const { api, config } = await connect(command);
-  const deployment = await api.deployments.get(id);
+  const deployment = await resolveDeployment(api, id);
   const domain = deployment.domains?.[0];
   if (deployment.status !== "success" || !domain) {
     throw new DeployTenantError(

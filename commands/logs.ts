@@ -7,6 +7,7 @@
  */
 import { Command } from "commander";
 import type { AppLogFilter, DeployApi } from "../lib/api.ts";
+import { resolveDeployment } from "../lib/deployment_target.ts";
 import { followAppLogs, latestLines, type PastLines } from "../lib/follow_logs.ts";
 import type { Output } from "../lib/output.ts";
 import { parseTimeArg } from "../lib/time.ts";
@@ -36,7 +37,7 @@ interface LogsFlags {
 export function logsCommand(): Command {
   return new Command("logs")
     .description("Print a deployment's app logs (console output, uncaught errors), or follow them")
-    .argument("<deployment>", "deployment id")
+    .argument("<deployment>", "deployment id, or a project: its production deployment")
     .option("-f, --follow", "keep printing lines as they are logged, until Ctrl-C")
     .option("--since <time>", "lines from this time: RFC 3339, or a duration ago (15m, 2h, 1d)")
     .option("--until <time>", "lines before this time: RFC 3339, or a duration ago")
@@ -56,9 +57,10 @@ Examples:
   $ deploy-tenant logs abcde12vwxyz --since 15m --level warning,error
   $ deploy-tenant logs abcde12vwxyz --follow --grep lead
   $ deploy-tenant logs abcde12vwxyz --since 2024-08-01T00:00:00Z --limit 5000 --json | jq -r .message
-  $ deploy-tenant logs abcde12vwxyz --build`,
+  $ deploy-tenant logs abcde12vwxyz --build
+  $ deploy-tenant logs acme-hooks --follow       # the project's production deployment`,
     )
-    .action(async function (this: Command, id: string, flags: LogsFlags) {
+    .action(async function (this: Command, target: string, flags: LogsFlags) {
       const now = Date.now();
       const since = parseTime(this, "--since", flags.since, now);
       const until = parseTime(this, "--until", flags.until, now);
@@ -73,6 +75,7 @@ Examples:
       const limit = parseLimit(this, flags.limit);
       const filter: AppLogFilter = { q: flags.grep, levels: parseLevels(this, flags.level) };
       const { api, out, retryNotes } = await connect(this);
+      const id = await deploymentId(api, out, target);
       if (flags.build) {
         for await (const entry of api.deployments.streamBuildLogs(id)) {
           out.record(entry, () => formatLogLine(out, entry.level, entry.message));
@@ -96,6 +99,16 @@ Examples:
         since || until ? { since, until, limit } : undefined,
       );
     });
+}
+
+/**
+ * The id of the deployment `target` names (lib/deployment_target.ts). A project's is said on
+ * stderr: a script reading stdout sees only the lines.
+ */
+async function deploymentId(api: DeployApi, out: Output, target: string): Promise<string> {
+  const deployment = await resolveDeployment(api, target);
+  if (deployment.id !== target) out.info(`Deployment ${deployment.id} of project ${target}`);
+  return deployment.id;
 }
 
 /** One app log line for people: time, level (coloured on a terminal), message. */

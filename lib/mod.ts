@@ -6,7 +6,8 @@
  *   apps, deployments v2 revisions), behind one {@link DeployApi} interface;
  * - {@link deploy}: directory → deployment, with asset reuse and build following;
  * - {@link pack} / {@link deploymentBody}: the directory packer and streamed request body;
- * - {@link invoke}: call a deployment when an event happens;
+ * - {@link invoke}: call a deployment when an event happens ({@link resolveDeployment}: a
+ *   project's production deployment);
  * - {@link usageByProject}: each project's usage over a range, for billing.
  *
  * @example
@@ -117,6 +118,7 @@ export {
 export { parseDuration, parseRfc3339, parseTimeArg } from "./time.ts";
 export { UploadCache, type UploadCacheOptions } from "./upload_cache.ts";
 export { closeInvokeClients, invoke, type InvokeOptions } from "./invoke.ts";
+export { resolveDeployment } from "./deployment_target.ts";
 export { deploymentUrl } from "./urls.ts";
 export { parseEnvAssignment, parseEnvFile } from "./env_file.ts";
 export {

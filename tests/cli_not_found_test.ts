@@ -38,7 +38,12 @@ Deno.test("an unknown organization, deployment or database gets a hint on what t
   try {
     const cases: [string[], string, RegExp, RegExp][] = [
       [["project", "list"], "v1", /Organization nope was not found/, /--org or DEPLOY_ORG_ID/],
-      [["logs", "acme-crm"], "v1", /Deployment acme-crm/, /deployments list <project>/],
+      [
+        ["logs", "acme-crm"],
+        "v1",
+        /No deployment or project is named "acme-crm"/,
+        /deployments list <project>/,
+      ],
       [["deployments", "show", "acme-crm"], "v1", /Deployment acme-crm/, /deployments list/],
       [["env", "list", "acme-crm"], "v1", /Deployment acme-crm/, /deployments list/],
       [["deployments", "show", "abcdefghijkl"], "v2", /Revision "abcdefghijkl"/, /revisions/],
