@@ -188,7 +188,11 @@ Examples:
   addHostSettings(
     host.command("start")
       .description("Start the host in the background (a no-op when it is running)")
-      .option("--port <port>", "port to listen on; 0 picks a free one", "8000")
+      .option(
+        "--port <port>",
+        "port to listen on; 0 picks a free one (unset: 8000, or a free one when 8000 is taken)",
+        "8000",
+      )
       .option("--hostname <address>", "interface to listen on (default 127.0.0.1)")
       .option("--data-dir <dir>", "where projects, files and deployments are kept")
       .option("--base-domain <domain>", "deployments answer on <project>-<id>.<domain>"),
@@ -247,13 +251,26 @@ Examples:
       if (flags.allowPrivateNet) args.push("--allow-private-net");
       const token = globalOptions(this).token;
       if (token) Deno.env.set(HOST_TOKEN_ENV, token); // inherited by the child only
-      const info = await startBackgroundHost({ dataDir, port, args });
+      let info;
+      let portTaken = "";
+      try {
+        info = await startBackgroundHost({ dataDir, port, args });
+      } catch (error) {
+        // Another program holds the default port (a dev server on 8000): a free one does as well,
+        // since every command finds the host's URL in its host.json. A port asked for stays.
+        const asked = this.getOptionValueSource("port") !== "default";
+        if (asked || !(error instanceof DeployTenantError && error.code === "portInUse")) {
+          throw error;
+        }
+        portTaken = ` (port ${port} is in use by another program)`;
+        info = await startBackgroundHost({ dataDir, port: 0, args });
+      }
+      const started = info;
       out.result(
-        statusDocument(info, dataDir, true),
+        statusDocument(started, dataDir, true),
         () =>
-          `Started the local host at ${info.apiUrl} (v2: ${info.apiV2Url}; pid ${info.pid}, logs: ${
-            hostLogPath(dataDir)
-          })`,
+          `Started the local host at ${started.apiUrl}${portTaken} (v2: ${started.apiV2Url}; ` +
+          `pid ${started.pid}, logs: ${hostLogPath(dataDir)})`,
       );
     });
 

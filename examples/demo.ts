@@ -9,7 +9,6 @@
  */
 import { relative } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DEFAULT_HOST_PORT } from "../lib/local_host.ts";
 import { hasProgram, installHint } from "../lib/programs.ts";
 
 const main = fileURLToPath(new URL("../main.ts", import.meta.url));
@@ -33,41 +32,10 @@ async function cli(args: string[], { allowExit = [0] } = {}): Promise<string> {
   return text;
 }
 
-/** Whether nothing listens on the loopback port `port` now. */
-function portIsFree(port: number): boolean {
-  try {
-    Deno.listen({ hostname: "127.0.0.1", port }).close();
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-/** Whether a local host runs on this data dir already (`host start` then only reports it). */
-async function hostRunning(): Promise<boolean> {
-  const status = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", main, "host", "status", "--json"],
-    stdout: "null",
-    stderr: "null",
-  }).output();
-  return status.success;
-}
-
 // The host (started here, or the one already running) says which isolation and data path
-// are in force; a newcomer's machine may lack the programs for the full ones. Port 8000 held by
-// another program (a dev server) would stop the demo at its first step: the host takes a free
-// port then, and the CLI finds it by its data dir.
+// are in force; a newcomer's machine may lack the programs for the full ones.
 const sandboxed = hasProgram("bwrap");
-const freePort = !portIsFree(DEFAULT_HOST_PORT) && !await hostRunning();
-if (freePort) {
-  console.log(`\n(port ${DEFAULT_HOST_PORT} is taken by another program: a free one instead)`);
-}
-await cli([
-  "host",
-  "start",
-  ...(sandboxed ? [] : ["--unsandboxed"]),
-  ...(freePort ? ["--port", "0"] : []),
-]);
+await cli(["host", "start", ...(sandboxed ? [] : ["--unsandboxed"])]);
 const status = JSON.parse(await cli(["host", "status", "--json"]));
 const missing = ["bwrap", "haproxy"].filter((program) => !hasProgram(program));
 console.log(
