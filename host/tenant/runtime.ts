@@ -907,10 +907,10 @@ export class Runtime {
       lastActive: () => lastActive(instance),
       exceeded: (limit, message) => {
         if (limit !== "memory") {
-          // Out of the routes before the line is logged and the process killed: a request from
-          // now on starts a fresh process rather than meet this one's end (a 502).
+          // Forgotten before the line is logged: a request from now on starts a fresh process
+          // rather than meet this one's end (a 502). Killed at once, not after its routes go.
           if (this.#ready.get(deployment.id) === instance) this.stop(deployment.id).catch(() => {});
-          else this.#kill(child);
+          this.#kill(child);
           log(deployment.id, "error", `${message}; it restarts on the next request`);
           return;
         }
