@@ -6,7 +6,7 @@
  * @module
  */
 import { Command } from "commander";
-import { baseDomainOf, promote } from "../lib/domains.ts";
+import { baseDomainOf, isProduction, promote } from "../lib/domains.ts";
 import type { Output } from "../lib/output.ts";
 import type { RedeployEvent } from "../lib/redeploy.ts";
 import type { Deployment, Project } from "../lib/types.ts";
@@ -171,15 +171,6 @@ export type DeploymentWithUrl = Deployment & { url?: string };
 export function withUrl(deployment: Deployment, apiUrl: string): DeploymentWithUrl {
   const domain = deployment.domains?.[0];
   return domain ? { ...deployment, url: deploymentUrl(domain, apiUrl) } : deployment;
-}
-
-/**
- * Whether `deployment` serves its project's production name, `{project.name}.<base-domain>`
- * (never known for a v2 revision as listed: a listing has no timelines).
- */
-export function isProduction(project: Project, deployment: Deployment): boolean {
-  const base = baseDomainOf(project, deployment);
-  return base !== undefined && (deployment.domains ?? []).includes(`${project.name}.${base}`);
 }
 
 /** The human view of a deployment; its project named when `project` is given. */

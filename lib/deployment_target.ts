@@ -6,6 +6,7 @@
  * @module
  */
 import type { DeployApi } from "./api.ts";
+import { isProduction } from "./domains.ts";
 import { ApiError, DeployTenantError, ExitCode } from "./errors.ts";
 import type { Deployment, Project } from "./types.ts";
 
@@ -48,9 +49,7 @@ export async function resolveDeployment(api: DeployApi, target: string): Promise
       if (!deployment.domains?.length && fetched++ < MAX_FETCHED) {
         deployment = await api.deployments.get(deployment.id);
       }
-      if (deployment.domains?.some((name) => name.split(".")[0] === project.name)) {
-        return deployment;
-      }
+      if (isProduction(project, deployment)) return deployment;
       newestServing ??= deployment;
     }
     if (++scanned >= MAX_SCANNED) break;

@@ -33,6 +33,15 @@ export function baseDomainOf(project: Project, deployment: Deployment): string |
 }
 
 /**
+ * Whether `deployment` serves its project's production name, `{project.name}.<base-domain>`
+ * (never known for a v2 revision as listed: a listing has no timelines).
+ */
+export function isProduction(project: Project, deployment: Deployment): boolean {
+  const base = baseDomainOf(project, deployment);
+  return base !== undefined && (deployment.domains ?? []).includes(`${project.name}.${base}`);
+}
+
+/**
  * `{project.name}.<base-domain>`: where the project's production deployment answers.
  *
  * @throws {DeployTenantError} `baseDomainUnknown` when the deployment has none of the

@@ -92,6 +92,7 @@ export {
   type AttachResult,
   baseDomainOf,
   domainHolder,
+  isProduction,
   productionDomain,
   promote,
   type PromoteResult,
