@@ -18,6 +18,7 @@ import {
   isProcessAlive,
   readHostInfo,
   startBackgroundHost,
+  startBackgroundHostOnAnyPort,
   stopBackgroundHost,
 } from "../lib/local_host.ts";
 import type { Output } from "../lib/output.ts";
@@ -251,26 +252,16 @@ Examples:
       if (flags.allowPrivateNet) args.push("--allow-private-net");
       const token = globalOptions(this).token;
       if (token) Deno.env.set(HOST_TOKEN_ENV, token); // inherited by the child only
-      let info;
-      let portTaken = "";
-      try {
-        info = await startBackgroundHost({ dataDir, port, args });
-      } catch (error) {
-        // Another program holds the default port (a dev server on 8000): a free one does as well,
-        // since every command finds the host's URL in its host.json. A port asked for stays.
-        const asked = this.getOptionValueSource("port") !== "default";
-        if (asked || !(error instanceof DeployTenantError && error.code === "portInUse")) {
-          throw error;
-        }
-        portTaken = ` (port ${port} is in use by another program)`;
-        info = await startBackgroundHost({ dataDir, port: 0, args });
-      }
-      const started = info;
+      // A port asked for stays; the default moves when another program holds it.
+      const { info, portTaken } = this.getOptionValueSource("port") === "default"
+        ? await startBackgroundHostOnAnyPort({ dataDir, args })
+        : { info: await startBackgroundHost({ dataDir, port, args }), portTaken: undefined };
+      const taken = portTaken ? ` (port ${portTaken} is in use by another program)` : "";
       out.result(
-        statusDocument(started, dataDir, true),
+        statusDocument(info, dataDir, true),
         () =>
-          `Started the local host at ${started.apiUrl}${portTaken} (v2: ${started.apiV2Url}; ` +
-          `pid ${started.pid}, logs: ${hostLogPath(dataDir)})`,
+          `Started the local host at ${info.apiUrl}${taken} (v2: ${info.apiV2Url}; ` +
+          `pid ${info.pid}, logs: ${hostLogPath(dataDir)})`,
       );
     });
 

@@ -18,11 +18,10 @@
 import { basename, join } from "node:path";
 import { DeployTenantError, ExitCode } from "./errors.ts";
 import {
-  DEFAULT_HOST_PORT,
   findRunningHost,
   type HostInfo,
   hostLogPath,
-  startBackgroundHost,
+  startBackgroundHostOnAnyPort,
 } from "./local_host.ts";
 import { defaultDataDir } from "./paths.ts";
 import { isOrganizationToken } from "./v2/client.ts";
@@ -164,16 +163,9 @@ export async function resolveApiConfig(
         exitCode: ExitCode.unavailable,
       });
     }
-    let portTaken: number | undefined;
-    try {
-      info = await startBackgroundHost({ dataDir });
-    } catch (error) {
-      // Another program holds the default port (a dev server on 8000): a free one does as well,
-      // since every command finds the host's URL in its host.json.
-      if (!(error instanceof DeployTenantError && error.code === "portInUse")) throw error;
-      portTaken = DEFAULT_HOST_PORT;
-      info = await startBackgroundHost({ dataDir, port: 0 });
-    }
+    const start = await startBackgroundHostOnAnyPort({ dataDir });
+    info = start.info;
+    const portTaken = start.portTaken;
     started = true;
     options.onHostStarted?.(info, hostLogPath(dataDir), portTaken);
   }

@@ -254,6 +254,25 @@ async function startFailed(logPath: string, from: number): Promise<DeployTenantE
 }
 
 /**
+ * {@link startBackgroundHost} on the default port, or on a free one when another program holds
+ * that (a dev server on 8000): every command finds the host's URL in its host.json. Returns the
+ * host, and the default port when it was found taken.
+ */
+export async function startBackgroundHostOnAnyPort(
+  options: Omit<StartHostOptions, "port">,
+): Promise<{ info: HostInfo; portTaken?: number }> {
+  try {
+    return { info: await startBackgroundHost(options) };
+  } catch (error) {
+    if (!(error instanceof DeployTenantError && error.code === "portInUse")) throw error;
+    return {
+      info: await startBackgroundHost({ ...options, port: 0 }),
+      portTaken: DEFAULT_HOST_PORT,
+    };
+  }
+}
+
+/**
  * Stops the host running on `dataDir` (SIGTERM, then waits up to `timeoutMs` for it to
  * exit). Returns the stopped host's info, or `undefined` when none was running.
  *
