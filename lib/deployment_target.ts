@@ -7,7 +7,7 @@
  */
 import type { DeployApi } from "./api.ts";
 import { isProduction } from "./domains.ts";
-import { ApiError, DeployTenantError, ExitCode } from "./errors.ts";
+import { ApiError, DeployTenantError, ExitCode, isProjectNotFound } from "./errors.ts";
 import type { Deployment, Project } from "./types.ts";
 
 /** How many of a project's deployments, newest first, are looked through for its production one. */
@@ -32,7 +32,8 @@ export async function resolveDeployment(api: DeployApi, target: string): Promise
   try {
     project = await api.projects.get(target);
   } catch (error) {
-    if (!isNotFound(error)) throw error;
+    // Another 404 (an unknown organization, an API URL without its version) says so itself.
+    if (!isProjectNotFound(error)) throw error;
     throw new DeployTenantError("targetNotFound", `No deployment or project is named "${target}"`, {
       hint: "`deploy-tenant deployments list <project>` lists a project's deployments with their " +
         "ids, `deploy-tenant projects list` the projects.",

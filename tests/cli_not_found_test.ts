@@ -41,8 +41,9 @@ Deno.test("an unknown organization, deployment or database gets a hint on what t
       [
         ["logs", "acme-crm"],
         "v1",
-        /No deployment or project is named "acme-crm"/,
-        /deployments list <project>/,
+        // Not "no such deployment or project": the project was looked for in another organization.
+        /Organization nope was not found/,
+        /--org or DEPLOY_ORG_ID/,
       ],
       [["deployments", "show", "acme-crm"], "v1", /Deployment acme-crm/, /deployments list/],
       [["env", "list", "acme-crm"], "v1", /Deployment acme-crm/, /deployments list/],
