@@ -546,7 +546,7 @@ function addHostSettings(command: Command): Command {
     .option(
       "--warm-pool-memory <size>",
       "memory the warm pool, and the deployments a restart starts again, may hold, e.g. 512m " +
-        "(default 5% of the machine's, at most 1g)",
+        "(default 5% of the machine's, at least 512m or an eighth of it, at most 1g)",
     )
     .option(
       "--no-front-proxy",

@@ -109,7 +109,7 @@ export interface HostOptions {
    * `warmPoolMemoryMb` (`host/tenant/pool_sizer.ts`). Default 1; 0 turns the pool off.
    */
   warmPool?: number;
-  /** The memory the warm pool may hold, in MiB. Default: 5% of the machine's, at most 1 GiB. */
+  /** The memory the warm pool may hold, in MiB. Default: `defaultPoolBudgetMb` (pool_sizer.ts). */
   warmPoolMemoryMb?: number;
   /**
    * Put HAProxy in front (when it is installed): requests to a running deployment go

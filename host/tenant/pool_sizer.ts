@@ -28,9 +28,16 @@ export const BURST_WINDOW_MS = 10_000;
 /** How long a burst is remembered before the pool shrinks back. */
 export const DEMAND_MEMORY_MS = 10 * 60_000;
 
-/** The default memory budget of the pool: 5% of the machine's memory, at most 1 GiB. */
+/**
+ * The default memory budget of the pool: 5% of the machine's memory, at most 1 GiB, but room
+ * for a burst of 32 (512 MiB) where that is at most an eighth of it. It is a ceiling, not a
+ * reservation (the pool grows only to the bursts it saw), and it also bounds how many warm
+ * deployments a restart starts again: at 5% an 8 GiB machine would bring back 25 of them, and a
+ * restart's burst of 32 callers would meet 7 cold.
+ */
 export function defaultPoolBudgetMb(totalMemoryMb: number): number {
-  return Math.min(1024, Math.floor(totalMemoryMb * 0.05));
+  const floor = Math.min(32 * POOLED_RUNTIME_MB, totalMemoryMb / 8);
+  return Math.floor(Math.min(1024, Math.max(totalMemoryMb * 0.05, floor)));
 }
 
 /** The demand worth keeping across a restart. */

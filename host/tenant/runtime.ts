@@ -188,7 +188,7 @@ export interface RuntimeOptions {
   warmPool?: number;
   /**
    * The memory the warm pool may hold, in MiB, and the deployments a restart starts again
-   * ({@link Runtime.restore}). Default: 5% of the machine's, at most 1 GiB.
+   * ({@link Runtime.restore}). Default: `defaultPoolBudgetMb` (pool_sizer.ts).
    */
   poolBudgetMb?: number;
   /** How many tenants boot at once (see `boot_queue.ts`). */
