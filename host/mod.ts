@@ -227,7 +227,7 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
   const edgeDoors = await EdgeDoors.create(dataDir);
   const runtime = new Runtime({
     isolation,
-    edge: { baseDomain, open: () => edgeDoors.open() },
+    edge: { baseDomain, open: (deploymentId) => edgeDoors.open(deploymentId) },
     deploymentsDir,
     kvDir: join(dataDir, "kv"),
     kvMaxBytes: options.quotas?.databaseBytes ?? DEFAULT_QUOTAS.databaseBytes,
@@ -354,10 +354,9 @@ export async function startHost(options: HostOptions): Promise<RunningHost> {
 
   // Deployments' fetches of the host's own names, which their network may not reach.
   const selfFetches = serveSelfFetches({
-    dataDir,
     doors: edgeDoors,
     baseDomain,
-    bound: (host) => store.findDeploymentByDomain(host) !== undefined,
+    deploymentAt: (host) => store.findDeploymentByDomain(host),
     handler,
     log,
   });

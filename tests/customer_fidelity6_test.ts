@@ -1,7 +1,7 @@
 /**
  * Customer code that runs on Deno Deploy runs here too: responses are compressed for clients
- * that accept it, as Deploy does, a deployment can fetch its own URL and the platform's other
- * deployments, and its locale is the one its variables set. From a sixth fidelity pass.
+ * that accept it, as Deploy does, a deployment can fetch the platform's other deployments (its
+ * own URL is Deploy's 508 LOOP_DETECTED), and its locale is the one its variables set. From a sixth fidelity pass.
  */
 import assert from "node:assert/strict";
 import { gunzipSync } from "node:zlib";
@@ -97,7 +97,7 @@ Deno.test("a deployment's automaticCompression option is Deno.serve's: false sen
   assert.equal(compressed.headers["content-encoding"], "br", JSON.stringify(compressed.headers));
 });
 
-Deno.test("a deployment fetches its own URL and another deployment's, as on Deploy; never the API", async () => {
+Deno.test("a deployment fetches another deployment's URL, as on Deploy; never the API, and its own is 508 LOOP_DETECTED", async () => {
   await using api = await startApiHost();
   const leads = await deployModule(
     api,
@@ -121,7 +121,8 @@ Deno.serve(async (request) => {
   if (url.pathname === "/api/leads") return Response.json({ leads: 3, url: request.url });
   const port = url.port;
   return Response.json({
-    // A server-rendered page calling its own API, from the URL it was asked for.
+    // A server-rendered page calling its own API, from the URL it was asked for: Deploy refuses
+    // a deployment's request to itself (it is a loop as soon as the path is the page's own).
     own: await outcome(fetch(new URL("/api/leads", request.url))),
     // A hook calling another deployment of the platform, with a body, over https.
     other: await outcome(fetch("https://${leads.host.replace(/:\d+$/, "")}:" + port + "/hook", {
@@ -137,8 +138,11 @@ Deno.serve(async (request) => {
   );
   const seen = await rawGetJson<Record<string, Record<string, unknown>>>(api.host.port, host);
   assert.deepEqual(seen.own, {
-    status: 200,
-    json: { leads: 3, url: `http://${host}/api/leads` },
+    status: 508,
+    json: {
+      code: "LOOP_DETECTED",
+      message: "Recursive requests to the same deployment cannot be processed.",
+    },
   });
   assert.equal(seen.other.status, 200, JSON.stringify(seen.other));
   assert.deepEqual(seen.other.json, {

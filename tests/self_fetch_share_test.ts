@@ -1,7 +1,7 @@
 /**
  * The host's socket for deployments' fetches of its own names (host/edge/self_fetch.ts) is
  * shared fairly: one deployment holding every connection the host allows must not leave the
- * others' fetches of their own URLs failing. From a seventh red-team pass.
+ * others' fetches of the host's names failing. From a seventh red-team pass.
  */
 import assert from "node:assert/strict";
 import { hasProgram } from "../lib/programs.ts";
@@ -14,7 +14,7 @@ import { EDGE_SOCKET_IN_SANDBOX, EDGE_SOCKET_NAME, type EdgeDoor } from "../host
 
 Deno.test({
   name:
-    "a deployment holding every connection to the host's socket leaves other deployments' own fetches working",
+    "a deployment holding every connection to the host's socket leaves other deployments' fetches of the host's names working",
   // Only a sandbox finds the socket at a path its module can name.
   ignore: !hasProgram("bwrap"),
   async fn() {
@@ -42,14 +42,21 @@ Deno.serve(async (request) => {
 });
 `,
     );
+    const leads = await deployModule(
+      api,
+      "crm-leads",
+      `Deno.serve(() => Response.json({ leads: 3 }));`,
+    );
     const pages = await deployModule(
       api,
       "crm-pages",
       `Deno.serve(async (request) => {
-  const url = new URL(request.url);
-  if (url.pathname === "/api/leads") return Response.json({ leads: 3 });
+  // The platform's API, another deployment on the host's names.
+  const port = new URL(request.url).port;
   try {
-    const response = await fetch(new URL("/api/leads", request.url));
+    const response = await fetch("http://${
+        leads.host.replace(/:\d+$/, "")
+      }:" + port + "/api/leads");
     return Response.json({ status: response.status, json: await response.json() });
   } catch (error) {
     return Response.json({ error: String(error) });
@@ -74,10 +81,11 @@ Deno.test("the doors to the host's socket share its places per process, and a cl
   const doors = await EdgeDoors.create(dataDir);
   // The host's server behind the doors, here one that holds what it is given.
   const behind = net.createServer(() => {});
-  await new Promise<void>((resolve) => behind.listen(join(dataDir, "edge.sock"), resolve));
+  await new Promise<void>((resolve) => behind.listen(0, "127.0.0.1", resolve));
+  doors.behind((behind.address() as net.AddressInfo).port);
   try {
-    const hog = await doors.open();
-    const other = await doors.open();
+    const hog = await doors.open(() => "hog");
+    const other = await doors.open(() => "other");
     const connect = (door: EdgeDoor) =>
       new Promise<net.Socket>((resolve, reject) => {
         const socket = net.connect(join(door.dir, EDGE_SOCKET_NAME), () => resolve(socket));
@@ -96,6 +104,13 @@ Deno.test("the doors to the host's socket share its places per process, and a cl
     await hog.close();
     assert.equal(doors.held, 2);
     await assert.rejects(Deno.stat(hog.dir), Deno.errors.NotFound);
+    // The server behind knows whose process each connection came from, by its port.
+    const port = new Promise<number>((resolve) => {
+      behind.once("connection", (socket) => resolve(socket.remotePort!));
+    });
+    others.push(await connect(other));
+    assert.equal(doors.originOf(await port), "other");
+    assert.equal(doors.originOf(1), undefined);
     for (const socket of [...hogs, ...others]) socket.destroy();
   } finally {
     await doors.close();

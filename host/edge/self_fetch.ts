@@ -1,16 +1,18 @@
 /**
- * Deployments' fetches of this host's own names: `fetch(new URL("/api/leads", request.url))` in a
- * server-rendered page, a hook that calls another deployment of the platform. On Deploy such a
- * fetch goes out and comes back in like any other client's. Here it cannot: the host's names
- * resolve to the machine's own addresses (or, under `localhost`, to none Deno resolves), which no
- * tenant may reach (sandbox.ts `DENIED_NET`). So the host listens on a unix socket that every
- * sandbox with a public network sees (sandbox.ts `EDGE_SOCKET_IN_SANDBOX`), and the bootstrap sends
- * such fetches there.
+ * Deployments' fetches of this host's own names: a hook that calls another deployment of the
+ * platform, a page that calls the platform's API deployment. On Deploy such a fetch goes out and
+ * comes back in like any other client's. Here it cannot: the host's names resolve to the
+ * machine's own addresses (or, under `localhost`, to none Deno resolves), which no tenant may
+ * reach (sandbox.ts `DENIED_NET`). So the host listens on a unix socket that every sandbox with a
+ * public network sees (sandbox.ts `EDGE_SOCKET_IN_SANDBOX`), and the bootstrap sends such fetches
+ * there.
  *
  * The socket serves deployments only, as the router would serve them to a client at the
  * machine's own address (`127.0.0.1`, with the `https` a URL asked for): never the API, and a
  * name the host does not serve a deployment at is answered {@link NOT_SERVED_HERE}, after which
- * the bootstrap reports the fetch's own failure.
+ * the bootstrap reports the fetch's own failure. A deployment's fetch of itself (by any of its
+ * names) is `508 LOOP_DETECTED`, as on Deploy: one `fetch(request.url)` in a handler would
+ * otherwise call itself without end, each call holding a connection, long after its caller left.
  *
  * @module
  */
@@ -25,6 +27,9 @@ import { EDGE_SOCKET_NAME, type EdgeDoor } from "../tenant/sandbox.ts";
 /** The router's error code (in {@link ROUTER_ERROR_HEADER}) for a name no deployment is served at. */
 export const NOT_SERVED_HERE = "notServedHere";
 
+/** Deploy's code for a deployment's request to itself. */
+export const LOOP_DETECTED = "LOOP_DETECTED";
+
 /** The host's directory holding the processes' doors ({@link EdgeDoors}). */
 export function edgeSocketDir(dataDir: string): string {
   return join(dataDir, "edge");
@@ -32,13 +37,11 @@ export function edgeSocketDir(dataDir: string): string {
 
 /** What {@link serveSelfFetches} needs. */
 export interface SelfFetchOptions {
-  /** The host's data directory. */
-  dataDir: string;
   /** The doors the deployments' processes connect through (opened as they start). */
   doors: EdgeDoors;
   baseDomain: string;
-  /** Whether a deployment is bound to `host` (lower-case, no port). */
-  bound: (host: string) => boolean;
+  /** The deployment bound to `host` (lower-case, no port), if any. */
+  deploymentAt: (host: string) => string | undefined;
   /** The router. */
   handler: (request: Request, info: Deno.ServeHandlerInfo) => Promise<Response>;
   log: (line: string) => void;
@@ -72,20 +75,17 @@ export interface SelfFetchServer {
   shutdown(): Promise<void>;
 }
 
-/** The socket behind the doors, where the host's server reads the deployments' requests. */
-function innerSocket(dataDir: string): string {
-  return join(dataDir, "edge.sock");
-}
-
 /** Serves deployments' own fetches arriving through `options.doors`. */
 export function serveSelfFetches(options: SelfFetchOptions): SelfFetchServer {
-  // Deno's server holds every connection it is offered: it listens on a socket of the host's,
-  // behind the doors, which hold at most EDGE_MAX_CONNECTIONS.
+  // Deno's server holds every connection it is offered: it listens behind the doors, which hold
+  // at most EDGE_MAX_CONNECTIONS. On a loopback port rather than a unix socket: the port a
+  // door's connection comes from tells whose it is.
   const server = serveHost(
-    { path: innerSocket(options.dataDir) },
+    { hostname: "127.0.0.1", port: 0 },
     selfFetchHandler(options),
     options.log,
   );
+  options.doors.behind(server.port);
   return {
     async shutdown() {
       await options.doors.close();
@@ -105,15 +105,17 @@ export function serveSelfFetches(options: SelfFetchOptions): SelfFetchServer {
  */
 export class EdgeDoors {
   readonly #dir: string;
-  readonly #inner: string;
+  /** The loopback port of the server behind the doors, once it listens. */
+  #inner: number | undefined;
   /** Each open door's connections, oldest first, each with what closes it. */
   readonly #doors = new Set<Map<net.Socket, () => void>>();
   readonly #servers = new Set<net.Server>();
+  /** Whose process each connection to the server behind came from, by its local port. */
+  readonly #origins = new Map<number, () => string | undefined>();
   #held = 0;
 
-  private constructor(dir: string, inner: string) {
+  private constructor(dir: string) {
     this.#dir = dir;
-    this.#inner = inner;
   }
 
   /** The doors of the host at `dataDir`, none open (those a killed host left are removed). */
@@ -121,7 +123,7 @@ export class EdgeDoors {
     const dir = edgeSocketDir(dataDir);
     await Deno.remove(dir, { recursive: true }).catch(() => {});
     await Deno.mkdir(dir, { recursive: true, mode: 0o700 });
-    return new EdgeDoors(dir, innerSocket(dataDir));
+    return new EdgeDoors(dir);
   }
 
   /** Connections held through all doors now. */
@@ -129,12 +131,28 @@ export class EdgeDoors {
     return this.#held;
   }
 
-  /** Opens a process's door: a directory holding its socket ({@link EDGE_SOCKET_NAME}). */
-  async open(): Promise<EdgeDoor> {
+  /** Says where the server behind the doors listens: `port` on 127.0.0.1. */
+  behind(port: number): void {
+    this.#inner = port;
+  }
+
+  /**
+   * The deployment whose process made the connection that reaches the server behind from
+   * `port` (its `remoteAddr.port`), if it came through a door and the process has one.
+   */
+  originOf(port: number): string | undefined {
+    return this.#origins.get(port)?.();
+  }
+
+  /**
+   * Opens a process's door: a directory holding its socket ({@link EDGE_SOCKET_NAME}).
+   * `deploymentId` says whose the process is now (a pooled runtime's is known at its handoff).
+   */
+  async open(deploymentId: () => string | undefined): Promise<EdgeDoor> {
     const dir = join(this.#dir, crypto.randomUUID());
     await Deno.mkdir(dir, { mode: 0o700 });
     const own = new Map<net.Socket, () => void>();
-    const server = net.createServer((socket) => this.#admit(own, socket));
+    const server = net.createServer((socket) => this.#admit(own, socket, deploymentId));
     await new Promise<void>((resolve, reject) => {
       server.once("error", reject);
       server.listen(join(dir, EDGE_SOCKET_NAME), () => {
@@ -175,7 +193,15 @@ export class EdgeDoors {
   }
 
   /** Lets `socket` in through the door holding `own`, or closes it (see the class). */
-  #admit(own: Map<net.Socket, () => void>, socket: net.Socket): void {
+  #admit(
+    own: Map<net.Socket, () => void>,
+    socket: net.Socket,
+    deploymentId: () => string | undefined,
+  ): void {
+    if (this.#inner === undefined) {
+      socket.destroy(); // nothing behind yet
+      return;
+    }
     if (this.#held >= EDGE_MAX_CONNECTIONS) {
       let most = own;
       for (const door of this.#doors) if (door.size > most.size) most = door;
@@ -185,13 +211,22 @@ export class EdgeDoors {
       }
       most.values().next().value!(); // gives its place back at once
     }
-    const behind = net.connect(this.#inner);
+    const behind = net.connect(this.#inner, "127.0.0.1");
+    let origin: number | undefined;
+    // Connected before a byte is sent, so before the server behind reads the request.
+    behind.once("connect", () => {
+      origin = behind.localPort;
+      if (origin !== undefined) this.#origins.set(origin, deploymentId);
+    });
     let gone = false;
     const close = () => {
       if (!gone) {
         gone = true;
         own.delete(socket);
         this.#held--;
+        if (origin !== undefined && this.#origins.get(origin) === deploymentId) {
+          this.#origins.delete(origin);
+        }
       }
       socket.destroy();
       behind.destroy();
@@ -207,17 +242,30 @@ export class EdgeDoors {
   }
 }
 
-/** Serves the router's deployments alone; a name none is served at is {@link NOT_SERVED_HERE}. */
+/**
+ * Serves the router's deployments alone; a name none is served at is {@link NOT_SERVED_HERE},
+ * a deployment's request to itself {@link LOOP_DETECTED}.
+ */
 function selfFetchHandler(options: SelfFetchOptions): Deno.ServeHandler {
   const suffix = "." + options.baseDomain;
-  return (request) => {
+  return (request, info) => {
     const host = hostName(request);
     if (host === undefined) return invalidHostResponse();
-    if (!host.endsWith(suffix) && !options.bound(host)) {
+    const target = options.deploymentAt(host);
+    if (!target && !host.endsWith(suffix)) {
       return Response.json({
         code: NOT_SERVED_HERE,
         message: `No deployment is served at ${host}`,
       }, { status: 502, headers: { [ROUTER_ERROR_HEADER]: NOT_SERVED_HERE } });
+    }
+    const from = "port" in info.remoteAddr
+      ? options.doors.originOf(info.remoteAddr.port)
+      : undefined;
+    if (target && target === from) {
+      return Response.json({
+        code: LOOP_DETECTED,
+        message: "Recursive requests to the same deployment cannot be processed.",
+      }, { status: 508, headers: { [ROUTER_ERROR_HEADER]: LOOP_DETECTED } });
     }
     // Deno's fetch through a unix socket names the URL in full (`GET https://name/ HTTP/1.1`).
     if (request.url.startsWith("https:")) treatAsHttps(request);

@@ -627,8 +627,11 @@ export function deploymentEnv(
 export interface TenantEdge {
   /** The host's base domain: names under it are the host's without a look-up. */
   baseDomain: string;
-  /** Opens a process's own door to the host's socket, which it closes when the process exits. */
-  open(): Promise<EdgeDoor>;
+  /**
+   * Opens a process's own door to the host's socket, which it closes when the process exits.
+   * `deploymentId` says whose the process is by then (a pooled runtime's is known at its handoff).
+   */
+  open(deploymentId: () => string | undefined): Promise<EdgeDoor>;
 }
 
 /** A process's own way to the host's socket (host/edge/self_fetch.ts `EdgeDoors`). */
