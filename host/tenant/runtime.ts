@@ -679,8 +679,11 @@ export class Runtime {
     // the name before it listened (the path is the tenant's to write until then), with files.
     await Deno.remove(join(spec.runDir, SOCKET_NAME), { recursive: true }).catch(() => {});
     // Its own door to the host's socket, so the host can share that socket out per process.
-    let launched: Launched | undefined;
-    const door = mayUseEdge(spec) ? await spec.edge!.open(() => launched?.deploymentId) : undefined;
+    // Whose the process is: set below, claimed later (a pooled runtime's at its handoff).
+    const launched: { process?: Launched } = {};
+    const door = mayUseEdge(spec)
+      ? await spec.edge!.open(() => launched.process?.deploymentId)
+      : undefined;
     const cgroup = this.#makeCgroup();
     const tenant = tenantCommand(
       { cacheFileBytes: this.#options.cacheDatabaseBytes, ...spec, edgeDir: door?.dir },
@@ -725,7 +728,7 @@ export class Runtime {
       cgroup,
       warmUpSecret: spec.warmUpSecret,
     };
-    launched = process;
+    launched.process = process;
     if (cgroup) this.#cgroups.set(child, cgroup);
     const log = (level: LogLevel, message: string) => {
       if (level === "error") process.output.push(message);
