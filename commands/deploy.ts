@@ -124,8 +124,10 @@ export function deployCommand(): Command {
     .addHelpText(
       "after",
       `
-A "deploy" key in <dir>/deno.json(c) may set project, entrypoint, include, exclude and
-envFile; flags win. With no project named, a terminal is asked to pick one or create one;
+A "deploy" key in <dir>/deno.json(c) may set project, entrypoint, include, exclude,
+envFile and db; flags win. A deploy whose modules call Deno.openKv() with no database bound
+(--db or deploy.db) says so: each v1 deployment names its database, and without one
+Deno.openKv() throws. With no project named, a terminal is asked to pick one or create one;
 a project that does not exist is offered for creation there, and created without asking
 with --create. Elsewhere (a script, CI, or -y) nothing is asked: no project is exit 2, an
 unknown one exit 4. On a terminal one line on stderr shows packing, the upload (bytes of
@@ -236,6 +238,10 @@ Examples:
       );
       try {
         const { api, v2, config: apiConfig, retryNotes } = await connect(this, out);
+        if (flags.db === undefined && config.db !== undefined) {
+          if (v2) out.warn(`Ignoring "deploy.db" of ${source.path}: Deploy v2 has no --db.`);
+          else settings.databases = { default: config.db };
+        }
         const reportProgress = progressReporter(out, retryNotes);
         if (!v2 && (flags.prod || flags.domain) && !flags.wait) {
           throw usageError(

@@ -89,6 +89,8 @@ export interface DeployConfig {
   exclude?: string[];
   /** A `.env` file, relative to the directory. */
   envFile?: string;
+  /** The KV database bound as the default one (v1 `databases.default`). */
+  db?: string;
 }
 
 /** The local host's data directory: `DEPLOY_TENANT_DATA_DIR`, else {@link defaultDataDir}. */
@@ -189,7 +191,7 @@ export async function resolveApiConfig(
 }
 
 /** The keys a `deploy` key may hold (see {@link DeployConfig}). */
-const DEPLOY_KEYS = ["project", "entrypoint", "include", "exclude", "envFile"] as const;
+const DEPLOY_KEYS = ["project", "entrypoint", "include", "exclude", "envFile", "db"] as const;
 
 /**
  * Keys of Deno Deploy's own `deploy` configuration (deploy/reference/builds.md, and `org`/`app`
@@ -321,7 +323,7 @@ function validateDeployConfig(
     );
   }
   const config: DeployConfig = {};
-  for (const key of ["project", "entrypoint", "envFile"] as const) {
+  for (const key of ["project", "entrypoint", "envFile", "db"] as const) {
     if (raw[key] === undefined) continue;
     if (typeof raw[key] !== "string") throw invalidConfig(path, `"deploy.${key}" must be a string`);
     config[key] = raw[key];

@@ -39,6 +39,7 @@ import type {
   Project,
 } from "./types.ts";
 import type { UploadCache } from "./upload_cache.ts";
+import { modulesOpeningDefaultKv, unboundKvWarning } from "./kv_usage.ts";
 import { V2Api } from "./v2_api.ts";
 import { checkV2Settings, deployRevision } from "./v2_deploy.ts";
 import { sleep } from "./time.ts";
@@ -254,6 +255,10 @@ export async function deploy(options: DeployOptions): Promise<DeployResult> {
   }
   const project = await api.projects.get(options.project);
   const packed = await pack(packOptions(options));
+  if (!options.databases?.default) {
+    const modules = await modulesOpeningDefaultKv(packed);
+    if (modules.length > 0) packed.warnings.push(unboundKvWarning(modules));
+  }
   const request = deploymentRequest(packed, options);
   const fileHashes = packed.entries.flatMap((entry) =>
     entry.kind === "file" ? [entry.gitSha1] : []
