@@ -9,7 +9,7 @@ import { deployModule, startApiHost } from "./helpers/api_host.ts";
 import { rawGetJson } from "./helpers/raw_http.ts";
 import net from "node:net";
 import { join } from "node:path";
-import { EDGE_MAX_CONNECTIONS, EdgeDoors } from "../host/edge/self_fetch.ts";
+import { EDGE_MAX_CONNECTIONS, EdgeDoors, serveSelfFetches } from "../host/edge/self_fetch.ts";
 import { EDGE_SOCKET_IN_SANDBOX, EDGE_SOCKET_NAME, type EdgeDoor } from "../host/tenant/sandbox.ts";
 
 Deno.test({
@@ -109,12 +109,42 @@ Deno.test("the doors to the host's socket share its places per process, and a cl
       behind.once("connection", (socket) => resolve(socket.remotePort!));
     });
     others.push(await connect(other));
-    assert.equal(doors.originOf(await port), "other");
+    assert.deepEqual(doors.originOf(await port), { deploymentId: "other" });
     assert.equal(doors.originOf(1), undefined);
     for (const socket of [...hogs, ...others]) socket.destroy();
   } finally {
     await doors.close();
     await new Promise((resolve) => behind.close(resolve));
+    await Deno.remove(dataDir, { recursive: true });
+  }
+});
+
+Deno.test("the host's server behind the doors serves what came through a door, nothing else", async () => {
+  const dataDir = await Deno.makeTempDir();
+  const doors = await EdgeDoors.create(dataDir);
+  const server = serveSelfFetches({
+    doors,
+    baseDomain: "localhost",
+    deploymentAt: (host) => host === "crm-abc.localhost" ? "abc" : undefined,
+    handler: () => Promise.resolve(new Response("served")),
+    log: () => {},
+  });
+  try {
+    const door = await doors.open(() => "other");
+    const viaDoor = Deno.createHttpClient({
+      proxy: { transport: "unix", path: join(door.dir, EDGE_SOCKET_NAME) },
+    });
+    const through = await fetch("http://crm-abc.localhost/", { client: viaDoor });
+    assert.equal(await through.text(), "served");
+    viaDoor.close();
+    // A program of the machine connecting to the loopback port itself is no deployment.
+    const direct = await fetch(`http://127.0.0.1:${server.port}/`, {
+      headers: { host: "crm-abc.localhost" },
+    });
+    assert.equal(direct.status, 403);
+    assert.equal((await direct.json()).code, "notADeployment");
+  } finally {
+    await server.shutdown();
     await Deno.remove(dataDir, { recursive: true });
   }
 });

@@ -71,6 +71,8 @@ const EDGE_IDLE_MS = 30_000;
 
 /** A running {@link serveSelfFetches}. */
 export interface SelfFetchServer {
+  /** The loopback port it listens on, behind the doors. */
+  readonly port: number;
   /** Stops listening and closes the connections. */
   shutdown(): Promise<void>;
 }
@@ -87,6 +89,7 @@ export function serveSelfFetches(options: SelfFetchOptions): SelfFetchServer {
   );
   options.doors.behind(server.port);
   return {
+    port: server.port,
     async shutdown() {
       await options.doors.close();
       await server.shutdown();
@@ -137,11 +140,13 @@ export class EdgeDoors {
   }
 
   /**
-   * The deployment whose process made the connection that reaches the server behind from
-   * `port` (its `remoteAddr.port`), if it came through a door and the process has one.
+   * Who made the connection that reaches the server behind from `port` (its
+   * `remoteAddr.port`): `undefined` when it did not come through a door, else the door's
+   * process, with its deployment once it has one.
    */
-  originOf(port: number): string | undefined {
-    return this.#origins.get(port)?.();
+  originOf(port: number): { deploymentId: string | undefined } | undefined {
+    const whose = this.#origins.get(port);
+    return whose && { deploymentId: whose() };
   }
 
   /**
@@ -249,6 +254,17 @@ export class EdgeDoors {
 function selfFetchHandler(options: SelfFetchOptions): Deno.ServeHandler {
   const suffix = "." + options.baseDomain;
   return (request, info) => {
+    const origin = "port" in info.remoteAddr
+      ? options.doors.originOf(info.remoteAddr.port)
+      : undefined;
+    // Any program on the machine may connect to a loopback port: what did not come through a
+    // door is not a deployment's fetch.
+    if (!origin) {
+      return Response.json({
+        code: "notADeployment",
+        message: "This socket serves deployments' own fetches only",
+      }, { status: 403, headers: { [ROUTER_ERROR_HEADER]: "notADeployment" } });
+    }
     const host = hostName(request);
     if (host === undefined) return invalidHostResponse();
     const target = options.deploymentAt(host);
@@ -258,10 +274,7 @@ function selfFetchHandler(options: SelfFetchOptions): Deno.ServeHandler {
         message: `No deployment is served at ${host}`,
       }, { status: 502, headers: { [ROUTER_ERROR_HEADER]: NOT_SERVED_HERE } });
     }
-    const from = "port" in info.remoteAddr
-      ? options.doors.originOf(info.remoteAddr.port)
-      : undefined;
-    if (target && target === from) {
+    if (target && target === origin.deploymentId) {
       return Response.json({
         code: LOOP_DETECTED,
         message: "Recursive requests to the same deployment cannot be processed.",
