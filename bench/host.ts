@@ -135,9 +135,23 @@ export function denoServe(module: string, port: number, env: Record<string, stri
   }).spawn();
 }
 
-/** Polls `url` until it answers 200; returns the elapsed ms from `start`. */
-export async function firstOk(url: string, start: number, init: RequestInit = {}): Promise<number> {
+/**
+ * Polls `url` until it answers 200; returns the elapsed ms from `start`. Throws when `server`
+ * (the process that should answer) exits first.
+ */
+export async function firstOk(
+  url: string,
+  start: number,
+  init: RequestInit = {},
+  server?: Deno.ChildProcess,
+): Promise<number> {
+  let exited: Deno.CommandStatus | undefined;
+  server?.status.then((status) => exited = status);
   for (;;) {
+    // A server that exited (a wrong path, a module that throws) will never answer.
+    if (exited) {
+      throw new Error(`${url}: the server exited (code ${exited.code}) before it answered`);
+    }
     try {
       const response = await fetch(url, init);
       await response.body?.cancel();
@@ -176,7 +190,7 @@ export async function bareStartTimes(module: string, runs: number): Promise<numb
     const port = freePort();
     const start = performance.now();
     const child = denoServe(module, port);
-    times.push(await firstOk(`http://127.0.0.1:${port}/`, start));
+    times.push(await firstOk(`http://127.0.0.1:${port}/`, start, {}, child));
     child.kill();
     await child.status;
   }
