@@ -12,7 +12,8 @@
  * name the host does not serve a deployment at is answered {@link NOT_SERVED_HERE}, after which
  * the bootstrap reports the fetch's own failure. A deployment's fetch of itself (by any of its
  * names) is `508 LOOP_DETECTED`, as on Deploy: one `fetch(request.url)` in a handler would
- * otherwise call itself without end, each call holding a connection, long after its caller left.
+ * otherwise call itself without end, each call holding a connection, long after its caller left;
+ * so is a chain through several deployments deeper than {@link MAX_FETCH_DEPTH}.
  *
  * @module
  */
@@ -29,6 +30,19 @@ export const NOT_SERVED_HERE = "notServedHere";
 
 /** Deploy's code for a deployment's request to itself. */
 export const LOOP_DETECTED = "LOOP_DETECTED";
+
+/**
+ * Set by a deployment's bootstrap on each fetch of the host's names: how deep in a chain of
+ * such fetches it is (1 for one made by a request from outside, 2 for one made by a request
+ * that was itself such a fetch, …). bootstrap.js spells it too.
+ */
+export const FETCH_DEPTH_HEADER = "x-deploy-tenant-fetch-depth";
+
+/**
+ * The deepest chain of fetches between deployments the host serves: deeper is a loop through
+ * several deployments (A calls B, which calls A …), which the same-deployment check cannot see.
+ */
+export const MAX_FETCH_DEPTH = 16;
 
 /** The host's directory holding the processes' doors ({@link EdgeDoors}). */
 export function edgeSocketDir(dataDir: string): string {
@@ -275,13 +289,26 @@ function selfFetchHandler(options: SelfFetchOptions): Deno.ServeHandler {
       }, { status: 502, headers: { [ROUTER_ERROR_HEADER]: NOT_SERVED_HERE } });
     }
     if (target && target === origin.deploymentId) {
-      return Response.json({
-        code: LOOP_DETECTED,
-        message: "Recursive requests to the same deployment cannot be processed.",
-      }, { status: 508, headers: { [ROUTER_ERROR_HEADER]: LOOP_DETECTED } });
+      return loopDetected("Recursive requests to the same deployment cannot be processed.");
+    }
+    // A tenant that skips its bootstrap's fetch (a raw socket) can leave it out: it only
+    // loosens its own loops, which the doors' shares still bound.
+    const depth = Number(request.headers.get(FETCH_DEPTH_HEADER)) || 0;
+    if (depth > MAX_FETCH_DEPTH) {
+      return loopDetected(
+        `Requests between deployments nested more than ${MAX_FETCH_DEPTH} deep: a loop?`,
+      );
     }
     // Deno's fetch through a unix socket names the URL in full (`GET https://name/ HTTP/1.1`).
     if (request.url.startsWith("https:")) treatAsHttps(request);
     return options.handler(request, MACHINE);
   };
+}
+
+/** The answer to a fetch that would make a loop. */
+function loopDetected(message: string): Response {
+  return Response.json(
+    { code: LOOP_DETECTED, message },
+    { status: 508, headers: { [ROUTER_ERROR_HEADER]: LOOP_DETECTED } },
+  );
 }

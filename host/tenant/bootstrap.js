@@ -599,6 +599,23 @@ function withClientInfo(handler) {
   return (request, info) => handler(request, new ClientInfo(request, info));
 }
 
+// How deep the request being handled sits in a chain of fetches of the host's names (A calls B,
+// which calls A …): the host refuses a chain past its cap (self_fetch.ts MAX_FETCH_DEPTH), as it
+// refuses a deployment's fetch of itself. The host sets the header on each such request from what
+// the fetch that made it said here. Tracked once the process has fetched one of the host's names:
+// a process that never does reads no header and runs no handler in a context.
+const FETCH_DEPTH_HEADER = "x-deploy-tenant-fetch-depth"; // self_fetch.ts FETCH_DEPTH_HEADER
+let fetchDepth; // node:async_hooks AsyncLocalStorage, from the process's first such fetch
+
+/** `handler`, run knowing its request's depth once the process tracks it. */
+function withFetchDepth(handler) {
+  return (request, info) => {
+    if (!fetchDepth) return handler(request, info);
+    const depth = Number(headerOf(request, FETCH_DEPTH_HEADER)) || 0;
+    return fetchDepth.run(depth, handler, request, info);
+  };
+}
+
 const realServe = Deno.serve;
 let server = null;
 
@@ -708,7 +725,7 @@ function listen(handler, options = {}) {
   // The warm-ups are answered innermost, so that they run the wrappers a caller's request runs:
   // a wrapper's first run costs a process's first caller ~0.1 ms of CPU (32 restored tenants'
   // first requests: 13 ms of their CPU with the warm-up outermost, 9.7 ms with it here).
-  const limited = withTimeLimit(withClientInfo(withWarmUp(handler)));
+  const limited = withTimeLimit(withClientInfo(withFetchDepth(withWarmUp(handler))));
   if (pooledServer) {
     // Listening since boot (and warmed up): from now on it serves the deployment, starting
     // with the requests that came while it loaded.
@@ -787,9 +804,16 @@ if (edgeSocket && hostDomain) {
   const notServedHere = (response) =>
     response.headers.get("x-deploy-tenant-router-error") === "notServedHere";
   let edgeClient;
-  const throughEdge = (init) => {
+  /** `fetch(input, init)` through the host's socket, saying how deep in a chain it is. */
+  const throughEdge = async (input, init) => {
     edgeClient ??= createHttpClient({ proxy: { transport: "unix", path: edgeSocket } });
-    return { ...init, client: edgeClient };
+    if (!fetchDepth) {
+      const { AsyncLocalStorage } = await import("node:async_hooks");
+      fetchDepth ??= new AsyncLocalStorage();
+    }
+    const request = new RealRequest(input, init);
+    request.headers.set(FETCH_DEPTH_HEADER, String((fetchDepth.getStore() ?? 0) + 1));
+    return await apply(realFetch, globalThis, [request, { client: edgeClient }]);
   };
   // Deno refuses a literal address (NotCapable) or, after a look-up, the address it found.
   const refused = (error) =>
@@ -810,7 +834,7 @@ if (edgeSocket && hostDomain) {
       return apply(realFetch, globalThis, [input, init]);
     }
     if (url.hostname.endsWith(hostSuffix)) {
-      return apply(realFetch, globalThis, [input, throughEdge(init)]);
+      return throughEdge(input, init);
     }
     const sent = apply(realFetch, globalThis, [input, init]);
     if (streamed(input, init)) return sent;
@@ -818,7 +842,7 @@ if (edgeSocket && hostDomain) {
       if (!refused(error)) throw error;
       let response;
       try {
-        response = await apply(realFetch, globalThis, [input, throughEdge(init)]);
+        response = await throughEdge(input, init);
       } catch {
         throw error;
       }
