@@ -42,8 +42,9 @@ const OPENS_DEFAULT_KV = /\bDeno\s*\.\s*openKv\s*\(\s*(?:undefined\s*)?\)/;
 
 /** The warning for a deploy of `modules` with no database bound. */
 export function unboundKvWarning(modules: string[]): string {
-  const where = modules.length === 1 ? modules[0] : `${modules.join(", ")}`;
-  return `${where} ${modules.length === 1 ? "calls" : "call"} Deno.openKv(), but no KV ` +
+  return `${modules.join(", ")} ${
+    modules.length === 1 ? "calls" : "call"
+  } Deno.openKv(), but no KV ` +
     "database is bound: it will throw in this deployment. Bind one with --db <id> (or " +
     '"deploy": {"db": "<id>"} in deno.json); `deploy-tenant db list` shows them, `db create` ' +
     "makes one.";

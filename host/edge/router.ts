@@ -280,7 +280,10 @@ function startFailureResponse(error: unknown): Response {
   );
 }
 
-function errorResponse(status: number, code: string, message: string): Response {
-  // Marked as the router's own: `invoke` must not take it for the deployment's answer.
+/**
+ * The router's own error, `{code, message}`, marked as its own (`ROUTER_ERROR_HEADER`): `invoke`
+ * must not take it for the deployment's answer.
+ */
+export function errorResponse(status: number, code: string, message: string): Response {
   return Response.json({ code, message }, { status, headers: { [ROUTER_ERROR_HEADER]: code } });
 }

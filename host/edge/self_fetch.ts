@@ -19,13 +19,12 @@
  */
 import net from "node:net";
 import { join } from "node:path";
-import { ROUTER_ERROR_HEADER } from "../../lib/urls.ts";
-import { hostName, invalidHostResponse } from "./router.ts";
+import { errorResponse, hostName, invalidHostResponse } from "./router.ts";
 import { treatAsHttps } from "./https.ts";
 import { serveHost } from "./listener.ts";
 import { EDGE_SOCKET_NAME, type EdgeDoor } from "../tenant/sandbox.ts";
 
-/** The router's error code (in {@link ROUTER_ERROR_HEADER}) for a name no deployment is served at. */
+/** The router's error code (its `ROUTER_ERROR_HEADER`) for a name no deployment is served at. */
 export const NOT_SERVED_HERE = "notServedHere";
 
 /** Deploy's code for a deployment's request to itself. */
@@ -274,28 +273,32 @@ function selfFetchHandler(options: SelfFetchOptions): Deno.ServeHandler {
     // Any program on the machine may connect to a loopback port: what did not come through a
     // door is not a deployment's fetch.
     if (!origin) {
-      return Response.json({
-        code: "notADeployment",
-        message: "This socket serves deployments' own fetches only",
-      }, { status: 403, headers: { [ROUTER_ERROR_HEADER]: "notADeployment" } });
+      return errorResponse(
+        403,
+        "notADeployment",
+        "This socket serves deployments' own fetches only",
+      );
     }
     const host = hostName(request);
     if (host === undefined) return invalidHostResponse();
     const target = options.deploymentAt(host);
     if (!target && !host.endsWith(suffix)) {
-      return Response.json({
-        code: NOT_SERVED_HERE,
-        message: `No deployment is served at ${host}`,
-      }, { status: 502, headers: { [ROUTER_ERROR_HEADER]: NOT_SERVED_HERE } });
+      return errorResponse(502, NOT_SERVED_HERE, `No deployment is served at ${host}`);
     }
     if (target && target === origin.deploymentId) {
-      return loopDetected("Recursive requests to the same deployment cannot be processed.");
+      return errorResponse(
+        508,
+        LOOP_DETECTED,
+        "Recursive requests to the same deployment cannot be processed.",
+      );
     }
     // A tenant that skips its bootstrap's fetch (a raw socket) can leave it out: it only
     // loosens its own loops, which the doors' shares still bound.
     const depth = Number(request.headers.get(FETCH_DEPTH_HEADER)) || 0;
     if (depth > MAX_FETCH_DEPTH) {
-      return loopDetected(
+      return errorResponse(
+        508,
+        LOOP_DETECTED,
         `Requests between deployments nested more than ${MAX_FETCH_DEPTH} deep: a loop?`,
       );
     }
@@ -303,12 +306,4 @@ function selfFetchHandler(options: SelfFetchOptions): Deno.ServeHandler {
     if (request.url.startsWith("https:")) treatAsHttps(request);
     return options.handler(request, MACHINE);
   };
-}
-
-/** The answer to a fetch that would make a loop. */
-function loopDetected(message: string): Response {
-  return Response.json(
-    { code: LOOP_DETECTED, message },
-    { status: 508, headers: { [ROUTER_ERROR_HEADER]: LOOP_DETECTED } },
-  );
 }

@@ -778,13 +778,14 @@ Object.defineProperty(Deno, "serve", {
   },
 });
 
-// ---- fetches of the host's own names: a page fetching its own API, as on Deploy ----
+// ---- fetches of the host's own names: a hook calling another deployment, as on Deploy ----
 
 // A hook calling another deployment of the platform: on Deploy it goes out and comes back in (a
-// fetch of the deployment itself is refused there, and by the host here: 508 LOOP_DETECTED). Here the host's names resolve to the machine's own addresses (or, under
-// `localhost`, to none), which the deployment may not reach; so the host listens on a socket
-// given to every deployment that may reach all public hosts (host/edge/self_fetch.ts), which
-// serves the host's deployments alone. A name under the host's domain goes there at once; any
+// fetch of the deployment itself is refused there, and by the host here: 508 LOOP_DETECTED).
+// Here the host's names resolve to the machine's own addresses (or, under `localhost`, to none),
+// which the deployment may not reach; so the host listens on a socket given to every deployment
+// that may reach all public hosts (host/edge/self_fetch.ts), which serves the host's deployments
+// alone. A name under the host's domain goes there at once; any
 // other whose address was refused (a custom domain pointing at this machine) is tried there
 // after, when its body can be sent again, and the refusal stands if no deployment is served
 // there. Read at start, like the other variables the host sets.
