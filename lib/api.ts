@@ -195,6 +195,16 @@ export interface AppLogsApi {
     filter?: AppLogFilter,
     signal?: AbortSignal,
   ): AsyncGenerator<AppLogEntry>;
+  /**
+   * Lines as they are logged from now on, like {@link live}, once the API holds the
+   * subscription: every line logged after this resolves is in the stream, so past lines read
+   * then leave no gap.
+   */
+  subscribe(
+    deploymentId: string,
+    filter?: AppLogFilter,
+    signal?: AbortSignal,
+  ): Promise<AsyncGenerator<AppLogEntry>>;
 }
 
 /** A time range of analytics; default: the last 24 hours. */
@@ -599,13 +609,21 @@ class V1AppLogs implements AppLogsApi {
     filter: AppLogFilter = {},
     signal?: AbortSignal,
   ): AsyncGenerator<AppLogEntry> {
+    yield* await this.subscribe(deploymentId, filter, signal);
+  }
+
+  async subscribe(
+    deploymentId: string,
+    filter: AppLogFilter = {},
+    signal?: AbortSignal,
+  ): Promise<AsyncGenerator<AppLogEntry>> {
+    // The API subscribes before it answers: the response's head means "subscribed".
     const response = await this.#http.request(
       "GET",
       `/deployments/${segment(deploymentId)}/app_logs`,
       { query: filterQuery(filter), accept: "application/x-ndjson", stream: true, signal },
     );
-    if (!response.body) return;
-    yield* ndjson<AppLogEntry>(response.body);
+    return ndjson<AppLogEntry>(response.body ?? ReadableStream.from([]));
   }
 }
 

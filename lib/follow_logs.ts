@@ -74,28 +74,28 @@ export async function* followAppLogs(
   const { filter = {}, signal } = options;
   const budgetMs = options.budgetMs ?? 60_000;
   let past: PastLines | undefined = options.past && { ...options.past, filter };
-  let last = "";
+  const yielded = new Yielded();
   let cutSince: number | undefined;
   while (!signal.aborted) {
     try {
       // Subscribe first, so no line falls between the past ones and the live ones.
-      const live = api.appLogs.live(deploymentId, filter, signal);
-      const first = live.next();
-      first.catch(() => {}); // awaited below; an early failure must not go unhandled meanwhile
+      const live = await api.appLogs.subscribe(deploymentId, filter, signal);
+      // A line logged after subscribing but before the past lines were read is in both.
+      const inBoth = new Multiset();
+      let pastEnd = "";
       if (past) {
+        const before = yielded.atLast();
         for (const entry of await latestLines(api, deploymentId, past)) {
-          if (entry.time <= last) continue; // yielded before the stream was cut
-          yield entry;
-          last = entry.time;
+          if (entry.time < yielded.last || before.take(entry)) continue; // yielded before the cut
+          yield yielded.add(entry);
+          inBoth.add(entry);
+          pastEnd = entry.time;
         }
       }
-      for (let step = await first; !step.done; step = await live.next()) {
+      for await (const entry of live) {
         cutSince = undefined;
-        // Times are RFC 3339 in UTC with the same precision: text order is time order.
-        if (step.value.time > last) {
-          yield step.value;
-          last = step.value.time;
-        }
+        if (entry.time <= pastEnd && inBoth.take(entry)) continue;
+        yield yielded.add(entry);
       }
       if (signal.aborted) return;
       cutSince ??= Date.now();
@@ -116,11 +116,65 @@ export async function* followAppLogs(
       cutSince ??= Date.now();
     }
     // Again from the last line yielded: what was logged while the stream was down comes first.
-    past = last
-      ? { since: Date.parse(last), limit: PAGE_LIMIT, filter }
+    past = yielded.last
+      ? { since: Date.parse(yielded.last), limit: PAGE_LIMIT, filter }
       : options.past && { ...options.past, filter };
     await sleep(1_000, signal).catch(() => {});
   }
+}
+
+/**
+ * The lines yielded so far, as much as a range read again needs: the newest time, and the
+ * lines at that time (times have millisecond precision: a burst shares one).
+ */
+class Yielded {
+  /** The newest line's time; RFC 3339 in UTC with fixed precision, so text order is time order. */
+  last = "";
+  #atLast = new Multiset();
+
+  /** Records `entry` as yielded and returns it. */
+  add(entry: AppLogEntry): AppLogEntry {
+    if (entry.time > this.last) {
+      this.last = entry.time;
+      this.#atLast = new Multiset();
+    }
+    if (entry.time === this.last) this.#atLast.add(entry);
+    return entry;
+  }
+
+  /** A copy of the lines yielded at {@link last}, to strike off as they are read again. */
+  atLast(): Multiset {
+    return this.#atLast.copy();
+  }
+}
+
+/** Log lines counted by content, so two identical lines in one millisecond stay two. */
+class Multiset {
+  #counts = new Map<string, number>();
+
+  add(entry: AppLogEntry): void {
+    const key = keyOf(entry);
+    this.#counts.set(key, (this.#counts.get(key) ?? 0) + 1);
+  }
+
+  /** Removes one `entry`; whether there was one. */
+  take(entry: AppLogEntry): boolean {
+    const key = keyOf(entry);
+    const count = this.#counts.get(key) ?? 0;
+    if (count === 0) return false;
+    this.#counts.set(key, count - 1);
+    return true;
+  }
+
+  copy(): Multiset {
+    const copy = new Multiset();
+    copy.#counts = new Map(this.#counts);
+    return copy;
+  }
+}
+
+function keyOf(entry: AppLogEntry): string {
+  return `${entry.time} ${entry.level} ${entry.region} ${entry.message}`;
 }
 
 /**

@@ -735,18 +735,30 @@ class V2AppLogs implements AppLogsApi {
     filter: AppLogFilter = {},
     signal?: AbortSignal,
   ): AsyncGenerator<AppLogEntry> {
+    yield* await this.subscribe(deploymentId, filter, signal);
+  }
+
+  async subscribe(
+    deploymentId: string,
+    filter: AppLogFilter = {},
+    signal?: AbortSignal,
+  ): Promise<AsyncGenerator<AppLogEntry>> {
+    // v2 streams from `start` on, lines already logged included: the subscription holds from now.
+    const start = new Date().toISOString();
     const app = await this.#appOf(deploymentId);
     const lines = this.#client.apps.logs(app, {
       ...filterOf(filter),
-      start: new Date().toISOString(),
+      start,
       revision_id: deploymentId,
       format: "ndjson",
       signal,
     });
-    for await (const log of lines) {
-      const entry = appLogEntryOf(log);
-      if (matches(entry, filter)) yield entry;
-    }
+    return (async function* () {
+      for await (const log of lines) {
+        const entry = appLogEntryOf(log);
+        if (matches(entry, filter)) yield entry;
+      }
+    })();
   }
 
   async #appOf(deploymentId: string): Promise<string> {
