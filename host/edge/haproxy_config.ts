@@ -54,7 +54,7 @@ export interface HaproxyConfigOptions {
   verdictsMap: string;
   /** Error code → message (static, see {@link ERROR_MESSAGES}). */
   messagesMap: string;
-  /** Slot `k` connects to `slotSocket(k)`, a symlink the host points at a tenant's socket. */
+  /** Slot `k` connects to `slotSocket(k)`, which the host makes name a tenant's socket. */
   slotSocket: (slot: number) => string;
   slots: number;
   /** HAProxy threads; counters are kept per thread so none is lost. */
