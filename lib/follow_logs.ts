@@ -10,6 +10,9 @@ import { networkErrorReason } from "./http.ts";
 import { sleep } from "./time.ts";
 import type { AppLogEntry } from "./types.ts";
 
+/** How long past lines wait for the live stream's answer before they are read anyway. */
+const SUBSCRIBE_WAIT_MS = 2_000;
+
 /** Lines per request when paging through past logs (the API's largest page). */
 const PAGE_LIMIT = 10_000;
 
@@ -78,8 +81,15 @@ export async function* followAppLogs(
   let cutSince: number | undefined;
   while (!signal.aborted) {
     try {
-      // Subscribe first, so no line falls between the past ones and the live ones.
-      const live = await api.appLogs.subscribe(deploymentId, filter, signal);
+      // Subscribed first, so no line falls between the past ones and the live ones; but past
+      // lines are not held back long by an API slow to answer the live request.
+      const subscribed = api.appLogs.subscribe(deploymentId, filter, signal);
+      subscribed.catch(() => {}); // awaited below; an early failure must not go unhandled meanwhile
+      if (past) {
+        const waited = new AbortController();
+        await Promise.race([subscribed, sleep(SUBSCRIBE_WAIT_MS, waited.signal).catch(() => {})]);
+        waited.abort();
+      }
       // A line logged after subscribing but before the past lines were read is in both.
       const inBoth = new Multiset();
       let pastEnd = "";
@@ -92,7 +102,7 @@ export async function* followAppLogs(
           pastEnd = entry.time;
         }
       }
-      for await (const entry of live) {
+      for await (const entry of await subscribed) {
         cutSince = undefined;
         if (entry.time <= pastEnd && inBoth.take(entry)) continue;
         yield yielded.add(entry);

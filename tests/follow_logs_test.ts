@@ -12,7 +12,10 @@ import type { AppLogEntry } from "../lib/types.ts";
 /** An app log held in memory; `hooks` run at the moments a race would hit. */
 class MemoryLogs {
   readonly lines: AppLogEntry[] = [];
-  readonly hooks: { beforeSubscribed?: () => void; duringQuery?: () => void } = {};
+  readonly hooks: {
+    beforeSubscribed?: () => void | Promise<void>;
+    duringQuery?: () => void;
+  } = {};
   #streams = new Set<ReadableStreamDefaultController<AppLogEntry>>();
 
   log(time: string, message: string): void {
@@ -41,7 +44,7 @@ class MemoryLogs {
       },
       subscribe: async (_id: string, _filter = {}, signal?: AbortSignal) => {
         await Promise.resolve();
-        this.hooks.beforeSubscribed?.(); // not yet subscribed: only a later past read has it
+        await this.hooks.beforeSubscribed?.(); // not yet subscribed: only a later past read has it
         let controller!: ReadableStreamDefaultController<AppLogEntry>;
         const stream = new ReadableStream<AppLogEntry>({ start: (c) => void (controller = c) });
         this.#streams.add(controller);
@@ -147,4 +150,19 @@ Deno.test("after a cut, lines logged meanwhile come once, same-millisecond twins
     }
   });
   assert.deepEqual(messages, ["first", "tick", "tick", "down", "back"]);
+});
+
+Deno.test("past lines are not held back by a live request the API is slow to answer", async () => {
+  const logs = new MemoryLogs();
+  logs.log(at(0), "old");
+  let answer = () => {};
+  logs.hooks.beforeSubscribed = () => new Promise<void>((resolve) => answer = resolve);
+  const started = Date.now();
+  const messages = await follow(logs, 2, (seen) => {
+    if (seen.length !== 1) return;
+    assert.ok(Date.now() - started < 5_000, "the past line came while the live request waited");
+    answer();
+    setTimeout(() => logs.log(at(1), "live"), 50);
+  });
+  assert.deepEqual(messages, ["old", "live"]);
 });
