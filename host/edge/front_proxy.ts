@@ -7,9 +7,9 @@
  *
  * How a request finds its tenant: HAProxy has `slots` backends declared up front, slot `k`
  * connecting to `<dir>/slots/<k>.sock`. When a process comes up it takes a free slot: that
- * name is made its socket's (a hard link, see {@link linkSlot}), the slot's server put in service, and every name the
- * router would serve from that deployment is added to the routes map (HAProxy's runtime
- * API). Before the host stops a process its names leave the map and its slot goes out of
+ * name becomes a hard link to its socket ({@link linkSlot}), the slot's server is put in
+ * service, and every name the router would serve from that deployment is added to the routes
+ * map (HAProxy's runtime API). Before the host stops a process its names leave the map and its slot goes out of
  * service (idle connections to it are closed); the slot is reused only once the process has
  * exited, so a reused slot can never deliver a request to the previous tenant. A process that
  * dies on its own fails one connection, which marks its server down: later requests go to the
